@@ -1,0 +1,42 @@
+"""The one exception hierarchy of retrowalk.
+
+Every error the service raises on purpose derives from :class:`RetrowalkError`, and the subclasses say
+whose fault it is, because that decides what a person must do about it:
+
+- :class:`RefusedError`: a request was refused before anything moved (an impossible plan, a command in
+  the wrong phase, a bad payload). The caller can fix the request.
+- :class:`TreadmillFaultError`: the treadmill misbehaved (garbage bytes, an unknown reply, a command it
+  ignored, a range it cannot honour). The operator must look at the machine.
+- :class:`LinkError`: the Bluetooth link is missing or broke. Retried by the service.
+- :class:`ConfigError`: the configuration is invalid. Names the file, the field and the reason.
+"""
+
+from __future__ import annotations
+
+
+class RetrowalkError(Exception):
+    """Root of every error retrowalk raises on purpose."""
+
+
+class RefusedError(RetrowalkError):
+    """A request was refused and nothing changed."""
+
+
+class IllegalTransitionError(RefusedError):
+    """An event is not allowed in the session's current phase; the state is unchanged."""
+
+
+class PlanError(RefusedError):
+    """A session plan cannot be honoured (operator ceilings, treadmill ranges, screening)."""
+
+
+class TreadmillFaultError(RetrowalkError):
+    """The treadmill behaved in a way retrowalk cannot trust."""
+
+
+class LinkError(RetrowalkError):
+    """The link to a treadmill is missing or broke."""
+
+
+class ConfigError(RetrowalkError):
+    """The configuration is invalid."""
