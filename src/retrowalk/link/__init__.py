@@ -1,0 +1,1 @@
+"""The treadmill link: pyftms + bleak, one link per treadmill, fail-safe on loss."""
