@@ -1,0 +1,342 @@
+"""One treadmill over pyftms and bleak: find it, connect, read what it can do, report, obey, fail safe.
+
+Rules this module keeps, whatever the session is doing:
+
+- No command crosses a disconnect. pyftms reconnects by itself when a command is written while the link
+  is down; the link switches that off (``need_connect = False``) the moment the link drops, refuses
+  commands while it is down, and a command that started before a drop is reported as failed, not
+  retried. Reconnecting is this module's job, with backoff, and only the session engine decides what is
+  sent afterwards (a stop, first).
+- One command in flight, each result code checked and reported (``CommandResult``).
+- Values are floored onto the device's range and increment before they leave (pyftms does not check).
+- Garbage from the treadmill (an unknown result code, a malformed reply) is a ``BAD_REPLY``, never a
+  crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bleak import BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
+from pyftms import FitnessMachine, MachineType, ResultCode, discover_ftms_devices, get_client
+from pyftms.client.backends import ControlEvent, SetupEvent, UpdateEvent
+
+from retrowalk.link.events import (
+    Command,
+    CommandKind,
+    CommandResult,
+    LinkConnected,
+    LinkEvent,
+    LinkLost,
+    Outcome,
+    Sample,
+    StatusChange,
+    StatusKind,
+    TreadmillInfo,
+)
+from retrowalk.link.limits import DeviceRange
+
+log = logging.getLogger(__name__)
+
+_RESULTS = {
+    ResultCode.SUCCESS: Outcome.OK,
+    ResultCode.NOT_SUPPORTED: Outcome.NOT_SUPPORTED,
+    ResultCode.INVALID_PARAMETER: Outcome.INVALID_PARAMETER,
+    ResultCode.FAILED: Outcome.FAILED,
+    ResultCode.CONTROL_NOT_PERMITTED: Outcome.CONTROL_NOT_PERMITTED,
+}
+
+# Keys of pyftms updates that come from a Treadmill Data record (rssi and training status do not).
+_DATA_KEYS = frozenset(
+    {"speed_instant", "distance_total", "time_elapsed", "inclination", "heart_rate", "energy_total"}
+)
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    """How to recognise the treadmill: by address, by advertised name, or the first FTMS treadmill."""
+
+    address: str | None = None
+    name: str | None = None
+
+    def describe(self) -> str:
+        return self.address or (f"name {self.name!r}" if self.name else "the first FTMS treadmill")
+
+
+@dataclass(frozen=True)
+class LinkTiming:
+    command_timeout_s: float = 2.0
+    scan_timeout_s: float = 10.0
+    connect_timeout_s: float = 20.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+class FtmsLink:
+    """The link to one treadmill. ``run()`` owns the connection; ``execute()`` sends one command."""
+
+    def __init__(
+        self,
+        treadmill_id: str,
+        target: LinkTarget,
+        on_event: Callable[[LinkEvent], None],
+        *,
+        timing: LinkTiming | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.treadmill_id = treadmill_id
+        self._target = target
+        self._on_event = on_event
+        self._timing = timing or LinkTiming()
+        self._clock = clock
+        self._client: FitnessMachine | None = None
+        self._info: TreadmillInfo | None = None
+        self._up = False
+        self._lost = asyncio.Event()
+        self._command_lock = asyncio.Lock()
+        # Bumped on every connect: a command that began on an older connection must not be sent.
+        self._generation = 0
+        self.log = logging.LoggerAdapter(log, {"treadmill": treadmill_id})
+
+    @property
+    def connected(self) -> bool:
+        return self._up
+
+    @property
+    def info(self) -> TreadmillInfo | None:
+        return self._info
+
+    # ---------------------------------------------------------------------------------- connection
+
+    async def run(self) -> None:
+        """Keep the treadmill connected until cancelled; report every connect and loss."""
+        delay = self._timing.backoff_initial_s
+        try:
+            while True:
+                if await self._connect_once():
+                    delay = self._timing.backoff_initial_s
+                    await self._lost.wait()
+                self.log.info("reconnecting to %s in %.1f s", self._target.describe(), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._timing.backoff_max_s)
+        finally:
+            await self._close()
+
+    async def _connect_once(self) -> bool:
+        try:
+            device = await self._find()
+        except BleakError as err:
+            self.log.warning("scan for %s failed: %s", self._target.describe(), err)
+            return False
+        if device is None:
+            self.log.warning(
+                "treadmill %s not found within %.0f s (is it on, in range, and free of other apps?)",
+                self._target.describe(),
+                self._timing.scan_timeout_s,
+            )
+            return False
+        client = get_client(
+            device,
+            MachineType.TREADMILL,
+            timeout=self._timing.command_timeout_s,
+            on_ftms_event=self._on_ftms_event,
+            on_disconnect=self._on_disconnect,
+        )
+        self._lost.clear()
+        self._client = client
+        try:
+            async with asyncio.timeout(self._timing.connect_timeout_s):
+                await client.connect()
+        except (BleakError, TimeoutError, OSError) as err:
+            reason = err or "timeout"
+            self.log.warning("could not connect to %s (%s): %s", device.address, device.name, reason)
+            await self._close()
+            return False
+        except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed treadmill
+            self.log.warning("treadmill %s answered the connection with garbage: %r", device.address, err)
+            await self._close()
+            return False
+        self._info = _read_info(client)
+        self._generation += 1
+        self._up = True
+        self.log.info(
+            "connected to %s (%s %s), speed range %s",
+            device.address,
+            self._info.manufacturer or "unknown maker",
+            self._info.model or "unknown model",
+            self._info.speed_range,
+        )
+        self._on_event(LinkConnected(at=self._clock(), info=self._info))
+        return True
+
+    async def _find(self) -> BLEDevice | None:
+        timeout = self._timing.scan_timeout_s
+        if self._target.address:
+            return await BleakScanner.find_device_by_address(self._target.address, timeout=timeout)
+        if self._target.name:
+            return await BleakScanner.find_device_by_name(self._target.name, timeout=timeout)
+        async for found, _machine_type in discover_ftms_devices(timeout):
+            first: BLEDevice = found
+            return first
+        return None
+
+    def _on_disconnect(self, client: FitnessMachine) -> None:
+        # Stop pyftms from reconnecting on the next write: no command may cross the loss.
+        client.need_connect = False
+        if self._up:
+            self._up = False
+            self.log.warning("link lost")
+            self._on_event(LinkLost(at=self._clock(), reason="the treadmill disconnected"))
+        self._lost.set()
+
+    def drop(self, reason: str) -> None:
+        """Treat the link as lost now (stale data, a misbehaving treadmill); run() reconnects."""
+        if self._client is not None:
+            self._client.need_connect = False
+        if self._up:
+            self._up = False
+            self.log.warning("dropping the link: %s", reason)
+            self._on_event(LinkLost(at=self._clock(), reason=reason))
+        self._lost.set()
+
+    async def _close(self) -> None:
+        client, self._client = self._client, None
+        self._up = False
+        if client is None:
+            return
+        client.need_connect = False
+        with contextlib.suppress(BleakError, TimeoutError, OSError):
+            async with asyncio.timeout(5):
+                await client.disconnect()
+
+    # ---------------------------------------------------------------------------------- events
+
+    def _on_ftms_event(self, event: Any) -> None:
+        if not self._up:
+            return
+        at = self._clock()
+        if isinstance(event, UpdateEvent):
+            if _DATA_KEYS.isdisjoint(event.event_data) or self._client is None:
+                return
+            props = self._client.properties
+            self._on_event(
+                Sample(
+                    at=at,
+                    speed_kmh=float(props.get("speed_instant") or 0.0),
+                    incline_pct=_opt_float(props.get("inclination")),
+                    distance_m=_opt_float(props.get("distance_total")),
+                    elapsed_s=props.get("time_elapsed"),
+                    heart_rate_bpm=props.get("heart_rate") or None,
+                    energy_kcal=props.get("energy_total"),
+                )
+            )
+        elif isinstance(event, ControlEvent):
+            # "callback" events echo our own successful commands; their results are already known.
+            kind = _CONTROL_KINDS.get((event.event_id, event.event_source))
+            if kind is not None:
+                self._on_event(StatusChange(at=at, kind=kind))
+        elif isinstance(event, SetupEvent) and event.event_source == "other":
+            data = event.event_data
+            if "target_speed" in data:
+                self._on_event(
+                    StatusChange(at=at, kind=StatusKind.TARGET_SPEED_CHANGED, value=data["target_speed"])
+                )
+            if "target_inclination" in data:
+                self._on_event(
+                    StatusChange(
+                        at=at, kind=StatusKind.TARGET_INCLINE_CHANGED, value=data["target_inclination"]
+                    )
+                )
+
+    # ---------------------------------------------------------------------------------- commands
+
+    async def execute(self, command: Command) -> CommandResult:
+        """Send one command now, or report why it was not sent. Never waits for a reconnect."""
+        generation = self._generation
+        async with self._command_lock:
+            client = self._client
+            if not self._up or client is None or generation != self._generation:
+                return CommandResult(command, Outcome.LINK_DOWN, detail="the link is down; nothing was sent")
+            try:
+                sent, code = await self._send(client, command)
+            except TimeoutError:
+                return CommandResult(command, Outcome.TIMEOUT, detail="no reply within the command timeout")
+            except BleakError as err:
+                outcome = Outcome.LINK_DOWN if not self._up else Outcome.FAILED
+                return CommandResult(command, outcome, detail=f"bluetooth error: {err}")
+            except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed reply
+                return CommandResult(command, Outcome.BAD_REPLY, detail=f"unreadable reply: {err!r}")
+        outcome = _RESULTS.get(code, Outcome.BAD_REPLY)
+        if not self._up and outcome is Outcome.FAILED:
+            # pyftms answers FAILED without sending when its reconnect latch is off.
+            outcome = Outcome.LINK_DOWN
+        if outcome is not Outcome.OK:
+            self.log.warning("treadmill refused %s: %s", command, outcome.value)
+        return CommandResult(command, outcome, sent_value=sent)
+
+    async def _send(self, client: FitnessMachine, command: Command) -> tuple[float | None, ResultCode]:
+        info = self._info
+        match command.kind:
+            case CommandKind.SET_SPEED:
+                value = _floored(command, info.speed_range if info else None)
+                return value, await client.set_target_speed(value)
+            case CommandKind.SET_INCLINE:
+                value = _floored(command, info.incline_range if info else None)
+                return value, await client.set_target_inclination(value)
+            case CommandKind.START:
+                return None, await client.start_resume()
+            case CommandKind.STOP:
+                return None, await client.stop()
+            case CommandKind.PAUSE:
+                return None, await client.pause()
+
+
+_CONTROL_KINDS = {
+    ("stop", "user"): StatusKind.USER_STOPPED,
+    ("pause", "user"): StatusKind.USER_PAUSED,
+    ("start", "user"): StatusKind.USER_STARTED,
+    ("stop", "safety"): StatusKind.SAFETY_KEY,
+    ("reset", "other"): StatusKind.RESET,
+}
+
+
+def _floored(command: Command, device_range: DeviceRange | None) -> float:
+    if command.value is None:
+        raise ValueError(f"{command.kind} needs a value")
+    return device_range.floor(command.value) if device_range else command.value
+
+
+def _opt_float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _read_info(client: FitnessMachine) -> TreadmillInfo:
+    ranges = client.supported_ranges
+    settings = client.supported_settings
+    props = client.supported_properties
+    info = client.device_info
+
+    def as_range(key: str) -> DeviceRange | None:
+        r = ranges.get(key)
+        return DeviceRange(r.min_value, r.max_value, r.step) if r else None
+
+    return TreadmillInfo(
+        address=client.address,
+        name=client.name,
+        manufacturer=info.get("manufacturer"),
+        model=info.get("model"),
+        speed_range=as_range("target_speed"),
+        incline_range=as_range("target_inclination"),
+        can_set_speed="target_speed" in settings,
+        can_set_incline="target_inclination" in settings,
+        reports_elapsed_time="time_elapsed" in props,
+        reports_distance="distance_total" in props,
+    )
