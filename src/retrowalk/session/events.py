@@ -1,0 +1,254 @@
+"""What goes into the session engine and what comes out of it: small frozen, plain-data records.
+
+Inputs (``Event``): kiosk commands, telemetry, machine status, control results, link changes, ticks.
+Outputs (``Action``): ``Command`` records the service executes on the treadmill, in order, stopping at
+the first that fails; and ``Notice`` records it publishes (MQTT). Enums are ``StrEnum`` because their
+values become MQTT payload values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from retrowalk.session.plan import SessionPlan
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    ARMED = "armed"  # target speed being set / belt being started (also when resuming)
+    FAMILIARISE = "familiarise"
+    RAMP = "ramp"
+    STEADY = "steady"
+    COOL_DOWN = "cool_down"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    ABORTED = "aborted"
+
+
+ACTIVE_PHASES = frozenset({Phase.FAMILIARISE, Phase.RAMP, Phase.STEADY, Phase.COOL_DOWN})
+SESSION_PHASES = ACTIVE_PHASES | {Phase.ARMED, Phase.PAUSED}
+TERMINAL_PHASES = frozenset({Phase.FINISHED, Phase.ABORTED})
+
+
+class EndReason(StrEnum):
+    """Why a session ended. Each value tells a person what happened (and so what to do)."""
+
+    COMPLETED = "completed"
+    KIOSK_STOP = "kiosk_stop"
+    USER_STOP = "user_stop_at_console"
+    SAFETY_KEY = "safety_key"
+    BELT_STOPPED = "belt_stopped_unexpectedly"
+    BELT_DID_NOT_START = "belt_did_not_start"
+    START_TIMEOUT = "start_not_confirmed"
+    OVERSPEED = "overspeed_not_corrected"
+    BELT_DID_NOT_PAUSE = "belt_did_not_pause"
+    STALE_TELEMETRY = "telemetry_stopped"
+    LINK_LOST = "link_lost"
+    CONTROL_LOST = "control_lost"
+    MACHINE_RESET = "machine_reset"
+    COMMAND_REFUSED = "command_refused"  # "control not permitted" / "not supported" / "invalid parameter"
+    COMMAND_FAILED = "command_failed"  # "operation failed", timeout, or a reply nobody understands
+    INCLINE_CHANGED = "incline_changed_at_console"
+
+
+FINISHED_REASONS = frozenset({EndReason.COMPLETED, EndReason.KIOSK_STOP, EndReason.USER_STOP})
+
+
+class CommandKind(StrEnum):
+    SET_TARGET_SPEED = "set_target_speed"
+    SET_TARGET_INCLINE = "set_target_incline"
+    START = "start"
+    STOP = "stop"
+    PAUSE = "pause"
+
+
+class ResultCode(StrEnum):
+    """FTMS control point result codes (refs §3), plus what the link adds for no or unreadable replies."""
+
+    SUCCESS = "success"
+    NOT_SUPPORTED = "op_not_supported"
+    INVALID_PARAMETER = "invalid_parameter"
+    FAILED = "operation_failed"
+    CONTROL_NOT_PERMITTED = "control_not_permitted"
+    TIMEOUT = "timeout"
+    UNKNOWN = "unknown"
+
+
+class MachineStatusKind(StrEnum):
+    """FTMS Machine Status opcodes (refs §3) the engine acts on."""
+
+    RESET = "reset"
+    USER_STOP = "stopped_by_user"
+    USER_PAUSE = "paused_by_user"
+    SAFETY_KEY = "stopped_by_safety_key"
+    USER_START = "started_by_user"
+    TARGET_SPEED_CHANGED = "target_speed_changed"
+    TARGET_INCLINE_CHANGED = "target_incline_changed"
+    CONTROL_LOST = "control_permission_lost"
+
+
+# --- Inputs ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Kiosk: start a session. ``session_id`` empty means the engine numbers it."""
+
+    user_id: str
+    plan: SessionPlan
+    session_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Kiosk: stop now. Always accepted: a stop is never refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Kiosk: pause the belt."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Kiosk: resume after a pause (the only way a paused session moves again)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """One treadmill data sample; ``at`` is the monotonic time it was received."""
+
+    speed_kmh: float
+    incline_pct: float | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MachineStatus:
+    """A Machine Status notification; ``value`` is the new target for the *_CHANGED kinds."""
+
+    kind: MachineStatusKind
+    value: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """The outcome of one Command the service executed (the link turns every reply into this)."""
+
+    command: CommandKind
+    result: ResultCode
+
+    @property
+    def ok(self) -> bool:
+        return self.result is ResultCode.SUCCESS
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUp:
+    """The link to the treadmill is (re)established and control was requested."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDown:
+    """The link to the treadmill is gone."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed; the service sends one about 4-10 times a second."""
+
+
+KioskCommand = Start | Stop | Pause | Resume
+Event = Start | Stop | Pause | Resume | Telemetry | MachineStatus | CommandResult | LinkUp | LinkDown | Tick
+
+
+# --- Outputs: commands for the treadmill ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SetTargetSpeed:
+    kmh: float
+    kind: CommandKind = CommandKind.SET_TARGET_SPEED
+
+
+@dataclass(frozen=True, slots=True)
+class SetTargetIncline:
+    pct: float
+    kind: CommandKind = CommandKind.SET_TARGET_INCLINE
+
+
+@dataclass(frozen=True, slots=True)
+class StartBelt:
+    kind: CommandKind = CommandKind.START
+
+
+@dataclass(frozen=True, slots=True)
+class StopBelt:
+    kind: CommandKind = CommandKind.STOP
+
+
+@dataclass(frozen=True, slots=True)
+class PauseBelt:
+    kind: CommandKind = CommandKind.PAUSE
+
+
+Command = SetTargetSpeed | SetTargetIncline | StartBelt | StopBelt | PauseBelt
+
+
+# --- Outputs: notices to publish -----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    session_id: str
+    user_id: str
+    treadmill_id: str
+    plan: SessionPlan
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChanged:
+    session_id: str
+    previous: Phase
+    phase: Phase
+    allowed_kmh: float
+    elapsed_backward_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class OverspeedCorrected:
+    """The belt ran above allowed + tolerance; the allowed speed was commanded again."""
+
+    session_id: str
+    measured_kmh: float
+    allowed_kmh: float
+
+
+@dataclass(frozen=True, slots=True)
+class CapWarning:
+    session_id: str
+    threshold_s: int  # 60 or 10
+    seconds_left: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopNotConfirmed:
+    """A stop command failed: a person must check the belt (the engine cannot do more)."""
+
+    session_id: str
+    result: ResultCode
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    session_id: str
+    user_id: str
+    treadmill_id: str
+    phase: Phase  # FINISHED or ABORTED
+    reason: EndReason
+    detail: str  # one sentence a person can act on
+    backward_s: float
+    max_speed_kmh: float  # highest measured belt speed
+    max_allowed_kmh: float
+    overspeed_corrections: int
+
+
+Notice = SessionStarted | PhaseChanged | OverspeedCorrected | CapWarning | StopNotConfirmed | SessionEnded
+Action = Command | Notice
+
+COMMAND_TYPES: tuple[type, ...] = (SetTargetSpeed, SetTargetIncline, StartBelt, StopBelt, PauseBelt)

@@ -1,0 +1,248 @@
+"""Session plans, the limits they must respect, and their validation.
+
+Speeds are km/h floats on a 0.1 km/h grid, durations are whole seconds, incline is percent on a 0.1 %
+grid. Everything is checked exactly (in integer hundredths of km/h), and nothing is silently rounded: a
+plan that cannot be honoured as written is refused with a :class:`~retrowalk.errors.PlanError` that names
+the value and says why.
+
+The defaults come from ``references.md`` section 2 (see ``docs/safety.md``). The speed defaults are
+engineering judgement: no knee trial publishes a belt speed or a ramp.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from retrowalk.errors import PlanError
+
+# --- Evidence-based limits (references.md section 2) -------------------------------------------------
+BEGINNER_START_KMH = 1.0
+ABSOLUTE_MAX_SPEED_KMH = 3.5
+CAUTIOUS_MAX_SPEED_KMH = 2.0  # balance concern or age >= 65 (Fritz et al. 2013)
+GENERAL_MAX_SPEED_KMH = 3.0
+CAUTIOUS_AGE_YEARS = 65
+MAX_RAMP_STEP_KMH = 0.1
+MIN_RAMP_INTERVAL_S = 30
+MIN_FAMILIARISATION_S = 60
+FIRST_SESSION_CAP_S = 5 * 60
+DEFAULT_DURATION_CEILING_S = 20 * 60
+ABSOLUTE_MAX_DURATION_S = 30 * 60
+ABSOLUTE_MAX_INCLINE_PCT = 5.0
+# Judgement: a beginner's first target, half a km/h above the start; progression adds 0.1 km/h a session.
+FIRST_SESSION_TARGET_KMH = 1.5
+MAX_GRACE_S = 3.0
+MAX_STALE_S = 3.0
+MAX_TOLERANCE_KMH = 0.5
+
+_FLOAT_SLACK = 1e-6
+
+
+def to_centi(value: float) -> int:
+    """km/h (or %) as an exact integer count of hundredths."""
+    return round(value * 100)
+
+
+def from_centi(centi: int) -> float:
+    return round(centi / 100, 2)
+
+
+def _is_on_grid(value: float, grid_centi: int) -> bool:
+    """True when ``value`` is an exact multiple of ``grid_centi`` hundredths (float noise aside)."""
+    scaled = value * 100
+    return abs(scaled - round(scaled)) < _FLOAT_SLACK and round(scaled) % grid_centi == 0
+
+
+def _frozen() -> ConfigDict:
+    # strict: "1.0" or True are not speeds; a kiosk that sends them gets a clear validation error.
+    return ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class SessionPlan(BaseModel):
+    """What one session may do. The engine enforces every field."""
+
+    model_config = _frozen()
+
+    start_speed_kmh: float = Field(default=BEGINNER_START_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
+    target_speed_kmh: float = Field(default=FIRST_SESSION_TARGET_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
+    ramp_step_kmh: float = Field(default=MAX_RAMP_STEP_KMH, gt=0, le=MAX_RAMP_STEP_KMH)
+    ramp_interval_s: int = Field(default=MIN_RAMP_INTERVAL_S, ge=MIN_RAMP_INTERVAL_S, le=600)
+    familiarisation_s: int = Field(default=MIN_FAMILIARISATION_S, ge=MIN_FAMILIARISATION_S, le=600)
+    duration_cap_s: int = Field(default=FIRST_SESSION_CAP_S, ge=60, le=ABSOLUTE_MAX_DURATION_S)
+    cool_down_s: int = Field(default=60, ge=0, le=300)
+    incline_pct: float = Field(default=0.0, ge=0, le=ABSOLUTE_MAX_INCLINE_PCT)
+    overspeed_tolerance_kmh: float = Field(default=0.3, gt=0, le=MAX_TOLERANCE_KMH)
+    overspeed_grace_s: float = Field(default=3.0, gt=0, le=MAX_GRACE_S)
+    stale_telemetry_s: float = Field(default=3.0, gt=0, le=MAX_STALE_S)
+    # A pause longer than this resumes at the start speed and ramps again (after a fresh hold).
+    pause_restart_after_s: int = Field(default=30, ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _exact_and_consistent(self) -> Self:
+        problems: list[str] = []
+        for name in ("start_speed_kmh", "target_speed_kmh", "ramp_step_kmh"):
+            value = getattr(self, name)
+            if not _is_on_grid(value, 10):
+                problems.append(f"{name}={value} is not a multiple of 0.1 km/h")
+        if not _is_on_grid(self.incline_pct, 10):
+            problems.append(f"incline_pct={self.incline_pct} is not a multiple of 0.1 %")
+        if self.target_speed_kmh < self.start_speed_kmh:
+            problems.append(
+                f"target_speed_kmh={self.target_speed_kmh} is below start_speed_kmh={self.start_speed_kmh}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class OperatorCeilings(BaseModel):
+    """The operator's limits from the service configuration. A kiosk may ask for less, never more."""
+
+    model_config = _frozen()
+
+    max_speed_kmh: float = Field(default=GENERAL_MAX_SPEED_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
+    max_duration_s: int = Field(default=DEFAULT_DURATION_CEILING_S, ge=60, le=ABSOLUTE_MAX_DURATION_S)
+    max_incline_pct: float = Field(default=ABSOLUTE_MAX_INCLINE_PCT, ge=0, le=ABSOLUTE_MAX_INCLINE_PCT)
+
+
+class TreadmillCaps(BaseModel):
+    """What the link read from the treadmill (FTMS Feature, Supported Speed/Inclination Range)."""
+
+    model_config = _frozen()
+
+    min_speed_kmh: float = Field(ge=0)
+    max_speed_kmh: float = Field(gt=0)
+    speed_step_kmh: float = Field(gt=0)
+    min_incline_pct: float = 0.0
+    max_incline_pct: float = 0.0
+    incline_step_pct: float = Field(default=0.1, gt=0)
+    can_set_speed: bool = True
+    can_set_incline: bool = False
+
+    @model_validator(mode="after")
+    def _ranges_make_sense(self) -> Self:
+        if self.min_speed_kmh > self.max_speed_kmh:
+            raise ValueError(
+                f"min_speed_kmh={self.min_speed_kmh} is above max_speed_kmh={self.max_speed_kmh}"
+            )
+        if self.min_incline_pct > self.max_incline_pct:
+            raise ValueError(
+                f"min_incline_pct={self.min_incline_pct} is above max_incline_pct={self.max_incline_pct}"
+            )
+        if to_centi(self.speed_step_kmh) < 1:
+            raise ValueError(f"speed_step_kmh={self.speed_step_kmh} is finer than FTMS' 0.01 km/h")
+        return self
+
+
+class UserProfile(BaseModel):
+    """Screening inputs that change the plan (not the screening answers themselves)."""
+
+    model_config = _frozen()
+
+    user_id: str = Field(min_length=1, max_length=128)
+    age_years: int | None = Field(default=None, ge=1, le=130)
+    balance_concern: bool = False
+
+
+def speed_ceiling_for(profile: UserProfile, ceilings: OperatorCeilings) -> float:
+    """The highest target speed this person may be given (refs §2: Fritz et al. 2013)."""
+    cautious = profile.balance_concern or (
+        profile.age_years is not None and profile.age_years >= CAUTIOUS_AGE_YEARS
+    )
+    personal = CAUTIOUS_MAX_SPEED_KMH if cautious else GENERAL_MAX_SPEED_KMH
+    return min(personal, ceilings.max_speed_kmh)
+
+
+def default_plan(profile: UserProfile, ceilings: OperatorCeilings) -> SessionPlan:
+    """A first-session plan: 1.0 km/h start, 60 s hold, +0.1 km/h per 30 s, 5 min cap, flat."""
+    ceiling = speed_ceiling_for(profile, ceilings)
+    start = min(BEGINNER_START_KMH, ceiling)
+    target = min(FIRST_SESSION_TARGET_KMH, ceiling)
+    # Round down onto the 0.1 km/h grid: an operator ceiling like 1.25 must not round a speed *up*.
+    start = math.floor(start * 10 + _FLOAT_SLACK) / 10
+    target = max(start, math.floor(target * 10 + _FLOAT_SLACK) / 10)
+    return SessionPlan(
+        start_speed_kmh=start,
+        target_speed_kmh=target,
+        duration_cap_s=min(FIRST_SESSION_CAP_S, ceilings.max_duration_s),
+    )
+
+
+def _on_treadmill_grid(value: float, caps: TreadmillCaps) -> bool:
+    step = to_centi(caps.speed_step_kmh)
+    return (to_centi(value) - to_centi(caps.min_speed_kmh)) % step == 0 or to_centi(value) % step == 0
+
+
+def plan_problems(
+    plan: SessionPlan, ceilings: OperatorCeilings, caps: TreadmillCaps, profile: UserProfile | None = None
+) -> list[str]:
+    """Every reason this plan cannot be honoured, each naming the value; empty when it can."""
+    problems: list[str] = []
+    speed_ceiling = ceilings.max_speed_kmh
+    ceiling_name = "the operator's max_speed_kmh"
+    if profile is not None:
+        speed_ceiling = speed_ceiling_for(profile, ceilings)
+        ceiling_name = f"the speed ceiling for user {profile.user_id!r}"
+    if to_centi(plan.target_speed_kmh) > to_centi(speed_ceiling):
+        problems.append(f"target_speed_kmh={plan.target_speed_kmh} is above {ceiling_name} ({speed_ceiling})")
+    if plan.duration_cap_s > ceilings.max_duration_s:
+        problems.append(
+            f"duration_cap_s={plan.duration_cap_s} is above the operator's max_duration_s "
+            f"({ceilings.max_duration_s})"
+        )
+    if to_centi(plan.incline_pct) > to_centi(ceilings.max_incline_pct):
+        problems.append(
+            f"incline_pct={plan.incline_pct} is above the operator's max_incline_pct "
+            f"({ceilings.max_incline_pct})"
+        )
+    if not caps.can_set_speed:
+        problems.append("the treadmill does not accept a target speed, so no speed limit can be enforced")
+        return problems
+    if to_centi(plan.start_speed_kmh) < to_centi(caps.min_speed_kmh):
+        problems.append(
+            f"start_speed_kmh={plan.start_speed_kmh} is below the treadmill's minimum speed "
+            f"({caps.min_speed_kmh})"
+        )
+    if to_centi(plan.target_speed_kmh) > to_centi(caps.max_speed_kmh):
+        problems.append(
+            f"target_speed_kmh={plan.target_speed_kmh} is above the treadmill's maximum speed "
+            f"({caps.max_speed_kmh})"
+        )
+    for name in ("start_speed_kmh", "target_speed_kmh"):
+        value = getattr(plan, name)
+        if not _on_treadmill_grid(value, caps):
+            problems.append(
+                f"{name}={value} is not reachable in the treadmill's {caps.speed_step_kmh} km/h increments"
+            )
+    if to_centi(plan.ramp_step_kmh) % to_centi(caps.speed_step_kmh) != 0:
+        problems.append(
+            f"ramp_step_kmh={plan.ramp_step_kmh} is not a multiple of the treadmill's "
+            f"{caps.speed_step_kmh} km/h increment"
+        )
+    if plan.incline_pct != 0 and not caps.can_set_incline:
+        problems.append(f"incline_pct={plan.incline_pct} but the treadmill does not accept a target incline")
+    elif caps.can_set_incline:
+        incline = to_centi(plan.incline_pct)
+        if not to_centi(caps.min_incline_pct) <= incline <= to_centi(caps.max_incline_pct):
+            problems.append(
+                f"incline_pct={plan.incline_pct} is outside the treadmill's range "
+                f"{caps.min_incline_pct}..{caps.max_incline_pct} %"
+            )
+        elif (incline - to_centi(caps.min_incline_pct)) % to_centi(caps.incline_step_pct) != 0:
+            problems.append(
+                f"incline_pct={plan.incline_pct} is not reachable in the treadmill's "
+                f"{caps.incline_step_pct} % increments"
+            )
+    return problems
+
+
+def validate_plan(
+    plan: SessionPlan, ceilings: OperatorCeilings, caps: TreadmillCaps, profile: UserProfile | None = None
+) -> SessionPlan:
+    """Return ``plan`` unchanged when it can be honoured; otherwise raise PlanError naming every problem."""
+    problems = plan_problems(plan, ceilings, caps, profile)
+    if problems:
+        raise PlanError("plan refused: " + "; ".join(problems))
+    return plan
