@@ -6,10 +6,10 @@ turns them into engine events. Every record carries ``at``, the service's monoto
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from retrowalk.link.limits import DeviceRange
+from retrowalk.session.events import MachineStatusKind, ResultCode
 
 
 @dataclass(frozen=True)
@@ -55,66 +55,29 @@ class Sample:
     energy_kcal: int | None = None
 
 
-class StatusKind(enum.StrEnum):
-    """Machine Status notifications a session cares about (FTMS 0x2ADA)."""
-
-    USER_STOPPED = "user-stopped"
-    USER_PAUSED = "user-paused"
-    USER_STARTED = "user-started"
-    SAFETY_KEY = "safety-key"
-    TARGET_SPEED_CHANGED = "target-speed-changed"
-    TARGET_INCLINE_CHANGED = "target-incline-changed"
-    RESET = "reset"
-
-
 @dataclass(frozen=True)
 class StatusChange:
+    """A Machine Status notification, in the engine's vocabulary."""
+
     at: float
-    kind: StatusKind
+    kind: MachineStatusKind
     value: float | None = None
 
 
 LinkEvent = LinkConnected | LinkLost | Sample | StatusChange
 
 
-class Outcome(enum.StrEnum):
-    """How a command ended. Only ``OK`` means the treadmill accepted it."""
-
-    OK = "ok"
-    NOT_SUPPORTED = "not-supported"
-    INVALID_PARAMETER = "invalid-parameter"
-    FAILED = "failed"
-    CONTROL_NOT_PERMITTED = "control-not-permitted"
-    LINK_DOWN = "link-down"
-    TIMEOUT = "timeout"
-    BAD_REPLY = "bad-reply"
-
-
-class CommandKind(enum.StrEnum):
-    SET_SPEED = "set-speed"
-    SET_INCLINE = "set-incline"
-    START = "start"
-    STOP = "stop"
-    PAUSE = "pause"
-
-
 @dataclass(frozen=True)
-class Command:
-    kind: CommandKind
-    value: float | None = None
+class LinkReply:
+    """How one command ended. ``result`` is SUCCESS only when the treadmill accepted it."""
 
-    def __str__(self) -> str:
-        return self.kind.value if self.value is None else f"{self.kind.value} {self.value:g}"
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    command: Command
-    outcome: Outcome
-    # The value actually sent after flooring onto the device grid (None when nothing was sent).
+    result: ResultCode
+    # The value actually sent after flooring onto the device grid (None when no value was sent).
     sent_value: float | None = None
+    # True when nothing was sent because the link was down (or went down while sending).
+    link_down: bool = False
     detail: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.outcome is Outcome.OK
+        return self.result is ResultCode.SUCCESS

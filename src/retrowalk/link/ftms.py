@@ -26,32 +26,39 @@ from typing import Any
 from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
-from pyftms import FitnessMachine, MachineType, ResultCode, discover_ftms_devices, get_client
+from pyftms import FitnessMachine, MachineType, discover_ftms_devices, get_client
+from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import ControlEvent, SetupEvent, UpdateEvent
 
 from retrowalk.link.events import (
-    Command,
-    CommandKind,
-    CommandResult,
     LinkConnected,
     LinkEvent,
     LinkLost,
-    Outcome,
+    LinkReply,
     Sample,
     StatusChange,
-    StatusKind,
     TreadmillInfo,
 )
 from retrowalk.link.limits import DeviceRange
+from retrowalk.session.events import (
+    Command,
+    MachineStatusKind,
+    PauseBelt,
+    ResultCode,
+    SetTargetIncline,
+    SetTargetSpeed,
+    StartBelt,
+    StopBelt,
+)
 
 log = logging.getLogger(__name__)
 
 _RESULTS = {
-    ResultCode.SUCCESS: Outcome.OK,
-    ResultCode.NOT_SUPPORTED: Outcome.NOT_SUPPORTED,
-    ResultCode.INVALID_PARAMETER: Outcome.INVALID_PARAMETER,
-    ResultCode.FAILED: Outcome.FAILED,
-    ResultCode.CONTROL_NOT_PERMITTED: Outcome.CONTROL_NOT_PERMITTED,
+    FtmsResult.SUCCESS: ResultCode.SUCCESS,
+    FtmsResult.NOT_SUPPORTED: ResultCode.NOT_SUPPORTED,
+    FtmsResult.INVALID_PARAMETER: ResultCode.INVALID_PARAMETER,
+    FtmsResult.FAILED: ResultCode.FAILED,
+    FtmsResult.CONTROL_NOT_PERMITTED: ResultCode.CONTROL_NOT_PERMITTED,
 }
 
 # Keys of pyftms updates that come from a Treadmill Data record (rssi and training status do not).
@@ -244,74 +251,74 @@ class FtmsLink:
             if kind is not None:
                 self._on_event(StatusChange(at=at, kind=kind))
         elif isinstance(event, SetupEvent) and event.event_source == "other":
-            data = event.event_data
-            if "target_speed" in data:
-                self._on_event(
-                    StatusChange(at=at, kind=StatusKind.TARGET_SPEED_CHANGED, value=data["target_speed"])
-                )
-            if "target_inclination" in data:
-                self._on_event(
-                    StatusChange(
-                        at=at, kind=StatusKind.TARGET_INCLINE_CHANGED, value=data["target_inclination"]
-                    )
-                )
+            # Someone changed a target at the console (Machine Status 05/06).
+            for key, kind in _SETUP_KINDS.items():
+                if key in event.event_data:
+                    self._on_event(StatusChange(at=at, kind=kind, value=event.event_data[key]))
 
     # ---------------------------------------------------------------------------------- commands
 
-    async def execute(self, command: Command) -> CommandResult:
-        """Send one command now, or report why it was not sent. Never waits for a reconnect."""
+    async def execute(self, command: Command) -> LinkReply:
+        """Send one command now, or say why it was not sent. Never waits for a reconnect."""
         generation = self._generation
         async with self._command_lock:
             client = self._client
             if not self._up or client is None or generation != self._generation:
-                return CommandResult(command, Outcome.LINK_DOWN, detail="the link is down; nothing was sent")
+                return _down("the link is down; nothing was sent")
             try:
                 sent, code = await self._send(client, command)
             except TimeoutError:
-                return CommandResult(command, Outcome.TIMEOUT, detail="no reply within the command timeout")
+                return LinkReply(ResultCode.TIMEOUT, detail="no reply within the command timeout")
             except BleakError as err:
-                outcome = Outcome.LINK_DOWN if not self._up else Outcome.FAILED
-                return CommandResult(command, outcome, detail=f"bluetooth error: {err}")
+                if not self._up:
+                    return _down(f"the link dropped while sending: {err}")
+                return LinkReply(ResultCode.FAILED, detail=f"bluetooth error: {err}")
             except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed reply
-                return CommandResult(command, Outcome.BAD_REPLY, detail=f"unreadable reply: {err!r}")
-        outcome = _RESULTS.get(code, Outcome.BAD_REPLY)
-        if not self._up and outcome is Outcome.FAILED:
-            # pyftms answers FAILED without sending when its reconnect latch is off.
-            outcome = Outcome.LINK_DOWN
-        if outcome is not Outcome.OK:
-            self.log.warning("treadmill refused %s: %s", command, outcome.value)
-        return CommandResult(command, outcome, sent_value=sent)
+                return LinkReply(ResultCode.UNKNOWN, detail=f"unreadable reply: {err!r}")
+        if not self._up and code is FtmsResult.FAILED:
+            # pyftms answers FAILED without sending anything once its reconnect latch is off.
+            return _down("the link dropped; nothing was sent")
+        result = _RESULTS.get(code, ResultCode.UNKNOWN)
+        if result is not ResultCode.SUCCESS:
+            self.log.warning("treadmill answered %s with %s", command.kind.value, result.value)
+        return LinkReply(result, sent_value=sent)
 
-    async def _send(self, client: FitnessMachine, command: Command) -> tuple[float | None, ResultCode]:
+    async def _send(self, client: FitnessMachine, command: Command) -> tuple[float | None, FtmsResult]:
         info = self._info
-        match command.kind:
-            case CommandKind.SET_SPEED:
-                value = _floored(command, info.speed_range if info else None)
+        match command:
+            case SetTargetSpeed(kmh=kmh):
+                value = _floored(kmh, info.speed_range if info else None)
                 return value, await client.set_target_speed(value)
-            case CommandKind.SET_INCLINE:
-                value = _floored(command, info.incline_range if info else None)
+            case SetTargetIncline(pct=pct):
+                value = _floored(pct, info.incline_range if info else None)
                 return value, await client.set_target_inclination(value)
-            case CommandKind.START:
+            case StartBelt():
                 return None, await client.start_resume()
-            case CommandKind.STOP:
+            case StopBelt():
                 return None, await client.stop()
-            case CommandKind.PAUSE:
+            case PauseBelt():
                 return None, await client.pause()
 
 
+def _down(detail: str) -> LinkReply:
+    return LinkReply(ResultCode.FAILED, link_down=True, detail=detail)
+
+
+_SETUP_KINDS = {
+    "target_speed": MachineStatusKind.TARGET_SPEED_CHANGED,
+    "target_inclination": MachineStatusKind.TARGET_INCLINE_CHANGED,
+}
 _CONTROL_KINDS = {
-    ("stop", "user"): StatusKind.USER_STOPPED,
-    ("pause", "user"): StatusKind.USER_PAUSED,
-    ("start", "user"): StatusKind.USER_STARTED,
-    ("stop", "safety"): StatusKind.SAFETY_KEY,
-    ("reset", "other"): StatusKind.RESET,
+    ("stop", "user"): MachineStatusKind.USER_STOP,
+    ("pause", "user"): MachineStatusKind.USER_PAUSE,
+    ("start", "user"): MachineStatusKind.USER_START,
+    ("stop", "safety"): MachineStatusKind.SAFETY_KEY,
+    ("reset", "other"): MachineStatusKind.RESET,
 }
 
 
-def _floored(command: Command, device_range: DeviceRange | None) -> float:
-    if command.value is None:
-        raise ValueError(f"{command.kind} needs a value")
-    return device_range.floor(command.value) if device_range else command.value
+def _floored(value: float, device_range: DeviceRange | None) -> float:
+    return device_range.floor(value) if device_range else value
 
 
 def _opt_float(value: object) -> float | None:
