@@ -1,0 +1,91 @@
+"""Configuration: a TOML file plus environment overrides; every mistake named by file, field and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retrowalk.config import load_config
+from retrowalk.errors import ConfigError
+
+GOOD = """
+[service]
+id = "gym-floor"
+storage = "var/history.sqlite3"
+
+[ceilings]
+max_speed_kmh = 2.5
+max_duration_s = 900
+
+[broker]
+host = "mqtt.local"
+port = 8883
+
+[[treadmills]]
+id = "tm1"
+address = "AA:BB:CC:00:00:01"
+
+[[treadmills]]
+id = "tm2"
+name = "WalkingPad"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "retrowalk.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_file_loads(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.service.id == "gym-floor"
+    assert cfg.ceilings.max_speed_kmh == 2.5
+    assert cfg.ceilings.max_incline_pct == 5.0  # untouched defaults stay
+    assert [t.id for t in cfg.treadmills] == ["tm1", "tm2"]
+    assert cfg.broker is not None
+    assert cfg.broker.port == 8883
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETROWALK_CEILINGS__MAX_SPEED_KMH", "2.0")
+    monkeypatch.setenv("RETROWALK_SERVICE__ID", "from-env")
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.ceilings.max_speed_kmh == 2.0
+    assert cfg.service.id == "from-env"
+    assert cfg.ceilings.max_duration_s == 900  # the rest of the table still comes from the file
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD.replace("max_speed_kmh = 2.5", "max_speed_kmh = 9.0"), "ceilings.max_speed_kmh"),
+        (GOOD.replace("max_speed_kmh = 2.5", 'max_speed_kmh = "fast"'), "ceilings.max_speed_kmh"),
+        (GOOD.replace('id = "tm2"', 'id = "tm1"'), "treadmill ids must be unique"),
+        (GOOD.replace('address = "AA:BB:CC:00:00:01"', 'address = "nope"'), "treadmills.0.address"),
+        (GOOD.replace("port = 8883", "port = 0"), "broker.port"),
+        (GOOD + "\n[surprise]\nx = 1\n", "surprise"),
+        (GOOD.replace('name = "WalkingPad"', ""), "neither address nor name"),
+        ("[service]\n", "treadmills"),
+        ("this is = = not toml", "not valid TOML"),
+    ],
+)
+def test_every_mistake_is_named(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert expected in message
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_a_single_treadmill_may_be_the_first_one_found(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, '[[treadmills]]\nid = "home"\n'))
+    assert cfg.treadmills[0].address is None
+    assert cfg.broker is None
