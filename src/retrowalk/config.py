@@ -27,15 +27,14 @@ def _numbers_from_env(value: Any) -> Any:
     """Environment variables arrive as strings; the plan models are strict, so decode numbers first."""
     if not isinstance(value, dict):
         return value
-    decoded = {}
-    for key, item in value.items():
-        if isinstance(item, str):
-            try:
-                item = json.loads(item)
-            except ValueError:
-                pass
-        decoded[key] = item
-    return decoded
+    return {key: _json_or_text(item) if isinstance(item, str) else item for key, item in value.items()}
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 class TreadmillConfig(BaseModel):
