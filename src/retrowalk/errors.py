@@ -40,3 +40,7 @@ class LinkError(RetrowalkError):
 
 class ConfigError(RetrowalkError):
     """The configuration is invalid."""
+
+
+class StorageError(RetrowalkError):
+    """The local SQLite store is unreadable, corrupt or from a newer retrowalk; names the file."""

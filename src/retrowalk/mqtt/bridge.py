@@ -1,0 +1,406 @@
+"""The MQTT bridge: one per service. It publishes what the service tells it and hands commands to the
+service's :class:`CommandHandler`; it never talks to a treadmill itself.
+
+The methods the service calls (`treadmill_online`, `publish_*`) are synchronous, never block and never
+raise: the service keeps controlling belts whether the broker is there or not.
+
+- retained topics (availability, state, discovery) are kept in memory and re-published on every connect;
+- telemetry goes into a small queue that is emptied while connected and dropped while not;
+- events and summaries go into the SQLite outbox first and leave it only after the broker's PUBACK
+  (aiomqtt's `publish(qos=1)` returns when paho's on_publish fires, which for QoS 1 is on PUBACK);
+- command replies are stored in SQLite before they are sent, so a repeated `command_id` gets the same
+  reply, also after a restart, and is never applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+from aiomqtt import ProtocolVersion, Will
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from retrowalk.errors import RefusedError, StorageError
+from retrowalk.mqtt.commands import CommandHandler, CommandReply, InvalidCommandError, parse_command
+from retrowalk.mqtt.connection import ProtocolChoice, describe_connect_failure, open_client
+from retrowalk.mqtt.discovery import discovery_payload
+from retrowalk.mqtt.payloads import EventPayload, SessionSummary, Telemetry, TreadmillState
+from retrowalk.mqtt.settings import BrokerSettings
+from retrowalk.mqtt.topics import Topics, valid_id
+from retrowalk.storage import Store
+
+log = logging.getLogger(__name__)
+
+_TELEMETRY_QUEUE = 1000  # ~10 s of 100 treadmills at 1 Hz; beyond that the broker is too slow anyway
+_PUBLISH_TIMEOUT_S = 10.0
+_REPLY_TOPIC_MAX = 512
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeStatus:
+    connected: bool
+    protocol: str | None
+    last_error: str | None
+    outbox_pending: int
+    telemetry_dropped: int
+
+
+class MqttBridge:
+    def __init__(
+        self, settings: BrokerSettings, store: Store, commands: CommandHandler, *, service_id: str
+    ) -> None:
+        if not valid_id(service_id):
+            raise ValueError(f"service id {service_id!r}: use letters, digits, '_' or '-' (1-64)")
+        self._settings = settings
+        self._store = store
+        self._commands = commands
+        self.topics = Topics(settings.prefix, settings.discovery_prefix, service_id)
+        self._client_id = settings.client_id or f"retrowalk-{service_id}"
+        self._protocols = ProtocolChoice(settings.protocol)
+        self._client: aiomqtt.Client | None = None
+        self._protocol: ProtocolVersion | None = None
+        self._last_error: str | None = None
+        self._known: set[str] = set()
+        # Retained messages by topic: the service's current truth, re-published on every connect.
+        self._retained: dict[str, bytes] = {}
+        self._dirty: set[str] = set()
+        self._retained_wake = asyncio.Event()
+        self._outbox_wake = asyncio.Event()
+        self._telemetry: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=_TELEMETRY_QUEUE)
+        self._telemetry_dropped = 0
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._command_tasks: asyncio.TaskGroup | None = None
+        self.connected = asyncio.Event()  # set while a connection is up; tests and the service may wait
+
+    # -- what the service calls --------------------------------------------------------------------------
+
+    @property
+    def status(self) -> BridgeStatus:
+        try:
+            pending = self._store.outbox_count()
+        except StorageError:
+            pending = -1
+        return BridgeStatus(
+            connected=self._client is not None,
+            protocol=None
+            if self._protocol is None
+            else ("5" if self._protocol is ProtocolVersion.V5 else "3.1.1"),
+            last_error=self._last_error,
+            outbox_pending=pending,
+            telemetry_dropped=self._telemetry_dropped,
+        )
+
+    def treadmill_online(self, treadmill_id: str, online: bool, *, name: str | None = None) -> None:
+        """Retained availability; the first call for a treadmill also announces it to Home Assistant and
+        makes the bridge accept commands for it."""
+        if not valid_id(treadmill_id):
+            log.error("treadmill id %r cannot be a topic level; not published", treadmill_id)
+            return
+        if treadmill_id not in self._known:
+            self._known.add(treadmill_id)
+            if self._settings.discovery:
+                payload = discovery_payload(self.topics, treadmill_id, name=name)
+                self._set_retained(self.topics.discovery(treadmill_id), json.dumps(payload).encode())
+        self._set_retained(self.topics.treadmill(treadmill_id, "availability"), _availability(online))
+
+    def publish_state(self, treadmill_id: str, state: TreadmillState) -> None:
+        if not self._check(treadmill_id, state.treadmill_id):
+            return
+        self._set_retained(self.topics.treadmill(treadmill_id, "state"), state.model_dump_json().encode())
+
+    def publish_telemetry(self, treadmill_id: str, t: Telemetry) -> None:
+        """QoS 0; dropped (and counted) while the broker is away or the queue is full."""
+        if self._client is None or not self._check(treadmill_id, t.treadmill_id):
+            self._telemetry_dropped += 1
+            return
+        try:
+            self._telemetry.put_nowait(
+                (self.topics.treadmill(treadmill_id, "telemetry"), t.model_dump_json().encode())
+            )
+        except asyncio.QueueFull:
+            self._telemetry_dropped += 1
+
+    def publish_event(self, treadmill_id: str, e: EventPayload) -> None:
+        """Into the outbox (QoS 1, at least once, same `event_id` on every retry)."""
+        if self._check(treadmill_id, e.treadmill_id):
+            self._enqueue(
+                str(e.event_id), Topics.treadmill_suffix(treadmill_id, "event"), e.model_dump_json()
+            )
+
+    def publish_summary(self, treadmill_id: str, s: SessionSummary) -> None:
+        if self._check(treadmill_id, s.treadmill_id):
+            self._enqueue(
+                str(s.event_id), Topics.treadmill_suffix(treadmill_id, "summary"), s.model_dump_json()
+            )
+
+    # -- the connection loop -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, serve, reconnect with exponential backoff; returns only by cancellation."""
+        async with asyncio.TaskGroup() as command_tasks:
+            # Command handling lives outside any one connection: a command the engine is working on
+            # must finish (and its reply be stored) even if the broker goes away meanwhile.
+            self._command_tasks = command_tasks
+            try:
+                await self._connection_loop()
+            finally:
+                self._command_tasks = None
+
+    async def _connection_loop(self) -> None:
+        delay = self._settings.reconnect_min_s
+        will = Will(self.topics.service_availability, _availability(False), qos=1, retain=True)
+        while True:
+            try:
+                async with open_client(
+                    self._settings, client_id=self._client_id, will=will, protocols=self._protocols
+                ) as client:
+                    delay = self._settings.reconnect_min_s
+                    await self._serve(client)
+            except* aiomqtt.MqttError as group:
+                self._note_error(describe_connect_failure(self._settings, group.exceptions[0]))
+            except* StorageError as group:
+                # The outbox is unreadable: keep the broker side alive for telemetry and commands.
+                self._note_error(f"outbox: {group.exceptions[0]}")
+            finally:
+                self._client = None
+                self.connected.clear()
+                _drain(self._telemetry)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._settings.reconnect_max_s)
+
+    def _note_error(self, message: str) -> None:
+        if message != self._last_error:
+            log.error("mqtt: %s", message)
+        self._last_error = message
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        self._protocol = ProtocolVersion(client._client.protocol)  # the version that answered
+        options = SubscribeOptions(qos=1, retainAsPublished=True)
+        if self._protocol is ProtocolVersion.V5:
+            # retainAsPublished: a command published with retain=1 keeps its flag even when it reaches us
+            # live, so we can refuse it (3.1.1 cannot tell; see docs/mqtt.md).
+            await client.subscribe(self.topics.command_subscription, options=options)
+        else:
+            await client.subscribe(self.topics.command_subscription, qos=1)
+        self._dirty = set(self._retained)
+        self._set_retained(self.topics.service_availability, _availability(True))
+        self._client = client
+        self._last_error = None
+        self.connected.set()
+        log.info("mqtt: connected to %s:%s", self._settings.host, self._settings.port)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._receive(client), name="mqtt-receive")
+                tg.create_task(self._send_retained(client), name="mqtt-retained")
+                tg.create_task(self._send_outbox(client), name="mqtt-outbox")
+                tg.create_task(self._send_telemetry(client), name="mqtt-telemetry")
+        except asyncio.CancelledError:
+            # Orderly shutdown: say "offline" ourselves (the will covers only unclean ends).
+            self._client = None
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await asyncio.wait_for(
+                    client.publish(
+                        self.topics.service_availability, _availability(False), qos=1, retain=True
+                    ),
+                    timeout=2,
+                )
+            raise
+
+    async def _send_retained(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._retained_wake.wait()
+            self._retained_wake.clear()
+            while self._dirty:
+                topic = self._dirty.pop()
+                try:
+                    await client.publish(
+                        topic, self._retained[topic], qos=1, retain=True, timeout=_PUBLISH_TIMEOUT_S
+                    )
+                except BaseException:
+                    self._dirty.add(topic)  # still owed on the next connection
+                    raise
+
+    async def _send_outbox(self, client: aiomqtt.Client) -> None:
+        while True:
+            self._outbox_wake.clear()
+            rows = self._store.outbox_pending(limit=100)
+            if not rows:
+                await self._outbox_wake.wait()
+                continue
+            for row in rows:
+                self._store.outbox_attempted(row.seq)
+                await client.publish(
+                    self.topics.prefix + row.topic_suffix, row.payload, qos=1, timeout=_PUBLISH_TIMEOUT_S
+                )
+                # Only now, after the PUBACK, may the row go.
+                self._store.outbox_delete(row.seq)
+
+    async def _send_telemetry(self, client: aiomqtt.Client) -> None:
+        while True:
+            topic, payload = await self._telemetry.get()
+            await client.publish(topic, payload, qos=0, timeout=_PUBLISH_TIMEOUT_S)
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._on_message(client, message)
+
+    # -- commands ----------------------------------------------------------------------------------------
+
+    def _on_message(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        treadmill_id = self.topics.command_treadmill(topic)
+        raw = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        if treadmill_id is None:
+            log.warning("mqtt: ignoring message on unexpected topic %r", topic)
+            return
+        response_topic, correlation = _response_target(message.properties)
+        if message.retain:
+            if not raw:
+                return  # the empty retained message that clears a retained command (ours or anyone's)
+            log.warning("mqtt: refusing a retained command on %s and clearing it", topic)
+            reply = CommandReply(
+                command_id=None,
+                treadmill_id=treadmill_id,
+                status="invalid",
+                reason="retained commands are ignored: publish commands with retain=false",
+            )
+            self._spawn(self._clear_retained(client, topic), f"mqtt-clear-retained-{treadmill_id}")
+            self._spawn(self._send_reply(reply, response_topic, correlation), f"mqtt-reply-{treadmill_id}")
+            return
+        self._spawn(
+            self._handle(treadmill_id, raw, response_topic, correlation), f"mqtt-command-{treadmill_id}"
+        )
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        if self._command_tasks is None:
+            coro.close()
+            return
+        self._command_tasks.create_task(coro, name=name)
+
+    async def _clear_retained(self, client: aiomqtt.Client, topic: str) -> None:
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.publish(topic, b"", qos=1, retain=True, timeout=_PUBLISH_TIMEOUT_S)
+
+    async def _handle(
+        self, treadmill_id: str, raw: bytes, response_topic: str | None, correlation: bytes | None
+    ) -> None:
+        # One command at a time per treadmill, in arrival order: a stop must not overtake the start
+        # before it, and a repeat waiting here finds the first one's stored reply.
+        lock = self._locks.setdefault(treadmill_id, asyncio.Lock())
+        async with lock:
+            reply = await self._decide(treadmill_id, raw)
+        await self._send_reply(reply, response_topic, correlation)
+
+    async def _decide(self, treadmill_id: str, raw: bytes) -> CommandReply:
+        try:
+            command = parse_command(treadmill_id, raw, max_bytes=self._settings.max_command_bytes)
+        except InvalidCommandError as exc:
+            return exc.reply
+        command_id = command.command_id
+        try:
+            stored = self._store.command_reply(treadmill_id, command_id)
+        except StorageError:
+            log.exception("mqtt: cannot read stored replies, refusing %s", command_id)
+            return _reply(command_id, treadmill_id, "error", "the service cannot check for repeats right now")
+        if stored is not None:
+            return CommandReply.model_validate_json(stored).model_copy(update={"replayed": True})
+        if treadmill_id not in self._known:
+            return _reply(command_id, treadmill_id, "refused", f"unknown treadmill {treadmill_id!r}")
+        try:
+            await self._commands.handle_command(treadmill_id, command)
+        except RefusedError as exc:
+            reply = _reply(command_id, treadmill_id, "refused", str(exc) or type(exc).__name__)
+        except Exception:
+            log.exception("mqtt: command %s for %s failed in the handler", command_id, treadmill_id)
+            reply = _reply(command_id, treadmill_id, "error", "the service failed to handle the command")
+        else:
+            reply = _reply(command_id, treadmill_id, "accepted", None)
+        try:
+            self._store.save_command_reply(treadmill_id, command_id, reply.model_dump_json())
+        except StorageError:
+            log.exception("mqtt: reply to %s not stored; a repeat would be applied again", command_id)
+        return reply
+
+    async def _send_reply(
+        self, reply: CommandReply, response_topic: str | None, correlation: bytes | None
+    ) -> None:
+        client = self._client
+        if client is None:
+            return  # offline: the kiosk retries with the same command_id and gets the stored reply
+        payload = reply.model_dump_json().encode()
+        try:
+            await client.publish(
+                self.topics.treadmill(reply.treadmill_id, "reply"), payload, qos=1, timeout=_PUBLISH_TIMEOUT_S
+            )
+            if response_topic is not None and self._protocol is ProtocolVersion.V5:
+                props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                if correlation is not None:
+                    props.CorrelationData = correlation
+                await client.publish(
+                    response_topic, payload, qos=1, properties=props, timeout=_PUBLISH_TIMEOUT_S
+                )
+        except (aiomqtt.MqttError, ValueError) as exc:
+            log.warning("mqtt: reply to %s not sent: %s", reply.command_id, exc)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    def _check(self, treadmill_id: str, payload_treadmill_id: str) -> bool:
+        if treadmill_id != payload_treadmill_id or not valid_id(treadmill_id):
+            log.error(
+                "mqtt: payload for %r published as treadmill %r; dropped", payload_treadmill_id, treadmill_id
+            )
+            return False
+        return True
+
+    def _set_retained(self, topic: str, payload: bytes) -> None:
+        if self._retained.get(topic) == payload and topic not in self._dirty:
+            return
+        self._retained[topic] = payload
+        self._dirty.add(topic)
+        self._retained_wake.set()
+
+    def _enqueue(self, event_id: str, topic_suffix: str, payload: str) -> None:
+        try:
+            added = self._store.outbox_add(event_id, topic_suffix, payload.encode())
+        except StorageError:
+            log.exception("mqtt: event %s LOST, the outbox is not writable", event_id)
+            return
+        if not added:
+            log.warning("mqtt: event %s is already in the outbox; not queued twice", event_id)
+        self._outbox_wake.set()
+
+
+def _availability(online: bool) -> bytes:
+    return b"online" if online else b"offline"
+
+
+def _reply(command_id: str, treadmill_id: str, status: Any, reason: str | None) -> CommandReply:
+    return CommandReply(command_id=command_id, treadmill_id=treadmill_id, status=status, reason=reason)
+
+
+def _response_target(properties: Properties | None) -> tuple[str | None, bytes | None]:
+    if properties is None:
+        return None, None
+    topic = getattr(properties, "ResponseTopic", None)
+    correlation = getattr(properties, "CorrelationData", None)
+    # A response topic is publish-only: wildcards or an empty/huge one would make paho raise.
+    if (
+        not isinstance(topic, str)
+        or not topic
+        or len(topic) > _REPLY_TOPIC_MAX
+        or any(c in topic for c in "+#\0")
+    ):
+        return None, None
+    return topic, correlation if isinstance(correlation, bytes) else None
+
+
+def _drain(queue: asyncio.Queue[tuple[str, bytes]]) -> None:
+    while not queue.empty():
+        queue.get_nowait()

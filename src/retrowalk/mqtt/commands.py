@@ -1,0 +1,188 @@
+"""Commands kiosks send on `<prefix>treadmill/<id>/command`, and the replies they get.
+
+Validation here is about shape and absolute bounds (the clinical absolute ceilings of references §2);
+whether a plan fits the operator's ceilings and the treadmill is the engine's call, reached only through
+:class:`CommandHandler`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from retrowalk.errors import RefusedError
+from retrowalk.mqtt.payloads import UserId, utc_now
+
+CommandId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class _Command(BaseModel):
+    # Unknown fields are refused: a typo in a safety-relevant field must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    command_id: CommandId
+
+
+class PlanRequest(BaseModel):
+    """A plan a kiosk asks for. Absolute bounds only; the engine clamps nothing and refuses what exceeds
+    the operator's ceilings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    start_speed_kmh: Annotated[float, Field(ge=0.5, le=3.5)] | None = None
+    max_speed_kmh: Annotated[float, Field(ge=0.5, le=3.5)] | None = None
+    duration_cap_s: Annotated[int, Field(ge=60, le=30 * 60)] | None = None
+    incline_pct: Annotated[float, Field(ge=0, le=5)] | None = None
+
+
+class StartCommand(_Command):
+    type: Literal["start"]
+    user_id: UserId
+    plan: PlanRequest | None = None
+
+
+class StopCommand(_Command):
+    type: Literal["stop"]
+
+
+class PauseCommand(_Command):
+    type: Literal["pause"]
+
+
+class ResumeCommand(_Command):
+    type: Literal["resume"]
+
+
+class PainReportCommand(_Command):
+    type: Literal["pain_report"]
+    user_id: UserId
+    session_id: str | None = Field(default=None, max_length=64)
+    when: Literal["during", "after", "next_morning"]
+    pain: Annotated[int, Field(ge=0, le=10)]
+    swelling: bool = False
+    giving_way: bool = False
+
+
+class ScreeningCommand(_Command):
+    """The seed article's "consult a clinician first" questions, plus age (it lowers the speed ceiling)."""
+
+    type: Literal["screening"]
+    user_id: UserId
+    age: Annotated[int, Field(ge=10, le=120)]
+    severe_knee_oa: bool
+    ligament_injury: bool
+    balance_disorder_or_dizziness: bool
+    recent_knee_surgery: bool
+
+
+class ClearanceCommand(_Command):
+    type: Literal["clearance"]
+    user_id: UserId
+    cleared_by: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    valid_until: date | None = None
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+Command = Annotated[
+    StartCommand
+    | StopCommand
+    | PauseCommand
+    | ResumeCommand
+    | PainReportCommand
+    | ScreeningCommand
+    | ClearanceCommand,
+    Field(discriminator="type"),
+]
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+class ValidationIssue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    loc: str = Field(description="dotted path of the offending field ('' for the whole payload)")
+    msg: str
+    type: str
+
+
+class CommandReply(BaseModel):
+    """Answer to one command. `accepted`: the engine took it. `refused`: valid, but the engine said no
+    (reason says why). `invalid`: the payload was rejected before reaching the engine (errors say
+    where). `error`: the engine failed unexpectedly; nothing is assumed to have happened."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_id: str | None = Field(description="null when the payload was too broken to carry one")
+    treadmill_id: str
+    status: Literal["accepted", "refused", "invalid", "error"]
+    reason: str | None = None
+    errors: list[ValidationIssue] = Field(default_factory=list)
+    replayed: bool = Field(default=False, description="true when this is the stored reply to a repeat")
+    at: datetime = Field(default_factory=utc_now)
+
+
+class CommandHandler(Protocol):
+    """Implemented by the service: the only way a command reaches a treadmill.
+
+    Return normally to accept. Raise :class:`retrowalk.errors.RefusedError` (or a subclass) to refuse;
+    its message is sent to the kiosk verbatim, so write it for a person. Any other exception becomes an
+    `error` reply with a generic reason (and is logged)."""
+
+    async def handle_command(self, treadmill_id: str, command: Command) -> None: ...
+
+
+class InvalidCommandError(RefusedError):
+    """Raised by :func:`parse_command`: the payload was refused before reaching the engine; carries the
+    reply to send."""
+
+    def __init__(self, reply: CommandReply) -> None:
+        super().__init__(reply.reason)
+        self.reply = reply
+
+
+def _issues(exc: ValidationError) -> list[ValidationIssue]:
+    return [
+        ValidationIssue(loc=".".join(str(p) for p in err["loc"]), msg=err["msg"], type=err["type"])
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def _invalid(treadmill_id: str, command_id: str | None, reason: str, **kw: Any) -> InvalidCommandError:
+    return InvalidCommandError(
+        CommandReply(command_id=command_id, treadmill_id=treadmill_id, status="invalid", reason=reason, **kw)
+    )
+
+
+def parse_command(treadmill_id: str, raw: bytes, *, max_bytes: int) -> Command:
+    """Decode and validate one command payload, or raise :class:`InvalidCommandError` with the reply."""
+    if len(raw) > max_bytes:
+        raise _invalid(treadmill_id, None, f"payload is {len(raw)} bytes; the limit is {max_bytes}")
+    if not raw:
+        raise _invalid(treadmill_id, None, "payload is empty")
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _invalid(treadmill_id, None, f"payload is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise _invalid(treadmill_id, None, "payload must be a JSON object")
+    raw_id = document.get("command_id")
+    # Echo the id only when it is well formed; echoing garbage would put it in reply topics and logs.
+    command_id = raw_id if isinstance(raw_id, str) and _valid_command_id(raw_id) else None
+    try:
+        # Strict models in JSON mode: "1" is not 1 and 1 is not true, but ISO dates parse from strings.
+        return COMMAND_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid(treadmill_id, command_id, "payload failed validation", errors=_issues(exc)) from None
+
+
+_COMMAND_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(CommandId)
+
+
+def _valid_command_id(value: str) -> bool:
+    try:
+        _COMMAND_ID_ADAPTER.validate_python(value)
+    except ValidationError:
+        return False
+    return True

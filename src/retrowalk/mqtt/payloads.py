@@ -1,0 +1,159 @@
+"""Every payload the bridge publishes, as pydantic models (the JSON Schemas in docs/schemas come from here).
+
+Phases and end reasons are plain strings on the wire so that the engine can add values without breaking
+consumers; the engine's enums (`retrowalk.session.events`) serialise to the same strings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+
+# A treadmill id becomes a topic level: no '/', '+', '#', and short enough for client ids and ACLs.
+TreadmillId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+PhaseName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
+Kmh = Annotated[float, Field(ge=0, le=30)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Payload(BaseModel):
+    # Published payloads are built by our own code: unknown fields there are bugs, so forbid them too.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Availability(RootModel[Literal["online", "offline"]]):
+    """Retained availability of the service or of one treadmill, a bare string (Home Assistant's default
+    `payload_available`/`payload_not_available`)."""
+
+
+class PlanInfo(_Payload):
+    """The plan a session runs under, as enforced (after the operator ceilings were applied)."""
+
+    start_speed_kmh: Kmh
+    max_speed_kmh: Kmh
+    ramp_step_kmh: Annotated[float, Field(ge=0, le=1)]
+    ramp_interval_s: Annotated[int, Field(ge=0, le=3600)]
+    duration_cap_s: Annotated[int, Field(ge=0, le=3 * 3600)]
+    incline_pct: Annotated[float, Field(ge=-10, le=20)] = 0.0
+
+
+class TreadmillState(_Payload):
+    """Retained state of one treadmill: what a kiosk shows when it (re)connects."""
+
+    treadmill_id: TreadmillId
+    connected: bool = Field(description="the Bluetooth link to the treadmill is up")
+    phase: PhaseName
+    session_id: str | None = None
+    user_id: UserId | None = None
+    plan: PlanInfo | None = None
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class Telemetry(_Payload):
+    """One sample at the treadmill's rate (QoS 0, not retained, dropped while the broker is away)."""
+
+    treadmill_id: TreadmillId
+    at: datetime = Field(default_factory=utc_now)
+    phase: PhaseName
+    session_id: str | None = None
+    speed_kmh: Kmh
+    allowed_speed_kmh: Kmh = Field(description="the fastest the plan allows right now")
+    incline_pct: float | None = None
+    distance_m: Annotated[float, Field(ge=0)] | None = None
+    elapsed_s: Annotated[float, Field(ge=0)]
+    remaining_s: Annotated[float, Field(ge=0)] | None = None
+    heart_rate_bpm: Annotated[int, Field(ge=0, le=255)] | None = None
+
+
+class _EventBase(_Payload):
+    # The id is made when the event is created, stored with it in the outbox and re-sent unchanged on
+    # every retry: consumers drop a second copy by this id.
+    event_id: UUID = Field(default_factory=uuid4)
+    treadmill_id: TreadmillId
+    session_id: str | None = None
+    at: datetime = Field(default_factory=utc_now)
+
+
+class SessionStarted(_EventBase):
+    kind: Literal["session_started"] = "session_started"
+    user_id: UserId
+    plan: PlanInfo
+
+
+class PhaseChanged(_EventBase):
+    kind: Literal["phase_changed"] = "phase_changed"
+    from_phase: PhaseName
+    to_phase: PhaseName
+
+
+class OverspeedCorrected(_EventBase):
+    kind: Literal["overspeed_corrected"] = "overspeed_corrected"
+    measured_kmh: Kmh
+    allowed_kmh: Kmh
+    commanded_kmh: Kmh = Field(description="the speed retrowalk set to correct it")
+
+
+class CapWarning(_EventBase):
+    kind: Literal["cap_warning"] = "cap_warning"
+    remaining_s: Annotated[int, Field(ge=0)]
+
+
+class SessionEnded(_EventBase):
+    kind: Literal["session_ended"] = "session_ended"
+    reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+    detail: str | None = None
+
+
+class LinkLost(_EventBase):
+    kind: Literal["link_lost"] = "link_lost"
+    detail: str | None = None
+
+
+class SafetyKeyPulled(_EventBase):
+    kind: Literal["safety_key"] = "safety_key"
+
+
+class OrphanedBeltStopped(_EventBase):
+    kind: Literal["orphaned_belt_stopped"] = "orphaned_belt_stopped"
+    speed_kmh: Kmh = Field(description="belt speed seen before retrowalk stopped it")
+
+
+EventPayload = (
+    SessionStarted
+    | PhaseChanged
+    | OverspeedCorrected
+    | CapWarning
+    | SessionEnded
+    | LinkLost
+    | SafetyKeyPulled
+    | OrphanedBeltStopped
+)
+
+
+class Event(RootModel[Annotated[EventPayload, Field(discriminator="kind")]]):
+    """Any event, told apart by `kind` (what the schema for the event topic describes)."""
+
+
+class SessionSummary(_Payload):
+    """Published once at the end of every session (QoS 1, through the outbox)."""
+
+    event_id: UUID = Field(default_factory=uuid4)
+    kind: Literal["session_summary"] = "session_summary"
+    treadmill_id: TreadmillId
+    session_id: str
+    user_id: UserId
+    started_at: datetime
+    ended_at: datetime
+    end_reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+    walked_s: Annotated[float, Field(ge=0)]
+    distance_m: Annotated[float, Field(ge=0)]
+    max_speed_kmh: Kmh
+    overspeed_corrections: Annotated[int, Field(ge=0)] = 0
+    pain_during: Annotated[int, Field(ge=0, le=10)] | None = None

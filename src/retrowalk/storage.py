@@ -1,0 +1,351 @@
+"""Local SQLite storage: session history, the MQTT outbox and stored command replies.
+
+One :class:`Store` per service, used from the event loop thread. Calls are synchronous and each is one
+short transaction (an insert or a small indexed query, well under a millisecond on a warm page cache),
+which keeps the loop responsive without the complexity of a writer thread. WAL mode with
+`synchronous=NORMAL` survives a crash of the process (what "a service restart loses nothing" needs); a
+power cut may lose the last commits, and the belt stops with the power anyway.
+
+The schema version lives in `PRAGMA user_version`; :data:`SCHEMA_VERSION` upgrades are applied in order.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from retrowalk.errors import StorageError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE sessions (
+    session_id      TEXT PRIMARY KEY,
+    user_id         TEXT NOT NULL,
+    treadmill_id    TEXT NOT NULL,
+    started_at      TEXT NOT NULL,
+    ended_at        TEXT NOT NULL,
+    end_reason      TEXT NOT NULL,
+    walked_s        REAL NOT NULL,
+    distance_m      REAL NOT NULL,
+    max_speed_kmh   REAL NOT NULL,
+    duration_cap_s  INTEGER NOT NULL,
+    pain_during     INTEGER
+);
+CREATE INDEX sessions_by_user ON sessions (user_id, started_at);
+CREATE TABLE pain_reports (
+    id          INTEGER PRIMARY KEY,
+    user_id     TEXT NOT NULL,
+    session_id  TEXT,
+    at          TEXT NOT NULL,
+    moment      TEXT NOT NULL CHECK (moment IN ('during', 'after', 'next_morning')),
+    pain        INTEGER NOT NULL CHECK (pain BETWEEN 0 AND 10),
+    swelling    INTEGER NOT NULL,
+    giving_way  INTEGER NOT NULL
+);
+CREATE INDEX pain_by_user ON pain_reports (user_id, at);
+CREATE TABLE screening_answers (
+    id          INTEGER PRIMARY KEY,
+    user_id     TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    answers     TEXT NOT NULL
+);
+CREATE INDEX screening_by_user ON screening_answers (user_id, at);
+CREATE TABLE clearances (
+    id           INTEGER PRIMARY KEY,
+    user_id      TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    cleared_by   TEXT NOT NULL,
+    valid_until  TEXT,
+    note         TEXT
+);
+CREATE INDEX clearances_by_user ON clearances (user_id, at);
+CREATE TABLE outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     TEXT NOT NULL UNIQUE,
+    topic_suffix TEXT NOT NULL,
+    payload      BLOB NOT NULL,
+    created_at   TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE command_replies (
+    treadmill_id  TEXT NOT NULL,
+    command_id    TEXT NOT NULL,
+    reply         TEXT NOT NULL,
+    at            TEXT NOT NULL,
+    PRIMARY KEY (treadmill_id, command_id)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    seq: int
+    event_id: str
+    topic_suffix: str
+    payload: bytes
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    session_id: str
+    user_id: str
+    treadmill_id: str
+    started_at: datetime
+    ended_at: datetime
+    end_reason: str
+    walked_s: float
+    distance_m: float
+    max_speed_kmh: float
+    duration_cap_s: int
+    pain_during: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPainReport:
+    user_id: str
+    session_id: str | None
+    at: datetime
+    moment: str  # "during", "after" or "next_morning"
+    pain: int
+    swelling: bool = False
+    giving_way: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredScreening:
+    user_id: str
+    at: datetime
+    answers: dict[str, bool | int]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredClearance:
+    user_id: str
+    at: datetime
+    cleared_by: str
+    valid_until: date | None = None
+    note: str | None = None
+
+
+def _iso(moment: datetime) -> str:
+    # Naive datetimes are refused: history compared across time zones must be unambiguous.
+    if moment.tzinfo is None:
+        raise ValueError(f"datetime {moment!r} has no time zone")
+    return moment.astimezone(UTC).isoformat()
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class Store:
+    """The service's SQLite database. Raises :class:`StorageError` when it cannot be used."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: cannot open the database: {exc}") from exc
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StorageError(f"{self.path}: not a usable retrowalk database ({exc})") from exc
+        except StorageError:
+            self._conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        check = self._conn.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            raise StorageError(f"{self.path}: database is corrupt: {check[0] if check else 'no answer'}")
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.path}: schema version {version} is newer than this retrowalk understands "
+                f"({SCHEMA_VERSION}); upgrade retrowalk or use another database file"
+            )
+        if version == 0:
+            tables = self._conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()
+            if tables[0]:
+                raise StorageError(f"{self.path}: has tables but no retrowalk schema version; not ours")
+            with self._transaction():
+                self._conn.executescript("BEGIN;" + _SCHEMA_V1 + f"PRAGMA user_version={SCHEMA_VERSION};")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # isolation_level=None: we say BEGIN/COMMIT ourselves so every method is exactly one transaction.
+        try:
+            yield self._conn
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        try:
+            with self._transaction() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                return conn.execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: write failed: {exc}") from exc
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: read failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def schema_version(self) -> int:
+        return int(self._read("PRAGMA user_version")[0][0])
+
+    # -- outbox ----------------------------------------------------------------------------------------
+
+    def outbox_add(self, event_id: str, topic_suffix: str, payload: bytes) -> bool:
+        """Queue a message; False (and nothing changes) when this event id is already queued."""
+        try:
+            self._write(
+                "INSERT INTO outbox (event_id, topic_suffix, payload, created_at) VALUES (?, ?, ?, ?)",
+                (event_id, topic_suffix, payload, _iso(datetime.now(UTC))),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def outbox_pending(self, limit: int = 50) -> list[OutboxRow]:
+        rows = self._read(
+            "SELECT seq, event_id, topic_suffix, payload, attempts FROM outbox ORDER BY seq LIMIT ?", (limit,)
+        )
+        return [OutboxRow(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4])) for r in rows]
+
+    def outbox_attempted(self, seq: int) -> None:
+        self._write("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (seq,))
+
+    def outbox_delete(self, seq: int) -> None:
+        """Called only after the broker acknowledged the message."""
+        self._write("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    def outbox_count(self) -> int:
+        return int(self._read("SELECT count(*) FROM outbox")[0][0])
+
+    # -- command replies -------------------------------------------------------------------------------
+
+    def command_reply(self, treadmill_id: str, command_id: str) -> str | None:
+        """The stored reply to this command id for this treadmill (ids are the kiosk's, so they are
+        only unique per treadmill)."""
+        rows = self._read(
+            "SELECT reply FROM command_replies WHERE treadmill_id = ? AND command_id = ?",
+            (treadmill_id, command_id),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def save_command_reply(self, treadmill_id: str, command_id: str, reply_json: str) -> None:
+        # INSERT OR IGNORE: the first reply is the truth; a later one for the same id is a bug upstream.
+        self._write(
+            "INSERT OR IGNORE INTO command_replies (treadmill_id, command_id, reply, at) VALUES (?, ?, ?, ?)",
+            (treadmill_id, command_id, reply_json, _iso(datetime.now(UTC))),
+        )
+
+    # -- history ---------------------------------------------------------------------------------------
+
+    def record_session(self, s: StoredSession) -> None:
+        if s.ended_at < s.started_at:
+            raise ValueError("session ended before it started")
+        self._write(
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                s.session_id, s.user_id, s.treadmill_id, _iso(s.started_at), _iso(s.ended_at),
+                s.end_reason, s.walked_s, s.distance_m, s.max_speed_kmh, s.duration_cap_s, s.pain_during,
+            ),
+        )  # fmt: skip
+
+    def sessions_for_user(self, user_id: str, limit: int = 100) -> list[StoredSession]:
+        """The user's sessions, oldest first (the last `limit` of them)."""
+        rows = self._read(
+            "SELECT * FROM (SELECT * FROM sessions WHERE user_id = ? ORDER BY started_at DESC LIMIT ?)"
+            " ORDER BY started_at",
+            (user_id, limit),
+        )
+        return [
+            StoredSession(
+                session_id=r[0], user_id=r[1], treadmill_id=r[2], started_at=_dt(r[3]), ended_at=_dt(r[4]),
+                end_reason=r[5], walked_s=r[6], distance_m=r[7], max_speed_kmh=r[8], duration_cap_s=r[9],
+                pain_during=r[10],
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    def add_pain_report(self, p: StoredPainReport) -> None:
+        if not 0 <= p.pain <= 10:
+            raise ValueError("pain must be 0..10")
+        if p.moment not in ("during", "after", "next_morning"):
+            raise ValueError(f"unknown pain report moment {p.moment!r}")
+        self._write(
+            "INSERT INTO pain_reports (user_id, session_id, at, moment, pain, swelling, giving_way)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (p.user_id, p.session_id, _iso(p.at), p.moment, p.pain, int(p.swelling), int(p.giving_way)),
+        )
+
+    def pain_reports_for_user(self, user_id: str, limit: int = 100) -> list[StoredPainReport]:
+        rows = self._read(
+            "SELECT * FROM (SELECT user_id, session_id, at, moment, pain, swelling, giving_way, id"
+            " FROM pain_reports WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?) ORDER BY at, id",
+            (user_id, limit),
+        )
+        return [StoredPainReport(r[0], r[1], _dt(r[2]), r[3], r[4], bool(r[5]), bool(r[6])) for r in rows]
+
+    def add_screening(self, s: StoredScreening) -> None:
+        self._write(
+            "INSERT INTO screening_answers (user_id, at, answers) VALUES (?, ?, ?)",
+            (s.user_id, _iso(s.at), json.dumps(s.answers, sort_keys=True)),
+        )
+
+    def latest_screening(self, user_id: str) -> StoredScreening | None:
+        rows = self._read(
+            "SELECT user_id, at, answers FROM screening_answers WHERE user_id = ? ORDER BY at DESC, id DESC"
+            " LIMIT 1",
+            (user_id,),
+        )
+        return StoredScreening(rows[0][0], _dt(rows[0][1]), json.loads(rows[0][2])) if rows else None
+
+    def add_clearance(self, c: StoredClearance) -> None:
+        self._write(
+            "INSERT INTO clearances (user_id, at, cleared_by, valid_until, note) VALUES (?, ?, ?, ?, ?)",
+            (
+                c.user_id,
+                _iso(c.at),
+                c.cleared_by,
+                c.valid_until.isoformat() if c.valid_until else None,
+                c.note,
+            ),
+        )
+
+    def latest_clearance(self, user_id: str) -> StoredClearance | None:
+        rows = self._read(
+            "SELECT user_id, at, cleared_by, valid_until, note FROM clearances WHERE user_id = ?"
+            " ORDER BY at DESC, id DESC LIMIT 1",
+            (user_id,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return StoredClearance(r[0], _dt(r[1]), r[2], date.fromisoformat(r[3]) if r[3] else None, r[4])
