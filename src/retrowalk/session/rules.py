@@ -1,0 +1,537 @@
+"""How the session engine answers each event: every rule of docs/safety.md, as code.
+
+:class:`EventRun` handles one event against a working copy of the state; the engine keeps the copy
+only when the whole event was handled, so a refusal changes nothing. Phase changes all go through
+:func:`retrowalk.session.table.next_phase`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from retrowalk.errors import RefusedError
+from retrowalk.session.events import (
+    ACTIVE_PHASES,
+    COMMAND_TYPES,
+    FINISHED_REASONS,
+    SESSION_PHASES,
+    Action,
+    CapWarning,
+    Command,
+    CommandKind,
+    CommandResult,
+    EndReason,
+    Event,
+    LinkDown,
+    LinkUp,
+    MachineStatus,
+    MachineStatusKind,
+    OverspeedCorrected,
+    Pause,
+    PauseBelt,
+    Phase,
+    PhaseChanged,
+    ResultCode,
+    Resume,
+    SessionEnded,
+    SessionStarted,
+    SetTargetIncline,
+    SetTargetSpeed,
+    Start,
+    StartBelt,
+    Stop,
+    StopBelt,
+    StopNotConfirmed,
+    Telemetry,
+    Tick,
+)
+from retrowalk.session.plan import SessionPlan, from_centi, to_centi, validate_plan
+from retrowalk.session.ramp import RampState, floor_to_ramp_grid
+from retrowalk.session.state import EngineContext, SessionState, allowed_now
+from retrowalk.session.table import Trigger, next_phase
+
+CAP_WARNINGS_S = (60, 10)
+# Judgement: Start + Set Target Speed answered within 10 s on every treadmill described in refs §4
+# (the slowest needs ~2.5 s after Start); longer means the machine is not doing what it was told.
+ARMED_TIMEOUT_S = 10.0
+# Judgement: consoles count down ~3 s before the belt moves; a belt still at 0 after 10 s did not start.
+BELT_START_TIMEOUT_S = 10.0
+
+_REFUSALS = frozenset(
+    {ResultCode.CONTROL_NOT_PERMITTED, ResultCode.NOT_SUPPORTED, ResultCode.INVALID_PARAMETER}
+)
+
+
+class EventRun:
+    """Handles one event against a working copy of the state, appending actions to ``out``."""
+
+    def __init__(self, ctx: EngineContext, state: SessionState, out: list[Action], now: float) -> None:
+        self.ctx = ctx
+        self.s = state
+        self.out = out
+        self.now = now
+
+    # --- dispatch ------------------------------------------------------------------------------------
+    def handle(self, event: Event) -> None:
+        self.advance_clock()
+        match event:
+            case Start():
+                self._on_start(event)
+            case Stop():
+                self._on_stop()
+            case Pause():
+                self._on_pause()
+            case Resume():
+                self._on_resume()
+            case Telemetry():
+                self._on_telemetry(event)
+            case MachineStatus():
+                self._on_machine_status(event)
+            case CommandResult():
+                self._on_command_result(event)
+            case LinkUp():
+                self._on_link_up()
+            case LinkDown():
+                self._on_link_down()
+            case Tick():
+                pass
+            case _:
+                raise RefusedError(f"unknown event {event!r}")
+        self._check_deadlines()
+        self._settle_phase()
+        self._follow_plan_speed()
+
+    # --- time ----------------------------------------------------------------------------------------
+    def advance_clock(self) -> None:
+        """Count backward-walking time up to ``now``, crossing the cap and cool-down boundaries exactly."""
+        s = self.s
+        dt = self.now - s.last_now if math.isfinite(s.last_now) else 0.0
+        s.last_now = self.now
+        while dt > 0 and s.phase in ACTIVE_PHASES and s.plan is not None:
+            cap = float(s.plan.duration_cap_s)
+            end = cap + s.plan.cool_down_s
+            boundary = end if s.phase is Phase.COOL_DOWN else cap
+            step = min(dt, boundary - s.backward_s)
+            s.backward_s += step
+            dt -= step
+            self._warn_cap()
+            if s.backward_s >= boundary:
+                # The clock-driven transitions happen at the boundary itself, so a clock jump can never
+                # carry the count past cap + cool-down.
+                if s.phase is Phase.COOL_DOWN:
+                    self._finish(Trigger.COOL_DOWN_DONE, EndReason.COMPLETED, "the session is complete")
+                else:
+                    self._reach_cap()
+        self._settle_phase()
+
+    def _warn_cap(self) -> None:
+        s = self.s
+        if s.plan is None or s.phase is Phase.COOL_DOWN:
+            return
+        left = s.plan.duration_cap_s - s.backward_s
+        for threshold in CAP_WARNINGS_S:
+            if left <= threshold and threshold not in s.warned:
+                s.warned = s.warned | {threshold}
+                self.out.append(CapWarning(s.session_id, threshold, max(0.0, left)))
+
+    def _reach_cap(self) -> None:
+        s = self.s
+        assert s.plan is not None
+        if not s.link_up:
+            # No cool-down can be commanded: end at the cap; the first action on link up is a stop.
+            self._fault(EndReason.LINK_LOST, "the cap was reached while the link was down: check the belt")
+            return
+        s.cool_down_centi = min(to_centi(s.plan.start_speed_kmh), allowed_now(s))
+        self._go(Trigger.CAP_REACHED)
+        if s.plan.cool_down_s == 0:
+            self._finish(Trigger.COOL_DOWN_DONE, EndReason.COMPLETED, "the session is complete")
+
+    def _settle_phase(self) -> None:
+        """Label changes that follow from the ramp: hold over, target reached, ramp lowered."""
+        s = self.s
+        if s.plan is None:
+            return
+        target = to_centi(s.plan.target_speed_kmh)
+        allowed = allowed_now(s)
+        if s.phase is Phase.FAMILIARISE and s.backward_s >= s.ramp.hold_until_s:
+            self._go(Trigger.TARGET_REACHED if allowed >= target else Trigger.HOLD_DONE)
+        elif s.phase is Phase.RAMP and allowed >= target:
+            self._go(Trigger.TARGET_REACHED)
+        elif s.phase is Phase.STEADY and allowed < target:
+            self._go(Trigger.SLOWED_AT_CONSOLE)
+
+    def _check_deadlines(self) -> None:
+        s = self.s
+        if s.plan is None or s.phase not in SESSION_PHASES:
+            return
+        if s.overspeed_since is not None and self.now - s.overspeed_since >= s.plan.overspeed_grace_s:
+            if s.phase is Phase.PAUSED:
+                self._fault(EndReason.BELT_DID_NOT_PAUSE, "the belt kept moving after a pause")
+            else:
+                self._fault(
+                    EndReason.OVERSPEED,
+                    f"the belt stayed above {from_centi(allowed_now(s))} km/h + tolerance "
+                    f"for {s.plan.overspeed_grace_s} s",
+                )
+            return
+        if not s.link_up:
+            return  # nothing can be commanded; the clock still runs (handled in advance_clock)
+        if s.phase is Phase.ARMED and self.now - s.armed_at > ARMED_TIMEOUT_S:
+            self._fault(
+                EndReason.START_TIMEOUT, f"the treadmill did not confirm the start in {ARMED_TIMEOUT_S} s"
+            )
+        elif s.phase in ACTIVE_PHASES:
+            fresh = max(s.last_sample_at, s.belt_started_at)
+            if self.now - fresh > s.plan.stale_telemetry_s:
+                self._fault(
+                    EndReason.STALE_TELEMETRY,
+                    f"no treadmill data for over {s.plan.stale_telemetry_s} s while the belt should move",
+                )
+            elif not s.belt_seen_moving and self.now - s.belt_started_at > BELT_START_TIMEOUT_S:
+                self._fault(
+                    EndReason.BELT_DID_NOT_START,
+                    "the treadmill confirmed the start but the belt stayed still",
+                )
+
+    def _follow_plan_speed(self) -> None:
+        """Command the allowed speed whenever it differs from what was last commanded (ramp, cool-down)."""
+        s = self.s
+        if s.phase in ACTIVE_PHASES:
+            allowed = allowed_now(s)
+            if allowed != s.last_commanded_centi:
+                self._set_speed(allowed)
+
+    # --- kiosk commands ------------------------------------------------------------------------------
+    def _on_start(self, event: Start) -> None:
+        s = self.s
+        target_phase = next_phase(s.phase, Trigger.START)
+        if not isinstance(event.user_id, str) or not event.user_id:
+            raise RefusedError("a session needs a user_id")
+        if not isinstance(event.plan, SessionPlan):
+            raise RefusedError(f"plan must be a SessionPlan, got {type(event.plan).__name__}")
+        validate_plan(event.plan, self.ctx.ceilings, self.ctx.caps)
+        if not s.link_up:
+            raise RefusedError("cannot start: the link to the treadmill is down")
+        number = s.sessions_started + 1
+        fresh = SessionState(link_up=True, sessions_started=number, last_now=self.now, phase=s.phase)
+        fresh.session_id = event.session_id or f"{self.ctx.treadmill_id}-{number}"
+        fresh.user_id = event.user_id
+        fresh.plan = event.plan
+        fresh.ramp = RampState.fresh(event.plan, backward_s=0.0)
+        self.s = s = fresh
+        self.out.append(SessionStarted(s.session_id, s.user_id, self.ctx.treadmill_id, event.plan))
+        assert target_phase is Phase.ARMED
+        self._arm(Trigger.START)
+
+    def _arm(self, trigger: Trigger) -> None:
+        """Set incline and target speed first; the belt is started only once the speed was accepted.
+
+        The speed is the last command of the list, so its success is what releases the start.
+        """
+        s = self.s
+        assert s.plan is not None
+        self._go(trigger)
+        s.armed_at = self.now
+        s.awaiting = CommandKind.SET_TARGET_SPEED
+        s.overspeed_since = None
+        if self.ctx.caps.can_set_incline:
+            self._command(SetTargetIncline(s.plan.incline_pct))
+        self._set_speed(allowed_now(s))
+
+    def _on_stop(self) -> None:
+        s = self.s
+        if s.phase in SESSION_PHASES:
+            self._finish(Trigger.STOP, EndReason.KIOSK_STOP, "stopped from the kiosk")
+        else:
+            next_phase(s.phase, Trigger.STOP)  # legal everywhere; kept for the table's sake
+            self._command(StopBelt())
+
+    def _on_pause(self) -> None:
+        s = self.s
+        next_phase(s.phase, Trigger.PAUSE)
+        if not s.link_up:
+            raise RefusedError("cannot pause: the link is down (the session stops when it returns)")
+        self._command(PauseBelt())
+        self._pause(Trigger.PAUSE)
+
+    def _pause(self, trigger: Trigger) -> None:
+        s = self.s
+        self._go(trigger)
+        s.paused_at = self.now
+        s.overspeed_since = None
+        s.belt_seen_moving = False
+
+    def _on_resume(self) -> None:
+        s = self.s
+        next_phase(s.phase, Trigger.RESUME)
+        if not s.link_up:
+            raise RefusedError("cannot resume: the link to the treadmill is down")
+        self._prepare_resume()
+        self._arm(Trigger.RESUME)
+
+    def _prepare_resume(self) -> None:
+        """A long pause (or a lost link) restarts at the start speed with a fresh hold, then ramps again."""
+        s = self.s
+        assert s.plan is not None
+        if s.restart_on_resume or self.now - s.paused_at > s.plan.pause_restart_after_s:
+            s.ramp = RampState.fresh(s.plan, backward_s=s.backward_s)
+        s.restart_on_resume = False
+        s.last_commanded_centi = None  # the treadmill may have forgotten our target while stopped
+
+    # --- treadmill reports ---------------------------------------------------------------------------
+    def _on_telemetry(self, event: Telemetry) -> None:
+        s = self.s
+        speed, at = event.speed_kmh, event.at
+        for name, value in (("speed_kmh", speed), ("at", at)):
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                raise RefusedError(f"telemetry {name} must be a finite number, got {value!r}")
+        if speed < 0:
+            raise RefusedError(f"telemetry speed_kmh must not be negative, got {speed}")
+        at = min(float(at), self.now)
+        if not s.link_up or at <= s.last_sample_at:
+            # Nothing can come over a lost link; a sample that does is stale. Late or duplicate samples
+            # must not hide a newer one.
+            return
+        s.last_sample_at = at
+        measured = to_centi(speed)
+        s.last_speed_centi = measured
+        if s.phase not in SESSION_PHASES or s.plan is None:
+            return
+        s.max_speed_centi = max(s.max_speed_centi, measured)
+        if s.phase in ACTIVE_PHASES:
+            if measured > 0:
+                s.belt_seen_moving = True
+            elif s.belt_seen_moving:
+                self._fault(EndReason.BELT_STOPPED, "the belt stopped but nobody stopped it from retrowalk")
+                return
+        self._check_overspeed(measured, at)
+
+    def _check_overspeed(self, measured: int, at: float) -> None:
+        s = self.s
+        assert s.plan is not None
+        allowed = allowed_now(s)
+        if measured <= allowed + to_centi(s.plan.overspeed_tolerance_kmh):
+            s.overspeed_since = None
+            return
+        if s.overspeed_since is not None:
+            return  # already corrected; _check_deadlines stops the belt when the grace runs out
+        s.overspeed_since = at
+        s.corrections += 1
+        self.out.append(OverspeedCorrected(s.session_id, from_centi(measured), from_centi(allowed)))
+        if s.phase is Phase.PAUSED:
+            self._command(StopBelt())
+        else:
+            self._set_speed(allowed)
+
+    def _on_machine_status(self, event: MachineStatus) -> None:
+        s = self.s
+        kind = event.kind
+        if not isinstance(kind, MachineStatusKind):
+            raise RefusedError(f"unknown machine status {kind!r}")
+        if s.phase not in SESSION_PHASES or s.plan is None or not s.link_up:
+            return  # not our session (a person may use the console freely), or a stale report
+        match kind:
+            case MachineStatusKind.SAFETY_KEY:
+                self._fault(EndReason.SAFETY_KEY, "the safety key was pulled")
+            case MachineStatusKind.CONTROL_LOST:
+                self._fault(EndReason.CONTROL_LOST, "the treadmill withdrew retrowalk's control")
+            case MachineStatusKind.RESET:
+                self._fault(EndReason.MACHINE_RESET, "the treadmill reset itself")
+            case MachineStatusKind.USER_STOP:
+                self._finish(Trigger.CONSOLE_STOP, EndReason.USER_STOP, "stopped at the treadmill's console")
+            case MachineStatusKind.USER_PAUSE:
+                self._on_console_pause()
+            case MachineStatusKind.USER_START:
+                if s.phase is Phase.PAUSED:
+                    self._on_console_start()
+            case MachineStatusKind.TARGET_SPEED_CHANGED:
+                self._on_console_speed(_finite_or_refuse(event.value, "target speed"))
+            case MachineStatusKind.TARGET_INCLINE_CHANGED:
+                self._on_console_incline(_finite_or_refuse(event.value, "target incline"))
+
+    def _on_console_pause(self) -> None:
+        s = self.s
+        if s.phase in (Phase.FAMILIARISE, Phase.RAMP, Phase.STEADY):
+            self._pause(Trigger.CONSOLE_PAUSE)
+        elif s.phase in (Phase.ARMED, Phase.COOL_DOWN):
+            self._finish(
+                Trigger.CONSOLE_PAUSE, EndReason.USER_STOP, "paused at the console; the session ended"
+            )
+
+    def _on_console_start(self) -> None:
+        """Someone pressed start at the console during a pause: take over at the resume speed at once."""
+        s = self.s
+        self._prepare_resume()
+        self._go(Trigger.CONSOLE_START)
+        self._belt_started()
+        self._set_speed(allowed_now(s))
+
+    def _on_console_speed(self, value: float) -> None:
+        s = self.s
+        assert s.plan is not None
+        if s.phase is Phase.PAUSED:
+            return
+        changed = to_centi(value)
+        allowed = allowed_now(s)
+        if changed == s.last_commanded_centi:
+            return  # the treadmill echoing our own command
+        if changed > allowed:
+            # A speed-up at the console is overspeed: answer it at once (telemetry decides about the stop).
+            s.corrections += 1
+            self.out.append(OverspeedCorrected(s.session_id, from_centi(changed), from_centi(allowed)))
+            self._set_speed(allowed)
+            return
+        # Slower is always allowed, and becomes the base the ramp climbs from.
+        s.last_commanded_centi = changed
+        if s.phase is Phase.COOL_DOWN:
+            s.cool_down_centi = min(s.cool_down_centi, changed)
+        elif s.phase in (Phase.FAMILIARISE, Phase.RAMP, Phase.STEADY, Phase.ARMED):
+            base = floor_to_ramp_grid(changed, s.plan, min_centi=to_centi(self.ctx.caps.min_speed_kmh))
+            s.ramp = s.ramp.lowered(base, backward_s=s.backward_s, interval_s=s.plan.ramp_interval_s)
+
+    def _on_console_incline(self, value: float) -> None:
+        s = self.s
+        assert s.plan is not None
+        if to_centi(value) <= to_centi(s.plan.incline_pct):
+            return
+        if self.ctx.caps.can_set_incline:
+            self._command(SetTargetIncline(s.plan.incline_pct))
+        else:
+            self._fault(EndReason.INCLINE_CHANGED, f"the incline was raised to {value} % at the console")
+
+    def _on_command_result(self, event: CommandResult) -> None:
+        s = self.s
+        if not isinstance(event.command, CommandKind) or not isinstance(event.result, ResultCode):
+            raise RefusedError(f"malformed command result {event!r}")
+        in_session = s.phase in SESSION_PHASES
+        if not event.ok:
+            if event.command is CommandKind.STOP:
+                self.out.append(StopNotConfirmed(s.session_id, event.result))
+            if in_session:
+                reason = EndReason.COMMAND_REFUSED if event.result in _REFUSALS else EndReason.COMMAND_FAILED
+                self._fault(reason, _failure_detail(event))
+            return
+        if s.phase is not Phase.ARMED or event.command is not s.awaiting:
+            return  # a success nobody waits for (an echo, a late reply): nothing to do
+        if event.command is CommandKind.SET_TARGET_SPEED:
+            s.awaiting = CommandKind.START
+            self._command(StartBelt())
+        else:
+            s.awaiting = None
+            self._go(Trigger.BELT_STARTED)
+            self._belt_started()
+
+    def _belt_started(self) -> None:
+        s = self.s
+        s.belt_started_at = self.now
+        s.belt_seen_moving = False
+        s.overspeed_since = None
+
+    # --- the link ------------------------------------------------------------------------------------
+    def _on_link_down(self) -> None:
+        s = self.s
+        s.link_up = False
+        s.overspeed_since = None  # samples cannot arrive; the grace restarts with the next fresh one
+        if s.phase is Phase.ARMED:
+            self._fault(EndReason.LINK_LOST, "the link was lost while the belt was being started")
+
+    def _on_link_up(self) -> None:
+        s = self.s
+        s.link_up = True
+        # The belt's state after a loss is unknown (some restart by themselves): the first action is a
+        # stop, during a session, after one, or before any; and a session never resumes by itself.
+        self._stop()
+        s.last_commanded_centi = None
+        s.restart_on_resume = True
+        if s.phase is Phase.ARMED:
+            self._fault(EndReason.LINK_LOST, "the link dropped and returned while the belt was being started")
+        elif s.phase is Phase.COOL_DOWN:
+            self._finish(Trigger.LINK_RECOVERED, EndReason.LINK_LOST, "the link was lost during cool-down")
+        elif s.phase in ACTIVE_PHASES or s.phase is Phase.PAUSED:
+            self._pause(Trigger.LINK_RECOVERED)
+
+    # --- endings and plumbing ------------------------------------------------------------------------
+    def _fault(self, reason: EndReason, detail: str) -> None:
+        self._end(Trigger.FAULT, reason, detail)
+
+    def _finish(self, trigger: Trigger, reason: EndReason, detail: str) -> None:
+        self._end(trigger, reason, detail)
+
+    def _end(self, trigger: Trigger, reason: EndReason, detail: str) -> None:
+        s = self.s
+        next_phase(s.phase, trigger)  # raise before anything is emitted
+        self._stop()
+        self._go(trigger)
+        s.end_reason = reason
+        s.end_detail = detail
+        s.awaiting = None
+        s.overspeed_since = None
+        assert s.phase in (Phase.FINISHED, Phase.ABORTED)
+        if reason in FINISHED_REASONS and s.phase is Phase.ABORTED:
+            raise AssertionError(f"{reason} must not abort")  # pragma: no cover - table invariant
+        self.out.append(
+            SessionEnded(
+                session_id=s.session_id,
+                user_id=s.user_id,
+                treadmill_id=self.ctx.treadmill_id,
+                phase=s.phase,
+                reason=reason,
+                detail=detail,
+                backward_s=s.backward_s,
+                max_speed_kmh=from_centi(s.max_speed_centi),
+                max_allowed_kmh=from_centi(s.max_allowed_centi),
+                overspeed_corrections=s.corrections,
+            )
+        )
+
+    def _go(self, trigger: Trigger) -> None:
+        s = self.s
+        previous = s.phase
+        s.phase = next_phase(previous, trigger)
+        if s.phase is not previous:
+            self.out.append(
+                PhaseChanged(
+                    s.session_id,
+                    previous,
+                    s.phase,
+                    from_centi(allowed_now(s)),
+                    s.backward_s,
+                )
+            )
+
+    def _set_speed(self, centi: int) -> None:
+        s = self.s
+        if self._command(SetTargetSpeed(from_centi(centi))):
+            s.last_commanded_centi = centi
+            s.max_allowed_centi = max(s.max_allowed_centi, centi)
+
+    def _stop(self) -> None:
+        """StopBelt, unless the command just before it already was one."""
+        last_command = next((a for a in reversed(self.out) if isinstance(a, COMMAND_TYPES)), None)
+        if not isinstance(last_command, StopBelt):
+            self._command(StopBelt())
+
+    def _command(self, command: Command) -> bool:
+        """Emit a treadmill command, or nothing at all while the link is down (never queue across a loss)."""
+        if not self.s.link_up:
+            return False
+        self.out.append(command)
+        return True
+
+
+def _finite_or_refuse(value: float | None, what: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise RefusedError(f"machine status {what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _failure_detail(event: CommandResult) -> str:
+    advice = {
+        ResultCode.CONTROL_NOT_PERMITTED: "the treadmill refused control; check its console and reconnect",
+        ResultCode.NOT_SUPPORTED: "the treadmill does not support this; check its capabilities",
+        ResultCode.INVALID_PARAMETER: "the treadmill rejected the value; check its speed range",
+        ResultCode.FAILED: "the treadmill could not do it; check the treadmill",
+        ResultCode.TIMEOUT: "the treadmill did not answer; check the connection",
+        ResultCode.UNKNOWN: "the treadmill's reply was not understood; check the treadmill",
+    }[event.result]
+    return f"{event.command.value} answered {event.result.value}: {advice}"
