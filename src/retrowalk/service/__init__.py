@@ -1,0 +1,1 @@
+"""The service: treadmill runners, the command path, and the process that runs them."""
