@@ -1,0 +1,178 @@
+"""The next session's plan from a person's history and pain reports (refs §2, pain-monitoring model,
+Silbernagel et al. 2007). Pure functions over records.
+
+Per session, with in-session pain = the highest DURING or AFTER score and the baseline = that session's
+BEFORE score (else the previous session's NEXT_MORNING score):
+
+- refer to a clinician: swelling, giving way or pain >= 7 reported, or 2 regressions, since the last
+  clearance; no plan is offered until a clearance is recorded;
+- regress: in-session pain > 5, or next morning >= baseline + 2: -0.2 km/h target, -20 % duration;
+- hold: in-session pain 4-5, next morning = baseline + 1, a session that did not complete, or missing
+  reports (what cannot be judged does not progress);
+- progress: in-session pain <= 3 and next morning not worse: +0.1 km/h target, +2 min duration.
+
+Every plan is clamped to the person's speed ceiling and the operator's ceilings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from retrowalk.session.events import EndReason
+from retrowalk.session.history import Clearance, PainReport, PainTiming, SessionRecord
+from retrowalk.session.plan import (
+    ABSOLUTE_MAX_DURATION_S,
+    OperatorCeilings,
+    SessionPlan,
+    UserProfile,
+    default_plan,
+    from_centi,
+    speed_ceiling_for,
+    to_centi,
+)
+
+PROGRESS_SPEED_CENTI = 10
+PROGRESS_DURATION_S = 120
+REGRESS_SPEED_CENTI = 20
+REGRESS_DURATION_FACTOR = 0.8
+REFER_AFTER_REGRESSIONS = 2
+REFER_PAIN = 7
+MIN_DURATION_S = 60
+
+
+class Decision(StrEnum):
+    FIRST = "first_session"
+    PROGRESS = "progress"
+    HOLD = "hold"
+    REGRESS = "regress"
+    REFER = "refer_to_clinician"
+
+
+@dataclass(frozen=True, slots=True)
+class Progression:
+    decision: Decision
+    plan: SessionPlan | None  # None when the person must see a clinician first
+    reasons: tuple[str, ...]
+
+
+def _verdict(
+    record: SessionRecord, reports: Sequence[PainReport], baseline: int | None
+) -> tuple[Decision, str]:
+    in_session = [r.score for r in reports if r.when in (PainTiming.DURING, PainTiming.AFTER)]
+    morning = [r.score for r in reports if r.when is PainTiming.NEXT_MORNING]
+    worst = max(in_session) if in_session else None
+    next_morning = max(morning) if morning else None
+    if worst is not None and worst > 5:
+        return Decision.REGRESS, f"pain {worst}/10 during or after session {record.session_id}"
+    if next_morning is not None and baseline is not None and next_morning >= baseline + 2:
+        return (
+            Decision.REGRESS,
+            f"next-morning pain {next_morning} vs {baseline} before ({record.session_id})",
+        )
+    if worst is None or next_morning is None:
+        return Decision.HOLD, f"pain reports missing for session {record.session_id}"
+    if baseline is None:
+        return Decision.HOLD, f"no baseline pain to compare the next morning with ({record.session_id})"
+    if worst >= 4:
+        return Decision.HOLD, f"pain {worst}/10 during or after session {record.session_id}"
+    if next_morning > baseline:
+        return Decision.HOLD, f"next-morning pain up by {next_morning - baseline} ({record.session_id})"
+    if record.end_reason is not EndReason.COMPLETED:
+        return Decision.HOLD, f"session {record.session_id} ended early ({record.end_reason.value})"
+    return Decision.PROGRESS, f"pain {worst}/10 and the next morning not worse ({record.session_id})"
+
+
+def _red_flags(reports: Sequence[PainReport]) -> list[str]:
+    flags = []
+    for r in reports:
+        if r.swelling:
+            flags.append(f"swelling reported ({r.session_id})")
+        if r.giving_way:
+            flags.append(f"knee giving way reported ({r.session_id})")
+        if r.score >= REFER_PAIN:
+            flags.append(f"pain {r.score}/10 reported ({r.session_id})")
+    return flags
+
+
+def next_plan(
+    profile: UserProfile,
+    ceilings: OperatorCeilings,
+    history: Sequence[SessionRecord],
+    pain: Sequence[PainReport],
+    clearances: Sequence[Clearance] = (),
+) -> Progression:
+    """The plan for ``profile``'s next session, with the decision and the reasons behind it."""
+    sessions = sorted((r for r in history if r.user_id == profile.user_id), key=lambda r: r.started_at)
+    if not sessions:
+        return Progression(Decision.FIRST, default_plan(profile, ceilings), ("first session",))
+    mine = [p for p in pain if p.user_id == profile.user_id]
+    cleared_at = max((c.cleared_at for c in clearances if c.user_id == profile.user_id), default=None)
+    since_clearance = [r for r in sessions if cleared_at is None or r.started_at >= cleared_at]
+
+    verdicts: list[tuple[Decision, str]] = []
+    flags: list[str] = []
+    previous_morning: int | None = None
+    for record in sessions:
+        reports = [p for p in mine if p.session_id == record.session_id]
+        before = [p.score for p in reports if p.when is PainTiming.BEFORE]
+        baseline = max(before) if before else previous_morning
+        verdict = _verdict(record, reports, baseline)
+        if record in since_clearance:
+            verdicts.append(verdict)
+            flags.extend(_red_flags(reports))
+        mornings = [p.score for p in reports if p.when is PainTiming.NEXT_MORNING]
+        previous_morning = max(mornings) if mornings else None
+
+    regressions = sum(1 for d, _ in verdicts if d is Decision.REGRESS)
+    if regressions >= REFER_AFTER_REGRESSIONS:
+        flags.append(f"{regressions} regressions since the last clearance")
+    if flags:
+        return Progression(Decision.REFER, None, tuple(flags))
+
+    last_plan = sessions[-1].plan
+    if not verdicts:  # every session predates the latest clearance: carry on from the last plan
+        return Progression(Decision.HOLD, _clamped(last_plan, profile, ceilings), ("cleared",))
+    decision, reason = verdicts[-1]
+    if decision is Decision.PROGRESS:
+        plan = last_plan.model_copy(
+            update={
+                "target_speed_kmh": from_centi(to_centi(last_plan.target_speed_kmh) + PROGRESS_SPEED_CENTI),
+                "duration_cap_s": last_plan.duration_cap_s + PROGRESS_DURATION_S,
+            }
+        )
+    elif decision is Decision.REGRESS:
+        target = max(
+            to_centi(last_plan.start_speed_kmh), to_centi(last_plan.target_speed_kmh) - REGRESS_SPEED_CENTI
+        )
+        plan = last_plan.model_copy(
+            update={
+                "target_speed_kmh": from_centi(target),
+                "duration_cap_s": max(
+                    MIN_DURATION_S, math.floor(last_plan.duration_cap_s * REGRESS_DURATION_FACTOR)
+                ),
+            }
+        )
+    else:
+        plan = last_plan
+    return Progression(decision, _clamped(plan, profile, ceilings), (reason,))
+
+
+def _clamped(plan: SessionPlan, profile: UserProfile, ceilings: OperatorCeilings) -> SessionPlan:
+    """Never beyond the ceilings (which may have been lowered since the last session); re-validated."""
+    speed_ceiling = math.floor(to_centi(speed_ceiling_for(profile, ceilings)) / 10) * 10
+    target = min(to_centi(plan.target_speed_kmh), speed_ceiling)
+    start = min(to_centi(plan.start_speed_kmh), target)
+    values = plan.model_dump()
+    values.update(
+        start_speed_kmh=from_centi(start),
+        target_speed_kmh=from_centi(target),
+        duration_cap_s=min(plan.duration_cap_s, ceilings.max_duration_s, ABSOLUTE_MAX_DURATION_S),
+        incline_pct=from_centi(
+            min(to_centi(plan.incline_pct), math.floor(ceilings.max_incline_pct * 10) * 10)
+        ),
+    )
+    # model_validate re-runs every check (model_copy would not): a clamped plan is still a valid plan.
+    return SessionPlan.model_validate(values)

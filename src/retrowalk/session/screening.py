@@ -1,0 +1,70 @@
+"""Screening: who may start a session, and with which speed ceiling. Pure functions over records.
+
+The seed article asks people with severe knee osteoarthritis or ligament injuries, balance disorders or
+dizziness, or recent knee surgery to consult a clinician first. So: the answers must be on record before
+any session, any "yes" blocks sessions until a clinician's clearance is recorded after those answers, and
+a balance concern selects the lower speed ceiling (2.0 km/h, refs §2, Fritz et al. 2013) even after
+clearance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from retrowalk.errors import PlanError
+from retrowalk.session.history import Clearance, ScreeningAnswers
+from retrowalk.session.plan import UserProfile
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningDecision:
+    allowed: bool
+    reason: str  # why not, in words a person can act on; empty when allowed
+
+
+def latest_answers(user_id: str, answers: Sequence[ScreeningAnswers]) -> ScreeningAnswers | None:
+    mine = [a for a in answers if a.user_id == user_id]
+    return max(mine, key=lambda a: a.answered_at) if mine else None
+
+
+def screening_decision(
+    user_id: str, answers: Sequence[ScreeningAnswers], clearances: Sequence[Clearance]
+) -> ScreeningDecision:
+    """May ``user_id`` start a session? Uses their newest answers and any clearance recorded after them."""
+    current = latest_answers(user_id, answers)
+    if current is None:
+        return ScreeningDecision(False, "the screening questions must be answered before the first session")
+    if not current.any_yes:
+        return ScreeningDecision(True, "")
+    cleared = any(c.user_id == user_id and c.cleared_at >= current.answered_at for c in clearances)
+    if cleared:
+        return ScreeningDecision(True, "")
+    flagged = [
+        label
+        for label, yes in (
+            ("severe knee osteoarthritis or a ligament injury", current.severe_knee_oa_or_ligament_injury),
+            ("a balance disorder or dizziness", current.balance_disorder_or_dizziness),
+            ("recent knee surgery", current.recent_knee_surgery),
+        )
+        if yes
+    ]
+    return ScreeningDecision(
+        False, f"a clinician must clear this person first (screening answered yes to: {', '.join(flagged)})"
+    )
+
+
+def require_screening_passed(
+    user_id: str, answers: Sequence[ScreeningAnswers], clearances: Sequence[Clearance]
+) -> None:
+    """Raise PlanError with the reason when ``user_id`` may not start a session."""
+    decision = screening_decision(user_id, answers, clearances)
+    if not decision.allowed:
+        raise PlanError(f"user {user_id!r} cannot start a session: {decision.reason}")
+
+
+def user_profile(user_id: str, age_years: int | None, answers: Sequence[ScreeningAnswers]) -> UserProfile:
+    """The profile the plan rules use; a balance concern on record keeps the lower speed ceiling."""
+    current = latest_answers(user_id, answers)
+    balance = current is not None and current.balance_disorder_or_dizziness
+    return UserProfile(user_id=user_id, age_years=age_years, balance_concern=balance)
