@@ -1,0 +1,165 @@
+"""Quirk profiles: selectable misbehaviours that real FTMS treadmills show (see docs/quirks.md).
+
+A profile is data: it switches on one behaviour in :class:`QuirkSettings`, which the peripheral
+consults. Profiles combine freely (``combine_quirks(["ignores-speed", "flaky-link"])``); the random
+ones draw from the peripheral's seeded generator, so a seed replays the same misbehaviour.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+
+class UnknownQuirkError(ValueError):
+    """A quirk name that is not in :data:`QUIRKS`."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown quirk {name!r}; valid quirks: {', '.join(sorted(QUIRKS))}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class QuirkSettings:
+    """Every quirk switch with its parameters; the defaults are a well-behaved treadmill."""
+
+    # split-records: at most this many field groups per Treadmill Data notification, whatever the MTU.
+    max_groups_per_part: int | None = None
+    # own-start-speed: Start runs the belt at this speed (0.01 km/h) whatever the target.
+    own_start_speed_cs: int | None = None
+    ignores_speed: bool = False
+    # console-drift: once per start, this many seconds after it (uniform, seeded) the target jumps up by a
+    # seeded amount in this range (km/h).
+    console_drift_after_s: tuple[float, float] | None = None
+    console_drift_jump_kmh: tuple[float, float] = (0.4, 2.0)
+    # flaky-link: the link drops after a seeded delay in this range (s) after every connect.
+    flaky_link_after_s: tuple[float, float] | None = None
+    # power-blip: the belt restarts at its previous speed after a reboot; with a range, the machine also
+    # blips by itself that many seconds (seeded) after a start.
+    restart_after_reboot: bool = False
+    power_blip_after_s: tuple[float, float] | None = None
+    mph_as_kmh: bool = False
+    # slow-start-accept: Set Target Speed earlier than this after Start answers "operation failed".
+    speed_accept_delay_s: float = 0.0
+    pause_revokes_control: bool = False
+    no_final_zero: bool = False
+    notify_hz: float | None = None
+
+
+@dataclass(frozen=True)
+class QuirkProfile:
+    name: str
+    simulates: str  # what the simulator does
+    real_world: str  # the behaviour of real machines it reproduces (references §4)
+    client_advice: str  # what a careful client does about it
+    apply: Callable[[QuirkSettings], QuirkSettings]
+
+
+def _set(**changes: object) -> Callable[[QuirkSettings], QuirkSettings]:
+    def apply(settings: QuirkSettings) -> QuirkSettings:
+        return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+
+    return apply
+
+
+_PROFILES = (
+    QuirkProfile(
+        "split-records",
+        "Sends every Treadmill Data record in parts of two field groups (More Data bit set on all but the "
+        "last), even when the MTU would fit the whole record.",
+        "FTMS lets a record span notifications; many machines split even when they need not.",
+        "Reassemble parts until a part with bit 0 clear; take the speed from that last part only.",
+        _set(max_groups_per_part=2),
+    ),
+    QuirkProfile(
+        "own-start-speed",
+        "Start runs the belt at the machine's own default of 3.0 km/h, whatever target was set before.",
+        "Some treadmills start the belt at their own default speed.",
+        "After Start, set the target speed again and watch the reported speed; stop if it exceeds the plan.",
+        _set(own_start_speed_cs=300),
+    ),
+    QuirkProfile(
+        "ignores-speed",
+        "Answers success to Set Target Speed and leaves the belt as it was.",
+        "Some machines accept Set Target Speed with success and ignore it.",
+        "Verify every speed change against Treadmill Data; an ignored command is a fault: stop.",
+        _set(ignores_speed=True),
+    ),
+    QuirkProfile(
+        "console-drift",
+        "5-15 s (seeded) after each start the target jumps up by 0.4-2.0 km/h by itself, announced by a "
+        "Target Speed Changed status.",
+        "App-set speeds have been seen to jump by themselves (to 1.4 km/h, once to 22 km/h).",
+        "Watch Machine Status and the reported speed; above the plan, slow down at once or stop.",
+        _set(console_drift_after_s=(5.0, 15.0)),
+    ),
+    QuirkProfile(
+        "flaky-link",
+        "Drops the link 10-60 s (seeded) after every connect; the belt keeps running.",
+        "On link loss some treadmills keep the belt running.",
+        "Treat the belt state after a loss as unknown; never queue commands across the loss; reconnect, "
+        "then read the state before commanding.",
+        _set(flaky_link_after_s=(10.0, 60.0)),
+    ),
+    QuirkProfile(
+        "power-blip",
+        "A power cycle (from the console, or by itself 20-90 s (seeded) after a start) reboots the machine: "
+        "link and control lost, and the belt restarts at its previous speed.",
+        "One treadmill restarted its belt after rebooting mid-walk.",
+        "After a reconnect, read the speed before anything else; stop a belt the plan did not start.",
+        _set(restart_after_reboot=True, power_blip_after_s=(20.0, 90.0)),
+    ),
+    QuirkProfile(
+        "mph-as-kmh",
+        "Ranges and speeds are mph numbers while claiming km/h: Set Target Speed 1.00 runs the belt at "
+        "1.609 km/h and Treadmill Data reports 1.00; the distance counter is true metres.",
+        "One module advertises its range in km/h while the numbers are mph.",
+        "Compare the distance travelled with the integral of the reported speed; a 1.6 ratio is mph: refuse.",
+        _set(mph_as_kmh=True),
+    ),
+    QuirkProfile(
+        "slow-start-accept",
+        "For 2.5 s after Start, Set Target Speed answers operation failed (04).",
+        "Some walking pads need about 2.5 s after Start before they accept a speed.",
+        "Retry a failed speed command after a short wait, a bounded number of times, then stop.",
+        _set(speed_accept_delay_s=2.5),
+    ),
+    QuirkProfile(
+        "pause-revokes-control",
+        "After a pause it notifies Control Permission Lost (0xFF) and answers 05 until control is requested "
+        "again.",
+        "Some walking pads drop control after a pause.",
+        "On 0xFF or a 05 answer, request control again before the next command.",
+        _set(pause_revokes_control=True),
+    ),
+    QuirkProfile(
+        "no-final-zero",
+        "After a console stop, Treadmill Data stops at once: the last packet still shows the belt moving.",
+        "One model sends no final zero-speed packet after a console stop.",
+        "Silence is not a stopped belt: treat stale data as unknown, and rely on Machine Status.",
+        _set(no_final_zero=True),
+    ),
+    QuirkProfile(
+        "fast-notify",
+        "Notifies Treadmill Data at 2 Hz instead of 1 Hz.",
+        "Real machines notify at 1-2 Hz.",
+        "Do not assume a fixed data rate; judge staleness by time, not by packet count.",
+        _set(notify_hz=2.0),
+    ),
+)
+
+QUIRKS: dict[str, QuirkProfile] = {profile.name: profile for profile in _PROFILES}
+
+
+def combine_quirks(names: Iterable[str]) -> QuirkSettings:
+    """The settings of a machine with every named quirk; raises :class:`UnknownQuirkError` on a bad name."""
+    profiles = []
+    for name in names:
+        if name not in QUIRKS:
+            raise UnknownQuirkError(name)
+        profiles.append(QUIRKS[name])
+    settings = QuirkSettings()
+    for profile in profiles:
+        settings = profile.apply(settings)
+    return settings
