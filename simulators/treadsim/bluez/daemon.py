@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -49,6 +52,15 @@ _CONFIG_TEMPLATE = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus 
 """
 
 DBUS_DAEMON = "dbus-daemon"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the simulator dies (even by SIGKILL), the kernel sends the bus
+    SIGTERM, so no orphaned daemon outlives a crashed test run."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 _START_TIMEOUT_S = 10.0
 
 
@@ -97,6 +109,7 @@ class PrivateBus:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         assert self._process.stdout is not None
         try:
