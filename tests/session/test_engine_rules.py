@@ -1,0 +1,553 @@
+"""One test (or table of cases) per rule of issue 3, with the clock stepped by the test."""
+
+from __future__ import annotations
+
+import pytest
+from session_rig import GYM, Rig, commands, full_state, of_type, speeds
+
+from retrowalk.errors import IllegalTransitionError, PlanError, RefusedError
+from retrowalk.session.events import (
+    CapWarning,
+    CommandKind,
+    EndReason,
+    LinkDown,
+    LinkUp,
+    MachineStatus,
+    MachineStatusKind,
+    OverspeedCorrected,
+    Pause,
+    PauseBelt,
+    Phase,
+    PhaseChanged,
+    ResultCode,
+    Resume,
+    SessionEnded,
+    SetTargetIncline,
+    SetTargetSpeed,
+    Start,
+    StartBelt,
+    Stop,
+    StopBelt,
+    StopNotConfirmed,
+    Telemetry,
+    Tick,
+)
+from retrowalk.session.plan import SessionPlan
+
+
+def ended(rig: Rig) -> SessionEnded:
+    ends = of_type(rig.log, SessionEnded)
+    assert len(ends) == 1, ends
+    return ends[0]
+
+
+# --- the target speed is set before the belt is started -----------------------------------------------
+def test_target_speed_is_set_and_accepted_before_the_belt_starts() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    out = rig.send(Start("walker", SessionPlan()), dt=1)
+    assert commands(out) == [SetTargetSpeed(1.0)]
+    assert rig.phase() is Phase.ARMED
+    assert commands(rig.result(CommandKind.SET_TARGET_SPEED)) == [StartBelt()]
+    out = rig.result(CommandKind.START)
+    assert rig.phase() is Phase.FAMILIARISE
+    assert of_type(out, PhaseChanged)[-1].phase is Phase.FAMILIARISE
+
+
+def test_incline_is_set_first_when_the_treadmill_takes_one() -> None:
+    rig = Rig(caps=GYM)
+    rig.send(LinkUp())
+    out = rig.send(Start("walker", SessionPlan(incline_pct=1.0)))
+    assert commands(out) == [SetTargetIncline(1.0), SetTargetSpeed(1.0)]
+    # The incline's success does not start the belt: only the speed's does.
+    assert commands(rig.result(CommandKind.SET_TARGET_INCLINE)) == []
+    assert commands(rig.result(CommandKind.SET_TARGET_SPEED)) == [StartBelt()]
+
+
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        (ResultCode.CONTROL_NOT_PERMITTED, EndReason.COMMAND_REFUSED),
+        (ResultCode.INVALID_PARAMETER, EndReason.COMMAND_REFUSED),
+        (ResultCode.NOT_SUPPORTED, EndReason.COMMAND_REFUSED),
+        (ResultCode.FAILED, EndReason.COMMAND_FAILED),
+        (ResultCode.TIMEOUT, EndReason.COMMAND_FAILED),
+        (ResultCode.UNKNOWN, EndReason.COMMAND_FAILED),
+    ],
+)
+def test_a_target_speed_not_accepted_means_no_start(result: ResultCode, reason: EndReason) -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", SessionPlan()))
+    out = rig.result(CommandKind.SET_TARGET_SPEED, result)
+    assert StartBelt() not in rig.log
+    assert commands(out) == [StopBelt()]
+    assert rig.phase() is Phase.ABORTED
+    assert ended(rig).reason is reason
+    assert result.value in ended(rig).detail
+
+
+def test_start_not_confirmed_in_time_aborts() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", SessionPlan()))
+    assert commands(rig.tick(9.0)) == []
+    out = rig.tick(1.5)
+    assert commands(out) == [StopBelt()]
+    assert ended(rig).reason is EndReason.START_TIMEOUT
+
+
+def test_start_refused_while_link_down_changes_nothing() -> None:
+    rig = Rig()
+    before = full_state(rig.engine)
+    with pytest.raises(RefusedError, match="link"):
+        rig.send(Start("walker", SessionPlan()))
+    assert full_state(rig.engine) == before
+
+
+def test_a_plan_beyond_the_ceiling_is_refused_by_the_engine_too() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    before = full_state(rig.engine)
+    with pytest.raises(PlanError, match=r"target_speed_kmh=3\.5"):
+        rig.send(Start("walker", SessionPlan(target_speed_kmh=3.5)))
+    assert full_state(rig.engine) == before
+
+
+# --- start speed and overspeed -------------------------------------------------------------------------
+def test_a_treadmill_that_starts_at_its_own_speed_is_corrected_at_once() -> None:
+    rig = Rig()
+    rig.start()
+    out = rig.sample(3.0, dt=0.5)  # some start at their own default speed
+    assert commands(out) == [SetTargetSpeed(1.0)]
+    assert of_type(out, OverspeedCorrected) == [OverspeedCorrected("tm-1-1", 3.0, 1.0)]
+    out = rig.sample(1.1, dt=1.0)  # it obeyed within the grace period
+    assert commands(out) == []
+    assert rig.phase() is Phase.FAMILIARISE
+
+
+def test_overspeed_still_above_after_the_grace_period_stops_the_belt() -> None:
+    rig = Rig()
+    rig.start()
+    rig.sample(1.0, dt=0.5)
+    rig.sample(1.4, dt=0.5)  # 1.0 + 0.3 tolerance exceeded
+    assert commands(rig.sample(1.4, dt=1.5)) == []
+    assert commands(rig.sample(1.4, dt=1.0)) == []  # 2.5 s into the grace period
+    out = rig.tick(0.5)  # 3.0 s: stop, even without a new sample
+    assert commands(out) == [StopBelt()]
+    assert ended(rig).reason is EndReason.OVERSPEED
+    assert ended(rig).phase is Phase.ABORTED
+
+
+def test_within_tolerance_is_not_overspeed() -> None:
+    rig = Rig()
+    rig.start()
+    out = rig.walk(10, speed=1.3)
+    assert of_type(out, OverspeedCorrected) == []
+    assert rig.phase() is Phase.FAMILIARISE
+
+
+def test_a_treadmill_that_accepts_a_speed_and_ignores_it_is_stopped() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(60, speed=1.0)
+    rig.walk(1.0)  # ramped to 1.1
+    assert rig.phase() is Phase.RAMP
+    # It answers success to every speed but the belt runs at 2.0.
+    rig.result(CommandKind.SET_TARGET_SPEED)
+    out = rig.walk(4, speed=2.0)
+    assert len(of_type(out, OverspeedCorrected)) == 1
+    assert commands(out)[-1] == StopBelt()
+    assert ended(rig).reason is EndReason.OVERSPEED
+
+
+def test_a_speed_jump_by_the_treadmill_itself_is_overspeed() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(30, speed=1.0)
+    out = rig.sample(22.0, dt=0.5)
+    assert speeds(out) == [1.0]
+    rig.walk(3.0, speed=22.0)
+    assert ended(rig).reason is EndReason.OVERSPEED
+
+
+def test_speed_up_at_the_console_counts_as_overspeed() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(10, speed=1.0)
+    out = rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, 2.5), dt=0.1)
+    assert speeds(out) == [1.0]
+    assert of_type(out, OverspeedCorrected)[0].measured_kmh == 2.5
+    rig.walk(4, speed=2.5)
+    assert ended(rig).reason is EndReason.OVERSPEED
+
+
+def test_our_own_target_echoed_by_the_treadmill_is_not_a_console_change() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(5)
+    out = rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, 1.0), dt=0.1)
+    assert out == []
+
+
+# --- the allowed speed follows the plan ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("backward_s", "allowed"),
+    [(0, 1.0), (30, 1.0), (59.5, 1.0), (60, 1.1), (89.5, 1.1), (90, 1.2), (150, 1.4), (180, 1.5), (299, 1.5)],
+)
+def test_allowed_speed_follows_hold_and_ramp(backward_s: float, allowed: float) -> None:
+    rig = Rig()
+    rig.start()
+    started = rig.now
+    assert rig.engine.allowed_speed(started + backward_s) == allowed
+    rig.walk(backward_s, every=0.5) if backward_s else None
+    assert rig.engine.allowed_speed(rig.now) == allowed
+
+
+def test_the_ramp_commands_one_step_per_interval_and_never_above_target() -> None:
+    rig = Rig()
+    out = rig.start(SessionPlan(target_speed_kmh=1.3, duration_cap_s=600))
+    out += rig.walk(400)
+    assert speeds(out) == [1.0, 1.1, 1.2, 1.3]
+    phases = [p.phase for p in of_type(out, PhaseChanged)]
+    assert phases == [Phase.ARMED, Phase.FAMILIARISE, Phase.RAMP, Phase.STEADY]
+
+
+def test_start_equal_to_target_goes_steady_after_the_hold() -> None:
+    rig = Rig()
+    out = rig.start(SessionPlan(target_speed_kmh=1.0))
+    out += rig.walk(61)
+    assert [p.phase for p in of_type(out, PhaseChanged)][-1] is Phase.STEADY
+    assert speeds(out) == [1.0]
+
+
+def test_slower_at_the_console_is_allowed_and_lowers_the_ramp_base() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(target_speed_kmh=2.0, duration_cap_s=900))
+    rig.walk(120)  # 1.0 -> 1.3 at 120 s of backward time
+    assert rig.engine.allowed_speed(rig.now) == 1.3
+    out = rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, 1.1), dt=0.1)
+    assert commands(out) == []  # slower is fine: nothing to correct
+    assert rig.engine.allowed_speed(rig.now) == 1.1
+    out = rig.walk(29.5, speed=1.1)
+    assert speeds(out) == []  # the next step comes a full interval after the slow-down
+    out = rig.walk(1.0)
+    assert speeds(out) == [1.2]
+
+
+def test_slowing_in_steady_goes_back_to_ramp() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(target_speed_kmh=1.1))
+    rig.walk(65)
+    assert rig.phase() is Phase.STEADY
+    out = rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, 0.8), dt=0.1)
+    assert [p.phase for p in of_type(out, PhaseChanged)] == [Phase.RAMP]
+    rig.walk(31)
+    assert rig.phase() is Phase.RAMP
+    assert rig.engine.allowed_speed(rig.now) == 0.9
+
+
+# --- the duration cap --------------------------------------------------------------------------------
+def test_cap_warnings_cool_down_and_stop() -> None:
+    rig = Rig()
+    out = rig.start(SessionPlan(duration_cap_s=300, cool_down_s=60))
+    out += rig.walk(240)
+    assert [w.threshold_s for w in of_type(out, CapWarning)] == [60]
+    out = rig.walk(50)
+    assert [w.threshold_s for w in of_type(out, CapWarning)] == [10]
+    out = rig.walk(10)
+    assert rig.phase() is Phase.COOL_DOWN
+    assert speeds(out) == [1.0]  # cool-down at the start speed
+    out = rig.walk(60)
+    assert commands(out)[-1] == StopBelt()
+    end = ended(rig)
+    assert (end.reason, end.phase, end.backward_s) == (EndReason.COMPLETED, Phase.FINISHED, 360.0)
+
+
+def test_cap_counts_backward_time_not_pauses() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(duration_cap_s=120))
+    rig.walk(100)
+    rig.send(Pause(), dt=0.1)
+    rig.tick(500)
+    assert rig.engine.elapsed_backward_s == pytest.approx(100.1)
+    assert rig.phase() is Phase.PAUSED
+
+
+def test_a_clock_jump_never_carries_the_session_past_cap_and_cool_down() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(duration_cap_s=300, cool_down_s=60))
+    rig.walk(10)
+    out = rig.tick(10_000)
+    assert rig.engine.elapsed_backward_s == 360.0
+    assert [w.threshold_s for w in of_type(out, CapWarning)] == [60, 10]
+    assert commands(out) == [StopBelt()]
+    assert ended(rig).reason is EndReason.COMPLETED
+
+
+# --- pause and resume --------------------------------------------------------------------------------
+def test_short_pause_resumes_where_it_was() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(target_speed_kmh=2.0, duration_cap_s=900))
+    rig.walk(120)
+    assert commands(rig.send(Pause(), dt=0.1)) == [PauseBelt()]
+    rig.walk(20, speed=0.0)
+    out = rig.send(Resume(), dt=0.1)
+    assert commands(out) == [SetTargetSpeed(1.3)]
+    assert commands(rig.result(CommandKind.SET_TARGET_SPEED)) == [StartBelt()]
+    rig.result(CommandKind.START)
+    assert rig.phase() is Phase.RAMP
+
+
+def test_long_pause_resumes_at_start_speed_and_ramps_again() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(target_speed_kmh=2.0, duration_cap_s=900))
+    rig.walk(120)
+    rig.send(Pause(), dt=0.1)
+    rig.walk(31, speed=0.0)
+    out = rig.send(Resume(), dt=0.1)
+    assert commands(out) == [SetTargetSpeed(1.0)]
+    rig.result(CommandKind.SET_TARGET_SPEED)
+    rig.result(CommandKind.START)
+    assert rig.phase() is Phase.FAMILIARISE
+    out = rig.walk(60)
+    assert speeds(out) == [1.1]  # a fresh hold, then the ramp again
+
+
+def test_a_pause_at_the_console_pauses_the_session() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(10)
+    out = rig.send(MachineStatus(MachineStatusKind.USER_PAUSE), dt=0.1)
+    assert rig.phase() is Phase.PAUSED
+    assert commands(out) == []
+
+
+def test_a_belt_that_keeps_moving_in_a_pause_is_stopped() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(10)
+    rig.send(Pause(), dt=0.1)
+    out = rig.sample(1.0, dt=0.5)
+    assert commands(out) == [StopBelt()]
+    rig.walk(3, speed=1.0)
+    assert ended(rig).reason is EndReason.BELT_DID_NOT_PAUSE
+
+
+# --- things that end a session -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("status", "reason", "phase"),
+    [
+        (MachineStatusKind.SAFETY_KEY, EndReason.SAFETY_KEY, Phase.ABORTED),
+        (MachineStatusKind.USER_STOP, EndReason.USER_STOP, Phase.FINISHED),
+        (MachineStatusKind.CONTROL_LOST, EndReason.CONTROL_LOST, Phase.ABORTED),
+        (MachineStatusKind.RESET, EndReason.MACHINE_RESET, Phase.ABORTED),
+    ],
+)
+def test_machine_status_ends_the_session(status: MachineStatusKind, reason: EndReason, phase: Phase) -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(70)
+    out = rig.send(MachineStatus(status), dt=0.1)
+    assert commands(out) == [StopBelt()]
+    assert (ended(rig).reason, rig.phase()) == (reason, phase)
+
+
+def test_a_belt_stopped_by_nobody_ends_the_session() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(20)
+    out = rig.sample(0.0, dt=0.5)
+    assert commands(out) == [StopBelt()]
+    assert ended(rig).reason is EndReason.BELT_STOPPED
+
+
+def test_a_belt_that_never_moves_after_start_ends_the_session() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(9.5, speed=0.0)
+    assert rig.phase() is Phase.FAMILIARISE  # consoles count down before the belt moves
+    rig.walk(1.0, speed=0.0)
+    assert ended(rig).reason is EndReason.BELT_DID_NOT_START
+
+
+def test_kiosk_stop_ends_at_once_and_is_never_refused() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(20)
+    assert commands(rig.send(Stop(), dt=0.1)) == [StopBelt()]
+    assert ended(rig).reason is EndReason.KIOSK_STOP
+    # A second stop still stops the belt, and changes nothing else.
+    assert commands(rig.send(Stop(), dt=0.1)) == [StopBelt()]
+    assert len(of_type(rig.log, SessionEnded)) == 1
+
+
+def test_stale_telemetry_while_the_belt_should_move_stops_it() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(20)
+    assert commands(rig.tick(3.0)) == []
+    out = rig.tick(0.1)
+    assert commands(out) == [StopBelt()]
+    assert ended(rig).reason is EndReason.STALE_TELEMETRY
+
+
+def test_late_and_duplicate_samples_do_not_refresh_or_override() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(20)
+    fresh_at = rig.now
+    rig.tick(2.0)
+    # A late sample from before the last one carries no news.
+    assert rig.send(Telemetry(5.0, 0.0, fresh_at - 1.0)) == []
+    out = rig.tick(1.1)
+    assert ended(rig).reason is EndReason.STALE_TELEMETRY
+    assert commands(out) == [StopBelt()]
+
+
+# --- failed commands fail closed ---------------------------------------------------------------------
+@pytest.mark.parametrize("command", [CommandKind.SET_TARGET_SPEED, CommandKind.PAUSE, CommandKind.START])
+def test_a_failed_command_during_a_session_stops_and_says_why(command: CommandKind) -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(70)
+    out = rig.result(command, ResultCode.FAILED, dt=0.1)
+    assert commands(out) == [StopBelt()]
+    assert ended(rig).reason is EndReason.COMMAND_FAILED
+    assert command.value in ended(rig).detail
+
+
+def test_a_failed_stop_is_published_for_a_person() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(10)
+    rig.send(Stop(), dt=0.1)
+    out = rig.result(CommandKind.STOP, ResultCode.CONTROL_NOT_PERMITTED)
+    assert of_type(out, StopNotConfirmed) == [StopNotConfirmed("tm-1-1", ResultCode.CONTROL_NOT_PERMITTED)]
+
+
+def test_control_dropped_after_a_pause_means_no_resume() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(70)
+    rig.send(Pause(), dt=0.1)
+    rig.tick(5)
+    rig.send(Resume(), dt=0.1)
+    out = rig.result(CommandKind.SET_TARGET_SPEED, ResultCode.CONTROL_NOT_PERMITTED)
+    assert StartBelt() not in commands(out)
+    assert ended(rig).reason is EndReason.COMMAND_REFUSED
+    assert "control" in ended(rig).detail
+
+
+# --- the link ----------------------------------------------------------------------------------------
+def test_nothing_is_issued_while_the_link_is_down_and_time_keeps_running() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(duration_cap_s=300))
+    rig.walk(30)
+    assert rig.send(LinkDown(), dt=0.1) == []
+    out = rig.tick(20) + rig.tick(20)
+    assert commands(out) == []
+    assert rig.engine.elapsed_backward_s == pytest.approx(70.1)
+    with pytest.raises(RefusedError, match="link"):
+        rig.send(Pause())
+
+
+def test_link_up_during_a_session_first_stops_and_never_resumes_by_itself() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(30)
+    rig.send(LinkDown(), dt=0.1)
+    out = rig.send(LinkUp(), dt=5)
+    assert commands(out)[0] == StopBelt()
+    assert rig.phase() is Phase.PAUSED
+    out = rig.tick(100) + rig.walk(10, speed=0.0)
+    assert commands(out) == []
+    assert rig.phase() is Phase.PAUSED
+    # Only a person resumes it, and then at the start speed with a fresh hold.
+    assert commands(rig.send(Resume(), dt=0.1)) == [SetTargetSpeed(1.0)]
+
+
+def test_link_up_after_the_cap_passed_while_down_still_stops_first() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(duration_cap_s=120))
+    rig.walk(30)
+    rig.send(LinkDown(), dt=0.1)
+    rig.tick(500)
+    assert rig.phase() is Phase.ABORTED
+    assert ended(rig).reason is EndReason.LINK_LOST
+    assert rig.engine.elapsed_backward_s == 120.0
+    out = rig.send(LinkUp(), dt=1)
+    assert commands(out) == [StopBelt()]
+
+
+def test_link_lost_while_starting_aborts() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", SessionPlan()))
+    assert rig.send(LinkDown()) == of_type(rig.log, PhaseChanged)[-1:] + of_type(rig.log, SessionEnded)
+    assert ended(rig).reason is EndReason.LINK_LOST
+
+
+# --- refusals change nothing -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("paused", "event"),
+    [
+        (False, Resume()),
+        (False, Start("walker", SessionPlan())),
+        (True, Pause()),
+        (True, Start("walker", SessionPlan())),
+    ],
+)
+def test_illegal_commands_raise_and_leave_state_unchanged(
+    paused: bool, event: Resume | Start | Pause
+) -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(5)
+    if paused:
+        rig.send(Pause(), dt=0.1)
+    before = full_state(rig.engine)
+    with pytest.raises(IllegalTransitionError, match="not allowed while"):
+        rig.send(event, dt=0.1)
+    assert full_state(rig.engine) == before
+
+
+def test_pause_during_cool_down_is_illegal() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(duration_cap_s=60))
+    rig.walk(61)
+    assert rig.phase() is Phase.COOL_DOWN
+    before = full_state(rig.engine)
+    with pytest.raises(IllegalTransitionError, match="cool_down"):
+        rig.send(Pause())
+    assert full_state(rig.engine) == before
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("telemetry", float("nan")),
+        ("telemetry", -1.0),
+        ("telemetry", "fast"),
+        ("status", None),
+        ("status", float("inf")),
+        ("now", float("nan")),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(bad: tuple[str, object]) -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(5)
+    before = full_state(rig.engine)
+    kind, value = bad
+    event: Telemetry | MachineStatus | Tick = Tick()
+    now: object = rig.now
+    if kind == "telemetry":
+        event = Telemetry(value, 0.0, rig.now)  # type: ignore[arg-type]
+    elif kind == "status":
+        event = MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, value)  # type: ignore[arg-type]
+    else:
+        now = value
+    with pytest.raises(RefusedError):
+        rig.engine.handle(event, now)  # type: ignore[arg-type]
+    assert full_state(rig.engine) == before
