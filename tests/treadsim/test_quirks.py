@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from ftms_fake_link import Bench
 
@@ -237,3 +239,9 @@ def test_fast_notify_doubles_the_data_rate(quirks: tuple[str, ...], records: int
     bench.link.clear()
     bench.run_until(10.24)
     assert len(bench.link.records()) == records
+
+
+def test_docs_table_lists_every_quirk() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "quirks.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`") for line in docs.splitlines() if line.startswith("| `")}
+    assert rows == set(QUIRKS)
