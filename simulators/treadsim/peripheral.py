@@ -366,15 +366,16 @@ class FtmsPeripheral:
         return TreadmillData(
             speed_cs=t.speed_cs,
             average_speed_cs=round(t.average_speed_kmh() / t.spec.kmh_per_unit * 100),
-            total_distance_m=int(t.totals.distance_m),
+            total_distance_m=min(int(t.totals.distance_m), 0xFFFFFF),
             inclination_dp=t.incline_dp,
             ramp_angle_dd=round(math.degrees(math.atan(t.incline_dp / 1000)) * 10),
-            energy_total_kcal=int(t.totals.energy_kcal),
-            energy_per_hour_kcal=round(per_hour),
-            energy_per_minute_kcal=round(per_hour / 60),
-            heart_rate_bpm=t.heart_rate(),
-            metabolic_equivalent_dm=round(t.metabolic_equivalent() * 10),
-            elapsed_s=int(t.totals.elapsed_s),
+            # Counters saturate at their field's maximum instead of wrapping, like a real display.
+            energy_total_kcal=min(int(t.totals.energy_kcal), 0xFFFE),
+            energy_per_hour_kcal=min(round(per_hour), 0xFFFE),
+            energy_per_minute_kcal=min(round(per_hour / 60), 0xFE),
+            heart_rate_bpm=min(t.heart_rate(), 0xFF),
+            metabolic_equivalent_dm=min(round(t.metabolic_equivalent() * 10), 0xFF),
+            elapsed_s=min(int(t.totals.elapsed_s), 0xFFFF),
         )
 
     def _send_data(self) -> None:

@@ -328,3 +328,14 @@ def test_bad_configuration_is_refused() -> None:
         FtmsPeripheral(Treadmill(0.0, TreadmillSpec.mph_walking_pad()), address="AA:BB:CC:DD:EE:01")
     with pytest.raises(PeripheralConfigError):
         FtmsPeripheral(Treadmill(0.0), address="AA:BB:CC:DD:EE:01", notify_hz=0.0)
+
+
+def test_counters_saturate_instead_of_breaking_the_record() -> None:
+    bench = walking_bench()
+    bench.link.clear()
+    bench.clock.now = 70_000.0  # more than 0xFFFF = 65535 s of walking in one tick
+    bench.peripheral.tick(bench.clock.now)
+    (_, record) = bench.link.records()[-1]
+    assert record.elapsed_s == 0xFFFF
+    assert record.speed_cs == 200
+    assert record.total_distance_m == int(bench.treadmill.totals.distance_m)  # ~38.9 km fits uint24
