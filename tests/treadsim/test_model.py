@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from treadsim.model import (
     BeltState,
@@ -242,3 +244,54 @@ def test_impossible_specs_are_refused() -> None:
         TreadmillSpec(min_speed_cs=500, max_speed_cs=100)
     with pytest.raises(ModelError):
         TreadmillSpec(acceleration_kmh_s=0.0)
+
+
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.floats(0.0, 5.0, allow_nan=False),
+            st.sampled_from(["advance", "speed", "start", "stop", "pause", "key-out", "key-in", "power"]),
+            st.integers(5, 120),
+        ),
+        max_size=40,
+    )
+)
+def test_record_replays_the_belt_exactly(steps: list[tuple[float, str, int]]) -> None:
+    belt = Treadmill(0.0, TreadmillSpec(acceleration_kmh_s=0.7, deceleration_kmh_s=1.3))
+    now, seen = 0.0, [(0.0, 0.0)]
+    for dt, action, tenth_kmh in steps:
+        now += dt
+        match action:
+            case "speed":
+                belt.set_target_speed(now, tenth_kmh * 10, CLIENT)
+            case "start" if belt.safety_key_in:
+                belt.start(now, CLIENT)
+            case "stop":
+                belt.stop(now, CLIENT)
+            case "pause":
+                belt.pause(now, CLIENT)
+            case "key-out":
+                belt.pull_safety_key(now)
+            case "key-in":
+                belt.insert_safety_key(now)
+            case "power":
+                belt.power_cycle(now)
+            case _:
+                belt.advance(now)
+        seen.append((now, belt.speed_kmh))
+    now += 10.0
+    belt.advance(now)
+    seen.append((now, belt.speed_kmh))
+    record = belt.record
+    for t, speed in seen:
+        assert record.speed_at(t) == pytest.approx(speed, abs=1e-9)
+    # Time above a threshold agrees with a fine sampling of the exact speed curve.
+    threshold, dt = 3.0, 0.01
+    samples = int(now / dt)
+    sampled = sum(dt for i in range(samples) if record.speed_at((i + 0.5) * dt) > threshold)
+    assert record.time_above(threshold, 0.0, samples * dt) == pytest.approx(
+        sampled, abs=0.05 + 0.02 * len(steps)
+    )
+    assert record.longest_above(threshold, 0.0, now) <= record.time_above(threshold, 0.0, now) + 1e-9
+    peak = max(speed for _, speed in seen)
+    assert record.max_speed_between(0.0, now) >= peak - 1e-9
