@@ -58,7 +58,7 @@ _RESULTS = {
     FtmsResult.NOT_SUPPORTED: ResultCode.NOT_SUPPORTED,
     FtmsResult.INVALID_PARAMETER: ResultCode.INVALID_PARAMETER,
     FtmsResult.FAILED: ResultCode.FAILED,
-    FtmsResult.CONTROL_NOT_PERMITTED: ResultCode.CONTROL_NOT_PERMITTED,
+    FtmsResult.NOT_PERMITTED: ResultCode.CONTROL_NOT_PERMITTED,
 }
 
 # Keys of pyftms updates that come from a Treadmill Data record (rssi and training status do not).

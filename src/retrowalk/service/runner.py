@@ -98,6 +98,7 @@ class TreadmillRunner:
         *,
         tick_hz: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        speedup: float = 1.0,
         on_session_end: Callable[[ev.SessionEnded, p.SessionSummary], None] | None = None,
     ) -> None:
         self.treadmill_id = treadmill_id
@@ -106,10 +107,13 @@ class TreadmillRunner:
         self._publisher = publisher
         self._tick_s = 1.0 / tick_hz
         self._clock = clock
+        # The clock may run faster than real time (demo --speedup); waits are scaled to match.
+        self._speedup = speedup
         self._on_session_end = on_session_end
         self._queue: asyncio.Queue[LinkEvent | _Request] = asyncio.Queue()
         self.engine: SessionEngine | None = None
         self.info: TreadmillInfo | None = None
+        self.caps: TreadmillCaps | None = None
         self._units = UnitCheck()
         self._orphan_watch_until = 0.0
         self._tally: _SessionTally | None = None
@@ -163,7 +167,7 @@ class TreadmillRunner:
                 link_task.result()
                 raise RuntimeError("the link task ended unexpectedly")
             try:
-                async with asyncio.timeout(max(0.0, next_tick - self._clock())):
+                async with asyncio.timeout(max(0.0, next_tick - self._clock()) / self._speedup):
                     item = await self._queue.get()
             except TimeoutError:
                 item = None
@@ -221,7 +225,8 @@ class TreadmillRunner:
     async def _on_connected(self, event: LinkConnected) -> None:
         self.info = event.info
         if self.engine is None:
-            self.engine = SessionEngine(self._ceilings, caps_from(event.info), self.treadmill_id)
+            self.caps = caps_from(event.info)
+            self.engine = SessionEngine(self._ceilings, self.caps, self.treadmill_id)
         self._units.restart()
         self._orphan_watch_until = event.at + ORPHAN_WINDOW_S
         self._publisher.treadmill_online(self.treadmill_id, True, name=event.info.name)

@@ -1,0 +1,153 @@
+"""`retrowalk serve`: every configured treadmill in its own supervised task, plus the MQTT bridge.
+
+One treadmill's failure is logged, reported as offline and retried with backoff; it never takes the
+others down, because each runner catches its own errors (a TaskGroup would otherwise cancel every
+sibling). SIGINT and SIGTERM cancel the whole group; each runner then stops its belt before closing its
+link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from retrowalk.config import Settings
+from retrowalk.link.ftms import FtmsLink, LinkTarget, LinkTiming
+from retrowalk.mqtt.bridge import MqttBridge
+from retrowalk.service.commands import CommandRouter
+from retrowalk.service.publish import LogPublisher, Publisher
+from retrowalk.service.runner import TreadmillRunner
+from retrowalk.storage import Store
+
+log = logging.getLogger(__name__)
+
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The service's sense of time: a monotonic clock, optionally running faster (demo --speedup)."""
+
+    now: Callable[[], float] = time.monotonic
+    speedup: float = 1.0
+
+
+class Service:
+    """Builds the runners, the command router and the bridge from the settings, and runs them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        publisher: Publisher | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.store = store or Store(settings.service.storage)
+        self.router = CommandRouter(self.store, settings.ceilings, settings.default_plan)
+        self.bridge: MqttBridge | None = None
+        if publisher is None and settings.broker is not None:
+            self.bridge = MqttBridge(settings.broker, self.store, self.router, service_id=settings.service.id)
+        self.publisher: Publisher = publisher or self.bridge or LogPublisher()
+        self.runners: dict[str, TreadmillRunner] = {}
+        for spec in settings.treadmills:
+            self.runners[spec.id] = self._new_runner(spec.id)
+        self.router.runners = self.runners
+
+    def _new_runner(self, treadmill_id: str) -> TreadmillRunner:
+        spec = next(t for t in self.settings.treadmills if t.id == treadmill_id)
+        cfg = self.settings.link
+        timing = LinkTiming(
+            command_timeout_s=cfg.command_timeout_s,
+            scan_timeout_s=cfg.scan_timeout_s,
+            connect_timeout_s=cfg.connect_timeout_s,
+            backoff_initial_s=cfg.backoff_initial_s,
+            backoff_max_s=cfg.backoff_max_s,
+        )
+        runner: TreadmillRunner | None = None
+
+        def forward(event: object) -> None:
+            assert runner is not None
+            runner.on_link_event(event)  # type: ignore[arg-type]
+
+        link = FtmsLink(
+            treadmill_id,
+            LinkTarget(address=spec.address, name=spec.name),
+            forward,
+            timing=timing,
+            clock=self.clock.now,
+        )
+        runner = TreadmillRunner(
+            treadmill_id,
+            link,
+            self.settings.ceilings,
+            self.publisher,
+            tick_hz=self.settings.service.tick_hz,
+            clock=self.clock.now,
+            speedup=self.clock.speedup,
+            on_session_end=self.router.session_ended,
+        )
+        return runner
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        log.info(
+            "retrowalk service %r: %d treadmill(s), MQTT %s",
+            self.settings.service.id,
+            len(self.runners),
+            "on" if self.bridge else "off (local sessions only)",
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                if self.bridge is not None:
+                    group.create_task(self.bridge.run(), name="mqtt-bridge")
+                for treadmill_id in self.runners:
+                    group.create_task(self._supervise(treadmill_id), name=f"treadmill-{treadmill_id}")
+        finally:
+            self.store.close()
+
+    async def _supervise(self, treadmill_id: str) -> None:
+        failures = 0
+        while True:
+            runner = self.runners[treadmill_id]
+            try:
+                await runner.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
+                failures += 1
+                log.exception("treadmill %s failed; restarting it in %.0f s", treadmill_id, delay)
+                await asyncio.sleep(delay)
+                self.runners[treadmill_id] = self._new_runner(treadmill_id)
+
+
+async def serve_until_signalled(service: Service) -> None:
+    """Run the service; SIGINT/SIGTERM end it cleanly (belts stopped first)."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    stopping = False
+
+    def stop(signame: str) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            log.info("%s received: stopping belts and shutting down", signame)
+            main.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig.name)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await service.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

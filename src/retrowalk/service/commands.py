@@ -1,0 +1,174 @@
+"""The command path: kiosk commands (from MQTT or the terminal) to the right treadmill's engine.
+
+Screening, clearances and pain reports are records; a start is checked against them and against the
+user's history before a plan reaches the engine, which checks it once more against the operator's
+ceilings and the treadmill. Nothing here talks to a treadmill: only the engine's actions do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from retrowalk.errors import PlanError, RefusedError
+from retrowalk.mqtt import commands as mc
+from retrowalk.mqtt import payloads as p
+from retrowalk.session import events as ev
+from retrowalk.session.history import Clearance, ScreeningAnswers
+from retrowalk.session.plan import OperatorCeilings, SessionPlan, default_plan, validate_plan
+from retrowalk.session.screening import require_screening_passed, user_profile
+from retrowalk.storage import Store, StoredClearance, StoredPainReport, StoredScreening, StoredSession
+
+if TYPE_CHECKING:
+    from retrowalk.service.runner import TreadmillRunner
+
+log = logging.getLogger(__name__)
+
+# Pain above this during a session ends it (references §2, pain-monitoring model).
+STOP_PAIN = 5
+
+
+def screening_record(stored: StoredScreening) -> ScreeningAnswers:
+    answers = stored.answers
+    return ScreeningAnswers(
+        user_id=stored.user_id,
+        answered_at=stored.at,
+        severe_knee_oa_or_ligament_injury=bool(
+            answers.get("severe_knee_oa") or answers.get("ligament_injury")
+        ),
+        balance_disorder_or_dizziness=bool(answers.get("balance_disorder_or_dizziness")),
+        recent_knee_surgery=bool(answers.get("recent_knee_surgery")),
+    )
+
+
+def clearance_record(stored: StoredClearance) -> Clearance:
+    return Clearance(
+        user_id=stored.user_id, cleared_at=stored.at, cleared_by=stored.cleared_by, note=stored.note or ""
+    )
+
+
+class CommandRouter:
+    """Implements the MQTT bridge's CommandHandler; the terminal session uses it too."""
+
+    def __init__(
+        self, store: Store, ceilings: OperatorCeilings, plan_overrides: Mapping[str, Any] | None = None
+    ) -> None:
+        self.store = store
+        self.ceilings = ceilings
+        self.plan_overrides = dict(plan_overrides or {})
+        self.runners: Mapping[str, TreadmillRunner] = {}
+
+    def _runner(self, treadmill_id: str) -> TreadmillRunner:
+        runner = self.runners.get(treadmill_id)
+        if runner is None:
+            known = ", ".join(sorted(self.runners)) or "none"
+            raise RefusedError(f"unknown treadmill {treadmill_id!r} (this service drives: {known})")
+        return runner
+
+    async def handle_command(self, treadmill_id: str, command: mc.Command) -> None:
+        runner = self._runner(treadmill_id)
+        match command:
+            case mc.StartCommand():
+                plan = self.plan_for(command.user_id, command.plan, runner)
+                await runner.submit(ev.Start(command.user_id, plan))
+            case mc.StopCommand():
+                await runner.submit(ev.Stop())
+            case mc.PauseCommand():
+                await runner.submit(ev.Pause())
+            case mc.ResumeCommand():
+                await runner.submit(ev.Resume())
+            case mc.PainReportCommand():
+                await self._pain(runner, command)
+            case mc.ScreeningCommand():
+                answers = command.model_dump(exclude={"command_id", "type", "user_id"})
+                self.store.add_screening(StoredScreening(command.user_id, datetime.now(UTC), answers))
+            case mc.ClearanceCommand():
+                self.store.add_clearance(
+                    StoredClearance(
+                        command.user_id,
+                        datetime.now(UTC),
+                        command.cleared_by,
+                        command.valid_until,
+                        command.note,
+                    )
+                )
+
+    def plan_for(self, user_id: str, request: mc.PlanRequest | None, runner: TreadmillRunner) -> SessionPlan:
+        """The plan for this user's next session, or PlanError saying exactly why there is none."""
+        stored = self.store.latest_screening(user_id)
+        answers = [screening_record(stored)] if stored else []
+        clearance = self.store.latest_clearance(user_id)
+        clearances = [clearance_record(clearance)] if clearance else []
+        require_screening_passed(user_id, answers, clearances)
+        age = stored.answers.get("age") if stored else None
+        profile = user_profile(user_id, age if isinstance(age, int) else None, answers)
+        base = default_plan(profile, self.ceilings).model_dump()
+        base.update(self.plan_overrides)
+        if request is not None:
+            asked = request.model_dump(exclude_none=True)
+            if "max_speed_kmh" in asked:
+                asked["target_speed_kmh"] = asked.pop("max_speed_kmh")
+            base.update(asked)
+            if "start_speed_kmh" in asked and "target_speed_kmh" not in asked:
+                base["target_speed_kmh"] = max(base["target_speed_kmh"], asked["start_speed_kmh"])
+        try:
+            plan = SessionPlan.model_validate(base)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'plan'}: {e['msg']}" for e in err.errors()
+            )
+            raise PlanError(f"plan refused: {problems}") from None
+        caps = runner.caps
+        if caps is None:
+            raise RefusedError(f"treadmill {runner.treadmill_id} has not been connected yet")
+        return validate_plan(plan, self.ceilings, caps, profile)
+
+    async def _pain(self, runner: TreadmillRunner, command: mc.PainReportCommand) -> None:
+        engine = runner.engine
+        session_id = command.session_id
+        if session_id is None and engine is not None and engine.user_id == command.user_id:
+            session_id = engine.session_id or None
+        self.store.add_pain_report(
+            StoredPainReport(
+                user_id=command.user_id,
+                session_id=session_id,
+                at=datetime.now(UTC),
+                moment=command.when,
+                pain=command.pain,
+                swelling=command.swelling,
+                giving_way=command.giving_way,
+            )
+        )
+        in_session = (
+            engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == command.user_id
+        )
+        if in_session and command.when == "during" and command.pain > STOP_PAIN:
+            log.warning(
+                "pain %d/10 reported during the session on %s: stopping", command.pain, runner.treadmill_id
+            )
+            await runner.submit(ev.Stop())
+
+    def session_ended(self, ended: ev.SessionEnded, summary: p.SessionSummary) -> None:
+        """Keep the session in the history the next plan is made from."""
+        engine_plan_cap = 0
+        runner = self.runners.get(ended.treadmill_id)
+        if runner is not None and runner.engine is not None and runner.engine.plan is not None:
+            engine_plan_cap = runner.engine.plan.duration_cap_s
+        self.store.record_session(
+            StoredSession(
+                session_id=ended.session_id,
+                user_id=ended.user_id,
+                treadmill_id=ended.treadmill_id,
+                started_at=summary.started_at,
+                ended_at=summary.ended_at,
+                end_reason=ended.reason.value,
+                walked_s=ended.backward_s,
+                distance_m=summary.distance_m,
+                max_speed_kmh=ended.max_speed_kmh,
+                duration_cap_s=engine_plan_cap,
+            )
+        )

@@ -1,0 +1,137 @@
+"""Running the real service against treadsim in one process, on a shared (optionally fast) clock.
+
+The service code is unmodified: the only things chosen here are its clock (the simulator's, so a
+five-minute session can run in well under a minute) and a publisher that records what it says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sim_fixtures import SimulatorFactory
+
+from retrowalk.config import Settings
+from retrowalk.mqtt import commands as mc
+from retrowalk.mqtt import payloads as p
+from retrowalk.service.app import Clock, Service
+from treadsim.server import Simulator, treadmill_address
+
+
+@dataclass
+class Recorder:
+    """A Publisher that keeps everything, so tests can read what a kiosk would have seen."""
+
+    items: list[tuple[str, object]] = field(default_factory=list)
+
+    def treadmill_online(self, treadmill_id: str, online: bool, *, name: str | None = None) -> None:
+        self.items.append((treadmill_id, p.Availability("online" if online else "offline")))
+
+    def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None:
+        self.items.append((treadmill_id, state))
+
+    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
+        self.items.append((treadmill_id, t))
+
+    def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None:
+        self.items.append((treadmill_id, e))
+
+    def publish_summary(self, treadmill_id: str, s: p.SessionSummary) -> None:
+        self.items.append((treadmill_id, s))
+
+    def of(self, kind: type, treadmill_id: str | None = None) -> list[Any]:
+        return [i for t, i in self.items if isinstance(i, kind) and treadmill_id in (None, t)]
+
+    def ended(self, treadmill_id: str | None = None) -> list[p.SessionEnded]:
+        return self.of(p.SessionEnded, treadmill_id)
+
+
+@dataclass
+class Rig:
+    sim: Simulator
+    service: Service
+    recorder: Recorder
+    ids: list[str]
+
+    async def wait_connected(self, treadmill_id: str, within: float = 15.0) -> None:
+        runner = self.service.runners
+        await wait_until(
+            lambda: runner[treadmill_id].engine is not None and runner[treadmill_id].link.connected,
+            within,
+            f"{treadmill_id} connected",
+        )
+
+    async def command(self, treadmill_id: str, payload: dict[str, Any]) -> None:
+        command = mc.COMMAND_ADAPTER.validate_python(
+            {"command_id": f"c{len(self.recorder.items)}", **payload}
+        )
+        await self.service.router.handle_command(treadmill_id, command)
+
+    async def screen_and_start(
+        self, treadmill_id: str, user: str = "ana", plan: dict[str, Any] | None = None
+    ) -> None:
+        await self.command(
+            treadmill_id,
+            {
+                "type": "screening",
+                "user_id": user,
+                "age": 50,
+                "severe_knee_oa": False,
+                "ligament_injury": False,
+                "balance_disorder_or_dizziness": False,
+                "recent_knee_surgery": False,
+            },
+        )
+        start: dict[str, Any] = {"type": "start", "user_id": user}
+        if plan is not None:
+            start["plan"] = plan
+        await self.command(treadmill_id, start)
+
+    async def wait_ended(self, treadmill_id: str, within: float) -> p.SessionEnded:
+        await wait_until(
+            lambda: self.recorder.ended(treadmill_id) != [], within, f"session end on {treadmill_id}"
+        )
+        return self.recorder.ended(treadmill_id)[0]
+
+
+async def wait_until(predicate: Callable[[], bool], within: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"timed out after {within} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running_rig(
+    simulator_factory: SimulatorFactory,
+    tmp_path: Path,
+    *,
+    treadmills: int = 1,
+    quirks: tuple[str, ...] = (),
+    speedup: float = 1.0,
+    settings: dict[str, Any] | None = None,
+    **sim_options: Any,
+) -> AsyncIterator[Rig]:
+    sim = await simulator_factory(treadmills=treadmills, quirks=list(quirks), speedup=speedup, **sim_options)
+    ids = [f"tm{i}" for i in range(treadmills)]
+    config: dict[str, Any] = {
+        "service": {"id": "test", "storage": str(tmp_path / "history.sqlite3"), "tick_hz": 10.0},
+        "treadmills": [{"id": ids[i], "address": treadmill_address(i)} for i in range(treadmills)],
+        "link": {"scan_timeout_s": 5.0, "backoff_initial_s": 0.2, "backoff_max_s": 1.0},
+    }
+    config.update(settings or {})
+    recorder = Recorder()
+    service = Service(Settings(**config), clock=Clock(now=sim.now, speedup=speedup), publisher=recorder)
+    task = asyncio.create_task(service.run(), name="service-under-test")
+    try:
+        yield Rig(sim, service, recorder, ids)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
