@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dbus_fast import DBusError, Variant
@@ -54,6 +55,7 @@ class LinkCounters:
     disconnects: int = 0
     refused_connects: int = 0
     notifications: int = 0
+    notifications_by_uuid: Counter[str] = field(default_factory=Counter)
     writes: int = 0
     reads: int = 0
 
@@ -341,4 +343,5 @@ class VirtualDevice:
             )
             value = value[:limit]
         self.counters.notifications += 1
+        self.counters.notifications_by_uuid[char_uuid] += 1
         char.publish_value(value)
