@@ -251,24 +251,21 @@ class FtmsPeripheral:
 
     def read(self, char_uuid: str) -> bytes:
         spec = self.treadmill.spec
-        match char_uuid:
-            case _ if char_uuid == FEATURE:
-                return _FEATURES.encode()
-            case _ if char_uuid == TRAINING_STATUS:
-                return encode_training_status(self.treadmill.training_status)
-            case _ if char_uuid == SPEED_RANGE:
-                # In the machine's own unit: an mph machine (mph-as-kmh) puts mph numbers here.
-                return SpeedRange(spec.min_speed_cs, spec.max_speed_cs, spec.speed_step_cs).encode()
-            case _ if char_uuid == INCLINATION_RANGE:
-                return InclinationRange(
-                    spec.min_incline_dp, spec.max_incline_dp, spec.incline_step_dp
-                ).encode()
-            case _ if char_uuid == MANUFACTURER_NAME:
-                return self.manufacturer.encode()
-            case _ if char_uuid == MODEL_NUMBER:
-                return self.model.encode()
-            case _ if char_uuid in _NOT_READABLE:
-                raise AttError(ATT_READ_NOT_PERMITTED, f"{char_uuid} is not readable")
+        readers: dict[str, Callable[[], bytes]] = {
+            FEATURE: _FEATURES.encode,
+            TRAINING_STATUS: lambda: encode_training_status(self.treadmill.training_status),
+            # In the machine's own unit: an mph machine (mph-as-kmh) puts mph numbers here.
+            SPEED_RANGE: SpeedRange(spec.min_speed_cs, spec.max_speed_cs, spec.speed_step_cs).encode,
+            INCLINATION_RANGE: InclinationRange(
+                spec.min_incline_dp, spec.max_incline_dp, spec.incline_step_dp
+            ).encode,
+            MANUFACTURER_NAME: self.manufacturer.encode,
+            MODEL_NUMBER: self.model.encode,
+        }
+        if char_uuid in readers:
+            return readers[char_uuid]()
+        if char_uuid in _NOT_READABLE:
+            raise AttError(ATT_READ_NOT_PERMITTED, f"{char_uuid} is not readable")
         raise AttError(ATT_REQUEST_NOT_SUPPORTED, f"no characteristic {char_uuid}")
 
     def write(self, char_uuid: str, value: bytes) -> None:
