@@ -20,29 +20,18 @@ from retrowalk.config import Settings
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.app import Clock, Service
+from retrowalk.service.publish import CallbackPublisher
 from treadsim.server import Simulator, treadmill_address
 
 
 @dataclass
 class Recorder:
-    """A Publisher that keeps everything, so tests can read what a kiosk would have seen."""
+    """Keeps everything the service published, so tests can read what a kiosk would have seen."""
 
     items: list[tuple[str, object]] = field(default_factory=list)
 
-    def treadmill_online(self, treadmill_id: str, online: bool, *, name: str | None = None) -> None:
-        self.items.append((treadmill_id, p.Availability("online" if online else "offline")))
-
-    def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None:
-        self.items.append((treadmill_id, state))
-
-    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
-        self.items.append((treadmill_id, t))
-
-    def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None:
-        self.items.append((treadmill_id, e))
-
-    def publish_summary(self, treadmill_id: str, s: p.SessionSummary) -> None:
-        self.items.append((treadmill_id, s))
+    def __call__(self, treadmill_id: str, item: object) -> None:
+        self.items.append((treadmill_id, item))
 
     def of(self, kind: type, treadmill_id: str | None = None) -> list[Any]:
         return [i for t, i in self.items if isinstance(i, kind) and treadmill_id in (None, t)]
@@ -127,7 +116,9 @@ async def running_rig(
     }
     config.update(settings or {})
     recorder = Recorder()
-    service = Service(Settings(**config), clock=Clock(now=sim.now, speedup=speedup), publisher=recorder)
+    service = Service(
+        Settings(**config), clock=Clock(now=sim.now, speedup=speedup), observer=CallbackPublisher(recorder)
+    )
     task = asyncio.create_task(service.run(), name="service-under-test")
     try:
         yield Rig(sim, service, recorder, ids)

@@ -49,6 +49,7 @@ class BridgeStatus:
     protocol: str | None
     last_error: str | None
     outbox_pending: int
+    retained_pending: int
     telemetry_dropped: int
 
 
@@ -94,6 +95,7 @@ class MqttBridge:
             else ("5" if self._protocol is ProtocolVersion.V5 else "3.1.1"),
             last_error=self._last_error,
             outbox_pending=pending,
+            retained_pending=len(self._dirty),
             telemetry_dropped=self._telemetry_dropped,
         )
 

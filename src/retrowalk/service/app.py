@@ -20,7 +20,7 @@ from retrowalk.config import Settings
 from retrowalk.link.ftms import FtmsLink, LinkTarget, LinkTiming
 from retrowalk.mqtt.bridge import MqttBridge
 from retrowalk.service.commands import CommandRouter
-from retrowalk.service.publish import LogPublisher, Publisher
+from retrowalk.service.publish import LogPublisher, Publisher, TeePublisher
 from retrowalk.service.runner import TreadmillRunner
 from retrowalk.storage import Store
 
@@ -45,7 +45,7 @@ class Service:
         settings: Settings,
         *,
         clock: Clock | None = None,
-        publisher: Publisher | None = None,
+        observer: Publisher | None = None,
         store: Store | None = None,
     ) -> None:
         self.settings = settings
@@ -53,9 +53,11 @@ class Service:
         self.store = store or Store(settings.service.storage)
         self.router = CommandRouter(self.store, settings.ceilings, settings.default_plan)
         self.bridge: MqttBridge | None = None
-        if publisher is None and settings.broker is not None:
+        if settings.broker is not None:
             self.bridge = MqttBridge(settings.broker, self.store, self.router, service_id=settings.service.id)
-        self.publisher: Publisher = publisher or self.bridge or LogPublisher()
+        # Everything goes to MQTT (or the log, without a broker) and to an observer such as a live view.
+        main: Publisher = self.bridge or LogPublisher()
+        self.publisher: Publisher = TeePublisher(main, observer) if observer is not None else main
         self.runners: dict[str, TreadmillRunner] = {}
         for spec in settings.treadmills:
             self.runners[spec.id] = self._new_runner(spec.id)

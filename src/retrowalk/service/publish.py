@@ -32,31 +32,71 @@ class Publisher(Protocol):
 
 
 class LogPublisher:
-    """Publishes to the log and to an optional listener (a terminal view, a test)."""
-
-    def __init__(self, listener: Callable[[str, object], None] | None = None) -> None:
-        self._listener = listener
-
-    def _tell(self, treadmill_id: str, item: object) -> None:
-        if self._listener is not None:
-            self._listener(treadmill_id, item)
+    """Without a broker: events and summaries go to the log, the rest nowhere."""
 
     def treadmill_online(self, treadmill_id: str, online: bool, *, name: str | None = None) -> None:
-        self._tell(treadmill_id, p.Availability("online" if online else "offline"))
+        log.info("[%s] %s", treadmill_id, "online" if online else "offline")
 
     def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None:
-        self._tell(treadmill_id, state)
+        pass
 
     def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
-        self._tell(treadmill_id, t)
+        pass
 
     def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None:
         log.info("[%s] %s", treadmill_id, e.model_dump_json(exclude={"event_id", "treadmill_id", "at"}))
-        self._tell(treadmill_id, e)
 
     def publish_summary(self, treadmill_id: str, s: p.SessionSummary) -> None:
         log.info("[%s] summary %s", treadmill_id, s.model_dump_json(exclude={"event_id", "treadmill_id"}))
-        self._tell(treadmill_id, s)
+
+
+class CallbackPublisher:
+    """Hands every item to one callable (a terminal view, a test recorder)."""
+
+    def __init__(self, callback: Callable[[str, object], None]) -> None:
+        self._callback = callback
+
+    def treadmill_online(self, treadmill_id: str, online: bool, *, name: str | None = None) -> None:
+        self._callback(treadmill_id, p.Availability("online" if online else "offline"))
+
+    def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None:
+        self._callback(treadmill_id, state)
+
+    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
+        self._callback(treadmill_id, t)
+
+    def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None:
+        self._callback(treadmill_id, e)
+
+    def publish_summary(self, treadmill_id: str, s: p.SessionSummary) -> None:
+        self._callback(treadmill_id, s)
+
+
+class TeePublisher:
+    """Publishes to several publishers (the MQTT bridge and a terminal view, say)."""
+
+    def __init__(self, *publishers: Publisher) -> None:
+        self._publishers = publishers
+
+    def treadmill_online(self, treadmill_id: str, online: bool, *, name: str | None = None) -> None:
+        for publisher in self._publishers:
+            publisher.treadmill_online(treadmill_id, online, name=name)
+
+    def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None:
+        for publisher in self._publishers:
+            publisher.publish_state(treadmill_id, state)
+
+    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
+        for publisher in self._publishers:
+            publisher.publish_telemetry(treadmill_id, t)
+
+    def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None:
+        for publisher in self._publishers:
+            publisher.publish_event(treadmill_id, e)
+
+    def publish_summary(self, treadmill_id: str, s: p.SessionSummary) -> None:
+        for publisher in self._publishers:
+            publisher.publish_summary(treadmill_id, s)
 
 
 def plan_info(plan: SessionPlan) -> p.PlanInfo:

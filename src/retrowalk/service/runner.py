@@ -114,6 +114,8 @@ class TreadmillRunner:
         self.engine: SessionEngine | None = None
         self.info: TreadmillInfo | None = None
         self.caps: TreadmillCaps | None = None
+        # Set once the treadmill has been connected and its engine exists.
+        self.ready = asyncio.Event()
         self._units = UnitCheck()
         self._orphan_watch_until = 0.0
         self._tally: _SessionTally | None = None
@@ -227,6 +229,7 @@ class TreadmillRunner:
         if self.engine is None:
             self.caps = caps_from(event.info)
             self.engine = SessionEngine(self._ceilings, self.caps, self.treadmill_id)
+            self.ready.set()
         self._units.restart()
         self._orphan_watch_until = event.at + ORPHAN_WINDOW_S
         self._publisher.treadmill_online(self.treadmill_id, True, name=event.info.name)

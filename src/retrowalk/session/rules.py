@@ -425,7 +425,7 @@ class EventRun:
         s = self.s
         s.belt_started_at = self.now
         s.belt_seen_moving = False
-        s.overspeed_since = None
+        # overspeed_since is kept: a belt that was already too fast while starting keeps its grace clock.
 
     # --- the link ------------------------------------------------------------------------------------
     def _on_link_down(self) -> None:
@@ -513,8 +513,6 @@ class EventRun:
 
     def _command(self, command: Command) -> bool:
         """Emit a treadmill command, or nothing at all while the link is down (never queue across a loss)."""
-        if not self.s.link_up:
-            return False
         self.out.append(command)
         return True
 
