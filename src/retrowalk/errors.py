@@ -9,6 +9,8 @@ whose fault it is, because that decides what a person must do about it:
   ignored, a range it cannot honour). The operator must look at the machine.
 - :class:`LinkError`: the Bluetooth link is missing or broke. Retried by the service.
 - :class:`ConfigError`: the configuration is invalid. Names the file, the field and the reason.
+- :class:`SetupError`: something this machine must provide is missing or in the way (a program, a free
+  port). Says what to install or change.
 """
 
 from __future__ import annotations
@@ -44,3 +46,7 @@ class ConfigError(RetrowalkError):
 
 class StorageError(RetrowalkError):
     """The local SQLite store is unreadable, corrupt or from a newer retrowalk; names the file."""
+
+
+class SetupError(RetrowalkError):
+    """This machine lacks something retrowalk needs (a program, a free port); says what to do."""
