@@ -513,6 +513,8 @@ class EventRun:
 
     def _command(self, command: Command) -> bool:
         """Emit a treadmill command, or nothing at all while the link is down (never queue across a loss)."""
+        if not self.s.link_up:
+            return False
         self.out.append(command)
         return True
 

@@ -1,0 +1,320 @@
+"""Random event sequences against the engine, with the safety invariants checked after every step.
+
+The test plays a hostile world: console overrides, treadmills that ignore commands or jump speed, dropped,
+late and duplicate telemetry, link loss and return, pauses, clock jumps, duplicate and out-of-order
+commands and replies. ``RETROWALK_HYPOTHESIS_EXAMPLES`` raises the number of examples (default 1000).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from session_rig import WALKING_PAD, commands, full_state
+
+from retrowalk.errors import RefusedError
+from retrowalk.session.engine import SessionEngine
+from retrowalk.session.events import (
+    ACTIVE_PHASES,
+    SESSION_PHASES,
+    Action,
+    CommandKind,
+    CommandResult,
+    Event,
+    LinkDown,
+    LinkUp,
+    MachineStatus,
+    MachineStatusKind,
+    Pause,
+    PauseBelt,
+    Phase,
+    ResultCode,
+    Resume,
+    SessionEnded,
+    SessionStarted,
+    SetTargetSpeed,
+    Start,
+    Stop,
+    StopBelt,
+    Telemetry,
+    Tick,
+)
+from retrowalk.session.plan import OperatorCeilings, SessionPlan
+
+EXAMPLES = int(os.environ.get("RETROWALK_HYPOTHESIS_EXAMPLES", "1000"))
+CEILINGS = OperatorCeilings(max_speed_kmh=3.0, max_duration_s=900)
+CONTROLLED = SESSION_PHASES  # phases in which retrowalk controls the belt
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> SessionPlan:
+    start = draw(st.integers(5, 15))  # tenths of km/h: 0.5 .. 1.5
+    target = draw(st.integers(start, 30))
+    return SessionPlan(
+        start_speed_kmh=start / 10,
+        target_speed_kmh=target / 10,
+        ramp_interval_s=draw(st.sampled_from([30, 45, 60])),
+        familiarisation_s=draw(st.sampled_from([60, 90])),
+        duration_cap_s=draw(st.sampled_from([60, 120, 300, 900])),
+        cool_down_s=draw(st.sampled_from([0, 30, 60])),
+        overspeed_tolerance_kmh=draw(st.sampled_from([0.1, 0.3, 0.5])),
+        overspeed_grace_s=draw(st.sampled_from([1.0, 3.0])),
+        pause_restart_after_s=draw(st.sampled_from([0, 30])),
+    )
+
+
+small_dt = st.floats(0.0, 1.5, allow_nan=False)
+
+
+class EngineMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine = SessionEngine(CEILINGS, WALKING_PAD, "tm-h")
+        self.now = 1000.0
+        self.pending: list[CommandKind] = []  # commands issued and not answered yet (oldest first)
+        self.last_fresh_at = -math.inf
+        self.over_since: float | None = None  # first fresh sample above allowed + tolerance, not yet stopped
+        self.stop_sent = False  # a stop answered the current episode
+        self.started: Counter[str] = Counter()
+        self.ended: Counter[str] = Counter()
+
+    # --- the one way events go in: every invariant about a single step is checked here --------------
+    def feed(self, event: Event, dt: float = 0.0) -> list[Action]:
+        self.now += dt
+        engine = self.engine
+        link_was_up = engine.link_up
+        phase_before = engine.phase
+        allowed_before = engine.allowed_speed(self.now)
+        before = full_state(engine)
+        try:
+            out = engine.handle(event, self.now)
+        except RefusedError:
+            assert full_state(engine) == before, "a refused event changed the engine"
+            return []
+        issued = commands(out)
+        if not link_was_up and not isinstance(event, LinkUp):
+            assert issued == [], f"{issued} issued while the link was down ({event})"
+        if isinstance(event, LinkUp):
+            assert issued[:1] == [StopBelt()], f"link up did not stop first: {issued}"
+        if not engine.link_up:
+            assert issued == [], f"{issued} issued with the link down"
+        self._check_commanded_speeds(out, phase_before, allowed_before)
+        for action in out:
+            if isinstance(action, SessionStarted):
+                self.started[action.session_id] += 1
+            elif isinstance(action, SessionEnded):
+                self.ended[action.session_id] += 1
+                assert self.started[action.session_id] == 1, "an end without a start"
+        self.pending.extend(c.kind for c in issued)
+        self._track_overspeed(event, out, phase_before, allowed_before)
+        return out
+
+    def _check_commanded_speeds(self, out: list[Action], phase_before: Phase, allowed_before: float) -> None:
+        engine = self.engine
+        plan = engine.plan
+        for action in out:
+            if not isinstance(action, SetTargetSpeed):
+                continue
+            assert plan is not None
+            assert action.kmh <= plan.target_speed_kmh, f"{action} above the plan's target"
+            assert action.kmh <= CEILINGS.max_speed_kmh
+            # Upper bound from the plan alone: start + one step per interval after the first hold.
+            steps = max(
+                0, math.floor((engine.elapsed_backward_s - plan.familiarisation_s) / plan.ramp_interval_s) + 1
+            )
+            bound = plan.start_speed_kmh + steps * plan.ramp_step_kmh
+            assert action.kmh <= round(bound, 2) + 1e-9, f"{action} above the ramp's bound {bound}"
+        last = [a for a in out if isinstance(a, SetTargetSpeed)]
+        if last and engine.phase in CONTROLLED:
+            assert last[-1].kmh <= engine.allowed_speed(self.now), f"{last[-1]} above allowed"
+
+    def _track_overspeed(self, event: Event, out: list[Action], phase_before: Phase, allowed: float) -> None:
+        """Model of the overspeed rule, from the samples this test sent.
+
+        An episode starts at the first fresh sample above allowed + tolerance; it must be answered at
+        once, and a stop must follow before the grace period is over unless a sample back within the
+        limit ends it. A pause (the belt stopping) or a new start/resume begins a fresh episode.
+        """
+        engine = self.engine
+        plan = engine.plan
+        issued = commands(out)
+        if StopBelt() in issued or (PauseBelt() in issued and engine.phase is Phase.PAUSED):
+            self.over_since, self.stop_sent = None, True
+        fresh_start = isinstance(event, Start | Resume) or (
+            engine.phase is Phase.PAUSED and phase_before is not Phase.PAUSED
+        )
+        if engine.phase not in CONTROLLED or not engine.link_up or fresh_start:
+            self.over_since, self.stop_sent = None, False
+        elif isinstance(event, Telemetry) and event.at == self.now and plan is not None:
+            if event.speed_kmh > allowed + plan.overspeed_tolerance_kmh + 1e-9:
+                if self.over_since is None and not self.stop_sent:
+                    self.over_since = event.at
+                    # The first sample above is answered at once by re-commanding the allowed speed.
+                    assert issued, f"overspeed {event.speed_kmh} > {allowed} not answered"
+            else:
+                self.over_since, self.stop_sent = None, False
+        if self.over_since is not None and plan is not None:
+            assert self.now - self.over_since < plan.overspeed_grace_s, (
+                f"belt above allowed + tolerance since {self.over_since}, now {self.now}, and no stop"
+            )
+
+    # --- the world ------------------------------------------------------------------------------------
+    @initialize()
+    def link_comes_up(self) -> None:
+        self.feed(LinkUp())
+        self.obedient_treadmill()
+
+    @rule(plan=plans(), dt=small_dt)
+    def kiosk_start(self, plan: SessionPlan, dt: float) -> None:
+        self.feed(Start("walker", plan), dt)
+
+    @rule(plan=plans())
+    def kiosk_start_on_an_obedient_treadmill(self, plan: SessionPlan) -> None:
+        self.feed(Start("walker", plan), 0.2)
+        self.obedient_treadmill()
+
+    @rule()
+    def obedient_treadmill(self) -> None:
+        """Answer every outstanding command with success, in order (answers may issue more commands)."""
+        for _ in range(10):
+            if not self.pending:
+                break
+            self.feed(CommandResult(self.pending.pop(0), ResultCode.SUCCESS), 0.05)
+
+    @rule(samples=st.integers(1, 200), every=st.sampled_from([0.5, 1.0]))
+    def walk_obediently(self, samples: int, every: float) -> None:
+        """A belt that does as told for a while, the way most sessions go."""
+        for _ in range(samples):
+            if self.engine.phase not in CONTROLLED or not self.engine.link_up:
+                break
+            self.now += every
+            self.last_fresh_at = self.now
+            self.feed(Telemetry(self.engine.allowed_speed(self.now), 0.0, self.now))
+            self.obedient_treadmill()
+
+    @rule(
+        excess=st.sampled_from([0.2, 0.4, 1.0, 20.0]),
+        samples=st.integers(1, 12),
+        every=st.sampled_from([0.25, 0.5, 1.0]),
+    )
+    def belt_ignores_commands(self, excess: float, samples: int, every: float) -> None:
+        """Success answered, speed ignored (or a jump by itself): the belt stays above what was asked."""
+        speed = self.engine.allowed_speed(self.now) + excess
+        for _ in range(samples):
+            if self.engine.phase not in CONTROLLED or not self.engine.link_up:
+                break
+            self.now += every
+            self.last_fresh_at = self.now
+            self.feed(Telemetry(round(speed, 2), 0.0, self.now))
+            self.obedient_treadmill()
+
+    @rule(dt=small_dt)
+    def kiosk_stop(self, dt: float) -> None:
+        self.feed(Stop(), dt)
+
+    @rule(dt=small_dt)
+    def kiosk_pause(self, dt: float) -> None:
+        self.feed(Pause(), dt)
+
+    @rule(dt=st.floats(0.0, 60.0))
+    def kiosk_resume(self, dt: float) -> None:
+        self.feed(Resume(), dt)
+
+    @precondition(lambda self: bool(self.pending))
+    @rule(
+        result=st.sampled_from([ResultCode.SUCCESS] * 12 + list(ResultCode)),
+        dt=st.floats(0.0, 0.5),
+    )
+    def treadmill_replies(self, result: ResultCode, dt: float) -> None:
+        self.feed(CommandResult(self.pending.pop(0), result), dt)
+
+    @rule(command=st.sampled_from(CommandKind), result=st.sampled_from(ResultCode))
+    def stray_reply(self, command: CommandKind, result: ResultCode) -> None:
+        # Duplicate, late or out-of-order replies.
+        self.feed(CommandResult(command, result))
+
+    @rule(
+        behaviour=st.sampled_from(["obedient", "obedient", "obedient", "fast", "jump", "zero", "slow"]),
+        dt=st.floats(0.1, 1.2),
+    )
+    def telemetry(self, behaviour: str, dt: float) -> None:
+        allowed = self.engine.allowed_speed(self.now + dt)
+        speed = {
+            "obedient": allowed,
+            "fast": allowed + 0.6,
+            "jump": 22.0,
+            "zero": 0.0,
+            "slow": max(0.0, allowed - 0.4),
+        }[behaviour]
+        self.now += dt
+        self.last_fresh_at = self.now
+        self.feed(Telemetry(round(speed, 2), 0.0, self.now))
+
+    @precondition(lambda self: math.isfinite(self.last_fresh_at))
+    @rule(speed=st.floats(0.0, 5.0), lag=st.floats(0.01, 5.0))
+    def late_telemetry(self, speed: float, lag: float) -> None:
+        self.feed(Telemetry(speed, 0.0, self.last_fresh_at - lag))
+
+    @rule(
+        kind=st.sampled_from(MachineStatusKind),
+        value=st.sampled_from([0.5, 1.0, 1.5, 2.5, 4.0]),
+        dt=small_dt,
+    )
+    def console(self, kind: MachineStatusKind, value: float, dt: float) -> None:
+        self.feed(MachineStatus(kind, value), dt)
+
+    @rule(dt=small_dt)
+    def link_drops(self, dt: float) -> None:
+        self.pending.clear()  # replies do not cross a lost link
+        self.feed(LinkDown(), dt)
+
+    @rule(dt=st.floats(0.0, 30.0))
+    def link_returns(self, dt: float) -> None:
+        self.feed(LinkUp(), dt)
+
+    @rule(dt=st.floats(0.05, 0.5))
+    def tick(self, dt: float) -> None:
+        self.feed(Tick(), dt)
+
+    @rule(dt=st.floats(1.0, 2000.0))
+    def clock_jump(self, dt: float) -> None:
+        self.feed(Tick(), dt)
+
+    # --- invariants over the whole state ---------------------------------------------------------------
+    @invariant()
+    def backward_time_within_cap_and_cool_down(self) -> None:
+        plan = self.engine.plan
+        if plan is not None:
+            assert self.engine.elapsed_backward_s <= plan.duration_cap_s + plan.cool_down_s + 1e-9
+
+    @invariant()
+    def at_most_one_end_per_session(self) -> None:
+        assert all(n <= 1 for n in self.ended.values()), self.ended
+        assert all(n == 1 for n in self.started.values()), self.started
+
+    @invariant()
+    def phase_and_end_reason_agree(self) -> None:
+        terminal = self.engine.phase in (Phase.FINISHED, Phase.ABORTED)
+        assert terminal == (self.engine.end_reason is not None)
+        if self.engine.phase in ACTIVE_PHASES:
+            assert self.engine.snapshot().allowed_kmh > 0
+
+    def teardown(self) -> None:
+        # Every started session ends in exactly one terminal event: a stop always ends one still running.
+        if self.engine.phase in SESSION_PHASES:
+            self.feed(Stop(), 0.1)
+        for session_id in self.started:
+            assert self.ended[session_id] == 1, f"session {session_id} ended {self.ended[session_id]} times"
+
+
+EngineMachine.TestCase.settings = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestEngineStateMachine = EngineMachine.TestCase
