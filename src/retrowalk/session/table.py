@@ -66,9 +66,10 @@ def _build() -> dict[tuple[Phase, Trigger], Phase]:
         table[phase, _T.CAP_REACHED] = _P.COOL_DOWN
         table[phase, _T.LINK_RECOVERED] = _P.PAUSED
     table[_P.COOL_DOWN, _T.COOL_DOWN_DONE] = _P.FINISHED
-    # The session is nearly over: a pause at the console ends it, a lost-and-found link ends it too.
+    # The session is nearly over: a pause at the console ends it; a lost link means the cool-down was not
+    # under control, so the session aborts (the first action on link up was already a stop).
     table[_P.COOL_DOWN, _T.CONSOLE_PAUSE] = _P.FINISHED
-    table[_P.COOL_DOWN, _T.LINK_RECOVERED] = _P.FINISHED
+    table[_P.COOL_DOWN, _T.LINK_RECOVERED] = _P.ABORTED
     table[_P.PAUSED, _T.RESUME] = _P.ARMED
     table[_P.PAUSED, _T.CONSOLE_START] = _P.FAMILIARISE
     table[_P.PAUSED, _T.LINK_RECOVERED] = _P.PAUSED

@@ -1,0 +1,51 @@
+"""The transition table: legal pairs lead where the table says, every other pair is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrowalk.errors import IllegalTransitionError
+from retrowalk.session.events import ACTIVE_PHASES, SESSION_PHASES, TERMINAL_PHASES, Phase
+from retrowalk.session.table import TRANSITIONS, Trigger, next_phase
+
+ALL_PAIRS = [(phase, trigger) for phase in Phase for trigger in Trigger]
+
+
+@pytest.mark.parametrize(("phase", "trigger"), ALL_PAIRS)
+def test_every_pair_is_either_in_the_table_or_refused(phase: Phase, trigger: Trigger) -> None:
+    if (phase, trigger) in TRANSITIONS:
+        assert next_phase(phase, trigger) is TRANSITIONS[phase, trigger]
+    else:
+        with pytest.raises(IllegalTransitionError, match=f"'{trigger.value}' is not allowed while"):
+            next_phase(phase, trigger)
+
+
+def test_stop_is_legal_in_every_phase() -> None:
+    for phase in Phase:
+        target = next_phase(phase, Trigger.STOP)
+        assert target in TERMINAL_PHASES or (phase not in SESSION_PHASES and target is phase)
+
+
+def test_every_session_phase_can_fault_and_be_stopped_at_the_console() -> None:
+    for phase in SESSION_PHASES:
+        assert next_phase(phase, Trigger.FAULT) is Phase.ABORTED
+        assert next_phase(phase, Trigger.CONSOLE_STOP) is Phase.FINISHED
+
+
+def test_nothing_leaves_a_terminal_phase_but_a_new_start() -> None:
+    for (phase, trigger), target in TRANSITIONS.items():
+        if phase in TERMINAL_PHASES and target is not phase:
+            assert trigger is Trigger.START
+            assert target is Phase.ARMED
+
+
+def test_a_belt_only_moves_again_after_a_person_asks() -> None:
+    """No trigger the engine makes up by itself leads from paused or a terminal phase to a moving belt."""
+    for (phase, trigger), target in TRANSITIONS.items():
+        if phase in {Phase.PAUSED, *TERMINAL_PHASES} and (target in ACTIVE_PHASES or target is Phase.ARMED):
+            assert trigger in {Trigger.RESUME, Trigger.START, Trigger.CONSOLE_START}, (phase, trigger)
+
+
+def test_only_the_cap_leads_into_cool_down() -> None:
+    into = {trigger for (phase, trigger), target in TRANSITIONS.items() if target is Phase.COOL_DOWN}
+    assert into == {Trigger.CAP_REACHED}
