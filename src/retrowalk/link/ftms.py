@@ -30,6 +30,7 @@ from pyftms import FitnessMachine, MachineType, discover_ftms_devices, get_clien
 from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import ControlEvent, SetupEvent, UpdateEvent
 
+from retrowalk.link.echo import EchoFilter
 from retrowalk.link.events import (
     LinkConnected,
     LinkEvent,
@@ -109,6 +110,7 @@ class FtmsLink:
         self._up = False
         self._lost = asyncio.Event()
         self._command_lock = asyncio.Lock()
+        self._echoes = EchoFilter()
         # Bumped on every connect: a command that began on an older connection must not be sent.
         self._generation = 0
         self.log = logging.LoggerAdapter(log, {"treadmill": treadmill_id})
@@ -173,6 +175,7 @@ class FtmsLink:
             return False
         self._info = _read_info(client)
         self._generation += 1
+        self._echoes.clear()
         self._up = True
         self.log.info(
             "connected to %s (%s %s), speed range %s",
@@ -249,12 +252,18 @@ class FtmsLink:
             # "callback" events echo our own successful commands; their results are already known.
             kind = _CONTROL_KINDS.get((event.event_id, event.event_source))
             if kind is not None:
-                self._on_event(StatusChange(at=at, kind=kind))
+                self._status(StatusChange(at=at, kind=kind))
         elif isinstance(event, SetupEvent) and event.event_source == "other":
             # Someone changed a target at the console (Machine Status 05/06).
             for key, kind in _SETUP_KINDS.items():
                 if key in event.event_data:
-                    self._on_event(StatusChange(at=at, kind=kind, value=event.event_data[key]))
+                    self._status(StatusChange(at=at, kind=kind, value=event.event_data[key]))
+
+    def _status(self, status: StatusChange) -> None:
+        if self._echoes.is_echo(status.kind, status.value):
+            self.log.debug("treadmill echoed our command: %s", status.kind.value)
+            return
+        self._on_event(status)
 
     # ---------------------------------------------------------------------------------- commands
 
@@ -265,8 +274,11 @@ class FtmsLink:
             client = self._client
             if not self._up or client is None or generation != self._generation:
                 return _down("the link is down; nothing was sent")
+            sent = self._sendable_value(command)
+            # Expect the echo before writing: the status may be processed before the reply.
+            self._echoes.expect(command, sent)
             try:
-                sent, code = await self._send(client, command)
+                code = await self._send(client, command, sent)
             except TimeoutError:
                 return LinkReply(ResultCode.TIMEOUT, detail="no reply within the command timeout")
             except BleakError as err:
@@ -280,24 +292,34 @@ class FtmsLink:
             return _down("the link dropped; nothing was sent")
         result = _RESULTS.get(code, ResultCode.UNKNOWN)
         if result is not ResultCode.SUCCESS:
+            self._echoes.forget(command, sent)
             self.log.warning("treadmill answered %s with %s", command.kind.value, result.value)
         return LinkReply(result, sent_value=sent)
 
-    async def _send(self, client: FitnessMachine, command: Command) -> tuple[float | None, FtmsResult]:
+    def _sendable_value(self, command: Command) -> float | None:
+        """The value that will actually go out, floored onto the device's grid."""
         info = self._info
         match command:
             case SetTargetSpeed(kmh=kmh):
-                value = _floored(kmh, info.speed_range if info else None)
-                return value, await client.set_target_speed(value)
+                return _floored(kmh, info.speed_range if info else None)
             case SetTargetIncline(pct=pct):
-                value = _floored(pct, info.incline_range if info else None)
-                return value, await client.set_target_inclination(value)
+                return _floored(pct, info.incline_range if info else None)
+        return None
+
+    async def _send(self, client: FitnessMachine, command: Command, value: float | None) -> FtmsResult:
+        match command:
+            case SetTargetSpeed():
+                assert value is not None
+                return await client.set_target_speed(value)
+            case SetTargetIncline():
+                assert value is not None
+                return await client.set_target_inclination(value)
             case StartBelt():
-                return None, await client.start_resume()
+                return await client.start_resume()
             case StopBelt():
-                return None, await client.stop()
+                return await client.stop()
             case PauseBelt():
-                return None, await client.pause()
+                return await client.pause()
 
 
 def _down(detail: str) -> LinkReply:

@@ -1,0 +1,77 @@
+"""Telling a treadmill's echo of our own command from a person at its console.
+
+A treadmill notifies Machine Status for every change, whoever caused it: after our Stop it says
+"stopped by user", after our Set Target Speed "target speed changed". pyftms labels both as coming from
+the user. Taken at face value, every session would end as "stopped at the console". The link therefore
+expects the echo of each command it sends and drops exactly one matching notification that arrives soon
+after; anything else (another kind, another value, later) is a person or the machine itself.
+
+Safety: only echoes of what was just commanded are dropped, so a console speed-up (a different value),
+a safety key (never commanded) or a stop after our pause (a different kind) always get through.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from retrowalk.session.events import (
+    Command,
+    MachineStatusKind,
+    PauseBelt,
+    SetTargetIncline,
+    SetTargetSpeed,
+    StartBelt,
+    StopBelt,
+)
+
+# Long enough for a notification queued behind the reply on a busy radio; short enough that a person
+# pressing the same key a few seconds later is seen.
+ECHO_WINDOW_S = 3.0
+_VALUE_SLACK = 0.005
+
+
+def echo_of(command: Command, sent_value: float | None) -> tuple[MachineStatusKind, float | None]:
+    match command:
+        case StopBelt():
+            return MachineStatusKind.USER_STOP, None
+        case PauseBelt():
+            return MachineStatusKind.USER_PAUSE, None
+        case StartBelt():
+            return MachineStatusKind.USER_START, None
+        case SetTargetSpeed():
+            return MachineStatusKind.TARGET_SPEED_CHANGED, sent_value
+        case SetTargetIncline():
+            return MachineStatusKind.TARGET_INCLINE_CHANGED, sent_value
+
+
+class EchoFilter:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._expected: list[tuple[MachineStatusKind, float | None, float]] = []
+
+    def expect(self, command: Command, sent_value: float | None) -> None:
+        kind, value = echo_of(command, sent_value)
+        self._expected.append((kind, value, self._clock() + ECHO_WINDOW_S))
+
+    def forget(self, command: Command, sent_value: float | None) -> None:
+        """The command failed: no echo will come (and a matching status is not ours)."""
+        kind, value = echo_of(command, sent_value)
+        for i, (k, v, _deadline) in enumerate(self._expected):
+            if k is kind and v == value:
+                del self._expected[i]
+                return
+
+    def clear(self) -> None:
+        self._expected.clear()
+
+    def is_echo(self, kind: MachineStatusKind, value: float | None) -> bool:
+        """True (and the expectation is used up) when this status is the echo of a recent command."""
+        now = self._clock()
+        self._expected = [e for e in self._expected if e[2] >= now]
+        for i, (k, v, _deadline) in enumerate(self._expected):
+            same_value = v is None or (value is not None and abs(v - value) <= _VALUE_SLACK)
+            if k is kind and same_value:
+                del self._expected[i]
+                return True
+        return False
