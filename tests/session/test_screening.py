@@ -1,0 +1,80 @@
+"""Screening gates the first session; a "yes" needs a clearance; a balance concern lowers the ceiling."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from retrowalk.errors import PlanError
+from retrowalk.session.history import Clearance, ScreeningAnswers
+from retrowalk.session.plan import OperatorCeilings, speed_ceiling_for
+from retrowalk.session.screening import require_screening_passed, screening_decision, user_profile
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def answers(
+    when: datetime = T0, *, oa: bool = False, balance: bool = False, surgery: bool = False
+) -> ScreeningAnswers:
+    return ScreeningAnswers(
+        user_id="ann",
+        answered_at=when,
+        severe_knee_oa_or_ligament_injury=oa,
+        balance_disorder_or_dizziness=balance,
+        recent_knee_surgery=surgery,
+    )
+
+
+def clearance(when: datetime, user_id: str = "ann") -> Clearance:
+    return Clearance(user_id=user_id, cleared_at=when, cleared_by="Dr. Physio")
+
+
+def test_no_answers_on_record_blocks_the_first_session() -> None:
+    decision = screening_decision("ann", [], [])
+    assert not decision.allowed
+    assert "before the first session" in decision.reason
+    with pytest.raises(PlanError, match="'ann' cannot start"):
+        require_screening_passed("ann", [], [])
+
+
+def test_all_no_allows_sessions() -> None:
+    assert screening_decision("ann", [answers()], []).allowed
+    require_screening_passed("ann", [answers()], [])
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        ({"oa": True}, "osteoarthritis"),
+        ({"balance": True}, "balance disorder"),
+        ({"surgery": True}, "recent knee surgery"),
+    ],
+)
+def test_any_yes_blocks_until_a_clearance_after_the_answers(flags: dict[str, bool], named: str) -> None:
+    record = answers(T0, **flags)
+    decision = screening_decision("ann", [record], [])
+    assert not decision.allowed
+    assert named in decision.reason
+    # A clearance older than the answers does not count; one after them does.
+    assert not screening_decision("ann", [record], [clearance(T0 - timedelta(days=1))]).allowed
+    assert not screening_decision("ann", [record], [clearance(T0 + timedelta(days=1), user_id="bob")]).allowed
+    assert screening_decision("ann", [record], [clearance(T0 + timedelta(days=1))]).allowed
+
+
+def test_the_newest_answers_count() -> None:
+    old_yes = answers(T0, surgery=True)
+    new_no = answers(T0 + timedelta(days=90))
+    assert screening_decision("ann", [new_no, old_yes], []).allowed
+    assert not screening_decision("ann", [old_yes, answers(T0 - timedelta(days=1))], []).allowed
+
+
+def test_other_peoples_answers_do_not_count() -> None:
+    assert not screening_decision("bob", [answers()], []).allowed
+
+
+def test_a_balance_concern_selects_the_lower_ceiling_even_after_clearance() -> None:
+    profile = user_profile("ann", 40, [answers(balance=True)])
+    assert profile.balance_concern
+    assert speed_ceiling_for(profile, OperatorCeilings()) == 2.0
+    assert speed_ceiling_for(user_profile("ann", 40, [answers()]), OperatorCeilings()) == 3.0
