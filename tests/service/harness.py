@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,9 +105,12 @@ async def running_rig(
     quirks: tuple[str, ...] = (),
     speedup: float = 1.0,
     settings: dict[str, Any] | None = None,
+    prepare: Callable[[Simulator], Awaitable[None]] | None = None,
     **sim_options: Any,
 ) -> AsyncIterator[Rig]:
     sim = await simulator_factory(treadmills=treadmills, quirks=list(quirks), speedup=speedup, **sim_options)
+    if prepare is not None:
+        await prepare(sim)
     ids = [f"tm{i}" for i in range(treadmills)]
     config: dict[str, Any] = {
         "service": {"id": "test", "storage": str(tmp_path / "history.sqlite3"), "tick_hz": 10.0},

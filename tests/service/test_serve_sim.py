@@ -159,3 +159,59 @@ async def test_a_link_drop_mid_session_is_followed_by_a_stop_on_reconnect(
         assert from_client == []
         runner = rig.service.runners["tm0"]
         assert runner.phase.value in {"paused", "aborted", "finished"}  # never resumed by itself
+
+
+async def test_an_orphaned_moving_belt_is_stopped_at_start_up(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async def someone_left_it_running(sim: Any) -> None:
+        assert sim.perform(0, "press", "start")["ok"]
+        assert sim.perform(0, "set-speed", "2.5")["ok"]
+        treadmill = sim.treadmill(0).treadmill
+        await wait_until(lambda: treadmill.speed_kmh > 1.0, 10, "belt moving before the service starts")
+
+    async with running_rig(simulator_factory, tmp_path, speedup=2.0, prepare=someone_left_it_running) as rig:
+        treadmill = rig.sim.treadmill(0).treadmill
+        await rig.wait_connected("tm0")
+        connected_at = rig.sim.now()
+        await wait_until(lambda: treadmill.state is not BeltState.RUNNING, 10, "orphaned belt stopped")
+        stop = next(
+            e for e in treadmill.record if e.time >= connected_at - 1 and e.state is not BeltState.RUNNING
+        )
+        assert stop.source is ChangeSource.CLIENT
+        assert stop.time - connected_at <= 5.0
+        await wait_until(lambda: bool(rig.recorder.of(p.OrphanedBeltStopped, "tm0")), 5, "orphan reported")
+        orphans = rig.recorder.of(p.OrphanedBeltStopped, "tm0")
+        assert len(orphans) == 1
+        assert orphans[0].speed_kmh > 1.0
+        assert rig.recorder.ended("tm0") == []  # there was no session to end
+
+
+async def test_one_failing_treadmill_leaves_the_others_unaffected(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async def middle_one_refuses(sim: Any) -> None:
+        assert sim.perform(1, "link", "refuse")["ok"]
+
+    async with running_rig(
+        simulator_factory,
+        tmp_path,
+        treadmills=3,
+        speedup=FAST,
+        prepare=middle_one_refuses,
+        settings={"default_plan": {"cool_down_s": 10}},
+    ) as rig:
+        await rig.wait_connected("tm0")
+        await rig.wait_connected("tm2")
+        for tid in ("tm0", "tm2"):
+            await rig.screen_and_start(tid, user=f"user-{tid}", plan={"duration_cap_s": 90})
+        with pytest.raises(RefusedError, match="not been connected"):
+            await rig.screen_and_start("tm1", user="user-tm1")
+        for tid in ("tm0", "tm2"):
+            ended = await rig.wait_ended(tid, within=(90 + 10 + 30) / FAST + 20)
+            assert ended.reason == "completed"
+        assert not rig.service.runners["tm1"].link.connected
+        assert all(e.state is not BeltState.RUNNING for e in rig.sim.treadmill(1).treadmill.record)
+        # The refusing treadmill comes back and is picked up without restarting anything.
+        assert rig.sim.perform(1, "link", "accept")["ok"]
+        await rig.wait_connected("tm1", within=20)
