@@ -95,6 +95,7 @@ class SessionEngine:
 
     def allowed_speed(self, now: float) -> float:
         """The highest belt speed the plan allows at ``now`` (0 when the belt must not move)."""
+        _require_time(now)
         preview = copy.copy(self._state)
         EventRun(self._ctx, preview, [], max(now, preview.last_now)).advance_clock()
         return from_centi(allowed_now(preview))
@@ -123,8 +124,7 @@ class SessionEngine:
         Raises RefusedError (IllegalTransitionError, PlanError) for a command that is not allowed; the
         engine's state is then exactly as before the call.
         """
-        if not isinstance(now, int | float) or isinstance(now, bool) or not math.isfinite(now):
-            raise RefusedError(f"now must be a finite number of seconds, got {now!r}")
+        _require_time(now)
         working = copy.copy(self._state)
         # A monotonic clock never goes back; if a caller's does, time simply stands still.
         out: list[Action] = []
@@ -132,3 +132,8 @@ class SessionEngine:
         run.handle(event)
         self._state = run.s  # a Start replaces the state object
         return out
+
+
+def _require_time(now: object) -> None:
+    if not isinstance(now, int | float) or isinstance(now, bool) or not math.isfinite(now):
+        raise RefusedError(f"now must be a finite number of seconds, got {now!r}")
