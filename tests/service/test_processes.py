@@ -1,0 +1,119 @@
+"""Real processes: `treadsim serve` and `retrowalk serve` or `session start`, signalled for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from treadsim.server import treadmill_address
+
+BIN = Path(sys.executable).parent
+
+
+def treadsim(*args: str, bus: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [str(BIN / "treadsim"), *args, "--bus", bus], capture_output=True, text=True, timeout=20, check=True
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def wait_for(predicate: Any, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def treadsim_bus() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [str(BIN / "treadsim"), "serve", "--accel", "2.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().strip()
+        assert first.startswith("DBUS_SYSTEM_BUS_ADDRESS="), first
+        yield first.split("=", 1)[1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def write_config(tmp_path: Path) -> Path:
+    config = tmp_path / "home.toml"
+    config.write_text(
+        f'[service]\nstorage = "{tmp_path / "history.sqlite3"}"\n\n'
+        f'[[treadmills]]\nid = "home"\naddress = "{treadmill_address(0)}"\n'
+    )
+    return config
+
+
+def retrowalk(args: list[str], bus: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus}
+    return subprocess.Popen(
+        [str(BIN / "retrowalk"), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def belt(bus: str) -> dict[str, Any]:
+    return treadsim("state", bus=bus)
+
+
+def test_sigterm_stops_the_belt_before_the_session_process_exits(treadsim_bus: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    proc = retrowalk(
+        ["session", "start", "--config", str(config), "--user", "ana", "--screening", "50,no,no,no"],
+        treadsim_bus,
+    )
+    try:
+        wait_for(lambda: belt(treadsim_bus)["speed_kmh"] >= 0.9, 30, "the session's belt moving")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    assert "session started for ana" in out
+    state = belt(treadsim_bus)
+    assert state["belt"] != "running", state
+    record = treadsim("record", "--json", bus=treadsim_bus)
+    entries = record["entries"] if isinstance(record, dict) and "entries" in record else record
+    last_change = [e for e in entries if e["source"] != "physics"][-1]
+    assert last_change["source"] == "client"  # retrowalk stopped it, nobody else
+
+
+def test_serve_stops_an_orphaned_belt_and_exits_cleanly_on_sigint(treadsim_bus: str, tmp_path: Path) -> None:
+    treadsim("console", "press", "start", bus=treadsim_bus)
+    treadsim("console", "set-speed", "3.0", bus=treadsim_bus)
+    wait_for(lambda: belt(treadsim_bus)["speed_kmh"] > 1.0, 10, "a belt left running")
+    proc = retrowalk(["serve", "--config", str(write_config(tmp_path))], treadsim_bus)
+    try:
+        wait_for(lambda: belt(treadsim_bus)["belt"] != "running", 30, "the orphaned belt stopped")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "no session: stopping it" in err
+    assert "[home]" in err  # the log says which treadmill
