@@ -199,10 +199,19 @@ def test_our_own_target_echoed_by_the_treadmill_is_not_a_console_change() -> Non
 def test_allowed_speed_follows_hold_and_ramp(backward_s: float, allowed: float) -> None:
     rig = Rig()
     rig.start()
-    started = rig.now
-    assert rig.engine.allowed_speed(started + backward_s) == allowed
-    rig.walk(backward_s, every=0.5) if backward_s else None
+    rig.walk(backward_s, every=0.5)
+    assert rig.engine.elapsed_backward_s == backward_s
     assert rig.engine.allowed_speed(rig.now) == allowed
+    assert rig.engine.snapshot().allowed_kmh == allowed
+
+
+def test_allowed_speed_is_zero_once_a_safety_rule_would_have_stopped_the_belt() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(10)
+    assert rig.engine.allowed_speed(rig.now + 2.9) == 1.0
+    assert rig.engine.allowed_speed(rig.now + 30) == 0.0  # stale data by then
+    assert rig.phase() is Phase.FAMILIARISE  # a preview changes nothing
 
 
 def test_the_ramp_commands_one_step_per_interval_and_never_above_target() -> None:
@@ -275,13 +284,35 @@ def test_cap_counts_backward_time_not_pauses() -> None:
     assert rig.phase() is Phase.PAUSED
 
 
-def test_a_clock_jump_never_carries_the_session_past_cap_and_cool_down() -> None:
+def test_a_clock_jump_ends_the_session_at_the_first_rule_that_would_have_stopped_it() -> None:
+    # A caller that stalls for hours: the belt should have been stopped 3 s after the last sample.
     rig = Rig()
     rig.start(SessionPlan(duration_cap_s=300, cool_down_s=60))
     rig.walk(10)
     out = rig.tick(10_000)
-    assert rig.engine.elapsed_backward_s == 360.0
+    assert rig.engine.elapsed_backward_s == 13.0
+    assert commands(out) == [StopBelt()]
+    assert ended(rig).reason is EndReason.STALE_TELEMETRY
+
+
+def test_a_clock_jump_with_the_link_down_ends_exactly_at_the_cap() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(duration_cap_s=300, cool_down_s=60))
+    rig.walk(10)
+    rig.send(LinkDown())
+    out = rig.tick(10_000)
+    assert rig.engine.elapsed_backward_s == 300.0
     assert [w.threshold_s for w in of_type(out, CapWarning)] == [60, 10]
+    assert commands(out) == []
+    assert ended(rig).reason is EndReason.LINK_LOST
+
+
+def test_a_jump_across_the_cap_stops_exactly_there() -> None:
+    rig = Rig()
+    rig.start(SessionPlan(duration_cap_s=300, cool_down_s=0))
+    rig.walk(298.5)
+    out = rig.tick(2.5)
+    assert rig.engine.elapsed_backward_s == 300.0
     assert commands(out) == [StopBelt()]
     assert ended(rig).reason is EndReason.COMPLETED
 

@@ -57,6 +57,9 @@ ARMED_TIMEOUT_S = 10.0
 # Judgement: consoles count down ~3 s before the belt moves; a belt still at 0 after 10 s did not start.
 BELT_START_TIMEOUT_S = 10.0
 
+_OVERSPEED = "the belt stayed above the allowed speed + tolerance for longer than the grace period"
+_STALE = "no treadmill data while the belt should move: check the treadmill and the connection"
+_STILL = "the treadmill confirmed the start but the belt stayed still"
 _REFUSALS = frozenset(
     {ResultCode.CONTROL_NOT_PERMITTED, ResultCode.NOT_SUPPORTED, ResultCode.INVALID_PARAMETER}
 )
@@ -73,6 +76,9 @@ class EventRun:
 
     # --- dispatch ------------------------------------------------------------------------------------
     def handle(self, event: Event) -> None:
+        if isinstance(event, LinkDown):
+            # Whatever the clock brings up to now could only be issued over a link already gone.
+            self.s.link_up = False
         self.advance_clock()
         match event:
             case Start():
@@ -103,26 +109,51 @@ class EventRun:
 
     # --- time ----------------------------------------------------------------------------------------
     def advance_clock(self) -> None:
-        """Count backward-walking time up to ``now``, crossing the cap and cool-down boundaries exactly."""
+        """Count backward-walking time up to ``now``, stopping exactly at every boundary on the way.
+
+        Boundaries are the cap, the end of cool-down, and the moment a safety rule would have stopped
+        the belt (stale data, overspeed grace, a belt that never moved). So even a clock jump (a caller
+        that stalled) never counts time past cap + cool-down, nor past the moment the belt should have
+        stopped, and the session ends with the reason that came first.
+        """
         s = self.s
-        dt = self.now - s.last_now if math.isfinite(s.last_now) else 0.0
+        t = s.last_now if math.isfinite(s.last_now) else self.now
         s.last_now = self.now
-        while dt > 0 and s.phase in ACTIVE_PHASES and s.plan is not None:
+        while t < self.now and s.phase in ACTIVE_PHASES and s.plan is not None:
             cap = float(s.plan.duration_cap_s)
-            end = cap + s.plan.cool_down_s
-            boundary = end if s.phase is Phase.COOL_DOWN else cap
-            step = min(dt, boundary - s.backward_s)
+            boundary = cap + s.plan.cool_down_s if s.phase is Phase.COOL_DOWN else cap
+            safety = self._first_safety_deadline()
+            until = self.now if safety is None else min(self.now, safety[0])
+            step = min(until - t, boundary - s.backward_s)
             s.backward_s += step
-            dt -= step
+            t += step
             self._warn_cap()
             if s.backward_s >= boundary:
-                # The clock-driven transitions happen at the boundary itself, so a clock jump can never
-                # carry the count past cap + cool-down.
                 if s.phase is Phase.COOL_DOWN:
                     self._finish(Trigger.COOL_DOWN_DONE, EndReason.COMPLETED, "the session is complete")
                 else:
                     self._reach_cap()
+            elif safety is not None and t >= safety[0]:
+                self._fault(safety[1], safety[2])
         self._settle_phase()
+
+    def _first_safety_deadline(self) -> tuple[float, EndReason, str] | None:
+        """The earliest time before ``now`` at which a rule stops the belt (strictly before: at ``now``
+        itself the checks after the event decide, with the event's news taken into account)."""
+        s = self.s
+        assert s.plan is not None
+        deadlines: list[tuple[float, EndReason, str]] = []
+        if s.overspeed_since is not None:
+            deadlines.append((s.overspeed_since + s.plan.overspeed_grace_s, EndReason.OVERSPEED, _OVERSPEED))
+        if s.link_up:
+            fresh = max(s.last_sample_at, s.belt_started_at)
+            deadlines.append((fresh + s.plan.stale_telemetry_s, EndReason.STALE_TELEMETRY, _STALE))
+            if not s.belt_seen_moving:
+                deadlines.append(
+                    (s.belt_started_at + BELT_START_TIMEOUT_S, EndReason.BELT_DID_NOT_START, _STILL)
+                )
+        due = [d for d in deadlines if d[0] < self.now]
+        return min(due, key=lambda d: d[0]) if due else None
 
     def _warn_cap(self) -> None:
         s = self.s
@@ -168,11 +199,7 @@ class EventRun:
             if s.phase is Phase.PAUSED:
                 self._fault(EndReason.BELT_DID_NOT_PAUSE, "the belt kept moving after a pause")
             else:
-                self._fault(
-                    EndReason.OVERSPEED,
-                    f"the belt stayed above {from_centi(allowed_now(s))} km/h + tolerance "
-                    f"for {s.plan.overspeed_grace_s} s",
-                )
+                self._fault(EndReason.OVERSPEED, _OVERSPEED)
             return
         if not s.link_up:
             return  # nothing can be commanded; the clock still runs (handled in advance_clock)
@@ -183,15 +210,9 @@ class EventRun:
         elif s.phase in ACTIVE_PHASES:
             fresh = max(s.last_sample_at, s.belt_started_at)
             if self.now - fresh > s.plan.stale_telemetry_s:
-                self._fault(
-                    EndReason.STALE_TELEMETRY,
-                    f"no treadmill data for over {s.plan.stale_telemetry_s} s while the belt should move",
-                )
+                self._fault(EndReason.STALE_TELEMETRY, _STALE)
             elif not s.belt_seen_moving and self.now - s.belt_started_at > BELT_START_TIMEOUT_S:
-                self._fault(
-                    EndReason.BELT_DID_NOT_START,
-                    "the treadmill confirmed the start but the belt stayed still",
-                )
+                self._fault(EndReason.BELT_DID_NOT_START, _STILL)
 
     def _follow_plan_speed(self) -> None:
         """Command the allowed speed whenever it differs from what was last commanded (ramp, cool-down)."""
