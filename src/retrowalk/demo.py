@@ -39,6 +39,7 @@ from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt.topics import Topics
 from retrowalk.service.app import Clock, Service
 from retrowalk.service.publish import CallbackPublisher
+from retrowalk.session.plan import MAX_STALE_S
 
 if TYPE_CHECKING:
     from treadsim.server import Simulator
@@ -49,9 +50,9 @@ SERVICE_ID = "demo"
 DEMO_USER = "demo-walker"
 MAX_SPEEDUP = 120.0  # beyond this the engine's ticks crowd the loop and the demo shows nothing useful
 CONNECT_WITHIN_S = 30.0  # real seconds for the service to find and connect the simulated treadmill
+BELT_RUN_DOWN_S = 5.0  # real seconds a stopped belt may take to come to rest, at any speedup
 REPLY_WITHIN_S = 10.0  # real seconds for a command reply over MQTT
 SIM_TICKS_PER_SIM_S = 4.0  # the simulated belt moves in steps of at most a quarter of a simulated second
-STALE_LIMIT_S = 3.0  # the engine's default stale_telemetry_s, for the hint after a sped-up stale stop
 KIOSK_TOPICS = ("state", "telemetry", "event", "summary", "reply", "availability")
 
 
@@ -159,7 +160,7 @@ async def _main(options: DemoOptions, view: DemoView) -> int:
                 if not interrupted:
                     raise
                 main.uncancel()
-                view.note(f"stopped by Ctrl-C; {_belt_now(sim)}")
+                view.note(f"stopped by Ctrl-C; {await _belt_after_stop(sim)}")
                 return 130
             finally:
                 view.stop()
@@ -168,9 +169,15 @@ async def _main(options: DemoOptions, view: DemoView) -> int:
             loop.remove_signal_handler(sig)
 
 
-def _belt_now(sim: Simulator) -> str:
-    """The simulator's ground truth, not the service's belief: what a person beside the belt would see."""
+async def _belt_after_stop(sim: Simulator) -> str:
+    """The simulator's ground truth, not the service's belief: what a person beside the belt would see,
+    once a stopping belt had the (real) seconds it needs to run down."""
     treadmill = sim.treadmill(0).treadmill
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(BELT_RUN_DOWN_S):
+            # The simulated model has no event to wait on; it is read as a tester would watch the belt.
+            while treadmill.speed_kmh > 0.0:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
     return f"the belt is {treadmill.state.value} at {treadmill.speed_kmh:.1f} km/h"
 
 
@@ -264,8 +271,8 @@ def _verdict(view: DemoView, speedup: float) -> int:
     if ended.reason == "telemetry_stopped" and speedup > 1:
         # The staleness limit is simulated time; the delays of a busy machine are real time.
         view.note(
-            f"at {speedup:g}x, the {STALE_LIMIT_S:g} s limit for fresh treadmill data is "
-            f"{1000 * STALE_LIMIT_S / speedup:.0f} ms of real time, and a busy machine can delay data that "
+            f"at {speedup:g}x, the {MAX_STALE_S:g} s (at most) limit for fresh treadmill data is "
+            f"{1000 * MAX_STALE_S / speedup:.0f} ms of real time, and a busy machine can delay data that "
             "long: try a lower --speedup"
         )
     return 1
