@@ -696,3 +696,18 @@ def test_snapshot_carries_what_mqtt_needs() -> None:
     assert snap.remaining_s == pytest.approx(300 + 60 - 61)
     assert snap.link_up
     assert snap.end_reason is None
+
+
+def test_a_belt_that_ignores_the_final_stop_is_stopped_again_for_a_while() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(20)
+    rig.send(Stop(), dt=0.1)
+    assert commands(rig.sample(0.8, dt=1.0)) == []  # still slowing down
+    out = rig.sample(1.0, dt=2.5)
+    assert commands(out) == [StopBelt()]
+    assert of_type(out, StopNotConfirmed) == [StopNotConfirmed("tm-1-1", ResultCode.UNKNOWN)]
+    assert commands(rig.sample(1.0, dt=1.0)) == []  # not more often than once per grace period
+    assert commands(rig.sample(1.0, dt=2.5)) == [StopBelt()]
+    assert commands(rig.sample(2.0, dt=30)) == []  # later, a person may walk at the console on purpose
+    assert len(of_type(rig.log, SessionEnded)) == 1

@@ -15,6 +15,7 @@ from retrowalk.session.events import (
     COMMAND_TYPES,
     FINISHED_REASONS,
     SESSION_PHASES,
+    TERMINAL_PHASES,
     Action,
     CapWarning,
     Command,
@@ -54,6 +55,8 @@ CAP_WARNINGS_S = (60, 10)
 # Judgement: Start + Set Target Speed answered within 10 s on every treadmill described in refs §4
 # (the slowest needs ~2.5 s after Start); longer means the machine is not doing what it was told.
 ARMED_TIMEOUT_S = 10.0
+# Judgement: how long after its end a session's belt is watched for ignoring the stop.
+STOP_WATCH_S = 30.0
 # Judgement: consoles count down ~3 s before the belt moves; a belt still at 0 after 10 s did not start.
 BELT_START_TIMEOUT_S = 10.0
 
@@ -316,6 +319,9 @@ class EventRun:
         s.last_sample_at = at
         measured = to_centi(speed)
         s.last_speed_centi = measured
+        if s.phase in TERMINAL_PHASES and s.plan is not None:
+            self._watch_after_the_end(measured)
+            return
         if s.phase not in SESSION_PHASES or s.plan is None:
             return
         s.max_speed_centi = max(s.max_speed_centi, measured)
@@ -326,6 +332,22 @@ class EventRun:
                 self._fault(EndReason.BELT_STOPPED, "the belt stopped but nobody stopped it from retrowalk")
                 return
         self._check_overspeed(measured, at)
+
+    def _watch_after_the_end(self, measured: int) -> None:
+        """Some treadmills answer success and ignore commands (refs §4): a belt still moving well after
+        retrowalk stopped it is stopped again and reported, for a short while after the end (after that a
+        person may be using the console on purpose)."""
+        s = self.s
+        assert s.plan is not None
+        since_end = self.now - s.ended_at
+        if (
+            measured > to_centi(s.plan.overspeed_tolerance_kmh)
+            and s.plan.overspeed_grace_s <= since_end <= STOP_WATCH_S
+            and self.now - s.last_restop_at >= s.plan.overspeed_grace_s
+        ):
+            s.last_restop_at = self.now
+            self._command(StopBelt())
+            self.out.append(StopNotConfirmed(s.session_id, ResultCode.UNKNOWN))
 
     def _check_overspeed(self, measured: int, at: float) -> None:
         s = self.s
@@ -485,6 +507,7 @@ class EventRun:
         self._go(trigger)
         s.end_reason = reason
         s.end_detail = detail
+        s.ended_at = self.now
         s.awaiting = None
         s.overspeed_since = None
         if (reason in FINISHED_REASONS) != (s.phase is Phase.FINISHED):  # pragma: no cover - a table bug

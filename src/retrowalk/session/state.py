@@ -49,6 +49,8 @@ class SessionState:
     corrections: int = 0
     end_reason: EndReason | None = None
     end_detail: str = ""
+    ended_at: float = -math.inf
+    last_restop_at: float = -math.inf
 
 
 def allowed_now(s: SessionState) -> int:
