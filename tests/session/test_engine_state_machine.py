@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from session_rig import WALKING_PAD, commands, full_state
 
-from retrowalk.errors import RefusedError
+from retrowalk.errors import IllegalTransitionError, RefusedError
 from retrowalk.session.engine import SessionEngine
 from retrowalk.session.events import (
     ACTIVE_PHASES,
@@ -96,8 +96,14 @@ class EngineMachine(RuleBasedStateMachine):
         before = full_state(engine) if isinstance(event, Start | Pause | Resume | Stop) else None
         try:
             out = engine.handle(event, self.now)
-        except RefusedError:
+        except IllegalTransitionError:
+            # Out-of-order and duplicate kiosk commands: refused, and nothing changed.
             assert before is not None, f"{event} refused"
+            assert full_state(engine) == before, "an illegal event changed the engine"
+            return []
+        except RefusedError:
+            # The only other refusal: a command that needs the link while it is down.
+            assert not link_was_up, f"{event} refused with the link up"
             assert full_state(engine) == before, "a refused event changed the engine"
             return []
         issued = commands(out)
