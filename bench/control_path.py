@@ -345,7 +345,7 @@ async def poll(predicate: Callable[[], bool], within: float, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-SCREENING: dict[str, object] = {
+SCREENING: dict[str, Any] = {
     "type": "screening",
     "user_id": "bench",
     "age": 50,
@@ -355,18 +355,15 @@ SCREENING: dict[str, object] = {
     "recent_knee_surgery": False,
 }
 # No ramp (start = max): every correction goes back to the same allowed speed, so each event is alike.
-START: dict[str, object] = {
-    "type": "start",
-    "user_id": "bench",
-    "plan": {"start_speed_kmh": 1.0, "max_speed_kmh": 1.0, "duration_cap_s": 1200},
-}
+NO_RAMP_PLAN: dict[str, Any] = {"start_speed_kmh": 1.0, "max_speed_kmh": 1.0, "duration_cap_s": 1200}
 
 
-async def start_session(service: Service, treadmill_id: str) -> SessionPlan:
-    """Screen the bench user and start a session, as a kiosk would (through the command router)."""
+async def start_session(service: Service, treadmill_id: str, plan: dict[str, Any]) -> SessionPlan:
+    """Screen a user and start a session with ``plan``, as a kiosk would (through the command router)."""
     runner = service.runners[treadmill_id]
-    await poll(lambda: runner.engine is not None and runner.link.connected, 30, f"{treadmill_id} connected")
-    for number, payload in enumerate((SCREENING, START)):
+    await poll(lambda: runner.engine is not None and runner.link.connected, 60, f"{treadmill_id} connected")
+    start: dict[str, Any] = {"type": "start", "user_id": "bench", "plan": plan}
+    for number, payload in enumerate((SCREENING, start)):
         command = mc.COMMAND_ADAPTER.validate_python({"command_id": f"{treadmill_id}-{number}", **payload})
         await service.router.handle_command(treadmill_id, command)
     engine = runner.engine
@@ -445,7 +442,7 @@ async def through_adapter(
             )
             task = asyncio.create_task(service.run(), name="bench-service")
             try:
-                plan = await start_session(service, "tm0")
+                plan = await start_session(service, "tm0", NO_RAMP_PLAN)
                 engine = service.runners["tm0"].engine
                 assert engine is not None
                 await poll(lambda: engine.phase in ev.ACTIVE_PHASES, 30, "the session under way")
