@@ -711,3 +711,14 @@ def test_a_belt_that_ignores_the_final_stop_is_stopped_again_for_a_while() -> No
     assert commands(rig.sample(1.0, dt=2.5)) == [StopBelt()]
     assert commands(rig.sample(2.0, dt=30)) == []  # later, a person may walk at the console on purpose
     assert len(of_type(rig.log, SessionEnded)) == 1
+
+
+def test_a_kiosk_stop_with_the_link_down_ends_the_session_and_says_the_stop_was_not_sent() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(20)
+    rig.send(LinkDown(), dt=0.1)
+    assert commands(rig.send(Stop(), dt=0.1)) == []
+    assert ended(rig).reason is EndReason.KIOSK_STOP
+    assert "no stop could be sent" in ended(rig).detail
+    assert commands(rig.send(LinkUp(), dt=3)) == [StopBelt()]

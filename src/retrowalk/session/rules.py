@@ -237,7 +237,15 @@ class EventRun:
         if not s.link_up:
             raise RefusedError("cannot start: the link to the treadmill is down")
         number = s.sessions_started + 1
-        fresh = SessionState(link_up=True, sessions_started=number, last_now=self.now, phase=s.phase)
+        # The newest sample stays the newest: a late one from before this session must not count as news.
+        fresh = SessionState(
+            link_up=True,
+            sessions_started=number,
+            last_now=self.now,
+            phase=s.phase,
+            last_sample_at=s.last_sample_at,
+            last_speed_centi=s.last_speed_centi,
+        )
         fresh.session_id = event.session_id or f"{self.ctx.treadmill_id}-{number}"
         fresh.user_id = event.user_id
         fresh.plan = event.plan
@@ -505,6 +513,8 @@ class EventRun:
         next_phase(s.phase, trigger)  # raise before anything is emitted
         self._stop()
         self._go(trigger)
+        if not s.link_up:
+            detail += " (the link is down, so no stop could be sent: check the belt)"
         s.end_reason = reason
         s.end_detail = detail
         s.ended_at = self.now
