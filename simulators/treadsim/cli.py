@@ -134,9 +134,7 @@ async def serve(args: argparse.Namespace) -> int:
         done, _ = await asyncio.wait({stopper, clock}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         if clock in done:
-            error = clock.exception() if not clock.cancelled() else None
-            logger.error("the simulation clock stopped: %r", error)
-            return EXIT_FAILED
+            return EXIT_FAILED  # leaving the block raises SimulatorError with the crash, logged by main
         logger.info("signal received, shutting down")
     return EXIT_OK
 

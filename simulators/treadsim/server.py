@@ -223,16 +223,23 @@ class Simulator:
         self._clock_task = asyncio.get_running_loop().create_task(self._run_clock(), name="treadsim-clock")
 
     async def close(self) -> None:
+        """Stop the clock, drop every link, stop the bus. Raises SimulatorError (after cleaning up) if the
+        clock had crashed, so a broken simulation never passes for a quiet one."""
         clock, self._clock_task = self._clock_task, None
+        crash: BaseException | None = None
         if clock is not None:
+            if clock.done() and not clock.cancelled():
+                crash = clock.exception()
             clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await clock
         if self._adapter is not None:
             await self._adapter.close()
             self._adapter = None
         await self._bus.stop()
         self._console = None
+        if crash is not None:
+            raise SimulatorError(f"the simulation clock crashed: {crash!r}") from crash
 
     @property
     def bus_address(self) -> str:
@@ -254,11 +261,16 @@ class Simulator:
         return self._sim_origin + (time.monotonic() - self._real_origin) * self._speedup
 
     async def _run_clock(self) -> None:
-        while True:
-            now = self.now()
-            for slot in self._slots:
-                slot.peripheral.tick(now)
-            await asyncio.sleep(self._tick_interval)
+        try:
+            while True:
+                now = self.now()
+                for slot in self._slots:
+                    slot.peripheral.tick(now)
+                await asyncio.sleep(self._tick_interval)
+        except Exception:
+            # Say so at once: a frozen model would otherwise look like a quiet treadmill until close().
+            logger.exception("the simulation clock crashed; the treadmills are frozen")
+            raise
 
     # --- treadmills ------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from treadsim.bluez import ConsoleCommandError, SimulatorError, UnknownTreadmill
 from treadsim.console import describe_remote, perform_remote
 from treadsim.console_actions import ACTIONS
 from treadsim.model import BeltState, ChangeSource
-from treadsim.server import parse_quirk_selection, treadmill_address
+from treadsim.server import Simulator, parse_quirk_selection, treadmill_address
 
 __all__ = ["simulator_factory"]  # the fixture, imported for pytest
 
@@ -201,3 +201,18 @@ async def test_serve_subprocess_driven_by_console_subcommands() -> None:
     code, _, err = await _treadsim("state", "--bus", address)
     assert code == 1
     assert "cannot reach" in err
+
+
+async def test_a_crashed_clock_is_reported_not_hidden() -> None:
+    sim = Simulator(treadmills=1)
+    await sim.start()
+    slot = sim.treadmill(0)
+
+    def broken_tick(now: float) -> None:
+        raise RuntimeError("model exploded")
+
+    slot.peripheral.tick = broken_tick  # type: ignore[method-assign]
+    assert sim.clock_task is not None
+    await wait_until(lambda: sim.clock_task is not None and sim.clock_task.done(), 2, "the clock to crash")
+    with pytest.raises(SimulatorError, match="model exploded"):
+        await sim.close()
