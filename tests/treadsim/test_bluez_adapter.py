@@ -8,6 +8,8 @@ import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakDBusError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
+from dbus_fast import BusType, Message, MessageType
+from dbus_fast.aio import MessageBus
 from sim_fixtures import (
     ECHO_CONTROL,
     ECHO_DATA,
@@ -20,6 +22,8 @@ from sim_fixtures import (
 
 from treadsim.bluez import PrivateBus, SimulatorError, VirtualAdapter
 from treadsim.bluez.device import CCCD_UUID
+from treadsim.bluez.objects import dbus_error_for_att
+from treadsim.gatt import AttError
 
 __all__ = ["private_bus"]  # the fixture, imported for pytest
 
@@ -223,3 +227,56 @@ async def test_bad_configuration_is_refused(private_bus: PrivateBus) -> None:
         with pytest.raises(SimulatorError, match="MTU"):
             adapter.add_peripheral(EchoPeripheral(ADDRESS_B), mtu=22)
         assert len(adapter.devices) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "error_name", "text"),
+    [
+        (0x02, "org.bluez.Error.NotPermitted", "Read not permitted"),
+        (0x03, "org.bluez.Error.NotPermitted", "Write not permitted"),
+        (0x06, "org.bluez.Error.NotSupported", "Operation is not supported"),
+        (0x0D, "org.bluez.Error.InvalidArguments", "Invalid Length"),
+        (0xFD, "org.bluez.Error.ImproperlyConfigured", "CCC Improperly Configured"),
+        (0xFE, "org.bluez.Error.Failed", "Operation failed with ATT error: 0xfe"),
+        (0x80, "org.bluez.Error.Failed", "Operation failed with ATT error: 0x80"),
+    ],
+)
+def test_att_error_to_bluez_error_table(code: int, error_name: str, text: str) -> None:
+    error = dbus_error_for_att(AttError(code, "reason"))
+    assert (error.type, error.text) == (error_name, text)
+
+
+async def test_remove_device_forgets_it_until_it_advertises_again(private_bus: PrivateBus) -> None:
+    async with VirtualAdapter(private_bus.address, advertise_interval=0.1) as adapter:
+        peripheral = EchoPeripheral(ADDRESS_A)
+        device = adapter.add_peripheral(peripheral)
+        bus = await MessageBus(bus_address=private_bus.address, bus_type=BusType.SYSTEM).connect()
+        try:
+            reply = await bus.call(
+                Message(
+                    destination="org.bluez",
+                    path=adapter.path,
+                    interface="org.bluez.Adapter1",
+                    member="RemoveDevice",
+                    signature="o",
+                    body=[device.path],
+                )
+            )
+            assert reply is not None
+            assert reply.message_type is MessageType.METHOD_RETURN
+            assert not device.present
+            again = await bus.call(
+                Message(
+                    destination="org.bluez",
+                    path=adapter.path,
+                    interface="org.bluez.Adapter1",
+                    member="RemoveDevice",
+                    signature="o",
+                    body=[device.path],
+                )
+            )
+            assert again is not None
+            assert again.error_name == "org.bluez.Error.DoesNotExist"
+        finally:
+            bus.disconnect()
+        await wait_until(lambda: device.present, 2, "the device to advertise again")
