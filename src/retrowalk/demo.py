@@ -50,6 +50,7 @@ SERVICE_ID = "demo"
 DEMO_USER = "demo-walker"
 MAX_SPEEDUP = 120.0  # beyond this the engine's ticks crowd the loop and the demo shows nothing useful
 CONNECT_WITHIN_S = 30.0  # real seconds for the service to find and connect the simulated treadmill
+PAUSED_GIVE_UP_S = 30.0  # simulated seconds a paused session waits before the demo, as its kiosk, stops it
 BELT_RUN_DOWN_S = 5.0  # real seconds a stopped belt may take to come to rest, at any speedup
 REPLY_WITHIN_S = 10.0  # real seconds for a command reply over MQTT
 SIM_TICKS_PER_SIM_S = 4.0  # the simulated belt moves in steps of at most a quarter of a simulated second
@@ -310,14 +311,39 @@ async def _drive(service: Service, view: DemoView, kiosk: Kiosk | None, options:
         else:
             await service.router.handle_command(TREADMILL_ID, command)
     view.note("the kiosk's start was accepted: face away from the console and hold the handrails")
-    # The plan is known once the session started; until then allow for the default beginner plan.
     plan = service.settings.default_plan
     cap_s = float(plan.get("duration_cap_s", 300)) + float(plan.get("cool_down_s", 60))
     try:
         async with asyncio.timeout((cap_s + 120) / options.speedup + 30):
-            await view.summary_seen.wait()
+            await _follow(service, view, kiosk, options)
     except TimeoutError:
         view.note("no session summary arrived in time")
+
+
+async def _follow(service: Service, view: DemoView, kiosk: Kiosk | None, options: DemoOptions) -> None:
+    """Wait for the summary. A session the service paused (after a lost link it never resumes by itself)
+    waits for the kiosk to decide; with nobody at the demo's treadmill to ask, the demo ends it."""
+    loop = asyncio.get_running_loop()
+    paused_since: float | None = None
+    while not view.summary_seen.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await view.summary_seen.wait()
+        if view.picture.phase != "paused" or view.picture.ended is not None:
+            paused_since = None
+            continue
+        paused_since = paused_since if paused_since is not None else loop.time()
+        if loop.time() - paused_since >= PAUSED_GIVE_UP_S / options.speedup:
+            view.note(
+                f"the session has been paused for {PAUSED_GIVE_UP_S:g} s; a kiosk would ask the walker "
+                "to resume or stop: the demo stops it"
+            )
+            stop = mc.StopCommand(command_id="demo-stop", type="stop")
+            if kiosk is not None:
+                await kiosk.send(TREADMILL_ID, stop)
+            else:
+                await service.router.handle_command(TREADMILL_ID, stop)
+            paused_since = math.inf  # asked once; now wait for the summary
 
 
 class Kiosk:
@@ -369,7 +395,9 @@ class Kiosk:
                             self._replies[reply.command_id] = reply
                 self._arrived.notify_all()
 
-    async def send(self, treadmill_id: str, command: mc.StartCommand | mc.ScreeningCommand) -> None:
+    async def send(
+        self, treadmill_id: str, command: mc.StartCommand | mc.ScreeningCommand | mc.StopCommand
+    ) -> None:
         """Publish a command and wait for its reply; a refusal is raised with the service's reason."""
         payload = command.model_dump_json(exclude_none=True)
         await self._client.publish(self._topics.treadmill(treadmill_id, "command"), payload, qos=1)
