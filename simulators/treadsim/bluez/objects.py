@@ -55,7 +55,6 @@ ERROR_NOT_SUPPORTED = "org.bluez.Error.NotSupported"
 ERROR_NOT_AUTHORIZED = "org.bluez.Error.NotAuthorized"
 ERROR_INVALID_ARGUMENTS = "org.bluez.Error.InvalidArguments"
 ERROR_IMPROPERLY_CONFIGURED = "org.bluez.Error.ImproperlyConfigured"
-ERROR_NOT_CONNECTED = "org.bluez.Error.NotConnected"
 ERROR_DOES_NOT_EXIST = "org.bluez.Error.DoesNotExist"
 
 ATT_INVALID_OFFSET = 0x07
