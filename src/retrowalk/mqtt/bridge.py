@@ -39,7 +39,6 @@ from retrowalk.storage import Store
 log = logging.getLogger(__name__)
 
 _TELEMETRY_QUEUE = 1000  # ~10 s of 100 treadmills at 1 Hz; beyond that the broker is too slow anyway
-_PUBLISH_TIMEOUT_S = 10.0
 _REPLY_TOPIC_MAX = 512
 
 
@@ -223,7 +222,11 @@ class MqttBridge:
                 topic = self._dirty.pop()
                 try:
                     await client.publish(
-                        topic, self._retained[topic], qos=1, retain=True, timeout=_PUBLISH_TIMEOUT_S
+                        topic,
+                        self._retained[topic],
+                        qos=1,
+                        retain=True,
+                        timeout=self._settings.connect_timeout_s,
                     )
                 except BaseException:
                     self._dirty.add(topic)  # still owed on the next connection
@@ -239,7 +242,10 @@ class MqttBridge:
             for row in rows:
                 self._store.outbox_attempted(row.seq)
                 await client.publish(
-                    self.topics.prefix + row.topic_suffix, row.payload, qos=1, timeout=_PUBLISH_TIMEOUT_S
+                    self.topics.prefix + row.topic_suffix,
+                    row.payload,
+                    qos=1,
+                    timeout=self._settings.connect_timeout_s,
                 )
                 # Only now, after the PUBACK, may the row go.
                 self._store.outbox_delete(row.seq)
@@ -247,7 +253,7 @@ class MqttBridge:
     async def _send_telemetry(self, client: aiomqtt.Client) -> None:
         while True:
             topic, payload = await self._telemetry.get()
-            await client.publish(topic, payload, qos=0, timeout=_PUBLISH_TIMEOUT_S)
+            await client.publish(topic, payload, qos=0, timeout=self._settings.connect_timeout_s)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -288,7 +294,7 @@ class MqttBridge:
 
     async def _clear_retained(self, client: aiomqtt.Client, topic: str) -> None:
         with contextlib.suppress(aiomqtt.MqttError):
-            await client.publish(topic, b"", qos=1, retain=True, timeout=_PUBLISH_TIMEOUT_S)
+            await client.publish(topic, b"", qos=1, retain=True, timeout=self._settings.connect_timeout_s)
 
     async def _handle(
         self, treadmill_id: str, raw: bytes, response_topic: str | None, correlation: bytes | None
@@ -339,14 +345,17 @@ class MqttBridge:
         payload = reply.model_dump_json().encode()
         try:
             await client.publish(
-                self.topics.treadmill(reply.treadmill_id, "reply"), payload, qos=1, timeout=_PUBLISH_TIMEOUT_S
+                self.topics.treadmill(reply.treadmill_id, "reply"),
+                payload,
+                qos=1,
+                timeout=self._settings.connect_timeout_s,
             )
             if response_topic is not None and self._protocol is ProtocolVersion.V5:
                 props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
                 if correlation is not None:
                     props.CorrelationData = correlation
                 await client.publish(
-                    response_topic, payload, qos=1, properties=props, timeout=_PUBLISH_TIMEOUT_S
+                    response_topic, payload, qos=1, properties=props, timeout=self._settings.connect_timeout_s
                 )
         except (aiomqtt.MqttError, ValueError) as exc:
             log.warning("mqtt: reply to %s not sent: %s", reply.command_id, exc)

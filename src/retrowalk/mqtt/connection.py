@@ -3,6 +3,7 @@ MQTT 5 -> 3.1.1 fallback."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,7 +35,11 @@ def describe_connect_failure(settings: BrokerSettings, exc: Exception) -> str:
     if isinstance(exc, MqttConnectError) and connack_code(exc) in AUTH_REFUSED:
         who = f"user {settings.username!r}" if settings.username else "an anonymous client"
         return f"broker {where} refused {who}: {exc} (check [broker] username/password and the broker ACL)"
-    return f"cannot connect to broker {where}: {exc}"
+    hint = ""
+    if settings.tls is not None and "timed out" in str(exc):
+        # With TLS 1.3 a refused client certificate shows up as a silent close after the handshake.
+        hint = " (TLS: check tls.ca_file and the client certificate; the broker log says why)"
+    return f"cannot connect to broker {where}: {exc}{hint}"
 
 
 class ProtocolChoice:
@@ -64,19 +69,12 @@ async def open_client(
         client = _make_client(settings, client_id=client_id, will=will, protocol=protocol)
         try:
             await client.__aenter__()
-        except MqttConnectError as exc:
-            last = index == len(candidates) - 1
-            if last or connack_code(exc) not in _UNSUPPORTED_PROTOCOL:
-                raise
-            log.info("broker refused MQTT %s (%s); trying the next version", protocol.name, exc)
-            continue
         except aiomqtt.MqttError as exc:
-            # A 3.1.1-only broker may just drop a version-5 CONNECT; try the next version once before
-            # treating it as an outage. A refused TCP connection is an outage and is not retried here.
+            _discard(client)
             last = index == len(candidates) - 1
-            if last or "refused" in str(exc).lower() or "timed out" not in str(exc).lower():
+            if last or not _worth_another_version(exc):
                 raise
-            log.info("no CONNACK for MQTT %s (%s); trying the next version", protocol.name, exc)
+            log.info("MQTT %s failed (%s); trying the next version", protocol.name, exc)
             continue
         if len(candidates) > 1:
             protocols.learned = protocol
@@ -85,6 +83,21 @@ async def open_client(
         finally:
             await client.__aexit__(None, None, None)
         return
+
+
+def _worth_another_version(exc: aiomqtt.MqttError) -> bool:
+    if isinstance(exc, MqttConnectError):
+        return connack_code(exc) in _UNSUPPORTED_PROTOCOL
+    # Some 3.1.1-only brokers (amqtt 0.12) misparse a version-5 CONNECT that carries a will and wait for
+    # bytes that never come instead of refusing it: no CONNACK in time is worth a 3.1.1 attempt too.
+    return "timed out" in str(exc)
+
+
+def _discard(client: aiomqtt.Client) -> None:
+    """aiomqtt leaves the socket of a failed connect open and watched by the event loop (and the broker
+    keeps its half of it); close it so failed attempts do not pile up."""
+    with contextlib.suppress(OSError, ValueError):
+        client._client._sock_close()
 
 
 def _make_client(
@@ -107,7 +120,7 @@ def _make_client(
         protocol=protocol,
         will=will,
         keepalive=settings.keepalive,
-        timeout=10,
+        timeout=settings.connect_timeout_s,
         tls_params=tls_params,
         tls_insecure=settings.tls.insecure if settings.tls is not None else None,
         logger=log,

@@ -53,6 +53,7 @@ class BrokerSettings(BaseModel):
     client_id: str | None = Field(default=None, max_length=64, description="default: retrowalk-<service id>")
     keepalive: int = Field(default=30, ge=5, le=3600)
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120, description="CONNACK and publish-ack wait")
     reconnect_min_s: float = Field(default=0.5, gt=0, le=60)
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
     max_command_bytes: int = Field(default=16 * 1024, ge=256, le=1024 * 1024)
