@@ -185,6 +185,10 @@ class FtmsLink:
             self._info.speed_range,
         )
         self._on_event(LinkConnected(at=self._clock(), info=self._info))
+        # Data that arrived while connecting was kept by pyftms but not reported (the link was not up):
+        # report the belt as it is now, so a belt found moving is seen at once.
+        if "speed_instant" in client.properties:
+            self._on_event(self._sample(client))
         return True
 
     async def _find(self) -> BLEDevice | None:
@@ -236,18 +240,7 @@ class FtmsLink:
         if isinstance(event, UpdateEvent):
             if _DATA_KEYS.isdisjoint(event.event_data) or self._client is None:
                 return
-            props = self._client.properties
-            self._on_event(
-                Sample(
-                    at=at,
-                    speed_kmh=float(props.get("speed_instant") or 0.0),
-                    incline_pct=_opt_float(props.get("inclination")),
-                    distance_m=_opt_float(props.get("distance_total")),
-                    elapsed_s=props.get("time_elapsed"),
-                    heart_rate_bpm=props.get("heart_rate") or None,
-                    energy_kcal=props.get("energy_total"),
-                )
-            )
+            self._on_event(self._sample(self._client))
         elif isinstance(event, ControlEvent):
             # "callback" events echo our own successful commands; their results are already known.
             kind = _CONTROL_KINDS.get((event.event_id, event.event_source))
@@ -258,6 +251,18 @@ class FtmsLink:
             for key, kind in _SETUP_KINDS.items():
                 if key in event.event_data:
                     self._status(StatusChange(at=at, kind=kind, value=event.event_data[key]))
+
+    def _sample(self, client: FitnessMachine) -> Sample:
+        props = client.properties
+        return Sample(
+            at=self._clock(),
+            speed_kmh=float(props.get("speed_instant") or 0.0),
+            incline_pct=_opt_float(props.get("inclination")),
+            distance_m=_opt_float(props.get("distance_total")),
+            elapsed_s=props.get("time_elapsed"),
+            heart_rate_bpm=props.get("heart_rate") or None,
+            energy_kcal=props.get("energy_total"),
+        )
 
     def _status(self, status: StatusChange) -> None:
         if self._echoes.is_echo(status.kind, status.value):
