@@ -32,6 +32,7 @@ from retrowalk.session.events import (
     StopNotConfirmed,
     Telemetry,
     Tick,
+    TreadmillFault,
 )
 from retrowalk.session.plan import SessionPlan
 
@@ -722,3 +723,20 @@ def test_a_kiosk_stop_with_the_link_down_ends_the_session_and_says_the_stop_was_
     assert ended(rig).reason is EndReason.KIOSK_STOP
     assert "no stop could be sent" in ended(rig).detail
     assert commands(rig.send(LinkUp(), dt=3)) == [StopBelt()]
+
+
+def test_a_treadmill_fault_found_by_the_service_aborts_with_its_detail() -> None:
+    rig = Rig()
+    assert rig.send(TreadmillFault("speeds look like mph")) == []  # no session: nothing to end
+    rig.start()
+    rig.walk(20)
+    out = rig.send(TreadmillFault("speeds look like mph reported as km/h"), dt=0.1)
+    assert commands(out) == [StopBelt()]
+    assert (ended(rig).reason, ended(rig).detail) == (
+        EndReason.TREADMILL_FAULT,
+        "speeds look like mph reported as km/h",
+    )
+    before = full_state(rig.engine)
+    with pytest.raises(RefusedError, match="detail"):
+        rig.send(TreadmillFault(""))
+    assert full_state(rig.engine) == before

@@ -43,6 +43,7 @@ from retrowalk.session.events import (
     StopBelt,
     Telemetry,
     Tick,
+    TreadmillFault,
 )
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
 
@@ -277,6 +278,10 @@ class EngineMachine(RuleBasedStateMachine):
     )
     def console(self, kind: MachineStatusKind, value: float, dt: float) -> None:
         self.feed(MachineStatus(kind, value), dt)
+
+    @rule(dt=small_dt)
+    def service_finds_a_treadmill_fault(self, dt: float) -> None:
+        self.feed(TreadmillFault("speeds look like mph"), dt)
 
     @rule(dt=small_dt)
     def link_drops(self, dt: float) -> None:

@@ -50,6 +50,7 @@ class EndReason(StrEnum):
     COMMAND_REFUSED = "command_refused"  # "control not permitted" / "not supported" / "invalid parameter"
     COMMAND_FAILED = "command_failed"  # "operation failed", timeout, or a reply nobody understands
     INCLINE_CHANGED = "incline_changed_at_console"
+    TREADMILL_FAULT = "treadmill_fault"  # the service caught the treadmill lying (e.g. mph sent as km/h)
 
 
 FINISHED_REASONS = frozenset({EndReason.COMPLETED, EndReason.KIOSK_STOP, EndReason.USER_STOP})
@@ -153,12 +154,34 @@ class LinkDown:
 
 
 @dataclass(frozen=True, slots=True)
+class TreadmillFault:
+    """The service found the treadmill untrustworthy (its own checks, e.g. speeds that look like mph).
+
+    During a session: stop and abort with ``treadmill_fault`` and this detail. Otherwise: nothing.
+    """
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; the service sends one about 4-10 times a second."""
 
 
 KioskCommand = Start | Stop | Pause | Resume
-Event = Start | Stop | Pause | Resume | Telemetry | MachineStatus | CommandResult | LinkUp | LinkDown | Tick
+Event = (
+    Start
+    | Stop
+    | Pause
+    | Resume
+    | Telemetry
+    | MachineStatus
+    | CommandResult
+    | LinkUp
+    | LinkDown
+    | TreadmillFault
+    | Tick
+)
 
 
 # --- Outputs: commands for the treadmill ---------------------------------------------------------------

@@ -45,6 +45,7 @@ from retrowalk.session.events import (
     StopNotConfirmed,
     Telemetry,
     Tick,
+    TreadmillFault,
 )
 from retrowalk.session.plan import SessionPlan, from_centi, to_centi, validate_plan
 from retrowalk.session.ramp import RampState, floor_to_ramp_grid
@@ -102,6 +103,8 @@ class EventRun:
                 self._on_link_up()
             case LinkDown():
                 self._on_link_down()
+            case TreadmillFault():
+                self._on_treadmill_fault(event)
             case Tick():
                 pass
             case _:
@@ -399,6 +402,12 @@ class EventRun:
                 self._on_console_speed(_finite_or_refuse(event.value, "target speed"))
             case MachineStatusKind.TARGET_INCLINE_CHANGED:
                 self._on_console_incline(_finite_or_refuse(event.value, "target incline"))
+
+    def _on_treadmill_fault(self, event: TreadmillFault) -> None:
+        if not isinstance(event.detail, str) or not event.detail:
+            raise RefusedError("a treadmill fault needs a detail a person can act on")
+        if self.s.phase in SESSION_PHASES:
+            self._fault(EndReason.TREADMILL_FAULT, event.detail)
 
     def _on_console_pause(self) -> None:
         s = self.s
