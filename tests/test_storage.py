@@ -1,0 +1,156 @@
+"""The SQLite store: schema versioning, corrupt or foreign files, outbox, command replies and history."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from retrowalk.errors import StorageError
+from retrowalk.storage import (
+    SCHEMA_VERSION,
+    Store,
+    StoredClearance,
+    StoredPainReport,
+    StoredScreening,
+    StoredSession,
+)
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    db = Store(tmp_path / "db.sqlite")
+    yield db
+    db.close()
+
+
+def session(session_id: str, start: datetime, user: str = "ann") -> StoredSession:
+    return StoredSession(
+        session_id=session_id, user_id=user, treadmill_id="tm1", started_at=start,
+        ended_at=start + timedelta(minutes=5), end_reason="completed", walked_s=300, distance_m=110,
+        max_speed_kmh=1.5, duration_cap_s=300, pain_during=2,
+    )  # fmt: skip
+
+
+def test_a_new_file_gets_the_current_schema_and_reopens(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    first = Store(path)
+    assert first.schema_version() == SCHEMA_VERSION
+    first.outbox_add("e1", "treadmill/tm1/event", b"{}")
+    first.close()
+    again = Store(path)
+    assert again.outbox_count() == 1
+    again.close()
+
+
+def test_a_corrupt_file_is_a_clear_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.sqlite"
+    path.write_bytes(b"this is not a database, it is a shopping list" * 200)
+    with pytest.raises(StorageError, match=r"garbage\.sqlite"):
+        Store(path)
+    assert path.read_bytes().startswith(b"this is not a database")  # left as it was
+
+
+def test_a_database_from_a_newer_retrowalk_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StorageError, match="newer"):
+        Store(path)
+
+
+def test_someone_elses_database_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(StorageError, match="not ours"):
+        Store(path)
+    with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    assert tables == ["invoices"]
+
+
+def test_an_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError):
+        Store(tmp_path / "no-such-dir" / "db.sqlite")
+
+
+def test_outbox_is_fifo_refuses_duplicate_ids_and_forgets_only_what_is_deleted(store: Store) -> None:
+    assert store.outbox_add("e1", "treadmill/tm1/event", b"one")
+    assert store.outbox_add("e2", "treadmill/tm1/summary", b"two")
+    assert not store.outbox_add("e1", "treadmill/tm1/event", b"one again")
+    rows = store.outbox_pending()
+    assert [(r.event_id, r.topic_suffix, r.payload) for r in rows] == [
+        ("e1", "treadmill/tm1/event", b"one"),
+        ("e2", "treadmill/tm1/summary", b"two"),
+    ]
+    store.outbox_attempted(rows[0].seq)
+    assert store.outbox_pending()[0].attempts == 1
+    store.outbox_delete(rows[0].seq)
+    assert [r.event_id for r in store.outbox_pending()] == ["e2"]
+    assert store.outbox_pending(limit=0) == []
+
+
+def test_command_replies_are_per_treadmill_and_the_first_one_wins(store: Store) -> None:
+    assert store.command_reply("tm1", "c1") is None
+    store.save_command_reply("tm1", "c1", '{"status": "accepted"}')
+    store.save_command_reply("tm1", "c1", '{"status": "refused"}')
+    assert store.command_reply("tm1", "c1") == '{"status": "accepted"}'
+    assert store.command_reply("tm2", "c1") is None
+
+
+def test_sessions_come_back_oldest_first_per_user_and_limited_to_the_latest(store: Store) -> None:
+    for day in range(5):
+        store.record_session(session(f"s{day}", T0 + timedelta(days=day)))
+    store.record_session(session("other", T0, user="bob"))
+    assert [s.session_id for s in store.sessions_for_user("ann")] == ["s0", "s1", "s2", "s3", "s4"]
+    assert [s.session_id for s in store.sessions_for_user("ann", limit=2)] == ["s3", "s4"]
+    assert store.sessions_for_user("ann")[0] == session("s0", T0)
+    assert [s.session_id for s in store.sessions_for_user("bob")] == ["other"]
+
+
+def test_bad_history_records_are_refused_and_change_nothing(store: Store) -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        store.record_session(session("naive", datetime(2026, 11, 2, 9, 0)))
+    with pytest.raises(ValueError, match="ended before"):
+        store.record_session(
+            StoredSession("x", "ann", "tm1", T0, T0 - timedelta(seconds=1), "completed", 0, 0, 0, 60)
+        )
+    with pytest.raises(ValueError, match=r"0\.\.10"):
+        store.add_pain_report(StoredPainReport("ann", None, T0, "after", 11))
+    with pytest.raises(ValueError, match="moment"):
+        store.add_pain_report(StoredPainReport("ann", None, T0, "yesterday", 3))
+    store.record_session(session("s1", T0))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_session(session("s1", T0 + timedelta(days=1)))
+    assert store.sessions_for_user("ann") == [session("s1", T0)]
+    assert store.pain_reports_for_user("ann") == []
+
+
+def test_pain_screening_and_clearance_round_trip(store: Store) -> None:
+    store.add_pain_report(StoredPainReport("ann", "s1", T0, "during", 2))
+    store.add_pain_report(
+        StoredPainReport("ann", "s1", T0 + timedelta(hours=20), "next_morning", 4, swelling=True)
+    )
+    reports = store.pain_reports_for_user("ann")
+    assert [(r.moment, r.pain, r.swelling) for r in reports] == [
+        ("during", 2, False),
+        ("next_morning", 4, True),
+    ]
+    assert store.latest_screening("ann") is None
+    store.add_screening(StoredScreening("ann", T0, {"recent_knee_surgery": True, "age": 70}))
+    store.add_screening(
+        StoredScreening("ann", T0 + timedelta(days=1), {"recent_knee_surgery": False, "age": 70})
+    )
+    latest = store.latest_screening("ann")
+    assert latest is not None
+    assert latest.answers == {"recent_knee_surgery": False, "age": 70}
+    assert store.latest_clearance("ann") is None
+    store.add_clearance(StoredClearance("ann", T0, "Dr. Rivera", date(2027, 5, 1), "cleared after surgery"))
+    clearance = store.latest_clearance("ann")
+    assert clearance == StoredClearance("ann", T0, "Dr. Rivera", date(2027, 5, 1), "cleared after surgery")
