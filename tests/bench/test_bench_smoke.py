@@ -40,6 +40,9 @@ def test_control_path_prints_percentiles_in_process_and_through_the_virtual_adap
     p50, p99, worst = (float(x) for x in in_process.groups())
     assert 0 < p50 <= p99 <= worst
     assert re.search(r"^in-process \(log publisher\): goal p99 < 1 ms: (MET|NOT MET)$", out, re.MULTILINE)
+    on_cpu = re.search(rf"^in-process \(log publisher\) on-CPU: n=50 p50=({NUMBER}) us ", out, re.MULTILINE)
+    assert on_cpu, out
+    assert float(on_cpu.group(1)) > 0
     adapter = re.search(
         rf"^virtual adapter \(data trigger\): n=(\d+) p50=({NUMBER}) ms p99=({NUMBER}) ms max=({NUMBER}) ms$",
         out,
