@@ -2,8 +2,8 @@
 
 Sans-I/O: ``handle(event, now)`` takes one event and the current monotonic time and returns the actions
 to execute, in order. It never reads a clock, never sleeps and never talks to anything. Every phase change
-goes through the table in :mod:`retrowalk.session.table`; the rules themselves are in
-:mod:`retrowalk.session.rules` and listed in ``docs/safety.md``.
+goes through the table in :mod:`retrowalk.session.table`; the rules are in ``run_core`` (clock, deadlines)
+and ``rules`` (event handlers) and listed in ``docs/safety.md``.
 
 Speeds are handled in integer hundredths of km/h ("centi") so comparisons are exact.
 
