@@ -1,0 +1,104 @@
+"""The docs stay true: example configurations load, every configuration field is documented, and the
+README's two commands are the ones CI runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from retrowalk.config import LinkSection, ServiceSection, Settings, TreadmillConfig, load_config
+from retrowalk.mqtt.settings import BrokerSettings, TlsSettings
+from retrowalk.session.plan import OperatorCeilings, SessionPlan
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.toml"))
+# Each table of the configuration and the model behind it ([default_plan] takes SessionPlan fields).
+TABLES: dict[str, type[BaseModel]] = {
+    "service": ServiceSection,
+    "ceilings": OperatorCeilings,
+    "default_plan": SessionPlan,
+    "treadmills": TreadmillConfig,
+    "broker": BrokerSettings,
+    "broker.tls": TlsSettings,
+    "link": LinkSection,
+}
+
+
+@pytest.fixture(autouse=True)
+def no_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("RETROWALK_"):
+            monkeypatch.delenv(name)
+
+
+def test_there_are_examples_for_each_kind_of_user() -> None:
+    assert {p.name for p in EXAMPLES} >= {"gym.toml", "home.toml", "treadsim.toml"}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_configuration_loads(path: Path) -> None:
+    settings = load_config(path)
+    assert settings.treadmills
+    # Plan overrides are only checked when a session is planned; check them here against the model.
+    SessionPlan.model_validate({**SessionPlan().model_dump(), **settings.default_plan})
+
+
+def test_every_configuration_field_is_documented() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert set(TABLES) >= {name for name in Settings.model_fields if name != "treadmills"} | {"treadmills"}
+    missing = []
+    for table, model in TABLES.items():
+        heading = rf"^## `\[\[?{re.escape(table)}\]\]?`"  # [[treadmills]] is an array of tables
+        section = re.search(rf"{heading}.*?(?=^## |\Z)", text, re.M | re.S)
+        if section is None:
+            missing.append(f"[{table}] (no section)")
+            continue
+        missing += [
+            f"[{table}] {field}" for field in model.model_fields if f"`{field}`" not in section.group(0)
+        ]
+    assert missing == [], f"docs/configuration.md does not describe: {missing}"
+
+
+def test_the_readme_gives_the_two_commands_that_ci_runs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r"^scripts/dev demo\b", readme, re.M)
+    assert re.search(r"^scripts/dev test\b", readme, re.M)
+    assert re.search(r"^scripts/dev test$", ci, re.M)
+    assert re.search(r"^scripts/dev demo --speedup \d+ --plain$", ci, re.M)
+    assert ci.index("scripts/dev test") < ci.index("scripts/dev demo")
+
+
+# The MQTT reference is written with the MQTT bridge; until it lands, links to it are checked by the
+# xfail test below instead. Remove this (and that test's mark) when docs/mqtt.md exists.
+PENDING_DOCS = {ROOT / "docs" / "mqtt.md"}
+
+
+def doc_links() -> list[tuple[Path, str, Path]]:
+    links = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", doc.read_text(encoding="utf-8")):
+            if "://" not in target:
+                links.append((doc, target, (doc.parent / target).resolve()))
+    return links
+
+
+def test_links_between_the_docs_point_at_files_that_exist() -> None:
+    broken = [
+        f"{doc.relative_to(ROOT)} -> {target}"
+        for doc, target, path in doc_links()
+        if path not in PENDING_DOCS and not path.exists()
+    ]
+    assert broken == []
+
+
+@pytest.mark.xfail(reason="docs/mqtt.md is being written with the MQTT bridge", strict=False)
+def test_the_pending_docs_exist() -> None:
+    assert any(path in PENDING_DOCS for _, _, path in doc_links())
+    missing = sorted(str(path.relative_to(ROOT)) for path in PENDING_DOCS if not path.exists())
+    assert missing == []
