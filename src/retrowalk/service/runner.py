@@ -262,7 +262,7 @@ class TreadmillRunner:
             mismatch = self._units.observe(sample.at, sample.speed_kmh, sample.distance_m)
             if mismatch is not None:
                 self.log.error("stopping: %s", mismatch.reason)
-                await self._feed(ev.Stop(), sample.at)
+                await self._feed(ev.TreadmillFault(mismatch.reason), sample.at)
                 self._units.restart()
         self._publish_telemetry(sample)
 
