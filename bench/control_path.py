@@ -48,7 +48,9 @@ from retrowalk.service.runner import TreadmillRunner
 from retrowalk.session import events as ev
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
 from retrowalk.storage import Store
+from treadsim.gatt import LinkSink
 from treadsim.model import ChangeSource
+from treadsim.peripheral import FtmsPeripheral
 from treadsim.server import Simulator, treadmill_address
 
 IN_PROCESS_GOAL_MS = 1.0
@@ -102,14 +104,12 @@ class RadiolessLink:
     stamp_ns: int | None = None
     stamp_cpu_ns: int | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    commands: int = 0
 
     async def run(self) -> None:
         await asyncio.Event().wait()  # "connected" until cancelled, like a link that never drops
 
     async def execute(self, command: ev.Command) -> LinkReply:
         now, cpu_now = time.perf_counter_ns(), time.thread_time_ns()
-        self.commands += 1
         if isinstance(command, ev.SetTargetSpeed):
             if self.stamp_ns is None:
                 self.stamp_ns, self.stamp_cpu_ns = now, cpu_now
@@ -301,6 +301,25 @@ class Overspeed:
     answered: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class TimedSink:
+    """The adapter's LinkSink as the peripheral sees it, with the probe's clock on the way out."""
+
+    def __init__(self, sink: LinkSink, probe: Probe) -> None:
+        self._sink = sink
+        self._probe = probe
+
+    @property
+    def mtu(self) -> int:
+        return self._sink.mtu
+
+    def send(self, char_uuid: str, value: bytes) -> None:
+        self._probe.on_send(char_uuid, value, time.perf_counter_ns())
+        self._sink.send(char_uuid, value)
+
+    def drop(self) -> None:
+        self._sink.drop()
+
+
 class Probe:
     """The measuring points, installed on the simulated peripheral before anything connects to it."""
 
@@ -309,33 +328,15 @@ class Probe:
         self.last_shown_cs: int | None = None
         self.data_seen = asyncio.Event()
 
-    def install(self, peripheral: Any) -> None:
+    def install(self, peripheral: FtmsPeripheral) -> None:
         original_connected = peripheral.connected
         original_write = peripheral.write
-        probe = self
 
-        class TimedSink:
-            """The adapter's LinkSink, with a clock on the way out."""
-
-            def __init__(self, sink: Any) -> None:
-                self._sink = sink
-
-            @property
-            def mtu(self) -> int:
-                return int(self._sink.mtu)
-
-            def send(self, char_uuid: str, value: bytes) -> None:
-                probe.on_send(char_uuid, value, time.perf_counter_ns())
-                self._sink.send(char_uuid, value)
-
-            def drop(self) -> None:
-                self._sink.drop()
-
-        def connected(sink: Any) -> None:
-            original_connected(TimedSink(sink))
+        def connected(sink: LinkSink) -> None:
+            original_connected(TimedSink(sink, self))
 
         def write(char_uuid: str, value: bytes) -> None:
-            probe.on_write(char_uuid, value, time.perf_counter_ns())
+            self.on_write(char_uuid, value, time.perf_counter_ns())
             original_write(char_uuid, value)
 
         # Instance attributes shadow the methods; the adapter calls them through the instance.
