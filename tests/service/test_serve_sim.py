@@ -215,3 +215,25 @@ async def test_one_failing_treadmill_leaves_the_others_unaffected(
         # The refusing treadmill comes back and is picked up without restarting anything.
         assert rig.sim.perform(1, "link", "accept")["ok"]
         await rig.wait_connected("tm1", within=20)
+
+
+async def test_control_revoked_after_a_pause_is_requested_again_on_resume(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async with running_rig(
+        simulator_factory, tmp_path, quirks=("pause-revokes-control",), speedup=4.0
+    ) as rig:
+        await rig.wait_connected("tm0")
+        await rig.screen_and_start("tm0")
+        treadmill = rig.sim.treadmill(0).treadmill
+        await wait_until(lambda: treadmill.speed_kmh > 0.5, 10, "belt moving")
+        await rig.command("tm0", {"type": "pause"})
+        await wait_until(lambda: treadmill.state is BeltState.PAUSED, 10, "belt paused")
+        await wait_until(lambda: not rig.sim.treadmill(0).peripheral.has_control, 5, "control revoked")
+        await rig.command("tm0", {"type": "resume"})
+        # Resumed at the start speed: control was requested again instead of the session failing.
+        await wait_until(
+            lambda: treadmill.state is BeltState.RUNNING and treadmill.speed_kmh > 0.5, 10, "resumed"
+        )
+        assert rig.sim.treadmill(0).peripheral.has_control
+        assert rig.recorder.ended("tm0") == []

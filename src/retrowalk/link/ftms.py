@@ -29,6 +29,7 @@ from bleak.exc import BleakError
 from pyftms import FitnessMachine, MachineType, discover_ftms_devices, get_client
 from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import ControlEvent, SetupEvent, UpdateEvent
+from pyftms.models import ControlCode
 
 from retrowalk.link.echo import EchoFilter
 from retrowalk.link.events import (
@@ -284,6 +285,8 @@ class FtmsLink:
             self._echoes.expect(command, sent)
             try:
                 code = await self._send(client, command, sent)
+                if code is FtmsResult.NOT_PERMITTED and await self._regain_control(client):
+                    code = await self._send(client, command, sent)
             except TimeoutError:
                 return LinkReply(ResultCode.TIMEOUT, detail="no reply within the command timeout")
             except BleakError as err:
@@ -300,6 +303,18 @@ class FtmsLink:
             self._echoes.forget(command, sent)
             self.log.warning("treadmill answered %s with %s", command.kind.value, result.value)
         return LinkReply(result, sent_value=sent)
+
+    async def _regain_control(self, client: FitnessMachine) -> bool:
+        """Ask for control again after "control not permitted"; True when the treadmill granted it.
+
+        A treadmill may revoke control (Machine Status 0xFF, e.g. after a pause). pyftms 0.4 cannot decode
+        that status, so it still believes it holds control and never asks again: without this, even a
+        stop would be refused. Request Control is pyftms's own procedure, reached through its internal
+        write; the command is then retried once, at once, on the same connection.
+        """
+        self.log.warning("treadmill says control is not permitted: requesting control again")
+        code = await client._write_command(ControlCode.REQUEST_CONTROL)
+        return bool(code is FtmsResult.SUCCESS)
 
     def _sendable_value(self, command: Command) -> float | None:
         """The value that will actually go out, floored onto the device's grid."""
