@@ -257,3 +257,25 @@ async def test_commands_for_one_treadmill_are_applied_in_arrival_order(
             await kiosk.publish(COMMAND, command(command_id="o2", type="stop"), qos=1)
         await seen.wait_json("tm1/reply", 2)
     assert [c.command_id for _, c in handler.calls] == ["o1", "o2"]
+
+
+async def test_a_response_topic_inside_retrowalks_tree_is_not_used(
+    mosquitto: Mosquitto, store: Store, handler: RecordingHandler
+) -> None:
+    """Else a kiosk could make the service publish a reply onto another treadmill's event topic."""
+    settings = settings_for(mosquitto)
+    async with collecting(mosquitto) as seen, running_bridge(settings, store, handler) as bridge:
+        bridge.treadmill_online("tm1", True)
+        bridge.treadmill_online("tm2", True)
+        await started(bridge)
+        for command_id, response_topic in (
+            ("rt-1", f"{PREFIX}treadmill/tm2/event"),
+            ("rt-2", f"{PREFIX}responses/kiosk-7/abc"),
+        ):
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.ResponseTopic = response_topic
+            await send(mosquitto, COMMAND, command(command_id=command_id, type="stop"), properties=props)
+        await seen.wait_json("tm1/reply", 2)
+        await seen.wait_json("responses/kiosk-7/abc")
+    assert seen.on("tm2/event") == []
+    assert [r["command_id"] for r in seen.json_on("responses/kiosk-7/abc")] == ["rt-2"]

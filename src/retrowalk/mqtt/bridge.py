@@ -169,6 +169,9 @@ class MqttBridge:
             except* StorageError as group:
                 # The outbox is unreadable: keep the broker side alive for telemetry and commands.
                 self._note_error(f"outbox: {group.exceptions[0]}")
+            except* Exception as group:  # a bridge bug must not take down belt control: log, retry
+                log.error("mqtt: bridge failure, reconnecting", exc_info=group)
+                self._note_error(f"internal error: {group.exceptions[0]!r}")
             finally:
                 self._client = None
                 self.connected.clear()
@@ -268,7 +271,7 @@ class MqttBridge:
         if treadmill_id is None:
             log.warning("mqtt: ignoring message on unexpected topic %r", topic)
             return
-        response_topic, correlation = _response_target(message.properties)
+        response_topic, correlation = _response_target(message.properties, self.topics)
         if message.retain:
             if not raw:
                 return  # the empty retained message that clears a retained command (ours or anyone's)
@@ -396,7 +399,7 @@ def _reply(command_id: str, treadmill_id: str, status: Any, reason: str | None) 
     return CommandReply(command_id=command_id, treadmill_id=treadmill_id, status=status, reason=reason)
 
 
-def _response_target(properties: Properties | None) -> tuple[str | None, bytes | None]:
+def _response_target(properties: Properties | None, topics: Topics) -> tuple[str | None, bytes | None]:
     if properties is None:
         return None, None
     topic = getattr(properties, "ResponseTopic", None)
@@ -408,6 +411,14 @@ def _response_target(properties: Properties | None) -> tuple[str | None, bytes |
         or len(topic) > _REPLY_TOPIC_MAX
         or any(c in topic for c in "+#\0")
     ):
+        return None, None
+    # The service may write anywhere in its own tree; a kiosk must not use it to put a reply on, say,
+    # another treadmill's event or state topic. Inside our trees only <prefix>responses/ is allowed.
+    ours = topic.startswith((topics.prefix, topics.discovery_prefix + "/"))
+    if ours and not topic.startswith(topics.prefix + "responses/"):
+        log.warning(
+            "mqtt: response topic %r is inside retrowalk's topics; reply sent only on the reply topic", topic
+        )
         return None, None
     return topic, correlation if isinstance(correlation, bytes) else None
 
