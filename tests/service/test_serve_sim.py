@@ -237,3 +237,24 @@ async def test_control_revoked_after_a_pause_is_requested_again_on_resume(
         )
         assert rig.sim.treadmill(0).peripheral.has_control
         assert rig.recorder.ended("tm0") == []
+
+
+async def test_a_treadmill_that_cannot_go_slow_enough_is_refused_with_the_reason(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    from treadsim.model import TreadmillSpec
+    from treadsim.peripheral import FtmsPeripheral
+    from treadsim.server import TreadmillOptions
+
+    def gym_treadmill(options: TreadmillOptions, now: float, clock: Any) -> FtmsPeripheral:
+        # A gym machine whose belt does not run slower than 1.6 km/h.
+        spec = TreadmillSpec(min_speed_cs=160, max_speed_cs=1930, speed_step_cs=10)
+        return FtmsPeripheral.create(
+            now, address=options.address, name=options.name, spec=spec, seed=options.seed, clock=clock
+        )
+
+    async with running_rig(simulator_factory, tmp_path, peripheral_factory=gym_treadmill) as rig:
+        await rig.wait_connected("tm0")
+        with pytest.raises(RefusedError, match=r"start_speed_kmh=1.0 is below the treadmill's minimum speed"):
+            await rig.screen_and_start("tm0")
+        assert running_entries(rig) == []
