@@ -1,0 +1,205 @@
+"""Fuzzing the client path in process: garbage FTMS frames into unmodified pyftms, FtmsLink and the runner.
+
+Judged by ground truth (treadsim's belt record and the writes that reached the peripheral), not by what
+the service says about itself:
+- the runner task stays alive and keeps answering (a kiosk stop is handled after the garbage);
+- no client change of the belt that the engine did not decide: no start, no speed above the allowed
+  speed, no incline above the plan, whatever the treadmill sends;
+- a control-point reply that is not a clean success makes the command fail closed: the session ends and
+  the belt is stopped.
+See ble_rig.py for what the in-process transport keeps from the real one; test_ftms_adapter.py runs a few
+cases of the same through the virtual adapter with real bleak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from typing import Any
+
+import pytest
+from bleak.backends.device import BLEDevice
+from hypothesis import given
+from hypothesis import strategies as st
+from pyftms import MachineType, get_client
+
+from retrowalk.link.events import LinkEvent, Sample, StatusChange
+from retrowalk.link.ftms import FtmsLink, LinkTarget
+from retrowalk.session import events as ev
+from retrowalk.session.plan import SessionPlan
+from treadsim.ftms import CONTROL_POINT, MACHINE_STATUS, TRAINING_STATUS, TREADMILL_DATA, ControlOp
+from treadsim.model import BeltState
+
+from .ble_rig import FuzzRig, client_starts, fuzz_rig, speed_writes, start_session
+from .budget import fuzz_settings, timeout_s
+from .ftms_frames import (
+    control_point_replies,
+    is_success_reply,
+    machine_status_frames,
+    reply_spoilers,
+    training_status_frames,
+    treadmill_data_frames,
+)
+
+# (characteristic, frame): what a treadmill (or a radio) might put on the air.
+notifications = st.one_of(
+    st.tuples(st.just(TREADMILL_DATA), treadmill_data_frames()),
+    st.tuples(st.just(MACHINE_STATUS), machine_status_frames()),
+    st.tuples(st.just(TRAINING_STATUS), training_status_frames()),
+    # An indication nobody asked for (no command in flight).
+    st.tuples(st.just(CONTROL_POINT), control_point_replies(ControlOp.SET_TARGET_SPEED)),
+)
+
+# --------------------------------------------------------------------------- layer 1: parsers and link
+
+
+class _PyftmsOnly:
+    """pyftms's own notification handlers with nothing under them, feeding a real FtmsLink's handler."""
+
+    def __init__(self) -> None:
+        self.link_events: list[LinkEvent] = []
+        self.link = FtmsLink("fz", LinkTarget(address="F0:22:00:00:00:02"), self.link_events.append)
+        self.client = get_client(
+            BLEDevice("F0:22:00:00:00:02", "FuzzMill", None),
+            MachineType.TREADMILL,
+            on_ftms_event=self.link._on_ftms_event,
+        )
+        # The link handles events only while it believes it is connected (set by its connect path).
+        self.link._client = self.client
+        self.link._up = True
+        self.handlers: dict[str, Any] = {
+            TREADMILL_DATA: self.client._updater._on_notify,
+            MACHINE_STATUS: self.client._controller._on_machine_status,
+            TRAINING_STATUS: self.client._controller._on_training_status,
+            CONTROL_POINT: self.client._controller._on_indicate,
+        }
+
+
+@fuzz_settings(600)
+@given(frames=st.lists(notifications, min_size=1, max_size=30))
+def test_pyftms_and_the_link_turn_any_frame_into_a_sane_event_or_an_ordinary_exception(
+    frames: list[tuple[str, bytes]],
+) -> None:
+    rig = _PyftmsOnly()
+    for char_uuid, frame in frames:
+        # Any ordinary exception is what the transport logs and drops (dbus-fast does; see ble_rig).
+        with contextlib.suppress(Exception):
+            rig.handlers[char_uuid](None, bytearray(frame))
+    for event in rig.link_events:
+        if isinstance(event, Sample):
+            # Whatever was parsed is a number the engine can compare against a limit.
+            assert math.isfinite(event.speed_kmh)
+            assert event.speed_kmh >= 0
+            assert event.incline_pct is None or math.isfinite(event.incline_pct)
+        else:
+            assert isinstance(event, StatusChange)
+            assert isinstance(event.kind, ev.MachineStatusKind)
+            assert event.value is None or math.isfinite(event.value)
+
+
+# --------------------------------------------------------------------------- layer 2: the runner
+
+
+def _assert_no_undecided_change(rig: FuzzRig, since: float, writes_before: int, incline_pct: float) -> None:
+    record = rig.belt_record()
+    assert client_starts(record, since) == [], f"garbage started the belt: {record[-5:]}"
+    for allowed, written in speed_writes(rig.delivery, writes_before):
+        assert written <= allowed + 1e-9, f"Set Target Speed {written} km/h with {allowed} km/h allowed"
+    for _allowed, frame in rig.delivery.writes[writes_before:]:
+        assert frame[0] != ControlOp.START_RESUME, f"a Start was written: {rig.delivery.writes}"
+        assert frame[0] != ControlOp.RESET
+        if frame[0] == ControlOp.SET_TARGET_INCLINATION:
+            assert int.from_bytes(frame[1:3], "little", signed=True) <= round(incline_pct * 10)
+
+
+async def _assert_still_serving(rig: FuzzRig) -> None:
+    """The pump answers a kiosk stop, the belt is stopped, and at most one summary per session."""
+    task = rig.task
+    assert task is not None
+    assert not task.done(), "the runner task ended"
+    await asyncio.wait_for(rig.runner.submit(ev.Stop()), 2)
+    deadline = time.monotonic() + 2
+    while rig.peripheral.treadmill.state is not BeltState.STOPPED:
+        assert time.monotonic() < deadline, f"belt still {rig.peripheral.treadmill.state} after a stop"
+        rig.tick()
+        await asyncio.sleep(0.002)
+    assert not task.done()
+    assert len(rig.ended()) <= 1, rig.ended()
+
+
+@pytest.mark.timeout(timeout_s(60))
+@fuzz_settings(150)
+@given(frames=st.lists(notifications, min_size=1, max_size=12), ticks_between=st.integers(0, 2))
+async def test_garbage_notifications_never_move_the_belt_and_the_runner_keeps_serving(
+    frames: list[tuple[str, bytes]], ticks_between: int
+) -> None:
+    async with fuzz_rig() as rig:
+        plan = await start_session(rig)
+        since = time.monotonic()
+        writes_before = len(rig.delivery.writes)
+        for char_uuid, frame in frames:
+            rig.inject(char_uuid, frame)
+            for _ in range(ticks_between):
+                rig.tick()  # the treadmill's own, true records in between
+            await rig.settle()
+        _assert_no_undecided_change(rig, since, writes_before, plan.incline_pct)
+        await _assert_still_serving(rig)
+
+
+@pytest.mark.timeout(timeout_s(60))
+@fuzz_settings(150)
+@given(data=st.data(), moment=st.sampled_from(["start", "correction"]))
+async def test_a_garbage_control_point_reply_fails_closed(
+    data: st.DataObject, moment: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="retrowalk")
+    async with fuzz_rig() as rig:
+        spoiled: list[tuple[int, bytes]] = []  # (op it answered, what pyftms got instead)
+        countdown = [data.draw(st.integers(0, 2), label="which reply")]
+        spoiler = data.draw(reply_spoilers(), label="spoiler")
+
+        def spoil(char_uuid: str, value: bytes) -> list[bytes]:
+            if char_uuid != CONTROL_POINT or spoiled or len(value) < 2:
+                return [value]
+            if countdown[0] > 0:
+                countdown[0] -= 1
+                return [value]
+            op = value[1]
+            garbage = spoiler(op)
+            spoiled.append((op, garbage))
+            return [garbage]
+
+        if moment == "start":
+            rig.tamper = spoil
+            await rig.runner.submit(ev.Start("fuzzer", SessionPlan()))
+        else:
+            await start_session(rig)
+            countdown[0] = 0
+            rig.tamper = spoil
+            # A person speeds the belt up at the console: the engine's correction gets the spoiled reply.
+            rig.peripheral.console_set_speed(time.monotonic(), 3.0)
+        for _ in range(100):
+            rig.tick()
+            await asyncio.sleep(0.002)
+            if rig.ended() and rig.peripheral.treadmill.state is BeltState.STOPPED:
+                break
+        assert rig.task is not None
+        assert not rig.task.done()
+        if spoiled:
+            op, garbage = spoiled[0]
+            clean = is_success_reply(garbage[:3], op)
+            if op != ControlOp.REQUEST_CONTROL and not clean:
+                ended = rig.ended()
+                assert ended, f"reply {garbage.hex(' ')} to op {op:#04x} did not end the session"
+                assert ended[0].reason in ("command_failed", "command_refused"), ended[0]
+                # The log says which session ended and why, in words (see the report on what it lacks).
+                said = [r.getMessage() for r in caplog.records if r.name.startswith("retrowalk")]
+                assert any(ended[0].reason in line for line in said), said
+                assert rig.peripheral.treadmill.state is BeltState.STOPPED, rig.belt_record()[-3:]
+                # Nothing after the failed command may have started the belt again.
+                assert client_starts(rig.belt_record(), rig.belt_record()[-1].time) == []
+        await _assert_still_serving(rig)
