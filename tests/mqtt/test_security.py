@@ -13,6 +13,7 @@ from mqtt_helpers import RecordingHandler, running_bridge, settings_for, wait_un
 from pydantic import ValidationError
 
 from retrowalk.mqtt import BrokerSettings, TlsSettings
+from retrowalk.mqtt.payloads import SessionEnded
 from retrowalk.storage import Store
 
 ACL_EXAMPLE = Path(__file__).parents[2] / "docs" / "mosquitto" / "acl"
@@ -134,5 +135,28 @@ async def test_the_example_acl_lets_kiosks_command_only_their_treadmill_and_read
                             break
         assert [(t, c.command_id) for t, c in handler.calls] == [("tm1", "ok")]
         assert "retrowalk/v1/treadmill/tm1/reply" in seen
+    finally:
+        broker.stop()
+
+
+async def test_an_event_the_broker_refuses_stays_in_the_outbox_and_is_reported(
+    tmp_path: Path, store: Store, handler: RecordingHandler
+) -> None:
+    """MQTT 5: mosquitto answers a publish its ACL denies with PUBACK 0x87; that is not a delivery."""
+    acl = "user retrowalk\ntopic readwrite test/v1/service/#\ntopic readwrite test/v1/treadmill/tm1/#\n"
+    broker = Mosquitto(tmp_path / "deny", users=USERS, acl=acl)
+    broker.start()
+    try:
+        settings = settings_for(broker, username="retrowalk", password="service-pw", discovery=False)
+        async with running_bridge(settings, store, handler) as bridge:
+            await asyncio.wait_for(bridge.connected.wait(), 5)
+            bridge.publish_event("tm2", SessionEnded(treadmill_id="tm2", reason="completed"))  # denied
+            bridge.publish_event("tm1", SessionEnded(treadmill_id="tm1", reason="completed"))  # allowed
+            await wait_until(lambda: "not delivered" in (bridge.status.last_error or ""), "the refusal")
+            await wait_until(lambda: store.outbox_count() == 1, "the allowed event to leave")
+            await asyncio.sleep(0.2)
+            remaining = store.outbox_pending()
+        assert [r.topic_suffix for r in remaining] == ["treadmill/tm2/event"]
+        assert "Not authorized" in (bridge.status.last_error or "")
     finally:
         broker.stop()

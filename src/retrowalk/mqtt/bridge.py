@@ -29,7 +29,13 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from retrowalk.errors import RefusedError, StorageError
 from retrowalk.mqtt.commands import CommandHandler, CommandReply, InvalidCommandError, parse_command
-from retrowalk.mqtt.connection import ProtocolChoice, describe_connect_failure, open_client
+from retrowalk.mqtt.connection import (
+    AckCheckingClient,
+    ProtocolChoice,
+    PublishRefusedError,
+    describe_connect_failure,
+    open_client,
+)
 from retrowalk.mqtt.discovery import discovery_payload
 from retrowalk.mqtt.payloads import EventPayload, SessionSummary, Telemetry, TreadmillState
 from retrowalk.mqtt.settings import BrokerSettings
@@ -184,7 +190,7 @@ class MqttBridge:
             log.error("mqtt: %s", message)
         self._last_error = message
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
+    async def _serve(self, client: AckCheckingClient) -> None:
         self._protocol = ProtocolVersion(client._client.protocol)  # the version that answered
         options = SubscribeOptions(qos=1, retainAsPublished=True)
         if self._protocol is ProtocolVersion.V5:
@@ -235,22 +241,28 @@ class MqttBridge:
                     self._dirty.add(topic)  # still owed on the next connection
                     raise
 
-    async def _send_outbox(self, client: aiomqtt.Client) -> None:
+    async def _send_outbox(self, client: AckCheckingClient) -> None:
+        refused: set[int] = set()  # rows the broker refused on this connection; retried on the next
         while True:
             self._outbox_wake.clear()
-            rows = self._store.outbox_pending(limit=100)
+            rows = [r for r in self._store.outbox_pending(limit=100 + len(refused)) if r.seq not in refused]
             if not rows:
                 await self._outbox_wake.wait()
                 continue
             for row in rows:
                 self._store.outbox_attempted(row.seq)
-                await client.publish(
-                    self.topics.prefix + row.topic_suffix,
-                    row.payload,
-                    qos=1,
-                    timeout=self._settings.connect_timeout_s,
-                )
-                # Only now, after the PUBACK, may the row go.
+                try:
+                    await client.publish_confirmed(
+                        self.topics.prefix + row.topic_suffix,
+                        row.payload,
+                        ack_within_s=self._settings.connect_timeout_s,
+                    )
+                except PublishRefusedError as exc:
+                    # Kept in the outbox (never forgotten) and reported; usually the service's ACL.
+                    refused.add(row.seq)
+                    self._note_error(f"event {row.event_id} not delivered: {exc}")
+                    continue
+                # Only now, after the broker accepted it, may the row go.
                 self._store.outbox_delete(row.seq)
 
     async def _send_telemetry(self, client: aiomqtt.Client) -> None:

@@ -3,14 +3,19 @@ MQTT 5 -> 3.1.1 fallback."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from aiomqtt import ProtocolVersion, TLSParameters, Will
-from aiomqtt.exceptions import MqttConnectError
+from aiomqtt.exceptions import MqttCodeError, MqttConnectError
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from retrowalk.mqtt.settings import BrokerSettings
 
@@ -62,7 +67,7 @@ class ProtocolChoice:
 @asynccontextmanager
 async def open_client(
     settings: BrokerSettings, *, client_id: str, will: Will, protocols: ProtocolChoice
-) -> AsyncIterator[aiomqtt.Client]:
+) -> AsyncIterator[AckCheckingClient]:
     """Connect, trying MQTT 5 first in 'auto' mode and 3.1.1 when the broker refuses the version."""
     candidates = protocols.candidates()
     for index, protocol in enumerate(candidates):
@@ -100,9 +105,53 @@ def _discard(client: aiomqtt.Client) -> None:
         client._client._sock_close()
 
 
+class PublishRefusedError(aiomqtt.MqttError):
+    """The broker acknowledged a QoS 1 publish with an MQTT 5 failure reason code (e.g. 0x87 "Not
+    authorized" from an ACL): it was NOT delivered."""
+
+    def __init__(self, topic: str, reason: ReasonCode) -> None:
+        super().__init__(f"broker refused the publish on {topic}: {reason} (0x{reason.value:02x})")
+        self.reason = reason
+
+
+class AckCheckingClient(aiomqtt.Client):
+    """aiomqtt's `publish(qos=1)` returns on any PUBACK, also one whose MQTT 5 reason code says the
+    broker refused the message. The outbox may only forget what was really accepted, so this client
+    looks at the reason code (3.1.1 has none: a broker that drops a message still acknowledges it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watched: dict[int, ReasonCode | None] = {}
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Properties
+    ) -> None:
+        if mid in self._watched:
+            self._watched[mid] = reason_code
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+    async def publish_confirmed(self, topic: str, payload: bytes, *, ack_within_s: float) -> None:
+        """QoS 1 publish that returns only when the broker accepted it; raises otherwise."""
+        info = self._client.publish(topic, payload, 1, False, None)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise MqttCodeError(info.rc, "Could not publish message")
+        # The PUBACK can only be read by the loop's reader callback, i.e. after this synchronous part:
+        # registering here cannot miss it.
+        self._watched[info.mid] = None
+        try:
+            confirmation = asyncio.Event()
+            with self._pending_call(info.mid, confirmation, self._pending_publishes):
+                await self._wait_for(confirmation.wait(), timeout=ack_within_s)
+            reason = self._watched.get(info.mid)
+        finally:
+            self._watched.pop(info.mid, None)
+        if reason is not None and reason.is_failure:
+            raise PublishRefusedError(topic, reason)
+
+
 def _make_client(
     settings: BrokerSettings, *, client_id: str, will: Will, protocol: ProtocolVersion
-) -> aiomqtt.Client:
+) -> AckCheckingClient:
     tls_params: TLSParameters | None = None
     if settings.tls is not None:
         tls = settings.tls
@@ -111,7 +160,7 @@ def _make_client(
             certfile=str(tls.cert_file) if tls.cert_file else None,
             keyfile=str(tls.key_file) if tls.key_file else None,
         )
-    return aiomqtt.Client(
+    return AckCheckingClient(
         settings.host,
         settings.port,
         username=settings.username,
