@@ -1,0 +1,197 @@
+"""The judge on hand-made ground truth: each invariant fires on a record that breaks it, and stays quiet
+on one that keeps it (the campaign's verdicts are only as good as this)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from .judge import Belt, Injected, Observation, judge, longest_stretch, moving_time
+
+T0 = 1000.0
+PLAN = {"start_speed_kmh": 1.0, "max_speed_kmh": 1.2, "duration_cap_s": 60, "ramp_step_kmh": 0.1}
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def entry(
+    t: float, speed: float, target: float, state: str = "running", source: str = "client"
+) -> dict[str, Any]:
+    return {
+        "time": t,
+        "speed_kmh": speed,
+        "target_kmh": target,
+        "rate_kmh_s": 2.0,
+        "state": state,
+        "source": source,
+    }
+
+
+def stop(t: float, speed: float, source: str = "client") -> dict[str, Any]:
+    return entry(t, speed, 0.0, "stopped", source)
+
+
+def clean_record(end: float = T0 + 70) -> list[dict[str, Any]]:
+    """Started at 1.0 km/h, stopped by the client at ``end``."""
+    return [stop(T0 - 10, 0.0, "power"), entry(T0, 0.0, 1.0), stop(end, 1.0)]
+
+
+def started(session: str = "s1", t: float = T0, event_id: str = "e-start") -> tuple[int, str, Any]:
+    return (
+        0,
+        "event",
+        {"event_id": event_id, "kind": "session_started", "session_id": session, "at": iso(t), "plan": PLAN},
+    )
+
+
+def ended(session: str = "s1", t: float = T0 + 70, event_id: str = "e-end") -> tuple[int, str, Any]:
+    payload = {
+        "event_id": event_id,
+        "kind": "session_ended",
+        "session_id": session,
+        "at": iso(t),
+        "reason": "completed",
+    }
+    return (0, "event", payload)
+
+
+def summary(session: str = "s1", event_id: str = "e-sum", walked: float = 60.0) -> tuple[int, str, Any]:
+    return (
+        0,
+        "summary",
+        {"event_id": event_id, "kind": "session_summary", "session_id": session, "walked_s": walked},
+    )
+
+
+def observation(records: list[dict[str, Any]] | None = None, **changes: Any) -> Observation:
+    values: dict[str, Any] = {
+        "quirks": {},
+        "records": {0: records if records is not None else clean_record()},
+        "link_down": {0: [(T0 - 100, T0 - 20)]},
+        "service_outages": [],
+        "broker_outages": [],
+        "messages": [started(), ended(), summary()],
+        "injected": [],
+        "history_session_ids": ["s1"],
+        "wall_minus_sim": 0.0,
+        "end_sim": T0 + 90,
+    }
+    values.update(changes)
+    return Observation(**values)
+
+
+def kinds(obs: Observation) -> list[str]:
+    return [v.invariant for v in judge(obs)[1]]
+
+
+def test_belt_moves_linearly_toward_its_target_between_entries() -> None:
+    belt = Belt(clean_record())
+    assert belt.speed_at(T0 - 1) == 0.0
+    assert belt.speed_at(T0 + 0.25) == pytest.approx(0.5)
+    assert belt.speed_at(T0 + 5) == pytest.approx(1.0)
+    assert belt.speed_at(T0 + 70.25) == pytest.approx(0.5)
+    assert belt.commanded_to_stop_at(T0 + 70.1)
+    assert not belt.commanded_to_stop_at(T0 + 69)
+
+
+def test_stretches_and_moving_time_skip_excluded_times() -> None:
+    belt = Belt([entry(T0, 2.0, 2.0), stop(T0 + 10, 2.0)])
+    assert longest_stretch(belt, T0, T0 + 20, lambda t: 1.3, []) == pytest.approx(10.35, abs=0.02)
+    assert longest_stretch(belt, T0, T0 + 20, lambda t: 1.3, [(T0 + 4, T0 + 5)]) == pytest.approx(
+        5.35, abs=0.02
+    )
+    assert moving_time(belt, T0, T0 + 20, [(T0, T0 + 2)]) == pytest.approx(9.0, abs=0.02)
+
+
+def test_a_clean_session_has_no_violation() -> None:
+    sessions, violations = judge(observation())
+    assert [s.session_id for s in sessions] == ["s1"]
+    assert violations == []
+
+
+def test_the_service_commanding_more_than_the_start_speed_is_a_violation() -> None:
+    record = [stop(T0 - 10, 0.0, "power"), entry(T0, 0.0, 1.1), stop(T0 + 70, 1.1)]
+    assert kinds(observation(record)) == ["start-speed"]
+
+
+def test_console_overspeed_is_a_violation_only_when_it_lasts_and_the_link_is_up() -> None:
+    # A console speed-up to 2.5 km/h at +20 s that nobody corrects for 10 s.
+    record = [*clean_record()[:2], entry(T0 + 20, 1.0, 2.5, source="console"), entry(T0 + 30, 2.5, 1.0)]
+    record.append(stop(T0 + 70, 1.0))
+    assert kinds(observation(record)) == ["overspeed"]
+    # The same with the link down at the time: the service could not see it.
+    down = {0: [(T0 - 100, T0 - 20), (T0 + 19, T0 + 40)]}
+    assert kinds(observation(record, link_down=down)) == []
+    # Corrected at once: 1.0 -> 2.5 and back is under the grace period.
+    quick = [*clean_record()[:2], entry(T0 + 20, 1.0, 2.5, source="console"), entry(T0 + 21, 1.4, 1.0)]
+    quick.append(stop(T0 + 70, 1.0))
+    assert kinds(observation(quick)) == []
+
+
+def test_running_past_cap_and_cool_down_is_a_violation() -> None:
+    record = clean_record(end=T0 + 100)
+    assert "cap" in kinds(
+        observation(record, messages=[started(), ended(t=T0 + 100), summary()], end_sim=T0 + 120)
+    )
+
+
+def test_a_belt_left_running_after_the_end_is_a_violation() -> None:
+    record = [*clean_record()[:2], stop(T0 + 80, 1.0)]
+    assert kinds(observation(record, messages=[started(), ended(t=T0 + 60), summary()])) == ["cap"]
+
+
+def test_after_a_restart_a_moving_belt_must_be_stopped_within_5_s() -> None:
+    outage = [(T0 + 20, T0 + 22)]
+    record = [*clean_record()[:2], stop(T0 + 30, 1.0)]
+    messages = [started()]  # killed: no end, no summary, and none is required
+    assert kinds(observation(record, service_outages=outage, messages=messages, history_session_ids=[])) == [
+        "restart"
+    ]
+    record = [*clean_record()[:2], stop(T0 + 25, 1.0)]
+    assert kinds(observation(record, service_outages=outage, messages=messages, history_session_ids=[])) == []
+
+
+def test_exactly_one_summary_per_session_and_duplicates_must_match() -> None:
+    assert kinds(observation(messages=[started(), ended()])) == ["summary", "event-lost"]
+    assert kinds(observation(messages=[started(), ended(), summary(), summary()])) == []  # same event id
+    assert kinds(observation(messages=[started(), ended(), summary(), summary(event_id="e-2")])) == [
+        "summary"
+    ]
+    changed = [started(), ended(), summary(), summary(walked=1.0)]
+    assert kinds(observation(messages=changed)) == ["event-lost"]
+
+
+def test_events_without_their_session_start_and_missing_fault_events_are_lost_events() -> None:
+    assert "event-lost" in kinds(observation(messages=[ended(), summary()]))
+    pulled = [Injected("key-pull", 0, T0 + 30)]
+    state = (0, "state", {"connected": True, "updated_at": iso(T0 - 15)})
+    messages = [state, started(), ended(), summary()]
+    assert kinds(observation(messages=messages, injected=pulled)) == ["event-lost"]
+    key_event = (
+        0,
+        "event",
+        {"event_id": "k", "kind": "safety_key", "session_id": "s1", "at": iso(T0 + 30.2)},
+    )
+    assert kinds(observation(messages=[*messages, key_event], injected=pulled)) == []
+
+
+def test_a_belt_started_by_the_service_outside_any_session_is_flagged() -> None:
+    record = [*clean_record(), entry(T0 + 80, 0.0, 1.0), stop(T0 + 85, 1.0)]
+    assert kinds(observation(record)) == ["event-lost"]
+
+
+def test_mph_as_kmh_is_judged_by_when_it_was_stopped_not_by_its_speed() -> None:
+    # True speed 1.6 km/h for a commanded 1.0: over the limit the whole time, but that is invisible.
+    record = [stop(T0 - 10, 0.0, "power"), entry(T0, 0.0, 1.609), stop(T0 + 30, 1.609)]
+    fault_end = [started(), ended(t=T0 + 30), summary()]
+    assert kinds(observation(record, quirks={0: "mph-as-kmh"}, messages=fault_end)) == []
+    # The same record from a machine without the quirk: the service itself commanded 1.6 km/h.
+    assert kinds(observation(record, messages=fault_end)) == ["start-speed", "overspeed"]
+    late = [stop(T0 - 10, 0.0, "power"), entry(T0, 0.0, 1.609), stop(T0 + 65, 1.609)]
+    assert kinds(
+        observation(late, quirks={0: "mph-as-kmh"}, messages=[started(), ended(t=T0 + 65), summary()])
+    ) == ["mph-as-kmh"]
