@@ -121,6 +121,7 @@ class TreadmillRunner:
         self._tally: _SessionTally | None = None
         self._last_sample: Sample | None = None
         self._published_state: tuple[object, ...] | None = None
+        self._notices: list[ev.Notice] = []
         self._session_numbers = itertools.count(1)
         self.log = logging.LoggerAdapter(log, {"treadmill": treadmill_id})
 
@@ -300,12 +301,24 @@ class TreadmillRunner:
         await self._perform(actions, depth)
 
     async def _perform(self, actions: list[ev.Action], depth: int = 0) -> None:
-        for action in actions:
-            if isinstance(action, ev.COMMAND_TYPES):
-                if not await self._command(action, depth):  # type: ignore[arg-type]
-                    return  # the engine has been told; what it asked after the failure has run
-            else:
-                self._publish_notice(action)  # type: ignore[arg-type]
+        """Execute commands at once, in order; publish notices after them, still in the engine's order.
+
+        Publishing may cost a database commit (the outbox); a corrective command must not wait for
+        it. Notices are held in a buffer filled in the engine's order (follow-ups after the notices
+        that came before them) and flushed once the outermost call is done.
+        """
+        try:
+            for action in actions:
+                if isinstance(action, ev.COMMAND_TYPES):
+                    if not await self._command(action, depth):  # type: ignore[arg-type]
+                        return  # the engine has been told; what it asked after the failure has run
+                else:
+                    self._notices.append(action)  # type: ignore[arg-type]
+        finally:
+            if depth == 0:
+                notices, self._notices = self._notices, []
+                for notice in notices:
+                    self._publish_notice(notice)
 
     async def _command(self, command: ev.Command, depth: int) -> bool:
         reply: LinkReply = await self.link.execute(command)
