@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from retrowalk.errors import RefusedError
 from retrowalk.link.events import (
@@ -33,7 +34,6 @@ from retrowalk.link.events import (
     StatusChange,
     TreadmillInfo,
 )
-from retrowalk.link.ftms import FtmsLink
 from retrowalk.link.units import UnitCheck
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.publish import Publisher, notice_payload, plan_info
@@ -48,6 +48,19 @@ ORPHAN_WINDOW_S = 5.0
 # Speeds below this are a stopped belt reporting noise.
 MOVING_KMH = 0.05
 _MAX_FOLLOW_UPS = 8
+
+
+class Link(Protocol):
+    """What a runner needs of a treadmill link (``FtmsLink``, or a stand-in in benchmarks)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def run(self) -> None: ...
+
+    async def execute(self, command: ev.Command) -> LinkReply: ...
+
+    def drop(self, reason: str) -> None: ...
 
 
 @dataclass
@@ -92,7 +105,7 @@ class TreadmillRunner:
     def __init__(
         self,
         treadmill_id: str,
-        link: FtmsLink,
+        link: Link,
         ceilings: OperatorCeilings,
         publisher: Publisher,
         *,
