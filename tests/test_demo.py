@@ -6,19 +6,28 @@ for fresh treadmill data is still 100 ms of real time, enough for a machine busy
 
 from __future__ import annotations
 
+import fcntl
+import io
 import os
+import pty
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from retrowalk.cli import main
+from retrowalk.demo_view import CUES, LiveView, PlainView
 from retrowalk.embedded_broker import HOST, embedded_broker, find_mosquitto
 from retrowalk.errors import SetupError
+from retrowalk.mqtt import payloads as p
 
 SPEEDUP = "30"
 DEMO_TIMEOUT_S = 60
@@ -82,9 +91,52 @@ def test_the_demo_runs_a_clean_session_and_prints_what_a_kiosk_subscribes_to() -
 
 @pytest.mark.timeout(90)
 def test_the_demo_runs_on_the_in_process_broker_where_mosquitto_is_missing() -> None:
-    result = run_demo("--speedup", SPEEDUP, "--plain", env=demo_env(RETROWALK_DEMO_BROKER="amqtt"))
+    # No --plain: output to a pipe (not a terminal) switches to plain lines by itself.
+    result = run_demo("--speedup", SPEEDUP, env=demo_env(RETROWALK_DEMO_BROKER="amqtt"))
     assert "MQTT broker: amqtt on 127.0.0.1:" in result.stdout
+    assert re.search(r"^  0:30 of 5:00 \(10 %\)", result.stdout, re.M), result.stdout
     assert_clean_session(result)
+
+
+@pytest.mark.timeout(90)
+def test_on_a_terminal_the_demo_draws_the_live_view() -> None:
+    main_fd, child_fd = pty.openpty()
+    # A wide terminal, so the panel's rows are not wrapped.
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "retrowalk.cli", "demo", "--speedup", SPEEDUP, "--no-broker"],
+        stdin=subprocess.DEVNULL,
+        stdout=child_fd,
+        stderr=subprocess.PIPE,
+        env=demo_env(TERM="xterm-256color", COLUMNS="120"),
+    )
+    os.close(child_fd)
+    screen = bytearray()
+    try:
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # EIO: the demo closed its end of the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        process.wait(timeout=60)
+    finally:
+        os.close(main_fd)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode(errors="replace"))
+    assert process.returncode == 0, text[-3000:]
+    assert "retrowalk demo: beginner session" in text
+    assert re.search(r"belt\s+1\.\d\d km/h\s+allowed 1\.\d\d km/h", text), text[-3000:]
+    assert "━" in text  # the progress bar toward the cap
+    assert re.search(r"cue\s+Hold the handrails\.", text)
+    assert "summary: completed" in text
+    assert not re.search(r"^  0:30 of 5:00", text, re.M)  # no plain progress lines on a terminal
 
 
 @pytest.mark.timeout(90)
@@ -185,3 +237,95 @@ async def test_a_taken_port_is_reported_with_what_to_do(prefer: str, tmp_path: P
         with pytest.raises(SetupError, match=rf"{HOST}:{port}.*--no-broker"):
             async with embedded_broker(tmp_path, port=port, prefer=prefer):  # type: ignore[arg-type]
                 pytest.fail("a broker started on a taken port")
+
+
+PLAN = p.PlanInfo(
+    start_speed_kmh=1.0, max_speed_kmh=1.5, ramp_step_kmh=0.1, ramp_interval_s=30, duration_cap_s=300
+)
+
+
+def a_session(speed: float = 1.0) -> list[object]:
+    """What the service publishes for a short made-up session, in order."""
+
+    def sample(elapsed: float, phase: str, allowed: float = 1.0) -> p.Telemetry:
+        return p.Telemetry(
+            treadmill_id="demo",
+            phase=phase,
+            session_id="s1",
+            speed_kmh=speed,
+            allowed_speed_kmh=allowed,
+            elapsed_s=elapsed,
+            remaining_s=max(0.0, 360 - elapsed),
+        )
+
+    now = datetime.now(UTC)
+    return [
+        p.SessionStarted(treadmill_id="demo", session_id="s1", user_id="ana", plan=PLAN),
+        sample(0, "familiarise"),
+        sample(10, "familiarise"),
+        sample(31, "familiarise"),
+        p.OverspeedCorrected(
+            treadmill_id="demo", session_id="s1", measured_kmh=2.6, allowed_kmh=1.0, commanded_kmh=1.0
+        ),
+        sample(65, "ramp", 1.1),
+        p.CapWarning(treadmill_id="demo", session_id="s1", remaining_s=60),
+        sample(301, "cool_down"),
+        p.SessionEnded(treadmill_id="demo", session_id="s1", reason="completed"),
+        p.SessionSummary(
+            treadmill_id="demo",
+            session_id="s1",
+            user_id="ana",
+            started_at=now,
+            ended_at=now,
+            end_reason="completed",
+            walked_s=360,
+            distance_m=120,
+            max_speed_kmh=1.5,
+            overspeed_corrections=1,
+        ),
+    ]
+
+
+def test_the_plain_view_prints_events_progress_and_cues_in_order() -> None:
+    out = io.StringIO()
+    view = PlainView(out)
+    for item in a_session():
+        assert not view.summary_seen.is_set()
+        view("demo", item)
+    assert view.summary_seen.is_set()
+    assert view.picture.corrections == 1
+    assert view.picture.warnings == [60]
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("session started for ana: start 1.0 km/h, at most 1.5 km/h")
+    progress = [line for line in lines if line.startswith("  ")]
+    # One line per 30 walked seconds (the sample at 10 s is skipped), each with the cue of its moment.
+    assert [line.split()[0].rstrip(",") for line in progress] == ["0:00", "0:31", "1:05", "5:01"]
+    assert progress[0].endswith(CUES[0])
+    assert progress[1].endswith(CUES[1])
+    assert progress[2].endswith(CUES[2])
+    assert "of 5:00 (10 %)" in progress[1]
+    assert "cap 5:00 reached: cool-down" in progress[3]
+    assert "ENFORCED: the belt ran 2.6 km/h, above the allowed 1.0 km/h" in out.getvalue()
+    assert lines[-1] == (
+        "summary: completed, walked 6:00 (360 s), 120 m, top speed 1.5 km/h, 1 overspeed correction(s)"
+    )
+
+
+def test_the_live_view_shows_actual_and_allowed_speed_and_marks_a_belt_too_fast() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=100, color_system="truecolor")
+    view = LiveView(console)
+    view.start()
+    try:
+        for item in a_session(speed=1.9)[:4]:
+            view("demo", item)
+        rendered = view._render()
+    finally:
+        view.stop()
+    probe = Console(file=io.StringIO(), width=100, color_system="truecolor", force_terminal=True)
+    probe.print(rendered)
+    text = probe.file.getvalue()  # type: ignore[attr-defined]
+    assert "1.90 km/h" in text
+    assert "allowed 1.00 km/h" in text
+    assert "\x1b[1;31m1.90 km/h" in text  # bold red: faster than allowed
+    assert "familiarise" in text
+    assert CUES[1] in text

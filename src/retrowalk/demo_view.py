@@ -150,6 +150,15 @@ class DemoView:
         pass
 
 
+def progress_text(walked_s: float, cap_s: float | None, phase: str) -> str:
+    """' of 5:00 (40 %)' while walking toward the cap; after it, the cool-down (which the cap excludes)."""
+    if cap_s is None:
+        return ""
+    if phase == "cool_down" or walked_s >= cap_s:
+        return f", cap {clock_text(cap_s)} reached: cool-down"
+    return f" of {clock_text(cap_s)} ({100 * walked_s / cap_s:.0f} %)"
+
+
 def summary_line(s: p.SessionSummary) -> str:
     return (
         f"summary: {s.end_reason}, walked {clock_text(s.walked_s)} ({s.walked_s:.0f} s), "
@@ -174,7 +183,7 @@ class PlainView(DemoView):
             return
         self._next_line_at = (t.elapsed_s // PLAIN_LINE_EVERY_S + 1) * PLAIN_LINE_EVERY_S
         cap = self.picture.cap_s
-        of_cap = f" of {clock_text(cap)} ({min(100.0, 100 * t.elapsed_s / cap):.0f} %)" if cap else ""
+        of_cap = progress_text(t.elapsed_s, cap, t.phase)
         cue = self.cue_for(t)
         self.line(
             f"  {clock_text(t.elapsed_s)}{of_cap}  {t.phase:<11} belt {t.speed_kmh:4.2f} km/h "
@@ -213,7 +222,9 @@ class LiveView(DemoView):
         table.add_column(style="bold")
         table.add_column()
         bar = ProgressBar(total=cap, completed=min(walked, cap), width=40)
-        table.add_row("time", Group(bar, Text(f"{clock_text(walked)} of {clock_text(cap)} (cap)")))
+        table.add_row(
+            "time", Group(bar, Text(clock_text(walked) + progress_text(walked, cap, picture.phase)))
+        )
         if t is not None:
             over = t.speed_kmh > t.allowed_speed_kmh + 0.05
             speed = Text(f"{t.speed_kmh:4.2f} km/h", style="bold red" if over else "bold green")
