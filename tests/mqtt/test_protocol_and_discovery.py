@@ -68,9 +68,12 @@ async def test_home_assistant_device_discovery(
         collecting(mosquitto, ("ha-test/#",), client_id="ha") as ha,
         running_bridge(settings, store, handler) as bridge,
     ):
-        bridge.treadmill_online("tm1", True, name="Gym treadmill 1")
-        config = (await ha.wait_json("device/retrowalk_tm1/config"))[0]
-        message = ha.on("device/retrowalk_tm1/config")[0]
+        bridge.treadmill_online("tm1", False)  # the service reports it before the link is up
+        bridge.treadmill_online("tm1", True, name="Gym treadmill 1")  # the device's name, once connected
+        await wait_until(lambda: bridge.status.retained_pending == 0, "retained sent")
+        await wait_until(lambda: bool(ha.on("device/retrowalk_tm1/config")), "discovery")
+        config = ha.json_on("device/retrowalk_tm1/config")[-1]
+        message = ha.on("device/retrowalk_tm1/config")[-1]
     assert message.topic.value == "ha-test/device/retrowalk_tm1/config"
     assert config["dev"]["ids"] == ["retrowalk_tm1"]
     assert config["dev"]["name"] == "Gym treadmill 1"

@@ -74,6 +74,7 @@ class MqttBridge:
         self._protocol: ProtocolVersion | None = None
         self._last_error: str | None = None
         self._known: set[str] = set()
+        self._names: dict[str, str] = {}
         # Retained messages by topic: the service's current truth, re-published on every connect.
         self._retained: dict[str, bytes] = {}
         self._dirty: set[str] = set()
@@ -110,11 +111,17 @@ class MqttBridge:
         if not valid_id(treadmill_id):
             log.error("treadmill id %r cannot be a topic level; not published", treadmill_id)
             return
-        if treadmill_id not in self._known:
-            self._known.add(treadmill_id)
-            if self._settings.discovery:
-                payload = discovery_payload(self.topics, treadmill_id, name=name)
-                self._set_retained(self.topics.discovery(treadmill_id), json.dumps(payload).encode())
+        first = treadmill_id not in self._known
+        self._known.add(treadmill_id)
+        # Announce on the first call, and again when the treadmill's own name becomes known (it is read
+        # from the device once the link is up, after the service has already reported it offline).
+        if self._settings.discovery and (
+            first or (name is not None and name != self._names.get(treadmill_id))
+        ):
+            if name is not None:
+                self._names[treadmill_id] = name
+            payload = discovery_payload(self.topics, treadmill_id, name=self._names.get(treadmill_id))
+            self._set_retained(self.topics.discovery(treadmill_id), json.dumps(payload).encode())
         self._set_retained(self.topics.treadmill(treadmill_id, "availability"), _availability(online))
 
     def publish_state(self, treadmill_id: str, state: TreadmillState) -> None:
