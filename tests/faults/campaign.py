@@ -45,6 +45,7 @@ CONNECT_WITHIN_S = 40.0
 PAUSED_ACT_AFTER_S = 4.0  # how long the kiosk lets a paused session sit before it resumes or stops it
 TAIL_S = 10.0  # after the last session ended: room for the restart and after-the-end stop checks
 POLL_S = 0.25
+AFTER_RESTART_S = 10.0  # how long the kiosk watches a treadmill after the service it talked to died
 _EVENT_LINE = re.compile(r"^\s*(-?\d+\.\d+) (.*)$")
 
 
@@ -106,9 +107,12 @@ class LinkWatch:
                 self._came_up(tm, at)
             elif "disconnected" in text or text.startswith("link dropped") or "rebooted" in text:
                 self._went_down(tm, at)
-        # A missed line (more than ten events between two polls) is caught by the state itself.
+        # A missed line (the state shows the last ten events; a connect brings more than that) is caught
+        # by the state itself, at most one poll late.
         if not state.get("connected") and self.down_since[tm] is None:
             self._went_down(tm, float(state["time"]))
+        elif state.get("connected") and self.down_since[tm] is not None:
+            self._came_up(tm, float(state["time"]))
 
     def intervals(self, end: float) -> dict[int, list[tuple[float, float]]]:
         out = {tm: list(spans) for tm, spans in self.down.items()}
@@ -131,7 +135,7 @@ class Run:
         self.service_outages: list[tuple[float, float]] = []
         self.broker_outages: list[tuple[float, float]] = []
         self.notes: list[str] = []
-        self.done: dict[int, bool] = {}
+        self.restarted_at = 0.0  # time.monotonic() of the last service restart
 
     def now_sim(self) -> float:
         assert self.clock is not None
@@ -177,7 +181,7 @@ class Run:
                 cool_down_s=float(COOL_DOWN_S),
             )
             result.sessions, result.violations = judge(obs)
-            result.notes = self.notes + obs.notes
+            result.notes = self.notes + obs.notes + self._timeline(obs)
         finally:
             if self.service is not None:
                 self.service.stop()
@@ -185,6 +189,15 @@ class Run:
             self.broker.stop()
             result.seconds = time.monotonic() - started
         return result
+
+    def _timeline(self, obs: Observation) -> list[str]:
+        """Link and process outages in simulated time, to read a failing run's record against."""
+        lines = [f"kill/restart at t={lo:.2f}/{hi:.2f}" for lo, hi in obs.service_outages]
+        lines += [f"broker down t={lo:.2f}..{hi:.2f}" for lo, hi in obs.broker_outages]
+        for tm, spans in obs.link_down.items():
+            shown = ", ".join(f"{max(lo, 0):.2f}..{min(hi, obs.end_sim):.2f}" for lo, hi in spans)
+            lines.append(f"tm{tm} link down: {shown or 'never'}")
+        return lines
 
     def _history(self) -> list[str]:
         path = self.workdir / "history.sqlite3"
@@ -264,9 +277,9 @@ class Run:
             ]
             if ended:
                 return
+            if self.service_outages and time.monotonic() > self.restarted_at + AFTER_RESTART_S:
+                return  # the service was killed: the session died with it, and the restart is judged
             state = self.kiosk.latest_state(tid) or {}
-            if self.service is not None and self.service.starts > 1 and state.get("phase") == "idle":
-                return  # the service was killed: the session died with it
             if state.get("phase") == "paused":
                 paused_since = paused_since or time.monotonic()
                 if time.monotonic() - paused_since > PAUSED_ACT_AFTER_S:
@@ -333,6 +346,7 @@ class Run:
             self.service.kill()
             await asyncio.sleep(fault.lasts_s)
             restarted = self.now_sim()
+            self.restarted_at = time.monotonic()
             self.service.start()
             self.service_outages.append((killed, restarted))
         self.injected.append(Injected(fault.kind, fault.treadmill, wall, ok))
