@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import logging
 import os
 import pty
 import re
@@ -17,6 +18,7 @@ import struct
 import subprocess
 import sys
 import termios
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -200,6 +202,21 @@ def test_without_dbus_daemon_the_demo_says_what_to_install(tmp_path: Path) -> No
     assert "apt-get install dbus" in result.stderr
 
 
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """`retrowalk.cli.main` sets up logging for a process; put the test process's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    names = ("bleak", "dbus_fast", "bleak_retry_connector", "pyftms")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
+
+
+@pytest.mark.usefixtures("logging_restored")
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -218,6 +235,7 @@ def test_bad_arguments_are_refused_before_anything_starts(
     assert captured.out == ""  # not even the simulator's first line
 
 
+@pytest.mark.usefixtures("logging_restored")
 def test_a_bad_broker_choice_in_the_environment_is_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

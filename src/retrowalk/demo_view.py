@@ -129,7 +129,9 @@ class DemoView:
 
     def cue_for(self, t: p.Telemetry) -> str | None:
         """The cue to show now, or None outside a walking phase."""
-        if not t.session_id or t.phase in ("idle", "armed", "finished", "aborted"):
+        resting = ("idle", "armed", "paused", "finished", "aborted")
+        # The picture's phase is newer than the last sample's after a phase change between samples.
+        if not t.session_id or t.phase in resting or self.picture.phase in resting:
             return None
         return cue_at(t.elapsed_s)
 
