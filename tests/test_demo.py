@@ -92,9 +92,17 @@ def test_the_demo_runs_a_clean_session_and_prints_what_a_kiosk_subscribes_to() -
 
 
 @pytest.mark.timeout(90)
-def test_the_demo_runs_on_the_in_process_broker_where_mosquitto_is_missing() -> None:
-    # No --plain: output to a pipe (not a terminal) switches to plain lines by itself.
-    result = run_demo("--speedup", SPEEDUP, env=demo_env(RETROWALK_DEMO_BROKER="amqtt"))
+def test_the_demo_runs_on_the_in_process_broker_where_mosquitto_is_missing(tmp_path: Path) -> None:
+    # No --plain: output to a pipe (not a terminal) switches to plain lines by itself. A real service's
+    # configuration in the environment must not reach the demo (its history file, its broker).
+    real_history = tmp_path / "real-history.sqlite3"
+    env = demo_env(
+        RETROWALK_DEMO_BROKER="amqtt",
+        RETROWALK_SERVICE__STORAGE=str(real_history),
+        RETROWALK_BROKER__HOST="mqtt.invalid",
+    )
+    result = run_demo("--speedup", SPEEDUP, env=env)
+    assert not real_history.exists()
     assert "MQTT broker: amqtt on 127.0.0.1:" in result.stdout
     assert re.search(r"^  0:30 of 5:00 \(10 %\)", result.stdout, re.M), result.stdout
     assert_clean_session(result)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 import aiomqtt
 from aiomqtt import ProtocolVersion
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from retrowalk.config import Settings
 from retrowalk.demo_view import DemoView, LiveView, PlainView
@@ -107,6 +108,22 @@ def run(args: Namespace) -> int:
     return asyncio.run(_main(options, view))
 
 
+class DemoSettings(Settings):
+    """The demo's settings come from the demo alone. RETROWALK_* variables meant for a real service
+    (a storage path, a broker host, treadmills) must not point the demo at real history or a real broker."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def demo_settings(workdir: Path, broker: RunningBroker | None) -> Settings:
     """The configuration `retrowalk serve` would read for this rig (printed nowhere: it is all defaults
     but the treadmill's address, the temp storage and the broker)."""
@@ -128,7 +145,7 @@ def demo_settings(workdir: Path, broker: RunningBroker | None) -> Settings:
             "reconnect_min_s": 0.2,
             "protocol": protocol,
         }
-    return Settings(**config)  # type: ignore[arg-type]
+    return DemoSettings(**config)  # type: ignore[arg-type]
 
 
 async def _main(options: DemoOptions, view: DemoView) -> int:
