@@ -373,8 +373,8 @@ def judge_events(obs: Observation, sessions: list[Session]) -> list[Violation]:
             continue  # nobody was there to see it
         if at + EVENT_WITHIN_S > obs.end_sim or in_any(at, obs.link_down.get(fault.treadmill, [])):
             continue
-        if fault.kind == "key-pull" and not _service_connected(obs, fault.treadmill, at):
-            continue
+        if not _service_connected(obs, fault.treadmill, at):
+            continue  # e.g. a link still held by a killed process: the running service never had it
         seen = [
             p for i, p in events
             if i == fault.treadmill and p.get("kind") == kind

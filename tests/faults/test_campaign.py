@@ -3,7 +3,8 @@
 Seed 1533: three treadmills (flaky-link, fast-notify, console-drift), the broker restarted while the
 sessions start, console speed-up and pause, a link drop, connections refused, a treadmill out of range.
 Seed 530: two treadmills (one with console-drift), the service killed with SIGKILL and restarted
-mid-session, then a console start, the broker restarted, a link drop, the safety key and a pause.
+mid-session, then a console start, the broker restarted, a link drop, the safety key and a pause. It
+hits a known finding (docs/reliability.md): it is expected to fail the restart rule, and only that.
 About a minute and a half each in real time (the service's clock is real time). The long campaign is
 `scripts/fault_campaign --count N --seed S`.
 """
@@ -56,9 +57,14 @@ async def test_faults_without_a_crash_keep_every_invariant(tmp_path: Path) -> No
     assert result.ok, _report(result, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason=RESTART_FINDING)
 async def test_a_service_killed_mid_session_and_restarted_keeps_every_invariant(tmp_path: Path) -> None:
     result = await run_scenario(draw(WITH_SERVICE_KILL), tmp_path)
     print(table([result]))
-    assert any(s.killed for s in result.sessions), _report(result, tmp_path)
-    assert result.ok, _report(result, tmp_path)
+    report = _report(result, tmp_path)
+    assert any(s.killed for s in result.sessions), report
+    # Only the known finding may fail this run; anything else fails the test outright.
+    others = [v for v in result.violations if v.invariant != "restart"]
+    assert not others, report
+    assert not result.error, report
+    if any(v.invariant == "restart" for v in result.violations):
+        pytest.xfail(f"{RESTART_FINDING}\n{report}")

@@ -171,6 +171,9 @@ def test_events_without_their_session_start_and_missing_fault_events_are_lost_ev
     state = (0, "state", {"connected": True, "updated_at": iso(T0 - 15)})
     messages = [state, started(), ended(), summary()]
     assert kinds(observation(messages=messages, injected=pulled)) == ["event-lost"]
+    # Nothing is expected when the service was not connected (a link held by a killed process).
+    offline = (0, "state", {"connected": False, "updated_at": iso(T0 - 15)})
+    assert kinds(observation(messages=[offline, *messages[1:]], injected=pulled)) == []
     key_event = (
         0,
         "event",
