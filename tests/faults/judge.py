@@ -19,6 +19,8 @@ The invariants (issue 7) and the allowances the judge makes, each for a reason w
   and one end event; duplicates carry the same event id and the same content; events the injected
   faults must cause (safety key, link lost) arrive; the service's own history has a summary for each
   session it recorded; the service never started a belt outside a session the broker heard of.
+- ``own-start-speed``: the target of a start on such a machine is the machine's choice, not a speed
+  the service commanded; what the belt then does is judged by ``overspeed``.
 - ``mph-as-kmh`` cannot be seen in speed data (the machine reports what it was told); it is judged as
   "ended with a reason within ``MPH_STOP_WITHIN_S`` of moving", not by the overspeed rule.
 """
@@ -249,8 +251,11 @@ def judge_session(obs: Observation, session: Session, belt: Belt) -> list[Violat
     out: list[Violation] = []
     factor = MPH_FACTOR if mph else 1.0
     limit = _allowed(session.plan, session.start, factor)
+    own_start = obs.quirks.get(tm) == "own-start-speed"
     for entry in belt.between(t0, t1):
         if entry["source"] == "client" and entry["state"] == "running":
+            if own_start and _is_start(belt, entry):
+                continue  # the machine picks its own start speed; the overspeed rule judges what follows
             target = float(entry["target_kmh"])
             if target > limit(float(entry["time"])) - TOLERANCE_KMH + 0.001:
                 out.append(Violation(
@@ -286,6 +291,12 @@ def judge_session(obs: Observation, session: Session, belt: Belt) -> list[Violat
     if session.end is not None and not session.killed:
         out += _stopped_after_end(obs, session, belt)
     return out
+
+
+def _is_start(belt: Belt, entry: dict[str, Any]) -> bool:
+    """The entry is the belt being started (it was not running just before)."""
+    before = belt.entry_at(float(entry["time"]) - 1e-6)
+    return before is None or before["state"] != "running"
 
 
 def _stopped_after_end(obs: Observation, session: Session, belt: Belt) -> list[Violation]:

@@ -118,6 +118,18 @@ def test_the_service_commanding_more_than_the_start_speed_is_a_violation() -> No
     assert kinds(observation(record)) == ["start-speed"]
 
 
+def test_a_machine_that_starts_at_its_own_speed_is_judged_by_how_fast_it_was_corrected() -> None:
+    record = [stop(T0 - 10, 0.0, "power"), entry(T0, 0.0, 3.0), entry(T0 + 1, 2.0, 1.0), stop(T0 + 70, 1.0)]
+    assert kinds(observation(record, quirks={0: "own-start-speed"})) == []
+    # Without the quirk the service itself started the belt toward 3 km/h.
+    assert kinds(observation(record)) == ["start-speed"]
+    # With it, a correction that never comes is still overspeed; a later set-speed is still judged.
+    slow = [stop(T0 - 10, 0.0, "power"), entry(T0, 0.0, 3.0), entry(T0 + 8, 3.0, 1.0), stop(T0 + 70, 1.0)]
+    assert kinds(observation(slow, quirks={0: "own-start-speed"})) == ["overspeed"]
+    too_fast = [*record[:3], entry(T0 + 20, 1.0, 2.0), stop(T0 + 70, 2.0)]
+    assert "start-speed" in kinds(observation(too_fast, quirks={0: "own-start-speed"}))
+
+
 def test_console_overspeed_is_a_violation_only_when_it_lasts_and_the_link_is_up() -> None:
     # A console speed-up to 2.5 km/h at +20 s that nobody corrects for 10 s.
     record = [*clean_record()[:2], entry(T0 + 20, 1.0, 2.5, source="console"), entry(T0 + 30, 2.5, 1.0)]
