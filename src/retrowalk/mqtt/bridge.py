@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -121,7 +120,9 @@ class MqttBridge:
             if name is not None:
                 self._names[treadmill_id] = name
             payload = discovery_payload(self.topics, treadmill_id, name=self._names.get(treadmill_id))
-            self._set_retained(self.topics.discovery(treadmill_id), json.dumps(payload).encode())
+            self._set_retained(
+                self.topics.discovery(treadmill_id), payload.model_dump_json(exclude_none=True).encode()
+            )
         self._set_retained(self.topics.treadmill(treadmill_id, "availability"), _availability(online))
 
     def publish_state(self, treadmill_id: str, state: TreadmillState) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from retrowalk.mqtt.commands import Command, CommandReply
+from retrowalk.mqtt.discovery import HaDeviceDiscovery
 from retrowalk.mqtt.payloads import Availability, Event, SessionSummary, Telemetry, TreadmillState
 
 # file name -> (topic it describes, adapter)
@@ -23,6 +24,7 @@ _SCHEMAS: dict[str, tuple[str, TypeAdapter[Any]]] = {
     "summary.json": ("<prefix>treadmill/<id>/summary", TypeAdapter(SessionSummary)),
     "command.json": ("<prefix>treadmill/<id>/command", TypeAdapter(Command)),
     "reply.json": ("<prefix>treadmill/<id>/reply", TypeAdapter(CommandReply)),
+    "ha_discovery.json": ("<discovery_prefix>/device/retrowalk_<id>/config", TypeAdapter(HaDeviceDiscovery)),
 }  # fmt: skip
 
 
