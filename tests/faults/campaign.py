@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import re
 import shutil
@@ -180,6 +182,7 @@ class Run:
                 end_sim=end_sim,
                 cool_down_s=float(COOL_DOWN_S),
             )
+            self._save(obs)
             result.sessions, result.violations = judge(obs)
             result.notes = self.notes + obs.notes + self._timeline(obs)
         finally:
@@ -189,6 +192,11 @@ class Run:
             self.broker.stop()
             result.seconds = time.monotonic() - started
         return result
+
+    def _save(self, obs: Observation) -> None:
+        """The judge's whole input, next to the logs: a failing run's record can be read (and judged
+        again) without running it again."""
+        (self.workdir / "observation.json").write_text(json.dumps(dataclasses.asdict(obs), indent=1))
 
     def _timeline(self, obs: Observation) -> list[str]:
         """Link and process outages in simulated time, to read a failing run's record against."""
@@ -416,6 +424,29 @@ async def campaign(seeds: list[int], keep: Path | None, failures: Path, max_trea
     return 1 if failing else 0
 
 
+def load_observation(path: Path) -> Observation:
+    """An observation saved by a run (JSON turns int keys into strings and tuples into lists)."""
+    data = json.loads(path.read_text())
+    data["quirks"] = {int(k): v for k, v in data["quirks"].items()}
+    data["records"] = {int(k): v for k, v in data["records"].items()}
+    data["link_down"] = {int(k): [tuple(span) for span in v] for k, v in data["link_down"].items()}
+    data["service_outages"] = [tuple(span) for span in data["service_outages"]]
+    data["broker_outages"] = [tuple(span) for span in data["broker_outages"]]
+    data["messages"] = [tuple(m) for m in data["messages"]]
+    data["injected"] = [Injected(**i) for i in data["injected"]]
+    data["notes"] = []
+    return Observation(**data)
+
+
+def rejudge(path: Path) -> int:
+    sessions, violations = judge(load_observation(path))
+    for session in sessions:
+        print(f"session tm{session.treadmill} {session.session_id}: {session.end_reason or 'no end'}")
+    for violation in violations:
+        print(f"VIOLATION {violation.describe()}")
+    return 1 if violations else 0
+
+
 def write_failures(path: Path, seeds: list[int]) -> None:
     """One seed per line: `--replay $(cat FILE)` runs them all again."""
     path.write_text("".join(f"{seed}\n" for seed in seeds))
@@ -429,7 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--failures", type=Path, default=Path("fault-campaign-failures.txt"))
     parser.add_argument("--keep", type=Path, help="keep every run's logs under this directory")
     parser.add_argument("--max-treadmills", type=int, default=3)
+    parser.add_argument("--judge", type=Path, help="judge a run's saved observation.json again, run nothing")
     args = parser.parse_args(argv)
+    if args.judge:
+        if not args.judge.is_file():
+            parser.error(f"--judge: {args.judge} is not a file")
+        return rejudge(args.judge)
     if args.count < 1 or args.max_treadmills < 1:
         parser.error("--count and --max-treadmills must be at least 1")
     missing = missing_requirements()

@@ -3,7 +3,10 @@ on one that keeps it (the campaign's verdicts are only as good as this)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,3 +213,19 @@ def test_mph_as_kmh_is_judged_by_when_it_was_stopped_not_by_its_speed() -> None:
     assert kinds(
         observation(late, quirks={0: "mph-as-kmh"}, messages=[started(), ended(t=T0 + 65), summary()])
     ) == ["mph-as-kmh"]
+
+
+def test_a_saved_observation_is_judged_the_same_after_loading(tmp_path: Path) -> None:
+    from .campaign import load_observation
+
+    record = [*clean_record()[:2], entry(T0 + 20, 1.0, 2.5, source="console"), entry(T0 + 30, 2.5, 1.0)]
+    original = observation(
+        [*record, stop(T0 + 70, 1.0)],
+        injected=[Injected("key-pull", 0, T0 + 30)],
+        service_outages=[(T0 + 80, T0 + 81)],
+    )
+    path = tmp_path / "observation.json"
+    path.write_text(json.dumps(dataclasses.asdict(original)))
+    loaded = load_observation(path)
+    assert loaded == original
+    assert judge(loaded) == judge(original)
