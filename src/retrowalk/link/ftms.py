@@ -26,6 +26,7 @@ from typing import Any
 from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
+from bleak_retry_connector import get_device
 from pyftms import FitnessMachine, MachineType, discover_ftms_devices, get_client
 from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import ControlEvent, SetupEvent, UpdateEvent
@@ -195,6 +196,13 @@ class FtmsLink:
     async def _find(self) -> BLEDevice | None:
         timeout = self._timing.scan_timeout_s
         if self._target.address:
+            # A treadmill still connected to a process that died (SIGKILL, crash) does not advertise, so
+            # a scan never finds it, and its belt may be running. BlueZ still knows it: take it from
+            # there; pyftms closes the stale connection before connecting anew.
+            known = await get_device(self._target.address)
+            if known is not None and _connected(known):
+                self.log.warning("%s is still connected from an earlier run: taking it over", known.address)
+                return known
             return await BleakScanner.find_device_by_address(self._target.address, timeout=timeout)
         if self._target.name:
             return await BleakScanner.find_device_by_name(self._target.name, timeout=timeout)
@@ -357,6 +365,12 @@ _CONTROL_KINDS = {
     ("stop", "safety"): MachineStatusKind.SAFETY_KEY,
     ("reset", "other"): MachineStatusKind.RESET,
 }
+
+
+def _connected(device: BLEDevice) -> bool:
+    details = device.details if isinstance(device.details, dict) else {}
+    props = details.get("props", {})
+    return bool(isinstance(props, dict) and props.get("Connected"))
 
 
 def _floored(value: float, device_range: DeviceRange | None) -> float:
