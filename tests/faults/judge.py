@@ -233,10 +233,14 @@ def _allowed(plan: dict[str, Any], start: float, factor: float) -> Any:
     return limit
 
 
-def _blind(obs: Observation, treadmill: int) -> list[tuple[float, float]]:
-    """Times the service could not act on this treadmill: link down (plus its set-up after), service
-    dead (plus the restart allowance after)."""
-    down = [(lo, hi + LINK_SETUP_S) for lo, hi in obs.link_down.get(treadmill, [])]
+def _blind(obs: Observation, treadmill: int, belt: Belt) -> list[tuple[float, float]]:
+    """Times the service could not act on this treadmill: link down (plus its set-up after, which ends
+    early once the service has commanded the belt over the new link), service dead (plus the restart
+    allowance after)."""
+    down = []
+    for lo, hi in obs.link_down.get(treadmill, []):
+        commanded = [float(e["time"]) for e in belt.between(hi, hi + LINK_SETUP_S) if e["source"] == "client"]
+        down.append((lo, min([hi + LINK_SETUP_S, *commanded])))
     dead = [(lo, hi + STOP_WITHIN_S) for lo, hi in obs.service_outages]
     return down + dead
 
@@ -247,7 +251,7 @@ def judge_session(obs: Observation, session: Session, belt: Belt) -> list[Violat
     killed_at = min((k for k, _ in obs.service_outages if k >= session.start), default=math.inf)
     t0 = session.start - 2.0  # the event and the start command go out within moments of each other
     t1 = min(session.end if session.end is not None else obs.end_sim, killed_at)
-    blind = _blind(obs, tm)
+    blind = _blind(obs, tm, belt)
     out: list[Violation] = []
     factor = MPH_FACTOR if mph else 1.0
     limit = _allowed(session.plan, session.start, factor)

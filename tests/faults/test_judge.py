@@ -129,6 +129,11 @@ def test_a_machine_that_starts_at_its_own_speed_is_judged_by_how_fast_it_was_cor
     # With it, a correction that never comes is still overspeed; a later set-speed is still judged.
     slow = [stop(T0 - 10, 0.0, "power"), entry(T0, 0.0, 3.0), entry(T0 + 8, 3.0, 1.0), stop(T0 + 70, 1.0)]
     assert kinds(observation(slow, quirks={0: "own-start-speed"})) == ["overspeed"]
+    # Even when the session starts the moment the link is up: the start shows the service has the link,
+    # so the link's set-up allowance ends there (4.7 s above the limit; 3.45 s if it did not).
+    late = [stop(T0 - 10, 0.0, "power"), entry(T0, 0.0, 3.0), entry(T0 + 4.5, 3.0, 1.0), stop(T0 + 70, 1.0)]
+    just_up = {0: [(T0 - 100, T0 - 0.1)]}
+    assert kinds(observation(late, quirks={0: "own-start-speed"}, link_down=just_up)) == ["overspeed"]
     too_fast = [*record[:3], entry(T0 + 20, 1.0, 2.0), stop(T0 + 70, 2.0)]
     assert "start-speed" in kinds(observation(too_fast, quirks={0: "own-start-speed"}))
 
