@@ -234,3 +234,25 @@ def test_a_saved_observation_is_judged_the_same_after_loading(tmp_path: Path) ->
     loaded = load_observation(path)
     assert loaded == original
     assert judge(loaded) == judge(original)
+
+
+def test_the_command_line_refuses_bad_input_and_rejudges_a_saved_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .campaign import RunResult, main, table, write_failures
+    from .scenario import draw
+
+    for bad in (["--count", "0"], ["--max-treadmills", "0"], ["--judge", str(tmp_path / "nothing.json")]):
+        with pytest.raises(SystemExit) as exited:
+            main(bad)
+        assert exited.value.code == 2
+    record = [stop(T0 - 10, 0.0, "power"), entry(T0, 0.0, 1.1), stop(T0 + 70, 1.1)]
+    saved = tmp_path / "observation.json"
+    saved.write_text(json.dumps(dataclasses.asdict(observation(record))))
+    assert main(["--judge", str(saved)]) == 1
+    assert "VIOLATION [start-speed] tm0" in capsys.readouterr().out
+    failing = RunResult(draw(5), violations=judge(observation(record))[1], faults_done=3)
+    text = table([failing, RunResult(draw(6))])
+    assert "runs 2, faults injected 3, violations 1, failing runs 1" in text
+    write_failures(tmp_path / "failing.txt", [5])
+    assert (tmp_path / "failing.txt").read_text() == "5\n"
