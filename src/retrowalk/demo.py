@@ -188,6 +188,13 @@ async def _main(options: DemoOptions, view: DemoView) -> int:
                 return 130
             finally:
                 view.stop()
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        # Ctrl-C while the simulator or the broker was starting: no session, nothing moved.
+        main.uncancel()
+        view.note("stopped by Ctrl-C before the session started")
+        return 130
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -247,7 +254,7 @@ def _describe_rig(
     for leaf, what in (
         ("availability", "online/offline, retained"),
         ("state", "phase, session and plan, retained"),
-        ("telemetry", "belt speed, allowed speed, time, about once a second"),
+        ("telemetry", "belt speed, allowed speed, time, at the treadmill's rate"),
         ("event", "session started, phase changed, overspeed corrected, cap warning, ended"),
         ("summary", "one per session"),
         ("reply", "answers to its commands"),

@@ -36,7 +36,8 @@ CREATE TABLE sessions (
     distance_m      REAL NOT NULL,
     max_speed_kmh   REAL NOT NULL,
     duration_cap_s  INTEGER NOT NULL,
-    pain_during     INTEGER
+    pain_during     INTEGER,
+    plan            TEXT
 );
 CREATE INDEX sessions_by_user ON sessions (user_id, started_at);
 CREATE TABLE pain_reports (
@@ -44,7 +45,7 @@ CREATE TABLE pain_reports (
     user_id     TEXT NOT NULL,
     session_id  TEXT,
     at          TEXT NOT NULL,
-    moment      TEXT NOT NULL CHECK (moment IN ('during', 'after', 'next_morning')),
+    moment      TEXT NOT NULL CHECK (moment IN ('before', 'during', 'after', 'next_morning')),
     pain        INTEGER NOT NULL CHECK (pain BETWEEN 0 AND 10),
     swelling    INTEGER NOT NULL,
     giving_way  INTEGER NOT NULL
@@ -66,6 +67,13 @@ CREATE TABLE clearances (
     note         TEXT
 );
 CREATE INDEX clearances_by_user ON clearances (user_id, at);
+CREATE TABLE open_sessions (
+    session_id    TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    treadmill_id  TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    plan          TEXT NOT NULL
+);
 CREATE TABLE outbox (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id     TEXT NOT NULL UNIQUE,
@@ -106,6 +114,19 @@ class StoredSession:
     max_speed_kmh: float
     duration_cap_s: int
     pain_during: int | None = None
+    # The plan the session ran under, as JSON (progression builds the next plan from it).
+    plan_json: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSession:
+    """A session that started and has not ended yet; left over after a crash."""
+
+    session_id: str
+    user_id: str
+    treadmill_id: str
+    started_at: datetime
+    plan_json: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,12 +292,26 @@ class Store:
         if s.ended_at < s.started_at:
             raise ValueError("session ended before it started")
         self._write(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 s.session_id, s.user_id, s.treadmill_id, _iso(s.started_at), _iso(s.ended_at),
                 s.end_reason, s.walked_s, s.distance_m, s.max_speed_kmh, s.duration_cap_s, s.pain_during,
+                s.plan_json,
             ),
         )  # fmt: skip
+        # The session is over: it is no longer open (a no-op when it never was).
+        self._write("DELETE FROM open_sessions WHERE session_id = ?", (s.session_id,))
+
+    def open_session(self, o: OpenSession) -> None:
+        """Note a session as started, so a restart after a crash can close it honestly."""
+        self._write(
+            "INSERT OR REPLACE INTO open_sessions VALUES (?, ?, ?, ?, ?)",
+            (o.session_id, o.user_id, o.treadmill_id, _iso(o.started_at), o.plan_json),
+        )
+
+    def open_sessions(self) -> list[OpenSession]:
+        rows = self._read("SELECT * FROM open_sessions ORDER BY started_at")
+        return [OpenSession(r[0], r[1], r[2], _dt(r[3]), r[4]) for r in rows]
 
     def sessions_for_user(self, user_id: str, limit: int = 100) -> list[StoredSession]:
         """The user's sessions, oldest first (the last `limit` of them)."""
@@ -289,7 +324,7 @@ class Store:
             StoredSession(
                 session_id=r[0], user_id=r[1], treadmill_id=r[2], started_at=_dt(r[3]), ended_at=_dt(r[4]),
                 end_reason=r[5], walked_s=r[6], distance_m=r[7], max_speed_kmh=r[8], duration_cap_s=r[9],
-                pain_during=r[10],
+                pain_during=r[10], plan_json=r[11],
             )
             for r in rows
         ]  # fmt: skip
@@ -297,7 +332,7 @@ class Store:
     def add_pain_report(self, p: StoredPainReport) -> None:
         if not 0 <= p.pain <= 10:
             raise ValueError("pain must be 0..10")
-        if p.moment not in ("during", "after", "next_morning"):
+        if p.moment not in ("before", "during", "after", "next_morning"):
             raise ValueError(f"unknown pain report moment {p.moment!r}")
         self._write(
             "INSERT INTO pain_reports (user_id, session_id, at, moment, pain, swelling, giving_way)"

@@ -258,3 +258,92 @@ async def test_a_treadmill_that_cannot_go_slow_enough_is_refused_with_the_reason
         with pytest.raises(RefusedError, match=r"start_speed_kmh=1.0 is below the treadmill's minimum speed"):
             await rig.screen_and_start("tm0")
         assert running_entries(rig) == []
+
+
+async def test_the_next_plan_progresses_from_history_and_pain_reports(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async with running_rig(
+        simulator_factory, tmp_path, speedup=FAST, settings={"default_plan": {"cool_down_s": 10}}
+    ) as rig:
+        await rig.wait_connected("tm0")
+        await rig.screen_and_start("tm0", plan={"duration_cap_s": 60, "max_speed_kmh": 1.2})
+        runner = rig.service.runners["tm0"]
+        first = runner.engine.plan  # type: ignore[union-attr]
+        assert first is not None
+        session_id = runner.engine.session_id  # type: ignore[union-attr]
+        for when, pain in (("before", 1), ("during", 2), ("after", 2), ("next_morning", 1)):
+            await rig.command(
+                "tm0",
+                {
+                    "type": "pain_report",
+                    "user_id": "ana",
+                    "session_id": session_id,
+                    "when": when,
+                    "pain": pain,
+                },
+            )
+        ended = await rig.wait_ended("tm0", within=(60 + 60 + 10 + 30) / FAST + 15)
+        assert ended.reason == "completed"
+        await rig.command("tm0", {"type": "start", "user_id": "ana"})
+        second = runner.engine.plan  # type: ignore[union-attr]
+        assert second is not None
+        # Pain <= 3 and the next morning no worse: +0.1 km/h and +2 minutes (references §2).
+        assert second.target_speed_kmh == pytest.approx(first.target_speed_kmh + 0.1)
+        assert second.duration_cap_s == first.duration_cap_s + 120
+        assert second.start_speed_kmh == first.start_speed_kmh
+        await rig.command("tm0", {"type": "stop"})
+
+
+async def test_pain_above_5_during_a_session_ends_it_and_the_next_plan_regresses(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async with running_rig(simulator_factory, tmp_path, speedup=FAST) as rig:
+        await rig.wait_connected("tm0")
+        await rig.screen_and_start("tm0", plan={"duration_cap_s": 600, "max_speed_kmh": 1.5})
+        runner = rig.service.runners["tm0"]
+        first = runner.engine.plan  # type: ignore[union-attr]
+        assert first is not None
+        await wait_until(lambda: rig.sim.treadmill(0).treadmill.speed_kmh > 0.5, 10, "walking")
+        await rig.command("tm0", {"type": "pain_report", "user_id": "ana", "when": "during", "pain": 6})
+        ended = await rig.wait_ended("tm0", within=10)
+        assert ended.reason != "completed"
+        await rig.command("tm0", {"type": "start", "user_id": "ana"})
+        second = runner.engine.plan  # type: ignore[union-attr]
+        assert second is not None
+        assert second.target_speed_kmh < first.target_speed_kmh
+        assert second.duration_cap_s < first.duration_cap_s
+        await rig.command("tm0", {"type": "stop"})
+
+
+async def test_a_session_left_open_by_a_crash_is_closed_on_restart(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from retrowalk.session.plan import SessionPlan
+    from retrowalk.storage import OpenSession, Store
+
+    async def crashed_earlier(sim: Any) -> None:
+        store = Store(tmp_path / "history.sqlite3")
+        store.open_session(
+            OpenSession(
+                "tm0-crashed-1",
+                "ana",
+                "tm0",
+                datetime(2026, 11, 24, 8, tzinfo=UTC),
+                SessionPlan().model_dump_json(),
+            )
+        )
+        store.close()
+
+    async with running_rig(simulator_factory, tmp_path, prepare=crashed_earlier) as rig:
+        await rig.wait_connected("tm0")
+        ended = rig.recorder.ended("tm0")
+        assert [e.session_id for e in ended] == ["tm0-crashed-1"]
+        assert ended[0].reason == "service_restarted"
+        summaries = rig.recorder.of(p.SessionSummary, "tm0")
+        assert [s.session_id for s in summaries] == ["tm0-crashed-1"]
+        assert rig.service.store.open_sessions() == []
+        history = rig.service.store.sessions_for_user("ana")
+        assert [(h.session_id, h.end_reason) for h in history] == [("tm0-crashed-1", "service_restarted")]

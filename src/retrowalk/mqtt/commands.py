@@ -60,7 +60,8 @@ class PainReportCommand(_Command):
     type: Literal["pain_report"]
     user_id: UserId
     session_id: str | None = Field(default=None, max_length=64)
-    when: Literal["during", "after", "next_morning"]
+    # "before" is the baseline the pain rule compares the next morning with.
+    when: Literal["before", "during", "after", "next_morning"]
     pain: Annotated[int, Field(ge=0, le=10)]
     swelling: bool = False
     giving_way: bool = False

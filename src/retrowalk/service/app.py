@@ -15,14 +15,17 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from retrowalk.config import Settings
 from retrowalk.link.ftms import FtmsLink, LinkTarget, LinkTiming
+from retrowalk.mqtt import payloads as p
 from retrowalk.mqtt.bridge import MqttBridge
 from retrowalk.service.commands import CommandRouter
 from retrowalk.service.publish import LogPublisher, Publisher, TeePublisher
 from retrowalk.service.runner import TreadmillRunner
-from retrowalk.storage import Store
+from retrowalk.session.events import EndReason
+from retrowalk.storage import Store, StoredSession
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ class Service:
             tick_hz=self.settings.service.tick_hz,
             clock=self.clock.now,
             speedup=self.clock.speedup,
-            on_session_end=self.router.session_ended,
+            history=self.router,
         )
         return runner
 
@@ -106,6 +109,7 @@ class Service:
             len(self.runners),
             "on" if self.bridge else "off (local sessions only)",
         )
+        self.close_sessions_left_open()
         try:
             async with asyncio.TaskGroup() as group:
                 if self.bridge is not None:
@@ -114,6 +118,62 @@ class Service:
                     group.create_task(self._supervise(treadmill_id), name=f"treadmill-{treadmill_id}")
         finally:
             self.store.close()
+
+    def close_sessions_left_open(self) -> None:
+        """End, honestly, the sessions a previous run of this service started and never ended.
+
+        After a crash or power loss the session's own end was never seen: kiosks would wait for a
+        summary for ever and the history would lose the session. It ends now with reason
+        ``service_restarted``; what happened on the belt after the crash is unknown, and the summary
+        says so instead of guessing. (The belt itself is stopped by the orphaned-belt rule.)
+        """
+        for left in self.store.open_sessions():
+            now = datetime.now(UTC)
+            detail = (
+                "the service stopped during this session (crash or power loss) and was restarted; "
+                "how long the person walked after that is unknown"
+            )
+            log.warning(
+                "closing session %s on %s left open by a previous run", left.session_id, left.treadmill_id
+            )
+            self.publisher.publish_event(
+                left.treadmill_id,
+                p.SessionEnded(
+                    treadmill_id=left.treadmill_id,
+                    session_id=left.session_id,
+                    reason=EndReason.SERVICE_RESTARTED.value,
+                    detail=detail,
+                ),
+            )
+            self.publisher.publish_summary(
+                left.treadmill_id,
+                p.SessionSummary(
+                    treadmill_id=left.treadmill_id,
+                    session_id=left.session_id,
+                    user_id=left.user_id,
+                    started_at=left.started_at,
+                    ended_at=now,
+                    end_reason=EndReason.SERVICE_RESTARTED.value,
+                    walked_s=0.0,
+                    distance_m=0.0,
+                    max_speed_kmh=0.0,
+                ),
+            )
+            self.store.record_session(
+                StoredSession(
+                    session_id=left.session_id,
+                    user_id=left.user_id,
+                    treadmill_id=left.treadmill_id,
+                    started_at=left.started_at,
+                    ended_at=max(now, left.started_at),
+                    end_reason=EndReason.SERVICE_RESTARTED.value,
+                    walked_s=0.0,
+                    distance_m=0.0,
+                    max_speed_kmh=0.0,
+                    duration_cap_s=0,
+                    plan_json=left.plan_json,
+                )
+            )
 
     async def _supervise(self, treadmill_id: str) -> None:
         failures = 0

@@ -17,11 +17,19 @@ from pydantic import ValidationError
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
+from retrowalk.service.records import clearance_record, pain_report, screening_record, session_record
 from retrowalk.session import events as ev
-from retrowalk.session.history import Clearance, ScreeningAnswers
-from retrowalk.session.plan import OperatorCeilings, SessionPlan, default_plan, validate_plan
+from retrowalk.session.plan import OperatorCeilings, SessionPlan, validate_plan
+from retrowalk.session.progression import next_plan
 from retrowalk.session.screening import require_screening_passed, user_profile
-from retrowalk.storage import Store, StoredClearance, StoredPainReport, StoredScreening, StoredSession
+from retrowalk.storage import (
+    OpenSession,
+    Store,
+    StoredClearance,
+    StoredPainReport,
+    StoredScreening,
+    StoredSession,
+)
 
 if TYPE_CHECKING:
     from retrowalk.service.runner import TreadmillRunner
@@ -30,25 +38,6 @@ log = logging.getLogger(__name__)
 
 # Pain above this during a session ends it (references §2, pain-monitoring model).
 STOP_PAIN = 5
-
-
-def screening_record(stored: StoredScreening) -> ScreeningAnswers:
-    answers = stored.answers
-    return ScreeningAnswers(
-        user_id=stored.user_id,
-        answered_at=stored.at,
-        severe_knee_oa_or_ligament_injury=bool(
-            answers.get("severe_knee_oa") or answers.get("ligament_injury")
-        ),
-        balance_disorder_or_dizziness=bool(answers.get("balance_disorder_or_dizziness")),
-        recent_knee_surgery=bool(answers.get("recent_knee_surgery")),
-    )
-
-
-def clearance_record(stored: StoredClearance) -> Clearance:
-    return Clearance(
-        user_id=stored.user_id, cleared_at=stored.at, cleared_by=stored.cleared_by, note=stored.note or ""
-    )
 
 
 class CommandRouter:
@@ -106,7 +95,16 @@ class CommandRouter:
         require_screening_passed(user_id, answers, clearances)
         age = stored.answers.get("age") if stored else None
         profile = user_profile(user_id, age if isinstance(age, int) else None, answers)
-        base = default_plan(profile, self.ceilings).model_dump()
+        history = [r for r in map(session_record, self.store.sessions_for_user(user_id)) if r is not None]
+        pain = [r for r in map(pain_report, self.store.pain_reports_for_user(user_id)) if r is not None]
+        progression = next_plan(profile, self.ceilings, history, pain, clearances)
+        if progression.plan is None:
+            raise PlanError(
+                f"user {user_id!r} should see a clinician before the next session: "
+                + "; ".join(progression.reasons)
+            )
+        log.info("plan for %s: %s (%s)", user_id, progression.decision.value, "; ".join(progression.reasons))
+        base = progression.plan.model_dump()
         base.update(self.plan_overrides)
         if request is not None:
             asked = request.model_dump(exclude_none=True)
@@ -152,12 +150,22 @@ class CommandRouter:
             )
             await runner.submit(ev.Stop())
 
+    def session_started(self, started: ev.SessionStarted) -> None:
+        """Note the session as open: if the service dies, the restart closes it instead of losing it."""
+        self.store.open_session(
+            OpenSession(
+                session_id=started.session_id,
+                user_id=started.user_id,
+                treadmill_id=started.treadmill_id,
+                started_at=datetime.now(UTC),
+                plan_json=started.plan.model_dump_json(),
+            )
+        )
+
     def session_ended(self, ended: ev.SessionEnded, summary: p.SessionSummary) -> None:
         """Keep the session in the history the next plan is made from."""
-        engine_plan_cap = 0
         runner = self.runners.get(ended.treadmill_id)
-        if runner is not None and runner.engine is not None and runner.engine.plan is not None:
-            engine_plan_cap = runner.engine.plan.duration_cap_s
+        plan = runner.engine.plan if runner is not None and runner.engine is not None else None
         self.store.record_session(
             StoredSession(
                 session_id=ended.session_id,
@@ -169,6 +177,7 @@ class CommandRouter:
                 walked_s=ended.backward_s,
                 distance_m=summary.distance_m,
                 max_speed_kmh=ended.max_speed_kmh,
-                duration_cap_s=engine_plan_cap,
+                duration_cap_s=plan.duration_cap_s if plan else 0,
+                plan_json=plan.model_dump_json() if plan else None,
             )
         )

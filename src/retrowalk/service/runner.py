@@ -63,6 +63,14 @@ class Link(Protocol):
     def drop(self, reason: str) -> None: ...
 
 
+class SessionHistory(Protocol):
+    """Where sessions are kept (the command router, on SQLite)."""
+
+    def session_started(self, started: ev.SessionStarted) -> None: ...
+
+    def session_ended(self, ended: ev.SessionEnded, summary: p.SessionSummary) -> None: ...
+
+
 @dataclass
 class _Request:
     """A kiosk command waiting for the pump; the future carries the engine's yes or no."""
@@ -112,7 +120,7 @@ class TreadmillRunner:
         tick_hz: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         speedup: float = 1.0,
-        on_session_end: Callable[[ev.SessionEnded, p.SessionSummary], None] | None = None,
+        history: SessionHistory | None = None,
     ) -> None:
         self.treadmill_id = treadmill_id
         self.link = link
@@ -122,7 +130,7 @@ class TreadmillRunner:
         self._clock = clock
         # The clock may run faster than real time (demo --speedup); waits are scaled to match.
         self._speedup = speedup
-        self._on_session_end = on_session_end
+        self._history = history
         self._queue: asyncio.Queue[LinkEvent | _Request] = asyncio.Queue()
         self.engine: SessionEngine | None = None
         self.info: TreadmillInfo | None = None
@@ -357,6 +365,8 @@ class TreadmillRunner:
                 start_distance_m=self._last_sample.distance_m if self._last_sample else None,
             )
             self._units.restart()
+            if self._history is not None:
+                self._history.session_started(notice)
         if isinstance(notice, ev.StopNotConfirmed):
             self.log.error("the treadmill did not confirm a stop (%s): check the belt", notice.result.value)
         payload = notice_payload(self.treadmill_id, notice)
@@ -368,8 +378,8 @@ class TreadmillRunner:
                 self.link.drop("telemetry stopped while the belt should move")
             summary = self._summary(notice)
             self._publisher.publish_summary(self.treadmill_id, summary)
-            if self._on_session_end is not None:
-                self._on_session_end(notice, summary)
+            if self._history is not None:
+                self._history.session_ended(notice, summary)
             self._tally = None
 
     def _summary(self, ended: ev.SessionEnded) -> p.SessionSummary:
