@@ -34,5 +34,5 @@ def test_the_event_schema_lists_every_kind() -> None:
     kinds = set(schema["discriminator"]["mapping"])
     assert kinds == {
         "session_started", "phase_changed", "overspeed_corrected", "cap_warning", "session_ended",
-        "link_lost", "safety_key", "orphaned_belt_stopped",
+        "link_lost", "safety_key", "orphaned_belt_stopped", "stop_not_confirmed",
     }  # fmt: skip

@@ -125,6 +125,13 @@ class OrphanedBeltStopped(_EventBase):
     speed_kmh: Kmh = Field(description="belt speed seen before retrowalk stopped it")
 
 
+class StopNotConfirmed(_EventBase):
+    """The treadmill did not confirm a stop: a person must check the belt."""
+
+    kind: Literal["stop_not_confirmed"] = "stop_not_confirmed"
+    detail: str
+
+
 EventPayload = (
     SessionStarted
     | PhaseChanged
@@ -134,6 +141,7 @@ EventPayload = (
     | LinkLost
     | SafetyKeyPulled
     | OrphanedBeltStopped
+    | StopNotConfirmed
 )
 
 

@@ -142,8 +142,14 @@ def notice_payload(treadmill_id: str, notice: ev.Notice) -> p.EventPayload | Non
                 remaining_s=max(0, round(notice.seconds_left)),
             )
         case ev.StopNotConfirmed():
-            # No payload kind yet; the runner logs it as an error.
-            return None
+            return p.StopNotConfirmed(
+                treadmill_id=treadmill_id,
+                session_id=notice.session_id or None,
+                detail=(
+                    f"the treadmill did not confirm a stop ({notice.result.value}): check the belt now and "
+                    "use the console's stop button or the safety key"
+                ),
+            )
         case ev.SessionEnded():
             return p.SessionEnded(
                 treadmill_id=treadmill_id,
