@@ -84,7 +84,7 @@ def test_sigterm_stops_the_belt_before_the_session_process_exits(treadsim_bus: s
         treadsim_bus,
     )
     try:
-        wait_for(lambda: belt(treadsim_bus)["speed_kmh"] >= 0.9, 30, "the session's belt moving")
+        wait_for(lambda: belt(treadsim_bus)["speed_kmh"] >= 0.9, 60, "the session's belt moving")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)
     finally:
@@ -128,7 +128,7 @@ def test_after_a_sigkill_the_restarted_service_stops_the_belt_within_5_s(
         treadsim_bus,
     )
     try:
-        wait_for(lambda: belt(treadsim_bus)["speed_kmh"] >= 0.9, 30, "the session's belt moving")
+        wait_for(lambda: belt(treadsim_bus)["speed_kmh"] >= 0.9, 60, "the session's belt moving")
     finally:
         session.kill()  # SIGKILL: no chance to stop the belt or to disconnect
         session.communicate()
