@@ -61,6 +61,8 @@ LATENCY_GOAL_MS = 100.0
 PER_CORE_GOAL = 500
 CPU_RATIO_GOAL = 1.5
 RSS_GOAL_MIB = 1.0
+# Results travel as one JSON line each (every send time of the window): far above asyncio's 64 KiB.
+LINE_LIMIT = 1 << 28
 
 
 # ============================================================================ sim role (own process)
@@ -384,7 +386,7 @@ async def run_worker(
            "--seconds", str(args.seconds), "--warmup", str(args.warmup)]  # fmt: skip
     env_bus = {"DBUS_SYSTEM_BUS_ADDRESS": sim.bus} if sim else {}
     process = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.PIPE, env={**os.environ, **env_bus}
+        *cmd, stdout=asyncio.subprocess.PIPE, env={**os.environ, **env_bus}, limit=LINE_LIMIT
     )
     assert process.stdout is not None
     result: dict[str, Any] | None = None
@@ -428,7 +430,7 @@ class SimProcess:
     async def start(cls, treadmills: int) -> SimProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "sim", "--treadmills", str(treadmills),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=LINE_LIMIT,
         )  # fmt: skip
         assert process.stdout is not None
         first = (await asyncio.wait_for(process.stdout.readline(), 60)).decode().split()
