@@ -15,8 +15,9 @@ The invariants (issue 7) and the allowances the judge makes, each for a reason w
 - ``cap``: the belt moves, while the service can reach it, no longer than the cap plus the cool-down
   (plus ``CAP_SLACK_S`` for the final stop's run-down); and after a session ends the belt is stopped.
 - ``restart``: after a service restart, a moving belt is stopped within 5 s.
-- ``summary`` / ``event-lost``: every session whose service did not die produces exactly one summary
-  and one end event; duplicates carry the same event id and the same content; events the injected
+- ``summary`` / ``event-lost``: every session produces exactly one summary and one end event (a session
+  whose service was killed gets them from the restarted service, which closes it as service_restarted;
+  with no restart, at most one); duplicates carry the same event id and the same content; events the injected
   faults must cause (safety key, link lost) arrive; the service's own history has a summary for each
   session it recorded; the service never started a belt outside a session the broker heard of.
 - ``own-start-speed``: the target of a start on such a machine is the machine's choice, not a speed
@@ -359,7 +360,8 @@ def judge_events(obs: Observation, sessions: list[Session]) -> list[Violation]:
             for _i, p in events
             if p.get("kind") == "session_ended" and p.get("session_id") == session.session_id
         ]
-        if session.killed:
+        if session.killed and not _restarted_after(obs, session):
+            # The killed process cannot publish anything more, and no restart came to close it.
             if len(mine) > 1:
                 out.append(
                     Violation("summary", session.treadmill, f"{session.session_id}: {len(mine)} summaries")
@@ -402,6 +404,15 @@ def judge_events(obs: Observation, sessions: list[Session]) -> list[Violation]:
                 )
             )
     return out
+
+
+def _restarted_after(obs: Observation, session: Session) -> bool:
+    """A service was restarted after this session's service died, long enough before the run ended for
+    it to close the session (it does so from its storage, with reason service_restarted)."""
+    return any(
+        killed >= session.start and restarted + EVENT_WITHIN_S <= obs.end_sim
+        for killed, restarted in obs.service_outages
+    )
 
 
 def _service_connected(obs: Observation, treadmill: int, at: float) -> bool:

@@ -167,12 +167,25 @@ def test_a_belt_left_running_after_the_end_is_a_violation() -> None:
 def test_after_a_restart_a_moving_belt_must_be_stopped_within_5_s() -> None:
     outage = [(T0 + 20, T0 + 22)]
     record = [*clean_record()[:2], stop(T0 + 30, 1.0)]
-    messages = [started()]  # killed: no end, no summary, and none is required
-    assert kinds(observation(record, service_outages=outage, messages=messages, history_session_ids=[])) == [
-        "restart"
-    ]
+    # The restarted service closes the killed session from its storage.
+    closed = [started(), ended(t=T0 + 23), summary()]
+    assert kinds(observation(record, service_outages=outage, messages=closed)) == ["restart"]
     record = [*clean_record()[:2], stop(T0 + 25, 1.0)]
-    assert kinds(observation(record, service_outages=outage, messages=messages, history_session_ids=[])) == []
+    assert kinds(observation(record, service_outages=outage, messages=closed)) == []
+
+
+def test_a_killed_session_needs_its_summary_once_a_restarted_service_could_send_it() -> None:
+    outage = [(T0 + 20, T0 + 22)]
+    record = [*clean_record()[:2], stop(T0 + 25, 1.0)]
+    vanished = observation(record, service_outages=outage, messages=[started()], history_session_ids=[])
+    assert kinds(vanished) == ["summary"]
+    # Killed with no restart before the run ended: nobody could have sent it.
+    no_restart = [(T0 + 20, T0 + 85)]
+    record = [*clean_record()[:2], stop(T0 + 87, 1.0)]
+    unrestarted = observation(
+        record, service_outages=no_restart, messages=[started()], history_session_ids=[]
+    )
+    assert kinds(unrestarted) == []
 
 
 def test_exactly_one_summary_per_session_and_duplicates_must_match() -> None:
