@@ -235,7 +235,8 @@ class LiveView(DemoView):
         table.add_row("phase", PHASE_TEXT.get(picture.phase, picture.phase))
         if picture.corrections:
             table.add_row("enforced", Text(f"{picture.corrections} overspeed correction(s)", style="red"))
-        if picture.warnings:
+        if picture.warnings and picture.phase in ("familiarise", "ramp", "steady"):
+            # A warning is about the time before the cap; once past it, it would be stale.
             table.add_row("cap", Text(f"{picture.warnings[-1]} s left", style="yellow"))
         cue = self.cue_for(t) if t is not None else None
         if cue:
