@@ -44,6 +44,7 @@ DETECTION_S = 1.0  # one Treadmill Data period at 1 Hz
 # After the link comes up the service subscribes and reads the ranges before the first sample arrives.
 LINK_SETUP_S = 2.0
 CAP_SLACK_S = 5.0
+RESTART_LINK_DOWN_S = 1.0  # link down longer than this right after a restart excuses the restart rule
 STOP_WITHIN_S = 5.0  # after a restart, and after a session's end, a moving belt is stopped within this
 EVENT_WITHIN_S = 10.0  # an event a fault must cause arrives within this (broker outages excepted)
 MPH_STOP_WITHIN_S = 60.0
@@ -335,8 +336,12 @@ def judge_restarts(obs: Observation, belts: dict[int, Belt]) -> list[Violation]:
             if belt.speed_at(restarted) <= MOVING_KMH or belt.commanded_to_stop_at(restarted):
                 continue
             check = restarted + STOP_WITHIN_S
-            if any(lo < check and hi > restarted for lo, hi in obs.link_down.get(tm, [])):
-                obs.notes.append(f"tm{tm}: link down within 5 s of the restart; restart rule not judged")
+            spans = obs.link_down.get(tm, [])
+            down_s = sum(max(0.0, min(hi, check) - max(lo, restarted)) for lo, hi in spans)
+            # A blip (the restarted service closing the dead process's connection to take it over) does
+            # not excuse it; a link that was really down in that window, or still is at its end, does.
+            if down_s > RESTART_LINK_DOWN_S or in_any(check, spans):
+                obs.notes.append(f"tm{tm}: link down {down_s:.1f} s within 5 s of the restart; not judged")
                 continue
             if check > obs.end_sim:
                 continue

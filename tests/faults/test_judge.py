@@ -172,6 +172,13 @@ def test_after_a_restart_a_moving_belt_must_be_stopped_within_5_s() -> None:
     assert kinds(observation(record, service_outages=outage, messages=closed)) == ["restart"]
     record = [*clean_record()[:2], stop(T0 + 25, 1.0)]
     assert kinds(observation(record, service_outages=outage, messages=closed)) == []
+    # The restarted service's own take-over blip does not excuse a belt it then leaves running...
+    late = [*clean_record()[:2], stop(T0 + 30, 1.0)]
+    blip = {0: [(T0 - 100, T0 - 20), (T0 + 23.0, T0 + 23.02)]}
+    assert kinds(observation(late, service_outages=outage, messages=closed, link_down=blip)) == ["restart"]
+    # ... a link really down for seconds does.
+    down = {0: [(T0 - 100, T0 - 20), (T0 + 22.5, T0 + 25)]}
+    assert kinds(observation(late, service_outages=outage, messages=closed, link_down=down)) == []
 
 
 def test_a_killed_session_needs_its_summary_once_a_restarted_service_could_send_it() -> None:
