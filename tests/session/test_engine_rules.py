@@ -360,9 +360,46 @@ def test_a_belt_that_keeps_moving_in_a_pause_is_stopped() -> None:
     rig.walk(10)
     rig.send(Pause(), dt=0.1)
     out = rig.sample(1.0, dt=0.5)
+    assert commands(out) == []  # still slowing down: within the slow-down allowance
+    out = rig.sample(1.0, dt=2.5)  # 1.0 km/h at 0.4 km/h per second: the allowance has run out
     assert commands(out) == [StopBelt()]
-    rig.walk(3, speed=1.0)
+    rig.walk(3.5, speed=1.0)
     assert ended(rig).reason is EndReason.BELT_DID_NOT_PAUSE
+
+
+def brisk_plan() -> SessionPlan:
+    # 1.0 km/h up to 3.0 (reached after 60 s + 20 steps of 30 s); the cool-down returns to 1.0.
+    return SessionPlan(start_speed_kmh=1.0, target_speed_kmh=3.0, duration_cap_s=900, cool_down_s=60)
+
+
+def test_a_cool_down_from_a_brisk_walk_is_not_an_overspeed() -> None:
+    # 3.0 -> 1.0 km/h takes 4 s at 0.5 km/h per second; without the slow-down allowance the belt would be
+    # "overspeed" for 3.4 s and stopped before the cool-down even began.
+    rig = Rig()
+    rig.start(brisk_plan())
+    rig.walk(890)
+    assert rig.engine.allowed_speed(rig.now) == 3.0
+    speed, corrections = 3.0, 0
+    for _ in range(40):
+        out = rig.sample(speed, dt=0.5)
+        corrections += len(of_type(out, OverspeedCorrected))
+        if rig.phase() is Phase.COOL_DOWN:
+            speed = max(1.0, speed - 0.25)  # the belt slows at 0.5 km/h per second
+    assert rig.phase() is Phase.COOL_DOWN
+    assert corrections == 0
+
+
+def test_a_belt_that_does_not_slow_after_the_cool_down_began_is_corrected_then_stopped() -> None:
+    rig = Rig()
+    rig.start(brisk_plan())
+    rig.walk(890)
+    while rig.phase() is not Phase.COOL_DOWN:
+        rig.sample(3.0, dt=0.5)
+    # The allowance falls at 0.4 km/h/s from 3.0: a belt still at 3.0 is past it (+ 0.3) within 1 s.
+    out = rig.walk(1.0, speed=3.0)
+    assert of_type(out, OverspeedCorrected)
+    rig.walk(4.0, speed=3.0)
+    assert ended(rig).reason is EndReason.OVERSPEED
 
 
 # --- things that end a session -----------------------------------------------------------------------

@@ -93,6 +93,10 @@ class EngineMachine(RuleBasedStateMachine):
         link_was_up = engine.link_up
         phase_before = engine.phase
         allowed_before = engine.allowed_speed(self.now)
+        # What the overspeed rule measures against: the allowed speed, or just after the engine lowered
+        # it, the earlier speed falling at the slow-down allowance.
+        limit_before = engine.limit_speed(self.now)
+        assert limit_before >= allowed_before
         # Only kiosk commands can be refused here (every other input the test sends is well-formed).
         before = full_state(engine) if isinstance(event, Start | Pause | Resume | Stop) else None
         try:
@@ -122,7 +126,7 @@ class EngineMachine(RuleBasedStateMachine):
                 self.ended[action.session_id] += 1
                 assert self.started[action.session_id] == 1, "an end without a start"
         self.pending.extend(c.kind for c in issued)
-        self._track_overspeed(event, out, phase_before, allowed_before)
+        self._track_overspeed(event, out, phase_before, limit_before)
         return out
 
     def _check_commanded_speeds(self, out: list[Action], phase_before: Phase, allowed_before: float) -> None:

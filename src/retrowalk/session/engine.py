@@ -21,7 +21,7 @@ from retrowalk.errors import RefusedError
 from retrowalk.session.events import SESSION_PHASES, Action, EndReason, Event, Phase
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, from_centi
 from retrowalk.session.rules import EventRun
-from retrowalk.session.state import EngineContext, SessionState, allowed_now
+from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,16 @@ class SessionEngine:
         preview = copy.copy(self._state)
         EventRun(self._ctx, preview, [], max(now, preview.last_now)).advance_clock()
         return from_centi(allowed_now(preview))
+
+    def limit_speed(self, now: float) -> float:
+        """The fastest the belt may be measured at ``now`` before the overspeed rule acts (tolerance not
+        included): the allowed speed, or, right after retrowalk lowered it, the earlier speed falling at
+        the slow-down allowance (see ``docs/safety.md``)."""
+        _require_time(now)
+        preview = copy.copy(self._state)
+        at = max(now, preview.last_now)
+        EventRun(self._ctx, preview, [], at).advance_clock()
+        return from_centi(limit_now(preview, at))
 
     def snapshot(self) -> EngineSnapshot:
         s = self._state

@@ -42,7 +42,7 @@ from retrowalk.session.events import (
 from retrowalk.session.plan import SessionPlan, from_centi, to_centi, validate_plan
 from retrowalk.session.ramp import RampState, floor_to_ramp_grid
 from retrowalk.session.run_core import RunCore
-from retrowalk.session.state import SessionState, allowed_now
+from retrowalk.session.state import SessionState, allowed_now, limit_now
 from retrowalk.session.table import Trigger, next_phase
 
 # Judgement: how long after its end a session's belt is watched for ignoring the stop.
@@ -214,7 +214,7 @@ class EventRun(RunCore):
         assert s.plan is not None
         since_end = self.now - s.ended_at
         if (
-            measured > to_centi(s.plan.overspeed_tolerance_kmh)
+            measured > limit_now(s, self.now) + to_centi(s.plan.overspeed_tolerance_kmh)
             and s.plan.overspeed_grace_s <= since_end <= STOP_WATCH_S
             and self.now - s.last_restop_at >= s.plan.overspeed_grace_s
         ):
@@ -226,7 +226,8 @@ class EventRun(RunCore):
         s = self.s
         assert s.plan is not None
         allowed = allowed_now(s)
-        if measured <= allowed + to_centi(s.plan.overspeed_tolerance_kmh):
+        # Right after retrowalk lowered the speed, the belt is still slowing down: judge it by the limit.
+        if measured <= limit_now(s, at) + to_centi(s.plan.overspeed_tolerance_kmh):
             s.overspeed_since = None
             return
         if s.overspeed_since is not None:

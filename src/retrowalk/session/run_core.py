@@ -19,14 +19,16 @@ from retrowalk.session.events import (
     CapWarning,
     Command,
     EndReason,
+    PauseBelt,
     Phase,
     PhaseChanged,
     SessionEnded,
     SetTargetSpeed,
+    StartBelt,
     StopBelt,
 )
 from retrowalk.session.plan import from_centi, to_centi
-from retrowalk.session.state import EngineContext, SessionState, allowed_now
+from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
 from retrowalk.session.table import Trigger, next_phase
 
 CAP_WARNINGS_S = (60, 10)
@@ -115,7 +117,11 @@ class RunCore:
             # No cool-down can be commanded: end at the cap; the first action on link up is a stop.
             self._fault(EndReason.LINK_LOST, "the cap was reached while the link was down: check the belt")
             return
+        before = max(allowed_now(s), s.last_commanded_centi or 0)
         s.cool_down_centi = min(to_centi(s.plan.start_speed_kmh), allowed_now(s))
+        if s.cool_down_centi < before:
+            # The belt needs time to slow down to the cool-down speed: that is not an overspeed.
+            s.slowdown_from_centi, s.slowdown_at = before, self.now
         self._go(Trigger.CAP_REACHED)
         if s.plan.cool_down_s == 0:
             self._finish(Trigger.COOL_DOWN_DONE, EndReason.COMPLETED, "the session is complete")
@@ -228,9 +234,29 @@ class RunCore:
         if not isinstance(last_command, StopBelt):
             self._command(StopBelt())
 
+    def _note_slowdown(self, command: Command) -> None:
+        """Lowering the speed starts the slow-down allowance; starting the belt ends it."""
+        s = self.s
+        if isinstance(command, StartBelt):
+            s.slowdown_from_centi = 0
+            return
+        if s.overspeed_since is not None:
+            return  # a correction of a belt that is too fast earns no new allowance
+        if isinstance(command, SetTargetSpeed):
+            new = to_centi(command.kmh)
+        elif isinstance(command, PauseBelt | StopBelt):
+            new = 0
+        else:
+            return
+        previous = max(s.last_commanded_centi or 0, limit_now(s, self.now))
+        if new < previous:
+            s.slowdown_from_centi = previous
+            s.slowdown_at = self.now
+
     def _command(self, command: Command) -> bool:
         """Emit a treadmill command, or nothing at all while the link is down (never queue across a loss)."""
         if not self.s.link_up:
             return False
+        self._note_slowdown(command)
         self.out.append(command)
         return True

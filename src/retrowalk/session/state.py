@@ -51,6 +51,10 @@ class SessionState:
     end_detail: str = ""
     ended_at: float = -math.inf
     last_restop_at: float = -math.inf
+    # After retrowalk lowers the belt's speed (cool-down, pause, stop), the belt needs time to slow down:
+    # the limit falls from here at SLOWDOWN_KMH_S rather than at once (see limit_now).
+    slowdown_from_centi: int = 0
+    slowdown_at: float = 0.0
 
 
 def allowed_now(s: SessionState) -> int:
@@ -62,3 +66,19 @@ def allowed_now(s: SessionState) -> int:
     if s.phase in (Phase.ARMED, Phase.FAMILIARISE, Phase.RAMP, Phase.STEADY):
         return allowed_centi(s.ramp, s.plan, s.backward_s)
     return 0
+
+
+# Judgement (E): the slowest deceleration a treadmill may take after retrowalk lowers its speed before the
+# overspeed rule applies. treadsim and the walking pads in references §4 slow at about 0.5 km/h per second;
+# 0.4 leaves a margin. Without it, a cool-down from 3.0 to 1.0 km/h would be "overspeed" for 4 s and stopped.
+SLOWDOWN_KMH_S = 0.4
+
+
+def limit_now(s: SessionState, now: float) -> int:
+    """The speed the belt may show at ``now`` (hundredths of km/h, before the tolerance): the allowed
+    speed, or, just after retrowalk lowered it, the earlier speed falling at :data:`SLOWDOWN_KMH_S`."""
+    allowed = allowed_now(s)
+    if s.slowdown_from_centi <= allowed:
+        return allowed
+    decayed = s.slowdown_from_centi - SLOWDOWN_KMH_S * 100 * max(0.0, now - s.slowdown_at)
+    return max(allowed, math.ceil(decayed))
