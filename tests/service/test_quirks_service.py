@@ -84,6 +84,10 @@ async def test_each_quirk_stays_within_the_plan_or_ends_with_a_reason(
         limit = plan.target_speed_kmh + plan.overspeed_tolerance_kmh
         over = treadmill.record.longest_above(limit, t0, end_time)
         moving = treadmill.record.time_above(MOVING, t0, end_time)
+        if quirk == "ignores-speed":
+            # Safe (the belt crawls at its minimum), but not the planned session: stopped with the reason.
+            assert ended.reason == "treadmill_fault", ended
+            assert "ignores speed commands" in (ended.detail or "")
         if quirk == "mph-as-kmh":
             # Its data agrees with every command; only the distance counter gives it away, so it runs
             # 1.6 times too fast until retrowalk has seen enough travel to be sure, then it is stopped.

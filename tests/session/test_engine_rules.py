@@ -619,3 +619,26 @@ def test_bad_input_is_refused_and_changes_nothing(bad: tuple[str, object]) -> No
     with pytest.raises(RefusedError):
         rig.engine.handle(event, now)  # type: ignore[arg-type]
     assert full_state(rig.engine) == before
+
+
+def test_a_treadmill_that_accepts_a_speed_and_ignores_it_is_stopped_with_the_reason() -> None:
+    rig = Rig()
+    rig.start()
+    # The belt accepted 1.0 km/h but crawls at its minimum of 0.5.
+    rig.walk(9.5, speed=0.5)
+    assert rig.phase() is Phase.FAMILIARISE
+    out = rig.walk(2.0, speed=0.5)
+    assert StopBelt() in commands(out)
+    end = ended(rig)
+    assert end.reason is EndReason.TREADMILL_FAULT
+    assert "ignores speed commands" in end.detail
+
+
+def test_a_person_slowing_at_the_console_is_not_a_treadmill_ignoring_commands() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(5)
+    rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, 0.6), dt=0.1)
+    rig.walk(30, speed=0.6)
+    assert rig.phase() in (Phase.FAMILIARISE, Phase.RAMP)
+    assert of_type(rig.log, SessionEnded) == []

@@ -45,6 +45,10 @@ from retrowalk.session.run_core import RunCore
 from retrowalk.session.state import SessionState, allowed_now, limit_now
 from retrowalk.session.table import Trigger, next_phase
 
+# Judgement (E): how long a belt may stay well below an accepted speed before the treadmill is taken to
+# ignore speed commands. Generous: a slow motor needs 5 s for 1 km/h at 0.2 km/h/s.
+FOLLOW_TIMEOUT_S = 10.0
+
 # Judgement: how long after its end a session's belt is watched for ignoring the stop.
 STOP_WATCH_S = 30.0
 _REFUSALS = frozenset(
@@ -205,6 +209,27 @@ class EventRun(RunCore):
                 self._fault(EndReason.BELT_STOPPED, "the belt stopped but nobody stopped it from retrowalk")
                 return
         self._check_overspeed(measured, at)
+        if s.phase in ACTIVE_PHASES:
+            self._check_following(measured, at)
+
+    def _check_following(self, measured: int, at: float) -> None:
+        """Some treadmills answer success to Set Target Speed and ignore it (refs §4). Slower is safe, but
+        the session is not the one planned and nobody would know: a belt that stays well below what it
+        accepted is a treadmill that cannot honour the plan."""
+        s = self.s
+        assert s.plan is not None
+        commanded = s.last_commanded_centi
+        if commanded is None or measured >= commanded - to_centi(s.plan.overspeed_tolerance_kmh):
+            s.slow_since = None
+            return
+        if s.slow_since is None:
+            s.slow_since = at
+        elif at - s.slow_since > FOLLOW_TIMEOUT_S:
+            self._fault(
+                EndReason.TREADMILL_FAULT,
+                f"the treadmill accepted {from_centi(commanded)} km/h but the belt stayed at "
+                f"{from_centi(measured)} km/h for {FOLLOW_TIMEOUT_S:.0f} s: it ignores speed commands",
+            )
 
     def _watch_after_the_end(self, measured: int) -> None:
         """Some treadmills answer success and ignore commands (refs §4): a belt still moving well after
@@ -306,6 +331,7 @@ class EventRun(RunCore):
             return
         # Slower is always allowed, and becomes the base the ramp climbs from.
         s.last_commanded_centi = changed
+        s.slow_since = None
         if s.phase is Phase.COOL_DOWN:
             s.cool_down_centi = min(s.cool_down_centi, changed)
         elif s.phase in (Phase.FAMILIARISE, Phase.RAMP, Phase.STEADY, Phase.ARMED):

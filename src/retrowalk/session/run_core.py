@@ -237,6 +237,8 @@ class RunCore:
     def _note_slowdown(self, command: Command) -> None:
         """Lowering the speed starts the slow-down allowance; starting the belt ends it."""
         s = self.s
+        if isinstance(command, StartBelt | SetTargetSpeed):
+            s.slow_since = None  # the belt gets a fresh chance to follow
         if isinstance(command, StartBelt):
             s.slowdown_from_centi = 0
             return

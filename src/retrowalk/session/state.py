@@ -55,6 +55,8 @@ class SessionState:
     # the limit falls from here at SLOWDOWN_KMH_S rather than at once (see limit_now).
     slowdown_from_centi: int = 0
     slowdown_at: float = 0.0
+    # First sample of the current stretch in which the belt ran well below what was commanded.
+    slow_since: float | None = None
 
 
 def allowed_now(s: SessionState) -> int:
