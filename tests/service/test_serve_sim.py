@@ -80,6 +80,8 @@ async def test_a_beginner_session_starts_slow_ramps_and_stops_at_the_cap(
         assert len(summaries) == 1
         assert summaries[0].end_reason == "completed"
         assert summaries[0].walked_s >= plan.duration_cap_s
+        # Five minutes from 1.0 km/h towards 1.5, plus the cool-down: roughly 100-140 m, never 0.
+        assert 80 <= summaries[0].distance_m <= 160
         kinds = [e.kind for e in rig.recorder.of(p.SessionStarted) + rig.recorder.of(p.CapWarning)]
         assert kinds.count("session_started") == 1
         assert kinds.count("cap_warning") == 2  # 60 s and 10 s before the cap
@@ -308,6 +310,7 @@ async def test_pain_above_5_during_a_session_ends_it_and_the_next_plan_regresses
         await rig.command("tm0", {"type": "pain_report", "user_id": "ana", "when": "during", "pain": 6})
         ended = await rig.wait_ended("tm0", within=10)
         assert ended.reason != "completed"
+        assert rig.recorder.of(p.SessionSummary, "tm0")[0].pain_during == 6
         await rig.command("tm0", {"type": "start", "user_id": "ana"})
         second = runner.engine.plan  # type: ignore[union-attr]
         assert second is not None

@@ -162,6 +162,15 @@ class CommandRouter:
             )
         )
 
+    def pain_during(self, user_id: str, session_id: str) -> int | None:
+        """The highest pain reported during this session, if any (for its summary)."""
+        scores = [
+            r.pain
+            for r in self.store.pain_reports_for_user(user_id)
+            if r.session_id == session_id and r.moment == "during"
+        ]
+        return max(scores) if scores else None
+
     def session_ended(self, ended: ev.SessionEnded, summary: p.SessionSummary) -> None:
         """Keep the session in the history the next plan is made from."""
         runner = self.runners.get(ended.treadmill_id)
@@ -178,6 +187,7 @@ class CommandRouter:
                 distance_m=summary.distance_m,
                 max_speed_kmh=ended.max_speed_kmh,
                 duration_cap_s=plan.duration_cap_s if plan else 0,
+                pain_during=summary.pain_during,
                 plan_json=plan.model_dump_json() if plan else None,
             )
         )

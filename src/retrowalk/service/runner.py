@@ -20,7 +20,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -70,6 +70,8 @@ class SessionHistory(Protocol):
 
     def session_ended(self, ended: ev.SessionEnded, summary: p.SessionSummary) -> None: ...
 
+    def pain_during(self, user_id: str, session_id: str) -> int | None: ...
+
 
 @dataclass
 class _Request:
@@ -86,10 +88,16 @@ class _SessionTally:
     session_id: str
     user_id: str
     started_at: datetime
-    start_distance_m: float | None
+    walked_m: float = 0.0
     last_distance_m: float | None = None
-    overspeed_corrections: int = 0
-    samples: list[float] = field(default_factory=list)
+
+    def count(self, distance_m: float) -> None:
+        """Add up the distance counter's increases. Many treadmills zero it at Start (or at a reset
+        mid-session): a drop is a new count from zero, never negative travel."""
+        last = self.last_distance_m
+        if last is not None:
+            self.walked_m += distance_m - last if distance_m >= last else distance_m
+        self.last_distance_m = distance_m
 
 
 def caps_from(info: TreadmillInfo) -> TreadmillCaps:
@@ -275,7 +283,7 @@ class TreadmillRunner:
         if engine is None:
             return
         if self._tally is not None and sample.distance_m is not None:
-            self._tally.last_distance_m = sample.distance_m
+            self._tally.count(sample.distance_m)
         await self._feed(ev.Telemetry(sample.speed_kmh, sample.incline_pct, sample.at), sample.at)
         in_session = engine.phase in ev.SESSION_PHASES
         if not in_session and sample.speed_kmh > MOVING_KMH and sample.at <= self._orphan_watch_until:
@@ -362,7 +370,6 @@ class TreadmillRunner:
                 session_id=notice.session_id,
                 user_id=notice.user_id,
                 started_at=datetime.now(UTC),
-                start_distance_m=self._last_sample.distance_m if self._last_sample else None,
             )
             self._units.restart()
             if self._history is not None:
@@ -385,9 +392,7 @@ class TreadmillRunner:
     def _summary(self, ended: ev.SessionEnded) -> p.SessionSummary:
         tally = self._tally
         started_at = tally.started_at if tally else datetime.now(UTC)
-        distance = 0.0
-        if tally and tally.start_distance_m is not None and tally.last_distance_m is not None:
-            distance = max(0.0, tally.last_distance_m - tally.start_distance_m)
+        pain = self._history.pain_during(ended.user_id, ended.session_id) if self._history else None
         return p.SessionSummary(
             treadmill_id=self.treadmill_id,
             session_id=ended.session_id,
@@ -396,9 +401,10 @@ class TreadmillRunner:
             ended_at=datetime.now(UTC),
             end_reason=ended.reason.value,
             walked_s=ended.backward_s,
-            distance_m=distance,
+            distance_m=round(tally.walked_m, 1) if tally else 0.0,
             max_speed_kmh=min(ended.max_speed_kmh, 30.0),
             overspeed_corrections=ended.overspeed_corrections,
+            pain_during=pain,
         )
 
     # -------------------------------------------------------------------------------- publishing
