@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from retrowalk.errors import ConfigError
 from retrowalk.mqtt.settings import BrokerSettings
-from retrowalk.session.plan import OperatorCeilings
+from retrowalk.session.plan import OperatorCeilings, SessionPlan
 
 _MAC = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 
@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     # No [broker] table: sessions run locally, nothing is published.
     broker: BrokerSettings | None = None
     link: LinkSection = LinkSection()
+
+    @model_validator(mode="after")
+    def _default_plan_is_a_plan(self) -> Self:
+        # Checked now, not at the first start: a typo must not wait for a person on the belt.
+        try:
+            SessionPlan.model_validate({**SessionPlan().model_dump(), **self.default_plan})
+        except ValidationError as err:
+            problems = "; ".join(
+                f"default_plan.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()
+            )
+            raise ValueError(problems) from None
+        return self
 
     @model_validator(mode="after")
     def _treadmills_distinct(self) -> Self:

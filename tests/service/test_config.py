@@ -69,6 +69,8 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         (GOOD.replace('name = "WalkingPad"', ""), "neither address nor name"),
         ("[service]\n", "treadmills"),
         ("this is = = not toml", "not valid TOML"),
+        (GOOD + "\n[default_plan]\ncool_dwon_s = 10\n", "default_plan.cool_dwon_s"),
+        (GOOD + "\n[default_plan]\ncool_down_s = 9000\n", "default_plan.cool_down_s"),
     ],
 )
 def test_every_mistake_is_named(tmp_path: Path, text: str, expected: str) -> None:

@@ -150,3 +150,57 @@ def test_after_a_sigkill_the_restarted_service_stops_the_belt_within_5_s(
     # Process start-up (Python, imports) included; the belt itself must be stopped within 5 s of the
     # service running, which the log's timing shows.
     assert started_up < 15
+
+
+def test_after_a_sigkill_every_treadmill_held_by_the_dead_service_is_stopped(tmp_path: Path) -> None:
+    proc_sim = subprocess.Popen(
+        [str(BIN / "treadsim"), "serve", "--treadmills", "2", "--accel", "2.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc_sim.stdout is not None
+        bus = proc_sim.stdout.readline().strip().split("=", 1)[1]
+        config = tmp_path / "two.toml"
+        config.write_text(
+            f'[service]\nstorage = "{tmp_path / "history.sqlite3"}"\n'
+            + "".join(
+                f'\n[[treadmills]]\nid = "tm{i}"\naddress = "{treadmill_address(i)}"\n' for i in range(2)
+            )
+        )
+        first = retrowalk(["serve", "--config", str(config)], bus)
+        try:
+            for i in range(2):
+                wait_for(
+                    lambda i=i: treadsim("state", "-t", str(i), bus=bus)["connected"], 60, f"tm{i} connected"
+                )
+            time.sleep(6)  # past the orphaned-belt window: belts started now are a person's, not orphans
+            for i in range(2):
+                treadsim("console", "press", "start", "-t", str(i), bus=bus)
+            wait_for(
+                lambda: all(treadsim("state", "-t", str(i), bus=bus)["speed_kmh"] > 0.3 for i in range(2)),
+                15,
+                "both belts moving",
+            )
+        finally:
+            first.kill()
+            first.communicate()
+        second = retrowalk(["serve", "--config", str(config)], bus)
+        try:
+            wait_for(
+                lambda: all(treadsim("state", "-t", str(i), bus=bus)["belt"] != "running" for i in range(2)),
+                30,
+                "both belts stopped by the restarted service",
+            )
+            second.send_signal(signal.SIGINT)
+            _out, err = second.communicate(timeout=15)
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.communicate()
+        assert err.count("still connected from an earlier run") == 2, err
+        assert "not found within" not in err  # both were taken over at once, neither waited for a scan
+    finally:
+        proc_sim.send_signal(signal.SIGTERM)
+        proc_sim.wait(timeout=10)

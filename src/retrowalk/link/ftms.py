@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bleak import BleakScanner
+from bleak.backends.bluezdbus.manager import get_global_bluez_manager
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 from bleak_retry_connector import get_device
@@ -199,6 +200,10 @@ class FtmsLink:
             # A treadmill still connected to a process that died (SIGKILL, crash) does not advertise, so
             # a scan never finds it, and its belt may be running. BlueZ still knows it: take it from
             # there; pyftms closes the stale connection before connecting anew.
+            # bleak registers its BlueZ manager before it has loaded BlueZ's devices; a second runner
+            # asking at the same moment would see none. Waiting for the manager first avoids that
+            # (found by the fault campaign with two treadmills killed at once).
+            await get_global_bluez_manager()
             known = await get_device(self._target.address)
             if known is not None and _connected(known):
                 self.log.warning("%s is still connected from an earlier run: taking it over", known.address)
