@@ -10,6 +10,7 @@ from bleak.exc import BleakError
 from pyftms import MachineType, discover_ftms_devices, get_client
 
 from retrowalk.errors import LinkError
+from retrowalk.link.diagnose import describe_bluetooth_error
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ async def scan(seconds: float, *, connect: bool = True) -> list[ScanResult]:
         async for device, machine_type in discover_ftms_devices(seconds):
             if MachineType.TREADMILL in machine_type:
                 found.append(device)
-    except BleakError as err:
-        raise LinkError(f"cannot scan for Bluetooth devices: {err}") from err
+    except (BleakError, OSError) as err:
+        raise LinkError(f"cannot scan for Bluetooth devices: {describe_bluetooth_error(err)}") from err
     results = []
     for device in found:
         name = device.name or "(no name)"

@@ -33,6 +33,7 @@ from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import ControlEvent, SetupEvent, UpdateEvent
 from pyftms.models import ControlCode
 
+from retrowalk.link.diagnose import describe_bluetooth_error
 from retrowalk.link.echo import EchoFilter
 from retrowalk.link.events import (
     LinkConnected,
@@ -145,8 +146,9 @@ class FtmsLink:
     async def _connect_once(self) -> bool:
         try:
             device = await self._find()
-        except BleakError as err:
-            self.log.warning("scan for %s failed: %s", self._target.describe(), err)
+        except (BleakError, OSError) as err:
+            reason = describe_bluetooth_error(err)
+            self.log.warning("cannot look for %s: %s", self._target.describe(), reason)
             return False
         if device is None:
             self.log.warning(
@@ -168,8 +170,8 @@ class FtmsLink:
             async with asyncio.timeout(self._timing.connect_timeout_s):
                 await client.connect()
         except (BleakError, TimeoutError, OSError) as err:
-            reason = err or "timeout"
-            self.log.warning("could not connect to %s (%s): %s", device.address, device.name, reason)
+            why = describe_bluetooth_error(err) if str(err) else "no answer in time"
+            self.log.warning("could not connect to %s (%s): %s", device.address, device.name, why)
             await self._close()
             return False
         except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed treadmill
