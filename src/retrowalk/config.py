@@ -67,6 +67,11 @@ class LinkSection(BaseModel):
     connect_timeout_s: float = Field(default=20.0, gt=0, le=120)
     backoff_initial_s: float = Field(default=0.5, gt=0, le=60)
     backoff_max_s: float = Field(default=30.0, gt=0, le=600)
+    adapter: str | None = Field(
+        default=None,
+        pattern=r"^hci[0-9]{1,2}$",
+        description="Bluetooth adapter to use, e.g. 'hci1' (one service per adapter); default: the system's",
+    )
 
 
 class Settings(BaseSettings):

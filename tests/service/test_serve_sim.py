@@ -5,6 +5,7 @@ The simulator's ground-truth record of the belt is the judge, not the service's 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 from typing import Any
@@ -350,3 +351,18 @@ async def test_a_session_left_open_by_a_crash_is_closed_on_restart(
         assert rig.service.store.open_sessions() == []
         history = rig.service.store.sessions_for_user("ana")
         assert [(h.session_id, h.end_reason) for h in history] == [("tm0-crashed-1", "service_restarted")]
+
+
+@pytest.mark.parametrize(("adapter", "connects"), [("hci0", True), ("hci7", False)])
+async def test_the_configured_adapter_is_the_one_that_scans(
+    simulator_factory: SimulatorFactory, tmp_path: Path, adapter: str, connects: bool
+) -> None:
+    settings = {
+        "link": {"scan_timeout_s": 2.0, "backoff_initial_s": 0.2, "backoff_max_s": 1.0, "adapter": adapter}
+    }
+    async with running_rig(simulator_factory, tmp_path, settings=settings) as rig:
+        if connects:
+            await rig.wait_connected("tm0")
+        else:
+            await asyncio.sleep(4.0)  # two scans' worth: treadsim's only adapter is hci0
+            assert not rig.service.runners["tm0"].link.connected

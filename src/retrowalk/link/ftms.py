@@ -26,9 +26,16 @@ from typing import Any
 from bleak import BleakScanner
 from bleak.backends.bluezdbus.manager import get_global_bluez_manager
 from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from bleak_retry_connector import get_device
-from pyftms import FitnessMachine, MachineType, discover_ftms_devices, get_client
+from pyftms import (
+    FitnessMachine,
+    MachineType,
+    NotFitnessMachineError,
+    get_client,
+    get_machine_type_from_service_data,
+)
 from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import ControlEvent, SetupEvent, UpdateEvent
 from pyftms.models import ControlCode
@@ -84,12 +91,16 @@ class LinkTarget:
 
 
 @dataclass(frozen=True)
-class LinkTiming:
+class LinkSettings:
+    """How the link finds and talks to its treadmill (the [link] table of the configuration)."""
+
     command_timeout_s: float = 2.0
     scan_timeout_s: float = 10.0
     connect_timeout_s: float = 20.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+    # The BlueZ adapter to use ("hci1"); None: the system's default.
+    adapter: str | None = None
 
 
 class FtmsLink:
@@ -101,13 +112,13 @@ class FtmsLink:
         target: LinkTarget,
         on_event: Callable[[LinkEvent], None],
         *,
-        timing: LinkTiming | None = None,
+        timing: LinkSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.treadmill_id = treadmill_id
         self._target = target
         self._on_event = on_event
-        self._timing = timing or LinkTiming()
+        self._timing = timing or LinkSettings()
         self._clock = clock
         self._client: FitnessMachine | None = None
         self._info: TreadmillInfo | None = None
@@ -198,6 +209,9 @@ class FtmsLink:
 
     async def _find(self) -> BLEDevice | None:
         timeout = self._timing.scan_timeout_s
+        adapter = self._timing.adapter
+        # Which adapter scans decides which one connects: the device object lives under it.
+        scan_args: dict[str, Any] = {"bluez": {"adapter": adapter}} if adapter else {}
         if self._target.address:
             # A treadmill still connected to a process that died (SIGKILL, crash) does not advertise, so
             # a scan never finds it, and its belt may be running. BlueZ still knows it: take it from
@@ -207,16 +221,15 @@ class FtmsLink:
             # (found by the fault campaign with two treadmills killed at once).
             await get_global_bluez_manager()
             known = await get_device(self._target.address)
-            if known is not None and _connected(known):
+            if known is not None and _connected(known) and _on_adapter(known, adapter):
                 self.log.warning("%s is still connected from an earlier run: taking it over", known.address)
                 return known
-            return await BleakScanner.find_device_by_address(self._target.address, timeout=timeout)
+            return await BleakScanner.find_device_by_address(self._target.address, timeout, **scan_args)
         if self._target.name:
-            return await BleakScanner.find_device_by_name(self._target.name, timeout=timeout)
-        async for found, _machine_type in discover_ftms_devices(timeout):
-            first: BLEDevice = found
-            return first
-        return None
+            return await BleakScanner.find_device_by_name(self._target.name, timeout, **scan_args)
+        return await BleakScanner.find_device_by_filter(
+            _is_ftms_treadmill, timeout, service_uuids=[FTMS_SERVICE], **scan_args
+        )
 
     def _on_disconnect(self, client: FitnessMachine) -> None:
         # Stop pyftms from reconnecting on the next write: no command may cross the loss.
@@ -374,6 +387,22 @@ _CONTROL_KINDS = {
 }
 
 
+FTMS_SERVICE = "00001826-0000-1000-8000-00805f9b34fb"
+
+
+def _is_ftms_treadmill(_device: BLEDevice, advertisement: AdvertisementData) -> bool:
+    try:
+        return MachineType.TREADMILL in get_machine_type_from_service_data(advertisement)
+    except NotFitnessMachineError:
+        return False
+
+
+def _on_adapter(device: BLEDevice, adapter: str | None) -> bool:
+    details = device.details if isinstance(device.details, dict) else {}
+    path = str(details.get("path", ""))
+    return adapter is None or path.startswith(f"/org/bluez/{adapter}/")
+
+
 def _connected(device: BLEDevice) -> bool:
     details = device.details if isinstance(device.details, dict) else {}
     props = details.get("props", {})
@@ -410,3 +439,7 @@ def _read_info(client: FitnessMachine) -> TreadmillInfo:
         reports_elapsed_time="time_elapsed" in props,
         reports_distance="distance_total" in props,
     )
+
+
+# The earlier name, kept for code written against it.
+LinkTiming = LinkSettings

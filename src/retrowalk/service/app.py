@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from retrowalk.config import Settings
-from retrowalk.link.ftms import FtmsLink, LinkTarget, LinkTiming
+from retrowalk.link.ftms import FtmsLink, LinkSettings, LinkTarget
 from retrowalk.mqtt import payloads as p
 from retrowalk.mqtt.bridge import MqttBridge
 from retrowalk.service.commands import CommandRouter
@@ -69,12 +69,13 @@ class Service:
     def _new_runner(self, treadmill_id: str) -> TreadmillRunner:
         spec = next(t for t in self.settings.treadmills if t.id == treadmill_id)
         cfg = self.settings.link
-        timing = LinkTiming(
+        timing = LinkSettings(
             command_timeout_s=cfg.command_timeout_s,
             scan_timeout_s=cfg.scan_timeout_s,
             connect_timeout_s=cfg.connect_timeout_s,
             backoff_initial_s=cfg.backoff_initial_s,
             backoff_max_s=cfg.backoff_max_s,
+            adapter=cfg.adapter,
         )
         runner: TreadmillRunner | None = None
 
