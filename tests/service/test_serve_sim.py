@@ -366,3 +366,13 @@ async def test_the_configured_adapter_is_the_one_that_scans(
         else:
             await asyncio.sleep(4.0)  # two scans' worth: treadsim's only adapter is hci0
             assert not rig.service.runners["tm0"].link.connected
+
+
+async def test_a_single_treadmill_without_an_address_is_found_by_its_ftms_service_data(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async with running_rig(simulator_factory, tmp_path, settings={"treadmills": [{"id": "tm0"}]}) as rig:
+        await rig.wait_connected("tm0")
+        info = rig.service.runners["tm0"].info
+        assert info is not None
+        assert info.address == rig.sim.treadmill(0).address
