@@ -642,3 +642,17 @@ def test_a_person_slowing_at_the_console_is_not_a_treadmill_ignoring_commands() 
     rig.walk(30, speed=0.6)
     assert rig.phase() in (Phase.FAMILIARISE, Phase.RAMP)
     assert of_type(rig.log, SessionEnded) == []
+
+
+def test_a_session_paused_for_too_long_ends_and_frees_the_treadmill() -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(10)
+    rig.send(Pause(), dt=0.1)
+    rig.sample(0.0, dt=1.0)
+    rig.tick(14 * 60)
+    assert rig.phase() is Phase.PAUSED
+    rig.tick(61)
+    end = ended(rig)
+    assert end.reason is EndReason.PAUSED_TOO_LONG
+    assert rig.phase() is Phase.FINISHED

@@ -50,12 +50,15 @@ class EndReason(StrEnum):
     COMMAND_REFUSED = "command_refused"  # "control not permitted" / "not supported" / "invalid parameter"
     COMMAND_FAILED = "command_failed"  # "operation failed", timeout, or a reply nobody understands
     INCLINE_CHANGED = "incline_changed_at_console"
+    PAUSED_TOO_LONG = "paused_too_long"
     # Recorded by the service, never by the engine: the process died during the session (crash, power).
     SERVICE_RESTARTED = "service_restarted"
     TREADMILL_FAULT = "treadmill_fault"  # the service caught the treadmill lying (e.g. mph sent as km/h)
 
 
-FINISHED_REASONS = frozenset({EndReason.COMPLETED, EndReason.KIOSK_STOP, EndReason.USER_STOP})
+FINISHED_REASONS = frozenset(
+    {EndReason.COMPLETED, EndReason.KIOSK_STOP, EndReason.USER_STOP, EndReason.PAUSED_TOO_LONG}
+)
 
 
 class CommandKind(StrEnum):

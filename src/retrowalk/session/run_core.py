@@ -31,6 +31,9 @@ from retrowalk.session.plan import from_centi, to_centi
 from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
 from retrowalk.session.table import Trigger, next_phase
 
+# Judgement (E): a pause longer than this ends the session; resuming after it would be a new session.
+MAX_PAUSE_S = 15 * 60
+
 CAP_WARNINGS_S = (60, 10)
 # Judgement: Start + Set Target Speed answered within 10 s on every treadmill described in refs §4
 # (the slowest needs ~2.5 s after Start); longer means the machine is not doing what it was told.
@@ -149,6 +152,12 @@ class RunCore:
                 self._fault(EndReason.BELT_DID_NOT_PAUSE, "the belt kept moving after a pause")
             else:
                 self._fault(EndReason.OVERSPEED, _OVERSPEED)
+            return
+        if s.phase is Phase.PAUSED and self.now - s.paused_at > MAX_PAUSE_S:
+            # Nobody came back (a kiosk closed, a link lost and never resumed): the treadmill is freed.
+            self._finish(
+                Trigger.STOP, EndReason.PAUSED_TOO_LONG, f"paused for over {MAX_PAUSE_S // 60:.0f} minutes"
+            )
             return
         if not s.link_up:
             return  # nothing can be commanded; the clock still runs (handled in advance_clock)
