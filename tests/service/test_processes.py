@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -73,24 +74,32 @@ def retrowalk(args: list[str], bus: str) -> subprocess.Popen[str]:
     )
 
 
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """Whatever the test does, the process does not outlive it."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def signalled(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str]:
+    proc.send_signal(sig)
+    return proc.communicate(timeout=15)
+
+
 def belt(bus: str) -> dict[str, Any]:
     return treadsim("state", bus=bus)
 
 
 def test_sigterm_stops_the_belt_before_the_session_process_exits(treadsim_bus: str, tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    proc = retrowalk(
-        ["session", "start", "--config", str(config), "--user", "ana", "--screening", "50,no,no,no"],
-        treadsim_bus,
-    )
-    try:
+    session = ["session", "start", "--config", str(config), "--user", "ana", "--screening", "50,no,no,no"]
+    with reaped(retrowalk(session, treadsim_bus)) as proc:
         wait_for(lambda: belt(treadsim_bus)["speed_kmh"] >= 0.9, 60, "the session's belt moving")
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out, err = signalled(proc, signal.SIGTERM)
     assert proc.returncode == 1, err
     assert "session started for ana" in out
     state = belt(treadsim_bus)
@@ -105,15 +114,9 @@ def test_serve_stops_an_orphaned_belt_and_exits_cleanly_on_sigint(treadsim_bus: 
     treadsim("console", "press", "start", bus=treadsim_bus)
     treadsim("console", "set-speed", "3.0", bus=treadsim_bus)
     wait_for(lambda: belt(treadsim_bus)["speed_kmh"] > 1.0, 10, "a belt left running")
-    proc = retrowalk(["serve", "--config", str(write_config(tmp_path))], treadsim_bus)
-    try:
+    with reaped(retrowalk(["serve", "--config", str(write_config(tmp_path))], treadsim_bus)) as proc:
         wait_for(lambda: belt(treadsim_bus)["belt"] != "running", 30, "the orphaned belt stopped")
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _out, err = signalled(proc, signal.SIGINT)
     assert proc.returncode == 0, err
     assert "no session: stopping it" in err
     assert "[home]" in err  # the log says which treadmill
@@ -134,18 +137,12 @@ def test_after_a_sigkill_the_restarted_service_stops_the_belt_within_5_s(
         session.communicate()
     assert belt(treadsim_bus)["belt"] == "running"
     restarted_at = time.monotonic()
-    proc = retrowalk(["serve", "--config", str(config)], treadsim_bus)
-    try:
+    with reaped(retrowalk(["serve", "--config", str(config)], treadsim_bus)) as proc:
         wait_for(
             lambda: belt(treadsim_bus)["belt"] != "running", 15, "the belt stopped by the restarted service"
         )
         started_up = time.monotonic() - restarted_at
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _out, err = signalled(proc, signal.SIGINT)
     assert "still connected from an earlier run" in err
     # Process start-up (Python, imports) included; the belt itself must be stopped within 5 s of the
     # service running, which the log's timing shows.
@@ -186,19 +183,13 @@ def test_after_a_sigkill_every_treadmill_held_by_the_dead_service_is_stopped(tmp
         finally:
             first.kill()
             first.communicate()
-        second = retrowalk(["serve", "--config", str(config)], bus)
-        try:
+        with reaped(retrowalk(["serve", "--config", str(config)], bus)) as second:
             wait_for(
                 lambda: all(treadsim("state", "-t", str(i), bus=bus)["belt"] != "running" for i in range(2)),
                 30,
                 "both belts stopped by the restarted service",
             )
-            second.send_signal(signal.SIGINT)
-            _out, err = second.communicate(timeout=15)
-        finally:
-            if second.poll() is None:
-                second.kill()
-                second.communicate()
+            _out, err = signalled(second, signal.SIGINT)
         assert err.count("still connected from an earlier run") == 2, err
         assert "not found within" not in err  # both were taken over at once, neither waited for a scan
     finally:
