@@ -78,6 +78,7 @@ class _PyftmsOnly:
         }
 
 
+@pytest.mark.timeout(timeout_s(60))
 @fuzz_settings(600)
 @given(frames=st.lists(notifications, min_size=1, max_size=30))
 def test_pyftms_and_the_link_turn_any_frame_into_a_sane_event_or_an_ordinary_exception(

@@ -36,6 +36,7 @@ from .mqtt_reach import MOSQUITTO, PREFIX, Mosquitto, RecordingHandler, settings
 MAX_BYTES = 16 * 1024
 
 
+@pytest.mark.timeout(timeout_s(60))
 @fuzz_settings(1500)
 @given(raw=payloads)
 def test_parse_command_accepts_valid_commands_and_refuses_everything_else_with_a_reply(raw: bytes) -> None:
