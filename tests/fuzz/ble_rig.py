@@ -35,7 +35,7 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 from bleak.uuids import normalize_uuid_str
 
-from retrowalk.link.ftms import FtmsLink, LinkTarget, LinkTiming
+from retrowalk.link.ftms import FtmsLink, LinkSettings, LinkTarget
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.publish import CallbackPublisher
 from retrowalk.service.runner import TreadmillRunner
@@ -252,7 +252,7 @@ async def fuzz_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[FuzzRig]:
             "fz",
             LinkTarget(address=ADDRESS),
             lambda event: runner_box[0].on_link_event(event),  # noqa: PLW0108 - the runner comes next
-            timing=LinkTiming(command_timeout_s=0.5, backoff_initial_s=0.01, backoff_max_s=0.05),
+            timing=LinkSettings(command_timeout_s=0.5, backoff_initial_s=0.01, backoff_max_s=0.05),
         )
 
         async def the_one_treadmill() -> BLEDevice:

@@ -322,6 +322,7 @@ class FtmsLink:
                     return _down(f"the link dropped while sending: {err}")
                 return LinkReply(ResultCode.FAILED, detail=f"bluetooth error: {err}")
             except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed reply
+                self.log.warning("unreadable reply to %s: %r", command.kind.value, err)
                 return LinkReply(ResultCode.UNKNOWN, detail=f"unreadable reply: {err!r}")
         if not self._up and code is FtmsResult.FAILED:
             # pyftms answers FAILED without sending anything once its reconnect latch is off.
@@ -440,6 +441,3 @@ def _read_info(client: FitnessMachine) -> TreadmillInfo:
         reports_distance="distance_total" in props,
     )
 
-
-# The earlier name, kept for code written against it.
-LinkTiming = LinkSettings

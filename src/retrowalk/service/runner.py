@@ -208,7 +208,9 @@ class TreadmillRunner:
             now = self._clock()
             if now >= next_tick:
                 next_tick = now + self._tick_s
-                if self.engine is not None:
+                # Only a session has deadlines (stale data, grace, cap); outside one, ticks would only
+                # cost CPU on every idle treadmill of a fleet.
+                if self.engine is not None and self.engine.phase in ev.SESSION_PHASES:
                     await self._feed(ev.Tick(), now)
                 self._publish_state_if_changed()
 
