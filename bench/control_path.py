@@ -495,6 +495,12 @@ async def through_adapter(
                     if event.written_cs is not None and event.written_cs > maker.allowed_cs:
                         raise RuntimeError(f"the correction asked for {event.written_cs} cs, over the plan")
                     latencies.append((event.write_ns - event.first_ns) / 1e6)
+                # The service publishes a turn's notices after its commands have left, so the last
+                # OverspeedCorrected may still be on its way when the last write has arrived.
+                for _ in range(100):
+                    if corrections >= len(latencies):
+                        break
+                    await asyncio.sleep(0.02)
                 return latencies, missed, corrections
             finally:
                 task.cancel()
