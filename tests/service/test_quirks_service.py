@@ -19,7 +19,7 @@ from .harness import Rig, running_rig
 
 __all__ = ["simulator_factory"]
 
-FAST = 8.0
+FAST = 12.0
 PLAN = {"duration_cap_s": 120, "max_speed_kmh": 1.2}
 SETTINGS = {"default_plan": {"cool_down_s": 10}}
 # Between the belt crossing a limit and the engine seeing it lies up to one notification period; the
