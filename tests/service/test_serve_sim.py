@@ -24,6 +24,15 @@ __all__ = ["simulator_factory"]
 FAST = 8.0  # the shared clock runs eight times faster than real time
 
 
+async def walking(rig: Rig) -> Any:
+    """Connect, screen and start a default session on tm0; return the model once its belt moves."""
+    await rig.wait_connected("tm0")
+    await rig.screen_and_start("tm0")
+    treadmill = rig.sim.treadmill(0).treadmill
+    await wait_until(lambda: treadmill.speed_kmh > 0.5, 10, "belt moving")
+    return treadmill
+
+
 def running_entries(rig: Rig, index: int = 0) -> list[Any]:
     return [e for e in rig.sim.treadmill(index).treadmill.record if e.state is BeltState.RUNNING]
 
@@ -127,10 +136,7 @@ async def test_a_pulled_safety_key_ends_the_session(
     simulator_factory: SimulatorFactory, tmp_path: Path
 ) -> None:
     async with running_rig(simulator_factory, tmp_path, speedup=4.0) as rig:
-        await rig.wait_connected("tm0")
-        await rig.screen_and_start("tm0")
-        treadmill = rig.sim.treadmill(0).treadmill
-        await wait_until(lambda: treadmill.speed_kmh > 0.5, 10, "belt moving")
+        await walking(rig)
         assert rig.sim.perform(0, "key", "pull")["ok"]
         ended = await rig.wait_ended("tm0", within=10)
         assert ended.reason == "safety_key"
@@ -142,10 +148,7 @@ async def test_a_link_drop_mid_session_is_followed_by_a_stop_on_reconnect(
     simulator_factory: SimulatorFactory, tmp_path: Path
 ) -> None:
     async with running_rig(simulator_factory, tmp_path, speedup=2.0) as rig:
-        await rig.wait_connected("tm0")
-        await rig.screen_and_start("tm0")
-        treadmill = rig.sim.treadmill(0).treadmill
-        await wait_until(lambda: treadmill.speed_kmh > 0.5, 10, "belt moving")
+        treadmill = await walking(rig)
         # This treadmill keeps its belt running when the link drops, as some real ones do.
         assert rig.sim.perform(0, "link", "drop")["ok"]
         await wait_until(lambda: bool(rig.recorder.of(p.LinkLost, "tm0")), 5, "link lost reported")
@@ -226,10 +229,7 @@ async def test_control_revoked_after_a_pause_is_requested_again_on_resume(
     async with running_rig(
         simulator_factory, tmp_path, quirks=("pause-revokes-control",), speedup=4.0
     ) as rig:
-        await rig.wait_connected("tm0")
-        await rig.screen_and_start("tm0")
-        treadmill = rig.sim.treadmill(0).treadmill
-        await wait_until(lambda: treadmill.speed_kmh > 0.5, 10, "belt moving")
+        treadmill = await walking(rig)
         await rig.command("tm0", {"type": "pause"})
         await wait_until(lambda: treadmill.state is BeltState.PAUSED, 10, "belt paused")
         await wait_until(lambda: not rig.sim.treadmill(0).peripheral.has_control, 5, "control revoked")
