@@ -165,39 +165,13 @@ def is_success_reply(frame: bytes, op: int) -> bool:
     return frame[:3] == bytes([RESPONSE_CODE, op, ResultCode.SUCCESS])
 
 
-# pyftms 0.4 does not check the response op code: any first byte that is one of its ControlCode values
-# (0x00-0x14, 0x80) followed by `<op> 01` is a success to it. A KNOWN BUG (see test_ftms_fast.py,
-# test_a_reply_without_the_response_op_code_is_not_a_success): such frames are kept out of the general
-# fail-closed property so it can keep guarding everything else.
-_PYFTMS_CONTROL_CODES = frozenset([*range(0x15), RESPONSE_CODE])
-
-
-def pyftms_mistakes_for_success(frame: bytes, op: int) -> bool:
-    return (
-        len(frame) >= 3
-        and frame[0] != RESPONSE_CODE
-        and frame[0] in _PYFTMS_CONTROL_CODES
-        and frame[1] == op
-        and frame[2] == ResultCode.SUCCESS
-    )
-
-
 def retried_as_not_permitted(frame: bytes, op: int) -> bool:
     """pyftms reads the frame as "control not permitted" for ``op``: FtmsLink then requests control again
     and retries the command once (by design: some treadmills drop control after a pause), so the
     genuine reply to the retry decides, not this frame."""
-    return (
-        len(frame) >= 3
-        and frame[0] in _PYFTMS_CONTROL_CODES
-        and frame[1] == op
-        and frame[2] == ResultCode.CONTROL_NOT_PERMITTED
-    )
+    return frame[:3] == bytes([RESPONSE_CODE, op, ResultCode.CONTROL_NOT_PERMITTED])
 
 
 def must_fail_closed(frame: bytes, op: int) -> bool:
     """Whether a reply to ``op`` must end the session: anything but a success or a retried refusal."""
-    return not (
-        is_success_reply(frame, op)
-        or pyftms_mistakes_for_success(frame, op)
-        or retried_as_not_permitted(frame, op)
-    )
+    return not (is_success_reply(frame, op) or retried_as_not_permitted(frame, op))

@@ -9,8 +9,8 @@ Rules this module keeps, whatever the session is doing:
   sent afterwards (a stop, first).
 - One command in flight, each result code checked and reported (``CommandResult``).
 - Values are floored onto the device's range and increment before they leave (pyftms does not check).
-- Garbage from the treadmill (an unknown result code, a malformed reply) is a ``BAD_REPLY``, never a
-  crash.
+- Garbage from the treadmill (an unknown result code, a malformed reply) fails the command, never
+  crashes; ``guards`` checks replies pyftms would take on trust and logs unreadable frames by treadmill.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from retrowalk.link.events import (
     StatusChange,
     TreadmillInfo,
 )
+from retrowalk.link.guards import GarbageLog, install_guards
 from retrowalk.link.limits import DeviceRange
 from retrowalk.session.events import (
     Command,
@@ -175,6 +176,7 @@ class FtmsLink:
             on_ftms_event=self._on_ftms_event,
             on_disconnect=self._on_disconnect,
         )
+        install_guards(client, GarbageLog(self.log, device.address))
         self._lost.clear()
         self._client = client
         try:
@@ -440,4 +442,3 @@ def _read_info(client: FitnessMachine) -> TreadmillInfo:
         reports_elapsed_time="time_elapsed" in props,
         reports_distance="distance_total" in props,
     )
-

@@ -1,0 +1,126 @@
+"""Checks on the bytes a treadmill sends, placed in front of pyftms's own parsers.
+
+pyftms 0.4 trusts a little too much, and what it trusts decides whether a command "succeeded":
+
+- It reads any control-point indication as the answer to the command in flight as long as the second
+  byte names that command; it never checks that the first byte is the Response Code op code (0x80).
+  ``00 02 01`` is a successful Set Target Speed to it. Fuzzing found this; a treadmill that garbles its
+  replies must not get its commands counted as obeyed, so such a reply fails the command instead.
+- An indication that arrives when no command is in flight touches a future that does not exist yet
+  (an ``AttributeError`` inside bleak's callback). It is logged and dropped.
+- A notification it cannot parse raises inside bleak's callback, where dbus-fast logs a traceback that
+  names no treadmill. Here it is logged once per burst with the treadmill's address and the bytes;
+  the frame is dropped, as before, and a stream of them looks like silence, which the session engine
+  ends as stale telemetry.
+
+The guards are pyftms's own classes with one callback each overridden, swapped into the client before
+it connects (pyftms subscribes the bound methods on connect).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from pyftms import FitnessMachine
+from pyftms.client.backends import DataUpdater, FtmsCallback, MachineController
+
+from retrowalk.errors import TreadmillFaultError
+
+RESPONSE_CODE = 0x80
+REPLY_LENGTH = 3  # response code, request op code, result code (some replies carry more)
+GARBAGE_LOG_EVERY_S = 30.0
+
+
+class MalformedReplyError(TreadmillFaultError):
+    """A control-point indication that is not an FTMS response; the command it answered failed."""
+
+
+class GarbageLog:
+    """Logs unreadable frames with the treadmill's address, at most once per interval per source."""
+
+    def __init__(self, log: logging.Logger | logging.LoggerAdapter[logging.Logger], address: str) -> None:
+        self._log = log
+        self._address = address
+        self._last: dict[str, float] = {}
+        self._dropped: dict[str, int] = {}
+
+    def frame(self, source: str, data: bytes | bytearray, why: str) -> None:
+        now = time.monotonic()
+        self._dropped[source] = self._dropped.get(source, 0) + 1
+        last = self._last.get(source)
+        if last is not None and now - last < GARBAGE_LOG_EVERY_S:
+            return
+        self._last[source] = now
+        count, self._dropped[source] = self._dropped[source], 0
+        self._log.warning(
+            "treadmill %s sent an unreadable %s (%s): %s; dropped %d such frame(s)%s",
+            self._address,
+            source,
+            bytes(data).hex(" ") or "empty",
+            why,
+            count,
+            "" if last is None else f" in the last {now - last:.0f} s",
+        )
+
+
+class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is untyped
+    """pyftms's controller, refusing control-point replies that are not FTMS responses."""
+
+    def __init__(self, callback: FtmsCallback, garbage: GarbageLog) -> None:
+        super().__init__(callback)
+        self._garbage = garbage
+
+    def _on_indicate(self, c: BleakGATTCharacteristic, data: bytes | bytearray) -> None:
+        pending: asyncio.Future[bytes] | None = getattr(self, "_indicate", None)
+        if pending is None or pending.done():
+            self._garbage.frame("control-point reply", data, "no command was waiting for one")
+            return
+        if len(data) < REPLY_LENGTH or data[0] != RESPONSE_CODE:
+            err = MalformedReplyError(
+                f"control-point reply {bytes(data).hex(' ') or '(empty)'} is not an FTMS response "
+                f"(it must start with {RESPONSE_CODE:#04x} and name the command and a result)"
+            )
+            pending.set_exception(err)
+            return
+        pending.set_result(bytes(data))
+
+    def _on_machine_status(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
+        try:
+            super()._on_machine_status(c, data)
+        except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed frame
+            self._garbage.frame("machine status", data, _why(err))
+
+    def _on_training_status(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
+        try:
+            super()._on_training_status(c, data)
+        except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed frame
+            self._garbage.frame("training status", data, _why(err))
+
+
+class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
+    """pyftms's treadmill-data parser, logging what it cannot read with the treadmill's address."""
+
+    def __init__(self, model: Any, callback: FtmsCallback, garbage: GarbageLog) -> None:
+        super().__init__(model, callback)
+        self._garbage = garbage
+
+    def _on_notify(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
+        try:
+            super()._on_notify(c, data)
+        except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed frame
+            self._garbage.frame("treadmill data", data, _why(err))
+
+
+def install_guards(client: FitnessMachine, garbage: GarbageLog) -> None:
+    """Swap the checked parsers into a pyftms client; call before ``connect``."""
+    client._controller = CheckedController(client._on_event, garbage)
+    client._updater = CheckedUpdater(client._data_model, client._on_event, garbage)
+
+
+def _why(err: BaseException) -> str:
+    text = str(err)
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
