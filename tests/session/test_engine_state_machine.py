@@ -7,6 +7,7 @@ commands and replies. ``RETROWALK_HYPOTHESIS_EXAMPLES`` raises the number of exa
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections import Counter
@@ -322,6 +323,22 @@ class EngineMachine(RuleBasedStateMachine):
         assert terminal == (self.engine.end_reason is not None)
         if self.engine.phase in ACTIVE_PHASES:
             assert self.engine.snapshot().allowed_kmh > 0
+
+    @invariant()
+    def no_tick_before_quiet_until_does_anything(self) -> None:
+        # Runners skip ticks before quiet_until: a tick there must emit nothing and change no phase, or a
+        # skipped tick would have delayed a rule. Probed just after the last event, midway, and just before.
+        quiet = self.engine.quiet_until()
+        last = self.engine._state.last_now
+        if not math.isfinite(quiet) or quiet <= last:
+            return
+        for at in (last + min(1e-3, (quiet - last) / 2), (last + quiet) / 2, quiet - 1e-6):
+            if not last <= at < quiet:
+                continue
+            probe = copy.deepcopy(self.engine)
+            out = probe.handle(Tick(), at)
+            assert out == [], f"a tick at {at - last:+.6f} s (quiet for {quiet - last:.6f} s) did {out}"
+            assert probe.phase is self.engine.phase
 
     def teardown(self) -> None:
         # Every started session ends in exactly one terminal event: a stop always ends one still running.

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from retrowalk.link.events import (
 from retrowalk.link.units import UnitCheck
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.publish import Publisher, notice_payload, plan_info
+from retrowalk.service.ticks import TickTimer
 from retrowalk.session import events as ev
 from retrowalk.session.engine import SessionEngine
 from retrowalk.session.plan import OperatorCeilings, TreadmillCaps
@@ -79,6 +81,13 @@ class _Request:
 
     event: ev.KioskCommand
     done: asyncio.Future[None]
+
+
+class _TickDue:
+    """Queued by a timer when a clock tick is due, so ticks take their turn behind what came first."""
+
+
+_TICK_DUE = _TickDue()
 
 
 @dataclass
@@ -139,7 +148,7 @@ class TreadmillRunner:
         # The clock may run faster than real time (demo --speedup); waits are scaled to match.
         self._speedup = speedup
         self._history = history
-        self._queue: asyncio.Queue[LinkEvent | _Request] = asyncio.Queue()
+        self._queue: asyncio.Queue[LinkEvent | _Request | _TickDue] = asyncio.Queue()
         self.engine: SessionEngine | None = None
         self.info: TreadmillInfo | None = None
         self.caps: TreadmillCaps | None = None
@@ -192,27 +201,38 @@ class TreadmillRunner:
                 self._publisher.treadmill_online(self.treadmill_id, False)
 
     async def _pump(self, link_task: asyncio.Task[None]) -> None:
-        next_tick = self._clock() + self._tick_s
-        while True:
-            if link_task.done():
-                # The link never ends by itself; if it did, its exception says why.
-                link_task.result()
-                raise RuntimeError("the link task ended unexpectedly")
-            try:
-                async with asyncio.timeout(max(0.0, next_tick - self._clock()) / self._speedup):
-                    item = await self._queue.get()
-            except TimeoutError:
-                item = None
-            if item is not None:
-                await self._on_item(item)
-            now = self._clock()
-            if now >= next_tick:
-                next_tick = now + self._tick_s
-                # Only a session has deadlines (stale data, grace, cap); outside one, ticks would only
-                # cost CPU on every idle treadmill of a fleet.
-                if self.engine is not None and self.engine.phase in ev.SESSION_PHASES:
-                    await self._feed(ev.Tick(), now)
-                self._publish_state_if_changed()
+        def wake() -> None:
+            self._queue.put_nowait(_TICK_DUE)
+
+        ticks = TickTimer(self._clock, self._tick_s, self._speedup, self._quiet_until, wake)
+        # The pump waits on its queue alone; a link task that ends must still wake it.
+        link_task.add_done_callback(lambda _task: wake())
+        try:
+            while True:
+                if link_task.done():
+                    # The link never ends by itself; if it did, its exception says why.
+                    link_task.result()
+                    raise RuntimeError("the link task ended unexpectedly")
+                item = await self._queue.get()
+                if isinstance(item, _TickDue):
+                    now = self._clock()
+                    ticks.ticked(now)
+                    # Only a session has deadlines (stale data, grace, cap); outside one, ticks would
+                    # only cost CPU on every idle treadmill of a fleet.
+                    if self.engine is not None and self.engine.phase in ev.SESSION_PHASES:
+                        await self._feed(ev.Tick(), now)
+                    self._publish_state_if_changed()
+                else:
+                    await self._on_item(item)
+                ticks.arm()
+        finally:
+            ticks.cancel()
+
+    def _quiet_until(self) -> float:
+        """Until when the engine needs no tick: never outside a session, else as the engine says."""
+        if self.engine is None or self.engine.phase not in ev.SESSION_PHASES:
+            return math.inf
+        return self.engine.quiet_until()
 
     async def _on_item(self, item: LinkEvent | _Request) -> None:
         match item:

@@ -39,6 +39,15 @@ def allowed_centi(ramp: RampState, plan: SessionPlan, backward_s: float) -> int:
     return min(target, ramp.base_centi + to_centi(plan.ramp_step_kmh) * max(0, steps))
 
 
+def next_ramp_change_s(ramp: RampState, plan: SessionPlan, backward_s: float) -> float:
+    """The backward time of the next moment :func:`allowed_centi` may change: the end of the hold, or the
+    next ramp step (it may not change there, once the target is reached)."""
+    if backward_s < ramp.hold_until_s:
+        return ramp.hold_until_s
+    steps = math.floor((backward_s - ramp.anchor_s) / plan.ramp_interval_s)
+    return ramp.anchor_s + (max(0, steps) + 1) * plan.ramp_interval_s
+
+
 def floor_to_ramp_grid(centi: int, plan: SessionPlan, min_centi: int) -> int:
     """The ramp grid point (start + k * step) at or below ``centi``, but never below what the belt can do."""
     start = to_centi(plan.start_speed_kmh)

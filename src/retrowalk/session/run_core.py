@@ -28,6 +28,7 @@ from retrowalk.session.events import (
     StopBelt,
 )
 from retrowalk.session.plan import from_centi, to_centi
+from retrowalk.session.ramp import next_ramp_change_s
 from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
 from retrowalk.session.table import Trigger, next_phase
 
@@ -44,6 +45,41 @@ BELT_START_TIMEOUT_S = 10.0
 _OVERSPEED = "the belt stayed above the allowed speed + tolerance for longer than the grace period"
 _STALE = "no treadmill data while the belt should move: check the treadmill and the connection"
 _STILL = "the treadmill confirmed the start but the belt stayed still"
+
+
+def quiet_until(s: SessionState) -> float:
+    """The earliest time at which a Tick could emit an action or change the phase, for the state as the
+    last event left it (at ``s.last_now``); ``math.inf`` outside a session.
+
+    A runner may skip the ticks before it, which spares a fleet most of its ticks: while samples keep
+    coming, a steady session has nothing due until the next sample is late. Every rule that acts
+    without an event is here: the stale-data and belt-start deadlines, the cap and its warnings, the end
+    of cool-down, the end of the hold and each ramp step. What is not worked out exactly answers "now"
+    (tick as usual): a start in progress, a pause, a pending overspeed, a link that is down, a speed
+    still to be commanded. Being early costs a tick that does nothing; being late would delay a safety
+    rule, which the engine's state-machine test checks against the engine itself.
+    """
+    now = s.last_now
+    plan = s.plan
+    if plan is None or s.phase not in SESSION_PHASES:
+        return math.inf
+    if s.phase not in ACTIVE_PHASES or not s.link_up or s.overspeed_since is not None:
+        return now
+    if allowed_now(s) != s.last_commanded_centi:
+        return now
+    due = [max(s.last_sample_at, s.belt_started_at) + plan.stale_telemetry_s]
+    if not s.belt_seen_moving:
+        due.append(s.belt_started_at + BELT_START_TIMEOUT_S)
+    # In these phases backward-walking time runs with the clock: a mark b is reached at now + (b - backward).
+    if s.phase is Phase.COOL_DOWN:
+        marks = [float(plan.duration_cap_s + plan.cool_down_s)]
+    else:
+        marks = [float(plan.duration_cap_s)]
+        marks += [float(plan.duration_cap_s - t) for t in CAP_WARNINGS_S if t not in s.warned]
+        if s.phase is not Phase.STEADY:
+            marks.append(next_ramp_change_s(s.ramp, plan, s.backward_s))
+    due += [now + (mark - s.backward_s) for mark in marks]
+    return min(due)
 
 
 class RunCore:
