@@ -340,6 +340,16 @@ class EngineMachine(RuleBasedStateMachine):
             assert out == [], f"a tick at {at - last:+.6f} s (quiet for {quiet - last:.6f} s) did {out}"
             assert probe.phase is self.engine.phase
 
+    @invariant()
+    def allowed_speed_as_of_the_last_event_needs_no_preview(self) -> None:
+        # allowed_speed answers from the state itself when asked at the last event's time; a tick at that
+        # time (the full path) must agree.
+        last = self.engine._state.last_now
+        if math.isfinite(last):
+            probe = copy.deepcopy(self.engine)
+            probe.handle(Tick(), last)
+            assert self.engine.allowed_speed(last) == probe.snapshot().allowed_kmh
+
     def teardown(self) -> None:
         # Every started session ends in exactly one terminal event: a stop always ends one still running.
         if self.engine.phase in SESSION_PHASES:

@@ -97,8 +97,12 @@ class SessionEngine:
     def allowed_speed(self, now: float) -> float:
         """The highest belt speed the plan allows at ``now`` (0 when the belt must not move)."""
         _require_time(now)
+        if now <= self._state.last_now:
+            # As of the last event (the runner asks right after feeding a sample): every event ends with
+            # the clock advanced and the phase settled, so the state answers as it is, without a preview.
+            return from_centi(allowed_now(self._state))
         preview = copy.copy(self._state)
-        EventRun(self._ctx, preview, [], max(now, preview.last_now)).advance_clock()
+        EventRun(self._ctx, preview, [], now).advance_clock()
         return from_centi(allowed_now(preview))
 
     def limit_speed(self, now: float) -> float:
