@@ -92,7 +92,8 @@ def test_quiet_until_names_the_next_thing_the_clock_brings(
 ) -> None:
     rig = walked(walk_s)
     quiet_for, before, at = quiet_then(rig)
-    assert quiet_for == pytest.approx(due_in, abs=0.6)  # samples every 0.5 s: the last one is at most that old
+    # Samples come every 0.5 s, so the last one is at most that old.
+    assert quiet_for == pytest.approx(due_in, abs=0.6)
     assert before == []
     assert happens(at), at
 
