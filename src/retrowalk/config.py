@@ -56,7 +56,12 @@ class ServiceSection(BaseModel):
     id: str = Field(default="retrowalk", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     storage: Path = Field(default=Path("retrowalk.sqlite3"), description="SQLite file: history and outbox")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    tick_hz: float = Field(default=5.0, ge=2.0, le=50.0, description="how often the engine is ticked")
+    tick_hz: float = Field(
+        default=5.0,
+        ge=2.0,
+        le=50.0,
+        description="how often the engine is ticked during a session (ticks that would do nothing are skipped)",
+    )
 
 
 class LinkSection(BaseModel):
