@@ -60,7 +60,7 @@ class ServiceSection(BaseModel):
         default=5.0,
         ge=2.0,
         le=50.0,
-        description="how often the engine is ticked during a session (ticks that would do nothing are skipped)",
+        description="how often the engine is ticked in a session (ticks that would do nothing are skipped)",
     )
 
 
