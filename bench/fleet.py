@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -370,6 +371,21 @@ def pair(
     return sum(len(times) for times in sent.values()), got, latencies
 
 
+def bunches(sent: dict[str, list[float]], gap_s: float = 0.01) -> tuple[float, int]:
+    """How treadsim bunches this worker's notifications: treadsim sends everything due on one pass of its
+    clock (20 Hz), so sends less than ``gap_s`` apart left in the same pass. (mean, largest) per pass."""
+    times = sorted(t for series in sent.values() for t in series)
+    if not times:
+        return 0.0, 0
+    sizes = [1]
+    for before, after in itertools.pairwise(times):
+        if after - before < gap_s:
+            sizes[-1] += 1
+        else:
+            sizes.append(1)
+    return sum(sizes) / len(sizes), max(sizes)
+
+
 async def run_worker(
     args: argparse.Namespace,
     port: int,
@@ -412,7 +428,13 @@ async def run_worker(
         sent = result["sent"]
     count, received, latencies = pair(sent, subscriber.received, kind, t0, t1)
     wall = t1 - t0
-    aside = f"treadsim+dbus-daemon CPU {sim_cpu / wall * 100:.1f} %" if sim else ""
+    aside = ""
+    if sim:
+        mean, biggest = bunches(sent)
+        aside = (
+            f"treadsim+dbus-daemon CPU {sim_cpu / wall * 100:.1f} %; "
+            f"notifications per sim tick: mean {mean:.1f}, max {biggest}"
+        )
     label = "in-process" if feed == "synthetic" else "adapter"
     return Row(
         label, kind, n, count, received, latencies, result["cpu_s"] / wall,
