@@ -49,6 +49,10 @@ from treadsim.peripheral import FtmsPeripheral
 log = logging.getLogger("tests.fuzz.ble")
 
 ADDRESS = "F0:22:00:00:00:01"
+# How long a wait may take before it counts as a hang. Generous on purpose: two 10^5-case runs side by side
+# on a 2-core machine once took over 5 s to connect a rig (and passed on replay), and a fuzz test is
+# there to find crashes and wrong commands, not to time a loaded machine.
+HANG_S = 30.0
 # What the tamper hook returns: the values pyftms receives instead (empty: the frame is swallowed).
 Tamper = Callable[[str, bytes], list[bytes]]
 
@@ -273,10 +277,10 @@ async def fuzz_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[FuzzRig]:
         task = asyncio.create_task(runner.run(), name="fuzz-runner")
         rig_box[0].task = task
         try:
-            await asyncio.wait_for(runner.ready.wait(), 5)
+            await asyncio.wait_for(runner.ready.wait(), HANG_S)
             # The engine stops the belt on every link-up; let that round trip finish so a test's first
             # command (and its tamper hook) is the test's own.
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + HANG_S
             while (
                 not any(frame == b"\x08\x01" for _, frame in delivery.writes) or peripheral.procedure_pending
             ):
@@ -296,7 +300,7 @@ async def start_session(rig: FuzzRig, plan: SessionPlan | None = None) -> Sessio
     """Start a session and tick until the engine is past ARMED (the belt confirmed moving)."""
     plan = plan or SessionPlan()
     await rig.runner.submit(ev.Start("fuzzer", plan))
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + HANG_S
     while rig.engine.phase not in ev.ACTIVE_PHASES:
         if time.monotonic() > deadline:
             raise AssertionError(f"session did not get under way: {rig.engine.phase}; {rig.ended()}")

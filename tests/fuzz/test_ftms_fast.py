@@ -34,7 +34,7 @@ from retrowalk.session.plan import SessionPlan
 from treadsim.ftms import CONTROL_POINT, MACHINE_STATUS, TRAINING_STATUS, TREADMILL_DATA, ControlOp
 from treadsim.model import BeltState
 
-from .ble_rig import ADDRESS, FuzzRig, client_starts, fuzz_rig, speed_writes, start_session
+from .ble_rig import ADDRESS, HANG_S, FuzzRig, client_starts, fuzz_rig, speed_writes, start_session
 from .budget import fuzz_settings, timeout_s
 from .ftms_frames import (
     control_point_replies,
@@ -130,8 +130,8 @@ async def _assert_still_serving(rig: FuzzRig) -> None:
     task = rig.task
     assert task is not None
     assert not task.done(), "the runner task ended"
-    await asyncio.wait_for(rig.runner.submit(ev.Stop()), 2)
-    deadline = time.monotonic() + 2
+    await asyncio.wait_for(rig.runner.submit(ev.Stop()), HANG_S)
+    deadline = time.monotonic() + HANG_S
     while rig.peripheral.treadmill.state is not BeltState.STOPPED:
         assert time.monotonic() < deadline, f"belt still {rig.peripheral.treadmill.state} after a stop"
         rig.tick()
