@@ -202,11 +202,15 @@ async def test_a_garbage_control_point_reply_fails_closed(
         if spoiled:
             op, garbage = spoiled[0]
             if op != ControlOp.REQUEST_CONTROL and must_fail_closed(garbage, op):
-                # A loaded machine may need longer than the loop above for the round trips (a 10^5-case
-                # run once failed here, and passed on replay): wait for the end, within a bound.
-                await _until(
-                    lambda: bool(rig.ended()) and rig.peripheral.treadmill.state is BeltState.STOPPED, rig
+                # A loaded machine may need longer than the loop above for the round trips (10^5-case
+                # runs failed here twice and passed on replay). The belt comes first: it must be stopped
+                # within 5 s; the session's end is then published, in a bound that only catches a hang.
+                await _until(lambda: rig.peripheral.treadmill.state is BeltState.STOPPED, rig, 5.0)
+                assert rig.peripheral.treadmill.state is BeltState.STOPPED, (
+                    f"reply {garbage.hex(' ')} to op {op:#04x}: belt still moving 5 s later; "
+                    f"writes {rig.delivery.writes[-6:]}, record {rig.belt_record()[-3:]}"
                 )
+                await _until(lambda: bool(rig.ended()), rig, HANG_S)
                 ended = rig.ended()
                 assert ended, f"reply {garbage.hex(' ')} to op {op:#04x} did not end the session"
                 assert ended[0].reason in ("command_failed", "command_refused"), ended[0]
