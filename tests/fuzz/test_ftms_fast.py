@@ -131,11 +131,10 @@ async def _assert_still_serving(rig: FuzzRig) -> None:
     assert task is not None
     assert not task.done(), "the runner task ended"
     await asyncio.wait_for(rig.runner.submit(ev.Stop()), HANG_S)
-    deadline = time.monotonic() + HANG_S
-    while rig.peripheral.treadmill.state is not BeltState.STOPPED:
-        assert time.monotonic() < deadline, f"belt still {rig.peripheral.treadmill.state} after a stop"
-        rig.tick()
-        await asyncio.sleep(0.002)
+    await _until(lambda: rig.peripheral.treadmill.state is BeltState.STOPPED, rig, HANG_S)
+    assert rig.peripheral.treadmill.state is BeltState.STOPPED, (
+        f"belt still {rig.peripheral.treadmill.state} after a stop"
+    )
     assert not task.done()
     assert len(rig.ended()) <= 1, rig.ended()
 
