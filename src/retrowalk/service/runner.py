@@ -229,10 +229,8 @@ class TreadmillRunner:
             ticks.cancel()
 
     def _quiet_until(self) -> float:
-        """Until when the engine needs no tick: never outside a session, else as the engine says."""
-        if self.engine is None or self.engine.phase not in ev.SESSION_PHASES:
-            return math.inf
-        return self.engine.quiet_until()
+        """Until when the engine needs no tick (``math.inf`` outside a session, which it says itself)."""
+        return self.engine.quiet_until() if self.engine is not None else math.inf
 
     async def _on_item(self, item: LinkEvent | _Request) -> None:
         match item:
