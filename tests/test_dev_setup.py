@@ -164,3 +164,11 @@ def test_retrowalk_python_names_the_interpreter_for_venv(tmp_path: Path) -> None
     # Set up once, the next command goes straight to work.
     again = run_dev(clone, env, "setup")
     assert (again.returncode, again.stderr) == (0, "")
+    # A .venv whose interpreter vanished (a Python uninstalled, a lock that changed) is built again.
+    (clone / ".venv" / "bin" / "python").unlink()
+    (clone / ".venv" / "bin" / "python").symlink_to(tmp_path / "uninstalled-python3.12")
+    (clone / ".venv" / ".lock-stamp").unlink()
+    rebuilt = run_dev(clone, env, "setup")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "[setup] .venv is not a working Python 3.12 environment" in rebuilt.stderr
+    assert_working_venv(clone)
