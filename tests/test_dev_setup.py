@@ -172,3 +172,39 @@ def test_retrowalk_python_names_the_interpreter_for_venv(tmp_path: Path) -> None
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "[setup] .venv is not a working Python 3.12 environment" in rebuilt.stderr
     assert_working_venv(clone)
+
+
+def fake_command(bin_dir: Path, name: str, script: str) -> None:
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\n{script}\n", encoding="utf-8")
+    path.chmod(0o755)
+
+
+def test_a_python3_without_venv_gets_the_package_to_install_named(tmp_path: Path) -> None:
+    # Debian 12 and Ubuntu ship venv's pip apart, in python3-venv, which a stock system lacks. Run as an
+    # ordinary user (a fake `id`), the script cannot install it and must name it; nothing is left behind.
+    clone = fresh_clone(tmp_path / "clone")
+    home = tmp_path / "home"
+    home.mkdir()
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    fake_command(
+        fake_bin,
+        "python3",
+        'if [ "$1 $2" = "-m venv" ]; then echo "ensurepip is not available" >&2; exit 1; fi\n'
+        'exec /usr/bin/python3 "$@"',
+    )
+    fake_command(fake_bin, "id", "echo 1000")
+
+    result = run_dev(clone, stock_env(home, PATH=f"{fake_bin}:/usr/bin:/bin"), "setup")
+
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        f"[setup] uv is not installed, and {fake_bin}/python3 has no working venv module to install it"
+        " with. Install either\n"
+        "  python3 with its venv module (Debian/Ubuntu: sudo apt-get install python3-venv), or\n"
+        "  uv itself (https://docs.astral.sh/uv/getting-started/installation/),\n"
+        "then run this command again.\n"
+    ), result.stderr
+    assert list((home / ".cache" / "retrowalk").iterdir()) == []
+    assert not (clone / ".venv").exists()
