@@ -84,6 +84,30 @@ async def test_tls_with_a_client_certificate(
         broker.stop()
 
 
+async def test_a_plain_connection_to_a_tls_port_says_the_broker_closed_it_and_suggests_tls(
+    tmp_path: Path, tls_files: TlsFiles, store: Store, handler: RecordingHandler
+) -> None:
+    """A plain client on a TLS listener: mosquitto hangs up before any CONNACK. That used to wait out
+    the connect timeout and end as "Operation timed out", blaming the MQTT version."""
+    broker = Mosquitto(tmp_path / "tls-only", tls=tls_files)
+    broker.start()
+    try:
+        # A timeout far beyond the wait below: the sentence must come from the close, not from a timeout.
+        plain = settings_for(broker, connect_timeout_s=60)
+        async with running_bridge(plain, store, handler) as bridge:
+            await wait_until(lambda: bridge.status.last_error is not None, "the closed connection", 10)
+            status = bridge.status
+        assert not status.connected
+        assert status.last_error == (
+            f"cannot connect to broker 127.0.0.1:{broker.port}: the broker closed the connection without "
+            "answering the MQTT CONNECT; a broker does this when the port expects TLS (port 8883 usually "
+            "does): add a [broker.tls] table with ca_file, or use the broker's plain port "
+            "(docs/configuration.md)"
+        )
+    finally:
+        broker.stop()
+
+
 def test_tls_settings_refuse_missing_files_and_a_lone_certificate(
     tmp_path: Path, tls_files: TlsFiles
 ) -> None:
