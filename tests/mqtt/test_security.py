@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiomqtt
@@ -17,7 +19,13 @@ from retrowalk.mqtt.payloads import SessionEnded
 from retrowalk.storage import Store
 
 ACL_EXAMPLE = Path(__file__).parents[2] / "docs" / "mosquitto" / "acl"
-USERS = {"retrowalk": "service-pw", "kiosk-gym1": "kiosk-pw", "dashboard": "dash-pw"}
+USERS = {
+    "retrowalk": "service-pw",
+    "kiosk-gym1": "kiosk-pw",
+    "dashboard": "dash-pw",
+    "homeassistant": "ha-pw",
+    "staff": "staff-pw",
+}
 
 
 async def test_password_auth_connects_and_a_wrong_password_is_a_clear_error_not_a_crash(
@@ -124,41 +132,98 @@ def test_tls_settings_refuse_missing_files_and_a_lone_certificate(
 async def test_the_example_acl_lets_kiosks_command_only_their_treadmill_and_readers_only_read(
     tmp_path: Path, store: Store, handler: RecordingHandler
 ) -> None:
-    broker = Mosquitto(tmp_path / "acl", users=USERS, acl=ACL_EXAMPLE.read_text())
+    async with (
+        example_acl_service(tmp_path / "acl", store, handler, "tm1", "tm2") as client,
+        client("dashboard") as dashboard,
+        client("kiosk-gym1") as kiosk,
+    ):
+        await dashboard.subscribe("retrowalk/v1/#", qos=1)
+        # Denied publishes are dropped by the broker (3.1.1 still acknowledges them).
+        await kiosk.publish(
+            "retrowalk/v1/treadmill/tm2/command", b'{"command_id": "x1", "type": "stop"}', qos=1
+        )
+        await dashboard.publish(
+            "retrowalk/v1/treadmill/tm1/command", b'{"command_id": "x2", "type": "stop"}', qos=1
+        )
+        await kiosk.publish(
+            "retrowalk/v1/treadmill/tm1/command", b'{"command_id": "ok", "type": "stop"}', qos=1
+        )
+        await wait_until(lambda: len(handler.calls) >= 1, "the allowed command")
+        await asyncio.sleep(0.3)
+        # The dashboard reads: the reply to the kiosk's command reaches it too.
+        seen: list[str] = []
+        async with asyncio.timeout(5):
+            async for message in dashboard.messages:
+                seen.append(message.topic.value)
+                if message.topic.value == "retrowalk/v1/treadmill/tm1/reply":
+                    break
+    assert [(t, c.command_id) for t, c in handler.calls] == [("tm1", "ok")]
+    assert "retrowalk/v1/treadmill/tm1/reply" in seen
+
+
+async def test_home_assistant_may_command_but_only_staff_record_clearances(
+    tmp_path: Path, store: Store, handler: RecordingHandler
+) -> None:
+    """The example ACL verbatim: Home Assistant's user sends commands (a stop reaches the engine), but a
+    clearance from it is answered 'invalid' on the command topic and dropped by the broker on the staff
+    topic; the staff user records one."""
+    clearance = {"type": "clearance", "user_id": "bo", "cleared_by": "Dr. Lind"}
+    async with (
+        example_acl_service(tmp_path / "acl-staff", store, handler, "tm1") as client,
+        client("homeassistant") as home_assistant,
+        client("staff") as staff,
+    ):
+        await home_assistant.subscribe("retrowalk/v1/treadmill/tm1/reply", qos=1)
+        command = "retrowalk/v1/treadmill/tm1/command"
+        for topic, sender, payload in (
+            (command, home_assistant, {"command_id": "ha-stop", "type": "stop"}),
+            (command, home_assistant, {"command_id": "ha-clear-1", **clearance}),
+            (command + "/staff", home_assistant, {"command_id": "ha-clear-2", **clearance}),  # denied
+            (command + "/staff", staff, {"command_id": "desk-clear", **clearance}),
+        ):
+            await sender.publish(topic, json.dumps(payload).encode(), qos=1)
+        # The staff clearance was published last: once its reply is back, everything before it has
+        # been decided.
+        replies: dict[str, dict[str, object]] = {}
+        async with asyncio.timeout(5):
+            async for message in home_assistant.messages:
+                assert isinstance(message.payload, bytes)
+                reply = json.loads(message.payload)
+                replies[reply["command_id"]] = reply
+                if "desk-clear" in replies:
+                    break
+    assert [(t, c.command_id, c.type) for t, c in handler.calls] == [
+        ("tm1", "ha-stop", "stop"),
+        ("tm1", "desk-clear", "clearance"),
+    ]
+    assert sorted(replies) == ["desk-clear", "ha-clear-1", "ha-stop"]
+    assert replies["ha-clear-1"]["status"] == "invalid"
+    assert replies["ha-clear-1"]["reason"] == (
+        "clearances are accepted only on retrowalk/v1/treadmill/tm1/command/staff, which the broker "
+        "gives to staff: nothing was recorded"
+    )
+    assert replies["desk-clear"]["status"] == "accepted"
+
+
+@asynccontextmanager
+async def example_acl_service(
+    directory: Path, store: Store, handler: RecordingHandler, *treadmills: str
+) -> AsyncIterator[Callable[[str], aiomqtt.Client]]:
+    """mosquitto with docs/mosquitto/acl verbatim and the service's bridge logged in as `retrowalk`;
+    yields a maker of clients logged in as another user of the ACL."""
+    broker = Mosquitto(directory, users=USERS, acl=ACL_EXAMPLE.read_text())
     broker.start()
     try:
         settings = settings_for(broker, prefix="retrowalk/v1/", username="retrowalk", password="service-pw")
         async with running_bridge(settings, store, handler) as bridge:
-            bridge.treadmill_online("tm1", True)
-            bridge.treadmill_online("tm2", True)
+            for treadmill_id in treadmills:
+                bridge.treadmill_online(treadmill_id, True)
             await asyncio.wait_for(bridge.connected.wait(), 5)
 
             def client(user: str) -> aiomqtt.Client:
                 return aiomqtt.Client("127.0.0.1", broker.port, username=user, password=USERS[user])
 
-            async with client("dashboard") as dashboard, client("kiosk-gym1") as kiosk:
-                await dashboard.subscribe("retrowalk/v1/#", qos=1)
-                # Denied publishes are dropped by the broker (3.1.1 still acknowledges them).
-                await kiosk.publish(
-                    "retrowalk/v1/treadmill/tm2/command", b'{"command_id": "x1", "type": "stop"}', qos=1
-                )
-                await dashboard.publish(
-                    "retrowalk/v1/treadmill/tm1/command", b'{"command_id": "x2", "type": "stop"}', qos=1
-                )
-                await kiosk.publish(
-                    "retrowalk/v1/treadmill/tm1/command", b'{"command_id": "ok", "type": "stop"}', qos=1
-                )
-                await wait_until(lambda: len(handler.calls) >= 1, "the allowed command")
-                await asyncio.sleep(0.3)
-                # The dashboard reads: the reply to the kiosk's command reaches it too.
-                seen: list[str] = []
-                async with asyncio.timeout(5):
-                    async for message in dashboard.messages:
-                        seen.append(message.topic.value)
-                        if message.topic.value == "retrowalk/v1/treadmill/tm1/reply":
-                            break
-        assert [(t, c.command_id) for t, c in handler.calls] == [("tm1", "ok")]
-        assert "retrowalk/v1/treadmill/tm1/reply" in seen
+            yield client
     finally:
         broker.stop()
 
