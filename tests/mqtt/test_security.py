@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from retrowalk.mqtt.payloads import SessionEnded
 from retrowalk.storage import Store
 
 ACL_EXAMPLE = Path(__file__).parents[2] / "docs" / "mosquitto" / "acl"
+DEPLOYMENT = Path(__file__).parents[2] / "docs" / "deployment.md"
 USERS = {
     "retrowalk": "service-pw",
     "kiosk-gym1": "kiosk-pw",
@@ -112,6 +114,58 @@ async def test_a_plain_connection_to_a_tls_port_says_the_broker_closed_it_and_su
             "does): add a [broker.tls] table with ca_file, or use the broker's plain port "
             "(docs/configuration.md)"
         )
+    finally:
+        broker.stop()
+
+
+async def test_the_documented_certificate_recipe_gives_a_broker_the_service_verifies_by_name(
+    tmp_path: Path, store: Store, handler: RecordingHandler
+) -> None:
+    """docs/deployment.md's openssl commands, run as written (for the name localhost): mosquitto
+    serves the certificate, the service and a kiosk connect with theirs, and the name check is real."""
+    recipe = re.search(
+        r"<!-- recipe: tls certificates[^>]*-->\n```sh\n(.*?)```", DEPLOYMENT.read_text(), re.S
+    )
+    assert recipe is not None, "the TLS recipe block is gone from docs/deployment.md"
+    script = recipe.group(1)
+    assert script.startswith("BROKER=mqtt.gym1.lan\n")
+    openssl = await asyncio.create_subprocess_exec(
+        "bash",
+        "-e",
+        "-c",
+        script.replace("BROKER=mqtt.gym1.lan", "BROKER=localhost", 1),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await openssl.communicate()
+    assert openssl.returncode == 0, output.decode(errors="replace")
+    files = TlsFiles(
+        ca=tmp_path / "ca.crt",
+        server_cert=tmp_path / "server.crt",
+        server_key=tmp_path / "server.key",
+        client_cert=tmp_path / "retrowalk-gym1-hall-a.crt",
+        client_key=tmp_path / "retrowalk-gym1-hall-a.key",
+    )
+    broker = Mosquitto(tmp_path / "broker", tls=files)
+    broker.start()
+    try:
+        tls = TlsSettings(ca_file=files.ca, cert_file=files.client_cert, key_file=files.client_key)
+        async with running_bridge(settings_for(broker, host="localhost", tls=tls), store, handler) as bridge:
+            await asyncio.wait_for(bridge.connected.wait(), 10)
+        kiosk_tls = aiomqtt.TLSParameters(
+            ca_certs=str(files.ca),
+            certfile=str(tmp_path / "kiosk-gym1.crt"),
+            keyfile=str(tmp_path / "kiosk-gym1.key"),
+        )
+        async with aiomqtt.Client("localhost", broker.port, tls_params=kiosk_tls) as kiosk:
+            await kiosk.publish("test/v1/kiosk-was-here", b"1", qos=1)
+        # The certificate names localhost, not 127.0.0.1: by address the service refuses the broker.
+        by_address = settings_for(broker, host="127.0.0.1", tls=tls, connect_timeout_s=2)
+        async with running_bridge(by_address, store, handler) as bridge:
+            await wait_until(lambda: bridge.status.last_error is not None, "the refused certificate", 10)
+            assert not bridge.status.connected
+        assert "IP address mismatch" in (bridge.status.last_error or "")
     finally:
         broker.stop()
 
