@@ -155,7 +155,8 @@ class Settings(BaseSettings):
                     )
                 )
         target = plan.target_speed_kmh
-        if not problems and "target_speed_kmh" in self.default_plan and target > CAUTIOUS_MAX_SPEED_KMH:
+        cautious = to_centi(target) > to_centi(CAUTIOUS_MAX_SPEED_KMH)
+        if not problems and "target_speed_kmh" in self.default_plan and cautious:
             problems.append(
                 (
                     "default_plan.target_speed_kmh",
