@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,46 @@ def test_a_bad_environment_value_names_its_variable(
     code, lines = check(capsys, BASE)
     assert code == 2
     assert lines == ["retrowalk: invalid configuration:", f"  {variable} (environment): {sentence}"]
+
+
+def test_serve_refuses_a_missing_storage_directory_and_does_not_create_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The documented decision: a missing directory is a mistake to fix, not something to create."""
+    Path("retrowalk.toml").write_text(
+        BASE.replace('storage = "history.sqlite3"', 'storage = "var/history.sqlite3"'), encoding="utf-8"
+    )
+    code = cli.main(["serve", "--config", "retrowalk.toml"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "retrowalk.toml: service.storage: the directory var does not exist" in err
+    assert not Path("var").exists()
+
+
+def test_every_missing_tls_file_is_named_with_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    Path("ca.crt").write_text("a CA bundle\n")
+    tls = '\n[broker.tls]\nca_file = "ca.crt"\ncert_file = "client.crt"\nkey_file = "client.key"\n'
+    code, lines = check(capsys, BASE.replace("port = 1883", "port = 8883") + tls)
+    assert code == 2
+    user = getpass.getuser()
+    assert lines == [
+        "retrowalk: invalid configuration:",
+        *(
+            f"  retrowalk.toml: broker.tls.{field}: client.{suffix} is not a readable file for user "
+            f"{user}: create it (docs/deployment.md has the openssl commands) or correct the path"
+            for field, suffix in (("cert_file", "crt"), ("key_file", "key"))
+        ),
+    ]
+
+
+def test_an_advertised_name_listed_twice_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    text = BASE.replace('address = "F4:12:FA:10:00:01"', 'name = "WalkingPad"').replace(
+        'address = "F4:12:FA:10:00:02"', 'name = "WalkingPad"'
+    )
+    code, lines = check(capsys, text)
+    assert code == 2
+    assert lines == [
+        "retrowalk: invalid configuration:",
+        "  retrowalk.toml: treadmills.1.name: WalkingPad is also the name of treadmill tm1: each "
+        "[[treadmills]] table must name a different treadmill",
+    ]
