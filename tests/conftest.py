@@ -7,7 +7,9 @@ behind it fails, because in a service that drives a moving belt a forgotten task
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +30,14 @@ async def fail_on_leaked_tasks() -> AsyncIterator[None]:
     if leaked:
         names = ", ".join(sorted(t.get_name() for t in leaked))
         pytest.fail(f"test leaked {len(leaked)} running task(s): {names}")
+
+
+@pytest.fixture
+def config_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A configuration as a user runs it: relative paths resolve in a fresh directory, and no RETROWALK_*
+    variable of whoever runs the tests overrides it."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("RETROWALK_"):
+            monkeypatch.delenv(name)
+    return tmp_path

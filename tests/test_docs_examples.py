@@ -27,25 +27,33 @@ TABLES: dict[str, type[BaseModel]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("RETROWALK_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("config_sandbox")
 
 
 def test_there_are_examples_for_each_kind_of_user() -> None:
     assert {p.name for p in EXAMPLES} >= {"gym.toml", "home.toml", "treadsim.toml"}
 
 
+# The machine directories an example names; the test gives them a temporary home, with the files
+# that must exist there.
+SITE_DIRECTORIES = ("/var/lib/retrowalk", "/etc/retrowalk")
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_every_example_configuration_loads(path: Path) -> None:
-    settings = load_config(path)
+def test_every_example_configuration_loads(path: Path, tmp_path: Path) -> None:
+    """As a user would run it: relative storage next to where retrowalk starts, site paths existing."""
+    text = path.read_text(encoding="utf-8")
+    for directory in SITE_DIRECTORIES:
+        relocated = tmp_path / directory.strip("/")
+        relocated.mkdir(parents=True)
+        for name in re.findall(rf'"{re.escape(directory)}/([^"/]+)"', text):
+            if not name.endswith(".sqlite3"):
+                (relocated / name).write_text("test material\n")
+        text = text.replace(f'"{directory}/', f'"{relocated}/')
+    copy = tmp_path / path.name
+    copy.write_text(text, encoding="utf-8")
+    settings = load_config(copy)
     assert settings.treadmills
-    # Plan overrides are only checked when a session is planned; check them here against the model.
-    SessionPlan.model_validate({**SessionPlan().model_dump(), **settings.default_plan})
 
 
 def test_every_configuration_field_is_documented() -> None:

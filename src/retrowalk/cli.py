@@ -110,7 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     stop = ssub.add_parser("stop", help="stop the session started with 'session start' (same config)")
     stop.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
 
-    check = sub.add_parser("check-config", help="validate a configuration file")
+    check = sub.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Load the configuration as serve does (strict types, limits and ceilings, distinct "
+        "treadmills, the storage directory and TLS files on this machine, TLS on port 8883) and say what "
+        "is wrong, one line each; exit 2 if anything is. Connects to nothing (docs/configuration.md).",
+    )
     check.add_argument("config", type=Path)
 
     demo = sub.add_parser(

@@ -1,46 +1,49 @@
 """The service configuration: a TOML file, then environment overrides (``RETROWALK_...``).
 
 Every mistake is refused before anything connects, with the file, the field and the reason, because a
-service that guesses at a gym's speed ceiling is worse than one that does not start. Environment
-variables use ``__`` between levels: ``RETROWALK_CEILINGS__MAX_SPEED_KMH=2.5``,
-``RETROWALK_BROKER__HOST=mqtt.local``; lists take JSON: ``RETROWALK_TREADMILLS='[{"id": "tm1"}]'``.
+service that guesses at a gym's speed ceiling is worse than one that does not start. The models are
+strict, like the MQTT commands: ``"2.5"`` or ``"yes"`` in the file is text, not a number or a boolean.
+Environment variables use ``__`` between levels: ``RETROWALK_CEILINGS__MAX_SPEED_KMH=2.5``,
+``RETROWALK_BROKER__HOST=mqtt.local``; lists take JSON: ``RETROWALK_TREADMILLS='[{"id": "tm1"}]'``. Their
+values are always text, so each is first read as the type of its field (pydantic-settings does this for
+strict models; booleans take true/false, yes/no, on/off, 1/0 there).
 """
 
 from __future__ import annotations
 
-import json
+import getpass
+import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from retrowalk.errors import ConfigError
+from retrowalk.errors import ConfigError, config_mistakes
 from retrowalk.mqtt.settings import BrokerSettings
-from retrowalk.session.plan import OperatorCeilings, SessionPlan
+from retrowalk.session.plan import CAUTIOUS_MAX_SPEED_KMH, OperatorCeilings, SessionPlan, to_centi
 
 _MAC = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
-
-
-def _numbers_from_env(value: Any) -> Any:
-    """Environment variables arrive as strings; the plan models are strict, so decode numbers first."""
-    if not isinstance(value, dict):
-        return value
-    return {key: _json_or_text(item) if isinstance(item, str) else item for key, item in value.items()}
-
-
-def _json_or_text(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+_ENV_PREFIX = "RETROWALK_"
+# Strict like the MQTT commands (see the module docstring); paths stay lax, TOML has no path type.
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class TreadmillConfig(BaseModel):
     """One treadmill this service drives."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="short id used in MQTT topics")
     address: str | None = Field(default=None, pattern=_MAC, description="Bluetooth address")
@@ -49,12 +52,20 @@ class TreadmillConfig(BaseModel):
         default=None, description="what people call it, e.g. 'Treadmill 3 by the window'"
     )
 
+    @field_validator("address")
+    @classmethod
+    def _address_in_upper_case(cls, address: str | None) -> str | None:
+        # BlueZ spells addresses in upper case; one spelling makes duplicates visible.
+        return address.upper() if address is not None else None
+
 
 class ServiceSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     id: str = Field(default="retrowalk", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
-    storage: Path = Field(default=Path("retrowalk.sqlite3"), description="SQLite file: history and outbox")
+    storage: Path = Field(
+        default=Path("retrowalk.sqlite3"), strict=False, description="SQLite file: history and outbox"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     tick_hz: float = Field(
         default=5.0,
@@ -63,9 +74,37 @@ class ServiceSection(BaseModel):
         description="how often the engine is ticked in a session (ticks that would do nothing are skipped)",
     )
 
+    @field_validator("storage")
+    @classmethod
+    def _storage_can_be_opened(cls, storage: Path) -> Path:
+        # retrowalk does not create the directory: a missing one is usually a typo or a disk that is not
+        # mounted, and a fresh empty history there would silently forget screening and progression.
+        directory = storage.parent
+        if not directory.is_dir():
+            raise PydanticCustomError(
+                "storage_directory",
+                "the directory {directory} does not exist and retrowalk does not create it: create it, "
+                "writable by the user retrowalk runs as, or point storage at an existing directory",
+                {"directory": str(directory)},
+            )
+        if storage.exists() and not storage.is_file():
+            raise PydanticCustomError(
+                "storage_not_a_file",
+                "{storage} exists but is not a file: point storage at a file name",
+                {"storage": str(storage)},
+            )
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PydanticCustomError(
+                "storage_not_writable",
+                "user {user} cannot write in {directory} (SQLite keeps its journal beside the file): "
+                "make the directory writable for the user retrowalk runs as",
+                {"user": getpass.getuser(), "directory": str(directory)},
+            )
+        return storage
+
 
 class LinkSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
     command_timeout_s: float = Field(default=2.0, gt=0, le=10)
     scan_timeout_s: float = Field(default=10.0, gt=0, le=120)
@@ -83,41 +122,83 @@ class Settings(BaseSettings):
     """Everything `retrowalk serve` reads at start-up."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RETROWALK_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix=_ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, strict=True
     )
 
     service: ServiceSection = ServiceSection()
-    ceilings: Annotated[OperatorCeilings, BeforeValidator(_numbers_from_env)] = OperatorCeilings()
+    ceilings: OperatorCeilings = OperatorCeilings()
     # Overrides for the plans retrowalk makes itself (first sessions, progression), e.g. cool_down_s.
-    default_plan: Annotated[dict[str, Any], BeforeValidator(_numbers_from_env)] = Field(default_factory=dict)
+    default_plan: dict[str, Any] = Field(default_factory=dict)
     treadmills: list[TreadmillConfig] = Field(min_length=1)
     # No [broker] table: sessions run locally, nothing is published.
     broker: BrokerSettings | None = None
     link: LinkSection = LinkSection()
 
     @model_validator(mode="after")
-    def _default_plan_is_a_plan(self) -> Self:
+    def _default_plan_can_start_sessions(self) -> Self:
         # Checked now, not at the first start: a typo must not wait for a person on the belt.
         try:
-            SessionPlan.model_validate({**SessionPlan().model_dump(), **self.default_plan})
+            plan = SessionPlan.model_validate({**SessionPlan().model_dump(), **self.default_plan})
         except ValidationError as err:
-            problems = "; ".join(
-                f"default_plan.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()
+            raise config_mistakes(
+                [(f"default_plan.{_dotted(e['loc'])}", _sentence(e)) for e in err.errors()]
+            ) from None
+        problems = []
+        for field, ceiling in _CEILING_OF.items():
+            value, limit = getattr(plan, field), getattr(self.ceilings, ceiling)
+            if field in self.default_plan and to_centi(value) > to_centi(limit):
+                problems.append(
+                    (
+                        f"default_plan.{field}",
+                        f"{value} is above ceilings.{ceiling} ({limit}), so every start would be refused: "
+                        f"lower it or raise ceilings.{ceiling}",
+                    )
+                )
+        target = plan.target_speed_kmh
+        cautious = to_centi(target) > to_centi(CAUTIOUS_MAX_SPEED_KMH)
+        if not problems and "target_speed_kmh" in self.default_plan and cautious:
+            problems.append(
+                (
+                    "default_plan.target_speed_kmh",
+                    f"{target} is above {CAUTIOUS_MAX_SPEED_KMH} km/h, the ceiling for people aged 65 or "
+                    "more or with a balance concern, so every start for them would be refused: set at most "
+                    f"{CAUTIOUS_MAX_SPEED_KMH} or leave the target to the progression",
+                )
             )
-            raise ValueError(problems) from None
+        if problems:
+            raise config_mistakes(problems)
         return self
 
     @model_validator(mode="after")
     def _treadmills_distinct(self) -> Self:
-        ids = [t.id for t in self.treadmills]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"treadmill ids must be unique, got {ids}")
+        problems = []
+        for key in ("id", "address", "name"):
+            first_with: dict[str, str] = {}
+            for index, treadmill in enumerate(self.treadmills):
+                value = getattr(treadmill, key)
+                if value is None:
+                    continue
+                if value in first_with:
+                    problems.append(
+                        (
+                            f"treadmills.{index}.{key}",
+                            f"{value} is also the {key} of treadmill {first_with[value]}"
+                            + (" (addresses are compared in upper case)" if key == "address" else "")
+                            + ": each [[treadmills]] table must name a different treadmill",
+                        )
+                    )
+                first_with.setdefault(value, str(index if key == "id" else treadmill.id))
         anonymous = [t.id for t in self.treadmills if not t.address and not t.name]
         if anonymous and len(self.treadmills) > 1:
-            raise ValueError(
-                f"treadmills {anonymous} have neither address nor name; with several treadmills each "
-                "needs one, or they would all claim the same machine"
+            problems.append(
+                (
+                    "treadmills",
+                    f"{', '.join(anonymous)} have neither address nor name; with several treadmills each "
+                    "needs one, or they would all claim the same machine",
+                )
             )
+        if problems:
+            raise config_mistakes(problems)
         return self
 
     @classmethod
@@ -130,7 +211,46 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file (which arrives as init values).
-        return (env_settings, init_settings)
+        return (_TypedEnvironment(settings_cls, env_settings), init_settings)
+
+
+# The plan fields [default_plan] may set that an operator ceiling bounds.
+_CEILING_OF = {
+    "target_speed_kmh": "max_speed_kmh",
+    "duration_cap_s": "max_duration_s",
+    "incline_pct": "max_incline_pct",
+}
+
+
+class _TypedEnvironment(PydanticBaseSettingsSource):
+    """pydantic-settings reads environment text as the type of a strict model's field, but
+    [default_plan] is a dict in the model: its values are read here as SessionPlan's field types."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environment: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._environment = environment
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        values = self._environment()
+        plan = values.get("default_plan")
+        if isinstance(plan, dict):
+            values["default_plan"] = {name: _as_plan_field(name, value) for name, value in plan.items()}
+        return values
+
+
+def _as_plan_field(name: str, value: Any) -> Any:
+    """Environment text as the type of SessionPlan's field ``name``; unchanged when it cannot be (the
+    strict plan then names the field and the problem)."""
+    field = SessionPlan.model_fields.get(name)
+    if field is None or field.annotation is None or not isinstance(value, str):
+        return value
+    try:
+        return TypeAdapter(field.annotation).validate_strings(value.strip())
+    except ValidationError:
+        return value
 
 
 def load_config(path: Path | None, **overrides: Any) -> Settings:
@@ -154,9 +274,66 @@ def load_config(path: Path | None, **overrides: Any) -> Settings:
 
 
 def describe_validation_error(where: str, err: ValidationError) -> str:
-    """One line per problem: ``file: field.path: reason``."""
+    """One line per problem: ``file: field.path: reason``; a value that came from the environment names
+    its variable instead of the file."""
+    from_environment = _environment_fields()
     lines = []
     for problem in err.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"{where}: {field}: {problem['msg']}")
+        for field, sentence in _problems(problem):
+            source = next(
+                (
+                    name
+                    for name, path in from_environment.items()
+                    if field == path or field.startswith(path + ".")
+                ),
+                None,
+            )
+            origin = f"{source} (environment)" if source else where
+            lines.append(f"{origin}: {field or '(top level)'}: {sentence}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _problems(problem: Any) -> list[tuple[str, str]]:
+    """(dotted field, sentence) for one pydantic error; a :func:`config_mistakes` error holds several."""
+    here = _dotted(problem["loc"])
+    if problem["type"] == "config_mistakes":
+        return [(".".join(p for p in (here, field) if p), text) for field, text in problem["ctx"]["problems"]]
+    return [(here, _sentence(problem))]
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _sentence(problem: Any) -> str:
+    """pydantic's message, except for text where a number or a boolean belongs: say what to write."""
+    value, name = problem.get("input"), str(problem["loc"][-1]) if problem["loc"] else "value"
+    if not isinstance(value, str):
+        return str(problem["msg"])
+    if problem["type"] in ("float_type", "int_type"):
+        if _is_number(value):
+            return f'"{value}" is text in quotes, not a number: write {name} = {value.strip()} without quotes'
+        return f'"{value}" is not a number: write a number (in the file without quotes)'
+    if problem["type"] == "bool_type":
+        if value.strip().lower() in ("true", "false"):
+            return f'"{value}" is text in quotes: write {name} = {value.strip().lower()} without quotes'
+        return f'"{value}" is not a boolean: write true or false (in the file without quotes)'
+    return str(problem["msg"])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _environment_fields() -> dict[str, str]:
+    """RETROWALK_* variable -> the dotted field it sets (``RETROWALK_CEILINGS__MAX_SPEED_KMH`` ->
+    ``ceilings.max_speed_kmh``)."""
+    return {
+        name: name[len(_ENV_PREFIX) :].lower().replace("__", ".")
+        for name in os.environ
+        if name.upper().startswith(_ENV_PREFIX)
+    }

@@ -15,6 +15,8 @@ whose fault it is, because that decides what a person must do about it:
 
 from __future__ import annotations
 
+from pydantic_core import PydanticCustomError
+
 
 class RetrowalkError(Exception):
     """Root of every error retrowalk raises on purpose."""
@@ -50,3 +52,10 @@ class StorageError(RetrowalkError):
 
 class SetupError(RetrowalkError):
     """This machine lacks something retrowalk needs (a program, a free port); says what to do."""
+
+
+def config_mistakes(problems: list[tuple[str, str]]) -> PydanticCustomError:
+    """A validation error for mistakes a model finds across its fields: each ``(field, sentence)`` names
+    the field below the model that raised it, and the configuration loader prints one line per problem."""
+    summary = "; ".join(f"{field}: {sentence}" for field, sentence in problems)
+    return PydanticCustomError("config_mistakes", "{summary}", {"summary": summary, "problems": problems})

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiomqtt
@@ -17,7 +20,14 @@ from retrowalk.mqtt.payloads import SessionEnded
 from retrowalk.storage import Store
 
 ACL_EXAMPLE = Path(__file__).parents[2] / "docs" / "mosquitto" / "acl"
-USERS = {"retrowalk": "service-pw", "kiosk-gym1": "kiosk-pw", "dashboard": "dash-pw"}
+DEPLOYMENT = Path(__file__).parents[2] / "docs" / "deployment.md"
+USERS = {
+    "retrowalk": "service-pw",
+    "kiosk-gym1": "kiosk-pw",
+    "dashboard": "dash-pw",
+    "homeassistant": "ha-pw",
+    "staff": "staff-pw",
+}
 
 
 async def test_password_auth_connects_and_a_wrong_password_is_a_clear_error_not_a_crash(
@@ -84,6 +94,82 @@ async def test_tls_with_a_client_certificate(
         broker.stop()
 
 
+async def test_a_plain_connection_to_a_tls_port_says_the_broker_closed_it_and_suggests_tls(
+    tmp_path: Path, tls_files: TlsFiles, store: Store, handler: RecordingHandler
+) -> None:
+    """A plain client on a TLS listener: mosquitto hangs up before any CONNACK. That used to wait out
+    the connect timeout and end as "Operation timed out", blaming the MQTT version."""
+    broker = Mosquitto(tmp_path / "tls-only", tls=tls_files)
+    broker.start()
+    try:
+        # A timeout far beyond the wait below: the sentence must come from the close, not from a timeout.
+        plain = settings_for(broker, connect_timeout_s=60)
+        async with running_bridge(plain, store, handler) as bridge:
+            await wait_until(lambda: bridge.status.last_error is not None, "the closed connection", 10)
+            status = bridge.status
+        assert not status.connected
+        assert status.last_error == (
+            f"cannot connect to broker 127.0.0.1:{broker.port}: the broker closed the connection without "
+            "answering the MQTT CONNECT; a broker does this when the port expects TLS (port 8883 usually "
+            "does): add a [broker.tls] table with ca_file, or use the broker's plain port "
+            "(docs/configuration.md)"
+        )
+    finally:
+        broker.stop()
+
+
+async def test_the_documented_certificate_recipe_gives_a_broker_the_service_verifies_by_name(
+    tmp_path: Path, store: Store, handler: RecordingHandler
+) -> None:
+    """docs/deployment.md's openssl commands, run as written (for the name localhost): mosquitto
+    serves the certificate, the service and a kiosk connect with theirs, and the name check is real."""
+    recipe = re.search(
+        r"<!-- recipe: tls certificates[^>]*-->\n```sh\n(.*?)```", DEPLOYMENT.read_text(), re.S
+    )
+    assert recipe is not None, "the TLS recipe block is gone from docs/deployment.md"
+    script = recipe.group(1)
+    assert script.startswith("BROKER=mqtt.gym1.lan\n")
+    openssl = await asyncio.create_subprocess_exec(
+        "bash",
+        "-e",
+        "-c",
+        script.replace("BROKER=mqtt.gym1.lan", "BROKER=localhost", 1),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await openssl.communicate()
+    assert openssl.returncode == 0, output.decode(errors="replace")
+    files = TlsFiles(
+        ca=tmp_path / "ca.crt",
+        server_cert=tmp_path / "server.crt",
+        server_key=tmp_path / "server.key",
+        client_cert=tmp_path / "retrowalk-gym1-hall-a.crt",
+        client_key=tmp_path / "retrowalk-gym1-hall-a.key",
+    )
+    broker = Mosquitto(tmp_path / "broker", tls=files)
+    broker.start()
+    try:
+        tls = TlsSettings(ca_file=files.ca, cert_file=files.client_cert, key_file=files.client_key)
+        async with running_bridge(settings_for(broker, host="localhost", tls=tls), store, handler) as bridge:
+            await asyncio.wait_for(bridge.connected.wait(), 10)
+        kiosk_tls = aiomqtt.TLSParameters(
+            ca_certs=str(files.ca),
+            certfile=str(tmp_path / "kiosk-gym1.crt"),
+            keyfile=str(tmp_path / "kiosk-gym1.key"),
+        )
+        async with aiomqtt.Client("localhost", broker.port, tls_params=kiosk_tls) as kiosk:
+            await kiosk.publish("test/v1/kiosk-was-here", b"1", qos=1)
+        # The certificate names localhost, not 127.0.0.1: by address the service refuses the broker.
+        by_address = settings_for(broker, host="127.0.0.1", tls=tls, connect_timeout_s=2)
+        async with running_bridge(by_address, store, handler) as bridge:
+            await wait_until(lambda: bridge.status.last_error is not None, "the refused certificate", 10)
+            assert not bridge.status.connected
+        assert "IP address mismatch" in (bridge.status.last_error or "")
+    finally:
+        broker.stop()
+
+
 def test_tls_settings_refuse_missing_files_and_a_lone_certificate(
     tmp_path: Path, tls_files: TlsFiles
 ) -> None:
@@ -100,41 +186,98 @@ def test_tls_settings_refuse_missing_files_and_a_lone_certificate(
 async def test_the_example_acl_lets_kiosks_command_only_their_treadmill_and_readers_only_read(
     tmp_path: Path, store: Store, handler: RecordingHandler
 ) -> None:
-    broker = Mosquitto(tmp_path / "acl", users=USERS, acl=ACL_EXAMPLE.read_text())
+    async with (
+        example_acl_service(tmp_path / "acl", store, handler, "tm1", "tm2") as client,
+        client("dashboard") as dashboard,
+        client("kiosk-gym1") as kiosk,
+    ):
+        await dashboard.subscribe("retrowalk/v1/#", qos=1)
+        # Denied publishes are dropped by the broker (3.1.1 still acknowledges them).
+        await kiosk.publish(
+            "retrowalk/v1/treadmill/tm2/command", b'{"command_id": "x1", "type": "stop"}', qos=1
+        )
+        await dashboard.publish(
+            "retrowalk/v1/treadmill/tm1/command", b'{"command_id": "x2", "type": "stop"}', qos=1
+        )
+        await kiosk.publish(
+            "retrowalk/v1/treadmill/tm1/command", b'{"command_id": "ok", "type": "stop"}', qos=1
+        )
+        await wait_until(lambda: len(handler.calls) >= 1, "the allowed command")
+        await asyncio.sleep(0.3)
+        # The dashboard reads: the reply to the kiosk's command reaches it too.
+        seen: list[str] = []
+        async with asyncio.timeout(5):
+            async for message in dashboard.messages:
+                seen.append(message.topic.value)
+                if message.topic.value == "retrowalk/v1/treadmill/tm1/reply":
+                    break
+    assert [(t, c.command_id) for t, c in handler.calls] == [("tm1", "ok")]
+    assert "retrowalk/v1/treadmill/tm1/reply" in seen
+
+
+async def test_home_assistant_may_command_but_only_staff_record_clearances(
+    tmp_path: Path, store: Store, handler: RecordingHandler
+) -> None:
+    """The example ACL verbatim: Home Assistant's user sends commands (a stop reaches the engine), but a
+    clearance from it is answered 'invalid' on the command topic and dropped by the broker on the staff
+    topic; the staff user records one."""
+    clearance = {"type": "clearance", "user_id": "bo", "cleared_by": "Dr. Lind"}
+    async with (
+        example_acl_service(tmp_path / "acl-staff", store, handler, "tm1") as client,
+        client("homeassistant") as home_assistant,
+        client("staff") as staff,
+    ):
+        await home_assistant.subscribe("retrowalk/v1/treadmill/tm1/reply", qos=1)
+        command = "retrowalk/v1/treadmill/tm1/command"
+        for topic, sender, payload in (
+            (command, home_assistant, {"command_id": "ha-stop", "type": "stop"}),
+            (command, home_assistant, {"command_id": "ha-clear-1", **clearance}),
+            (command + "/staff", home_assistant, {"command_id": "ha-clear-2", **clearance}),  # denied
+            (command + "/staff", staff, {"command_id": "desk-clear", **clearance}),
+        ):
+            await sender.publish(topic, json.dumps(payload).encode(), qos=1)
+        # The staff clearance was published last: once its reply is back, everything before it has
+        # been decided.
+        replies: dict[str, dict[str, object]] = {}
+        async with asyncio.timeout(5):
+            async for message in home_assistant.messages:
+                assert isinstance(message.payload, bytes)
+                reply = json.loads(message.payload)
+                replies[reply["command_id"]] = reply
+                if "desk-clear" in replies:
+                    break
+    assert [(t, c.command_id, c.type) for t, c in handler.calls] == [
+        ("tm1", "ha-stop", "stop"),
+        ("tm1", "desk-clear", "clearance"),
+    ]
+    assert sorted(replies) == ["desk-clear", "ha-clear-1", "ha-stop"]
+    assert replies["ha-clear-1"]["status"] == "invalid"
+    assert replies["ha-clear-1"]["reason"] == (
+        "clearances are accepted only on retrowalk/v1/treadmill/tm1/command/staff, which the broker "
+        "gives to staff: nothing was recorded"
+    )
+    assert replies["desk-clear"]["status"] == "accepted"
+
+
+@asynccontextmanager
+async def example_acl_service(
+    directory: Path, store: Store, handler: RecordingHandler, *treadmills: str
+) -> AsyncIterator[Callable[[str], aiomqtt.Client]]:
+    """mosquitto with docs/mosquitto/acl verbatim and the service's bridge logged in as `retrowalk`;
+    yields a maker of clients logged in as another user of the ACL."""
+    broker = Mosquitto(directory, users=USERS, acl=ACL_EXAMPLE.read_text())
     broker.start()
     try:
         settings = settings_for(broker, prefix="retrowalk/v1/", username="retrowalk", password="service-pw")
         async with running_bridge(settings, store, handler) as bridge:
-            bridge.treadmill_online("tm1", True)
-            bridge.treadmill_online("tm2", True)
+            for treadmill_id in treadmills:
+                bridge.treadmill_online(treadmill_id, True)
             await asyncio.wait_for(bridge.connected.wait(), 5)
 
             def client(user: str) -> aiomqtt.Client:
                 return aiomqtt.Client("127.0.0.1", broker.port, username=user, password=USERS[user])
 
-            async with client("dashboard") as dashboard, client("kiosk-gym1") as kiosk:
-                await dashboard.subscribe("retrowalk/v1/#", qos=1)
-                # Denied publishes are dropped by the broker (3.1.1 still acknowledges them).
-                await kiosk.publish(
-                    "retrowalk/v1/treadmill/tm2/command", b'{"command_id": "x1", "type": "stop"}', qos=1
-                )
-                await dashboard.publish(
-                    "retrowalk/v1/treadmill/tm1/command", b'{"command_id": "x2", "type": "stop"}', qos=1
-                )
-                await kiosk.publish(
-                    "retrowalk/v1/treadmill/tm1/command", b'{"command_id": "ok", "type": "stop"}', qos=1
-                )
-                await wait_until(lambda: len(handler.calls) >= 1, "the allowed command")
-                await asyncio.sleep(0.3)
-                # The dashboard reads: the reply to the kiosk's command reaches it too.
-                seen: list[str] = []
-                async with asyncio.timeout(5):
-                    async for message in dashboard.messages:
-                        seen.append(message.topic.value)
-                        if message.topic.value == "retrowalk/v1/treadmill/tm1/reply":
-                            break
-        assert [(t, c.command_id) for t, c in handler.calls] == [("tm1", "ok")]
-        assert "retrowalk/v1/treadmill/tm1/reply" in seen
+            yield client
     finally:
         broker.stop()
 

@@ -12,7 +12,7 @@ from retrowalk.errors import ConfigError
 GOOD = """
 [service]
 id = "gym-floor"
-storage = "var/history.sqlite3"
+storage = "history.sqlite3"
 
 [ceilings]
 max_speed_kmh = 2.5
@@ -20,7 +20,7 @@ max_duration_s = 900
 
 [broker]
 host = "mqtt.local"
-port = 8883
+port = 1883
 
 [[treadmills]]
 id = "tm1"
@@ -30,6 +30,9 @@ address = "AA:BB:CC:00:00:01"
 id = "tm2"
 name = "WalkingPad"
 """
+
+
+pytestmark = pytest.mark.usefixtures("config_sandbox")
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -45,7 +48,7 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
     assert cfg.ceilings.max_incline_pct == 5.0  # untouched defaults stay
     assert [t.id for t in cfg.treadmills] == ["tm1", "tm2"]
     assert cfg.broker is not None
-    assert cfg.broker.port == 8883
+    assert cfg.broker.port == 1883
 
 
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,9 +65,9 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     [
         (GOOD.replace("max_speed_kmh = 2.5", "max_speed_kmh = 9.0"), "ceilings.max_speed_kmh"),
         (GOOD.replace("max_speed_kmh = 2.5", 'max_speed_kmh = "fast"'), "ceilings.max_speed_kmh"),
-        (GOOD.replace('id = "tm2"', 'id = "tm1"'), "treadmill ids must be unique"),
+        (GOOD.replace('id = "tm2"', 'id = "tm1"'), "treadmills.1.id: tm1 is also the id of treadmill 0"),
         (GOOD.replace('address = "AA:BB:CC:00:00:01"', 'address = "nope"'), "treadmills.0.address"),
-        (GOOD.replace("port = 8883", "port = 0"), "broker.port"),
+        (GOOD.replace("port = 1883", "port = 0"), "broker.port"),
         (GOOD + "\n[surprise]\nx = 1\n", "surprise"),
         (GOOD.replace('name = "WalkingPad"', ""), "neither address nor name"),
         ("[service]\n", "treadmills"),

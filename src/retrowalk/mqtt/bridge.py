@@ -27,7 +27,13 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from retrowalk.errors import RefusedError, StorageError
-from retrowalk.mqtt.commands import CommandHandler, CommandReply, InvalidCommandError, parse_command
+from retrowalk.mqtt.commands import (
+    ClearanceCommand,
+    CommandHandler,
+    CommandReply,
+    InvalidCommandError,
+    parse_command,
+)
 from retrowalk.mqtt.connection import (
     AckCheckingClient,
     ProtocolChoice,
@@ -38,7 +44,7 @@ from retrowalk.mqtt.connection import (
 from retrowalk.mqtt.discovery import discovery_payload
 from retrowalk.mqtt.payloads import EventPayload, SessionSummary, Telemetry, TreadmillState
 from retrowalk.mqtt.settings import BrokerSettings
-from retrowalk.mqtt.topics import Topics, valid_id
+from retrowalk.mqtt.topics import STAFF_COMMAND_LEAF, Topics, valid_id
 from retrowalk.storage import Store
 
 log = logging.getLogger(__name__)
@@ -201,12 +207,13 @@ class MqttBridge:
     async def _serve(self, client: AckCheckingClient) -> None:
         self._protocol = ProtocolVersion(client._client.protocol)  # the version that answered
         options = SubscribeOptions(qos=1, retainAsPublished=True)
-        if self._protocol is ProtocolVersion.V5:
-            # retainAsPublished: a command published with retain=1 keeps its flag even when it reaches us
-            # live, so we can refuse it (3.1.1 cannot tell; see docs/mqtt.md).
-            await client.subscribe(self.topics.command_subscription, options=options)
-        else:
-            await client.subscribe(self.topics.command_subscription, qos=1)
+        for subscription in self.topics.command_subscriptions:
+            if self._protocol is ProtocolVersion.V5:
+                # retainAsPublished: a command published with retain=1 keeps its flag even when it reaches
+                # us live, so we can refuse it (3.1.1 cannot tell; see docs/mqtt.md).
+                await client.subscribe(subscription, options=options)
+            else:
+                await client.subscribe(subscription, qos=1)
         self._dirty = set(self._retained)
         self._set_retained(self.topics.service_availability, _availability(True))
         self._client = client
@@ -305,8 +312,10 @@ class MqttBridge:
             self._spawn(self._clear_retained(client, topic), f"mqtt-clear-retained-{treadmill_id}")
             self._spawn(self._send_reply(reply, response_topic, correlation), f"mqtt-reply-{treadmill_id}")
             return
+        staff = self.topics.is_staff_command(topic)
         self._spawn(
-            self._handle(treadmill_id, raw, response_topic, correlation), f"mqtt-command-{treadmill_id}"
+            self._handle(treadmill_id, raw, response_topic, correlation, staff=staff),
+            f"mqtt-command-{treadmill_id}",
         )
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -320,21 +329,40 @@ class MqttBridge:
             await client.publish(topic, b"", qos=1, retain=True, timeout=self._settings.connect_timeout_s)
 
     async def _handle(
-        self, treadmill_id: str, raw: bytes, response_topic: str | None, correlation: bytes | None
+        self,
+        treadmill_id: str,
+        raw: bytes,
+        response_topic: str | None,
+        correlation: bytes | None,
+        *,
+        staff: bool,
     ) -> None:
         # One command at a time per treadmill, in arrival order: a stop must not overtake the start
         # before it, and a repeat waiting here finds the first one's stored reply.
         lock = self._locks.setdefault(treadmill_id, asyncio.Lock())
         async with lock:
-            reply = await self._decide(treadmill_id, raw)
+            reply = await self._decide(treadmill_id, raw, staff=staff)
         await self._send_reply(reply, response_topic, correlation)
 
-    async def _decide(self, treadmill_id: str, raw: bytes) -> CommandReply:
+    async def _decide(self, treadmill_id: str, raw: bytes, *, staff: bool) -> CommandReply:
         try:
             command = parse_command(treadmill_id, raw, max_bytes=self._settings.max_command_bytes)
         except InvalidCommandError as exc:
             return exc.reply
         command_id = command.command_id
+        if isinstance(command, ClearanceCommand) and not staff:
+            # Invalid, not refused: not stored, so the same command_id may be sent again on the staff topic.
+            staff_topic = self.topics.treadmill(treadmill_id, STAFF_COMMAND_LEAF)
+            log.warning(
+                "mqtt: clearance %s for %s arrived on the ordinary command topic", command_id, treadmill_id
+            )
+            return CommandReply(
+                command_id=command_id,
+                treadmill_id=treadmill_id,
+                status="invalid",
+                reason=f"clearances are accepted only on {staff_topic}, which the broker gives to staff: "
+                "nothing was recorded",
+            )
         try:
             stored = self._store.command_reply(treadmill_id, command_id)
         except StorageError:

@@ -17,7 +17,7 @@ from aiomqtt.exceptions import MqttCodeError, MqttConnectError
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from retrowalk.mqtt.settings import BrokerSettings
+from retrowalk.mqtt.settings import MQTT_TLS_PORT, BrokerSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,28 @@ def connack_code(exc: MqttConnectError) -> int | None:
     return int(rc) if isinstance(rc, int) else int(rc.value)
 
 
+class ClosedBeforeConnackError(aiomqtt.MqttError):
+    """The broker closed the connection without answering the MQTT CONNECT. Typical of a plain client on
+    a TLS port: the broker's TLS layer cannot read the CONNECT and hangs up."""
+
+    def __init__(self) -> None:
+        super().__init__("the broker closed the connection without answering the MQTT CONNECT")
+
+
 def describe_connect_failure(settings: BrokerSettings, exc: Exception) -> str:
     """A message a person can act on."""
     where = f"{settings.host}:{settings.port}"
     if isinstance(exc, MqttConnectError) and connack_code(exc) in AUTH_REFUSED:
         who = f"user {settings.username!r}" if settings.username else "an anonymous client"
         return f"broker {where} refused {who}: {exc} (check [broker] username/password and the broker ACL)"
+    if isinstance(exc, ClosedBeforeConnackError) and settings.tls is None:
+        return (
+            f"cannot connect to broker {where}: {exc}; a broker does this when the port expects TLS "
+            f"(port {MQTT_TLS_PORT} usually does): add a [broker.tls] table with ca_file, or use the "
+            "broker's plain port (docs/configuration.md)"
+        )
     hint = ""
-    if settings.tls is not None and "timed out" in str(exc):
+    if settings.tls is not None and (isinstance(exc, ClosedBeforeConnackError) or "timed out" in str(exc)):
         # With TLS 1.3 a refused client certificate shows up as a silent close after the handshake.
         hint = " (TLS: check tls.ca_file and the client certificate; the broker log says why)"
     return f"cannot connect to broker {where}: {exc}{hint}"
@@ -79,7 +93,7 @@ async def open_client(
             last = index == len(candidates) - 1
             if last or not _worth_another_version(exc):
                 raise
-            log.info("MQTT %s failed (%s); trying the next version", protocol.name, exc)
+            log.info("no MQTT %s connection (%s); trying MQTT 3.1.1", protocol.name, exc)
             continue
         if len(candidates) > 1:
             protocols.learned = protocol
@@ -93,6 +107,8 @@ async def open_client(
 def _worth_another_version(exc: aiomqtt.MqttError) -> bool:
     if isinstance(exc, MqttConnectError):
         return connack_code(exc) in _UNSUPPORTED_PROTOCOL
+    if isinstance(exc, ClosedBeforeConnackError):
+        return True  # some 3.1.1-only brokers hang up on a version-5 CONNECT instead of refusing it
     # Some 3.1.1-only brokers (amqtt 0.12) misparse a version-5 CONNECT that carries a will and wait for
     # bytes that never come instead of refusing it: no CONNACK in time is worth a 3.1.1 attempt too.
     return "timed out" in str(exc)
@@ -122,6 +138,22 @@ class AckCheckingClient(aiomqtt.Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._watched: dict[int, ReasonCode | None] = {}
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        # aiomqtt ignores a close before the CONNACK and waits out its timeout, so a plain client on a
+        # TLS port reported "Operation timed out" and blamed the MQTT version. Say what happened, at
+        # once. Only while a connect is in progress (aiomqtt holds its lock from connect to disconnect).
+        if self._lock.locked() and not self._connected.done():
+            self._connected.set_exception(ClosedBeforeConnackError())
+            return
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Properties

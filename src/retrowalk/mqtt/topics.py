@@ -6,7 +6,8 @@
 <prefix>treadmill/<id>/telemetry            Telemetry, QoS 0
 <prefix>treadmill/<id>/event                Event, QoS 1, through the outbox
 <prefix>treadmill/<id>/summary              SessionSummary, QoS 1, through the outbox
-<prefix>treadmill/<id>/command              Command (kiosk -> service), never retained
+<prefix>treadmill/<id>/command              Command (kiosk -> service), never retained; not clearances
+<prefix>treadmill/<id>/command/staff        Command, clearances included: the ACL gives it to staff only
 <prefix>treadmill/<id>/reply                CommandReply, QoS 1
 <discovery_prefix>/device/retrowalk_<id>/config   Home Assistant device discovery, retained
 """
@@ -17,6 +18,10 @@ import re
 from dataclasses import dataclass
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+COMMAND_LEAF = "command"
+# Clearances unblock a person a clinician must see first, so they have a topic of their own: a broker
+# ACL can grant a topic, but cannot tell command types apart on one.
+STAFF_COMMAND_LEAF = "command/staff"
 
 
 def valid_id(value: str) -> bool:
@@ -35,8 +40,8 @@ class Topics:
         return f"{self.prefix}service/{self.service_id}/availability"
 
     @property
-    def command_subscription(self) -> str:
-        return f"{self.prefix}treadmill/+/command"
+    def command_subscriptions(self) -> tuple[str, str]:
+        return (f"{self.prefix}treadmill/+/{COMMAND_LEAF}", f"{self.prefix}treadmill/+/{STAFF_COMMAND_LEAF}")
 
     def treadmill(self, treadmill_id: str, leaf: str) -> str:
         return f"{self.prefix}{self.treadmill_suffix(treadmill_id, leaf)}"
@@ -51,9 +56,18 @@ class Topics:
         return f"{self.discovery_prefix}/device/retrowalk_{treadmill_id}/config"
 
     def command_treadmill(self, topic: str) -> str | None:
-        """The treadmill id of a command topic, or None when the topic is not one of ours."""
+        """The treadmill id of a command topic (the ordinary or the staff one), or None when the topic is
+        not one of ours."""
         head = f"{self.prefix}treadmill/"
-        if not topic.startswith(head) or not topic.endswith("/command"):
+        if not topic.startswith(head):
             return None
-        treadmill_id = topic[len(head) : -len("/command")]
-        return treadmill_id if valid_id(treadmill_id) else None
+        for leaf in (COMMAND_LEAF, STAFF_COMMAND_LEAF):
+            if topic.endswith("/" + leaf):
+                treadmill_id = topic[len(head) : -len(leaf) - 1]
+                return treadmill_id if valid_id(treadmill_id) else None
+        return None
+
+    @staticmethod
+    def is_staff_command(topic: str) -> bool:
+        """True for a staff command topic; which clients may publish there is the broker ACL's call."""
+        return topic.endswith("/" + STAFF_COMMAND_LEAF)
