@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from retrowalk import __version__
+from retrowalk import __version__, user_commands
 from retrowalk.errors import RetrowalkError
 
 log = logging.getLogger("retrowalk")
@@ -32,6 +32,10 @@ examples:
   retrowalk session start --config home.toml --user me
                                                    one guided session at this terminal, no MQTT
   retrowalk session stop --config home.toml        stop the session started above (belt stops first)
+  retrowalk user show --config home.toml --user me
+                                                   screening, history, next plan and what it waits for
+  retrowalk user pain --config home.toml --user me --when next-morning 2
+                                                   report pain (the next session waits for it)
   retrowalk check-config retrowalk.toml            validate a configuration file and say what is wrong
 
 configuration: a TOML file (see docs/configuration.md); any field can be overridden by an environment
@@ -110,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     stop = ssub.add_parser("stop", help="stop the session started with 'session start' (same config)")
     stop.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
 
+    user_commands.add_parser(sub)
+
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("config", type=Path)
 
@@ -163,6 +169,8 @@ def _dispatch(args: Any) -> int:
         if args.session_command == "stop":
             return local_session.stop(load_config(args.config))
         return local_session.run(load_config(args.config), args)
+    if args.command == "user":
+        return user_commands.run(args)
     if args.command == "demo":
         from retrowalk import demo
 
