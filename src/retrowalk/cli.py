@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="AGE,OA,BALANCE,SURGERY",
         help="screening answers if none are on record, e.g. '52,no,no,no' (otherwise you are asked)",
     )
+    start.add_argument(
+        "--pain-before",
+        type=int,
+        metavar="SCORE",
+        help="knee pain now, 0-10 (otherwise you are asked); the next morning is compared with it",
+    )
     stop = ssub.add_parser("stop", help="stop the session started with 'session start' (same config)")
     stop.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
 
@@ -136,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level or ("WARNING" if args.command in ("demo", "session") else "INFO"))
+    setup_logging(args.log_level or ("WARNING" if args.command in ("demo", "session", "user") else "INFO"))
     try:
         return _dispatch(args)
     except RetrowalkError as err:

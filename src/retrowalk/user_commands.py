@@ -168,7 +168,9 @@ def open_store(settings: Settings, *, create: bool) -> Store:
     return Store(path)
 
 
-def validated(document: dict[str, Any], options: dict[str, str]) -> RecordCommand:
+def validated(
+    document: dict[str, Any], options: dict[str, str], refusal: str = "nothing recorded"
+) -> RecordCommand:
     """Check a record exactly as the MQTT API checks a kiosk's payload; refuse with the option's name."""
     raw = json.dumps({"command_id": TERMINAL_COMMAND_ID, **document}).encode()
     try:
@@ -180,7 +182,7 @@ def validated(document: dict[str, Any], options: dict[str, str]) -> RecordComman
             f"{options.get(field, field)}: {issue.msg.lower()}"
             for field, issue in zip(fields, err.reply.errors, strict=True)
         )
-        raise RefusedError(f"nothing recorded: {problems}") from None
+        raise RefusedError(f"{refusal}: {problems}") from None
     assert isinstance(command, mc.PainReportCommand | mc.ScreeningCommand | mc.ClearanceCommand)
     return command
 
