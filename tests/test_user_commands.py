@@ -15,7 +15,7 @@ import pytest
 
 from retrowalk.cli import main
 from retrowalk.session.plan import SessionPlan
-from retrowalk.storage import Store, StoredPainReport, StoredSession
+from retrowalk.storage import Store, StoredClearance, StoredPainReport, StoredScreening, StoredSession
 
 FIRST_PLAN = SessionPlan(start_speed_kmh=1.0, target_speed_kmh=1.5, duration_cap_s=300)
 
@@ -279,3 +279,42 @@ def test_pain_without_any_session_is_refused(
         "retrowalk: user 'me' has no session yet to report next_morning pain for\n",
     )
     assert store.pain_reports_for_user("me") == []
+
+
+def test_a_clearance_that_ended_already_is_refused(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind", "--until", yesterday))
+    assert (code, out) == (2, "")
+    assert (
+        err == f"retrowalk: the clearance's last valid day, {yesterday}, is already past; nothing recorded\n"
+    )
+    assert store.latest_clearance("me") is None
+
+
+def test_an_expired_clearance_no_longer_lets_a_screened_yes_start(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    answers: dict[str, bool | int] = {
+        "age": 52,
+        "severe_knee_oa": True,
+        "ligament_injury": False,
+        "balance_disorder_or_dizziness": False,
+        "recent_knee_surgery": False,
+    }
+    store.add_screening(StoredScreening("me", now - timedelta(days=10), answers))
+    cleared_at, last_day = now - timedelta(days=9), (now - timedelta(days=2)).date()
+    store.add_clearance(StoredClearance("me", cleared_at, "Dr. Lind", last_day))
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[2] == (
+        f"clearance: by Dr. Lind on {cleared_at.strftime('%Y-%m-%d %H:%M UTC')}, valid until "
+        f"{last_day.isoformat()} (expired: it no longer counts)"
+    )
+    assert lines[4] == (
+        "next session: none yet: a clinician must clear this person first (screening answered yes to: "
+        "severe knee osteoarthritis or a ligament injury)"
+    )

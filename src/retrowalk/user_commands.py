@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from retrowalk.config import Settings, load_config
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
-from retrowalk.service.commands import CommandRouter, RecordCommand
+from retrowalk.service.commands import CommandRouter, RecordCommand, clearance_expired
 from retrowalk.service.records import clearance_record, screening_record
 from retrowalk.session.history import PainReport, PainTiming
 from retrowalk.session.plan import SessionPlan
@@ -96,12 +96,14 @@ def add_parser(sub: Any) -> None:
         "Report knee pain, 0 (none) to 10 (worst imaginable), for the person's latest session (or "
         "--session). Each later session grows only when the pain after it stays at 3 or less and the "
         "next morning is no worse than before it; a session waits for both reports. Pain before a "
-        "session is asked by 'session start'; pain during one is typed at the session's prompt.",
+        "session is asked by 'session start'; pain during one is typed at the session's prompt. Swelling, a "
+        "knee giving way or pain of 7 or more mean no further session until a clinician clears the person.",
     )
     pain.add_argument(
         "--when",
         required=True,
         choices=sorted(WHEN_WORDS),
+        metavar="{after,next-morning}",
         help="after: the day of the session; next-morning: the morning after it",
     )
     pain.add_argument("score", metavar="SCORE", type=int, help="0 (no pain) to 10 (worst imaginable)")
@@ -130,7 +132,11 @@ def add_parser(sub: Any) -> None:
         "publish commands can over MQTT.",
     )
     clear.add_argument("--by", required=True, metavar="NAME", help="who cleared the person, and their role")
-    clear.add_argument("--until", metavar="YYYY-MM-DD", help="the last day the clearance is valid")
+    clear.add_argument(
+        "--until",
+        metavar="YYYY-MM-DD",
+        help="the last day (UTC) the clearance counts; after it, sessions wait for a new one",
+    )
     clear.add_argument("--note", help="what the clinician said, in a sentence")
 
 
@@ -273,6 +279,8 @@ def record_clearance(router: CommandRouter, args: argparse.Namespace) -> None:
 def screening_status(store: Store, user: str) -> ScreeningDecision:
     stored = store.latest_screening(user)
     clearance = store.latest_clearance(user)
+    if clearance is not None and clearance_expired(clearance):
+        clearance = None
     return screening_decision(
         user,
         [screening_record(stored)] if stored else [],
@@ -298,6 +306,8 @@ def clearance_line(store: Store, user: str) -> str:
     if clearance is None:
         return "clearance: none recorded"
     until = f", valid until {clearance.valid_until.isoformat()}" if clearance.valid_until else ""
+    if clearance_expired(clearance):
+        until += " (expired: it no longer counts)"
     note = f" ({clearance.note})" if clearance.note else ""
     return f"clearance: by {clearance.cleared_by} on {_when(clearance.at)}{until}{note}"
 

@@ -45,6 +45,11 @@ RecordCommand = mc.PainReportCommand | mc.ScreeningCommand | mc.ClearanceCommand
 STOP_PAIN = 5
 
 
+def clearance_expired(clearance: StoredClearance) -> bool:
+    """Past its last valid day (`valid_until`, a UTC date), a clearance no longer lets anyone start."""
+    return clearance.valid_until is not None and clearance.valid_until < datetime.now(UTC).date()
+
+
 class CommandRouter:
     """Implements the MQTT bridge's CommandHandler; the terminal session uses it too."""
 
@@ -111,6 +116,11 @@ class CommandRouter:
                 answers = command.model_dump(exclude={"command_id", "type", "user_id"})
                 self.store.add_screening(StoredScreening(command.user_id, now, answers))
             case mc.ClearanceCommand():
+                if command.valid_until is not None and command.valid_until < now.date():
+                    raise RefusedError(
+                        f"the clearance's last valid day, {command.valid_until.isoformat()}, is already "
+                        "past; nothing recorded"
+                    )
                 clearance = StoredClearance(
                     command.user_id, now, command.cleared_by, command.valid_until, command.note
                 )
@@ -155,6 +165,8 @@ class CommandRouter:
         stored = self.store.latest_screening(user_id)
         answers = [screening_record(stored)] if stored else []
         clearance = self.store.latest_clearance(user_id)
+        if clearance is not None and clearance_expired(clearance):
+            clearance = None  # an expired clearance clears nobody
         clearances = [clearance_record(clearance)] if clearance else []
         require_screening_passed(user_id, answers, clearances)
         age = stored.answers.get("age") if stored else None
