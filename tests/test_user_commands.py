@@ -7,6 +7,7 @@ records them at a session's end.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -318,3 +319,58 @@ def test_an_expired_clearance_no_longer_lets_a_screened_yes_start(
         "next session: none yet: a clinician must clear this person first (screening answered yes to: "
         "severe knee osteoarthritis or a ligament injury)"
     )
+
+
+class Terminal(io.StringIO):
+    """Typed answers on a terminal: `input()` reads them, and the prompts know someone is there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_at_a_terminal_screening_offers_to_ask_again_and_records_the_new_answers(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    screened(store, capsys, config, "52,yes,no,no")
+    monkeypatch.setattr("sys.stdin", Terminal("yes\n52\nno\nno\nno\n"))
+    code, out, err = run(capsys, *user_args(config, "screening"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "sessions may start"
+    latest = store.latest_screening("me")
+    assert latest is not None
+    assert not any(value for key, value in latest.answers.items() if key != "age")
+
+
+def test_after_a_session_the_terminal_asks_for_pain_and_says_what_the_next_session_waits_for(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrowalk.config import load_config
+    from retrowalk.pain_prompt import after_session
+
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-1")
+    store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "before", 2))
+    monkeypatch.setattr("sys.stdin", Terminal("eleven\n3\n"))
+    after_session(load_config(config), config, "me", "home-1")
+    out = capsys.readouterr().out
+    question = "Knee pain now, after the session, 0-10 (Enter to skip): "  # the answer is echoed by the tty
+    assert out.splitlines() == [
+        question + "  a whole number from 0 (no pain) to 10 (worst imaginable), or Enter to skip",
+        question + "after pain 3/10 recorded",
+        "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
+        "it waits for your next-morning pain: with pain of 3 or less and the next morning no worse than "
+        "before, it becomes 1.0 -> 1.6 km/h, 7 min",
+        f"  report it: retrowalk user pain --config {config} --user me --when next-morning SCORE",
+    ]
+    reports = [(r.session_id, r.moment, r.pain) for r in store.pain_reports_for_user("me")]
+    assert reports == [("home-1", "before", 2), ("home-1", "after", 3)]
+
+
+def test_a_pain_score_before_the_session_out_of_range_refuses_the_start_before_anything_connects(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["session", "start", "--config", str(config), "--user", "me", "--pain-before", "12"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == "retrowalk: session not started: --pain-before: input should be less than or equal to 10\n"
+    assert not config.with_name("home.sqlite3").exists()
