@@ -100,7 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one guided session on a configured treadmill, showing progress here.",
     )
     ssub = session.add_subparsers(dest="session_command", required=True, metavar="ACTION")
-    start = ssub.add_parser("start", help="start a session and follow it to the end")
+    start = ssub.add_parser(
+        "start",
+        help="start a session and follow it to the end",
+        description="Start a guided session and follow it here. It asks for your knee pain (0-10) before "
+        "the session, takes a score typed and Entered during it (above 5 stops the belt), asks again "
+        "after it, and then says what the next session will be and what it waits for.",
+    )
     start.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
     start.add_argument("--user", required=True, help="who is walking (history and progression are per user)")
     start.add_argument("--treadmill", help="treadmill id from the configuration (default: the first)")
@@ -109,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--screening",
         metavar="AGE,OA,BALANCE,SURGERY",
-        help="screening answers if none are on record, e.g. '52,no,no,no' (otherwise you are asked)",
+        help="screening answers, e.g. '52,no,no,no' (otherwise you are asked the first time); different "
+        "answers replace the ones on record",
     )
     start.add_argument(
         "--pain-before",
