@@ -374,3 +374,16 @@ def test_a_pain_score_before_the_session_out_of_range_refuses_the_start_before_a
     assert (code, out) == (2, "")
     assert err == "retrowalk: session not started: --pain-before: input should be less than or equal to 10\n"
     assert not config.with_name("home.sqlite3").exists()
+
+
+@pytest.mark.parametrize("action", ["show", "history", "screening"])
+@pytest.mark.parametrize("name", ["tab\there", "", "x" * 65])
+def test_a_name_no_record_could_carry_is_refused(
+    config: Path, capsys: pytest.CaptureFixture[str], action: str, name: str
+) -> None:
+    code = main(["user", action, "--config", str(config), "--user", name])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == (
+        "retrowalk: --user takes a name of 1 to 64 characters without control characters (tabs, newlines)\n"
+    )

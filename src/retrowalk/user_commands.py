@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from retrowalk.config import Settings, load_config
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
+from retrowalk.mqtt.payloads import UserId
 from retrowalk.service.commands import CommandRouter, RecordCommand, clearance_expired
 from retrowalk.service.records import clearance_record, screening_record
 from retrowalk.session.history import PainReport, PainTiming
@@ -140,7 +141,18 @@ def add_parser(sub: Any) -> None:
     clear.add_argument("--note", help="what the clinician said, in a sentence")
 
 
+_USER_ID: TypeAdapter[str] = TypeAdapter(UserId)
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        # The API's rule for a person's name, for reading as for writing: no name is looked up that no
+        # record could carry.
+        _USER_ID.validate_python(args.user)
+    except ValidationError:
+        raise RefusedError(
+            "--user takes a name of 1 to 64 characters without control characters (tabs, newlines)"
+        ) from None
     settings = load_config(args.config)
     writes = args.user_command in ("pain", "screening", "clear")
     store = open_store(settings, create=writes)
