@@ -246,7 +246,8 @@ def review_screening(router: CommandRouter, args: argparse.Namespace) -> None:
         print(screening_line(stored))
         if not sys.stdin.isatty():
             return
-        if input("Answer the questions again? [yes/no] ").strip().lower() != "yes":
+        question = "Answer the questions now?" if stored is None else "Answer the questions again?"
+        if input(f"{question} [yes/no] ").strip().lower() != "yes":
             return
     try:
         command = ask_screening(user) if args.answers is None else parse_screening(args.answers, user)
