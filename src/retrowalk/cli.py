@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from retrowalk import __version__
+from retrowalk import __version__, user_commands
 from retrowalk.errors import RetrowalkError
 
 log = logging.getLogger("retrowalk")
@@ -32,6 +32,10 @@ examples:
   retrowalk session start --config home.toml --user me
                                                    one guided session at this terminal, no MQTT
   retrowalk session stop --config home.toml        stop the session started above (belt stops first)
+  retrowalk user show --config home.toml --user me
+                                                   screening, history, next plan and what it waits for
+  retrowalk user pain --config home.toml --user me --when next-morning 2
+                                                   report pain (the next session waits for it)
   retrowalk check-config retrowalk.toml            validate a configuration file and say what is wrong
 
 configuration: a TOML file (see docs/configuration.md); any field can be overridden by an environment
@@ -96,7 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one guided session on a configured treadmill, showing progress here.",
     )
     ssub = session.add_subparsers(dest="session_command", required=True, metavar="ACTION")
-    start = ssub.add_parser("start", help="start a session and follow it to the end")
+    start = ssub.add_parser(
+        "start",
+        help="start a session and follow it to the end",
+        description="Start a guided session and follow it here. It asks for your knee pain (0-10) before "
+        "the session, takes a score typed and Entered during it (above 5 stops the belt), asks again "
+        "after it, and then says what the next session will be and what it waits for.",
+    )
     start.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
     start.add_argument("--user", required=True, help="who is walking (history and progression are per user)")
     start.add_argument("--treadmill", help="treadmill id from the configuration (default: the first)")
@@ -105,10 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--screening",
         metavar="AGE,OA,BALANCE,SURGERY",
-        help="screening answers if none are on record, e.g. '52,no,no,no' (otherwise you are asked)",
+        help="screening answers, e.g. '52,no,no,no' (otherwise you are asked the first time); different "
+        "answers replace the ones on record",
+    )
+    start.add_argument(
+        "--pain-before",
+        type=int,
+        metavar="SCORE",
+        help="knee pain now, 0-10 (otherwise you are asked); the next morning is compared with it",
     )
     stop = ssub.add_parser("stop", help="stop the session started with 'session start' (same config)")
     stop.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
+
+    user_commands.add_parser(sub)
 
     check = sub.add_parser(
         "check-config",
@@ -136,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level or ("WARNING" if args.command in ("demo", "session") else "INFO"))
+    setup_logging(args.log_level or ("WARNING" if args.command in ("demo", "session", "user") else "INFO"))
     try:
         return _dispatch(args)
     except RetrowalkError as err:
@@ -169,6 +188,8 @@ def _dispatch(args: Any) -> int:
         if args.session_command == "stop":
             return local_session.stop(load_config(args.config))
         return local_session.run(load_config(args.config), args)
+    if args.command == "user":
+        return user_commands.run(args)
     if args.command == "demo":
         from retrowalk import demo
 

@@ -14,6 +14,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
+from retrowalk import pain_prompt
 from retrowalk.config import Settings
 from retrowalk.errors import RefusedError, RetrowalkError
 from retrowalk.mqtt import commands as mc
@@ -128,11 +129,22 @@ def run(settings: Settings, args: Namespace) -> int:
     if not treadmills:
         raise RefusedError(f"no treadmill {args.treadmill!r} in the configuration")
     local = settings.model_copy(update={"treadmills": treadmills, "broker": None})
-    return asyncio.run(_run(local, treadmills[0].id, args))
-
-
-async def _run(settings: Settings, treadmill_id: str, args: Namespace) -> int:
+    # Asked before connecting: the person is at the treadmill now, not once the belt is about to move.
+    before = pain_prompt.before_session(args.user, args.pain_before)
     progress = _Progress()
+    code = asyncio.run(_run(local, treadmills[0].id, args, progress, before))
+    if progress.ended is not None:
+        pain_prompt.after_session(local, args.config, args.user, progress.ended.session_id)
+    return code
+
+
+async def _run(
+    settings: Settings,
+    treadmill_id: str,
+    args: Namespace,
+    progress: _Progress,
+    before: mc.PainReportCommand | None,
+) -> int:
     service = Service(settings, observer=CallbackPublisher(progress))
     pid_path = pid_file(settings)
     pid_path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +158,7 @@ async def _run(settings: Settings, treadmill_id: str, args: Namespace) -> int:
         async with asyncio.TaskGroup() as group:
             service_task = group.create_task(service.run(), name="service")
             try:
-                await _drive(service, treadmill_id, args, progress)
+                await _drive(service, treadmill_id, args, progress, before)
             finally:
                 service_task.cancel()
     except asyncio.CancelledError:
@@ -160,15 +172,26 @@ async def _run(settings: Settings, treadmill_id: str, args: Namespace) -> int:
     return 0 if progress.ended is not None and progress.ended.reason == "completed" else 1
 
 
-async def _drive(service: Service, treadmill_id: str, args: Namespace, progress: _Progress) -> None:
+async def _drive(
+    service: Service,
+    treadmill_id: str,
+    args: Namespace,
+    progress: _Progress,
+    before: mc.PainReportCommand | None,
+) -> None:
     runner = service.runners[treadmill_id]
     print(f"connecting to treadmill {treadmill_id} ...")
     async with asyncio.timeout(service.settings.link.scan_timeout_s * 3 + 30):
         await runner.ready.wait()
-    store = service.store
-    if store.latest_screening(args.user) is None:
-        answers = parse_screening(args.screening, args.user) if args.screening else ask_screening(args.user)
-        await service.router.handle_command(treadmill_id, answers)
+    stored = service.store.latest_screening(args.user)
+    if args.screening:
+        answers = parse_screening(args.screening, args.user)
+        # Different answers correct the ones on record (a wrong "yes" must not lock a person out); the
+        # same ones are not recorded again, since newer answers would void a clearance given after them.
+        if stored is None or stored.answers != answers.model_dump(exclude={"command_id", "type", "user_id"}):
+            await service.router.handle_command(treadmill_id, answers)
+    elif stored is None:
+        await service.router.handle_command(treadmill_id, ask_screening(args.user))
     plan = None
     if args.minutes is not None or args.max_speed is not None:
         plan = mc.PlanRequest(
@@ -182,4 +205,8 @@ async def _drive(service: Service, treadmill_id: str, args: Namespace, progress:
         )
     except RetrowalkError as err:
         raise RefusedError(f"session not started: {err}") from None
-    await progress.done.wait()
+    if before is not None:
+        # The start was accepted, so the session exists, and the router ties the baseline to it.
+        await service.router.handle_command(treadmill_id, before)
+    async with pain_prompt.during_session(service.router, treadmill_id, args.user):
+        await progress.done.wait()

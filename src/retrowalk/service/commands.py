@@ -8,7 +8,7 @@ ceilings and the treadmill. Nothing here talks to a treadmill: only the engine's
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,9 @@ from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.records import clearance_record, pain_report, screening_record, session_record
 from retrowalk.session import events as ev
-from retrowalk.session.plan import OperatorCeilings, SessionPlan, validate_plan
-from retrowalk.session.progression import next_plan
+from retrowalk.session.history import PainReport
+from retrowalk.session.plan import OperatorCeilings, SessionPlan, UserProfile, validate_plan
+from retrowalk.session.progression import Progression, next_plan
 from retrowalk.session.screening import require_screening_passed, user_profile
 from retrowalk.storage import (
     OpenSession,
@@ -33,11 +34,20 @@ from retrowalk.storage import (
 
 if TYPE_CHECKING:
     from retrowalk.service.runner import TreadmillRunner
+    from retrowalk.session.engine import SessionEngine
 
 log = logging.getLogger(__name__)
 
+# The commands that only add a row to the history (no treadmill involved).
+RecordCommand = mc.PainReportCommand | mc.ScreeningCommand | mc.ClearanceCommand
+
 # Pain above this during a session ends it (references §2, pain-monitoring model).
 STOP_PAIN = 5
+
+
+def clearance_expired(clearance: StoredClearance) -> bool:
+    """Past its last valid day (`valid_until`, a UTC date), a clearance no longer lets anyone start."""
+    return clearance.valid_until is not None and clearance.valid_until < datetime.now(UTC).date()
 
 
 class CommandRouter:
@@ -71,33 +81,54 @@ class CommandRouter:
             case mc.ResumeCommand():
                 await runner.submit(ev.Resume())
             case mc.PainReportCommand():
-                await self._pain(runner, command)
-            case mc.ScreeningCommand():
-                answers = command.model_dump(exclude={"command_id", "type", "user_id"})
-                self.store.add_screening(StoredScreening(command.user_id, datetime.now(UTC), answers))
-            case mc.ClearanceCommand():
-                self.store.add_clearance(
-                    StoredClearance(
-                        command.user_id,
-                        datetime.now(UTC),
-                        command.cleared_by,
-                        command.valid_until,
-                        command.note,
+                self.record(command, runner.engine)
+                if self._pain_ends_session(runner, command):
+                    log.warning(
+                        "pain %d/10 reported during the session on %s: stopping",
+                        command.pain,
+                        runner.treadmill_id,
+                        extra={"treadmill": runner.treadmill_id},
+                    )
+                    await runner.submit(ev.Stop())
+            case mc.ScreeningCommand() | mc.ClearanceCommand():
+                self.record(command)
+
+    def record(self, command: RecordCommand, engine: SessionEngine | None = None) -> None:
+        """Keep a screening, a clearance or a pain report in the history the next plan is made from.
+
+        The `retrowalk user` terminal commands call this too, with no engine: they run beside (not in)
+        the process that drives the treadmill, so they write the same rows through the same checks."""
+        now = datetime.now(UTC)
+        match command:
+            case mc.PainReportCommand():
+                self.store.add_pain_report(
+                    StoredPainReport(
+                        user_id=command.user_id,
+                        session_id=self._session_for_report(command, engine),
+                        at=now,
+                        moment=command.when,
+                        pain=command.pain,
+                        swelling=command.swelling,
+                        giving_way=command.giving_way,
                     )
                 )
+            case mc.ScreeningCommand():
+                answers = command.model_dump(exclude={"command_id", "type", "user_id"})
+                self.store.add_screening(StoredScreening(command.user_id, now, answers))
+            case mc.ClearanceCommand():
+                if command.valid_until is not None and command.valid_until < now.date():
+                    raise RefusedError(
+                        f"the clearance's last valid day, {command.valid_until.isoformat()}, is already "
+                        "past; nothing recorded"
+                    )
+                clearance = StoredClearance(
+                    command.user_id, now, command.cleared_by, command.valid_until, command.note
+                )
+                self.store.add_clearance(clearance)
 
     def plan_for(self, user_id: str, request: mc.PlanRequest | None, runner: TreadmillRunner) -> SessionPlan:
         """The plan for this user's next session, or PlanError saying exactly why there is none."""
-        stored = self.store.latest_screening(user_id)
-        answers = [screening_record(stored)] if stored else []
-        clearance = self.store.latest_clearance(user_id)
-        clearances = [clearance_record(clearance)] if clearance else []
-        require_screening_passed(user_id, answers, clearances)
-        age = stored.answers.get("age") if stored else None
-        profile = user_profile(user_id, age if isinstance(age, int) else None, answers)
-        history = [r for r in map(session_record, self.store.sessions_for_user(user_id)) if r is not None]
-        pain = [r for r in map(pain_report, self.store.pain_reports_for_user(user_id)) if r is not None]
-        progression = next_plan(profile, self.ceilings, history, pain, clearances)
+        progression, profile = self.progression_for(user_id)
         if progression.plan is None:
             raise PlanError(
                 f"user {user_id!r} should see a clinician before the next session: "
@@ -125,30 +156,52 @@ class CommandRouter:
             raise RefusedError(f"treadmill {runner.treadmill_id} has not been connected yet")
         return validate_plan(plan, self.ceilings, caps, profile)
 
-    async def _pain(self, runner: TreadmillRunner, command: mc.PainReportCommand) -> None:
+    def progression_for(
+        self, user_id: str, assumed: Sequence[PainReport] = ()
+    ) -> tuple[Progression, UserProfile]:
+        """The progression rule over the stored history, once screening lets the person walk: what a
+        start plans from, and what `retrowalk user show` tells the person (with `assumed` reports added:
+        "what if the missing reports came in low"). PlanError when screening does not let them start."""
+        stored = self.store.latest_screening(user_id)
+        answers = [screening_record(stored)] if stored else []
+        clearance = self.store.latest_clearance(user_id)
+        if clearance is not None and clearance_expired(clearance):
+            clearance = None  # an expired clearance clears nobody
+        clearances = [clearance_record(clearance)] if clearance else []
+        require_screening_passed(user_id, answers, clearances)
+        age = stored.answers.get("age") if stored else None
+        profile = user_profile(user_id, age if isinstance(age, int) else None, answers)
+        history = [r for r in map(session_record, self.store.sessions_for_user(user_id)) if r is not None]
+        pain = [r for r in map(pain_report, self.store.pain_reports_for_user(user_id)) if r is not None]
+        pain.extend(assumed)
+        return next_plan(profile, self.ceilings, history, pain, clearances), profile
+
+    def _session_for_report(self, command: mc.PainReportCommand, engine: SessionEngine | None) -> str | None:
+        """The session a pain report is about; the progression rule ignores reports tied to none."""
+        user = command.user_id
+        current = engine.session_id if engine is not None and engine.user_id == user else ""
+        if command.session_id is not None:
+            known = {s.session_id for s in self.store.sessions_for_user(user, limit=10_000)} | {current}
+            if command.session_id not in known:
+                raise RefusedError(f"user {user!r} has no session {command.session_id!r}")
+            return command.session_id
+        if current:
+            return current
+        if command.when in ("after", "next_morning"):
+            # Reported after the session ended (a kiosk's last screen, the next morning at home): it is
+            # about the person's latest session, which is the one the next plan is judged on.
+            latest = self.store.sessions_for_user(user, limit=1)
+            if not latest:
+                raise RefusedError(f"user {user!r} has no session yet to report {command.when} pain for")
+            return latest[-1].session_id
+        return None
+
+    def _pain_ends_session(self, runner: TreadmillRunner, command: mc.PainReportCommand) -> bool:
         engine = runner.engine
-        session_id = command.session_id
-        if session_id is None and engine is not None and engine.user_id == command.user_id:
-            session_id = engine.session_id or None
-        self.store.add_pain_report(
-            StoredPainReport(
-                user_id=command.user_id,
-                session_id=session_id,
-                at=datetime.now(UTC),
-                moment=command.when,
-                pain=command.pain,
-                swelling=command.swelling,
-                giving_way=command.giving_way,
-            )
-        )
         in_session = (
             engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == command.user_id
         )
-        if in_session and command.when == "during" and command.pain > STOP_PAIN:
-            log.warning(
-                "pain %d/10 reported during the session on %s: stopping", command.pain, runner.treadmill_id
-            )
-            await runner.submit(ev.Stop())
+        return in_session and command.when == "during" and command.pain > STOP_PAIN
 
     def session_started(self, started: ev.SessionStarted) -> None:
         """Note the session as open: if the service dies, the restart closes it instead of losing it."""

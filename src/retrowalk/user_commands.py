@@ -1,0 +1,447 @@
+"""`retrowalk user ...`: a person's screening, clearance, pain reports, history and next plan, at a terminal.
+
+These commands work on the storage file named in the configuration; they need no treadmill and no broker.
+Every record goes through the MQTT API's own validation (the payload is checked exactly as a kiosk's would
+be) and the service's own :class:`CommandRouter` (the same rows, the same rules), and every plan shown is
+the one a start would get. Each write is one SQLite transaction (WAL mode), so they are safe beside a
+running `retrowalk serve` or `session start` on the same storage: the running process sees the new row at
+the next start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from retrowalk.config import Settings, load_config
+from retrowalk.errors import PlanError, RefusedError
+from retrowalk.mqtt import commands as mc
+from retrowalk.mqtt.payloads import UserId
+from retrowalk.service.commands import CommandRouter, RecordCommand, clearance_expired
+from retrowalk.service.records import clearance_record, screening_record
+from retrowalk.session.history import PainReport, PainTiming
+from retrowalk.session.plan import SessionPlan
+from retrowalk.session.progression import Decision
+from retrowalk.session.screening import ScreeningDecision, screening_decision
+from retrowalk.storage import Store, StoredPainReport, StoredScreening, StoredSession
+
+# What a terminal says for the API's `when` values, and back.
+WHEN_WORDS = {"before": "before", "during": "during", "after": "after", "next-morning": "next_morning"}
+# The screening questions as the terminal asks them (`session start`, `user screening`).
+SCREENING_QUESTIONS = (
+    ("severe_knee_oa_or_ligament_injury", "severe knee osteoarthritis or a ligament injury"),
+    ("balance_disorder_or_dizziness", "balance problems or dizziness"),
+    ("recent_knee_surgery", "recent knee surgery"),
+)
+DECISION_WORDS = {
+    Decision.FIRST: "the first session",
+    Decision.PROGRESS: "progressed",
+    Decision.HOLD: "held",
+    Decision.REGRESS: "regressed",
+}
+# A terminal's command id: the router does not look at it, the API's validation needs one.
+TERMINAL_COMMAND_ID = "terminal"
+
+USER_EPILOG = """\
+examples:
+  retrowalk user show --config home.toml --user me       screening, clearance, history, next plan
+  retrowalk user pain --config home.toml --user me --when next-morning 2
+  retrowalk user screening --config home.toml --user me --answers 52,no,no,no
+  retrowalk user clear --config home.toml --user me --by "Dr. Lind, physiotherapist"
+  retrowalk user history --config home.toml --user me
+
+These commands read and write the storage file of the configuration (no treadmill, no broker). Each
+write is one SQLite transaction, safe beside a running 'retrowalk serve' or 'session start'.
+"""
+
+
+def add_parser(sub: Any) -> None:
+    """Add `retrowalk user` and its actions to the top-level subparsers."""
+    user = sub.add_parser(
+        "user",
+        help="a person's screening, clearance, pain reports, history and next plan",
+        description="Review and correct what retrowalk keeps about a person, report pain, and see the "
+        "next session's plan and what it waits for. Works on the configuration's storage file.",
+        epilog=USER_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = actions.add_parser(name, help=help_text, description=description)
+        parser.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
+        parser.add_argument("--user", required=True, help="who (the name given to 'session start --user')")
+        return parser
+
+    action(
+        "show",
+        "screening, clearance, last session, next plan and what it waits for",
+        "Show the person's screening answers, clearance, sessions so far, and the next session's plan: "
+        "held, progressed or regressed by the pain rule, and which pain reports it still waits for.",
+    )
+    action(
+        "history",
+        "every session with its pain reports",
+        "List the person's sessions, oldest first, with the pain reported before, during, after and "
+        "the next morning (- where none was reported).",
+    )
+    pain = action(
+        "pain",
+        "report knee pain after a session or the next morning",
+        "Report knee pain, 0 (none) to 10 (worst imaginable), for the person's latest session (or "
+        "--session). Each later session grows only when the pain after it stays at 3 or less and the "
+        "next morning is no worse than before it; a session waits for both reports. Pain before a "
+        "session is asked by 'session start'; pain during one is typed at the session's prompt. Swelling, a "
+        "knee giving way or pain of 7 or more mean no further session until a clinician clears the person.",
+    )
+    pain.add_argument(
+        "--when",
+        required=True,
+        choices=sorted(WHEN_WORDS),
+        metavar="{after,next-morning}",
+        help="after: the day of the session; next-morning: the morning after it",
+    )
+    pain.add_argument("score", metavar="SCORE", type=int, help="0 (no pain) to 10 (worst imaginable)")
+    pain.add_argument("--swelling", action="store_true", help="the knee is swollen")
+    pain.add_argument("--giving-way", action="store_true", help="the knee gave way")
+    pain.add_argument("--session", help="the session id (default: the latest; see 'user history')")
+    screening = action(
+        "screening",
+        "review or correct the screening answers",
+        "Without --answers: show the answers on record and, at a terminal, offer to answer again. With "
+        "--answers: record new answers (the newest answers count; earlier ones stay in the history). "
+        "A 'yes' means a clinician must clear the person before the next session ('user clear').",
+    )
+    screening.add_argument(
+        "--answers",
+        metavar="AGE,OA,BALANCE,SURGERY",
+        help="e.g. '52,no,no,no': age; severe knee osteoarthritis or a ligament injury; balance "
+        "problems or dizziness; recent knee surgery",
+    )
+    clear = action(
+        "clear",
+        "record a clinician's clearance",
+        "Record that a clinician cleared the person after a 'yes' in the screening or after the pain "
+        "rule asked them to see one. Record only what a clinician actually said: the clearance lets "
+        "sessions start again. Anyone who can write the storage file can record one, as anyone who may "
+        "publish commands can over MQTT.",
+    )
+    clear.add_argument("--by", required=True, metavar="NAME", help="who cleared the person, and their role")
+    clear.add_argument(
+        "--until",
+        metavar="YYYY-MM-DD",
+        help="the last day (UTC) the clearance counts; after it, sessions wait for a new one",
+    )
+    clear.add_argument("--note", help="what the clinician said, in a sentence")
+
+
+_USER_ID: TypeAdapter[str] = TypeAdapter(UserId)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        # The API's rule for a person's name, for reading as for writing: no name is looked up that no
+        # record could carry.
+        _USER_ID.validate_python(args.user)
+    except ValidationError:
+        raise RefusedError(
+            "--user takes a name of 1 to 64 characters without control characters (tabs, newlines)"
+        ) from None
+    settings = load_config(args.config)
+    writes = args.user_command in ("pain", "screening", "clear")
+    store = open_store(settings, create=writes)
+    try:
+        router = CommandRouter(store, settings.ceilings, settings.default_plan)
+        user = args.user
+        match args.user_command:
+            case "show":
+                print("\n".join(describe_user(router, user, args.config)))
+            case "history":
+                print("\n".join(describe_history(store, user)))
+            case "pain":
+                report_pain(router, args)
+                print("\n".join(next_session_lines(router, user, args.config)))
+            case "screening":
+                review_screening(router, args)
+            case "clear":
+                record_clearance(router, args)
+                print("\n".join(next_session_lines(router, user, args.config)))
+    finally:
+        store.close()
+    return 0
+
+
+def open_store(settings: Settings, *, create: bool) -> Store:
+    """The configuration's storage; an empty one in memory when reading a file that does not exist yet
+    (looking must not create files)."""
+    path = settings.service.storage
+    if not create and not path.exists():
+        return Store(":memory:")
+    return Store(path)
+
+
+def validated(
+    document: dict[str, Any], options: dict[str, str], refusal: str = "nothing recorded"
+) -> RecordCommand:
+    """Check a record exactly as the MQTT API checks a kiosk's payload; refuse with the option's name."""
+    raw = json.dumps({"command_id": TERMINAL_COMMAND_ID, **document}).encode()
+    try:
+        command = mc.parse_command("terminal", raw, max_bytes=len(raw))
+    except mc.InvalidCommandError as err:
+        # The first part of a location is the command type (the discriminator): not the person's concern.
+        fields = [issue.loc.partition(".")[2] or issue.loc for issue in err.reply.errors]
+        problems = "; ".join(
+            f"{options.get(field, field)}: {issue.msg.lower()}"
+            for field, issue in zip(fields, err.reply.errors, strict=True)
+        )
+        raise RefusedError(f"{refusal}: {problems}") from None
+    assert isinstance(command, mc.PainReportCommand | mc.ScreeningCommand | mc.ClearanceCommand)
+    return command
+
+
+def report_pain(router: CommandRouter, args: argparse.Namespace) -> None:
+    when = WHEN_WORDS[args.when]
+    if when == "during":
+        raise RefusedError(
+            "pain during a session is typed at the session's own prompt, where pain above 5 stops the "
+            "belt; this command cannot reach a running session (press Ctrl-C there to stop it)"
+        )
+    if when == "before":
+        raise RefusedError(
+            "pain before a session is asked by 'retrowalk session start' (or give it --pain-before "
+            "SCORE), so that it belongs to that session"
+        )
+    document: dict[str, Any] = {
+        "type": "pain_report",
+        "user_id": args.user,
+        "when": when,
+        "pain": args.score,
+        "swelling": args.swelling,
+        "giving_way": args.giving_way,
+    }
+    if args.session is not None:
+        document["session_id"] = args.session
+    command = validated(document, {"pain": "SCORE", "user_id": "--user", "session_id": "--session"})
+    router.record(command)
+    print(f"{args.when} pain {args.score}/10 recorded for {args.user}{_flags(args)}")
+
+
+def _flags(args: argparse.Namespace) -> str:
+    flags = [name for name, on in (("swelling", args.swelling), ("knee giving way", args.giving_way)) if on]
+    return f", with {' and '.join(flags)}" if flags else ""
+
+
+def review_screening(router: CommandRouter, args: argparse.Namespace) -> None:
+    from retrowalk.local_session import ask_screening, parse_screening
+
+    user = args.user
+    stored = router.store.latest_screening(user)
+    if args.answers is None:
+        print(screening_line(stored))
+        if not sys.stdin.isatty():
+            return
+        question = "Answer the questions now?" if stored is None else "Answer the questions again?"
+        if input(f"{question} [yes/no] ").strip().lower() != "yes":
+            return
+    try:
+        command = ask_screening(user) if args.answers is None else parse_screening(args.answers, user)
+    except RefusedError:
+        raise RefusedError(
+            "nothing recorded: --answers takes AGE,OA,BALANCE,SURGERY, e.g. '52,no,no,no' (age in years, "
+            "then yes or no for: " + "; ".join(label for _, label in SCREENING_QUESTIONS) + ")"
+        ) from None
+    except ValidationError as err:
+        names = {"age": "AGE", "user_id": "--user"}
+        problems = "; ".join(
+            f"{names.get(str(e['loc'][0]), e['loc'][0])}: {e['msg'].lower()}" for e in err.errors()
+        )
+        raise RefusedError(f"nothing recorded: {problems}") from None
+    # Through the API's validation as well: parse_screening builds the command, this checks its values.
+    checked = validated(command.model_dump(exclude={"command_id"}), {"age": "AGE", "user_id": "--user"})
+    router.record(checked)
+    print(f"recorded for {user}: {screening_line(router.store.latest_screening(user))}")
+    decision = screening_status(router.store, user)
+    if decision.allowed:
+        print("sessions may start")
+    else:
+        print(
+            f"no session until a clinician clears {user}: {decision.reason}; then record it with "
+            f"'retrowalk user clear --config {args.config} --user {user} --by NAME'"
+        )
+
+
+def record_clearance(router: CommandRouter, args: argparse.Namespace) -> None:
+    document: dict[str, Any] = {"type": "clearance", "user_id": args.user, "cleared_by": args.by}
+    if args.until is not None:
+        document["valid_until"] = args.until
+    if args.note is not None:
+        document["note"] = args.note
+    command = validated(
+        document, {"cleared_by": "--by", "valid_until": "--until", "note": "--note", "user_id": "--user"}
+    )
+    router.record(command)
+    print(f"recorded: {clearance_line(router.store, args.user)}")
+
+
+def screening_status(store: Store, user: str) -> ScreeningDecision:
+    stored = store.latest_screening(user)
+    clearance = store.latest_clearance(user)
+    if clearance is not None and clearance_expired(clearance):
+        clearance = None
+    return screening_decision(
+        user,
+        [screening_record(stored)] if stored else [],
+        [clearance_record(clearance)] if clearance else [],
+    )
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def screening_line(stored: StoredScreening | None) -> str:
+    if stored is None:
+        return "screening: not answered yet"
+    record = screening_record(stored)
+    yes = [label for field, label in SCREENING_QUESTIONS if getattr(record, field)]
+    said = f"yes to {'; '.join(yes)}" if yes else "no to every question"
+    return f"screening: answered {_when(stored.at)}: age {stored.answers.get('age')}, {said}"
+
+
+def clearance_line(store: Store, user: str) -> str:
+    clearance = store.latest_clearance(user)
+    if clearance is None:
+        return "clearance: none recorded"
+    until = f", valid until {clearance.valid_until.isoformat()}" if clearance.valid_until else ""
+    if clearance_expired(clearance):
+        until += " (expired: it no longer counts)"
+    note = f" ({clearance.note})" if clearance.note else ""
+    return f"clearance: by {clearance.cleared_by} on {_when(clearance.at)}{until}{note}"
+
+
+def plan_words(plan: SessionPlan) -> str:
+    minutes, seconds = divmod(plan.duration_cap_s, 60)
+    duration = f"{minutes} min" + (f" {seconds} s" if seconds else "")
+    return f"{plan.start_speed_kmh:.1f} -> {plan.target_speed_kmh:.1f} km/h, {duration}"
+
+
+def describe_user(router: CommandRouter, user: str, config: Path) -> list[str]:
+    store = router.store
+    lines = [f"user {user}", screening_line(store.latest_screening(user)), clearance_line(store, user)]
+    sessions = store.sessions_for_user(user)
+    if sessions:
+        last = sessions[-1]
+        lines.append(
+            f"sessions: {len(sessions)}; the latest {last.session_id} on {_when(last.started_at)}: "
+            f"{last.end_reason}, walked {last.walked_s:.0f} s, top {last.max_speed_kmh:.1f} km/h, "
+            f"pain {_pain_cells(store, last)}"
+        )
+    else:
+        lines.append("sessions: none yet")
+    return lines + next_session_lines(router, user, config)
+
+
+def next_session_lines(router: CommandRouter, user: str, config: Path) -> list[str]:
+    """The next session's plan, why, and what the person can do about it (shown after every session)."""
+    hint = f"retrowalk user {{}} --config {config} --user {user}"
+    try:
+        progression, _ = router.progression_for(user)
+    except PlanError:
+        if router.store.latest_screening(user) is None:
+            return [
+                "next session: first the screening questions: 'retrowalk session start' asks them, or "
+                + hint.format("screening")
+                + " --answers AGE,OA,BALANCE,SURGERY"
+            ]
+        return [
+            f"next session: none yet: {screening_status(router.store, user).reason}",
+            "  once a clinician has: " + hint.format("clear") + " --by NAME",
+            "  to correct a wrong answer: " + hint.format("screening") + " --answers AGE,OA,BALANCE,SURGERY",
+        ]
+    if progression.plan is None:
+        return [
+            f"next session: none until a clinician clears {user}: {'; '.join(progression.reasons)}; "
+            "then " + hint.format("clear") + " --by NAME"
+        ]
+    plan = SessionPlan.model_validate({**progression.plan.model_dump(), **router.plan_overrides})
+    why = DECISION_WORDS[progression.decision]
+    if progression.decision is not Decision.FIRST:
+        why += ": " + "; ".join(progression.reasons)
+    lines = [f"next session: {plan_words(plan)} ({why})"]
+    missing = _missing_reports(router.store, user)
+    if progression.decision is not Decision.HOLD or not missing:
+        return lines
+    # What the reports could change, by the rule itself: the plan if they came in low. When that plan
+    # would not grow either (a session before a clearance, no baseline to compare with), they are not
+    # what the plan waits for, and saying so would send the person after the wrong thing.
+    if_low, _ = router.progression_for(user, [_assumed(user, session, when) for session, when in missing])
+    if if_low.decision is not Decision.PROGRESS or if_low.plan is None:
+        return lines
+    grown = SessionPlan.model_validate({**if_low.plan.model_dump(), **router.plan_overrides})
+    words = " and ".join(_dashed(when) for _, when in missing)
+    lines.append(
+        f"it waits for your {words} pain: with pain of 3 or less and the next morning no worse than "
+        f"before, it becomes {plan_words(grown)}"
+    )
+    lines.extend(f"  report it: {hint.format('pain')} --when {_dashed(when)} SCORE" for _, when in missing)
+    return lines
+
+
+def _dashed(when: PainTiming) -> str:
+    return when.value.replace("_", "-")
+
+
+def _missing_reports(store: Store, user: str) -> list[tuple[str, PainTiming]]:
+    """The after and next-morning reports the latest session still lacks (the ones a person can still
+    give; a score from before a session can only be given before it)."""
+    sessions = store.sessions_for_user(user, limit=1)
+    if not sessions:
+        return []
+    latest = sessions[-1].session_id
+    given = {r.moment for r in store.pain_reports_for_user(user) if r.session_id == latest}
+    missing = []
+    if not given & {"during", "after"}:
+        missing.append((latest, PainTiming.AFTER))
+    if "next_morning" not in given:
+        missing.append((latest, PainTiming.NEXT_MORNING))
+    return missing
+
+
+def _assumed(user: str, session_id: str, when: PainTiming) -> PainReport:
+    # "Low" as the rule reads it: no pain after the session, and a morning equal to no pain at all.
+    return PainReport(user_id=user, session_id=session_id, when=when, score=0, at=datetime.now(UTC))
+
+
+def _pain_cells(store: Store, session: StoredSession) -> str:
+    reports: dict[str, list[StoredPainReport]] = {}
+    for report in store.pain_reports_for_user(session.user_id, limit=10_000):
+        if report.session_id == session.session_id:
+            reports.setdefault(report.moment, []).append(report)
+    cells = []
+    for moment in ("before", "during", "after", "next_morning"):
+        scores = [r.pain for r in reports.get(moment, [])]
+        cells.append(f"{moment.replace('_', '-')} {max(scores) if scores else '-'}")
+    return ", ".join(cells)
+
+
+def describe_history(store: Store, user: str) -> list[str]:
+    sessions = store.sessions_for_user(user, limit=10_000)
+    if not sessions:
+        return [f"no sessions on record for {user}"]
+    lines = []
+    for session in sessions:
+        plan = "plan unknown"
+        if session.plan_json is not None:
+            plan = plan_words(SessionPlan.model_validate_json(session.plan_json))
+        lines.append(
+            f"{_when(session.started_at)}  {session.session_id}  {session.end_reason}, walked "
+            f"{session.walked_s:.0f} s, top {session.max_speed_kmh:.1f} km/h (plan {plan}); pain "
+            f"{_pain_cells(store, session)}"
+        )
+    return lines

@@ -1,0 +1,389 @@
+"""`retrowalk user ...` through the real command line on a real configuration and storage file.
+
+Each test runs `retrowalk.cli.main`, reads what it printed, and reads the storage to see what changed (or
+that nothing did, on bad input). Sessions are put into the history with the storage API, as the service
+records them at a session's end.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from retrowalk.cli import main
+from retrowalk.session.plan import SessionPlan
+from retrowalk.storage import Store, StoredClearance, StoredPainReport, StoredScreening, StoredSession
+
+FIRST_PLAN = SessionPlan(start_speed_kmh=1.0, target_speed_kmh=1.5, duration_cap_s=300)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "home.toml"
+    path.write_text(
+        f'[service]\nstorage = "{tmp_path / "home.sqlite3"}"\n\n[[treadmills]]\nid = "home"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def store(config: Path) -> Iterator[Store]:
+    db = Store(config.with_name("home.sqlite3"))
+    yield db
+    db.close()
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["user", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def user_args(config: Path, action: str, *rest: str) -> list[str]:
+    return [action, "--config", str(config), "--user", "me", *rest]
+
+
+def add_session(store: Store, session_id: str = "home-1", reason: str = "completed") -> StoredSession:
+    started = datetime.now(UTC) - timedelta(hours=20)
+    session = StoredSession(
+        session_id=session_id, user_id="me", treadmill_id="home", started_at=started,
+        ended_at=started + timedelta(minutes=6), end_reason=reason, walked_s=300.0, distance_m=110.0,
+        max_speed_kmh=1.5, duration_cap_s=300, plan_json=FIRST_PLAN.model_dump_json(),
+    )  # fmt: skip
+    store.record_session(session)
+    return session
+
+
+def screened(store: Store, capsys: pytest.CaptureFixture[str], config: Path, answers: str) -> None:
+    code, _, err = run(capsys, *user_args(config, "screening", "--answers", answers))
+    assert (code, err) == (0, "")
+
+
+def test_show_for_a_new_person_says_what_comes_first_and_creates_no_file(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "user me",
+        "screening: not answered yet",
+        "clearance: none recorded",
+        "sessions: none yet",
+        "next session: first the screening questions: 'retrowalk session start' asks them, or "
+        f"retrowalk user screening --config {config} --user me --answers AGE,OA,BALANCE,SURGERY",
+    ]
+    assert not config.with_name("home.sqlite3").exists()
+
+
+def test_a_wrong_yes_is_corrected_by_answering_again(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, *user_args(config, "screening", "--answers", "52,yes,no,no"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == (
+        "no session until a clinician clears me: a clinician must clear this person first (screening "
+        "answered yes to: severe knee osteoarthritis or a ligament injury); then record it with "
+        f"'retrowalk user clear --config {config} --user me --by NAME'"
+    )
+    code, out, _ = run(capsys, *user_args(config, "show"))
+    assert "next session: none yet: a clinician must clear this person first" in out
+
+    code, out, err = run(capsys, *user_args(config, "screening", "--answers", "52,no,no,no"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == "sessions may start"
+    latest = store.latest_screening("me")
+    assert latest is not None
+    assert latest.answers == {
+        "age": 52,
+        "severe_knee_oa": False,
+        "ligament_injury": False,
+        "balance_disorder_or_dizziness": False,
+        "recent_knee_surgery": False,
+    }
+    code, out, _ = run(capsys, *user_args(config, "show"))
+    assert out.splitlines()[-1] == "next session: 1.0 -> 1.5 km/h, 5 min (the first session)"
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        (
+            "52,maybe,no,no",
+            "retrowalk: nothing recorded: --answers takes AGE,OA,BALANCE,SURGERY, e.g. '52,no,no,no' (age "
+            "in years, then yes or no for: severe knee osteoarthritis or a ligament injury; balance problems "
+            "or dizziness; recent knee surgery)",
+        ),
+        ("5,no,no,no", "retrowalk: nothing recorded: AGE: input should be greater than or equal to 10"),
+    ],
+)
+def test_bad_screening_answers_are_refused_and_keep_the_old_ones(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], answers: str, message: str
+) -> None:
+    screened(store, capsys, config, "52,yes,no,no")
+    before = store.latest_screening("me")
+    code, out, err = run(capsys, *user_args(config, "screening", "--answers", answers))
+    assert (code, out, err) == (2, "", message + "\n")
+    assert store.latest_screening("me") == before
+
+
+def test_screening_without_answers_shows_them_and_changes_nothing(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "70,no,yes,no")
+    before = store.latest_screening("me")
+    assert before is not None
+    code, out, err = run(capsys, *user_args(config, "screening"))
+    answered = before.at.strftime("%Y-%m-%d %H:%M UTC")
+    assert (code, err) == (0, "")
+    assert out == f"screening: answered {answered}: age 70, yes to balance problems or dizziness\n"
+    assert store.latest_screening("me") == before
+
+
+def test_a_clearance_lets_a_screened_yes_start(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,yes")
+    code, out, err = run(
+        capsys, *user_args(config, "clear", "--by", "Dr. Lind, physiotherapist", "--until", "2027-06-30")
+    )
+    assert (code, err) == (0, "")
+    clearance = store.latest_clearance("me")
+    assert clearance is not None
+    assert (clearance.cleared_by, str(clearance.valid_until)) == ("Dr. Lind, physiotherapist", "2027-06-30")
+    cleared = clearance.at.strftime("%Y-%m-%d %H:%M UTC")
+    assert out.splitlines() == [
+        f"recorded: clearance: by Dr. Lind, physiotherapist on {cleared}, valid until 2027-06-30",
+        "next session: 1.0 -> 1.5 km/h, 5 min (the first session)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--by", "Dr. Lind", "--until", "2027-13-01"),
+            "--until: input should be a valid date in the format yyyy-mm-dd, month value is outside "
+            "expected range of 1-12",
+        ),
+        (("--by", ""), "--by: string should have at least 1 character"),
+        (("--by", "Dr. Lind", "--note", "x" * 501), "--note: string should have at most 500 characters"),
+    ],
+)
+def test_a_bad_clearance_is_refused_and_nothing_is_recorded(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    code, out, err = run(capsys, *user_args(config, "clear", *args))
+    assert (code, out, err) == (2, "", f"retrowalk: nothing recorded: {message}\n")
+    assert store.latest_clearance("me") is None
+
+
+def test_pain_after_and_next_morning_belong_to_the_latest_session_and_let_the_plan_grow(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-0")
+    add_session(store, "home-1")
+    store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "before", 2))
+    hint = f"retrowalk user pain --config {config} --user me"
+
+    code, out, _ = run(capsys, *user_args(config, "show"))
+    assert out.splitlines()[-4:] == [
+        "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
+        "it waits for your after and next-morning pain: with pain of 3 or less and the next morning no "
+        "worse than before, it becomes 1.0 -> 1.6 km/h, 7 min",
+        f"  report it: {hint} --when after SCORE",
+        f"  report it: {hint} --when next-morning SCORE",
+    ]
+
+    code, out, err = run(capsys, *user_args(config, "pain", "--when", "after", "3"))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "after pain 3/10 recorded for me",
+        "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
+        "it waits for your next-morning pain: with pain of 3 or less and the next morning no worse than "
+        "before, it becomes 1.0 -> 1.6 km/h, 7 min",
+        f"  report it: {hint} --when next-morning SCORE",
+    ]
+    code, out, err = run(capsys, *user_args(config, "pain", "--when", "next-morning", "2"))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "next-morning pain 2/10 recorded for me",
+        "next session: 1.0 -> 1.6 km/h, 7 min (progressed: pain 3/10 and the next morning not worse "
+        "(home-1))",
+    ]
+    reports = [(r.session_id, r.moment, r.pain) for r in store.pain_reports_for_user("me")]
+    assert reports == [("home-1", "before", 2), ("home-1", "after", 3), ("home-1", "next_morning", 2)]
+
+    code, out, _ = run(capsys, *user_args(config, "history"))
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[1].endswith(
+        "home-1  completed, walked 300 s, top 1.5 km/h (plan 1.0 -> 1.5 km/h, 5 min); pain before 2, "
+        "during -, after 3, next-morning 2"
+    )
+
+
+def test_swelling_sends_the_person_to_a_clinician(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store)
+    code, out, err = run(capsys, *user_args(config, "pain", "--when", "after", "2", "--swelling"))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "after pain 2/10 recorded for me, with swelling",
+        "next session: none until a clinician clears me: swelling reported (home-1); then "
+        f"retrowalk user clear --config {config} --user me --by NAME",
+    ]
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert out.splitlines()[-1] == "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--when", "during", "4"),
+            "pain during a session is typed at the session's own prompt, where pain above 5 stops the "
+            "belt; this command cannot reach a running session (press Ctrl-C there to stop it)",
+        ),
+        (
+            ("--when", "before", "4"),
+            "pain before a session is asked by 'retrowalk session start' (or give it --pain-before SCORE), "
+            "so that it belongs to that session",
+        ),
+        (("--when", "after", "11"), "nothing recorded: SCORE: input should be less than or equal to 10"),
+        (("--when", "after", "3", "--session", "home-9"), "user 'me' has no session 'home-9'"),
+    ],
+)
+def test_pain_reports_that_cannot_count_are_refused_and_nothing_is_recorded(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    add_session(store)
+    code, out, err = run(capsys, *user_args(config, "pain", *args))
+    assert (code, out, err) == (2, "", f"retrowalk: {message}\n")
+    assert store.pain_reports_for_user("me") == []
+
+
+def test_pain_without_any_session_is_refused(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, *user_args(config, "pain", "--when", "next-morning", "1"))
+    assert (code, out, err) == (
+        2,
+        "",
+        "retrowalk: user 'me' has no session yet to report next_morning pain for\n",
+    )
+    assert store.pain_reports_for_user("me") == []
+
+
+def test_a_clearance_that_ended_already_is_refused(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind", "--until", yesterday))
+    assert (code, out) == (2, "")
+    assert (
+        err == f"retrowalk: the clearance's last valid day, {yesterday}, is already past; nothing recorded\n"
+    )
+    assert store.latest_clearance("me") is None
+
+
+def test_an_expired_clearance_no_longer_lets_a_screened_yes_start(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    answers: dict[str, bool | int] = {
+        "age": 52,
+        "severe_knee_oa": True,
+        "ligament_injury": False,
+        "balance_disorder_or_dizziness": False,
+        "recent_knee_surgery": False,
+    }
+    store.add_screening(StoredScreening("me", now - timedelta(days=10), answers))
+    cleared_at, last_day = now - timedelta(days=9), (now - timedelta(days=2)).date()
+    store.add_clearance(StoredClearance("me", cleared_at, "Dr. Lind", last_day))
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[2] == (
+        f"clearance: by Dr. Lind on {cleared_at.strftime('%Y-%m-%d %H:%M UTC')}, valid until "
+        f"{last_day.isoformat()} (expired: it no longer counts)"
+    )
+    assert lines[4] == (
+        "next session: none yet: a clinician must clear this person first (screening answered yes to: "
+        "severe knee osteoarthritis or a ligament injury)"
+    )
+
+
+class Terminal(io.StringIO):
+    """Typed answers on a terminal: `input()` reads them, and the prompts know someone is there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_at_a_terminal_screening_offers_to_ask_again_and_records_the_new_answers(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    screened(store, capsys, config, "52,yes,no,no")
+    monkeypatch.setattr("sys.stdin", Terminal("yes\n52\nno\nno\nno\n"))
+    code, out, err = run(capsys, *user_args(config, "screening"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "sessions may start"
+    latest = store.latest_screening("me")
+    assert latest is not None
+    assert not any(value for key, value in latest.answers.items() if key != "age")
+
+
+def test_after_a_session_the_terminal_asks_for_pain_and_says_what_the_next_session_waits_for(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrowalk.config import load_config
+    from retrowalk.pain_prompt import after_session
+
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-1")
+    store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "before", 2))
+    monkeypatch.setattr("sys.stdin", Terminal("eleven\n3\n"))
+    after_session(load_config(config), config, "me", "home-1")
+    out = capsys.readouterr().out
+    question = "Knee pain now, after the session, 0-10 (Enter to skip): "  # the answer is echoed by the tty
+    assert out.splitlines() == [
+        question + "  a whole number from 0 (no pain) to 10 (worst imaginable), or Enter to skip",
+        question + "after pain 3/10 recorded",
+        "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
+        "it waits for your next-morning pain: with pain of 3 or less and the next morning no worse than "
+        "before, it becomes 1.0 -> 1.6 km/h, 7 min",
+        f"  report it: retrowalk user pain --config {config} --user me --when next-morning SCORE",
+    ]
+    reports = [(r.session_id, r.moment, r.pain) for r in store.pain_reports_for_user("me")]
+    assert reports == [("home-1", "before", 2), ("home-1", "after", 3)]
+
+
+def test_a_pain_score_before_the_session_out_of_range_refuses_the_start_before_anything_connects(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["session", "start", "--config", str(config), "--user", "me", "--pain-before", "12"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == "retrowalk: session not started: --pain-before: input should be less than or equal to 10\n"
+    assert not config.with_name("home.sqlite3").exists()
+
+
+@pytest.mark.parametrize("action", ["show", "history", "screening"])
+@pytest.mark.parametrize("name", ["tab\there", "", "x" * 65])
+def test_a_name_no_record_could_carry_is_refused(
+    config: Path, capsys: pytest.CaptureFixture[str], action: str, name: str
+) -> None:
+    code = main(["user", action, "--config", str(config), "--user", name])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == (
+        "retrowalk: --user takes a name of 1 to 64 characters without control characters (tabs, newlines)\n"
+    )
