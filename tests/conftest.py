@@ -7,7 +7,8 @@ behind it fails, because in a service that drives a moving belt a forgotten task
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -28,3 +29,23 @@ async def fail_on_leaked_tasks() -> AsyncIterator[None]:
     if leaked:
         names = ", ".join(sorted(t.get_name() for t in leaked))
         pytest.fail(f"test leaked {len(leaked)} running task(s): {names}")
+
+
+@pytest.fixture
+def cli_logging_restored() -> Iterator[None]:
+    """`retrowalk.cli.main` sets up logging for a whole process; give the test process its own back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    before = {
+        name: (logger.level, logger.filters[:])
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, logger in logging.Logger.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            level_before, filters_before = before.get(name, (logging.NOTSET, []))
+            logger.setLevel(level_before)
+            logger.filters[:] = filters_before

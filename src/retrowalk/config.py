@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from retrowalk.errors import ConfigError
 from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
+from retrowalk.validation_text import problem_message
 
 _MAC = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 
@@ -102,7 +103,8 @@ class Settings(BaseSettings):
             SessionPlan.model_validate({**SessionPlan().model_dump(), **self.default_plan})
         except ValidationError as err:
             problems = "; ".join(
-                f"default_plan.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()
+                f"{'.'.join(map(str, ('default_plan', *e['loc'])))}: {problem_message(e)}"
+                for e in err.errors()
             )
             raise ValueError(problems) from None
         return self
@@ -141,11 +143,20 @@ def load_config(path: Path | None, **overrides: Any) -> Settings:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"{where}: no such file") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"{where}: cannot read it: {err}") from None
+            raise ConfigError(
+                f"{where}: no such file; give the path of your configuration file "
+                "(docs/configuration.md shows one)"
+            ) from None
+        except OSError as err:
+            raise ConfigError(
+                f"{where}: cannot read it ({err.strerror or err}); check the path and its permissions"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{where}: not a text file in UTF-8; give the TOML configuration file"
+            ) from None
         except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{where}: not valid TOML: {err}") from None
+            raise ConfigError(f"{where}: not valid TOML ({err}); correct the file there") from None
     data.update(overrides)
     try:
         return Settings(**data)
@@ -158,5 +169,5 @@ def describe_validation_error(where: str, err: ValidationError) -> str:
     lines = []
     for problem in err.errors():
         field = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"{where}: {field}: {problem['msg']}")
+        lines.append(f"{where}: {field}: {problem_message(problem)}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
