@@ -213,6 +213,17 @@ def test_an_unknown_treadmill_names_the_known_ones(
     )
 
 
+def test_a_first_session_without_screening_answers_says_how_to_give_them(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    config = write_config(tmp_path, tmp_path / "history.sqlite3")
+    no_bus = {"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}  # it must not need a treadmill
+    refused_with(
+        run_cli("session", "start", "-c", str(config), "--user", "ann", env=no_bus),
+        "no screening answers on record for 'ann': answer them with --screening AGE,OA,BALANCE,SURGERY",
+    )
+
+
 def test_scan_without_a_system_bus_says_what_to_install(
     tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:

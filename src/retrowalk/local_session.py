@@ -184,6 +184,10 @@ async def _run(settings: Settings, treadmill_id: str, args: Namespace) -> int:
 
 
 async def _drive(service: Service, treadmill_id: str, args: Namespace, progress: _Progress) -> None:
+    # The screening first: a person without answers learns it at once, not after the connect.
+    if service.store.latest_screening(args.user) is None:
+        answers = screening_command(args.screening, args.user) if args.screening else ask_screening(args.user)
+        await service.router.handle_command(treadmill_id, answers)
     runner = service.runners[treadmill_id]
     print(f"connecting to treadmill {treadmill_id} ...")
     within = connect_wait_s(service.settings)
@@ -192,10 +196,6 @@ async def _drive(service: Service, treadmill_id: str, args: Namespace, progress:
             await runner.ready.wait()
     except TimeoutError:
         raise LinkError(not_found_sentence(service.settings, treadmill_id, within)) from None
-    store = service.store
-    if store.latest_screening(args.user) is None:
-        answers = screening_command(args.screening, args.user) if args.screening else ask_screening(args.user)
-        await service.router.handle_command(treadmill_id, answers)
     plan = None
     if args.minutes is not None or args.max_speed is not None:
         plan = mc.PlanRequest(
