@@ -100,6 +100,16 @@ def argparse_refusal(args: list[str], capsys: pytest.CaptureFixture[str]) -> str
             "retrowalk session start: error: argument --max-speed: '4' is not a number from 0.5 to 3.5 km/h",
         ),
         (
+            ["session", "start", "-c", "x.toml", "--user", ""],
+            "retrowalk session start: error: argument --user: '' is not a user name: use 1 to 64 printable "
+            "characters",
+        ),
+        (
+            ["session", "start", "-c", "x.toml", "--user", "a\tb"],
+            "retrowalk session start: error: argument --user: 'a\\tb' is not a user name: use 1 to 64 "
+            "printable characters",
+        ),
+        (
             ["session", "start", "-c", "x.toml", "--user", "ann", "--screening", "70,yes,no"],
             "retrowalk session start: error: argument --screening: '70,yes,no' has 3 answer(s); give four, "
             "AGE,OA,BALANCE,SURGERY, e.g. 52,no,no,no",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from retrowalk import __version__
-from retrowalk.cli_args import number_between, screening_answers
+from retrowalk.cli_args import number_between, screening_answers, user_id
 from retrowalk.cli_errors import report_failure
 
 log = logging.getLogger("retrowalk")
@@ -133,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     ssub = session.add_subparsers(dest="session_command", required=True, metavar="ACTION")
     start = ssub.add_parser("start", help="start a session and follow it to the end")
     start.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
-    start.add_argument("--user", required=True, help="who is walking (history and progression are per user)")
+    start.add_argument(
+        "--user", type=user_id, required=True, help="who is walking (history and progression are per user)"
+    )
     start.add_argument("--treadmill", help="treadmill id from the configuration (default: the first)")
     start.add_argument(
         "--minutes",

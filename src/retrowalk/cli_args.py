@@ -13,6 +13,8 @@ from dataclasses import dataclass
 MIN_AGE = 10
 MAX_AGE = 120
 SCREENING_FORMAT = "AGE,OA,BALANCE,SURGERY, e.g. 52,no,no,no"
+# A user id's bounds (retrowalk.mqtt.payloads.UserId).
+MAX_USER_CHARS = 64
 
 
 def number_between(low: float, high: float, unit: str) -> Callable[[str], float]:
@@ -28,6 +30,15 @@ def number_between(low: float, high: float, unit: str) -> Callable[[str], float]
         return value
 
     return parse
+
+
+def user_id(text: str) -> str:
+    """An argparse type for ``--user``: the name history and progression are kept under."""
+    if not 1 <= len(text) <= MAX_USER_CHARS or not text.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a user name: use 1 to {MAX_USER_CHARS} printable characters"
+        )
+    return text
 
 
 @dataclass(frozen=True)
