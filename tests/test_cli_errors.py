@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
+from retrowalk import cli, cli_args
 from retrowalk.cli import main
 from retrowalk.cli_errors import failure_sentence
 from retrowalk.errors import RefusedError
+from retrowalk.mqtt.commands import PlanRequest, ScreeningCommand
 
 BIN = Path(sys.executable).parent
 
@@ -289,3 +291,17 @@ def test_other_failures_are_one_sentence_too() -> None:
         "unexpected KeyError: 'tm9'; run the command again with --log-level DEBUG to see where it happened, "
         "and report it"
     )
+
+
+def test_the_terminal_asks_within_the_start_commands_bounds() -> None:
+    """The terminal's --minutes and --max-speed bounds are the MQTT start command's, not a second opinion."""
+    properties = PlanRequest.model_json_schema()["properties"]
+
+    def bounds(name: str) -> tuple[float, float]:
+        (number,) = [option for option in properties[name]["anyOf"] if option["type"] != "null"]
+        return number["minimum"], number["maximum"]
+
+    assert bounds("max_speed_kmh") == (cli.MIN_ASKED_KMH, cli.MAX_ASKED_KMH)
+    assert bounds("duration_cap_s") == (60, cli.MAX_SESSION_MIN * 60)
+    age = ScreeningCommand.model_json_schema()["properties"]["age"]
+    assert (age["minimum"], age["maximum"]) == (cli_args.MIN_AGE, cli_args.MAX_AGE)
