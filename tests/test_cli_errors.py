@@ -236,6 +236,26 @@ def test_a_first_session_without_screening_answers_says_how_to_give_them(
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (["--speedup", "nan"], "--speedup must be a number above 0 and at most 120, got nan"),
+        (
+            ["--quirk", "sticky-belt"],
+            "unknown quirk 'sticky-belt'; valid quirks: console-drift, fast-notify, flaky-link, "
+            "ignores-speed, mph-as-kmh, no-final-zero, own-start-speed, pause-revokes-control, power-blip, "
+            "slow-start-accept, split-records",
+        ),
+    ],
+)
+def test_the_demo_refuses_bad_options_before_starting_anything(
+    args: list[str], sentence: str, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    result = run_cli("demo", "--plain", *args)
+    refused_with(result, sentence)
+    assert result.stdout == ""
+
+
 def test_scan_without_a_system_bus_says_what_to_install(
     tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
