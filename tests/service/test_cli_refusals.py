@@ -51,7 +51,7 @@ def test_a_speed_above_the_ceiling_is_refused_in_the_api_names(treadsim_bus: str
     refused_with(
         start(treadsim_bus, config, *ann, "--max-speed", "3.4"),
         "session not started: plan refused: max_speed_kmh=3.4 is above the speed ceiling for user 'ann' "
-        "(3.0)",
+        "(3.0 km/h)",
     )
     refused_with(
         start(treadsim_bus, config, *ann, "--max-speed", "1.25"),

@@ -27,7 +27,7 @@ async def test_a_plan_refusal_names_the_fields_the_kiosk_sent(
         with pytest.raises(RefusedError) as caught:
             await rig.screen_and_start("tm0", plan={"max_speed_kmh": 3.4})
         assert str(caught.value) == (
-            "plan refused: max_speed_kmh=3.4 is above the speed ceiling for user 'ana' (3.0)"
+            "plan refused: max_speed_kmh=3.4 is above the speed ceiling for user 'ana' (3.0 km/h)"
         )
 
 
