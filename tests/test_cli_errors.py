@@ -236,6 +236,28 @@ def test_a_first_session_without_screening_answers_says_how_to_give_them(
     )
 
 
+def test_session_stop_without_a_session_says_so(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    storage = tmp_path / "history.sqlite3"
+    config = str(write_config(tmp_path, storage))
+    nothing = run_cli("session", "stop", "-c", config)
+    assert (nothing.returncode, nothing.stderr) == (
+        1,
+        f"no session is running for this configuration (no {storage}.session.pid)\n",
+    )
+    stale = tmp_path / "history.sqlite3.session.pid"
+    finished = subprocess.Popen(["true"])  # a pid that no longer runs (reaped, so not reused at once)
+    finished.wait()
+    stale.write_text(str(finished.pid))
+    result = run_cli("session", "stop", "-c", config)
+    assert (result.returncode, result.stderr) == (
+        1,
+        "the session process is gone already; removed its stale pid file\n",
+    )
+    assert not stale.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "sentence"),
     [
