@@ -329,6 +329,9 @@ def test_other_failures_are_one_sentence_too() -> None:
     assert failure_sentence(denied) == (
         "/srv/retrowalk.sqlite3: permission denied; check the path, its permissions and free disk space"
     )
+    assert failure_sentence(ConnectionRefusedError(111, "Connection refused")) == (
+        "the system said: connection refused; run the command again with --log-level DEBUG to see where"
+    )
     assert failure_sentence(KeyError("tm9")) == (
         "unexpected KeyError: 'tm9'; run the command again with --log-level DEBUG to see where it happened, "
         "and report it"

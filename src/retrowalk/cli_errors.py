@@ -51,9 +51,10 @@ def failure_sentence(err: BaseException) -> str:
         )
         return f"invalid value ({problems}); correct it and try again"
     if isinstance(cause, OSError):
-        what = cause.strerror or str(cause) or type(cause).__name__
-        where = f"{cause.filename}: " if cause.filename else ""
-        return f"{where}{what.lower()}; check the path, its permissions and free disk space"
+        what = (cause.strerror or str(cause) or type(cause).__name__).lower()
+        if cause.filename:
+            return f"{cause.filename}: {what}; check the path, its permissions and free disk space"
+        return f"the system said: {what}; run the command again with --log-level DEBUG to see where"
     return (
         f"unexpected {type(cause).__name__}: {cause}; run the command again with --log-level DEBUG "
         "to see where it happened, and report it"
