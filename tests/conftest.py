@@ -7,8 +7,9 @@ behind it fails, because in a service that drives a moving belt a forgotten task
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,23 @@ def config_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if name.startswith("RETROWALK_"):
             monkeypatch.delenv(name)
     return tmp_path
+
+
+@pytest.fixture
+def cli_logging_restored() -> Iterator[None]:
+    """`retrowalk.cli.main` sets up logging for a whole process; give the test process its own back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    before = {
+        name: (logger.level, logger.filters[:])
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, logger in logging.Logger.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            level_before, filters_before = before.get(name, (logging.NOTSET, []))
+            logger.setLevel(level_before)
+            logger.filters[:] = filters_before

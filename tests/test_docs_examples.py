@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from retrowalk.config import LinkSection, ServiceSection, Settings, TreadmillConfig, load_config
 from retrowalk.mqtt.settings import BrokerSettings, TlsSettings
+from retrowalk.session.events import EndReason
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +97,15 @@ def test_links_between_the_docs_point_at_files_that_exist() -> None:
     assert any(target.endswith("mqtt.md") for _, target, _ in links)
     broken = [f"{doc.relative_to(ROOT)} -> {target}" for doc, target, path in links if not path.exists()]
     assert broken == []
+
+
+@pytest.mark.parametrize(
+    ("guide", "section"), [("getting-started-home.md", "## 6."), ("getting-started-kiosk.md", "## 5.")]
+)
+def test_the_troubleshooting_tables_name_every_end_reason(guide: str, section: str) -> None:
+    text = (ROOT / "docs" / guide).read_text()
+    troubleshooting = text[text.index(section) :]
+    missing = [
+        r.value for r in EndReason if r is not EndReason.COMPLETED and f"`{r.value}`" not in troubleshooting
+    ]
+    assert missing == [], f"{guide} {section} does not say what these end reasons mean: {missing}"

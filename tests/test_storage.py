@@ -68,7 +68,7 @@ def test_someone_elses_database_is_refused_and_untouched(tmp_path: Path) -> None
     path = tmp_path / "other.sqlite"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE invoices (id INTEGER)")
-    with pytest.raises(StorageError, match="not ours"):
+    with pytest.raises(StorageError, match="belongs to another program"):
         Store(path)
     with sqlite3.connect(path) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]

@@ -114,11 +114,14 @@ def test_a_wrong_yes_is_corrected_by_answering_again(
     [
         (
             "52,maybe,no,no",
-            "retrowalk: nothing recorded: --answers takes AGE,OA,BALANCE,SURGERY, e.g. '52,no,no,no' (age "
-            "in years, then yes or no for: severe knee osteoarthritis or a ligament injury; balance problems "
-            "or dizziness; recent knee surgery)",
+            "retrowalk: nothing recorded: 'maybe' is not yes or no; give AGE,OA,BALANCE,SURGERY, e.g. "
+            "52,no,no,no",
         ),
-        ("5,no,no,no", "retrowalk: nothing recorded: AGE: input should be greater than or equal to 10"),
+        (
+            "5,no,no,no",
+            "retrowalk: nothing recorded: the age '5' is not a whole number from 10 to 120; give "
+            "AGE,OA,BALANCE,SURGERY, e.g. 52,no,no,no",
+        ),
     ],
 )
 def test_bad_screening_answers_are_refused_and_keep_the_old_ones(

@@ -6,13 +6,15 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from retrowalk import __version__, user_commands
-from retrowalk.errors import RetrowalkError
+from retrowalk.cli_args import number_between, screening_answers, user_id
+from retrowalk.cli_errors import report_failure
 
 log = logging.getLogger("retrowalk")
 
@@ -43,6 +45,14 @@ variable RETROWALK_<TABLE>__<FIELD>, e.g. RETROWALK_CEILINGS__MAX_SPEED_KMH=2.5.
 """
 
 
+# The bounds of a start command's plan (retrowalk.mqtt.commands.PlanRequest), as the terminal asks them.
+MAX_SESSION_MIN = 30.0
+MIN_ASKED_KMH = 0.5
+MAX_ASKED_KMH = 3.5
+MIN_SCAN_S = 0.5
+MAX_SCAN_S = 300.0
+
+
 class _TreadmillField(logging.Filter):
     """Every log line names its treadmill ('-' when it is about none)."""
 
@@ -50,6 +60,19 @@ class _TreadmillField(logging.Filter):
         if not hasattr(record, "treadmill"):
             record.treadmill = "-"
         return True
+
+
+class _BluezVersionUnknowable(logging.Filter):
+    """bleak learns BlueZ's version by running `bluetoothctl --version` (D-Bus does not tell it) and warns
+    on every command when it cannot. Where bluetoothctl is not installed (a container that reaches BlueZ
+    over D-Bus, treadsim's virtual adapter) nobody can act on that warning: it becomes a DEBUG line. Where
+    bluetoothctl is installed and still gives no version, the warning stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Could not determine BlueZ version" not in record.getMessage() or shutil.which("bluetoothctl"):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
 def setup_logging(level: str) -> None:
@@ -64,6 +87,9 @@ def setup_logging(level: str) -> None:
     # bleak and dbus-fast are chatty at INFO about things a person cannot act on.
     for noisy in ("bleak", "dbus_fast", "bleak_retry_connector", "pyftms"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    bluez_version = logging.getLogger("bleak.backends.bluezdbus.version")
+    if not any(isinstance(f, _BluezVersionUnknowable) for f in bluez_version.filters):
+        bluez_version.addFilter(_BluezVersionUnknowable())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,8 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Scan for Bluetooth FTMS treadmills, connect to each briefly and print its speed and "
         "incline ranges. Use the address in the [[treadmills]] table of your configuration.",
     )
-    scan.add_argument("--seconds", type=float, default=10.0, help="how long to scan (default 10)")
-    scan.add_argument("--no-connect", action="store_true", help="only list, do not read the ranges")
+    scan.add_argument(
+        "--seconds",
+        type=number_between(MIN_SCAN_S, MAX_SCAN_S, "seconds"),
+        default=10.0,
+        help=f"how long to scan, {MIN_SCAN_S:g}-{MAX_SCAN_S:g} seconds (default 10)",
+    )
+    scan.add_argument(
+        "--no-connect",
+        action="store_true",
+        help="only list, do not connect to read the ranges (they and speed control show '?')",
+    )
 
     session = sub.add_parser(
         "session",
@@ -108,12 +143,23 @@ def build_parser() -> argparse.ArgumentParser:
         "after it, and then says what the next session will be and what it waits for.",
     )
     start.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
-    start.add_argument("--user", required=True, help="who is walking (history and progression are per user)")
+    start.add_argument(
+        "--user", type=user_id, required=True, help="who is walking (history and progression are per user)"
+    )
     start.add_argument("--treadmill", help="treadmill id from the configuration (default: the first)")
-    start.add_argument("--minutes", type=float, help="ask for a shorter session than the plan's cap")
-    start.add_argument("--max-speed", type=float, help="ask for a lower top speed, km/h")
+    start.add_argument(
+        "--minutes",
+        type=number_between(1, MAX_SESSION_MIN, "minutes"),
+        help=f"ask for a shorter session than the plan's cap (1-{MAX_SESSION_MIN:g})",
+    )
+    start.add_argument(
+        "--max-speed",
+        type=number_between(MIN_ASKED_KMH, MAX_ASKED_KMH, "km/h"),
+        help=f"ask for a lower top speed, km/h ({MIN_ASKED_KMH:g}-{MAX_ASKED_KMH:g})",
+    )
     start.add_argument(
         "--screening",
+        type=screening_answers,
         metavar="AGE,OA,BALANCE,SURGERY",
         help="screening answers, e.g. '52,no,no,no' (otherwise you are asked the first time); different "
         "answers replace the ones on record",
@@ -158,11 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level or ("WARNING" if args.command in ("demo", "session", "user") else "INFO"))
     try:
         return _dispatch(args)
-    except RetrowalkError as err:
-        print(f"retrowalk: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # noqa: BLE001 - every failure ends as one sentence, the traceback at DEBUG
+        return report_failure(err)
 
 
 def _dispatch(args: Any) -> int:

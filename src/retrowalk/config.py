@@ -33,6 +33,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from retrowalk.errors import ConfigError, config_mistakes
 from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.session.plan import CAUTIOUS_MAX_SPEED_KMH, OperatorCeilings, SessionPlan, to_centi
+from retrowalk.validation_text import problem_message
 
 _MAC = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 _ENV_PREFIX = "RETROWALK_"
@@ -261,11 +262,20 @@ def load_config(path: Path | None, **overrides: Any) -> Settings:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"{where}: no such file") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"{where}: cannot read it: {err}") from None
+            raise ConfigError(
+                f"{where}: no such file; give the path of your configuration file "
+                "(docs/configuration.md shows one)"
+            ) from None
+        except OSError as err:
+            raise ConfigError(
+                f"{where}: cannot read it ({err.strerror or err}); check the path and its permissions"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{where}: not a text file in UTF-8; give the TOML configuration file"
+            ) from None
         except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{where}: not valid TOML: {err}") from None
+            raise ConfigError(f"{where}: not valid TOML ({err}); correct the file there") from None
     data.update(overrides)
     try:
         return Settings(**data)
@@ -309,7 +319,7 @@ def _sentence(problem: Any) -> str:
     """pydantic's message, except for text where a number or a boolean belongs: say what to write."""
     value, name = problem.get("input"), str(problem["loc"][-1]) if problem["loc"] else "value"
     if not isinstance(value, str):
-        return str(problem["msg"])
+        return problem_message(problem)
     if problem["type"] in ("float_type", "int_type"):
         if _is_number(value):
             return f'"{value}" is text in quotes, not a number: write {name} = {value.strip()} without quotes'
@@ -318,7 +328,7 @@ def _sentence(problem: Any) -> str:
         if value.strip().lower() in ("true", "false"):
             return f'"{value}" is text in quotes: write {name} = {value.strip().lower()} without quotes'
         return f'"{value}" is not a boolean: write true or false (in the file without quotes)'
-    return str(problem["msg"])
+    return problem_message(problem)
 
 
 def _is_number(text: str) -> bool:

@@ -100,10 +100,9 @@ def options_from(args: Namespace) -> DemoOptions:
 def run(args: Namespace) -> int:
     options = options_from(args)
     if logging.getLogger().level >= logging.WARNING:
-        # bleak warns that the virtual adapter has no bluetoothctl beside it, and that the bus went away
-        # when the simulator closes: both are how the demo is built, not something to act on.
-        for name in ("bleak.backends.bluezdbus.version", "bleak.backends.bluezdbus.manager"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        # bleak warns that the bus went away when the simulator closes: that is how the demo is built,
+        # not something to act on.
+        logging.getLogger("bleak.backends.bluezdbus.manager").setLevel(logging.ERROR)
     view: DemoView = PlainView(sys.stdout) if options.plain else LiveView()
     return asyncio.run(_main(options, view))
 

@@ -11,12 +11,13 @@ import contextlib
 import os
 import signal
 import sys
-from argparse import Namespace
+from argparse import ArgumentTypeError, Namespace
 from pathlib import Path
 
 from retrowalk import pain_prompt
+from retrowalk.cli_args import ScreeningAnswers, screening_answers
 from retrowalk.config import Settings
-from retrowalk.errors import RefusedError, RetrowalkError
+from retrowalk.errors import LinkError, RefusedError, RetrowalkError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.app import Service
@@ -40,24 +41,32 @@ def stop(settings: Settings) -> int:
         path.unlink(missing_ok=True)
         print("the session process is gone already; removed its stale pid file", file=sys.stderr)
         return 1
+    except PermissionError:
+        raise RefusedError(
+            f"process {pid} named in {path} belongs to another user; stop it as that user"
+        ) from None
     print(f"asked session process {pid} to stop the belt and end", file=sys.stderr)
     return 0
 
 
 def parse_screening(text: str, user: str) -> mc.ScreeningCommand:
-    parts = [x.strip().lower() for x in text.split(",")]
-    if len(parts) != 4 or not parts[0].isdigit() or any(x not in ("yes", "no") for x in parts[1:]):
-        raise RefusedError("--screening takes AGE,OA,BALANCE,SURGERY, e.g. '52,no,no,no'")
-    oa, balance, surgery = (x == "yes" for x in parts[1:])
+    """The answers typed as AGE,OA,BALANCE,SURGERY; a refusal says what is wrong with them."""
+    try:
+        return screening_command(screening_answers(text), user)
+    except ArgumentTypeError as err:
+        raise RefusedError(str(err)) from None
+
+
+def screening_command(answers: ScreeningAnswers, user: str) -> mc.ScreeningCommand:
     return mc.ScreeningCommand(
         command_id="terminal-screening",
         type="screening",
         user_id=user,
-        age=int(parts[0]),
-        severe_knee_oa=oa,
-        ligament_injury=oa,
-        balance_disorder_or_dizziness=balance,
-        recent_knee_surgery=surgery,
+        age=answers.age,
+        severe_knee_oa=answers.severe_knee_oa_or_ligament_injury,
+        ligament_injury=answers.severe_knee_oa_or_ligament_injury,
+        balance_disorder_or_dizziness=answers.balance_disorder_or_dizziness,
+        recent_knee_surgery=answers.recent_knee_surgery,
     )
 
 
@@ -79,6 +88,23 @@ def ask_screening(user: str) -> mc.ScreeningCommand:
     balance = yes("Balance problems or dizziness?")
     surgery = yes("Knee surgery recently?")
     return parse_screening(f"{age},{oa},{balance},{surgery}", user)
+
+
+def connect_wait_s(settings: Settings) -> float:
+    """How long a terminal session waits for its treadmill: two whole attempts to find and connect it."""
+    link = settings.link
+    return 2 * (link.scan_timeout_s + link.connect_timeout_s) + link.backoff_initial_s
+
+
+def not_found_sentence(settings: Settings, treadmill_id: str, within: float) -> str:
+    spec = next(t for t in settings.treadmills if t.id == treadmill_id)
+    which = spec.address or (f"named {spec.name!r}" if spec.name else "any FTMS treadmill")
+    return (
+        f"treadmill {treadmill_id} ({which}) was not found or did not connect within {within:.0f} s: "
+        "check that it is switched on, in range and not connected to another app (a phone's fitness app "
+        "holds the only connection on most treadmills), and that the address in the configuration is one "
+        "'retrowalk scan' lists"
+    )
 
 
 class _Progress:
@@ -127,7 +153,8 @@ class _Progress:
 def run(settings: Settings, args: Namespace) -> int:
     treadmills = [t for t in settings.treadmills if args.treadmill in (None, t.id)][:1]
     if not treadmills:
-        raise RefusedError(f"no treadmill {args.treadmill!r} in the configuration")
+        known = ", ".join(t.id for t in settings.treadmills)
+        raise RefusedError(f"no treadmill {args.treadmill!r} in the configuration; use one of: {known}")
     local = settings.model_copy(update={"treadmills": treadmills, "broker": None})
     # Asked before connecting: the person is at the treadmill now, not once the belt is about to move.
     before = pain_prompt.before_session(args.user, args.pain_before)
@@ -179,19 +206,24 @@ async def _drive(
     progress: _Progress,
     before: mc.PainReportCommand | None,
 ) -> None:
-    runner = service.runners[treadmill_id]
-    print(f"connecting to treadmill {treadmill_id} ...")
-    async with asyncio.timeout(service.settings.link.scan_timeout_s * 3 + 30):
-        await runner.ready.wait()
+    # The screening first: a person without answers learns it at once, not after the connect.
     stored = service.store.latest_screening(args.user)
     if args.screening:
-        answers = parse_screening(args.screening, args.user)
+        answers = screening_command(args.screening, args.user)
         # Different answers correct the ones on record (a wrong "yes" must not lock a person out); the
         # same ones are not recorded again, since newer answers would void a clearance given after them.
         if stored is None or stored.answers != answers.model_dump(exclude={"command_id", "type", "user_id"}):
             await service.router.handle_command(treadmill_id, answers)
     elif stored is None:
         await service.router.handle_command(treadmill_id, ask_screening(args.user))
+    runner = service.runners[treadmill_id]
+    print(f"connecting to treadmill {treadmill_id} ...")
+    within = connect_wait_s(service.settings)
+    try:
+        async with asyncio.timeout(within):
+            await runner.ready.wait()
+    except TimeoutError:
+        raise LinkError(not_found_sentence(service.settings, treadmill_id, within)) from None
     plan = None
     if args.minutes is not None or args.max_speed is not None:
         plan = mc.PlanRequest(

@@ -21,12 +21,13 @@ class ScanResult:
     model: str | None = None
     speed_range: str = "?"
     incline_range: str = "?"
-    speed_control: bool = False
+    # None: not known, because the treadmill was not asked (--no-connect) or could not be reached.
+    speed_control: bool | None = None
     problem: str = ""
 
     def row(self) -> list[str]:
         maker = " ".join(x for x in (self.manufacturer, self.model) if x) or "-"
-        control = "yes" if self.speed_control else "no"
+        control = "?" if self.speed_control is None else "yes" if self.speed_control else "no"
         return [self.address, self.name, maker, self.speed_range, self.incline_range, control, self.problem]
 
 

@@ -175,12 +175,18 @@ class Store:
         try:
             self._conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
         except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: cannot open the database: {exc}") from exc
+            raise StorageError(
+                f"{self.path}: cannot open the database ({exc}); check that its folder exists and is "
+                "writable, or set [service] storage in the configuration to another file"
+            ) from exc
         try:
             self._prepare()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StorageError(f"{self.path}: not a usable retrowalk database ({exc})") from exc
+            raise StorageError(
+                f"{self.path}: not a usable retrowalk database ({exc}); set [service] storage in the "
+                "configuration to a retrowalk database or a new file"
+            ) from exc
         except StorageError:
             self._conn.close()
             raise
@@ -188,7 +194,10 @@ class Store:
     def _prepare(self) -> None:
         check = self._conn.execute("PRAGMA quick_check").fetchone()
         if check is None or check[0] != "ok":
-            raise StorageError(f"{self.path}: database is corrupt: {check[0] if check else 'no answer'}")
+            raise StorageError(
+                f"{self.path}: database is corrupt ({check[0] if check else 'no answer'}); restore it from "
+                "a backup, or set [service] storage in the configuration to a new file"
+            )
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
@@ -201,7 +210,10 @@ class Store:
         if version == 0:
             tables = self._conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()
             if tables[0]:
-                raise StorageError(f"{self.path}: has tables but no retrowalk schema version; not ours")
+                raise StorageError(
+                    f"{self.path}: has tables but no retrowalk schema version, so it belongs to another "
+                    "program; set [service] storage in the configuration to a new file"
+                )
             with self._transaction():
                 self._conn.executescript("BEGIN;" + _SCHEMA_V1 + f"PRAGMA user_version={SCHEMA_VERSION};")
 

@@ -251,11 +251,8 @@ def review_screening(router: CommandRouter, args: argparse.Namespace) -> None:
             return
     try:
         command = ask_screening(user) if args.answers is None else parse_screening(args.answers, user)
-    except RefusedError:
-        raise RefusedError(
-            "nothing recorded: --answers takes AGE,OA,BALANCE,SURGERY, e.g. '52,no,no,no' (age in years, "
-            "then yes or no for: " + "; ".join(label for _, label in SCREENING_QUESTIONS) + ")"
-        ) from None
+    except RefusedError as err:
+        raise RefusedError(f"nothing recorded: {err}") from None
     except ValidationError as err:
         names = {"age": "AGE", "user_id": "--user"}
         problems = "; ".join(

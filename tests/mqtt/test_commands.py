@@ -141,13 +141,17 @@ async def test_retained_commands_are_refused_cleared_and_never_applied(
         first = await seen.wait_json("tm1/reply")
         # Retained while the bridge is connected: MQTT 5 retain-as-published keeps the flag visible.
         await send(mosquitto, COMMAND, command(command_id="r-2", type="start", user_id="ann"), retain=True)
-        replies = await seen.wait_json("tm1/reply", 2)
-        # Both retained commands were cleared (an empty retained publish each).
-        await wait_until(lambda: [m.payload for m in seen.on("tm1/command")].count(b"") >= 2, "two clears")
+        # A retained command whose id is not well formed: nothing of it is echoed.
+        await send(mosquitto, COMMAND, command(command_id="r 3/#", type="start", user_id="ann"), retain=True)
+        replies = await seen.wait_json("tm1/reply", 3)
+        # Every retained command was cleared (an empty retained publish each).
+        await wait_until(lambda: [m.payload for m in seen.on("tm1/command")].count(b"") >= 3, "three clears")
     assert handler.calls == []
     assert first[0]["status"] == "invalid"
     assert "retained" in (first[0]["reason"] or "")
-    assert [r["status"] for r in replies] == ["invalid", "invalid"]
+    assert [r["status"] for r in replies] == ["invalid", "invalid", "invalid"]
+    # The kiosk can tell which command was refused: the id is echoed when it was readable.
+    assert [r["command_id"] for r in replies] == ["r-1", "r-2", None]
     # Nothing is left retained on the command topic for the next subscriber.
     async with collecting(mosquitto, (COMMAND,), client_id="late-subscriber") as late:
         await asyncio.sleep(0.3)

@@ -118,7 +118,7 @@ def test_plans_are_frozen() -> None:
             TreadmillCaps(min_speed_kmh=1.5, max_speed_kmh=6, speed_step_kmh=0.1),
             CEILINGS,
             None,
-            r"start_speed_kmh=1\.0 is below the treadmill's minimum speed \(1\.5\)",
+            r"start_speed_kmh=1\.0 is below the treadmill's minimum speed \(1\.5 km/h\)",
         ),
         (
             SessionPlan(target_speed_kmh=2.0),

@@ -20,6 +20,25 @@ def test_every_pair_is_either_in_the_table_or_refused(phase: Phase, trigger: Tri
             next_phase(phase, trigger)
 
 
+@pytest.mark.parametrize(
+    ("phase", "trigger", "reason"),
+    [
+        (Phase.RAMP, Trigger.START, "'start' is not allowed while the session is 'ramp'; the commands that "
+         "are: stop, pause"),
+        (Phase.PAUSED, Trigger.PAUSE, "'pause' is not allowed while the session is 'paused'; the commands "
+         "that are: stop, resume"),
+        (Phase.FINISHED, Trigger.RESUME, "'resume' is not allowed while no session is running; the commands "
+         "that are: start, stop"),
+    ],
+)  # fmt: skip
+def test_a_refused_command_names_only_the_commands_a_kiosk_can_send(
+    phase: Phase, trigger: Trigger, reason: str
+) -> None:
+    with pytest.raises(IllegalTransitionError) as refused:
+        next_phase(phase, trigger)
+    assert str(refused.value) == reason
+
+
 def test_stop_is_legal_in_every_phase() -> None:
     for phase in Phase:
         target = next_phase(phase, Trigger.STOP)

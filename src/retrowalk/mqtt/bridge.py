@@ -33,6 +33,7 @@ from retrowalk.mqtt.commands import (
     CommandReply,
     InvalidCommandError,
     parse_command,
+    readable_command_id,
 )
 from retrowalk.mqtt.connection import (
     AckCheckingClient,
@@ -304,7 +305,7 @@ class MqttBridge:
                 return  # the empty retained message that clears a retained command (ours or anyone's)
             log.warning("mqtt: refusing a retained command on %s and clearing it", topic)
             reply = CommandReply(
-                command_id=None,
+                command_id=readable_command_id(raw) if len(raw) <= self._settings.max_command_bytes else None,
                 treadmill_id=treadmill_id,
                 status="invalid",
                 reason="retained commands are ignored: publish commands with retain=false",

@@ -168,14 +168,27 @@ def parse_command(treadmill_id: str, raw: bytes, *, max_bytes: int) -> Command:
         raise _invalid(treadmill_id, None, f"payload is not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise _invalid(treadmill_id, None, "payload must be a JSON object")
-    raw_id = document.get("command_id")
-    # Echo the id only when it is well formed; echoing garbage would put it in reply topics and logs.
-    command_id = raw_id if isinstance(raw_id, str) and _valid_command_id(raw_id) else None
+    command_id = _well_formed_id(document)
     try:
         # Strict models in JSON mode: "1" is not 1 and 1 is not true, but ISO dates parse from strings.
         return COMMAND_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         raise _invalid(treadmill_id, command_id, "payload failed validation", errors=_issues(exc)) from None
+
+
+def readable_command_id(raw: bytes) -> str | None:
+    """The command_id of a payload that may be refused whole (retained, say), when it is well formed."""
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return _well_formed_id(document) if isinstance(document, dict) else None
+
+
+def _well_formed_id(document: dict[str, Any]) -> str | None:
+    # Echo the id only when it is well formed; echoing garbage would put it in reply topics and logs.
+    raw_id = document.get("command_id")
+    return raw_id if isinstance(raw_id, str) and _valid_command_id(raw_id) else None
 
 
 _COMMAND_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(CommandId)

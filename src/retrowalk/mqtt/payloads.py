@@ -10,13 +10,25 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 # A treadmill id becomes a topic level: no '/', '+', '#', and short enough for client ids and ACLs.
 TreadmillId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 PhaseName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
-Kmh = Annotated[float, Field(ge=0, le=30)]
+
+
+def _to(digits: int) -> AfterValidator:
+    """Round to what the value means: the engine's clock and sums carry float noise (7.860000000000001 s)
+    that a kiosk would otherwise show, and no figure is known better than the treadmill reports it."""
+    return AfterValidator(lambda value: round(value, digits))
+
+
+# FTMS reports speed in 0.01 km/h, incline in 0.1 % and distance in whole metres; times are shown to 0.1 s.
+Kmh = Annotated[float, Field(ge=0, le=30), _to(2)]
+Percent = Annotated[float, _to(1)]
+Metres = Annotated[float, Field(ge=0), _to(0)]
+Seconds = Annotated[float, Field(ge=0), _to(1)]
 
 
 def utc_now() -> datetime:
@@ -38,10 +50,10 @@ class PlanInfo(_Payload):
 
     start_speed_kmh: Kmh
     max_speed_kmh: Kmh
-    ramp_step_kmh: Annotated[float, Field(ge=0, le=1)]
+    ramp_step_kmh: Annotated[float, Field(ge=0, le=1), _to(2)]
     ramp_interval_s: Annotated[int, Field(ge=0, le=3600)]
     duration_cap_s: Annotated[int, Field(ge=0, le=3 * 3600)]
-    incline_pct: Annotated[float, Field(ge=-10, le=20)] = 0.0
+    incline_pct: Annotated[float, Field(ge=-10, le=20), _to(1)] = 0.0
 
 
 class TreadmillState(_Payload):
@@ -65,10 +77,10 @@ class Telemetry(_Payload):
     session_id: str | None = None
     speed_kmh: Kmh
     allowed_speed_kmh: Kmh = Field(description="the fastest the plan allows right now")
-    incline_pct: float | None = None
-    distance_m: Annotated[float, Field(ge=0)] | None = None
-    elapsed_s: Annotated[float, Field(ge=0)]
-    remaining_s: Annotated[float, Field(ge=0)] | None = None
+    incline_pct: Percent | None = None
+    distance_m: Metres | None = None
+    elapsed_s: Seconds
+    remaining_s: Seconds | None = None
     heart_rate_bpm: Annotated[int, Field(ge=0, le=255)] | None = None
 
 
@@ -160,8 +172,8 @@ class SessionSummary(_Payload):
     started_at: datetime
     ended_at: datetime
     end_reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
-    walked_s: Annotated[float, Field(ge=0)]
-    distance_m: Annotated[float, Field(ge=0)]
+    walked_s: Seconds
+    distance_m: Metres
     max_speed_kmh: Kmh
     overspeed_corrections: Annotated[int, Field(ge=0)] = 0
     pain_during: Annotated[int, Field(ge=0, le=10)] | None = None

@@ -8,6 +8,7 @@ ceilings and the treadmill. Nothing here talks to a treadmill: only the engine's
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from retrowalk.storage import (
     StoredScreening,
     StoredSession,
 )
+from retrowalk.validation_text import problem_message
 
 if TYPE_CHECKING:
     from retrowalk.service.runner import TreadmillRunner
@@ -43,6 +45,17 @@ RecordCommand = mc.PainReportCommand | mc.ScreeningCommand | mc.ClearanceCommand
 
 # Pain above this during a session ends it (references §2, pain-monitoring model).
 STOP_PAIN = 5
+
+# The engine's plan calls the top speed target_speed_kmh (the ramp's target); the start command and the
+# plan a kiosk is shown call it max_speed_kmh. A refusal must name the field the kiosk sent.
+_API_NAMES = {"target_speed_kmh": "max_speed_kmh"}
+
+
+def in_api_names(reason: str) -> str:
+    """A plan refusal with the engine's field names replaced by the MQTT API's."""
+    for internal, api in _API_NAMES.items():
+        reason = re.sub(rf"\b{internal}\b", api, reason)
+    return reason
 
 
 def clearance_expired(clearance: StoredClearance) -> bool:
@@ -148,13 +161,17 @@ class CommandRouter:
             plan = SessionPlan.model_validate(base)
         except ValidationError as err:
             problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'plan'}: {e['msg']}" for e in err.errors()
+                f"{'.'.join(map(str, e['loc']))}: {problem_message(e)}" if e["loc"] else problem_message(e)
+                for e in err.errors()
             )
-            raise PlanError(f"plan refused: {problems}") from None
+            raise PlanError(in_api_names(f"plan refused: {problems}")) from None
         caps = runner.caps
         if caps is None:
             raise RefusedError(f"treadmill {runner.treadmill_id} has not been connected yet")
-        return validate_plan(plan, self.ceilings, caps, profile)
+        try:
+            return validate_plan(plan, self.ceilings, caps, profile)
+        except PlanError as err:
+            raise PlanError(in_api_names(str(err))) from None
 
     def progression_for(
         self, user_id: str, assumed: Sequence[PainReport] = ()

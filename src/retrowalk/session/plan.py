@@ -186,16 +186,18 @@ def plan_problems(
         speed_ceiling = speed_ceiling_for(profile, ceilings)
         ceiling_name = f"the speed ceiling for user {profile.user_id!r}"
     if to_centi(plan.target_speed_kmh) > to_centi(speed_ceiling):
-        problems.append(f"target_speed_kmh={plan.target_speed_kmh} is above {ceiling_name} ({speed_ceiling})")
+        problems.append(
+            f"target_speed_kmh={plan.target_speed_kmh} is above {ceiling_name} ({speed_ceiling} km/h)"
+        )
     if plan.duration_cap_s > ceilings.max_duration_s:
         problems.append(
             f"duration_cap_s={plan.duration_cap_s} is above the operator's max_duration_s "
-            f"({ceilings.max_duration_s})"
+            f"({ceilings.max_duration_s} s)"
         )
     if to_centi(plan.incline_pct) > to_centi(ceilings.max_incline_pct):
         problems.append(
             f"incline_pct={plan.incline_pct} is above the operator's max_incline_pct "
-            f"({ceilings.max_incline_pct})"
+            f"({ceilings.max_incline_pct} %)"
         )
     if not caps.can_set_speed:
         problems.append("the treadmill does not accept a target speed, so no speed limit can be enforced")
@@ -203,12 +205,12 @@ def plan_problems(
     if to_centi(plan.start_speed_kmh) < to_centi(caps.min_speed_kmh):
         problems.append(
             f"start_speed_kmh={plan.start_speed_kmh} is below the treadmill's minimum speed "
-            f"({caps.min_speed_kmh})"
+            f"({caps.min_speed_kmh} km/h)"
         )
     if to_centi(plan.target_speed_kmh) > to_centi(caps.max_speed_kmh):
         problems.append(
             f"target_speed_kmh={plan.target_speed_kmh} is above the treadmill's maximum speed "
-            f"({caps.max_speed_kmh})"
+            f"({caps.max_speed_kmh} km/h)"
         )
     for name in ("start_speed_kmh", "target_speed_kmh"):
         value = getattr(plan, name)

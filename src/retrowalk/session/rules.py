@@ -114,6 +114,7 @@ class EventRun(RunCore):
             phase=s.phase,
             last_sample_at=s.last_sample_at,
             last_speed_centi=s.last_speed_centi,
+            safety_key_out=s.safety_key_out,
         )
         fresh.session_id = event.session_id or f"{self.ctx.treadmill_id}-{number}"
         fresh.user_id = event.user_id
@@ -196,6 +197,8 @@ class EventRun(RunCore):
         s.last_sample_at = at
         measured = to_centi(speed)
         s.last_speed_centi = measured
+        if measured > 0:
+            s.safety_key_out = False  # a moving belt has its key in
         if s.phase in TERMINAL_PHASES and s.plan is not None:
             self._watch_after_the_end(measured)
             return
@@ -270,6 +273,9 @@ class EventRun(RunCore):
         kind = event.kind
         if not isinstance(kind, MachineStatusKind):
             raise RefusedError(f"unknown machine status {kind!r}")
+        if s.link_up and kind in (MachineStatusKind.SAFETY_KEY, MachineStatusKind.USER_START):
+            # Remembered outside sessions too: the key is often pulled after one ends.
+            s.safety_key_out = kind is MachineStatusKind.SAFETY_KEY
         if s.phase not in SESSION_PHASES or s.plan is None or not s.link_up:
             return  # not our session (a person may use the console freely), or a stale report
         match kind:
@@ -356,10 +362,18 @@ class EventRun(RunCore):
         if not event.ok:
             if event.command is CommandKind.STOP:
                 self.out.append(StopNotConfirmed(s.session_id, event.result))
-            if in_session:
+            if in_session and event.command is CommandKind.START and s.safety_key_out:
+                self._fault(
+                    EndReason.SAFETY_KEY,
+                    f"the treadmill did not start ({event.result.value}) and its last report said the "
+                    "safety key is out: put the safety key back in, then start the session again",
+                )
+            elif in_session:
                 reason = EndReason.COMMAND_REFUSED if event.result in _REFUSALS else EndReason.COMMAND_FAILED
                 self._fault(reason, _failure_detail(event))
             return
+        if event.command is CommandKind.START:
+            s.safety_key_out = False  # the treadmill started: the key is in
         if s.phase is not Phase.ARMED or event.command is not s.awaiting:
             return  # a success nobody waits for (an echo, a late reply): nothing to do
         if event.command is CommandKind.SET_TARGET_SPEED:

@@ -57,6 +57,10 @@ class SessionState:
     slowdown_at: float = 0.0
     # First sample of the current stretch in which the belt ran well below what was commanded.
     slow_since: float | None = None
+    # The treadmill's last word on its safety key was "pulled". FTMS has no status for putting it back:
+    # a belt seen moving, a start at the console or an accepted Start says it is back. Kept across
+    # sessions, so that a start the treadmill then fails can say why.
+    safety_key_out: bool = False
 
 
 def allowed_now(s: SessionState) -> int:

@@ -39,6 +39,7 @@ class Trigger(StrEnum):
 
 _P = Phase
 _T = Trigger
+KIOSK_COMMANDS: Final = (_T.START, _T.STOP, _T.PAUSE, _T.RESUME)
 _RUNNING_BEFORE_CAP: Final = (_P.FAMILIARISE, _P.RAMP, _P.STEADY)
 _IN_SESSION: Final = (_P.ARMED, *_RUNNING_BEFORE_CAP, _P.COOL_DOWN, _P.PAUSED)
 _NO_SESSION: Final = (_P.IDLE, _P.FINISHED, _P.ABORTED)
@@ -84,8 +85,15 @@ def next_phase(phase: Phase, trigger: Trigger) -> Phase:
     try:
         return TRANSITIONS[phase, trigger]
     except KeyError:
-        allowed = sorted(t.value for (p, t) in TRANSITIONS if p is phase)
+        if trigger not in KIOSK_COMMANDS:  # the engine's own mistake, never a kiosk's: name everything
+            allowed = sorted(t.value for (p, t) in TRANSITIONS if p is phase)
+            raise IllegalTransitionError(
+                f"{trigger.value!r} is not allowed while the session is {phase.value!r} "
+                f"(allowed: {', '.join(allowed)})"
+            ) from None
+        # A kiosk (or the terminal) reads this: only the commands it can send, in its own words.
+        now = "no session is running" if phase in _NO_SESSION else f"the session is {phase.value!r}"
+        commands = [t.value for t in KIOSK_COMMANDS if (phase, t) in TRANSITIONS]
         raise IllegalTransitionError(
-            f"{trigger.value!r} is not allowed while the session is {phase.value!r} "
-            f"(allowed: {', '.join(allowed)})"
+            f"{trigger.value!r} is not allowed while {now}; the commands that are: {', '.join(commands)}"
         ) from None
