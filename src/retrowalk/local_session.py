@@ -90,6 +90,22 @@ def ask_screening(user: str) -> mc.ScreeningCommand:
     return parse_screening(f"{age},{oa},{balance},{surgery}", user)
 
 
+def refuse_unless_cleared(service: Service, args: Namespace) -> None:
+    """Before connecting: a person the screening holds back learns why, and the commands that unblock them."""
+    from retrowalk.user_commands import screening_status
+
+    decision = screening_status(service.store, args.user)
+    if decision.allowed:
+        return
+    where = f"--config {args.config} --user {args.user}"
+    raise RefusedError(
+        f"session not started: user {args.user!r} cannot start a session: {decision.reason}; if a screening "
+        f"answer was wrong, correct it with 'retrowalk user screening {where} --answers "
+        "AGE,OA,BALANCE,SURGERY', and once a clinician has cleared the person, record it with "
+        f"'retrowalk user clear {where} --by NAME'"
+    )
+
+
 def connect_wait_s(settings: Settings) -> float:
     """How long a terminal session waits for its treadmill: two whole attempts to find and connect it."""
     link = settings.link
@@ -216,6 +232,7 @@ async def _drive(
             await service.router.handle_command(treadmill_id, answers)
     elif stored is None:
         await service.router.handle_command(treadmill_id, ask_screening(args.user))
+    refuse_unless_cleared(service, args)
     runner = service.runners[treadmill_id]
     print(f"connecting to treadmill {treadmill_id} ...")
     within = connect_wait_s(service.settings)

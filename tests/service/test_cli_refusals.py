@@ -36,12 +36,18 @@ def refused_with(result: subprocess.CompletedProcess[str], sentence: str) -> Non
 
 
 def test_a_screening_yes_is_refused_with_the_reason(treadsim_bus: str, tmp_path: Path) -> None:
-    result = start(treadsim_bus, write_config(tmp_path), "--user", "bob", "--screening", "70,yes,no,no")
+    config = write_config(tmp_path)
+    result = start(treadsim_bus, config, "--user", "bob", "--screening", "70,yes,no,no")
     refused_with(
         result,
         "session not started: user 'bob' cannot start a session: a clinician must clear this person first "
-        "(screening answered yes to: severe knee osteoarthritis or a ligament injury)",
+        "(screening answered yes to: severe knee osteoarthritis or a ligament injury); if a screening answer "
+        f"was wrong, correct it with 'retrowalk user screening --config {config} --user bob --answers "
+        "AGE,OA,BALANCE,SURGERY', and once a clinician has cleared the person, record it with 'retrowalk "
+        f"user clear --config {config} --user bob --by NAME'",
     )
+    # Refused before connecting: the treadmill was never asked for.
+    assert "connecting to treadmill" not in result.stdout
 
 
 @pytest.mark.slow
