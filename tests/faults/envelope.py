@@ -119,8 +119,12 @@ def asked_plan(
         if name in asked:
             values[name] = float(asked[name])
     plan = AskedPlan(**{name: float(values[name]) for name in known})
-    if plan.target_speed_kmh > ceiling + 1e-9 or plan.duration_cap_s > operator_max_duration_s:
-        raise ValueError(f"the service must refuse this plan (ceilings {ceiling} km/h): {plan}")
+    if (
+        plan.target_speed_kmh > ceiling + 1e-9
+        or plan.duration_cap_s > operator_max_duration_s
+        or plan.start_speed_kmh > plan.target_speed_kmh
+    ):
+        raise ValueError(f"the service must refuse this plan (speed ceiling {ceiling} km/h): {plan}")
     return plan
 
 

@@ -4,7 +4,7 @@ Ground truth is the simulator's belt record (true km/h, simulated monotonic time
 the belt moves linearly from ``speed_kmh`` toward ``target_kmh`` at ``rate_kmh_s``), the link's up and
 down times as the simulator saw them, the times the campaign killed and restarted processes, and what
 the broker delivered to the kiosk. What the service says about itself is used only to find sessions
-(their start and end events carry the plan and the times), never to excuse a belt.
+(their start and end events carry the times), never to excuse a belt.
 
 The plan of each treadmill is the one the kiosk asked for (``Observation.plans``, computed by
 :mod:`envelope` from the start request and the service's configuration), never the one the service

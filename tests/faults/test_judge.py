@@ -381,5 +381,7 @@ def test_the_plan_asked_for_is_the_default_merged_with_the_configuration_and_the
     assert asked_plan({"start_speed_kmh": 1.8}).target_speed_kmh == 1.8  # a start above the target
     with pytest.raises(ValueError, match="must refuse"):
         asked_plan({"max_speed_kmh": 2.5}, age=70)  # 2.0 km/h ceiling at 65 or older
+    with pytest.raises(ValueError, match="must refuse"):
+        asked_plan({"start_speed_kmh": 1.5, "max_speed_kmh": 1.2})  # a target below the start
     with pytest.raises(ValueError, match="not a field"):
         asked_plan({"target_speed_kmh": 1.2})
