@@ -35,6 +35,7 @@ from typing import Any
 
 from treadsim.bluez.errors import SimulatorError
 
+from .envelope import AskedPlan, asked_plan
 from .judge import Injected, Observation, Session, Violation, judge
 from .kiosk import KioskClient
 from .procs import Broker, Service, SimClock, Treadsim, missing_requirements, treadmill_id
@@ -180,7 +181,7 @@ class Run:
                 history_session_ids=history,
                 wall_minus_sim=self.clock.wall_minus_monotonic - self.clock.sim_minus_monotonic,
                 end_sim=end_sim,
-                cool_down_s=float(COOL_DOWN_S),
+                plans={tm: plan_asked_of(plan) for tm, plan in enumerate(self.scenario.treadmills)},
             )
             self._save(obs)
             result.sessions, result.violations = judge(obs)
@@ -259,13 +260,8 @@ class Run:
             "recent_knee_surgery": False,
         }  # fmt: skip
         await self.kiosk.command(tid, screening)
-        request = {
-            "start_speed_kmh": plan.start_speed_kmh,
-            "max_speed_kmh": plan.max_speed_kmh,
-            "duration_cap_s": plan.duration_cap_s,
-        }
         reply = await self.kiosk.command(
-            tid, {"command_id": f"go{tm}", "type": "start", "user_id": user, "plan": request}
+            tid, {"command_id": f"go{tm}", "type": "start", "user_id": user, "plan": start_request(plan)}
         )
         if reply.get("status") != "accepted":
             self.notes.append(f"tm{tm}: start {reply.get('status')}: {reply.get('reason')}")
@@ -424,9 +420,27 @@ async def campaign(seeds: list[int], keep: Path | None, failures: Path, max_trea
     return 1 if failing else 0
 
 
+def start_request(plan: TreadmillPlan) -> dict[str, Any]:
+    """The plan object of the kiosk's start command for this treadmill."""
+    return {
+        "start_speed_kmh": plan.start_speed_kmh,
+        "max_speed_kmh": plan.max_speed_kmh,
+        "duration_cap_s": plan.duration_cap_s,
+    }
+
+
+def plan_asked_of(plan: TreadmillPlan) -> AskedPlan:
+    """What the service must run for that request, given its configuration (procs.Service writes the
+    cool-down into [default_plan]; every other field is the documented default)."""
+    return asked_plan(start_request(plan), configured={"cool_down_s": COOL_DOWN_S}, age=plan.age)
+
+
 def load_observation(path: Path) -> Observation:
     """An observation saved by a run (JSON turns int keys into strings and tuples into lists)."""
     data = json.loads(path.read_text())
+    if "plans" not in data:
+        raise ValueError(f"{path} was saved before observations carried the plans asked for; run it again")
+    data["plans"] = {int(k): AskedPlan(**v) for k, v in data["plans"].items()}
     data["quirks"] = {int(k): v for k, v in data["quirks"].items()}
     data["records"] = {int(k): v for k, v in data["records"].items()}
     data["link_down"] = {int(k): [tuple(span) for span in v] for k, v in data["link_down"].items()}
@@ -465,7 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.judge:
         if not args.judge.is_file():
             parser.error(f"--judge: {args.judge} is not a file")
-        return rejudge(args.judge)
+        try:
+            return rejudge(args.judge)
+        except ValueError as err:
+            parser.error(f"--judge: {err}")
     if args.count < 1 or args.max_treadmills < 1:
         parser.error("--count and --max-treadmills must be at least 1")
     missing = missing_requirements()

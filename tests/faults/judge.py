@@ -4,16 +4,21 @@ Ground truth is the simulator's belt record (true km/h, simulated monotonic time
 the belt moves linearly from ``speed_kmh`` toward ``target_kmh`` at ``rate_kmh_s``), the link's up and
 down times as the simulator saw them, the times the campaign killed and restarted processes, and what
 the broker delivered to the kiosk. What the service says about itself is used only to find sessions
-(their start and end events carry the plan and the times), never to excuse a belt.
+(their start and end events carry the times), never to excuse a belt.
+
+The plan of each treadmill is the one the kiosk asked for (``Observation.plans``, computed by
+:mod:`envelope` from the start request and the service's configuration), never the one the service
+announces; the allowed speed at any moment is that plan's full envelope (hold, ramp, top speed, cap,
+cool-down, fresh hold after a long pause or a lost link), rebuilt from the belt record.
 
 The invariants (issue 7) and the allowances the judge makes, each for a reason written beside it:
-- ``start-speed``: no speed the service commanded exceeds what the plan allows at that moment (the
-  start speed during the familiarisation hold).
+- ``start-speed``: no speed the service commanded exceeds what the plan allows at that moment.
 - ``overspeed``: while the link is up and the service alive, the belt is never above the allowed speed
-  plus the tolerance for longer than the grace period plus one notification period (the service cannot
-  see a speed before the treadmill reports it).
-- ``cap``: the belt moves, while the service can reach it, no longer than the cap plus the cool-down
-  (plus ``CAP_SLACK_S`` for the final stop's run-down); and after a session ends the belt is stopped.
+  plus the plan's tolerance for longer than the plan's grace period plus one notification period (the
+  service cannot see a speed before the treadmill reports it).
+- ``cap``: the belt moves, while the service can reach it, no longer than the plan's cap plus its
+  cool-down (plus ``CAP_SLACK_S`` for the final stop's run-down); and after a session ends the belt is
+  stopped.
 - ``restart``: after a service restart, a moving belt is stopped within 5 s.
 - ``summary`` / ``event-lost``: every session produces exactly one summary and one end event (a session
   whose service was killed gets them from the restarted service, which closes it as service_restarted;
@@ -30,17 +35,17 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .envelope import DETECTION_S, AskedPlan, Envelope, scaled
+
+Spans = Sequence[tuple[float, float]]
+
 MOVING_KMH = 0.05
 SAMPLE_S = 0.01  # resolution of the stretch measurements
-FAMILIARISATION_S = 60.0  # the plan's hold at the start speed (SessionPlan.familiarisation_s minimum)
-TOLERANCE_KMH = 0.3  # SessionPlan.overspeed_tolerance_kmh default
-GRACE_S = 3.0  # SessionPlan.overspeed_grace_s default
-DETECTION_S = 1.0  # one Treadmill Data period at 1 Hz
 # After the link comes up the service subscribes and reads the ranges before the first sample arrives.
 LINK_SETUP_S = 2.0
 CAP_SLACK_S = 5.0
@@ -96,20 +101,31 @@ def in_any(t: float, intervals: Iterable[tuple[float, float]]) -> bool:
 
 
 def longest_stretch(
-    belt: Belt, t0: float, t1: float, limit_at: Any, excluded: Sequence[tuple[float, float]]
+    belt: Belt, t0: float, t1: float, limit_at: Callable[[float], float], excluded: Spans
 ) -> float:
     """Longest unbroken time in [t0, t1] with the belt above ``limit_at(t)``; excluded times break a
     stretch (the service could not act then)."""
+    return longest_stretch_from(belt, t0, t1, limit_at, excluded)[0]
+
+
+def longest_stretch_from(
+    belt: Belt, t0: float, t1: float, limit_at: Callable[[float], float], excluded: Spans
+) -> tuple[float, float]:
+    """The longest stretch (see :func:`longest_stretch`) and when it began."""
     longest = run = 0.0
+    began = longest_began = t0
     steps = max(0, math.ceil((t1 - t0) / SAMPLE_S))
     for k in range(steps):
         t = t0 + k * SAMPLE_S
         if not in_any(t, excluded) and belt.speed_at(t) > limit_at(t):
+            if run == 0.0:
+                began = t
             run += SAMPLE_S
-            longest = max(longest, run)
+            if run > longest:
+                longest, longest_began = run, began
         else:
             run = 0.0
-    return longest
+    return longest, longest_began
 
 
 def moving_time(belt: Belt, t0: float, t1: float, excluded: Sequence[tuple[float, float]]) -> float:
@@ -148,7 +164,9 @@ class Observation:
     history_session_ids: list[str]
     wall_minus_sim: float
     end_sim: float
-    cool_down_s: float = 10.0
+    # The plan each treadmill's kiosk asked for, merged with the service's configuration by the test
+    # (envelope.asked_plan), not read from the service.
+    plans: dict[int, AskedPlan]
     notes: list[str] = field(default_factory=list)
 
     def sim_from_wall(self, wall: float) -> float:
@@ -162,7 +180,6 @@ class Observation:
 class Session:
     session_id: str
     treadmill: int
-    plan: dict[str, Any]
     start: float  # simulated time of its session_started event
     end: float | None  # simulated time of its session_ended event
     end_reason: str | None
@@ -206,7 +223,6 @@ def sessions_of(obs: Observation) -> tuple[list[Session], list[Violation]]:
             Session(
                 event["session_id"],
                 index,
-                event["plan"],
                 start,
                 end,
                 end_event.get("reason") if end_event else None,
@@ -223,16 +239,6 @@ def sessions_of(obs: Observation) -> tuple[list[Session], list[Violation]]:
                 )
             )
     return sessions, violations
-
-
-def _allowed(plan: dict[str, Any], start: float, factor: float) -> Any:
-    hold_end = start + FAMILIARISATION_S
-
-    def limit(t: float) -> float:
-        allowed = plan["start_speed_kmh"] if t < hold_end else plan["max_speed_kmh"]
-        return float(allowed) * factor + TOLERANCE_KMH
-
-    return limit
 
 
 def _blind(obs: Observation, treadmill: int, belt: Belt) -> list[tuple[float, float]]:
@@ -255,19 +261,21 @@ def judge_session(obs: Observation, session: Session, belt: Belt) -> list[Violat
     t1 = min(session.end if session.end is not None else obs.end_sim, killed_at)
     blind = _blind(obs, tm, belt)
     out: list[Violation] = []
-    factor = MPH_FACTOR if mph else 1.0
-    limit = _allowed(session.plan, session.start, factor)
+    asked = obs.plans[tm]
+    plan = scaled(asked, MPH_FACTOR) if mph else asked
+    link_ups = [hi for _lo, hi in obs.link_down.get(tm, [])]
+    envelope = Envelope(plan, belt.entries, t0, t1, link_ups)
     own_start = obs.quirks.get(tm) == "own-start-speed"
     for entry in belt.between(t0, t1):
         if entry["source"] == "client" and entry["state"] == "running":
             if own_start and _is_start(belt, entry):
                 continue  # the machine picks its own start speed; the overspeed rule judges what follows
-            target = float(entry["target_kmh"])
-            if target > limit(float(entry["time"])) - TOLERANCE_KMH + 0.001:
+            target, at = float(entry["target_kmh"]), float(entry["time"])
+            if target > envelope.allowed_at(at) + 0.001:
                 out.append(Violation(
                     "start-speed", tm,
-                    f"{session.session_id}: the service set {target:.2f} km/h at t={entry['time']:.2f}, "
-                    f"allowed {limit(float(entry['time'])) - TOLERANCE_KMH:.2f}",
+                    f"{session.session_id}: the service set {target:.2f} km/h at t={at:.2f}, "
+                    f"allowed {envelope.allowed_at(at):.2f}",
                 ))  # fmt: skip
     if mph:
         moving = moving_time(belt, t0, t1, blind)
@@ -280,14 +288,16 @@ def judge_session(obs: Observation, session: Session, belt: Belt) -> list[Violat
                 Violation("mph-as-kmh", tm, f"{session.session_id}: moved {moving:.1f} s before it ended")
             )
     else:
-        stretch = longest_stretch(belt, t0, t1, limit, blind)
-        if stretch > GRACE_S + DETECTION_S:
+        stretch, since = longest_stretch_from(belt, t0, t1, envelope.limit_at, blind)
+        if stretch > plan.overspeed_grace_s + DETECTION_S:
             out.append(Violation(
                 "overspeed", tm,
-                f"{session.session_id}: {stretch:.2f} s above the allowed speed + {TOLERANCE_KMH} km/h "
-                f"with the link up (limit {GRACE_S + DETECTION_S:.1f} s)",
+                f"{session.session_id}: {stretch:.2f} s above the allowed speed + "
+                f"{plan.overspeed_tolerance_kmh} km/h with the link up, from t={since:.2f} (allowed "
+                f"{envelope.allowed_at(since):.2f} km/h there; limit "
+                f"{plan.overspeed_grace_s + DETECTION_S:.1f} s)",
             ))  # fmt: skip
-    cap = float(session.plan["duration_cap_s"]) + obs.cool_down_s
+    cap = plan.duration_cap_s + plan.cool_down_s
     moving = moving_time(belt, t0, t1 + STOP_WITHIN_S, blind)
     if moving > cap + CAP_SLACK_S:
         out.append(Violation(

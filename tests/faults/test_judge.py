@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 
+from .envelope import asked_plan
 from .judge import Belt, Injected, Observation, judge, longest_stretch, moving_time
 
 T0 = 1000.0
-PLAN = {"start_speed_kmh": 1.0, "max_speed_kmh": 1.2, "duration_cap_s": 60, "ramp_step_kmh": 0.1}
+REQUEST = {"start_speed_kmh": 1.0, "max_speed_kmh": 1.2, "duration_cap_s": 60}
+# What the service announces (the judge does not read it: it judges by the plan that was asked for).
+PLAN = {**REQUEST, "ramp_step_kmh": 0.1}
 
 
 def iso(t: float) -> str:
@@ -82,6 +85,7 @@ def observation(records: list[dict[str, Any]] | None = None, **changes: Any) -> 
         "history_session_ids": ["s1"],
         "wall_minus_sim": 0.0,
         "end_sim": T0 + 90,
+        "plans": {0: asked_plan(REQUEST, configured={"cool_down_s": 10})},
     }
     values.update(changes)
     return Observation(**values)
@@ -276,3 +280,108 @@ def test_the_command_line_refuses_bad_input_and_rejudges_a_saved_run(
     assert "runs 2, faults injected 3, violations 1, failing runs 1" in text
     write_failures(tmp_path / "failing.txt", [5])
     assert (tmp_path / "failing.txt").read_text() == "5\n"
+
+
+# A longer plan, so that the ramp shows: 1.0 km/h for 60 s, then +0.1 km/h at 60, 90, 120, 150 and 180 s
+# of walking up to 1.5, the cap at 300 s, 10 s of cool-down at 1.0.
+RAMP_REQUEST = {"start_speed_kmh": 1.0, "max_speed_kmh": 1.5, "duration_cap_s": 300}
+
+
+def ramp_observation(record: list[dict[str, Any]], **changes: Any) -> Observation:
+    values: dict[str, Any] = {
+        "messages": [started(), ended(t=T0 + 311), summary()],
+        "end_sim": T0 + 330,
+        "plans": {0: asked_plan(RAMP_REQUEST, configured={"cool_down_s": 10})},
+    }
+    values.update(changes)
+    return observation(record, **values)
+
+
+def ramp_record(upto: float = T0 + 300) -> list[dict[str, Any]]:
+    """The service following the ramp half a second behind each step, up to ``upto``."""
+    record = [stop(T0 - 10, 0.0, "power"), entry(T0, 0.0, 1.0)]
+    for k, at in enumerate((60, 90, 120, 150, 180)):
+        if T0 + at < upto:
+            record.append(entry(T0 + at + 0.5, 1.0 + k / 10, round(1.1 + k / 10, 1)))
+    return record
+
+
+def test_a_session_that_follows_the_ramp_and_cools_down_has_no_violation() -> None:
+    record = [*ramp_record(), entry(T0 + 300.2, 1.5, 1.0), stop(T0 + 310.2, 1.0)]
+    assert kinds(ramp_observation(record)) == []
+
+
+def test_a_belt_above_the_ramps_current_step_but_below_the_top_speed_is_overspeed() -> None:
+    # 75 s in, the ramp allows 1.1 km/h (limit 1.4); a console sets 1.45, under the 1.5 top speed (limit
+    # 1.8), and nobody corrects it for 10 s.
+    record = [
+        *ramp_record(upto=T0 + 61),
+        entry(T0 + 75, 1.1, 1.45, source="console"),
+        entry(T0 + 85, 1.45, 1.1),
+        stop(T0 + 95, 1.1),
+    ]
+    observed = ramp_observation(record, messages=[started(), ended(t=T0 + 95), summary()])
+    assert kinds(observed) == ["overspeed"]
+    # Corrected within the grace period it is not.
+    record[3] = entry(T0 + 77, 1.45, 1.1)
+    assert kinds(observed) == []
+
+
+def test_the_service_commanding_a_ramp_step_early_is_a_violation() -> None:
+    # 65 s in the ramp allows 1.1: 1.3 is below the top speed and within the tolerance, but not the plan.
+    record = [*ramp_record(upto=T0 + 61), entry(T0 + 65, 1.1, 1.3), stop(T0 + 95, 1.3)]
+    assert kinds(ramp_observation(record, messages=[started(), ended(t=T0 + 95), summary()])) == [
+        "start-speed"
+    ]
+
+
+def test_a_belt_kept_at_the_top_speed_after_the_cap_is_overspeed() -> None:
+    # The cool-down is at the start speed; the limit falls to it at 0.4 km/h per second from the cap.
+    record = [*ramp_record(), stop(T0 + 310.2, 1.5)]
+    assert kinds(ramp_observation(record)) == ["overspeed"]
+
+
+def after_a_gap(resume_at: float, resume_kmh: float) -> list[dict[str, Any]]:
+    """Walking at 1.2 km/h from 90 s, stopped by the service at 100.5 s, resumed at ``resume_at``."""
+    return [
+        *ramp_record(upto=T0 + 91),
+        stop(T0 + 100.5, 1.2),
+        entry(resume_at, 0.0, resume_kmh),
+        stop(T0 + 200, resume_kmh),
+    ]
+
+
+def test_after_a_lost_link_or_a_long_pause_the_session_starts_again_at_the_start_speed() -> None:
+    messages = [started(), ended(t=T0 + 200), summary()]
+    lost = {0: [(T0 - 100, T0 - 20), (T0 + 98, T0 + 100)]}
+    # The link came back at 100 s: the resume must be at the start speed, with a fresh hold.
+    assert kinds(ramp_observation(after_a_gap(T0 + 110, 1.2), link_down=lost, messages=messages)) == [
+        "start-speed"
+    ]
+    assert kinds(ramp_observation(after_a_gap(T0 + 110, 1.0), link_down=lost, messages=messages)) == []
+    fresh_hold = [*after_a_gap(T0 + 110, 1.0)[:-1], entry(T0 + 140, 1.0, 1.1), stop(T0 + 200, 1.1)]
+    assert kinds(ramp_observation(fresh_hold, link_down=lost, messages=messages)) == ["start-speed"]
+    # A short pause with the link up continues the ramp where it stopped...
+    assert kinds(ramp_observation(after_a_gap(T0 + 110, 1.2), messages=messages)) == []
+    # ... a pause longer than pause_restart_after_s (30 s) does not.
+    assert kinds(ramp_observation(after_a_gap(T0 + 150, 1.2), messages=messages)) == ["start-speed"]
+    assert kinds(ramp_observation(after_a_gap(T0 + 150, 1.0), messages=messages)) == []
+
+
+def test_the_plan_asked_for_is_the_default_merged_with_the_configuration_and_the_request() -> None:
+    plan = asked_plan(None)
+    assert (plan.start_speed_kmh, plan.target_speed_kmh, plan.duration_cap_s) == (1.0, 1.5, 300)
+    assert (plan.overspeed_tolerance_kmh, plan.overspeed_grace_s, plan.cool_down_s) == (0.3, 3.0, 60)
+    configured = asked_plan({"max_speed_kmh": 1.8}, configured={"overspeed_grace_s": 2, "cool_down_s": 10})
+    assert (configured.target_speed_kmh, configured.overspeed_grace_s, configured.cool_down_s) == (
+        1.8,
+        2.0,
+        10.0,
+    )
+    assert asked_plan({"start_speed_kmh": 1.8}).target_speed_kmh == 1.8  # a start above the target
+    with pytest.raises(ValueError, match="must refuse"):
+        asked_plan({"max_speed_kmh": 2.5}, age=70)  # 2.0 km/h ceiling at 65 or older
+    with pytest.raises(ValueError, match="must refuse"):
+        asked_plan({"start_speed_kmh": 1.5, "max_speed_kmh": 1.2})  # a target below the start
+    with pytest.raises(ValueError, match="not a field"):
+        asked_plan({"target_speed_kmh": 1.2})

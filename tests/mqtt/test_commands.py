@@ -154,8 +154,11 @@ async def test_retained_commands_are_refused_cleared_and_never_applied(
     assert [r["command_id"] for r in replies] == ["r-1", "r-2", None]
     # Nothing is left retained on the command topic for the next subscriber.
     async with collecting(mosquitto, (COMMAND,), client_id="late-subscriber") as late:
-        await asyncio.sleep(0.3)
-    assert [m.payload for m in late.messages if m.payload] == []
+        # Published after the subscription, so it arrives after anything retained on the topic.
+        await send(mosquitto, COMMAND, b"marker")
+        await wait_until(lambda: any(m.payload == b"marker" for m in late.messages), "the marker")
+    assert [m.payload for m in late.messages if m.payload not in (b"", b"marker")] == []
+    assert not any(m.retain for m in late.messages), [m.payload for m in late.messages]
 
 
 PAIN = {"command_id": "b2", "type": "pain_report", "user_id": "ann", "when": "after"}

@@ -32,6 +32,19 @@ class Rig:
         return self.wakes[-1]
 
 
+async def witness_ticks(span_s: float, tick_s: float = 0.01) -> int:
+    """A timer that needs every tick, armed now and ticked until its wakes span ``span_s``: a positive
+    event showing that the loop ran timers of that period meanwhile (a timer under test that should not
+    fire would have fired by then). Returns how many wakes it took."""
+    witness = Rig(tick_s=tick_s)
+    start = time.monotonic()
+    while not witness.wakes or witness.wakes[-1] < start + span_s:
+        witness.timer.arm()
+        witness.timer.ticked(await witness.next_wake())
+    witness.timer.cancel()
+    return len(witness.wakes)
+
+
 async def test_ticks_come_every_period_while_the_engine_needs_them() -> None:
     rig = Rig(tick_s=0.03)
     start = time.monotonic()
@@ -80,7 +93,7 @@ async def test_something_due_sooner_brings_the_timer_forward() -> None:
 async def test_outside_a_session_nothing_is_ever_queued_and_one_tick_is_queued_at_a_time() -> None:
     idle = Rig(tick_s=0.01, quiet_until=math.inf)
     idle.timer.arm()
-    await asyncio.sleep(0.08)
+    assert await witness_ticks(0.08) >= 2
     assert idle.wakes == []
     busy = Rig(tick_s=0.01, quiet_until=time.monotonic() + 0.05)
     busy.timer.arm()
@@ -89,6 +102,6 @@ async def test_outside_a_session_nothing_is_ever_queued_and_one_tick_is_queued_a
     # arming again must not queue a second tick.
     busy.quiet = -math.inf
     busy.timer.arm()
-    await asyncio.sleep(0.05)
+    assert await witness_ticks(0.05) >= 2
     assert len(busy.wakes) == 1
     busy.timer.cancel()

@@ -96,9 +96,11 @@ async def test_read_write_indicate_and_notify_round_trip(private_bus: PrivateBus
             await client.stop_notify(ECHO_DATA)
             assert peripheral.subscribed == {ECHO_CONTROL}
             peripheral.notify_counter()  # not subscribed any more: nothing may arrive
-            await asyncio.sleep(0.1)
+            # An indication sent after it does arrive; the bus keeps order, so the counter would be first.
+            await client.write_gatt_char(ECHO_CONTROL, b"\x02\x65\x00", response=True)
+            assert await asyncio.wait_for(indications.get(), 2) == b"\x80\x02\x65\x00"
             assert notifications.empty()
-        assert device.counters.notifications == 3  # one indication + two notifications
+        assert device.counters.notifications == 4  # two indications + two notifications
 
 
 async def test_att_errors_reach_bleak_with_their_codes(private_bus: PrivateBus) -> None:

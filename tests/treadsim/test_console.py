@@ -175,9 +175,14 @@ async def test_serve_subprocess_driven_by_console_subcommands() -> None:
         env = {**os.environ, "TREADSIM_BUS_ADDRESS": address}
         code, out, _ = await _treadsim("console", "-t", "1", "press", "start", env=env)
         assert code == 0
-        await asyncio.sleep(0.8)
-        code, out, _ = await _treadsim("state", "--bus", address, "-t", "1")
-        state = json.loads(out)
+        # The belt reaches its target (a positive event) before "it never went past it" is checked.
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            code, out, _ = await _treadsim("state", "--bus", address, "-t", "1")
+            state = json.loads(out)
+            if state["speed_kmh"] >= 1.99 or asyncio.get_running_loop().time() > deadline:
+                break
+        assert state["speed_kmh"] >= 1.99, state
         assert state["belt"] == "running"
         assert 0 < state["speed_kmh"] <= 2.0
         code, out, _ = await _treadsim("record", "--bus", address, "-t", "1", "--json")

@@ -102,7 +102,10 @@ async def test_ignores_speed(simulator_factory: SimulatorFactory) -> None:
         assert await client.start_resume() == ResultCode.SUCCESS
         before = slot.treadmill.target_kmh
         assert await client.set_target_speed(2.5) == ResultCode.SUCCESS  # success, and nothing happens
-        await asyncio.sleep(1.5)
+        # Two whole records after the command (each carries the elapsed time, so each is an update): a
+        # speed the machine took would show in them.
+        seen = len(watcher.updates())
+        await wait_until(lambda: len(watcher.updates()) >= seen + 2, 5, "two records after the command")
         assert slot.treadmill.target_kmh == before
         assert 2.5 not in watcher.speeds()
         assert watcher.speeds()[-1] == before
@@ -199,9 +202,12 @@ async def test_pause_revokes_control(simulator_factory: SimulatorFactory) -> Non
 
 
 async def test_no_final_zero(simulator_factory: SimulatorFactory) -> None:
-    sim = await simulator_factory(quirks=["no-final-zero"], notify_hz=4.0, acceleration_kmh_s=5.0)
+    # Treadmill 1, without the quirk, is the witness that the simulator kept notifying meanwhile.
+    sim = await simulator_factory(
+        treadmills=2, quirks=["0:no-final-zero"], notify_hz=4.0, acceleration_kmh_s=5.0
+    )
     slot = sim.treadmill(0)
-    async with connected(sim) as (client, watcher):
+    async with connected(sim) as (client, watcher), connected(sim, 1):
         assert await client.set_target_speed(2.0) == ResultCode.SUCCESS
         assert await client.start_resume() == ResultCode.SUCCESS
         await wait_until(lambda: 2.0 in watcher.speeds(), 4, "2.0 km/h")
@@ -210,7 +216,10 @@ async def test_no_final_zero(simulator_factory: SimulatorFactory) -> None:
             lambda: ("stop", "user") in [(e.event_id, e.event_source) for e in watcher.statuses()], 2
         )
         sent = slot.device.counters.notifications_by_uuid[TREADMILL_DATA]
-        await asyncio.sleep(1.0)
+        # The other treadmill sent a second of records (4 Hz) meanwhile: this one would have sent as many.
+        other = sim.treadmill(1).device.counters.notifications_by_uuid
+        heard = other[TREADMILL_DATA]
+        await wait_until(lambda: other[TREADMILL_DATA] >= heard + 4, 5, "a second of the witness's data")
         assert slot.device.counters.notifications_by_uuid[TREADMILL_DATA] == sent  # silence
         assert watcher.speeds()[-1] > 0.0  # the last word pyftms heard: still moving
         assert slot.treadmill.speed_kmh == 0.0 or slot.treadmill.state is BeltState.STOPPED
