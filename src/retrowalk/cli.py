@@ -13,6 +13,7 @@ from typing import Any
 
 from retrowalk import __version__
 from retrowalk.errors import RetrowalkError
+from treadsim.stdout_pipe import quiet_when_reader_leaves
 
 log = logging.getLogger("retrowalk")
 
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@quiet_when_reader_leaves
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level or ("WARNING" if args.command in ("demo", "session") else "INFO"))
