@@ -122,6 +122,8 @@ class FtmsLink:
         self._timing = timing or LinkSettings()
         self._clock = clock
         self._client: FitnessMachine | None = None
+        # pyftms's BleakClient, kept to close it after a loss: see _close.
+        self._ble_client: Any = None
         self._info: TreadmillInfo | None = None
         self._up = False
         self._lost = asyncio.Event()
@@ -149,6 +151,7 @@ class FtmsLink:
                 if await self._connect_once():
                     delay = self._timing.backoff_initial_s
                     await self._lost.wait()
+                    await self._close()
                 self.log.info("reconnecting to %s in %.1f s", self._target.describe(), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._timing.backoff_max_s)
@@ -191,6 +194,7 @@ class FtmsLink:
             self.log.warning("treadmill %s answered the connection with garbage: %r", device.address, err)
             await self._close()
             return False
+        self._ble_client = getattr(client, "_cli", None)
         self._info = _read_info(client)
         self._generation += 1
         self._echoes.clear()
@@ -254,6 +258,7 @@ class FtmsLink:
 
     async def _close(self) -> None:
         client, self._client = self._client, None
+        ble_client, self._ble_client = self._ble_client, None
         self._up = False
         if client is None:
             return
@@ -261,6 +266,13 @@ class FtmsLink:
         with contextlib.suppress(BleakError, TimeoutError, OSError):
             async with asyncio.timeout(5):
                 await client.disconnect()
+                # bleak 3 gives each client a D-Bus connection of its own and closes it only in
+                # disconnect(). After a loss pyftms drops its client without that call, so without this
+                # every loss would leave a connection open on the system bus (the bus limits them per
+                # user) until the process ends; at the end the closing bus logs an EOFError traceback.
+                # Once disconnected, this call only releases that connection.
+                if ble_client is not None:
+                    await ble_client.disconnect()
 
     # ---------------------------------------------------------------------------------- events
 
