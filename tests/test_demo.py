@@ -69,6 +69,7 @@ def assert_clean_session(result: subprocess.CompletedProcess[str]) -> None:
     assert "warning: 10 s left before the cap" in out
     assert "phase: cool-down" in out
     assert "Hold the handrails." in out
+    assert "the belt is stopped at 0.0 km/h (treadsim's belt record)" in out
     # The kiosk on the broker really received the session, not just the in-process view.
     counts = kiosk_counts(out)
     assert counts["summary"] == 1, counts
@@ -172,6 +173,27 @@ def test_a_drifting_console_is_corrected_and_the_exit_status_tells_the_end_reaso
         assert f"the session did not complete: {summary.group(1)}" in out
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_on_a_flaky_link_the_belt_is_stopped_on_reconnect_and_the_paused_session_is_ended() -> None:
+    # 10x, not 30x: this run is about the link, and a busy machine must not end it on stale data first.
+    result = run_demo("--speedup", "10", "--plain", "--quirk", "flaky-link")
+    out, err = result.stdout, result.stderr
+    assert result.returncode == 1, out + err
+    lost = out.index("link to the treadmill lost: the treadmill disconnected")
+    back = out.index("link to the treadmill back: retrowalk stops the belt first and does not resume", lost)
+    paused = out.index("the session has been paused for 30 s", back)
+    assert re.search(r"^session ended: kiosk_stop", out[paused:], re.M), out
+    # The belt the treadmill kept running across the loss is at rest in the simulator's own record.
+    assert "the belt is stopped at 0.0 km/h (treadsim's belt record)" in out[paused:], out
+    assert "demo finished, but the session did not complete: kiosk_stop" in out
+    # The loss is logged as a warning; nothing else, and no traceback from the connection it left behind.
+    assert "Traceback" not in out + err, err
+    assert [line for line in err.splitlines() if line.strip()] == [
+        line for line in err.splitlines() if line.endswith("WARNING [demo] retrowalk.link.ftms: link lost")
+    ], err
+
+
 class BrokerWatcher:
     """A second kiosk on the demo's broker, as the demo tells a person to start one: it proves the
     broker was still there while the service shut down (the service's 'offline' reaches it)."""
@@ -239,9 +261,9 @@ def test_a_signal_to_the_whole_process_group_stops_the_belt_before_the_demo_exit
     assert "Traceback" not in rest + err, rest + err
     assert err.strip() == "", err
     # The simulator's own record of the belt, read before the demo stopped the simulator, says it stopped.
-    assert (
-        f"{STOPPED_BY[stop_signal]}; the belt is stopped at 0.0 km/h (treadsim's belt record)" in rest
-    ), rest
+    assert f"{STOPPED_BY[stop_signal]}; the belt is stopped at 0.0 km/h (treadsim's belt record)" in rest, (
+        rest
+    )
     assert re.search(r"^session ended: ", rest, re.M), rest
     assert re.search(r"^summary: ", rest, re.M), rest
     # The broker outlived the service: it delivered the service going offline.

@@ -184,12 +184,12 @@ async def _main(options: DemoOptions, view: DemoView) -> int:
             _describe_rig(view, options, broker, settings)
             try:
                 view.start()
-                return await _run_session(service, view, broker, options)
+                return await _run_session(service, sim, view, broker, options)
             except asyncio.CancelledError:
                 if stopped_by is None:
                     raise
                 main.uncancel()
-                view.note(f"{_stopped_by(stopped_by)}; {await _belt_after_stop(sim)}")
+                view.note(f"{_stopped_by(stopped_by)}; {await _belt_at_rest(sim, BELT_RUN_DOWN_S)}")
                 return 128 + stopped_by
             finally:
                 view.stop()
@@ -209,13 +209,13 @@ def _stopped_by(received: signal.Signals) -> str:
     return "stopped by Ctrl-C" if received is signal.SIGINT else f"stopped by {received.name}"
 
 
-async def _belt_after_stop(sim: Simulator) -> str:
+async def _belt_at_rest(sim: Simulator, within: float) -> str:
     """The simulator's ground truth, not the service's belief: the last entry of treadsim's belt record,
-    what a person beside the belt would see, once a stopping belt had the (real) seconds it needs to
-    run down. Read before the simulator goes away."""
+    what a person beside the belt would see, once the belt had ``within`` real seconds to come to rest.
+    Read before the simulator goes away."""
     record = sim.treadmill(0).treadmill.record
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(BELT_RUN_DOWN_S):
+        async with asyncio.timeout(within):
             # The record has no event to wait on; it is read as a tester would watch the belt.
             while record.last.speed_kmh > 0.0:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
@@ -280,7 +280,7 @@ def _describe_rig(
 
 
 async def _run_session(
-    service: Service, view: DemoView, broker: RunningBroker | None, options: DemoOptions
+    service: Service, sim: Simulator, view: DemoView, broker: RunningBroker | None, options: DemoOptions
 ) -> int:
     # A TaskGroup would wrap an error of the body in an ExceptionGroup; keep it plain for the CLI to print.
     failure: RetrowalkError | None = None
@@ -295,6 +295,10 @@ async def _run_session(
                 if kiosk is not None:
                     await kiosk.wait_for("summary", within=5.0)
                     view.note(kiosk.report())
+                # A session can end while the link is down (the demo stops a paused one) with the belt
+                # still running on the treadmill; the service, still running here, stops it as soon as
+                # the link returns. The demo ends only after the belt record says so (or says why not).
+                view.note(await _belt_at_rest(sim, CONNECT_WITHIN_S + BELT_RUN_DOWN_S))
         except RetrowalkError as err:
             failure = err
         finally:
