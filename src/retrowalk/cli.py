@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="a guided session on a simulated treadmill, end to end",
         description="Start a simulated treadmill (virtual Bluetooth adapter), an embedded MQTT broker and "
-        "the real service, then run one guided beginner session with a live view.",
+        "the real service, then run one guided beginner session with a live view. Ctrl-C (or SIGTERM) "
+        "stops the belt, shows it at rest in the simulator's record, then exits with 130 (143).",
     )
     demo.add_argument("--speedup", type=float, default=1.0, help="run the clock N times faster")
     demo.add_argument(
