@@ -24,6 +24,7 @@ from treadsim.bluez.errors import ConsoleCommandError, SimulatorError, UnknownTr
 from treadsim.console import describe_remote, perform_remote
 from treadsim.console_actions import ACTIONS
 from treadsim.server import DEFAULT_TICK_HZ, Simulator
+from treadsim.stdout_pipe import quiet_when_reader_leaves
 
 logger = logging.getLogger("treadsim")
 
@@ -184,6 +185,7 @@ def _print_static(command: str) -> None:
         print(f"{profile.name:<22} {profile.simulates}")
 
 
+@quiet_when_reader_leaves
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("actions", "quirks"):

@@ -15,6 +15,7 @@ from typing import Any
 from retrowalk import __version__, user_commands
 from retrowalk.cli_args import number_between, screening_answers, user_id
 from retrowalk.cli_errors import report_failure
+from treadsim.stdout_pipe import quiet_when_reader_leaves, stdout_reader_gone
 
 log = logging.getLogger("retrowalk")
 
@@ -188,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="a guided session on a simulated treadmill, end to end",
         description="Start a simulated treadmill (virtual Bluetooth adapter), an embedded MQTT broker and "
-        "the real service, then run one guided beginner session with a live view.",
+        "the real service, then run one guided beginner session with a live view. Ctrl-C (or SIGTERM) "
+        "stops the belt, shows it at rest in the simulator's record, then exits with 130 (143).",
     )
     demo.add_argument("--speedup", type=float, default=1.0, help="run the clock N times faster")
     demo.add_argument(
@@ -199,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@quiet_when_reader_leaves
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level or ("WARNING" if args.command in ("demo", "session", "user") else "INFO"))
@@ -206,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError as err:
+        if stdout_reader_gone():
+            raise  # quiet_when_reader_leaves ends the command quietly: the reader (`| head`) has left
+        return report_failure(err)
     except Exception as err:  # noqa: BLE001 - every failure ends as one sentence, the traceback at DEBUG
         return report_failure(err)
 

@@ -7,8 +7,11 @@ start as MQTT commands and counts what it receives on the topics a kiosk subscri
 the simulator's, optionally running ``--speedup`` times faster, so a 5-minute session can take seconds.
 
 Exit status: 0 after a session that completed; 1 when it ended for any other reason (printed); 2 when
-the demo could not run (what to install or change is printed); 130 after Ctrl-C (the belt is stopped
-before the simulator goes away).
+the demo could not run (what to install or change is printed); 130 after Ctrl-C (SIGINT), 143 after
+SIGTERM. On either signal the service stops the belt and ends the session as it would for any owner of
+the process, the demo reads the simulator's belt record to confirm the belt is at rest and prints it,
+and only then stops the broker and the simulator. Both run in sessions of their own, out of the
+terminal's process group, so that a Ctrl-C reaches the demo alone and not the helpers it still needs.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ REPLY_WITHIN_S = 10.0  # real seconds for a command reply over MQTT
 # 1 Hz with `treadsim serve`).
 DEMO_NOTIFY_HZ = 2.0
 SIM_TICKS_PER_SIM_S = 4.0  # the simulated belt moves in steps of at most a quarter of a simulated second
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 KIOSK_TOPICS = ("state", "telemetry", "event", "summary", "reply", "availability")
 
 
@@ -151,16 +155,17 @@ async def _main(options: DemoOptions, view: DemoView) -> int:
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
-    interrupted = False
+    stopped_by: signal.Signals | None = None
 
-    def interrupt() -> None:
-        nonlocal interrupted
-        if not interrupted:
-            interrupted = True
+    def interrupt(received: signal.Signals) -> None:
+        # A second Ctrl-C while the belt is being stopped changes nothing: the stop is already under way.
+        nonlocal stopped_by
+        if stopped_by is None:
+            stopped_by = received
             main.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupt)
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, interrupt, sig)
     try:
         async with contextlib.AsyncExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="retrowalk-demo-")))
@@ -178,37 +183,43 @@ async def _main(options: DemoOptions, view: DemoView) -> int:
             _describe_rig(view, options, broker, settings)
             try:
                 view.start()
-                return await _run_session(service, view, broker, options)
+                return await _run_session(service, sim, view, broker, options)
             except asyncio.CancelledError:
-                if not interrupted:
+                if stopped_by is None:
                     raise
                 main.uncancel()
-                view.note(f"stopped by Ctrl-C; {await _belt_after_stop(sim)}")
-                return 130
+                view.note(f"{_stopped_by(stopped_by)}; {await _belt_at_rest(sim, BELT_RUN_DOWN_S)}")
+                return 128 + stopped_by
             finally:
                 view.stop()
     except asyncio.CancelledError:
-        if not interrupted:
+        if stopped_by is None:
             raise
-        # Ctrl-C while the simulator or the broker was starting: no session, nothing moved.
+        # A signal while the simulator or the broker was starting: no session, nothing moved.
         main.uncancel()
-        view.note("stopped by Ctrl-C before the session started")
-        return 130
+        view.note(f"{_stopped_by(stopped_by)} before the session started")
+        return 128 + stopped_by
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
 
-async def _belt_after_stop(sim: Simulator) -> str:
-    """The simulator's ground truth, not the service's belief: what a person beside the belt would see,
-    once a stopping belt had the (real) seconds it needs to run down."""
-    treadmill = sim.treadmill(0).treadmill
+def _stopped_by(received: signal.Signals) -> str:
+    return "stopped by Ctrl-C" if received is signal.SIGINT else f"stopped by {received.name}"
+
+
+async def _belt_at_rest(sim: Simulator, within: float) -> str:
+    """The simulator's ground truth, not the service's belief: the last entry of treadsim's belt record,
+    what a person beside the belt would see, once the belt had ``within`` real seconds to come to rest.
+    Read before the simulator goes away."""
+    record = sim.treadmill(0).treadmill.record
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(BELT_RUN_DOWN_S):
-            # The simulated model has no event to wait on; it is read as a tester would watch the belt.
-            while treadmill.speed_kmh > 0.0:  # noqa: ASYNC110
+        async with asyncio.timeout(within):
+            # The record has no event to wait on; it is read as a tester would watch the belt.
+            while record.last.speed_kmh > 0.0:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
-    return f"the belt is {treadmill.state.value} at {treadmill.speed_kmh:.1f} km/h"
+    last = record.last
+    return f"the belt is {last.state.value} at {last.speed_kmh:.1f} km/h (treadsim's belt record)"
 
 
 @contextlib.asynccontextmanager
@@ -268,7 +279,7 @@ def _describe_rig(
 
 
 async def _run_session(
-    service: Service, view: DemoView, broker: RunningBroker | None, options: DemoOptions
+    service: Service, sim: Simulator, view: DemoView, broker: RunningBroker | None, options: DemoOptions
 ) -> int:
     # A TaskGroup would wrap an error of the body in an ExceptionGroup; keep it plain for the CLI to print.
     failure: RetrowalkError | None = None
@@ -283,6 +294,10 @@ async def _run_session(
                 if kiosk is not None:
                     await kiosk.wait_for("summary", within=5.0)
                     view.note(kiosk.report())
+                # A session can end while the link is down (the demo stops a paused one) with the belt
+                # still running on the treadmill; the service, still running here, stops it as soon as
+                # the link returns. The demo ends only after the belt record says so (or says why not).
+                view.note(await _belt_at_rest(sim, CONNECT_WITHIN_S + BELT_RUN_DOWN_S))
         except RetrowalkError as err:
             failure = err
         finally:

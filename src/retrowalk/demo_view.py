@@ -64,6 +64,7 @@ class SessionPicture:
     warnings: list[int] = field(default_factory=list)
     ended: p.SessionEnded | None = None
     summary: p.SessionSummary | None = None
+    link_lost: bool = False
 
     @property
     def cap_s(self) -> float | None:
@@ -111,7 +112,13 @@ class DemoView:
                     f"{item.allowed_kmh:.1f} km/h; retrowalk set it back to {item.commanded_kmh:.1f} km/h"
                 )
             case p.LinkLost():
+                picture.link_lost = True
                 self.line(f"link to the treadmill lost: {item.detail or 'no detail'}")
+            case p.Availability(root="online") if picture.link_lost:
+                # What happens next is not an event of its own: on every reconnect the service stops
+                # the belt first, whatever it was doing, and a session never resumes by itself.
+                picture.link_lost = False
+                self.line("link to the treadmill back: retrowalk stops the belt first and does not resume")
             case p.SafetyKeyPulled():
                 self.line("the safety key was pulled: the belt stopped")
             case p.OrphanedBeltStopped():

@@ -116,6 +116,9 @@ async def _mosquitto(executable: str, workdir: Path, port: int) -> AsyncIterator
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        # Out of the terminal's process group: a Ctrl-C must reach only the demo, which still needs the
+        # broker to publish the session's end before it stops the broker itself.
+        start_new_session=True,
     )
     try:
         await _wait_listening(port, lambda: process.returncode is not None)

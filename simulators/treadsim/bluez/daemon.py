@@ -110,6 +110,10 @@ class PrivateBus:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            # Its own session: a Ctrl-C at the terminal goes to the whole foreground process group, and
+            # the bus must outlive it until the simulator's owner has stopped the belt over it and
+            # closes the bus itself (stop()).
+            start_new_session=True,
         )
         assert self._process.stdout is not None
         try:

@@ -122,6 +122,8 @@ class FtmsLink:
         self._timing = timing or LinkSettings()
         self._clock = clock
         self._client: FitnessMachine | None = None
+        # pyftms's BleakClient, kept to close it after a loss: see _close.
+        self._ble_client: Any = None
         self._info: TreadmillInfo | None = None
         self._up = False
         self._lost = asyncio.Event()
@@ -149,6 +151,7 @@ class FtmsLink:
                 if await self._connect_once():
                     delay = self._timing.backoff_initial_s
                     await self._lost.wait()
+                    await self._close()
                 self.log.info("reconnecting to %s in %.1f s", self._target.describe(), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._timing.backoff_max_s)
@@ -191,6 +194,7 @@ class FtmsLink:
             self.log.warning("treadmill %s answered the connection with garbage: %r", device.address, err)
             await self._close()
             return False
+        self._ble_client = getattr(client, "_cli", None)
         self._info = _read_info(client)
         self._generation += 1
         self._echoes.clear()
@@ -254,6 +258,7 @@ class FtmsLink:
 
     async def _close(self) -> None:
         client, self._client = self._client, None
+        ble_client, self._ble_client = self._ble_client, None
         self._up = False
         if client is None:
             return
@@ -261,6 +266,13 @@ class FtmsLink:
         with contextlib.suppress(BleakError, TimeoutError, OSError):
             async with asyncio.timeout(5):
                 await client.disconnect()
+                # bleak 3 gives each client a D-Bus connection of its own and closes it only in
+                # disconnect(). After a loss pyftms drops its client without that call, so without this
+                # every loss would leave a connection open on the system bus (the bus limits them per
+                # user) until the process ends; at the end the closing bus logs an EOFError traceback.
+                # Once disconnected, this call only releases that connection.
+                if ble_client is not None:
+                    await ble_client.disconnect()
 
     # ---------------------------------------------------------------------------------- events
 
@@ -314,9 +326,7 @@ class FtmsLink:
             # Expect the echo before writing: the status may be processed before the reply.
             self._echoes.expect(command, sent)
             try:
-                code = await self._send(client, command, sent)
-                if code is FtmsResult.NOT_PERMITTED and await self._regain_control(client):
-                    code = await self._send(client, command, sent)
+                code = await self._exchange(client, command, sent)
             except TimeoutError:
                 return LinkReply(ResultCode.TIMEOUT, detail="no reply within the command timeout")
             except BleakError as err:
@@ -334,6 +344,43 @@ class FtmsLink:
             self._echoes.forget(command, sent)
             self.log.warning("treadmill answered %s with %s", command.kind.value, result.value)
         return LinkReply(result, sent_value=sent)
+
+    async def _exchange(self, client: FitnessMachine, command: Command, value: float | None) -> FtmsResult:
+        """Send ``command`` and read its reply; once begun, the exchange finishes even if the caller is
+        cancelled (a shutdown, a caller's timeout), and only then does the cancellation go on.
+
+        A write that has left may still be answered. Abandoned, its reply arrived with no command
+        waiting for it ("unreadable control-point reply (80 08 01)" after a stop cut short by a
+        shutdown, or "80 00 01" for the Request Control pyftms sends before the first command of a
+        connection), and the next write, typically the shutdown's stop, went out while the treadmill
+        was still busy with the abandoned one: FTMS runs one control-point procedure at a time, so a
+        real machine refuses such a write ("procedure already in progress"), and pyftms pairs the late
+        reply with the new request and fails it. The command lock stays held until the exchange ends,
+        which pyftms bounds by the command timeout.
+        """
+        exchange = asyncio.create_task(
+            self._send_regaining_control(client, command, value),
+            name=f"ftms-{self.treadmill_id}-{command.kind.value}",
+        )
+        # Whatever happens to the caller, the exchange's own exception is consumed (and was reported
+        # to the caller, unless it had been cancelled).
+        exchange.add_done_callback(lambda task: task.cancelled() or task.exception())
+        try:
+            return await asyncio.shield(exchange)
+        except asyncio.CancelledError:
+            await asyncio.wait([exchange])
+            self.log.info(
+                "%s: the caller gave up; the exchange with the treadmill ended first", command.kind.value
+            )
+            raise
+
+    async def _send_regaining_control(
+        self, client: FitnessMachine, command: Command, value: float | None
+    ) -> FtmsResult:
+        code = await self._send(client, command, value)
+        if code is FtmsResult.NOT_PERMITTED and await self._regain_control(client):
+            code = await self._send(client, command, value)
+        return code
 
     async def _regain_control(self, client: FitnessMachine) -> bool:
         """Ask for control again after "control not permitted"; True when the treadmill granted it.

@@ -8,6 +8,10 @@ pyftms 0.4 trusts a little too much, and what it trusts decides whether a comman
   replies must not get its commands counted as obeyed, so such a reply fails the command instead.
 - An indication that arrives when no command is in flight touches a future that does not exist yet
   (an ``AttributeError`` inside bleak's callback). It is logged and dropped.
+- When pyftms's wait for a reply times out, the write has still left, and the treadmill may answer
+  it late: alone, or while the next command waits, which pyftms then fails ("Response on another
+  request"). A late ``80 <op> <result>`` for an op whose wait timed out is recognised as such, logged
+  at INFO, and leaves the command in flight waiting for its own reply.
 - A notification it cannot parse raises inside bleak's callback, where dbus-fast logs a traceback that
   names no treadmill. Here it is logged once per burst with the treadmill's address and the bytes;
   the frame is dropped, as before, and a stream of them looks like silence, which the session engine
@@ -27,6 +31,7 @@ from typing import Any
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from pyftms import FitnessMachine
 from pyftms.client.backends import DataUpdater, FtmsCallback, MachineController
+from pyftms.models import ControlCode
 
 from retrowalk.errors import TreadmillFaultError
 
@@ -47,6 +52,12 @@ class GarbageLog:
         self._address = address
         self._last: dict[str, float] = {}
         self._dropped: dict[str, int] = {}
+
+    def late(self, source: str, data: bytes | bytearray, why: str) -> None:
+        """A frame that is readable but came too late to matter: said at INFO, with the address."""
+        self._log.info(
+            "treadmill %s sent a late %s (%s): %s; dropped", self._address, source, bytes(data).hex(" "), why
+        )
 
     def frame(self, source: str, data: bytes | bytearray, why: str) -> None:
         now = time.monotonic()
@@ -73,9 +84,34 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
     def __init__(self, callback: FtmsCallback, garbage: GarbageLog) -> None:
         super().__init__(callback)
         self._garbage = garbage
+        # Op codes written whose reply pyftms stopped waiting for (timed out), and the op in flight.
+        self._timed_out: set[int] = set()
+        self._writing: int | None = None
+
+    async def write_command(
+        self,
+        cli: Any,
+        code: ControlCode | None = None,
+        *,
+        timeout: float = 2.0,  # noqa: ASYNC109 - pyftms's own signature, overridden
+        **kwargs: Any,
+    ) -> Any:
+        # pyftms sends its Request Control through this same method, so the op in flight is always the
+        # one whose reply is awaited.
+        outer, self._writing = self._writing, None if code is None else int(code)
+        try:
+            return await super().write_command(cli, code, timeout=timeout, **kwargs)
+        except TimeoutError:
+            if self._writing is not None:
+                self._timed_out.add(self._writing)
+            raise
+        finally:
+            self._writing = outer
 
     def _on_indicate(self, c: BleakGATTCharacteristic, data: bytes | bytearray) -> None:
         pending: asyncio.Future[bytes] | None = getattr(self, "_indicate", None)
+        if self._late_reply(data):
+            return
         if pending is None or pending.done():
             self._garbage.frame("control-point reply", data, "no command was waiting for one")
             return
@@ -87,6 +123,16 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
             pending.set_exception(err)
             return
         pending.set_result(bytes(data))
+
+    def _late_reply(self, data: bytes | bytearray) -> bool:
+        """True (and logged) for the answer to a write whose wait had timed out, not the one in flight."""
+        if len(data) < REPLY_LENGTH or data[0] != RESPONSE_CODE or data[1] == self._writing:
+            return False
+        if data[1] not in self._timed_out:
+            return False
+        self._timed_out.discard(data[1])
+        self._garbage.late("control-point reply", data, "its command had already timed out")
+        return True
 
     def _on_machine_status(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
         try:

@@ -1,0 +1,114 @@
+"""The link against treadsim through the virtual adapter, with unmodified bleak and pyftms."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from dbus_fast import BusType, Message
+from dbus_fast.aio import MessageBus
+from sim_fixtures import SimulatorFactory, simulator_factory, wait_until
+
+from retrowalk.link.events import LinkConnected, LinkEvent, LinkLost
+from retrowalk.link.ftms import FtmsLink, LinkSettings, LinkTarget
+from retrowalk.session.events import ResultCode, SetTargetSpeed, StopBelt
+from treadsim.peripheral import FtmsPeripheral
+from treadsim.server import Simulator, TreadmillOptions, treadmill_address
+
+__all__ = ["simulator_factory"]
+
+TIMING = LinkSettings(scan_timeout_s=5.0, backoff_initial_s=0.1, backoff_max_s=0.5)
+
+
+async def bus_connections(address: str) -> int:
+    """How many clients are connected to the bus now, the one asking not counted."""
+    bus = await MessageBus(bus_address=address, bus_type=BusType.SYSTEM).connect()
+    try:
+        reply = await bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="ListNames",
+            )
+        )
+        names: list[str] = reply.body[0]
+        return sum(1 for name in names if name.startswith(":") and name != bus.unique_name)
+    finally:
+        bus.disconnect()
+        await bus.wait_for_disconnect()
+
+
+@contextlib.asynccontextmanager
+async def running_link(sim: Simulator, events: list[LinkEvent]) -> AsyncIterator[FtmsLink]:
+    link = FtmsLink("tm0", LinkTarget(address=treadmill_address(0)), events.append, timing=TIMING)
+    task = asyncio.create_task(link.run(), name="link-under-test")
+    try:
+        yield link
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def count(events: list[LinkEvent], kind: type) -> int:
+    return sum(1 for event in events if isinstance(event, kind))
+
+
+async def test_a_lost_link_leaves_no_bus_connection_behind(simulator_factory: SimulatorFactory) -> None:
+    # bleak gives each client a D-Bus connection of its own and closes it only when asked to disconnect;
+    # a link that only reconnected after each loss kept one more connection per loss until it ended.
+    sim = await simulator_factory(treadmills=1)
+    events: list[LinkEvent] = []
+    async with running_link(sim, events) as link:
+        await wait_until(lambda: link.connected, 15, "connected")
+        connected_once = await bus_connections(sim.bus_address)
+        for loss in range(1, 4):
+            sim.perform(0, "link", "drop")
+            await wait_until(lambda: count(events, LinkLost) == loss, 10, f"loss {loss}")  # noqa: B023
+            await wait_until(lambda: count(events, LinkConnected) == loss + 1, 15, f"reconnect {loss}")  # noqa: B023
+        assert await bus_connections(sim.bus_address) == connected_once
+
+
+REPLY_DELAY_S = 0.3  # simulated seconds the treadmill takes to answer a control-point write
+
+
+def slow_answering_treadmill(
+    options: TreadmillOptions, now: float, clock: Callable[[], float]
+) -> FtmsPeripheral:
+    """treadsim's treadmill, answering each control-point write a little later, as real machines do."""
+    return FtmsPeripheral.create(
+        now,
+        address=options.address,
+        name=options.name,
+        seed=options.seed,
+        clock=clock,
+        response_delay_s=REPLY_DELAY_S,
+    )
+
+
+async def test_a_command_cancelled_in_flight_is_answered_before_the_next_one_is_written(
+    simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A shutdown (or any caller's timeout) cancels a command whose write has left. Abandoned, its reply
+    # came with nobody waiting ("unreadable control-point reply (80 00 01)" for the Request Control that
+    # pyftms sends before a connection's first command), and the next write, the shutdown's stop, met
+    # a control point still busy with the abandoned procedure.
+    caplog.set_level(logging.INFO, logger="retrowalk")
+    sim = await simulator_factory(treadmills=1, peripheral_factory=slow_answering_treadmill)
+    peripheral = sim.treadmill(0).peripheral
+    events: list[LinkEvent] = []
+    async with running_link(sim, events) as link:
+        await wait_until(lambda: link.connected, 15, "connected")
+        first = asyncio.create_task(link.execute(SetTargetSpeed(1.0)), name="first-command")
+        await wait_until(lambda: peripheral.procedure_pending, 5, "the first write (Request Control) arrived")
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        reply = await link.execute(StopBelt())
+    assert reply.result is ResultCode.SUCCESS, reply
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("retrowalk")]
+    assert not [line for line in said if "unreadable" in line], said
