@@ -1,7 +1,8 @@
 """`retrowalk demo` as a person runs it: a real subprocess, judged by what it prints and its exit status.
 
-The speedup is 30 (a six-minute session in about twelve seconds), as in CI: at 30x the engine's 3 s limit
-for fresh treadmill data is still 100 ms of real time, enough for a machine busy with other tests.
+The speedup is 15 (a six-minute session in about 24 seconds), as in CI: at 15x the engine's 3 s limit for
+fresh treadmill data is 200 ms of real time. At 30x (100 ms) a machine busy with other work ended
+sessions on stale data now and then, which is the demo telling the truth, not a fault of the product.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from retrowalk.embedded_broker import HOST, embedded_broker, find_mosquitto
 from retrowalk.errors import SetupError
 from retrowalk.mqtt import payloads as p
 
-SPEEDUP = "30"
+SPEEDUP = "15"
 DEMO_TIMEOUT_S = 60
 
 
@@ -106,7 +107,7 @@ def test_the_demo_runs_on_the_in_process_broker_where_mosquitto_is_missing(tmp_p
     result = run_demo("--speedup", SPEEDUP, env=env)
     assert not real_history.exists()
     assert "MQTT broker: amqtt on 127.0.0.1:" in result.stdout
-    assert re.search(r"^  0:30 of 5:00 \(10 %\)", result.stdout, re.M), result.stdout
+    assert re.search(r"^  0:3[01] of 5:00 \(10 %\)", result.stdout, re.M), result.stdout
     assert_clean_session(result)
 
 
