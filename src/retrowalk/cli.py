@@ -148,12 +148,15 @@ def _dispatch(args: Any) -> int:
         print(f"{args.config}: valid ({len(settings.treadmills)} treadmill(s))")
         return 0
     if args.command == "serve":
+        from retrowalk.locks import controller_locks
         from retrowalk.service.app import Service, serve_until_signalled
 
         settings = load_config(args.config)
         if args.log_level is None:
             logging.getLogger().setLevel(settings.service.log_level)
-        asyncio.run(serve_until_signalled(Service(settings)))
+        # Before anything connects: a second controller must not even touch the treadmills or the broker.
+        with controller_locks(settings, settings.treadmills):
+            asyncio.run(serve_until_signalled(Service(settings)))
         return 0
     if args.command == "scan":
         return asyncio.run(_scan(args.seconds, not args.no_connect))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from retrowalk.config import Settings
 from retrowalk.errors import RefusedError, RetrowalkError
+from retrowalk.locks import controller_locks
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.app import Service
@@ -128,7 +129,9 @@ def run(settings: Settings, args: Namespace) -> int:
     if not treadmills:
         raise RefusedError(f"no treadmill {args.treadmill!r} in the configuration")
     local = settings.model_copy(update={"treadmills": treadmills, "broker": None})
-    return asyncio.run(_run(local, treadmills[0].id, args))
+    # A `serve` on the same storage, or anything driving this treadmill, must be refused before we connect.
+    with controller_locks(settings, treadmills):
+        return asyncio.run(_run(local, treadmills[0].id, args))
 
 
 async def _run(settings: Settings, treadmill_id: str, args: Namespace) -> int:

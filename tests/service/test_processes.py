@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,15 +14,9 @@ import pytest
 
 from treadsim.server import treadmill_address
 
+from .served import reaped, retrowalk, treadsim, treadsim_serving
+
 BIN = Path(sys.executable).parent
-
-
-def treadsim(*args: str, bus: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [str(BIN / "treadsim"), *args, "--bus", bus], capture_output=True, text=True, timeout=20, check=True
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
 
 
 def wait_for(predicate: Any, within: float, what: str) -> None:
@@ -38,24 +29,8 @@ def wait_for(predicate: Any, within: float, what: str) -> None:
 
 @pytest.fixture
 def treadsim_bus() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [str(BIN / "treadsim"), "serve", "--accel", "2.0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline().strip()
-        assert first.startswith("DBUS_SYSTEM_BUS_ADDRESS="), first
-        yield first.split("=", 1)[1]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with treadsim_serving() as bus:
+        yield bus
 
 
 def write_config(tmp_path: Path) -> Path:
@@ -65,24 +40,6 @@ def write_config(tmp_path: Path) -> Path:
         f'[[treadmills]]\nid = "home"\naddress = "{treadmill_address(0)}"\n'
     )
     return config
-
-
-def retrowalk(args: list[str], bus: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus}
-    return subprocess.Popen(
-        [str(BIN / "retrowalk"), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-@contextlib.contextmanager
-def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
-    """Whatever the test does, the process does not outlive it."""
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 def signalled(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str]:
