@@ -199,7 +199,7 @@ def test_ctrl_c_stops_the_belt_before_the_demo_exits() -> None:
     assert "MQTT: off (--no-broker)" in "".join(seen)
     # The simulator's own record of the belt, read after the service shut down, says it stopped.
     assert "stopped by Ctrl-C; the belt is stopped at 0.0 km/h" in rest, rest + err
-    assert re.search(r"^session ended: kiosk_stop", rest, re.M), rest
+    assert re.search(r"^session ended: service_stopped", rest, re.M), rest
 
 
 def test_without_dbus_daemon_the_demo_says_what_to_install(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """`retrowalk session start|stop`: one guided session at a terminal, through the same service code.
 
 The session runs in this process; `session stop` (from another terminal) sends it SIGINT, which stops
-the belt before the process exits. The pid file sits next to the history database.
+the belt before the process exits, and the session ends as ``stopped_at_terminal``. The pid file sits
+next to the history database.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.app import Service
 from retrowalk.service.publish import CallbackPublisher
+from retrowalk.session.events import EndReason
 
 
 def pid_file(settings: Settings) -> Path:
@@ -143,8 +145,16 @@ async def _run(settings: Settings, treadmill_id: str, args: Namespace) -> int:
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
+
+    def stop(sig: signal.Signals) -> None:
+        how = "Ctrl-C or 'retrowalk session stop'" if sig is signal.SIGINT else sig.name
+        service.stopping(
+            EndReason.TERMINAL_STOP, f"stopped at the terminal ({how}); the belt was stopped first"
+        )
+        main.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, main.cancel)
+        loop.add_signal_handler(sig, stop, sig)
     try:
         async with asyncio.TaskGroup() as group:
             service_task = group.create_task(service.run(), name="service")

@@ -85,6 +85,16 @@ def retrowalk(args: list[str], bus: str) -> subprocess.Popen[str]:
     )
 
 
+def assert_belt_stopped_by_retrowalk(bus: str) -> None:
+    """The belt is not running, and the last change to it that was not physics came from a client."""
+    state = treadsim("state", bus=bus)
+    assert state["belt"] != "running", state
+    record = treadsim("record", "--json", bus=bus)
+    entries = record["entries"] if isinstance(record, dict) and "entries" in record else record
+    last_change = [e for e in entries if e["source"] != "physics"][-1]
+    assert last_change["source"] == "client"  # retrowalk stopped it, nobody else
+
+
 @contextlib.contextmanager
 def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
     """Whatever the test does, the process does not outlive it."""
@@ -149,6 +159,16 @@ class Kiosk:
     async def until(self, predicate: Callable[[], Any], within: float, what: str) -> None:
         await until(predicate, within, what)
 
+    async def walking(self, user: str, bus: str) -> str:
+        """Once the service is online: start a session for ``user``; its id, once the belt moves."""
+        await self.until(
+            lambda: "online" in self.on(f"service/{SERVICE_ID}/availability"), 60, "service online"
+        )
+        await self.start_session(user)
+        await self.until(lambda: treadsim("state", bus=bus)["speed_kmh"] >= 0.9, 30, "the belt moving")
+        session_id: str = self.events("session_started")[0]["session_id"]
+        return session_id
+
     async def start_session(self, user: str) -> None:
         """Screen a healthy adult and start a session; waits for the belt's session to begin."""
         await self.until(lambda: "online" in self.on("/tm0/availability"), 60, "treadmill tm0 online")
@@ -169,6 +189,24 @@ async def kiosk_on(port: int, client_id: str = "test-kiosk") -> AsyncIterator[Ki
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@dataclass(frozen=True)
+class Home:
+    """treadsim with one treadmill, a mosquitto, and a configuration for `serve` using both."""
+
+    bus: str
+    broker: Mosquitto
+    config: Path
+    storage: Path
+
+
+@contextlib.contextmanager
+def home_with_broker(tmp_path: Path) -> Iterator[Home]:
+    storage = tmp_path / "history.sqlite3"
+    with treadsim_serving() as bus, broker_in(tmp_path / "broker") as broker:
+        config = write_config(tmp_path / "home.toml", storage, broker_port=broker.port)
+        yield Home(bus, broker, config, storage)
 
 
 @contextlib.contextmanager

@@ -15,8 +15,8 @@ from treadsim.server import treadmill_address
 
 from .served import (
     SERVICE_ID,
-    broker_in,
     finished,
+    home_with_broker,
     kiosk_on,
     reaped,
     retrowalk,
@@ -50,17 +50,12 @@ def mqtt_connections(log: str) -> int:
 async def test_a_second_serve_on_one_configuration_is_refused_and_the_first_keeps_its_session(
     tmp_path: Path,
 ) -> None:
-    storage = tmp_path / "history.sqlite3"
-    with treadsim_serving() as bus, broker_in(tmp_path / "broker") as broker:
-        config = write_config(tmp_path / "home.toml", storage, broker_port=broker.port)
-        serve = ["serve", "--config", str(config)]
+    with home_with_broker(tmp_path) as home:
+        bus, broker, storage = home.bus, home.broker, home.storage
+        serve = ["serve", "--config", str(home.config)]
         async with kiosk_on(broker.port) as kiosk:
             with reaped(retrowalk(serve, bus)) as first:
-                await kiosk.until(
-                    lambda: kiosk.on(f"service/{SERVICE_ID}/availability"), 60, "service online"
-                )
-                await kiosk.start_session("ana")
-                await kiosk.until(lambda: treadsim("state", bus=bus)["speed_kmh"] >= 0.9, 30, "belt moving")
+                await kiosk.walking("ana", bus)
                 assert mqtt_connections(broker.log()) == 1
 
                 with reaped(retrowalk(serve, bus)) as second:

@@ -14,7 +14,7 @@ import pytest
 
 from treadsim.server import treadmill_address
 
-from .served import reaped, retrowalk, treadsim, treadsim_serving
+from .served import assert_belt_stopped_by_retrowalk, reaped, retrowalk, treadsim, treadsim_serving
 
 BIN = Path(sys.executable).parent
 
@@ -59,12 +59,33 @@ def test_sigterm_stops_the_belt_before_the_session_process_exits(treadsim_bus: s
         out, err = signalled(proc, signal.SIGTERM)
     assert proc.returncode == 1, err
     assert "session started for ana" in out
-    state = belt(treadsim_bus)
-    assert state["belt"] != "running", state
-    record = treadsim("record", "--json", bus=treadsim_bus)
-    entries = record["entries"] if isinstance(record, dict) and "entries" in record else record
-    last_change = [e for e in entries if e["source"] != "physics"][-1]
-    assert last_change["source"] == "client"  # retrowalk stopped it, nobody else
+    assert_belt_stopped_by_retrowalk(treadsim_bus)
+    ended = (
+        "session ended: stopped_at_terminal (stopped at the terminal (SIGTERM); the belt was stopped first)"
+    )
+    assert ended in out.splitlines(), out
+
+
+def test_session_stop_ends_the_terminal_session_as_stopped_at_terminal(
+    treadsim_bus: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path)
+    session = ["session", "start", "--config", str(config), "--user", "ana", "--screening", "50,no,no,no"]
+    with reaped(retrowalk(session, treadsim_bus)) as proc:
+        wait_for(lambda: belt(treadsim_bus)["speed_kmh"] >= 0.9, 60, "the session's belt moving")
+        with reaped(retrowalk(["session", "stop", "--config", str(config)], treadsim_bus)) as stop:
+            _out, err = stop.communicate(timeout=30)
+        assert stop.returncode == 0, err
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert_belt_stopped_by_retrowalk(treadsim_bus)
+    ended = (
+        "session ended: stopped_at_terminal "
+        "(stopped at the terminal (Ctrl-C or 'retrowalk session stop'); the belt was stopped first)"
+    )
+    assert ended in out.splitlines(), out
+    # The summary was printed too: the session is in the history, not left open for a restart to close.
+    assert [line for line in out.splitlines() if line.startswith("summary: walked ")] != []
 
 
 def test_serve_stops_an_orphaned_belt_and_exits_cleanly_on_sigint(treadsim_bus: str, tmp_path: Path) -> None:

@@ -12,11 +12,22 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
+from retrowalk.session.events import EndReason
+
 # A treadmill id becomes a topic level: no '/', '+', '#', and short enough for client ids and ACLs.
 TreadmillId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 PhaseName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
 Kmh = Annotated[float, Field(ge=0, le=30)]
+# A plain string on the wire (see above); the description lists today's values for consumers.
+EndReasonName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_]{1,40}$"),
+    Field(
+        description="why the session ended (docs/safety.md; more values may be added): "
+        + ", ".join(reason.value for reason in EndReason)
+    ),
+]
 
 
 def utc_now() -> datetime:
@@ -107,7 +118,7 @@ class CapWarning(_EventBase):
 
 class SessionEnded(_EventBase):
     kind: Literal["session_ended"] = "session_ended"
-    reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+    reason: EndReasonName
     detail: str | None = None
 
 
@@ -159,7 +170,7 @@ class SessionSummary(_Payload):
     user_id: UserId
     started_at: datetime
     ended_at: datetime
-    end_reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+    end_reason: EndReasonName
     walked_s: Annotated[float, Field(ge=0)]
     distance_m: Annotated[float, Field(ge=0)]
     max_speed_kmh: Kmh
