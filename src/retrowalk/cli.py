@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the service for the configured treadmills",
         description="Connect to every configured treadmill, run sessions that kiosks start over MQTT, "
-        "and publish telemetry, events and summaries. SIGINT/SIGTERM stop moving belts, then exit.",
+        "and publish telemetry, events and summaries. SIGINT/SIGTERM stop moving belts, end running "
+        "sessions as 'service_stopped' and publish that (5 s at most), then exit. Refuses to start while "
+        "another retrowalk uses the same storage file or treadmills.",
     )
     serve.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
 
