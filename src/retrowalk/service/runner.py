@@ -111,6 +111,10 @@ class _SessionTally:
         self.last_distance_m = distance_m
 
 
+def _notices_in(actions: list[ev.Action]) -> list[ev.Notice]:
+    return [action for action in actions if not isinstance(action, ev.COMMAND_TYPES)]  # type: ignore[misc]
+
+
 def caps_from(info: TreadmillInfo) -> TreadmillCaps:
     """The engine's view of what the treadmill can do."""
     speed, incline = info.speed_range, info.incline_range
@@ -369,14 +373,26 @@ class TreadmillRunner:
         Publishing may cost a database commit (the outbox); a corrective command must not wait for
         it. Notices are held in a buffer filled in the engine's order (follow-ups after the notices
         that came before them) and flushed once the outermost call is done.
+
+        After a failed command the rest of the list is dropped (the engine has been told, and what it
+        asked after the failure has run), except after a stop: a stop that failed or was cut short
+        changes nothing the engine decided (the session has ended either way, and the engine has said
+        that the stop was not confirmed), so the notices after it, the session's end above all, still go
+        out.
         """
         try:
-            for action in actions:
-                if isinstance(action, ev.COMMAND_TYPES):
-                    if not await self._command(action, depth):  # type: ignore[arg-type]
-                        return  # the engine has been told; what it asked after the failure has run
-                else:
+            for index, action in enumerate(actions):
+                if not isinstance(action, ev.COMMAND_TYPES):
                     self._notices.append(action)  # type: ignore[arg-type]
+                    continue
+                done = False
+                try:
+                    done = await self._command(action, depth)  # type: ignore[arg-type]
+                finally:
+                    if not done and isinstance(action, ev.StopBelt):
+                        self._notices += _notices_in(actions[index + 1 :])
+                if not done:
+                    return
         finally:
             if depth == 0:
                 notices, self._notices = self._notices, []
@@ -516,7 +532,16 @@ class TreadmillRunner:
                 else:
                     await self.link.execute(ev.StopBelt())
         except TimeoutError:
-            self.log.error("the treadmill did not confirm the stop within 3 s at shutdown")
+            self.log.error("the treadmill did not confirm the stop within 3 s at shutdown: check the belt")
+            self._publisher.publish_event(
+                self.treadmill_id,
+                p.StopNotConfirmed(
+                    treadmill_id=self.treadmill_id,
+                    session_id=(engine.session_id or None) if engine is not None and in_session else None,
+                    detail="the treadmill did not confirm the stop within 3 s as the service stopped: "
+                    "check the belt",
+                ),
+            )
 
     def _publish_final_state(self) -> None:
         """The retained state a kiosk finds after this runner is gone: no session, no link."""
