@@ -391,8 +391,10 @@ async def start_session(service: Service, treadmill_id: str, plan: dict[str, Any
     """Screen a user and start a session with ``plan``, as a kiosk would (through the command router)."""
     runner = service.runners[treadmill_id]
     await poll(lambda: runner.engine is not None and runner.link.connected, 60, f"{treadmill_id} connected")
-    start: dict[str, Any] = {"type": "start", "user_id": "bench", "plan": plan}
-    for number, payload in enumerate((SCREENING, start)):
+    # One walker per treadmill: the service refuses one person on two belts at once.
+    user = {"user_id": f"bench-{treadmill_id}"}
+    start: dict[str, Any] = {"type": "start", **user, "plan": plan}
+    for number, payload in enumerate(({**SCREENING, **user}, start)):
         command = mc.COMMAND_ADAPTER.validate_python({"command_id": f"{treadmill_id}-{number}", **payload})
         await service.router.handle_command(treadmill_id, command)
     engine = runner.engine

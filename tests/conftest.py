@@ -18,6 +18,14 @@ pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(autouse=True)
+def private_lock_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own directory for retrowalk's per-treadmill locks: the simulated treadmills of
+    tests running side by side share addresses, and must not count as one treadmill driven twice."""
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+
+
+@pytest.fixture(autouse=True)
 async def fail_on_leaked_tasks() -> AsyncIterator[None]:
     before = asyncio.all_tasks()
     yield

@@ -265,7 +265,7 @@ def test_a_signal_to_the_whole_process_group_stops_the_belt_before_the_demo_exit
     assert f"{STOPPED_BY[stop_signal]}; the belt is stopped at 0.0 km/h (treadsim's belt record)" in rest, (
         rest
     )
-    assert re.search(r"^session ended: ", rest, re.M), rest
+    assert re.search(r"^session ended: stopped_at_terminal", rest, re.M), rest
     assert re.search(r"^summary: ", rest, re.M), rest
     # The broker outlived the service: it delivered the service going offline.
     assert watcher.received("retrowalk/v1/service/demo/availability", b"offline"), watcher.messages

@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the service for the configured treadmills",
         description="Connect to every configured treadmill, run sessions that kiosks start over MQTT, "
-        "and publish telemetry, events and summaries. SIGINT/SIGTERM stop moving belts, then exit.",
+        "and publish telemetry, events and summaries. SIGINT/SIGTERM stop moving belts, end running "
+        "sessions as 'service_stopped' and publish that (5 s at most), then exit. Refuses to start while "
+        "another retrowalk uses the same storage file or treadmills.",
     )
     serve.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
 
@@ -225,12 +227,15 @@ def _dispatch(args: Any) -> int:
         print(f"{args.config}: valid ({len(settings.treadmills)} treadmill(s))")
         return 0
     if args.command == "serve":
+        from retrowalk.locks import controller_locks
         from retrowalk.service.app import Service, serve_until_signalled
 
         settings = load_config(args.config)
         if args.log_level is None:
             logging.getLogger().setLevel(settings.service.log_level)
-        asyncio.run(serve_until_signalled(Service(settings)))
+        # Before anything connects: a second controller must not even touch the treadmills or the broker.
+        with controller_locks(settings, settings.treadmills):
+            asyncio.run(serve_until_signalled(Service(settings)))
         return 0
     if args.command == "scan":
         return asyncio.run(_scan(args.seconds, not args.no_connect))

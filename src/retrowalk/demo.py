@@ -43,6 +43,7 @@ from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt.topics import Topics
 from retrowalk.service.app import Clock, Service
 from retrowalk.service.publish import CallbackPublisher
+from retrowalk.session.events import EndReason
 from retrowalk.session.plan import MAX_STALE_S
 
 if TYPE_CHECKING:
@@ -156,12 +157,19 @@ async def _main(options: DemoOptions, view: DemoView) -> int:
     assert main is not None
     loop = asyncio.get_running_loop()
     stopped_by: signal.Signals | None = None
+    service: Service | None = None
 
     def interrupt(received: signal.Signals) -> None:
         # A second Ctrl-C while the belt is being stopped changes nothing: the stop is already under way.
         nonlocal stopped_by
         if stopped_by is None:
             stopped_by = received
+            if service is not None:
+                # The person at this terminal stopped it: the session ends saying so, not "service stopped".
+                service.stopping(
+                    EndReason.TERMINAL_STOP,
+                    f"stopped at the terminal ({_stopped_by(received)}); the belt was stopped first",
+                )
             main.cancel()
 
     for sig in STOP_SIGNALS:

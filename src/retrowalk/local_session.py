@@ -1,7 +1,8 @@
 """`retrowalk session start|stop`: one guided session at a terminal, through the same service code.
 
 The session runs in this process; `session stop` (from another terminal) sends it SIGINT, which stops
-the belt before the process exits. The pid file sits next to the history database.
+the belt before the process exits, and the session ends as ``stopped_at_terminal``. The pid file sits
+next to the history database.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from retrowalk import pain_prompt
 from retrowalk.cli_args import ScreeningAnswers, screening_answers
 from retrowalk.config import Settings
 from retrowalk.errors import LinkError, RefusedError, RetrowalkError
+from retrowalk.locks import controller_locks
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.app import Service
 from retrowalk.service.publish import CallbackPublisher
+from retrowalk.session.events import EndReason
 
 
 def pid_file(settings: Settings) -> Path:
@@ -172,10 +175,13 @@ def run(settings: Settings, args: Namespace) -> int:
         known = ", ".join(t.id for t in settings.treadmills)
         raise RefusedError(f"no treadmill {args.treadmill!r} in the configuration; use one of: {known}")
     local = settings.model_copy(update={"treadmills": treadmills, "broker": None})
-    # Asked before connecting: the person is at the treadmill now, not once the belt is about to move.
-    before = pain_prompt.before_session(args.user, args.pain_before)
     progress = _Progress()
-    code = asyncio.run(_run(local, treadmills[0].id, args, progress, before))
+    # A `serve` on the same storage, or anything driving this treadmill, must be refused before we connect
+    # (and before the person is asked anything).
+    with controller_locks(settings, treadmills):
+        # Asked before connecting: the person is at the treadmill now, not once the belt is about to move.
+        before = pain_prompt.before_session(args.user, args.pain_before)
+        code = asyncio.run(_run(local, treadmills[0].id, args, progress, before))
     if progress.ended is not None:
         pain_prompt.after_session(local, args.config, args.user, progress.ended.session_id)
     return code
@@ -195,8 +201,16 @@ async def _run(
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
+
+    def stop(sig: signal.Signals) -> None:
+        how = "Ctrl-C or 'retrowalk session stop'" if sig is signal.SIGINT else sig.name
+        service.stopping(
+            EndReason.TERMINAL_STOP, f"stopped at the terminal ({how}); the belt was stopped first"
+        )
+        main.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, main.cancel)
+        loop.add_signal_handler(sig, stop, sig)
     try:
         async with asyncio.TaskGroup() as group:
             service_task = group.create_task(service.run(), name="service")

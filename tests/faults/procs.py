@@ -226,7 +226,8 @@ class Service:
         assert self._process is None
         self.starts += 1
         self._log = (self.workdir / f"retrowalk-{self.starts}.log").open("wb")
-        env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.bus}
+        # Per-treadmill locks in the run's own directory: parallel runs share simulated addresses.
+        env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.bus, "XDG_RUNTIME_DIR": str(self.workdir)}
         self._process = subprocess.Popen(
             [str(BIN / "retrowalk"), "--log-level", "INFO", "serve", "--config", str(self.config)],
             env=env,

@@ -64,18 +64,7 @@ class Rig:
     async def screen_and_start(
         self, treadmill_id: str, user: str = "ana", plan: dict[str, Any] | None = None
     ) -> None:
-        await self.command(
-            treadmill_id,
-            {
-                "type": "screening",
-                "user_id": user,
-                "age": 50,
-                "severe_knee_oa": False,
-                "ligament_injury": False,
-                "balance_disorder_or_dizziness": False,
-                "recent_knee_surgery": False,
-            },
-        )
+        await self.command(treadmill_id, healthy_screening(user))
         start: dict[str, Any] = {"type": "start", "user_id": user}
         if plan is not None:
             start["plan"] = plan
@@ -86,6 +75,19 @@ class Rig:
             lambda: self.recorder.ended(treadmill_id) != [], within, f"session end on {treadmill_id}"
         )
         return self.recorder.ended(treadmill_id)[0]
+
+
+def healthy_screening(user: str) -> dict[str, Any]:
+    """A screening command for a healthy 50-year-old: nothing that needs a clinician first."""
+    return {
+        "type": "screening",
+        "user_id": user,
+        "age": 50,
+        "severe_knee_oa": False,
+        "ligament_injury": False,
+        "balance_disorder_or_dizziness": False,
+        "recent_knee_surgery": False,
+    }
 
 
 async def wait_until(predicate: Callable[[], bool], within: float, what: str) -> None:

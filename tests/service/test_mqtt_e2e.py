@@ -20,6 +20,7 @@ from sim_fixtures import SimulatorFactory, simulator_factory
 from treadsim.model import BeltState
 
 from .harness import running_rig, wait_until
+from .served import decoded
 
 __all__ = ["simulator_factory"]
 
@@ -39,13 +40,7 @@ class Kiosk:
 
     async def listen(self) -> None:
         async for message in self.client.messages:
-            payload = message.payload
-            text = payload.decode() if isinstance(payload, bytes) else str(payload)
-            try:
-                value: Any = json.loads(text)
-            except ValueError:
-                value = text
-            self.messages.append((str(message.topic), value))
+            self.messages.append((str(message.topic), decoded(message)))
 
     def on(self, leaf: str) -> list[Any]:
         return [v for t, v in self.messages if t.endswith(leaf)]

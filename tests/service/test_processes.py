@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,15 +14,9 @@ import pytest
 
 from treadsim.server import treadmill_address
 
+from .served import assert_belt_stopped_by_retrowalk, reaped, retrowalk, treadsim, treadsim_serving
+
 BIN = Path(sys.executable).parent
-
-
-def treadsim(*args: str, bus: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [str(BIN / "treadsim"), *args, "--bus", bus], capture_output=True, text=True, timeout=20, check=True
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
 
 
 def wait_for(predicate: Any, within: float, what: str) -> None:
@@ -38,24 +29,8 @@ def wait_for(predicate: Any, within: float, what: str) -> None:
 
 @pytest.fixture
 def treadsim_bus() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [str(BIN / "treadsim"), "serve", "--accel", "2.0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline().strip()
-        assert first.startswith("DBUS_SYSTEM_BUS_ADDRESS="), first
-        yield first.split("=", 1)[1]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with treadsim_serving() as bus:
+        yield bus
 
 
 def write_config(tmp_path: Path) -> Path:
@@ -65,24 +40,6 @@ def write_config(tmp_path: Path) -> Path:
         f'[[treadmills]]\nid = "home"\naddress = "{treadmill_address(0)}"\n'
     )
     return config
-
-
-def retrowalk(args: list[str], bus: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus}
-    return subprocess.Popen(
-        [str(BIN / "retrowalk"), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-@contextlib.contextmanager
-def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
-    """Whatever the test does, the process does not outlive it."""
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 def signalled(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str]:
@@ -102,12 +59,33 @@ def test_sigterm_stops_the_belt_before_the_session_process_exits(treadsim_bus: s
         out, err = signalled(proc, signal.SIGTERM)
     assert proc.returncode == 1, err
     assert "session started for ana" in out
-    state = belt(treadsim_bus)
-    assert state["belt"] != "running", state
-    record = treadsim("record", "--json", bus=treadsim_bus)
-    entries = record["entries"] if isinstance(record, dict) and "entries" in record else record
-    last_change = [e for e in entries if e["source"] != "physics"][-1]
-    assert last_change["source"] == "client"  # retrowalk stopped it, nobody else
+    assert_belt_stopped_by_retrowalk(treadsim_bus)
+    ended = (
+        "session ended: stopped_at_terminal (stopped at the terminal (SIGTERM); the belt was stopped first)"
+    )
+    assert ended in out.splitlines(), out
+
+
+def test_session_stop_ends_the_terminal_session_as_stopped_at_terminal(
+    treadsim_bus: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path)
+    session = ["session", "start", "--config", str(config), "--user", "ana", "--screening", "50,no,no,no"]
+    with reaped(retrowalk(session, treadsim_bus)) as proc:
+        wait_for(lambda: belt(treadsim_bus)["speed_kmh"] >= 0.9, 60, "the session's belt moving")
+        with reaped(retrowalk(["session", "stop", "--config", str(config)], treadsim_bus)) as stop:
+            _out, err = stop.communicate(timeout=30)
+        assert stop.returncode == 0, err
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert_belt_stopped_by_retrowalk(treadsim_bus)
+    ended = (
+        "session ended: stopped_at_terminal "
+        "(stopped at the terminal (Ctrl-C or 'retrowalk session stop'); the belt was stopped first)"
+    )
+    assert ended in out.splitlines(), out
+    # The summary was printed too: the session is in the history, not left open for a restart to close.
+    assert [line for line in out.splitlines() if line.startswith("summary: walked ")] != []
 
 
 def test_serve_stops_an_orphaned_belt_and_exits_cleanly_on_sigint(treadsim_bus: str, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ The simulator's ground-truth record of the belt is the judge, not the service's 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from pathlib import Path
@@ -389,3 +390,36 @@ async def test_a_single_treadmill_without_an_address_is_found_by_its_ftms_servic
         info = rig.service.runners["tm0"].info
         assert info is not None
         assert info.address == rig.sim.treadmill(0).address
+
+
+async def test_one_person_cannot_walk_on_two_treadmills_at_once(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async with running_rig(simulator_factory, tmp_path, treadmills=3) as rig:
+        for tid in rig.ids:
+            await rig.wait_connected(tid)
+        await rig.screen_and_start("tm0", user="ana")
+        with pytest.raises(RefusedError) as refused:
+            await rig.command("tm1", {"type": "start", "user_id": "ana"})
+        assert str(refused.value) == (
+            "'ana' is already in a session on treadmill tm0; "
+            "one person walks on one treadmill at a time: stop that session first"
+        )
+        # Two starts for one person handled side by side: exactly one gets a belt.
+        outcomes = await asyncio.gather(
+            rig.screen_and_start("tm1", user="bo"),
+            rig.screen_and_start("tm2", user="bo"),
+            return_exceptions=True,
+        )
+        refusals = [o for o in outcomes if isinstance(o, RefusedError)]
+        assert len(refusals) == 1, outcomes
+        assert "'bo' is already in a session on treadmill" in str(refusals[0])
+        engines = {tid: rig.service.runners[tid].engine for tid in ("tm1", "tm2")}
+        walking_bo = [tid for tid, engine in engines.items() if engine is not None and engine.user_id == "bo"]
+        assert len(walking_bo) == 1
+        await rig.command("tm0", {"type": "stop"})
+        await rig.wait_ended("tm0", within=10)
+        # Once ana's session has ended she may start again, on another treadmill.
+        await rig.command("tm1" if walking_bo == ["tm2"] else "tm2", {"type": "start", "user_id": "ana"})
+        await rig.command("tm1", {"type": "stop"})
+        await rig.command("tm2", {"type": "stop"})

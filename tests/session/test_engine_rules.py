@@ -450,6 +450,32 @@ def test_kiosk_stop_ends_at_once_and_is_never_refused() -> None:
     assert len(of_type(rig.log, SessionEnded)) == 1
 
 
+@pytest.mark.parametrize(
+    ("reason", "detail", "expected_detail"),
+    [
+        (
+            EndReason.SERVICE_STOPPED,
+            "the service was stopped (SIGTERM); the belt was stopped first",
+            "the service was stopped (SIGTERM); the belt was stopped first",
+        ),
+        (EndReason.SERVICE_STOPPED, "", "the service was stopped; the belt was stopped first"),
+        (EndReason.TERMINAL_STOP, "", "stopped at the terminal; the belt was stopped first"),
+        # Not a reason anyone stops with: still a stop, said to come from the kiosk.
+        (EndReason.COMPLETED, "", "stopped from the kiosk"),
+    ],
+)
+def test_a_stop_by_the_service_or_at_the_terminal_says_so_and_finishes(
+    reason: EndReason, detail: str, expected_detail: str
+) -> None:
+    rig = Rig()
+    rig.start()
+    rig.walk(20)
+    assert commands(rig.send(Stop(reason, detail), dt=0.1)) == [StopBelt()]
+    end = ended(rig)
+    expected_reason = EndReason.KIOSK_STOP if reason is EndReason.COMPLETED else reason
+    assert (end.reason, end.detail, end.phase) == (expected_reason, expected_detail, Phase.FINISHED)
+
+
 def test_stale_telemetry_while_the_belt_should_move_stops_it() -> None:
     rig = Rig()
     rig.start()

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from retrowalk.session.events import Phase
+from retrowalk.session.events import EndReason, Phase
 from retrowalk.session.table import TRANSITIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,3 +71,9 @@ def test_every_rule_default_is_documented() -> None:
         "Alghadir",
     ]:
         assert needle in text, needle
+
+
+def test_every_end_reason_is_explained() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    missing = [reason.value for reason in EndReason if f"`{reason.value}`" not in text]
+    assert missing == []

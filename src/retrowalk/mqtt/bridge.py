@@ -85,6 +85,9 @@ class MqttBridge:
         self._retained: dict[str, bytes] = {}
         self._dirty: set[str] = set()
         self._retained_wake = asyncio.Event()
+        self._retained_in_flight: str | None = None
+        # Set whenever something was delivered or a connection came up (what a shutdown waits on).
+        self._progress = asyncio.Event()
         self._outbox_wake = asyncio.Event()
         self._telemetry: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=_TELEMETRY_QUEUE)
         self._telemetry_dropped = 0
@@ -96,17 +99,14 @@ class MqttBridge:
 
     @property
     def status(self) -> BridgeStatus:
-        try:
-            pending = self._store.outbox_count()
-        except StorageError:
-            pending = -1
+        pending = self._outbox_count()
         return BridgeStatus(
             connected=self._client is not None,
             protocol=None
             if self._protocol is None
             else ("5" if self._protocol is ProtocolVersion.V5 else "3.1.1"),
             last_error=self._last_error,
-            outbox_pending=pending,
+            outbox_pending=-1 if pending is None else pending,
             retained_pending=len(self._dirty),
             telemetry_dropped=self._telemetry_dropped,
         )
@@ -161,6 +161,51 @@ class MqttBridge:
             self._enqueue(
                 str(s.event_id), Topics.treadmill_suffix(treadmill_id, "summary"), s.model_dump_json()
             )
+
+    async def deliver_before_exit(self, within_s: float) -> bool:
+        """At shutdown, before :meth:`run` is cancelled: say "offline" and wait, at most ``within_s``, until
+        the broker has taken every retained message and the whole outbox. True when it did.
+
+        What it did not take is logged; the outbox keeps its rows for the next start (retained messages
+        are the service's current truth and are re-published on every connect anyway).
+        """
+        self._set_retained(self.topics.service_availability, _availability(False))
+        try:
+            async with asyncio.timeout(within_s):
+                while self._undelivered():
+                    self._progress.clear()
+                    await self._progress.wait()
+        except TimeoutError:
+            pending = self._outbox_count()
+            log.warning(
+                "mqtt: exiting with %s event(s) and summaries kept in the outbox for the next start and "
+                "%d retained message(s) unsent: the broker (%s:%s) did not take them within %g s%s",
+                "an unknown number of" if pending is None else pending,
+                len(self._dirty) + (self._retained_in_flight is not None),
+                self._settings.host,
+                self._settings.port,
+                within_s,
+                "" if self._last_error is None else f" (last error: {self._last_error})",
+            )
+            return False
+        log.info("mqtt: everything delivered before exit")
+        return True
+
+    def _undelivered(self) -> bool:
+        pending = self._outbox_count()
+        return (
+            self._client is None
+            or bool(self._dirty)
+            or self._retained_in_flight is not None
+            or pending is None
+            or pending > 0
+        )
+
+    def _outbox_count(self) -> int | None:
+        try:
+            return self._store.outbox_count()
+        except StorageError:
+            return None
 
     # -- the connection loop -------------------------------------------------------------------------------
 
@@ -220,6 +265,7 @@ class MqttBridge:
         self._client = client
         self._last_error = None
         self.connected.set()
+        self._progress.set()
         log.info("mqtt: connected to %s:%s", self._settings.host, self._settings.port)
         try:
             async with asyncio.TaskGroup() as tg:
@@ -228,8 +274,12 @@ class MqttBridge:
                 tg.create_task(self._send_outbox(client), name="mqtt-outbox")
                 tg.create_task(self._send_telemetry(client), name="mqtt-telemetry")
         except asyncio.CancelledError:
-            # Orderly shutdown: say "offline" ourselves (the will covers only unclean ends).
+            # Orderly shutdown: say "offline" ourselves (the will covers only unclean ends), unless
+            # deliver_before_exit already had it delivered.
             self._client = None
+            offline = self.topics.service_availability
+            if self._retained.get(offline) == _availability(False) and offline not in self._dirty:
+                raise
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(
                     client.publish(
@@ -245,6 +295,7 @@ class MqttBridge:
             self._retained_wake.clear()
             while self._dirty:
                 topic = self._dirty.pop()
+                self._retained_in_flight = topic
                 try:
                     await client.publish(
                         topic,
@@ -256,6 +307,9 @@ class MqttBridge:
                 except BaseException:
                     self._dirty.add(topic)  # still owed on the next connection
                     raise
+                finally:
+                    self._retained_in_flight = None
+                self._progress.set()
 
     async def _send_outbox(self, client: AckCheckingClient) -> None:
         refused: set[int] = set()  # rows the broker refused on this connection; retried on the next
@@ -280,6 +334,7 @@ class MqttBridge:
                     continue
                 # Only now, after the broker accepted it, may the row go.
                 self._store.outbox_delete(row.seq)
+                self._progress.set()
 
     async def _send_telemetry(self, client: aiomqtt.Client) -> None:
         while True:

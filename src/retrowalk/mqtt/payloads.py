@@ -12,6 +12,8 @@ from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
+from retrowalk.session.events import EndReason
+
 # A treadmill id becomes a topic level: no '/', '+', '#', and short enough for client ids and ACLs.
 TreadmillId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
@@ -29,6 +31,15 @@ Kmh = Annotated[float, Field(ge=0, le=30), _to(2)]
 Percent = Annotated[float, _to(1)]
 Metres = Annotated[float, Field(ge=0), _to(0)]
 Seconds = Annotated[float, Field(ge=0), _to(1)]
+# A plain string on the wire (see above); the description lists today's values for consumers.
+EndReasonName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_]{1,40}$"),
+    Field(
+        description="why the session ended (docs/safety.md; more values may be added): "
+        + ", ".join(reason.value for reason in EndReason)
+    ),
+]
 
 
 def utc_now() -> datetime:
@@ -119,7 +130,7 @@ class CapWarning(_EventBase):
 
 class SessionEnded(_EventBase):
     kind: Literal["session_ended"] = "session_ended"
-    reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+    reason: EndReasonName
     detail: str | None = None
 
 
@@ -171,7 +182,7 @@ class SessionSummary(_Payload):
     user_id: UserId
     started_at: datetime
     ended_at: datetime
-    end_reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+    end_reason: EndReasonName
     walked_s: Seconds
     distance_m: Metres
     max_speed_kmh: Kmh

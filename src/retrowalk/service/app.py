@@ -2,8 +2,10 @@
 
 One treadmill's failure is logged, reported as offline and retried with backoff; it never takes the
 others down, because each runner catches its own errors (a TaskGroup would otherwise cancel every
-sibling). SIGINT and SIGTERM cancel the whole group; each runner then stops its belt before closing its
-link.
+sibling). SIGINT and SIGTERM cancel the runners first; each stops its belt, ends its session with the
+reason the service was given (``service_stopped``) and publishes its final state. Only then does the
+bridge go: it gets a few seconds to deliver those ends, summaries and states and to say "offline";
+whatever the broker did not take stays in the outbox for the next start.
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ from retrowalk.mqtt.bridge import MqttBridge
 from retrowalk.service.commands import CommandRouter
 from retrowalk.service.publish import LogPublisher, Publisher, TeePublisher
 from retrowalk.service.runner import TreadmillRunner
+from retrowalk.session import events as ev
 from retrowalk.session.events import EndReason
 from retrowalk.storage import Store, StoredSession
 
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+# At shutdown, how long the broker gets to take the sessions' ends, the final states and "offline".
+# systemd's TimeoutStopSec (30 s in the example unit) must cover this plus the belts' stops (3 s).
+DELIVERY_AT_EXIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class Service:
         # Everything goes to MQTT (or the log, without a broker) and to an observer such as a live view.
         main: Publisher = self.bridge or LogPublisher()
         self.publisher: Publisher = TeePublisher(main, observer) if observer is not None else main
+        self._shutdown_stop = ev.Stop(ev.EndReason.SERVICE_STOPPED)
         self.runners: dict[str, TreadmillRunner] = {}
         for spec in settings.treadmills:
             self.runners[spec.id] = self._new_runner(spec.id)
@@ -99,8 +106,13 @@ class Service:
             clock=self.clock.now,
             speedup=self.clock.speedup,
             history=self.router,
+            shutdown_stop=lambda: self._shutdown_stop,
         )
         return runner
+
+    def stopping(self, reason: ev.EndReason, detail: str) -> None:
+        """Say why the service is about to stop: the sessions the runners end on their way out say so."""
+        self._shutdown_stop = ev.Stop(reason, detail)
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -115,8 +127,17 @@ class Service:
             async with asyncio.TaskGroup() as group:
                 if self.bridge is not None:
                     group.create_task(self.bridge.run(), name="mqtt-bridge")
-                for treadmill_id in self.runners:
-                    group.create_task(self._supervise(treadmill_id), name=f"treadmill-{treadmill_id}")
+                try:
+                    # The runners in a group of their own: cancelling the service cancels them first,
+                    # while the bridge is still connected to carry what they say on the way out.
+                    async with asyncio.TaskGroup() as treadmills:
+                        for treadmill_id in self.runners:
+                            treadmills.create_task(
+                                self._supervise(treadmill_id), name=f"treadmill-{treadmill_id}"
+                            )
+                finally:
+                    if self.bridge is not None:
+                        await self.bridge.deliver_before_exit(DELIVERY_AT_EXIT_S)
         finally:
             self.store.close()
 
@@ -204,6 +225,9 @@ async def serve_until_signalled(service: Service) -> None:
         if not stopping:
             stopping = True
             log.info("%s received: stopping belts and shutting down", signame)
+            service.stopping(
+                EndReason.SERVICE_STOPPED, f"the service was stopped ({signame}); the belt was stopped first"
+            )
             main.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -73,6 +73,7 @@ class CommandRouter:
         self.ceilings = ceilings
         self.plan_overrides = dict(plan_overrides or {})
         self.runners: Mapping[str, TreadmillRunner] = {}
+        self._starting: dict[str, str] = {}  # user id -> treadmill id, while a start is being decided
 
     def _runner(self, treadmill_id: str) -> TreadmillRunner:
         runner = self.runners.get(treadmill_id)
@@ -85,8 +86,7 @@ class CommandRouter:
         runner = self._runner(treadmill_id)
         match command:
             case mc.StartCommand():
-                plan = self.plan_for(command.user_id, command.plan, runner)
-                await runner.submit(ev.Start(command.user_id, plan))
+                await self._start(runner, command)
             case mc.StopCommand():
                 await runner.submit(ev.Stop())
             case mc.PauseCommand():
@@ -138,6 +138,36 @@ class CommandRouter:
                     command.user_id, now, command.cleared_by, command.valid_until, command.note
                 )
                 self.store.add_clearance(clearance)
+
+    async def _start(self, runner: TreadmillRunner, command: mc.StartCommand) -> None:
+        """Start a session, unless this person is already walking (or being started) on another belt.
+
+        The person is marked as starting for as long as the engine is deciding, so two starts for one
+        person on two treadmills, handled side by side, cannot both pass the check.
+        """
+        user_id = command.user_id
+        elsewhere = self._walking_on(user_id)
+        if elsewhere is not None:
+            raise RefusedError(
+                f"{user_id!r} is already in a session on treadmill {elsewhere}; "
+                "one person walks on one treadmill at a time: stop that session first"
+            )
+        self._starting[user_id] = runner.treadmill_id
+        try:
+            plan = self.plan_for(user_id, command.plan, runner)
+            await runner.submit(ev.Start(user_id, plan))
+        finally:
+            del self._starting[user_id]
+
+    def _walking_on(self, user_id: str) -> str | None:
+        """The treadmill on which this person has a session (or a start in progress), if any."""
+        if user_id in self._starting:
+            return self._starting[user_id]
+        for treadmill_id, runner in self.runners.items():
+            engine = runner.engine
+            if engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == user_id:
+                return treadmill_id
+        return None
 
     def plan_for(self, user_id: str, request: mc.PlanRequest | None, runner: TreadmillRunner) -> SessionPlan:
         """The plan for this user's next session, or PlanError saying exactly why there is none."""

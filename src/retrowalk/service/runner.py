@@ -9,7 +9,9 @@ Safety duties of this module (the engine owns the session rules; these are the s
 - mph reported as km/h: caught from the distance counter and ended as a fault;
 - silent telemetry: when the engine ends a session because data stopped, the link is dropped and
   rebuilt, because a link that delivers nothing is a broken link;
-- shutdown: a moving belt is stopped before the link is closed.
+- shutdown: a moving belt is stopped before the link is closed; a session then ends with the reason
+  the service was given (``service_stopped``, ``stopped_at_terminal``), and the last state says
+  "idle, not connected" so that nobody reads a running session from a service that is gone.
 """
 
 from __future__ import annotations
@@ -109,6 +111,10 @@ class _SessionTally:
         self.last_distance_m = distance_m
 
 
+def _notices_in(actions: list[ev.Action]) -> list[ev.Notice]:
+    return [action for action in actions if not isinstance(action, ev.COMMAND_TYPES)]  # type: ignore[misc]
+
+
 def caps_from(info: TreadmillInfo) -> TreadmillCaps:
     """The engine's view of what the treadmill can do."""
     speed, incline = info.speed_range, info.incline_range
@@ -138,8 +144,11 @@ class TreadmillRunner:
         clock: Callable[[], float] = time.monotonic,
         speedup: float = 1.0,
         history: SessionHistory | None = None,
+        shutdown_stop: Callable[[], ev.Stop] | None = None,
     ) -> None:
         self.treadmill_id = treadmill_id
+        # How a session ends when this runner is cancelled (the service says why it is stopping).
+        self._shutdown_stop = shutdown_stop or (lambda: ev.Stop(ev.EndReason.SERVICE_STOPPED))
         self.link = link
         self._ceilings = ceilings
         self._publisher = publisher
@@ -189,15 +198,24 @@ class TreadmillRunner:
         """
         self._publisher.treadmill_online(self.treadmill_id, False)
         link_task = asyncio.create_task(self.link.run(), name=f"link-{self.treadmill_id}")
+        failed: ev.Stop | None = None
         try:
             await self._pump(link_task)
+        except Exception as err:
+            failed = ev.Stop(
+                ev.EndReason.SERVICE_STOPPED,
+                f"retrowalk's control of this treadmill failed ({type(err).__name__}, see the log) and "
+                "is restarted; the belt was stopped first",
+            )
+            raise
         finally:
             try:
-                await self._stop_on_exit()
+                await self._stop_on_exit(failed or self._shutdown_stop())
             finally:
                 link_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await link_task
+                self._publish_final_state()
                 self._publisher.treadmill_online(self.treadmill_id, False)
 
     async def _pump(self, link_task: asyncio.Task[None]) -> None:
@@ -355,14 +373,26 @@ class TreadmillRunner:
         Publishing may cost a database commit (the outbox); a corrective command must not wait for
         it. Notices are held in a buffer filled in the engine's order (follow-ups after the notices
         that came before them) and flushed once the outermost call is done.
+
+        After a failed command the rest of the list is dropped (the engine has been told, and what it
+        asked after the failure has run), except after a stop: a stop that failed or was cut short
+        changes nothing the engine decided (the session has ended either way, and the engine has said
+        that the stop was not confirmed), so the notices after it, the session's end above all, still go
+        out.
         """
         try:
-            for action in actions:
-                if isinstance(action, ev.COMMAND_TYPES):
-                    if not await self._command(action, depth):  # type: ignore[arg-type]
-                        return  # the engine has been told; what it asked after the failure has run
-                else:
+            for index, action in enumerate(actions):
+                if not isinstance(action, ev.COMMAND_TYPES):
                     self._notices.append(action)  # type: ignore[arg-type]
+                    continue
+                done = False
+                try:
+                    done = await self._command(action, depth)  # type: ignore[arg-type]
+                finally:
+                    if not done and isinstance(action, ev.StopBelt):
+                        self._notices += _notices_in(actions[index + 1 :])
+                if not done:
+                    return
         finally:
             if depth == 0:
                 notices, self._notices = self._notices, []
@@ -485,19 +515,38 @@ class TreadmillRunner:
 
     # -------------------------------------------------------------------------------- shutdown
 
-    async def _stop_on_exit(self) -> None:
-        """Stop the belt if it may be moving; never hang the shutdown for long."""
+    async def _stop_on_exit(self, stop: ev.Stop) -> None:
+        """Stop the belt if it may be moving and end the session with ``stop``'s reason; never hang the
+        shutdown for long. A session ends also with the link down (the engine then says that no stop
+        could be sent), so it is never left open for the next start to guess about."""
         engine = self.engine
         moving = self._last_sample is not None and self._last_sample.speed_kmh > MOVING_KMH
         in_session = engine is not None and engine.phase in ev.SESSION_PHASES
-        if not self.link.connected or not (moving or in_session):
+        if not in_session and not (moving and self.link.connected):
             return
-        self.log.info("shutting down: stopping the belt first")
+        self.log.info("shutting down: stopping the belt first (%s)", stop.detail or stop.reason.value)
         try:
             async with asyncio.timeout(3.0):
-                if engine is not None and in_session:
-                    await self._feed(ev.Stop(), self._clock())
+                if in_session:
+                    await self._feed(stop, self._clock())
                 else:
                     await self.link.execute(ev.StopBelt())
         except TimeoutError:
-            self.log.error("the treadmill did not confirm the stop within 3 s at shutdown")
+            self.log.error("the treadmill did not confirm the stop within 3 s at shutdown: check the belt")
+            self._publisher.publish_event(
+                self.treadmill_id,
+                p.StopNotConfirmed(
+                    treadmill_id=self.treadmill_id,
+                    session_id=(engine.session_id or None) if engine is not None and in_session else None,
+                    detail="the treadmill did not confirm the stop within 3 s as the service stopped: "
+                    "check the belt",
+                ),
+            )
+
+    def _publish_final_state(self) -> None:
+        """The retained state a kiosk finds after this runner is gone: no session, no link."""
+        self._published_state = None
+        self._publisher.publish_state(
+            self.treadmill_id,
+            p.TreadmillState(treadmill_id=self.treadmill_id, connected=False, phase=ev.Phase.IDLE.value),
+        )

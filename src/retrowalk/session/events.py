@@ -51,13 +51,24 @@ class EndReason(StrEnum):
     COMMAND_FAILED = "command_failed"  # "operation failed", timeout, or a reply nobody understands
     INCLINE_CHANGED = "incline_changed_at_console"
     PAUSED_TOO_LONG = "paused_too_long"
+    # The service was told to stop (SIGTERM/SIGINT, e.g. `systemctl stop`) and ended its sessions itself.
+    SERVICE_STOPPED = "service_stopped"
+    # `retrowalk session start` was stopped at its terminal (Ctrl-C, or `retrowalk session stop`).
+    TERMINAL_STOP = "stopped_at_terminal"
     # Recorded by the service, never by the engine: the process died during the session (crash, power).
     SERVICE_RESTARTED = "service_restarted"
     TREADMILL_FAULT = "treadmill_fault"  # the service caught the treadmill lying (e.g. mph sent as km/h)
 
 
+# Who asked for a stop, and what the session's end says by default. A stop by anyone else is not a stop.
+STOP_DETAILS: dict[EndReason, str] = {
+    EndReason.KIOSK_STOP: "stopped from the kiosk",
+    EndReason.SERVICE_STOPPED: "the service was stopped; the belt was stopped first",
+    EndReason.TERMINAL_STOP: "stopped at the terminal; the belt was stopped first",
+}
+
 FINISHED_REASONS = frozenset(
-    {EndReason.COMPLETED, EndReason.KIOSK_STOP, EndReason.USER_STOP, EndReason.PAUSED_TOO_LONG}
+    {EndReason.COMPLETED, EndReason.USER_STOP, EndReason.PAUSED_TOO_LONG, *STOP_DETAILS}
 )
 
 
@@ -106,7 +117,15 @@ class Start:
 
 @dataclass(frozen=True, slots=True)
 class Stop:
-    """Kiosk: stop now. Always accepted: a stop is never refused."""
+    """Kiosk: stop now. Always accepted: a stop is never refused.
+
+    The service stops sessions the same way when it is told to stop itself, or when a terminal session
+    is stopped: ``reason`` (one of ``STOP_DETAILS``) and ``detail`` say so in the session's end; an empty
+    detail means the reason's usual one.
+    """
+
+    reason: EndReason = EndReason.KIOSK_STOP
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

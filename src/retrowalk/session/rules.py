@@ -13,6 +13,7 @@ from retrowalk.errors import RefusedError
 from retrowalk.session.events import (
     ACTIVE_PHASES,
     SESSION_PHASES,
+    STOP_DETAILS,
     TERMINAL_PHASES,
     CommandKind,
     CommandResult,
@@ -69,7 +70,7 @@ class EventRun(RunCore):
             case Start():
                 self._on_start(event)
             case Stop():
-                self._on_stop()
+                self._on_stop(event)
             case Pause():
                 self._on_pause()
             case Resume():
@@ -140,10 +141,13 @@ class EventRun(RunCore):
             self._command(SetTargetIncline(s.plan.incline_pct))
         self._set_speed(allowed_now(s))
 
-    def _on_stop(self) -> None:
+    def _on_stop(self, event: Stop) -> None:
         s = self.s
         if s.phase in SESSION_PHASES:
-            self._finish(Trigger.STOP, EndReason.KIOSK_STOP, "stopped from the kiosk")
+            # Never refused: a stop with a reason that is not a stop's is still a stop, from the kiosk.
+            reason = event.reason if event.reason in STOP_DETAILS else EndReason.KIOSK_STOP
+            detail = event.detail if isinstance(event.detail, str) and event.detail else STOP_DETAILS[reason]
+            self._finish(Trigger.STOP, reason, detail)
         else:
             next_phase(s.phase, Trigger.STOP)  # legal everywhere; kept for the table's sake
             self._command(StopBelt())
