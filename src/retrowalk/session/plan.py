@@ -81,20 +81,27 @@ class SessionPlan(BaseModel):
 
     @model_validator(mode="after")
     def _exact_and_consistent(self) -> Self:
-        problems: list[str] = []
-        for name in ("start_speed_kmh", "target_speed_kmh", "ramp_step_kmh"):
-            value = getattr(self, name)
-            if not _is_on_grid(value, 10):
-                problems.append(f"{name}={value} is not a multiple of 0.1 km/h")
-        if not _is_on_grid(self.incline_pct, 10):
-            problems.append(f"incline_pct={self.incline_pct} is not a multiple of 0.1 %")
-        if self.target_speed_kmh < self.start_speed_kmh:
-            problems.append(
-                f"target_speed_kmh={self.target_speed_kmh} is below start_speed_kmh={self.start_speed_kmh}"
-            )
+        # The checks are a plain function: mutation testing does not reach into decorated methods.
+        problems = _inconsistencies(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _inconsistencies(plan: SessionPlan) -> list[str]:
+    """What the field bounds alone cannot catch: values off the 0.1 grid, a target below the start."""
+    problems: list[str] = []
+    for name in ("start_speed_kmh", "target_speed_kmh", "ramp_step_kmh"):
+        value = getattr(plan, name)
+        if not _is_on_grid(value, 10):
+            problems.append(f"{name}={value} is not a multiple of 0.1 km/h")
+    if not _is_on_grid(plan.incline_pct, 10):
+        problems.append(f"incline_pct={plan.incline_pct} is not a multiple of 0.1 %")
+    if plan.target_speed_kmh < plan.start_speed_kmh:
+        problems.append(
+            f"target_speed_kmh={plan.target_speed_kmh} is below start_speed_kmh={plan.start_speed_kmh}"
+        )
+    return problems
 
 
 class OperatorCeilings(BaseModel):
@@ -123,17 +130,20 @@ class TreadmillCaps(BaseModel):
 
     @model_validator(mode="after")
     def _ranges_make_sense(self) -> Self:
-        if self.min_speed_kmh > self.max_speed_kmh:
-            raise ValueError(
-                f"min_speed_kmh={self.min_speed_kmh} is above max_speed_kmh={self.max_speed_kmh}"
-            )
-        if self.min_incline_pct > self.max_incline_pct:
-            raise ValueError(
-                f"min_incline_pct={self.min_incline_pct} is above max_incline_pct={self.max_incline_pct}"
-            )
-        if to_centi(self.speed_step_kmh) < 1:
-            raise ValueError(f"speed_step_kmh={self.speed_step_kmh} is finer than FTMS' 0.01 km/h")
+        problem = _range_problem(self)  # a plain function, for the same reason as _inconsistencies
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+
+def _range_problem(caps: TreadmillCaps) -> str | None:
+    if caps.min_speed_kmh > caps.max_speed_kmh:
+        return f"min_speed_kmh={caps.min_speed_kmh} is above max_speed_kmh={caps.max_speed_kmh}"
+    if caps.min_incline_pct > caps.max_incline_pct:
+        return f"min_incline_pct={caps.min_incline_pct} is above max_incline_pct={caps.max_incline_pct}"
+    if to_centi(caps.speed_step_kmh) < 1:
+        return f"speed_step_kmh={caps.speed_step_kmh} is finer than FTMS' 0.01 km/h"
+    return None
 
 
 class UserProfile(BaseModel):
