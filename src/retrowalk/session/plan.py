@@ -55,15 +55,15 @@ def _is_on_grid(value: float, grid_centi: int) -> bool:
     return abs(scaled - round(scaled)) < _FLOAT_SLACK and round(scaled) % grid_centi == 0
 
 
-def _frozen() -> ConfigDict:
-    # strict: "1.0" or True are not speeds; a kiosk that sends them gets a clear validation error.
-    return ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+# strict: "1.0" or True are not speeds; a kiosk that sends them gets a clear validation error. A constant,
+# not a function: the models are built at import, where a function's mutants could never be seen.
+_FROZEN = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class SessionPlan(BaseModel):
     """What one session may do. The engine enforces every field."""
 
-    model_config = _frozen()
+    model_config = _FROZEN
 
     start_speed_kmh: float = Field(default=BEGINNER_START_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
     target_speed_kmh: float = Field(default=FIRST_SESSION_TARGET_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
@@ -107,7 +107,7 @@ def _inconsistencies(plan: SessionPlan) -> list[str]:
 class OperatorCeilings(BaseModel):
     """The operator's limits from the service configuration. A kiosk may ask for less, never more."""
 
-    model_config = _frozen()
+    model_config = _FROZEN
 
     max_speed_kmh: float = Field(default=GENERAL_MAX_SPEED_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
     max_duration_s: int = Field(default=DEFAULT_DURATION_CEILING_S, ge=60, le=ABSOLUTE_MAX_DURATION_S)
@@ -117,7 +117,7 @@ class OperatorCeilings(BaseModel):
 class TreadmillCaps(BaseModel):
     """What the link read from the treadmill (FTMS Feature, Supported Speed/Inclination Range)."""
 
-    model_config = _frozen()
+    model_config = _FROZEN
 
     min_speed_kmh: float = Field(ge=0)
     max_speed_kmh: float = Field(gt=0)
@@ -149,7 +149,7 @@ def _range_problem(caps: TreadmillCaps) -> str | None:
 class UserProfile(BaseModel):
     """Screening inputs that change the plan (not the screening answers themselves)."""
 
-    model_config = _frozen()
+    model_config = _FROZEN
 
     user_id: str = Field(min_length=1, max_length=128)
     age_years: int | None = Field(default=None, ge=1, le=130)
