@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
+from pyftms.client.machines.treadmill import TreadmillData
 
-from retrowalk.link.guards import CheckedController, GarbageLog, MalformedReplyError
+from retrowalk.link.guards import CheckedController, CheckedUpdater, GarbageLog, MalformedReplyError
 
 ADDRESS = "AA:BB:CC:00:00:01"
 
@@ -119,8 +121,41 @@ async def test_a_reply_with_no_command_waiting_is_logged_and_dropped(
 
 def test_an_unparsable_status_names_the_error(logged: pytest.LogCaptureFixture) -> None:
     guard = controller(Clock())
-    guard._on_machine_status(None, bytearray(b"\x05"))  # Target Speed Changed without its speed
-    assert len(logged.messages) == 1
-    assert logged.messages[0].startswith(f"treadmill {ADDRESS} sent an unreadable machine status (05): ")
-    reason = logged.messages[0].split("(05): ")[1].split(";")[0]
-    assert reason.split(":")[0].endswith("Error"), reason
+    guard._on_machine_status(None, bytearray(b"\x01\x00"))  # Reset, with a stray byte after it
+    guard._on_training_status(None, bytearray(b"\x00\xee"))  # no such training status
+    assert logged.messages == [
+        # pyftms's assertion carries no message: the type alone says what went wrong.
+        f"treadmill {ADDRESS} sent an unreadable machine status (01 00): AssertionError; "
+        "dropped 1 such frame(s)",
+        f"treadmill {ADDRESS} sent an unreadable training status (00 ee): ValueError: 238 is not a valid "
+        "TrainingStatusCode; dropped 1 such frame(s)",
+    ]
+
+
+def test_readable_frames_pass_the_guards_unchanged(logged: pytest.LogCaptureFixture) -> None:
+    events: list[Any] = []  # pyftms's event types
+    garbage = garbage_log(Clock())
+    guard = CheckedController(events.append, garbage)
+    updater = CheckedUpdater(TreadmillData, events.append, garbage)
+    guard._on_training_status(None, bytearray(b"\x00\x01"))
+    guard._on_machine_status(None, bytearray(b"\x04"))
+    updater._on_notify(None, bytearray(b"\x00\x00\x64\x00"))  # 1.00 km/h
+    assert [(type(e).__name__, e.event_id) for e in events] == [
+        ("UpdateEvent", "update"),
+        ("ControlEvent", "start"),
+        ("UpdateEvent", "update"),
+    ]
+    assert events[0].event_data == {"training_status": 1}
+    assert events[2].event_data == {"speed_instant": 1.0}
+    assert logged.messages == []
+
+
+def test_unreadable_treadmill_data_is_logged_and_not_delivered(logged: pytest.LogCaptureFixture) -> None:
+    events: list[object] = []
+    updater = CheckedUpdater(TreadmillData, events.append, garbage_log(Clock()))
+    updater._on_notify(None, bytearray(b"\x00"))
+    assert events == []
+    assert logged.messages == [
+        f"treadmill {ADDRESS} sent an unreadable treadmill data (00): EOFError: Unexpected end of stream.; "
+        "dropped 1 such frame(s)"
+    ]

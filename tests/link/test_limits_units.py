@@ -209,6 +209,8 @@ def test_no_verdict_before_6_m_of_travel() -> None:
     verdict = judge_one_stretch(2.0, 6.0)
     assert verdict is not None
     assert verdict.ratio == pytest.approx(3.0)
+    # Half a metre implied, 6 travelled: judged on the ratio, 12.
+    assert judge_one_stretch(0.5, 6.0) == UnitMismatch(ratio=12.0)
     # The other way round: 6 m implied, none travelled.
     assert judge_one_stretch(5.9, 0.0) is None
     verdict = judge_one_stretch(6.0, 0.0)
