@@ -8,9 +8,17 @@ import logging
 from typing import Any
 
 import pytest
+from bleak.backends.device import BLEDevice
+from pyftms import MachineType, get_client
 from pyftms.client.machines.treadmill import TreadmillData
 
-from retrowalk.link.guards import CheckedController, CheckedUpdater, GarbageLog, MalformedReplyError
+from retrowalk.link.guards import (
+    CheckedController,
+    CheckedUpdater,
+    GarbageLog,
+    MalformedReplyError,
+    install_guards,
+)
 
 ADDRESS = "AA:BB:CC:00:00:01"
 
@@ -158,4 +166,21 @@ def test_unreadable_treadmill_data_is_logged_and_not_delivered(logged: pytest.Lo
     assert logged.messages == [
         f"treadmill {ADDRESS} sent an unreadable treadmill data (00): EOFError: Unexpected end of stream.; "
         "dropped 1 such frame(s)"
+    ]
+
+
+def test_installed_guards_serve_the_client_and_its_event_callback(logged: pytest.LogCaptureFixture) -> None:
+    events: list[Any] = []
+    client = get_client(BLEDevice(ADDRESS, "Pad", None), MachineType.TREADMILL, on_ftms_event=events.append)
+    install_guards(client, garbage_log(Clock()))
+    client._updater._on_notify(None, bytearray(b"\x00\x00\x64\x00"))  # 1.00 km/h
+    client._updater._on_notify(None, bytearray(b"\x00"))
+    client._controller._on_machine_status(None, bytearray(b"\x04"))  # started by the user
+    client._controller._on_machine_status(None, bytearray(b"\x01\x00"))
+    assert ("speed_instant", 1.0) in events[0].event_data.items()
+    assert events[1].event_id == "start"
+    assert len(events) == 2
+    assert [m.split(" sent an unreadable ")[1].split(" (")[0] for m in logged.messages] == [
+        "treadmill data",
+        "machine status",
     ]
