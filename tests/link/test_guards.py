@@ -102,13 +102,20 @@ async def test_a_reply_starting_with_the_response_code_answers_the_command() -> 
     assert guard._indicate.result() == b"\x80\x02\x01"
 
 
-@pytest.mark.parametrize("reply", [b"\x00\x02\x01", b"\x81\x02\x01", b"\x80\x02", b""])
-async def test_a_reply_that_is_not_an_ftms_response_fails_the_command(reply: bytes) -> None:
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [(b"\x00\x02\x01", "00 02 01"), (b"\x81\x02\x01", "81 02 01"), (b"\x80\x02", "80 02"), (b"", "(empty)")],
+)
+async def test_a_reply_that_is_not_an_ftms_response_fails_the_command(reply: bytes, shown: str) -> None:
     guard = controller(Clock())
     guard._indicate = asyncio.get_running_loop().create_future()
     guard._on_indicate(None, reply)
-    with pytest.raises(MalformedReplyError, match="is not an FTMS response"):
+    with pytest.raises(MalformedReplyError) as caught:
         guard._indicate.result()
+    assert str(caught.value) == (
+        f"control-point reply {shown} is not an FTMS response "
+        "(it must start with 0x80 and name the command and a result)"
+    )
 
 
 async def test_a_reply_with_no_command_waiting_is_logged_and_dropped(

@@ -46,7 +46,8 @@ def to_centi(value: float) -> int:
 
 
 def from_centi(centi: int) -> float:
-    return round(centi / 100, 2)
+    # Division is correctly rounded: 135 / 100 is the very float that the literal 1.35 is.
+    return centi / 100
 
 
 def _is_on_grid(value: float, grid_centi: int) -> bool:
