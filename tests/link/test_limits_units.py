@@ -284,3 +284,25 @@ def test_restart_forgets_the_stretch() -> None:
     # Without the restart, 400 m against 100 m implied would be caught here.
     assert check.observe(100.0, 3.6, 500.0) is None
     assert check.observe(110.0, 3.6, 510.0) is None
+
+
+@pytest.mark.parametrize(
+    ("ratio", "hint"),
+    [
+        (1.44, "its speed and distance data disagree"),
+        (1.45, "its speeds look like mph reported as km/h"),
+        (1.61, "its speeds look like mph reported as km/h"),
+        (1.8, "its speeds look like mph reported as km/h"),
+        (1.81, "its speed and distance data disagree"),
+        (0.54, "its speed and distance data disagree"),
+        (0.55, "its speeds look like km/h while its distance is in miles"),
+        (0.62, "its speeds look like km/h while its distance is in miles"),
+        (0.7, "its speeds look like km/h while its distance is in miles"),
+        (0.71, "its speed and distance data disagree"),
+    ],
+)
+def test_the_reason_names_the_likely_unit_mix_up(ratio: float, hint: str) -> None:
+    assert UnitMismatch(ratio=ratio).reason == (
+        f"the belt travelled {ratio:.2f} times the distance its reported speed implies: {hint}; "
+        "retrowalk cannot trust its speeds"
+    )

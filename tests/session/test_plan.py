@@ -56,6 +56,7 @@ def test_default_plan_is_a_first_session_within_every_ceiling() -> None:
     ("fields", "message"),
     [
         ({"start_speed_kmh": 1.05}, "start_speed_kmh=1.05 is not a multiple of 0.1"),
+        ({"start_speed_kmh": 1.00005}, "start_speed_kmh=1.00005 is not a multiple of 0.1"),
         ({"target_speed_kmh": 0.9}, "below start_speed_kmh"),
         ({"target_speed_kmh": 3.6}, "less than or equal to 3.5"),
         ({"ramp_step_kmh": 0.2}, "less than or equal to 0.1"),
@@ -295,6 +296,8 @@ def test_speeds_on_the_grid_survive_float_noise(speed: float) -> None:
         (0.89, 0.8, 0.8),  # below the beginner start: the start comes down too, to 0.8 not 0.9
         (0.87, 0.8, 0.8),
         (0.3, 0.3, 0.3),
+        (1.299, 1.0, 1.2),  # the float slack must not lift 12.99 tenths to 13
+        (1.29999, 1.0, 1.2),
     ],
 )
 def test_a_first_plan_under_a_low_ceiling_rounds_down(max_speed: float, start: float, target: float) -> None:
