@@ -141,3 +141,110 @@ def test_regression_never_goes_below_the_start_speed_or_a_minute() -> None:
     result = next_plan(ANN, CEILINGS, [session(1, plan)], reports(1, 2, 6, 2))
     assert result.plan is not None
     assert (result.plan.target_speed_kmh, result.plan.duration_cap_s) == (1.0, 60)
+
+
+def test_the_reasons_say_why() -> None:
+    assert next_plan(ANN, CEILINGS, [], []).reasons == ("first session",)
+    held = next_plan(ANN, CEILINGS, [session(1)], reports(1, 2, 2, 3))
+    assert held.reasons == ("next-morning pain up by 1 (s1)",)
+    progressed = next_plan(ANN, CEILINGS, [session(1)], reports(1, 2, 3, 2))
+    assert progressed.reasons == ("pain 3/10 and the next morning not worse (s1)",)
+
+
+def test_red_flags_are_each_named() -> None:
+    flagged = [
+        pain(1, PainTiming.AFTER, 2, swelling=True, giving_way=True),
+        pain(1, PainTiming.NEXT_MORNING, 7),
+    ]
+    result = next_plan(ANN, CEILINGS, [session(1)], flagged)
+    assert result.reasons == (
+        "swelling reported (s1)",
+        "knee giving way reported (s1)",
+        "pain 7/10 reported (s1)",
+    )
+
+
+def test_a_pain_of_6_regresses_without_referring() -> None:
+    result = next_plan(ANN, CEILINGS, [session(1)], [pain(1, PainTiming.AFTER, 6)])
+    assert result.decision is Decision.REGRESS
+
+
+def test_a_session_at_the_moment_of_clearance_counts_after_it() -> None:
+    history = [session(1), session(2)]
+    pains = reports(1, 2, 6, 2) + reports(2, 2, 6, 2)
+    # Cleared exactly when session 2 started: only that one regression counts, so no referral.
+    cleared = Clearance(user_id="ann", cleared_at=session(2).started_at, cleared_by="Dr. Physio")
+    result = next_plan(ANN, CEILINGS, history, pains, [cleared])
+    assert result.decision is Decision.REGRESS
+
+
+def test_a_clearance_after_every_session_carries_on_from_the_last_plan() -> None:
+    plan = SessionPlan(target_speed_kmh=1.8, duration_cap_s=600)
+    cleared = Clearance(user_id="ann", cleared_at=T0 + timedelta(days=30), cleared_by="Dr. Physio")
+    result = next_plan(ANN, CEILINGS, [session(1, plan)], [pain(1, PainTiming.DURING, 8)], [cleared])
+    assert result.decision is Decision.HOLD
+    assert result.reasons == ("cleared",)
+    assert result.plan == plan
+
+
+def test_only_the_next_morning_report_is_the_next_baseline() -> None:
+    # Session 1: 1 before, 3 during, 1 the next morning. Session 2 has no "before": its baseline is
+    # session 1's next morning (1), not its worst score (3), so a next morning of 2 holds.
+    history = [session(1), session(2)]
+    pains = reports(1, 1, 3, 1) + reports(2, None, 2, 2)
+    result = next_plan(ANN, CEILINGS, history, pains)
+    assert result.decision is Decision.HOLD
+    assert result.reasons == ("next-morning pain up by 1 (s2)",)
+
+
+@pytest.mark.parametrize(
+    ("max_speed", "target"),
+    [(1.35, 1.3), (1.39, 1.3), (1.4, 1.4), (1.45, 1.4)],
+)
+def test_a_ceiling_between_grid_points_rounds_the_plan_down(max_speed: float, target: float) -> None:
+    result = next_plan(ANN, OperatorCeilings(max_speed_kmh=max_speed), [session(1)], reports(1, 2, 4, 2))
+    assert result.decision is Decision.HOLD
+    assert result.plan is not None
+    assert result.plan.target_speed_kmh == target
+
+
+def test_a_ceiling_below_the_start_lowers_the_start_too() -> None:
+    result = next_plan(ANN, OperatorCeilings(max_speed_kmh=0.85), [session(1)], reports(1, 2, 4, 2))
+    assert result.plan is not None
+    assert (result.plan.start_speed_kmh, result.plan.target_speed_kmh) == (0.8, 0.8)
+
+
+@pytest.mark.parametrize(("max_incline", "incline"), [(1.25, 1.2), (2.0, 2.0), (0.0, 0.0), (5.0, 2.0)])
+def test_a_lowered_incline_ceiling_lowers_the_incline(max_incline: float, incline: float) -> None:
+    plan = SessionPlan(incline_pct=2.0)
+    ceilings = OperatorCeilings(max_incline_pct=max_incline)
+    result = next_plan(ANN, ceilings, [session(1, plan)], reports(1, 2, 4, 2))
+    assert result.plan is not None
+    assert result.plan.incline_pct == incline
+
+
+@pytest.mark.parametrize(("cap", "regressed"), [(300, 240), (301, 240), (304, 243), (75, 60), (70, 60)])
+def test_a_regression_shortens_by_a_fifth_rounded_down(cap: int, regressed: int) -> None:
+    plan = SessionPlan(target_speed_kmh=1.5, duration_cap_s=cap)
+    result = next_plan(ANN, CEILINGS, [session(1, plan)], reports(1, 2, 6, 2))
+    assert result.decision is Decision.REGRESS
+    assert result.plan is not None
+    assert result.plan.duration_cap_s == regressed
+
+
+def test_sessions_are_judged_in_the_order_they_happened() -> None:
+    # Given out of order: the last session (s2) decides, and only ann's sessions count.
+    other = SessionRecord(
+        session_id="b1",
+        user_id="bob",
+        started_at=T0 + timedelta(days=9),
+        plan=PLAN,
+        backward_s=300,
+        max_speed_kmh=1.5,
+        end_reason=EndReason.COMPLETED,
+    )
+    history = [session(2), other, session(1)]
+    pains = reports(1, 2, 6, 2) + reports(2, 2, 2, 2)
+    result = next_plan(ANN, CEILINGS, history, pains)
+    assert result.decision is Decision.PROGRESS
+    assert next_plan(UserProfile(user_id="cat"), CEILINGS, history, pains).decision is Decision.FIRST

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -47,9 +48,15 @@ class MalformedReplyError(TreadmillFaultError):
 class GarbageLog:
     """Logs unreadable frames with the treadmill's address, at most once per interval per source."""
 
-    def __init__(self, log: logging.Logger | logging.LoggerAdapter[logging.Logger], address: str) -> None:
+    def __init__(
+        self,
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        address: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._log = log
         self._address = address
+        self._clock = clock
         self._last: dict[str, float] = {}
         self._dropped: dict[str, int] = {}
 
@@ -60,7 +67,7 @@ class GarbageLog:
         )
 
     def frame(self, source: str, data: bytes | bytearray, why: str) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._dropped[source] = self._dropped.get(source, 0) + 1
         last = self._last.get(source)
         if last is not None and now - last < GARBAGE_LOG_EVERY_S:

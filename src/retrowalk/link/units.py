@@ -10,6 +10,7 @@ The check is a pure function of the samples, so tests can feed it any history.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # Distance counters move in whole metres; below this much travel the rounding drowns the signal.
@@ -39,51 +40,53 @@ class UnitMismatch:
         )
 
 
+@dataclass
+class _Stretch:
+    """The stretch of belt travel being judged: where it started and what the data implied since."""
+
+    start_distance: float
+    last_at: float
+    last_speed: float
+    implied_m: float = 0.0
+
+
 class UnitCheck:
     """Compares travelled distance with the integral of reported speed while the belt runs."""
 
     def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self._start_distance: float | None = None
-        self._last_at: float | None = None
-        self._last_speed = 0.0
-        self._implied_m = 0.0
+        self._stretch: _Stretch | None = None
 
     def restart(self) -> None:
         """Forget the history (link lost, belt stopped, counter reset)."""
-        self._reset()
+        self._stretch = None
 
     def observe(self, at: float, speed_kmh: float, distance_m: float | None) -> UnitMismatch | None:
         """Feed one sample; returns a mismatch once enough travel has been seen to judge."""
         if distance_m is None or speed_kmh <= 0:
-            self._reset()
+            self._stretch = None
             return None
-        if self._start_distance is None or self._last_at is None or distance_m < self._start_distance:
-            self._start_distance = distance_m
-            self._last_at = at
-            self._last_speed = speed_kmh
-            self._implied_m = 0.0
+        stretch = self._stretch
+        if stretch is None or distance_m < stretch.start_distance:
+            self._stretch = _Stretch(start_distance=distance_m, last_at=at, last_speed=speed_kmh)
             return None
-        dt = at - self._last_at
+        dt = at - stretch.last_at
         if dt < 0:
-            self._reset()
+            self._stretch = None
             return None
         # Trapezoid: the belt accelerates smoothly between samples.
-        self._implied_m += (self._last_speed + speed_kmh) / 2 / 3.6 * dt
-        self._last_at = at
-        self._last_speed = speed_kmh
-        travelled = distance_m - self._start_distance
-        if travelled < MIN_TRAVEL_M and self._implied_m < MIN_TRAVEL_M:
+        stretch.implied_m += (stretch.last_speed + speed_kmh) / 2 / 3.6 * dt
+        stretch.last_at = at
+        stretch.last_speed = speed_kmh
+        travelled = distance_m - stretch.start_distance
+        if travelled < MIN_TRAVEL_M and stretch.implied_m < MIN_TRAVEL_M:
             return None
-        if self._implied_m <= 0:
-            return UnitMismatch(ratio=float("inf"))
-        ratio = travelled / self._implied_m
+        if stretch.implied_m <= 0:
+            return UnitMismatch(ratio=math.inf)
+        ratio = travelled / stretch.implied_m
         if ratio > FASTER_THAN_REPORTED or ratio < SLOWER_THAN_REPORTED:
             return UnitMismatch(ratio=ratio)
         # Enough evidence that the units agree; judge the next stretch afresh so a later change is seen.
         if travelled >= 4 * MIN_TRAVEL_M:
-            self._start_distance = distance_m
-            self._implied_m = 0.0
+            stretch.start_distance = distance_m
+            stretch.implied_m = 0.0
         return None

@@ -46,7 +46,8 @@ def to_centi(value: float) -> int:
 
 
 def from_centi(centi: int) -> float:
-    return round(centi / 100, 2)
+    # Division is correctly rounded: 135 / 100 is the very float that the literal 1.35 is.
+    return centi / 100
 
 
 def _is_on_grid(value: float, grid_centi: int) -> bool:
@@ -55,15 +56,15 @@ def _is_on_grid(value: float, grid_centi: int) -> bool:
     return abs(scaled - round(scaled)) < _FLOAT_SLACK and round(scaled) % grid_centi == 0
 
 
-def _frozen() -> ConfigDict:
-    # strict: "1.0" or True are not speeds; a kiosk that sends them gets a clear validation error.
-    return ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+# strict: "1.0" or True are not speeds; a kiosk that sends them gets a clear validation error. A constant,
+# not a function: the models are built at import, where a function's mutants could never be seen.
+_FROZEN = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class SessionPlan(BaseModel):
     """What one session may do. The engine enforces every field."""
 
-    model_config = _frozen()
+    model_config = _FROZEN
 
     start_speed_kmh: float = Field(default=BEGINNER_START_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
     target_speed_kmh: float = Field(default=FIRST_SESSION_TARGET_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
@@ -81,26 +82,33 @@ class SessionPlan(BaseModel):
 
     @model_validator(mode="after")
     def _exact_and_consistent(self) -> Self:
-        problems: list[str] = []
-        for name in ("start_speed_kmh", "target_speed_kmh", "ramp_step_kmh"):
-            value = getattr(self, name)
-            if not _is_on_grid(value, 10):
-                problems.append(f"{name}={value} is not a multiple of 0.1 km/h")
-        if not _is_on_grid(self.incline_pct, 10):
-            problems.append(f"incline_pct={self.incline_pct} is not a multiple of 0.1 %")
-        if self.target_speed_kmh < self.start_speed_kmh:
-            problems.append(
-                f"target_speed_kmh={self.target_speed_kmh} is below start_speed_kmh={self.start_speed_kmh}"
-            )
+        # The checks are a plain function: mutation testing does not reach into decorated methods.
+        problems = _inconsistencies(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
+def _inconsistencies(plan: SessionPlan) -> list[str]:
+    """What the field bounds alone cannot catch: values off the 0.1 grid, a target below the start."""
+    problems: list[str] = []
+    for name in ("start_speed_kmh", "target_speed_kmh", "ramp_step_kmh"):
+        value = getattr(plan, name)
+        if not _is_on_grid(value, 10):
+            problems.append(f"{name}={value} is not a multiple of 0.1 km/h")
+    if not _is_on_grid(plan.incline_pct, 10):
+        problems.append(f"incline_pct={plan.incline_pct} is not a multiple of 0.1 %")
+    if plan.target_speed_kmh < plan.start_speed_kmh:
+        problems.append(
+            f"target_speed_kmh={plan.target_speed_kmh} is below start_speed_kmh={plan.start_speed_kmh}"
+        )
+    return problems
+
+
 class OperatorCeilings(BaseModel):
     """The operator's limits from the service configuration. A kiosk may ask for less, never more."""
 
-    model_config = _frozen()
+    model_config = _FROZEN
 
     max_speed_kmh: float = Field(default=GENERAL_MAX_SPEED_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
     max_duration_s: int = Field(default=DEFAULT_DURATION_CEILING_S, ge=60, le=ABSOLUTE_MAX_DURATION_S)
@@ -110,7 +118,7 @@ class OperatorCeilings(BaseModel):
 class TreadmillCaps(BaseModel):
     """What the link read from the treadmill (FTMS Feature, Supported Speed/Inclination Range)."""
 
-    model_config = _frozen()
+    model_config = _FROZEN
 
     min_speed_kmh: float = Field(ge=0)
     max_speed_kmh: float = Field(gt=0)
@@ -123,23 +131,26 @@ class TreadmillCaps(BaseModel):
 
     @model_validator(mode="after")
     def _ranges_make_sense(self) -> Self:
-        if self.min_speed_kmh > self.max_speed_kmh:
-            raise ValueError(
-                f"min_speed_kmh={self.min_speed_kmh} is above max_speed_kmh={self.max_speed_kmh}"
-            )
-        if self.min_incline_pct > self.max_incline_pct:
-            raise ValueError(
-                f"min_incline_pct={self.min_incline_pct} is above max_incline_pct={self.max_incline_pct}"
-            )
-        if to_centi(self.speed_step_kmh) < 1:
-            raise ValueError(f"speed_step_kmh={self.speed_step_kmh} is finer than FTMS' 0.01 km/h")
+        problem = _range_problem(self)  # a plain function, for the same reason as _inconsistencies
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+
+def _range_problem(caps: TreadmillCaps) -> str | None:
+    if caps.min_speed_kmh > caps.max_speed_kmh:
+        return f"min_speed_kmh={caps.min_speed_kmh} is above max_speed_kmh={caps.max_speed_kmh}"
+    if caps.min_incline_pct > caps.max_incline_pct:
+        return f"min_incline_pct={caps.min_incline_pct} is above max_incline_pct={caps.max_incline_pct}"
+    if to_centi(caps.speed_step_kmh) < 1:
+        return f"speed_step_kmh={caps.speed_step_kmh} is finer than FTMS' 0.01 km/h"
+    return None
 
 
 class UserProfile(BaseModel):
     """Screening inputs that change the plan (not the screening answers themselves)."""
 
-    model_config = _frozen()
+    model_config = _FROZEN
 
     user_id: str = Field(min_length=1, max_length=128)
     age_years: int | None = Field(default=None, ge=1, le=130)

@@ -1,0 +1,193 @@
+"""The reply guard and the log of unreadable frames, in isolation (the fuzz tests drive them through
+pyftms and a simulated treadmill; these pin the exact rules: which replies pass, when a line is logged)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from bleak.backends.device import BLEDevice
+from pyftms import MachineType, get_client
+from pyftms.client.machines.treadmill import TreadmillData
+
+from retrowalk.link.guards import (
+    CheckedController,
+    CheckedUpdater,
+    GarbageLog,
+    MalformedReplyError,
+    install_guards,
+)
+
+ADDRESS = "AA:BB:CC:00:00:01"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def logged(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.WARNING, logger="test.guards")
+    return caplog
+
+
+def garbage_log(clock: Clock) -> GarbageLog:
+    return GarbageLog(logging.getLogger("test.guards"), ADDRESS, clock)
+
+
+def test_the_first_unreadable_frame_is_logged_with_the_treadmill_and_the_bytes(
+    logged: pytest.LogCaptureFixture,
+) -> None:
+    garbage_log(Clock()).frame("treadmill data", b"\x01\x02", "ValueError: short")
+    assert logged.messages == [
+        f"treadmill {ADDRESS} sent an unreadable treadmill data (01 02): ValueError: short; "
+        "dropped 1 such frame(s)"
+    ]
+
+
+def test_an_empty_frame_says_so(logged: pytest.LogCaptureFixture) -> None:
+    garbage_log(Clock()).frame("machine status", b"", "IndexError")
+    assert logged.messages == [
+        f"treadmill {ADDRESS} sent an unreadable machine status (empty): IndexError; dropped 1 such frame(s)"
+    ]
+
+
+def test_a_burst_is_logged_once_every_30_s_with_the_count(logged: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    log = garbage_log(clock)
+    log.frame("machine status", b"\x05", "first")
+    for at in (1.0, 10.0, 29.99):
+        clock.now = 1000.0 + at
+        log.frame("machine status", b"\x05", "again")
+    assert len(logged.messages) == 1
+    clock.now = 1030.0
+    log.frame("machine status", b"\x05", "at 30 s")
+    assert logged.messages[1] == (
+        f"treadmill {ADDRESS} sent an unreadable machine status (05): at 30 s; "
+        "dropped 4 such frame(s) in the last 30 s"
+    )
+    # The count starts again from the line just logged.
+    clock.now = 1075.4
+    log.frame("machine status", b"\x05", "later")
+    assert logged.messages[2].endswith("dropped 1 such frame(s) in the last 45 s")
+
+
+def test_each_kind_of_frame_has_its_own_burst(logged: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    log = garbage_log(clock)
+    log.frame("machine status", b"\x05", "one")
+    clock.now += 1.0
+    log.frame("training status", b"\x00", "two")
+    log.frame("machine status", b"\x05", "three")
+    assert [line.split(" sent an unreadable ")[1].split(" (")[0] for line in logged.messages] == [
+        "machine status",
+        "training status",
+    ]
+
+
+def controller(clock: Clock) -> CheckedController:
+    return CheckedController(lambda _event: None, garbage_log(clock))
+
+
+async def test_a_reply_starting_with_the_response_code_answers_the_command() -> None:
+    guard = controller(Clock())
+    guard._indicate = asyncio.get_running_loop().create_future()
+    guard._on_indicate(None, bytearray(b"\x80\x02\x01"))
+    assert guard._indicate.result() == b"\x80\x02\x01"
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [(b"\x00\x02\x01", "00 02 01"), (b"\x81\x02\x01", "81 02 01"), (b"\x80\x02", "80 02"), (b"", "(empty)")],
+)
+async def test_a_reply_that_is_not_an_ftms_response_fails_the_command(reply: bytes, shown: str) -> None:
+    guard = controller(Clock())
+    guard._indicate = asyncio.get_running_loop().create_future()
+    guard._on_indicate(None, reply)
+    with pytest.raises(MalformedReplyError) as caught:
+        guard._indicate.result()
+    assert str(caught.value) == (
+        f"control-point reply {shown} is not an FTMS response "
+        "(it must start with 0x80 and name the command and a result)"
+    )
+
+
+async def test_a_reply_with_no_command_waiting_is_logged_and_dropped(
+    logged: pytest.LogCaptureFixture,
+) -> None:
+    guard = controller(Clock())
+    guard._on_indicate(None, b"\x80\x02\x01")  # nothing sent yet
+    done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    done.set_result(b"\x80\x07\x01")
+    guard._indicate = done
+    guard._on_indicate(None, b"\x80\x02\x01")  # the command in flight was already answered
+    assert done.result() == b"\x80\x07\x01"
+    assert logged.messages == [
+        f"treadmill {ADDRESS} sent an unreadable control-point reply (80 02 01): no command was waiting "
+        "for one; dropped 1 such frame(s)"
+    ]
+
+
+def test_an_unparsable_status_names_the_error(logged: pytest.LogCaptureFixture) -> None:
+    guard = controller(Clock())
+    guard._on_machine_status(None, bytearray(b"\x01\x00"))  # Reset, with a stray byte after it
+    guard._on_training_status(None, bytearray(b"\x00\xee"))  # no such training status
+    assert logged.messages == [
+        # pyftms's assertion carries no message: the type alone says what went wrong.
+        f"treadmill {ADDRESS} sent an unreadable machine status (01 00): AssertionError; "
+        "dropped 1 such frame(s)",
+        f"treadmill {ADDRESS} sent an unreadable training status (00 ee): ValueError: 238 is not a valid "
+        "TrainingStatusCode; dropped 1 such frame(s)",
+    ]
+
+
+def test_readable_frames_pass_the_guards_unchanged(logged: pytest.LogCaptureFixture) -> None:
+    events: list[Any] = []  # pyftms's event types
+    garbage = garbage_log(Clock())
+    guard = CheckedController(events.append, garbage)
+    updater = CheckedUpdater(TreadmillData, events.append, garbage)
+    guard._on_training_status(None, bytearray(b"\x00\x01"))
+    guard._on_machine_status(None, bytearray(b"\x04"))
+    updater._on_notify(None, bytearray(b"\x00\x00\x64\x00"))  # 1.00 km/h
+    assert [(type(e).__name__, e.event_id) for e in events] == [
+        ("UpdateEvent", "update"),
+        ("ControlEvent", "start"),
+        ("UpdateEvent", "update"),
+    ]
+    assert events[0].event_data == {"training_status": 1}
+    assert events[2].event_data == {"speed_instant": 1.0}
+    assert logged.messages == []
+
+
+def test_unreadable_treadmill_data_is_logged_and_not_delivered(logged: pytest.LogCaptureFixture) -> None:
+    events: list[object] = []
+    updater = CheckedUpdater(TreadmillData, events.append, garbage_log(Clock()))
+    updater._on_notify(None, bytearray(b"\x00"))
+    assert events == []
+    assert logged.messages == [
+        f"treadmill {ADDRESS} sent an unreadable treadmill data (00): EOFError: Unexpected end of stream.; "
+        "dropped 1 such frame(s)"
+    ]
+
+
+def test_installed_guards_serve_the_client_and_its_event_callback(logged: pytest.LogCaptureFixture) -> None:
+    events: list[Any] = []
+    client = get_client(BLEDevice(ADDRESS, "Pad", None), MachineType.TREADMILL, on_ftms_event=events.append)
+    install_guards(client, garbage_log(Clock()))
+    client._updater._on_notify(None, bytearray(b"\x00\x00\x64\x00"))  # 1.00 km/h
+    client._updater._on_notify(None, bytearray(b"\x00"))
+    client._controller._on_machine_status(None, bytearray(b"\x04"))  # started by the user
+    client._controller._on_machine_status(None, bytearray(b"\x01\x00"))
+    assert ("speed_instant", 1.0) in events[0].event_data.items()
+    assert events[1].event_id == "start"
+    assert len(events) == 2
+    assert [m.split(" sent an unreadable ")[1].split(" (")[0] for m in logged.messages] == [
+        "treadmill data",
+        "machine status",
+    ]
