@@ -100,7 +100,8 @@ def test_links_between_the_docs_point_at_files_that_exist() -> None:
 
 
 @pytest.mark.parametrize(
-    ("guide", "section"), [("getting-started-home.md", "## 6."), ("getting-started-kiosk.md", "## 5.")]
+    ("guide", "section"),
+    [("getting-started-home.md", "## 7. When it does not work"), ("getting-started-kiosk.md", "## 5.")],
 )
 def test_the_troubleshooting_tables_name_every_end_reason(guide: str, section: str) -> None:
     text = (ROOT / "docs" / guide).read_text()
@@ -109,3 +110,18 @@ def test_the_troubleshooting_tables_name_every_end_reason(guide: str, section: s
         r.value for r in EndReason if r is not EndReason.COMPLETED and f"`{r.value}`" not in troubleshooting
     ]
     assert missing == [], f"{guide} {section} does not say what these end reasons mean: {missing}"
+
+
+# The commands that open the configuration's history file (check-config only looks at its directory).
+HISTORY_COMMANDS = r"^\$ retrowalk (?:serve|session|user)\b.*?--config (\S+)"
+
+
+@pytest.mark.parametrize("guide", ["getting-started-home.md", "getting-started-kiosk.md"])
+def test_the_guides_keep_history_files_out_of_the_repository(guide: str) -> None:
+    """The examples name their history file relative to where retrowalk runs: a guide that ran them from
+    the repository root would leave the file there, so the guides copy the example out and run it there."""
+    text = (ROOT / "docs" / guide).read_text(encoding="utf-8")
+    configs = re.findall(HISTORY_COMMANDS, text, re.M)
+    assert configs, f"{guide} runs no retrowalk command on a configuration"
+    in_repository = [config for config in configs if config.startswith("docs/")]
+    assert in_repository == []

@@ -247,6 +247,26 @@ def test_swelling_sends_the_person_to_a_clinician(
     assert out.splitlines()[-1] == "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)"
 
 
+def test_a_person_the_pain_rule_sent_to_a_clinician_is_refused_before_anything_connects(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the command that unblocks them, and without waiting for a treadmill: a bus that is not there
+    would make any attempt to connect fail with another sentence."""
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={config.with_name('no-bus')}")
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store)
+    run(capsys, *user_args(config, "pain", "--when", "after", "2", "--giving-way"))
+    code = main(["session", "start", "--config", str(config), "--user", "me", "--pain-before", "1"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == (
+        "retrowalk: session not started: user 'me' should see a clinician before the next session: "
+        "knee giving way reported (home-1); once a clinician has cleared the person, record it with "
+        f"'retrowalk user clear --config {config} --user me --by NAME'\n"
+    )
+    assert [s.session_id for s in store.sessions_for_user("me")] == ["home-1"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

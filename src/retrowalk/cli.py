@@ -101,7 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"retrowalk {__version__}")
-    parser.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="what to log on stderr (default: WARNING for session, user and demo; for serve the "
+        "configuration's [service] log_level; INFO for the rest); DEBUG adds a failure's traceback",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser(
@@ -164,8 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--screening",
         type=screening_answers,
         metavar="AGE,OA,BALANCE,SURGERY",
-        help="screening answers, e.g. '52,no,no,no' (otherwise you are asked the first time); different "
-        "answers replace the ones on record",
+        help="screening answers, e.g. '52,no,no,no': age; severe knee osteoarthritis or a ligament "
+        "injury; balance problems or dizziness; recent knee surgery (otherwise you are asked the first "
+        "time); different answers replace the ones on record",
     )
     start.add_argument(
         "--pain-before",
@@ -173,7 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SCORE",
         help="knee pain now, 0-10 (otherwise you are asked); the next morning is compared with it",
     )
-    stop = ssub.add_parser("stop", help="stop the session started with 'session start' (same config)")
+    stop = ssub.add_parser(
+        "stop",
+        help="stop the session started with 'session start' (same config)",
+        description="Ask the 'session start' running on this configuration to stop the belt and end the "
+        "session; it finds that process through a file next to the history file, so with a relative "
+        "storage path run it in the directory the session was started in.",
+    )
     stop.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
 
     user_commands.add_parser(sub)
@@ -185,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         "treadmills, the storage directory and TLS files on this machine, TLS on port 8883) and say what "
         "is wrong, one line each; exit 2 if anything is. Connects to nothing (docs/configuration.md).",
     )
-    check.add_argument("config", type=Path)
+    check.add_argument("config", type=Path, help="TOML configuration file")
 
     demo = sub.add_parser(
         "demo",

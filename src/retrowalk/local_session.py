@@ -94,19 +94,26 @@ def ask_screening(user: str) -> mc.ScreeningCommand:
 
 
 def refuse_unless_cleared(service: Service, args: Namespace) -> None:
-    """Before connecting: a person the screening holds back learns why, and the commands that unblock them."""
+    """Before connecting: a person the screening or the pain rule holds back learns why, and the commands
+    that unblock them (the treadmill need not be reached to know that no session may start)."""
     from retrowalk.user_commands import screening_status
 
     decision = screening_status(service.store, args.user)
-    if decision.allowed:
-        return
     where = f"--config {args.config} --user {args.user}"
-    raise RefusedError(
-        f"session not started: user {args.user!r} cannot start a session: {decision.reason}; if a screening "
-        f"answer was wrong, correct it with 'retrowalk user screening {where} --answers "
-        "AGE,OA,BALANCE,SURGERY', and once a clinician has cleared the person, record it with "
-        f"'retrowalk user clear {where} --by NAME'"
-    )
+    if not decision.allowed:
+        raise RefusedError(
+            f"session not started: user {args.user!r} cannot start a session: {decision.reason}; if a "
+            f"screening answer was wrong, correct it with 'retrowalk user screening {where} --answers "
+            "AGE,OA,BALANCE,SURGERY', and once a clinician has cleared the person, record it with "
+            f"'retrowalk user clear {where} --by NAME'"
+        )
+    progression, _ = service.router.progression_for(args.user)
+    if progression.plan is None:  # swelling, a knee giving way, severe pain, repeated regressions
+        raise RefusedError(
+            f"session not started: user {args.user!r} should see a clinician before the next session: "
+            f"{'; '.join(progression.reasons)}; once a clinician has cleared the person, record it with "
+            f"'retrowalk user clear {where} --by NAME'"
+        )
 
 
 def connect_wait_s(settings: Settings) -> float:

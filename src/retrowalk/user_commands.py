@@ -129,8 +129,8 @@ def add_parser(sub: Any) -> None:
         "record a clinician's clearance",
         "Record that a clinician cleared the person after a 'yes' in the screening or after the pain "
         "rule asked them to see one. Record only what a clinician actually said: the clearance lets "
-        "sessions start again. Anyone who can write the storage file can record one, as anyone who may "
-        "publish commands can over MQTT.",
+        "sessions start again. Anyone who can write the storage file can record one, as anyone the "
+        "broker lets publish on a treadmill's command/staff topic can over MQTT.",
     )
     clear.add_argument("--by", required=True, metavar="NAME", help="who cleared the person, and their role")
     clear.add_argument(
