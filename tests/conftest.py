@@ -52,9 +52,12 @@ def config_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def cli_logging_restored() -> Iterator[None]:
-    """`retrowalk.cli.main` sets up logging for a whole process; give the test process its own back."""
+    """`retrowalk.cli.main` sets up logging for a whole process; give the test process its own back.
+
+    Autouse: a test that calls `main` with capsys leaves the root logger writing to that test's captured
+    stderr, closed once the test ends, and every later test that logs would print "Logging error"."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     before = {
