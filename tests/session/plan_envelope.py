@@ -25,9 +25,25 @@ envelope).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum, auto
 
+from retrowalk.session.events import (
+    Action,
+    CommandKind,
+    CommandResult,
+    Event,
+    LinkDown,
+    LinkUp,
+    MachineStatus,
+    MachineStatusKind,
+    Pause,
+    Resume,
+    SessionEnded,
+    SessionStarted,
+    SetTargetSpeed,
+)
 from retrowalk.session.plan import SessionPlan
 
 # docs/safety.md rule 4: the belt may take this long to slow down after retrowalk lowered its speed.
@@ -152,6 +168,50 @@ class PlanEnvelope:
     def _cap_s(self) -> float:
         assert self.plan is not None
         return self.plan.cap_s + self.slack_s
+
+    # --- judging the engine ------------------------------------------------------------------------------
+    def observe(self, event: Event, out: Sequence[Action], now: float) -> list[str]:
+        """Take one event the engine accepted at ``now`` and the actions it answered with, in order;
+        return what the engine did wrong by this model (an empty list: nothing)."""
+        self.advance(now)
+        must_correct = self._take(event, now)
+        problems: list[str] = []
+        corrected = False
+        for action in out:
+            if isinstance(action, SessionStarted):
+                self.start(action.plan, now)
+            elif isinstance(action, SessionEnded):
+                self.end(now)
+            elif isinstance(action, SetTargetSpeed):
+                allowed = self.envelope(now)
+                if centi(action.kmh) > allowed:
+                    problems.append(f"{action} above the plan's envelope {allowed / 100} km/h at {now}")
+                self.commanded(action.kmh)
+                corrected = True
+        if must_correct and not corrected and self.stage is not Stage.NONE:
+            problems.append(f"{event} is a speed-up above the plan's envelope and was not corrected")
+        return problems
+
+    def _take(self, event: Event, now: float) -> bool:
+        """Apply an input; True when it is a console speed-up the engine must answer with a correction."""
+        match event:
+            case Pause():
+                self.pause(now)
+            case Resume():
+                self.resume(now)
+            case CommandResult(command=CommandKind.SET_TARGET_SPEED | CommandKind.START) if event.ok:
+                self.command_succeeded(event.command is CommandKind.SET_TARGET_SPEED, now)
+            case LinkUp():
+                self.link_recovered(now)
+            case LinkDown():
+                self.link_down(now)
+            case MachineStatus(kind=MachineStatusKind.USER_PAUSE) if self.link_up:
+                self.pause(now, by_console=True)
+            case MachineStatus(kind=MachineStatusKind.USER_START) if self.link_up:
+                self.resume(now, at_console=True)
+            case MachineStatus(kind=MachineStatusKind.TARGET_SPEED_CHANGED, value=int() | float() as value):
+                return self.console_speed(value, now)
+        return False
 
     # --- time and events ---------------------------------------------------------------------------------
     def advance(self, now: float) -> None:

@@ -126,8 +126,9 @@ class EngineMachine(RuleBasedStateMachine):
             assert issued[:1] == [StopBelt()], f"link up did not stop first: {issued}"
         if not engine.link_up:
             assert issued == [], f"{issued} issued with the link down"
-        must_correct = self._tell_the_model(event)
-        self._check_commanded_speeds(out, must_correct)
+        problems = self.model.observe(event, out, self.now)
+        assert not problems, problems
+        self._check_commanded_speeds(out)
         self.pending.extend(c.kind for c in issued)
         self._track_overspeed(event, out, phase_before, limit_before)
         return out
@@ -139,54 +140,19 @@ class EngineMachine(RuleBasedStateMachine):
     def _model_envelope(self, now: float) -> float:
         return self.model.envelope(now) / 100
 
-    def _tell_the_model(self, event: Event) -> bool:
-        """Feed the independent model what the engine accepted; True when the event is a console
-        speed-up the engine had to answer with a correction."""
-        model, now = self.model, self.now
-        match event:
-            case Pause():
-                model.pause(now)
-            case Resume():
-                model.resume(now)
-            case CommandResult(command=CommandKind.SET_TARGET_SPEED | CommandKind.START) if event.ok:
-                model.command_succeeded(event.command is CommandKind.SET_TARGET_SPEED, now)
-            case LinkUp():
-                model.link_recovered(now)
-            case LinkDown():
-                model.link_down(now)
-            case MachineStatus(kind=MachineStatusKind.USER_PAUSE) if model.link_up:
-                model.pause(now, by_console=True)
-            case MachineStatus(kind=MachineStatusKind.USER_START) if model.link_up:
-                model.resume(now, at_console=True)
-            case MachineStatus(kind=MachineStatusKind.TARGET_SPEED_CHANGED, value=float() as value):
-                return model.console_speed(value, now)
-        return False
-
-    def _check_commanded_speeds(self, out: list[Action], must_correct: bool) -> None:
+    def _check_commanded_speeds(self, out: list[Action]) -> None:
         """Every speed commanded is within the model's envelope, whatever the engine thinks it allows."""
-        engine = self.engine
-        plan = engine.plan
-        issued: list[float] = []
-        # In order: a Start may end the previous session (a late fault) before it starts its own.
         for action in out:
             if isinstance(action, SessionStarted):
                 self.started[action.session_id] += 1
-                self.model.start(action.plan, self.now)
             elif isinstance(action, SessionEnded):
                 self.ended[action.session_id] += 1
                 assert self.started[action.session_id] == 1, "an end without a start"
-                self.model.end(self.now)
             elif isinstance(action, SetTargetSpeed):
-                envelope = self._model_envelope(self.now)
-                assert plan is not None
-                assert action.kmh <= envelope + 1e-9, f"{action} above the plan's envelope {envelope}"
                 assert action.kmh <= CEILINGS.max_speed_kmh
-                self.model.commanded(action.kmh)
-                issued.append(action.kmh)
-        if must_correct and engine.phase in CONTROLLED:
-            assert issued, "a console speed-up above the plan's envelope was not corrected"
-        if issued and engine.phase in CONTROLLED:
-            assert issued[-1] <= engine.allowed_speed(self.now), f"{issued[-1]} above allowed"
+        issued = [a.kmh for a in out if isinstance(a, SetTargetSpeed)]
+        if issued and self.engine.phase in CONTROLLED:
+            assert issued[-1] <= self.engine.allowed_speed(self.now), f"{issued[-1]} above allowed"
 
     def _track_overspeed(self, event: Event, out: list[Action], phase_before: Phase, allowed: float) -> None:
         """Model of the overspeed rule, from the samples this test sent and the plan envelope's limit.
