@@ -118,7 +118,7 @@ class PlanEnvelope:
         self.falling_from = 0  # rule 4's slow-down allowance: the value the limit falls from ...
         self.falling_at = 0.0  # ... and since when
 
-    # --- what the plan allows --------------------------------------------------------------------------
+    # --- what the plan allows -----------------------------------------------------------------------------
     def envelope(self, now: float) -> int:
         """The highest allowed speed at ``now`` (hundredths of km/h) if nothing but time happens until
         then; the model itself does not change."""
@@ -169,7 +169,7 @@ class PlanEnvelope:
         assert self.plan is not None
         return self.plan.cap_s + self.slack_s
 
-    # --- judging the engine ------------------------------------------------------------------------------
+    # --- judging the engine -------------------------------------------------------------------------------
     def observe(self, event: Event, out: Sequence[Action], now: float) -> list[str]:
         """Take one event the engine accepted at ``now`` and the actions it answered with, in order;
         return what the engine did wrong by this model (an empty list: nothing)."""
@@ -213,7 +213,7 @@ class PlanEnvelope:
                 return self.console_speed(value, now)
         return False
 
-    # --- time and events ---------------------------------------------------------------------------------
+    # --- time and events ----------------------------------------------------------------------------------
     def advance(self, now: float) -> None:
         """Let time pass up to ``now``: the cap starts the cool-down, its end ends the session."""
         if not math.isfinite(self.now):
@@ -326,7 +326,7 @@ class PlanEnvelope:
         self.advance(now)
         self._lower_to(0, Stage.NONE)
 
-    # --- helpers --------------------------------------------------------------------------------------------
+    # --- helpers ------------------------------------------------------------------------------------------
     def _fresh_ramp(self) -> None:
         assert self.plan is not None
         self.base = self.plan.start

@@ -90,7 +90,7 @@ class EngineMachine(RuleBasedStateMachine):
         # The independent judge of every speed; a microsecond of slack for the engine's float sums.
         self.model = PlanEnvelope(slack_s=1e-6, belt_min_kmh=WALKING_PAD.min_speed_kmh)
 
-    # --- the one way events go in: every invariant about a single step is checked here --------------
+    # --- the one way events go in: every invariant about a single step is checked here --------------------
     def feed(self, event: Event, dt: float = 0.0) -> list[Action]:
         self.now += dt
         engine = self.engine
@@ -184,7 +184,7 @@ class EngineMachine(RuleBasedStateMachine):
                 f"belt above allowed + tolerance since {self.over_since}, now {self.now}, and no stop"
             )
 
-    # --- the world ------------------------------------------------------------------------------------
+    # --- the world ----------------------------------------------------------------------------------------
     @initialize()
     def link_comes_up(self) -> None:
         self.feed(LinkUp())
@@ -318,7 +318,7 @@ class EngineMachine(RuleBasedStateMachine):
     def clock_jump(self, dt: float) -> None:
         self.feed(Tick(), dt)
 
-    # --- invariants over the whole state ---------------------------------------------------------------
+    # --- invariants over the whole state ------------------------------------------------------------------
     @invariant()
     def backward_time_within_cap_and_cool_down(self) -> None:
         plan = self.engine.plan

@@ -1,0 +1,300 @@
+"""Every safety limit of the engine at, just under and just over its boundary, with literal numbers.
+
+Times are chosen to be exact in binary floating point (the test sets the rig's clock), so "at the limit"
+means exactly at it. The numbers are docs/safety.md's, written out here, never read from the modules.
+Default plan: start 1.0 km/h, target 1.5, +0.1 km/h per 30 s after a 60 s hold, cap 300 s, cool-down
+60 s, tolerance 0.3 km/h, grace 3 s, stale data after 3 s, a pause over 30 s restarts the ramp.
+"""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+from session_rig import GYM, Rig, commands, of_type, speeds
+
+from retrowalk.errors import PlanError
+from retrowalk.session.events import (
+    CapWarning,
+    CommandKind,
+    EndReason,
+    LinkDown,
+    LinkUp,
+    MachineStatus,
+    MachineStatusKind,
+    OverspeedCorrected,
+    Pause,
+    Phase,
+    Resume,
+    SessionEnded,
+    SetTargetIncline,
+    SetTargetSpeed,
+    Start,
+    StartBelt,
+    Stop,
+    StopBelt,
+    StopNotConfirmed,
+)
+from retrowalk.session.plan import OperatorCeilings, SessionPlan
+
+
+def started_at_zero(plan: SessionPlan | None = None, rig: Rig | None = None) -> Rig:
+    """A session whose belt started at t = 0 exactly, so backward-walking time equals the clock."""
+    rig = rig or Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", plan or SessionPlan()))
+    if rig.engine._ctx.caps.can_set_incline:
+        rig.result(CommandKind.SET_TARGET_INCLINE)
+    rig.result(CommandKind.SET_TARGET_SPEED)
+    rig.result(CommandKind.START)
+    assert rig.phase() is Phase.FAMILIARISE
+    return rig
+
+
+def end_reason(rig: Rig) -> EndReason | None:
+    ends = of_type(rig.log, SessionEnded)
+    assert len(ends) <= 1, ends
+    return ends[0].reason if ends else None
+
+
+def console_speed(rig: Rig, kmh: float, dt: float = 0.0) -> list[object]:
+    return list(rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, kmh), dt))
+
+
+# --- console speed-ups, however small, are overspeed (rule 4) ---------------------------------------------
+@pytest.mark.parametrize("keyed", [1.01, 1.3, 1.31])
+def test_a_console_speed_up_within_the_tolerance_is_corrected_and_does_not_move_the_ramp(
+    keyed: float,
+) -> None:
+    rig = started_at_zero()
+    rig.walk(10)
+    for press in range(3):  # repeated presses must not ratchet the allowed speed up
+        out = console_speed(rig, keyed, dt=0.5)
+        assert speeds(out) == [1.0], press
+        assert of_type(out, OverspeedCorrected)[0].measured_kmh == keyed
+    rig.walk(48)  # 59.5 s: still the hold at 1.0 km/h
+    assert speeds(rig.log).count(1.0) == 4
+    assert speeds(rig.walk(0.5)) == [1.1]  # the ramp's first step, exactly at 60 s as planned
+
+
+def test_a_console_speed_equal_to_the_allowed_one_is_not_a_speed_up() -> None:
+    rig = started_at_zero()
+    rig.walk(70)  # 1.1 km/h since 60 s
+    out = console_speed(rig, 1.0, dt=0.5)  # slower: the new base, the next step 30 s later
+    assert commands(out) == []
+    assert speeds(rig.walk(29.5)) == []
+    assert speeds(rig.walk(0.5)) == [1.1]  # 100 s: one step up from 1.0
+
+
+# --- pauses and link losses (rules 7 and 10) --------------------------------------------------------------
+def resume_at(rig: Rig, at: float) -> list[float]:
+    rig.now = at
+    out = rig.send(Resume())
+    rig.result(CommandKind.SET_TARGET_SPEED)
+    rig.result(CommandKind.START)
+    return speeds(out)
+
+
+def test_resume_after_a_short_link_loss_restarts_at_the_start_speed_with_a_fresh_hold() -> None:
+    rig = started_at_zero(SessionPlan(target_speed_kmh=2.0, duration_cap_s=900))
+    rig.walk(120)  # 1.3 km/h
+    rig.send(LinkDown(), dt=0.5)
+    out = rig.send(LinkUp(), dt=5.0)  # 5 s: far shorter than the 30 s pause rule
+    assert commands(out) == [StopBelt()]
+    assert rig.phase() is Phase.PAUSED
+    assert resume_at(rig, 126.0) == [1.0]
+    assert rig.phase() is Phase.FAMILIARISE
+    assert speeds(rig.walk(59.5)) == []
+    assert speeds(rig.walk(0.5)) == [1.1]  # a full 60 s hold, then the ramp from the start speed
+
+
+@pytest.mark.parametrize(("paused_s", "resumed_kmh"), [(30.0, 1.3), (30.5, 1.0)])
+def test_a_pause_restarts_the_ramp_only_when_longer_than_30_s(paused_s: float, resumed_kmh: float) -> None:
+    rig = started_at_zero(SessionPlan(target_speed_kmh=2.0, duration_cap_s=900))
+    rig.walk(120)
+    rig.send(Pause())
+    assert resume_at(rig, 120.0 + paused_s) == [resumed_kmh]
+
+
+@pytest.mark.parametrize(("paused_s", "ended"), [(900.0, False), (900.5, True)])
+def test_a_pause_ends_the_session_only_after_15_minutes(paused_s: float, ended: bool) -> None:
+    rig = started_at_zero()
+    rig.walk(20)
+    rig.send(Pause())
+    rig.tick(paused_s)
+    assert (end_reason(rig) is EndReason.PAUSED_TOO_LONG) is ended
+
+
+# --- stale data (rule 9) ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("stale_s", "silent_s", "stopped"), [(3.0, 3.0, False), (3.0, 3.25, True), (1.5, 1.75, True)]
+)
+def test_stale_telemetry_stops_the_belt_just_after_the_plans_limit(
+    stale_s: float, silent_s: float, stopped: bool
+) -> None:
+    rig = started_at_zero(SessionPlan(stale_telemetry_s=stale_s))
+    rig.walk(20)
+    out = rig.tick(silent_s)
+    assert (commands(out) == [StopBelt()]) is stopped
+    assert (end_reason(rig) is EndReason.STALE_TELEMETRY) is stopped
+
+
+# --- overspeed: tolerance and grace (rule 4) --------------------------------------------------------------
+@pytest.mark.parametrize(("measured", "corrected"), [(1.3, False), (1.31, True)])
+def test_overspeed_begins_just_above_allowed_plus_tolerance(measured: float, corrected: bool) -> None:
+    rig = started_at_zero()
+    rig.walk(10)
+    out = rig.sample(measured, dt=0.5)
+    assert (speeds(out) == [1.0]) is corrected
+    assert bool(of_type(out, OverspeedCorrected)) is corrected
+
+
+def test_a_belt_still_too_fast_is_stopped_exactly_when_the_grace_runs_out() -> None:
+    rig = started_at_zero()
+    rig.walk(10)
+    rig.sample(1.5, dt=0.5)  # 10.5 s: corrected
+    assert commands(rig.sample(1.5, dt=2.75)) == []  # 13.25 s: 2.75 s into the 3 s grace
+    assert commands(rig.tick(0.25)) == [StopBelt()]  # 13.5 s
+    assert end_reason(rig) is EndReason.OVERSPEED
+
+
+# --- the slow-down allowance: 0.4 km/h per second (rule 4) ------------------------------------------------
+@pytest.mark.parametrize(
+    ("after_s", "measured", "corrected"), [(1.0, 1.4, False), (1.0, 1.41, True), (0.5, 1.61, True)]
+)
+def test_the_limit_falls_from_the_cap_speed_at_0_4_km_h_per_second(
+    after_s: float, measured: float, corrected: bool
+) -> None:
+    rig = started_at_zero()
+    rig.walk(300)  # 1.5 km/h, then the cap: cool-down at 1.0
+    assert rig.phase() is Phase.COOL_DOWN
+    out = rig.sample(measured, dt=after_s)  # the limit is 1.5 - 0.4 * after_s, plus the 0.3 tolerance
+    assert bool(of_type(out, OverspeedCorrected)) is corrected
+
+
+# --- the start (rules 1 and 2) ----------------------------------------------------------------------------
+@pytest.mark.parametrize(("waited_s", "aborted"), [(10.0, False), (10.25, True)])
+def test_a_start_not_confirmed_aborts_just_after_10_s(waited_s: float, aborted: bool) -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", SessionPlan()))
+    rig.tick(waited_s)
+    assert (end_reason(rig) is EndReason.START_TIMEOUT) is aborted
+
+
+@pytest.mark.parametrize(("still_s", "aborted"), [(10.0, False), (10.5, True)])
+def test_a_belt_that_stays_still_after_the_start_aborts_just_after_10_s(
+    still_s: float, aborted: bool
+) -> None:
+    rig = started_at_zero()
+    rig.walk(still_s, speed=0.0)
+    assert (end_reason(rig) is EndReason.BELT_DID_NOT_START) is aborted
+
+
+# --- a belt that ignores speed commands (rule 4) ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("measured", "slow_s", "fault"), [(0.7, 30.0, False), (0.69, 10.0, False), (0.69, 10.5, True)]
+)
+def test_a_belt_more_than_the_tolerance_below_its_speed_for_over_10_s_is_a_fault(
+    measured: float, slow_s: float, fault: bool
+) -> None:
+    rig = started_at_zero()
+    rig.walk(2)
+    rig.walk(0.5, speed=measured)  # the first slow sample
+    rig.walk(slow_s, speed=measured)
+    assert (end_reason(rig) is EndReason.TREADMILL_FAULT) is fault
+
+
+# --- after the end: a belt that ignores the stop (rule 11) ------------------------------------------------
+@pytest.mark.parametrize(
+    ("sampled_at", "restopped_at"),
+    [
+        ((22.75, 23.0, 25.75, 26.0, 47.0, 50.25), (23.0, 26.0, 47.0)),  # 3 s apart, not after 30 s
+        ((23.0, 26.0, 50.0), (23.0, 26.0, 50.0)),  # exactly 30 s after the end still counts
+    ],
+)
+def test_a_belt_that_ignores_the_stop_is_stopped_again_every_3_s_for_30_s(
+    sampled_at: tuple[float, ...], restopped_at: tuple[float, ...]
+) -> None:
+    rig = started_at_zero()
+    rig.walk(20)
+    rig.send(Stop())  # at 20 s
+    restops = []
+    for at in sampled_at:
+        rig.now = at
+        out = rig.sample(1.0)
+        if StopBelt() in commands(out):
+            assert of_type(out, StopNotConfirmed)
+            restops.append(at)
+    assert tuple(restops) == restopped_at
+
+
+@pytest.mark.parametrize(("measured", "restopped"), [(0.3, False), (0.31, True)])
+def test_after_the_end_a_belt_within_the_tolerance_of_stopped_is_left_alone(
+    measured: float, restopped: bool
+) -> None:
+    rig = started_at_zero()
+    rig.walk(20)
+    rig.send(Stop())
+    rig.now = 24.0  # the slow-down allowance from 1.0 km/h is spent after 2.5 s
+    assert (StopBelt() in commands(rig.sample(measured))) is restopped
+
+
+# --- the cap (rule 6) -------------------------------------------------------------------------------------
+def test_cap_warnings_come_exactly_60_and_10_s_before_the_cap() -> None:
+    rig = started_at_zero()
+    rig.walk(239.5)
+    assert of_type(rig.log, CapWarning) == []
+    rig.walk(0.5)
+    rig.walk(49.5)
+    assert [w.seconds_left for w in of_type(rig.log, CapWarning)] == [60]
+    rig.walk(0.5)
+    assert [w.seconds_left for w in of_type(rig.log, CapWarning)] == [60, 10]
+
+
+# --- incline at the console (rule 8) ----------------------------------------------------------------------
+@pytest.mark.parametrize(("keyed", "aborted"), [(0.0, False), (0.5, True), (0.1, True)])
+def test_any_incline_rise_at_a_console_retrowalk_cannot_set_ends_the_session(
+    keyed: float, aborted: bool
+) -> None:
+    rig = started_at_zero()
+    rig.walk(5)
+    rig.send(MachineStatus(MachineStatusKind.TARGET_INCLINE_CHANGED, keyed), dt=0.5)
+    assert (end_reason(rig) is EndReason.INCLINE_CHANGED) is aborted
+
+
+@pytest.mark.parametrize(("keyed", "set_back"), [(0.5, False), (1.0, False), (1.1, True), (1.5, True)])
+def test_an_incline_rise_is_set_back_where_retrowalk_can_set_it(keyed: float, set_back: bool) -> None:
+    rig = started_at_zero(SessionPlan(incline_pct=1.0), Rig(caps=GYM))
+    rig.walk(5)
+    out = rig.send(MachineStatus(MachineStatusKind.TARGET_INCLINE_CHANGED, keyed), dt=0.5)
+    assert commands(out) == ([SetTargetIncline(1.0)] if set_back else [])
+    assert rig.phase() is Phase.FAMILIARISE
+
+
+# --- the absolute limits no plan may exceed ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("field", "at_limit", "over"),
+    [
+        ("stale_telemetry_s", 3.0, 3.01),
+        ("overspeed_tolerance_kmh", 0.5, 0.51),
+        ("overspeed_grace_s", 3.0, 3.01),
+        ("duration_cap_s", 1800, 1801),
+    ],
+)
+def test_a_plan_looser_than_an_absolute_limit_is_refused(field: str, at_limit: float, over: float) -> None:
+    assert getattr(SessionPlan(**{field: at_limit}), field) == at_limit
+    with pytest.raises(pydantic.ValidationError, match=field):
+        SessionPlan(**{field: over})
+
+
+@pytest.mark.parametrize(("cap_s", "refused"), [(1200, False), (1201, True), (1260, True)])
+def test_the_engine_refuses_a_cap_above_the_operators_ceiling(cap_s: int, refused: bool) -> None:
+    rig = Rig(ceilings=OperatorCeilings(max_duration_s=1200))
+    rig.send(LinkUp())
+    if refused:
+        with pytest.raises(PlanError, match="duration_cap_s"):
+            rig.send(Start("walker", SessionPlan(duration_cap_s=cap_s)))
+        assert rig.phase() is Phase.IDLE
+    else:
+        assert commands(rig.send(Start("walker", SessionPlan(duration_cap_s=cap_s)))) == [SetTargetSpeed(1.0)]
+    assert StartBelt() not in rig.log
