@@ -126,3 +126,16 @@ class Rig:
             if any(isinstance(a, SessionEnded) for a in out):
                 break
         return out
+
+
+def started_at_zero(plan: SessionPlan | None = None, rig: Rig | None = None) -> Rig:
+    """A session whose belt started at t = 0 exactly, so backward-walking time equals the clock."""
+    rig = rig or Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", plan or SessionPlan()))
+    if rig.engine._ctx.caps.can_set_incline:
+        rig.result(CommandKind.SET_TARGET_INCLINE)
+    rig.result(CommandKind.SET_TARGET_SPEED)
+    rig.result(CommandKind.START)
+    assert rig.phase() is Phase.FAMILIARISE
+    return rig

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pydantic
 import pytest
-from session_rig import GYM, Rig, commands, of_type, speeds
+from session_rig import GYM, Rig, commands, of_type, speeds, started_at_zero
 
 from retrowalk.errors import PlanError
 from retrowalk.session.events import (
@@ -35,19 +35,6 @@ from retrowalk.session.events import (
     StopNotConfirmed,
 )
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
-
-
-def started_at_zero(plan: SessionPlan | None = None, rig: Rig | None = None) -> Rig:
-    """A session whose belt started at t = 0 exactly, so backward-walking time equals the clock."""
-    rig = rig or Rig()
-    rig.send(LinkUp())
-    rig.send(Start("walker", plan or SessionPlan()))
-    if rig.engine._ctx.caps.can_set_incline:
-        rig.result(CommandKind.SET_TARGET_INCLINE)
-    rig.result(CommandKind.SET_TARGET_SPEED)
-    rig.result(CommandKind.START)
-    assert rig.phase() is Phase.FAMILIARISE
-    return rig
 
 
 def end_reason(rig: Rig) -> EndReason | None:
