@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pydantic
 import pytest
-from session_rig import GYM, Rig, commands, of_type, speeds, started_at_zero
+from session_rig import GYM, Rig, commands, full_state, of_type, speeds, started_at_zero
 
 from retrowalk.errors import PlanError
 from retrowalk.session.events import (
@@ -285,3 +285,17 @@ def test_the_engine_refuses_a_cap_above_the_operators_ceiling(cap_s: int, refuse
     else:
         assert commands(rig.send(Start("walker", SessionPlan(duration_cap_s=cap_s)))) == [SetTargetSpeed(1.0)]
     assert StartBelt() not in rig.log
+
+
+def test_the_limit_the_engine_reports_falls_at_0_4_km_h_per_second_and_asking_changes_nothing() -> None:
+    rig = started_at_zero()
+    rig.walk(300)  # the cap at exactly 300 s: 1.5 -> 1.0 km/h
+    engine = rig.engine
+    assert [engine.limit_speed(300.0 + t) for t in (0.0, 0.5, 1.0, 1.25, 2.0)] == [1.5, 1.3, 1.1, 1.0, 1.0]
+    assert engine.limit_speed(299.0) == 1.5  # an earlier time is taken as the last event's
+    assert engine.allowed_speed(300.5) == 1.0
+    before = full_state(engine)
+    # Far ahead the data is stale: the session ends, nothing is allowed, and the stop could only be sent
+    # then, so the belt's slow-down allowance starts then, from the 1.0 km/h it was told.
+    assert (engine.limit_speed(1000.0), engine.allowed_speed(1000.0)) == (1.0, 0.0)
+    assert full_state(engine) == before

@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis import Phase as SearchPhase
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from plan_envelope import PlanEnvelope
@@ -50,6 +51,9 @@ from retrowalk.session.events import (
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
 
 EXAMPLES = int(os.environ.get("RETROWALK_HYPOTHESIS_EXAMPLES", "1000"))
+# RETROWALK_HYPOTHESIS_SHRINK=0 reports the first failing example as found: a mutation run only needs
+# to know that a mutant fails, and shrinking costs it minutes per mutant.
+SHRINK = os.environ.get("RETROWALK_HYPOTHESIS_SHRINK", "1") != "0"
 # About 40 ms an example on a busy 2-core machine; the suite-wide 120 s timeout is for ordinary tests.
 pytestmark = pytest.mark.timeout(max(300, EXAMPLES // 5))
 CEILINGS = OperatorCeilings(max_speed_kmh=3.0, max_duration_s=900)
@@ -376,5 +380,6 @@ EngineMachine.TestCase.settings = settings(
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
+    phases=list(SearchPhase) if SHRINK else [SearchPhase.explicit, SearchPhase.reuse, SearchPhase.generate],
 )
 TestEngineStateMachine = EngineMachine.TestCase
