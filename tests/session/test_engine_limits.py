@@ -57,10 +57,12 @@ def test_a_console_speed_up_within_the_tolerance_is_corrected_and_does_not_move_
     for press in range(3):  # repeated presses must not ratchet the allowed speed up
         out = console_speed(rig, keyed, dt=0.5)
         assert speeds(out) == [1.0], press
-        assert of_type(out, OverspeedCorrected)[0].measured_kmh == keyed
+        assert of_type(out, OverspeedCorrected) == [OverspeedCorrected("tm-1-1", keyed, 1.0)]
     rig.walk(48)  # 59.5 s: still the hold at 1.0 km/h
     assert speeds(rig.log).count(1.0) == 4
     assert speeds(rig.walk(0.5)) == [1.1]  # the ramp's first step, exactly at 60 s as planned
+    rig.send(Stop())
+    assert of_type(rig.log, SessionEnded)[0].overspeed_corrections == 3
 
 
 def test_a_console_speed_equal_to_the_allowed_one_is_not_a_speed_up() -> None:
@@ -70,6 +72,26 @@ def test_a_console_speed_equal_to_the_allowed_one_is_not_a_speed_up() -> None:
     assert commands(out) == []
     assert speeds(rig.walk(29.5)) == []
     assert speeds(rig.walk(0.5)) == [1.1]  # 100 s: one step up from 1.0
+
+
+def test_the_newly_allowed_speed_keyed_at_the_moment_of_a_ramp_step_is_not_a_speed_up() -> None:
+    rig = started_at_zero()
+    rig.walk(59.5)
+    out = console_speed(rig, 1.1, dt=0.5)  # 60 s: the step to 1.1 and the person keying 1.1 together
+    assert of_type(out, OverspeedCorrected) == []
+    assert speeds(rig.walk(29.5)) == []
+    assert speeds(rig.walk(0.5)) == [1.2]  # 90 s: the ramp goes on from there
+
+
+def test_a_console_slow_down_gives_the_belt_a_fresh_10_s_to_follow() -> None:
+    rig = started_at_zero()
+    rig.walk(2)
+    rig.walk(6, speed=0.5)  # from 2.5 s: more than 0.3 km/h below the accepted 1.0 km/h
+    console_speed(rig, 0.9)  # at 8 s: the person slows down; 0.5 is still too slow for 0.9
+    rig.walk(10.5, speed=0.5)  # 18.5 s: 10 s since the first slow sample after the change
+    assert end_reason(rig) is None
+    rig.walk(0.5, speed=0.5)
+    assert end_reason(rig) is EndReason.TREADMILL_FAULT
 
 
 # --- pauses and link losses (rules 7 and 10) --------------------------------------------------------------
@@ -92,6 +114,17 @@ def test_resume_after_a_short_link_loss_restarts_at_the_start_speed_with_a_fresh
     assert rig.phase() is Phase.FAMILIARISE
     assert speeds(rig.walk(59.5)) == []
     assert speeds(rig.walk(0.5)) == [1.1]  # a full 60 s hold, then the ramp from the start speed
+
+
+def test_after_the_restart_that_followed_a_link_loss_a_short_pause_resumes_where_it_was() -> None:
+    rig = started_at_zero(SessionPlan(target_speed_kmh=2.0, duration_cap_s=900))
+    rig.walk(10)
+    rig.send(LinkDown())
+    rig.send(LinkUp(), dt=1.0)
+    assert resume_at(rig, 12.0) == [1.0]  # the restart: a fresh hold from 11 s walked
+    rig.walk(80)  # 92 s: 91 s walked, one step since the hold ended at 71 s
+    rig.send(Pause())
+    assert resume_at(rig, 97.0) == [1.1]  # a 5 s pause: where it was, not another restart
 
 
 @pytest.mark.parametrize(("paused_s", "resumed_kmh"), [(30.0, 1.3), (30.5, 1.0)])

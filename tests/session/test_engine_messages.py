@@ -6,12 +6,14 @@ changed or lost text is a changed behaviour.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
 from session_rig import GYM, Rig, of_type, started_at_zero
 
 from retrowalk.errors import RefusedError
+from retrowalk.session.engine import EngineSnapshot
 from retrowalk.session.events import (
     CommandKind,
     CommandResult,
@@ -237,9 +239,23 @@ def test_a_failed_command_names_the_command_the_reply_and_what_to_do(
             "cannot resume: the link to the treadmill is down",
         ),
         (walking, TreadmillFault(""), "a treadmill fault needs a detail a person can act on"),
+        (
+            walking,
+            MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, None),
+            "machine status target speed must be a finite number, got None",
+        ),
+        (
+            walking,
+            MachineStatus(MachineStatusKind.TARGET_INCLINE_CHANGED, float("nan")),
+            "machine status target incline must be a finite number, got nan",
+        ),
         (walking, MachineStatus("jump", 1.0), "unknown machine status 'jump'"),  # type: ignore[arg-type]
-        (walking, CommandResult("speed", ResultCode.SUCCESS), "malformed command result"),  # type: ignore[arg-type]
-        (walking, object(), "unknown event"),
+        (
+            walking,
+            CommandResult("speed", ResultCode.SUCCESS),
+            r"malformed command result CommandResult\(command='speed', result=<ResultCode\.SUCCESS: .*>\)",
+        ),  # type: ignore[arg-type]
+        (walking, object(), r"unknown event <object object at 0x[0-9a-f]+>"),
     ],
 )
 def test_refusals_say_what_was_wrong_and_change_nothing(
@@ -248,7 +264,38 @@ def test_refusals_say_what_was_wrong_and_change_nothing(
     rig = Rig(caps=GYM)
     setup(rig)
     phase = rig.phase()
-    with pytest.raises(RefusedError, match=message):
+    with pytest.raises(RefusedError) as refused:
         rig.engine.handle(event, rig.now + 0.5)  # type: ignore[arg-type]
+    assert re.fullmatch(message, str(refused.value)), str(refused.value)
     assert rig.phase() is phase
     assert phase is not Phase.ABORTED
+
+
+def test_the_snapshot_mqtt_publishes_holds_every_field() -> None:
+    rig = started_at_zero(rig=Rig(treadmill_id="pad-7"))
+    rig.walk(61)
+    plan = SessionPlan()
+    assert rig.engine.snapshot() == EngineSnapshot(
+        treadmill_id="pad-7",
+        phase=Phase.RAMP,
+        link_up=True,
+        session_id="pad-7-1",
+        user_id="walker",
+        allowed_kmh=1.1,
+        elapsed_backward_s=61.0,
+        remaining_s=299.0,
+        last_speed_kmh=1.1,
+        end_reason=None,
+        end_detail="",
+        plan=plan,
+    )
+    rig.send(LinkDown())
+    rig.send(Stop(), dt=0.5)
+    snapshot = rig.engine.snapshot()
+    assert snapshot.link_up is False
+    assert (snapshot.phase, snapshot.end_reason, snapshot.remaining_s) == (
+        Phase.FINISHED,
+        EndReason.KIOSK_STOP,
+        0.0,
+    )
+    assert snapshot.end_detail.startswith("stopped from the kiosk (the link is down")
