@@ -248,6 +248,19 @@ def test_a_belt_that_ignores_the_stop_is_stopped_again_every_3_s_for_30_s(
     assert tuple(restops) == restopped_at
 
 
+@pytest.mark.parametrize(("measured", "restopped"), [(0.91, True), (0.9, False), (0.8, False)])
+def test_each_stop_sent_again_gives_the_belt_a_new_slow_down_allowance(
+    measured: float, restopped: bool
+) -> None:
+    rig = started_at_zero(SessionPlan(overspeed_grace_s=1.0))
+    rig.walk(20)
+    rig.send(Stop())  # at 20 s, from 1.0 km/h
+    rig.now = 21.0
+    assert StopBelt() in commands(rig.sample(1.0))  # sent again: the limit falls from 1.0 km/h again
+    rig.now = 22.0  # limit 1.0 - 0.4 = 0.6 km/h, plus the 0.3 tolerance
+    assert (StopBelt() in commands(rig.sample(measured))) is restopped
+
+
 @pytest.mark.parametrize(("measured", "restopped"), [(0.3, False), (0.31, True)])
 def test_after_the_end_a_belt_within_the_tolerance_of_stopped_is_left_alone(
     measured: float, restopped: bool

@@ -299,3 +299,34 @@ def test_the_snapshot_mqtt_publishes_holds_every_field() -> None:
         0.0,
     )
     assert snapshot.end_detail.startswith("stopped from the kiosk (the link is down")
+
+
+def test_the_session_summary_holds_every_field() -> None:
+    rig = started_at_zero()
+    rig.walk(70)  # 1.1 km/h since 60 s
+    rig.sample(1.45, dt=0.5)  # corrected once
+    rig.send(Stop(), dt=0.5)
+    assert of_type(rig.log, SessionEnded) == [
+        SessionEnded(
+            session_id="tm-1-1",
+            user_id="walker",
+            treadmill_id="tm-1",
+            phase=Phase.FINISHED,
+            reason=EndReason.KIOSK_STOP,
+            detail="stopped from the kiosk",
+            backward_s=71.0,
+            max_speed_kmh=1.45,
+            max_allowed_kmh=1.1,
+            overspeed_corrections=1,
+        )
+    ]
+
+
+@pytest.mark.parametrize("kind", list(MachineStatusKind))
+def test_console_reports_while_the_link_is_down_change_nothing(kind: MachineStatusKind) -> None:
+    rig = Rig()
+    walking(rig)
+    rig.send(LinkDown())
+    out = rig.send(MachineStatus(kind, 4.0), dt=0.5)
+    assert out == []
+    assert rig.phase() is Phase.FAMILIARISE
