@@ -191,6 +191,19 @@ def test_the_limit_falls_from_the_cap_speed_at_0_4_km_h_per_second(
     assert bool(of_type(out, OverspeedCorrected)) is corrected
 
 
+@pytest.mark.parametrize(("cool_down_s", "phase_at_the_cap"), [(0, Phase.FINISHED), (1, Phase.COOL_DOWN)])
+def test_a_session_without_cool_down_completes_at_the_cap_itself(
+    cool_down_s: int, phase_at_the_cap: Phase
+) -> None:
+    rig = started_at_zero(SessionPlan(cool_down_s=cool_down_s))
+    rig.walk(300)
+    assert rig.phase() is phase_at_the_cap
+    rig.walk(1)
+    assert [(e.reason, e.detail, e.backward_s) for e in of_type(rig.log, SessionEnded)] == [
+        (EndReason.COMPLETED, "the session is complete", 300.0 + cool_down_s)
+    ]
+
+
 # --- the start (rules 1 and 2) ----------------------------------------------------------------------------
 @pytest.mark.parametrize(("waited_s", "aborted"), [(10.0, False), (10.25, True)])
 def test_a_start_not_confirmed_aborts_just_after_10_s(waited_s: float, aborted: bool) -> None:
