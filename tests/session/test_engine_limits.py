@@ -223,6 +223,23 @@ def test_a_belt_that_stays_still_after_the_start_aborts_just_after_10_s(
     assert (end_reason(rig) is EndReason.BELT_DID_NOT_START) is aborted
 
 
+@pytest.mark.parametrize(
+    ("zero_samples_until", "reason", "walked_s"),
+    [
+        (0.0, EndReason.STALE_TELEMETRY, 3.0),  # no data at all: stale at 3 s, before the 10 s start rule
+        (7.0, EndReason.STALE_TELEMETRY, 10.0),  # both fall due at 10 s: the data rule is named
+        (8.0, EndReason.BELT_DID_NOT_START, 10.0),
+    ],
+)
+def test_after_a_clock_jump_the_rule_that_fell_due_first_ends_the_session(
+    zero_samples_until: float, reason: EndReason, walked_s: float
+) -> None:
+    rig = started_at_zero()
+    rig.walk(zero_samples_until, speed=0.0)
+    rig.tick(60.0 - rig.now)
+    assert [(e.reason, e.backward_s) for e in of_type(rig.log, SessionEnded)] == [(reason, walked_s)]
+
+
 # --- a belt that ignores speed commands (rule 4) ----------------------------------------------------------
 @pytest.mark.parametrize(
     ("measured", "slow_s", "fault"), [(0.7, 30.0, False), (0.69, 10.0, False), (0.69, 10.5, True)]
@@ -292,9 +309,9 @@ def test_cap_warnings_come_exactly_60_and_10_s_before_the_cap() -> None:
     assert of_type(rig.log, CapWarning) == []
     rig.walk(0.5)
     rig.walk(49.5)
-    assert [w.seconds_left for w in of_type(rig.log, CapWarning)] == [60]
+    assert of_type(rig.log, CapWarning) == [CapWarning("tm-1-1", 60, 60.0)]
     rig.walk(0.5)
-    assert [w.seconds_left for w in of_type(rig.log, CapWarning)] == [60, 10]
+    assert of_type(rig.log, CapWarning) == [CapWarning("tm-1-1", 60, 60.0), CapWarning("tm-1-1", 10, 10.0)]
 
 
 # --- incline at the console (rule 8) ----------------------------------------------------------------------
