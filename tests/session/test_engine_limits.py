@@ -314,6 +314,17 @@ def test_cap_warnings_come_exactly_60_and_10_s_before_the_cap() -> None:
     assert of_type(rig.log, CapWarning) == [CapWarning("tm-1-1", 60, 60.0), CapWarning("tm-1-1", 10, 10.0)]
 
 
+def test_a_cap_passed_while_the_link_was_down_still_warns_with_no_time_left() -> None:
+    rig = started_at_zero()
+    rig.walk(200)
+    rig.send(LinkDown())
+    rig.tick(150.0)
+    assert of_type(rig.log, CapWarning) == [CapWarning("tm-1-1", 60, 0.0), CapWarning("tm-1-1", 10, 0.0)]
+    assert [(e.reason, e.backward_s) for e in of_type(rig.log, SessionEnded)] == [
+        (EndReason.LINK_LOST, 300.0)
+    ]
+
+
 # --- incline at the console (rule 8) ----------------------------------------------------------------------
 @pytest.mark.parametrize(("keyed", "aborted"), [(0.0, False), (0.5, True), (0.1, True)])
 def test_any_incline_rise_at_a_console_retrowalk_cannot_set_ends_the_session(

@@ -304,7 +304,9 @@ def test_the_snapshot_mqtt_publishes_holds_every_field() -> None:
 def test_the_session_summary_holds_every_field() -> None:
     rig = started_at_zero()
     rig.walk(70)  # 1.1 km/h since 60 s
-    rig.sample(1.45, dt=0.5)  # corrected once
+    rig.sample(1.45, dt=0.5)  # corrected ...
+    rig.sample(1.1, dt=0.5)
+    rig.sample(1.42, dt=0.5)  # ... and corrected again
     rig.send(Stop(), dt=0.5)
     assert of_type(rig.log, SessionEnded) == [
         SessionEnded(
@@ -314,10 +316,10 @@ def test_the_session_summary_holds_every_field() -> None:
             phase=Phase.FINISHED,
             reason=EndReason.KIOSK_STOP,
             detail="stopped from the kiosk",
-            backward_s=71.0,
+            backward_s=72.0,
             max_speed_kmh=1.45,
             max_allowed_kmh=1.1,
-            overspeed_corrections=1,
+            overspeed_corrections=2,
         )
     ]
 
