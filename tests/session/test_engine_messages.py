@@ -29,6 +29,7 @@ from retrowalk.session.events import (
     SessionEnded,
     Start,
     Stop,
+    Telemetry,
     TreadmillFault,
 )
 from retrowalk.session.plan import SessionPlan
@@ -239,6 +240,9 @@ def test_a_failed_command_names_the_command_the_reply_and_what_to_do(
             "cannot resume: the link to the treadmill is down",
         ),
         (walking, TreadmillFault(""), "a treadmill fault needs a detail a person can act on"),
+        (walking, Telemetry(float("nan"), 0.0, 30.0), "telemetry speed_kmh must be a finite number, got nan"),
+        (walking, Telemetry(1.0, 0.0, float("inf")), "telemetry at must be a finite number, got inf"),
+        (walking, Telemetry(-1.0, 0.0, 30.0), r"telemetry speed_kmh must not be negative, got -1\.0"),
         (
             walking,
             MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, None),
