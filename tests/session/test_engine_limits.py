@@ -24,6 +24,7 @@ from retrowalk.session.events import (
     OverspeedCorrected,
     Pause,
     Phase,
+    PhaseChanged,
     Resume,
     SessionEnded,
     SetTargetIncline,
@@ -33,6 +34,7 @@ from retrowalk.session.events import (
     Stop,
     StopBelt,
     StopNotConfirmed,
+    Telemetry,
 )
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
 
@@ -92,6 +94,29 @@ def test_a_console_slow_down_gives_the_belt_a_fresh_10_s_to_follow() -> None:
     assert end_reason(rig) is None
     rig.walk(0.5, speed=0.5)
     assert end_reason(rig) is EndReason.TREADMILL_FAULT
+
+
+def test_a_duplicate_sample_with_the_same_time_is_ignored_whatever_it_says() -> None:
+    rig = started_at_zero()
+    rig.walk(10)
+    out = rig.send(Telemetry(3.0, 0.0, rig.now))  # the same time as the last sample
+    assert out == []
+    assert rig.engine.snapshot().last_speed_kmh == 1.0
+
+
+def test_a_belt_reporting_0_01_km_h_is_moving_so_a_stop_after_it_is_noticed() -> None:
+    rig = started_at_zero()
+    rig.walk(1.0, speed=0.01)
+    rig.walk(0.5, speed=0.0)
+    assert end_reason(rig) is EndReason.BELT_STOPPED
+
+
+def test_phase_changes_say_from_where_to_where_at_which_speed_and_time() -> None:
+    rig = started_at_zero()
+    rig.walk(60)
+    assert of_type(rig.log, PhaseChanged)[-1] == PhaseChanged(
+        "tm-1-1", Phase.FAMILIARISE, Phase.RAMP, 1.1, 60.0
+    )
 
 
 # --- pauses and link losses (rules 7 and 10) --------------------------------------------------------------

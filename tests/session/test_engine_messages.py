@@ -276,7 +276,13 @@ def test_refusals_say_what_was_wrong_and_change_nothing(
 
 
 def test_the_snapshot_mqtt_publishes_holds_every_field() -> None:
-    rig = started_at_zero(rig=Rig(treadmill_id="pad-7"))
+    rig = Rig(treadmill_id="pad-7")
+    rig.send(LinkUp())
+    rig.sample(0.0)  # the belt at rest before the session: the newest sample stays known across the start
+    rig.send(Start("walker", SessionPlan()))
+    assert rig.engine.snapshot().last_speed_kmh == 0.0
+    rig.result(CommandKind.SET_TARGET_SPEED)
+    rig.result(CommandKind.START)
     rig.walk(61)
     plan = SessionPlan()
     assert rig.engine.snapshot() == EngineSnapshot(

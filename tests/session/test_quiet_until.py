@@ -146,6 +146,7 @@ def test_a_start_in_progress_means_tick_as_usual_even_with_the_speed_accepted() 
     rig = Rig()
     rig.send(LinkUp())
     rig.send(Start("walker", PLAN), dt=0.5)
+    assert rig.engine.quiet_until() == 0.5  # the start's own time, not some earlier one
     rig.result(CommandKind.SET_TARGET_SPEED, OK, dt=0.5)  # armed, waiting for the start's reply
     assert rig.engine.phase is Phase.ARMED
     assert rig.engine.quiet_until() == rig.now
