@@ -35,6 +35,7 @@ from retrowalk.session.events import (
     StopBelt,
     StopNotConfirmed,
     Telemetry,
+    Tick,
 )
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
 
@@ -181,6 +182,22 @@ def test_stale_telemetry_stops_the_belt_just_after_the_plans_limit(
     out = rig.tick(silent_s)
     assert (commands(out) == [StopBelt()]) is stopped
     assert (end_reason(rig) is EndReason.STALE_TELEMETRY) is stopped
+
+
+def test_data_older_than_3_s_by_a_rounding_error_is_stale_too() -> None:
+    # 32.56 - 29.56 is a hair over 3.0 in binary floating point while 29.56 + 3.0 equals 32.56: the
+    # clock's step and the after-event check must both fail closed.
+    rig = started_at_zero()
+    rig.walk(29.5)
+    rig.sample(1.0, dt=0.06)  # 29.56 s
+    rig.now = 32.56
+    assert commands(rig.send(Tick())) == [StopBelt()]
+    assert [(e.reason, e.detail) for e in of_type(rig.log, SessionEnded)] == [
+        (
+            EndReason.STALE_TELEMETRY,
+            "no treadmill data while the belt should move: check the treadmill and the connection",
+        )
+    ]
 
 
 # --- overspeed: tolerance and grace (rule 4) --------------------------------------------------------------

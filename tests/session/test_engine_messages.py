@@ -24,9 +24,11 @@ from retrowalk.session.events import (
     MachineStatusKind,
     Pause,
     Phase,
+    PhaseChanged,
     ResultCode,
     Resume,
     SessionEnded,
+    SessionStarted,
     Start,
     Stop,
     Telemetry,
@@ -342,3 +344,16 @@ def test_console_reports_while_the_link_is_down_change_nothing(kind: MachineStat
     out = rig.send(MachineStatus(kind, 4.0), dt=0.5)
     assert out == []
     assert rig.phase() is Phase.FAMILIARISE
+
+
+def test_a_new_session_announces_itself_and_leaves_the_last_ones_end_behind() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.sample(0.0, dt=5.0)
+    out = rig.send(Start("walker", SessionPlan()), dt=1.0)
+    assert of_type(out, SessionStarted) == [SessionStarted("tm-1-1", "walker", "tm-1", SessionPlan())]
+    # A late sample from before this session is no news, even one that would be an overspeed.
+    assert rig.send(Telemetry(2.0, 0.0, 4.0)) == []
+    rig.send(Stop())
+    out = rig.send(Start("walker", SessionPlan(), session_id="s-2"), dt=1.0)
+    assert of_type(out, PhaseChanged) == [PhaseChanged("s-2", Phase.FINISHED, Phase.ARMED, 1.0, 0.0)]
