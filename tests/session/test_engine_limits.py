@@ -200,6 +200,22 @@ def test_data_older_than_3_s_by_a_rounding_error_is_stale_too() -> None:
     ]
 
 
+def test_a_belt_still_after_10_s_and_a_rounding_error_ends_the_session_too() -> None:
+    # The same for the start rule: 6.1 + 10.0 equals 16.1, but 16.1 - 6.1 is a hair over 10.
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.now = 6.1
+    rig.send(Start("walker", SessionPlan()))
+    rig.result(CommandKind.SET_TARGET_SPEED)
+    rig.result(CommandKind.START)
+    rig.walk(9.5, speed=0.0)
+    rig.now = 16.1
+    assert commands(rig.send(Tick())) == [StopBelt()]
+    assert [(e.reason, e.detail) for e in of_type(rig.log, SessionEnded)] == [
+        (EndReason.BELT_DID_NOT_START, "the treadmill confirmed the start but the belt stayed still")
+    ]
+
+
 # --- overspeed: tolerance and grace (rule 4) --------------------------------------------------------------
 @pytest.mark.parametrize(("measured", "corrected"), [(1.3, False), (1.31, True)])
 def test_overspeed_begins_just_above_allowed_plus_tolerance(measured: float, corrected: bool) -> None:
@@ -414,6 +430,18 @@ def test_the_engine_refuses_a_cap_above_the_operators_ceiling(cap_s: int, refuse
     else:
         assert commands(rig.send(Start("walker", SessionPlan(duration_cap_s=cap_s)))) == [SetTargetSpeed(1.0)]
     assert StartBelt() not in rig.log
+
+
+def test_no_slow_down_allowance_without_a_belt_that_was_told_to_move() -> None:
+    rig = started_at_zero()
+    rig.walk(10)
+    rig.send(MachineStatus(MachineStatusKind.USER_PAUSE))  # the person paused: retrowalk lowered nothing
+    assert rig.engine.limit_speed(rig.now) == 0.0
+    rig.send(LinkDown())
+    rig.send(LinkUp(), dt=1.0)  # stop first; the earlier target is forgotten
+    rig.tick(10.0)
+    rig.send(Stop())  # nothing was moving by plan: the stop earns no allowance
+    assert rig.engine.limit_speed(rig.now) == 0.0
 
 
 def test_the_limit_the_engine_reports_falls_at_0_4_km_h_per_second_and_asking_changes_nothing() -> None:
