@@ -432,6 +432,38 @@ def test_the_engine_refuses_a_cap_above_the_operators_ceiling(cap_s: int, refuse
     assert StartBelt() not in rig.log
 
 
+def test_after_a_pause_the_limit_falls_to_zero_at_0_4_km_h_per_second() -> None:
+    rig = started_at_zero()
+    rig.walk(200)  # 1.5 km/h
+    rig.send(Pause())
+    assert [rig.engine.limit_speed(200.0 + t) for t in (0.0, 2.5, 3.5, 3.75, 4.0)] == [
+        1.5,
+        0.5,
+        0.1,
+        0.0,
+        0.0,
+    ]
+
+
+def test_a_console_slow_down_right_after_a_console_speed_up_gets_no_allowance() -> None:
+    rig = started_at_zero()
+    rig.walk(10)
+    console_speed(rig, 1.5)  # corrected: 1.0 km/h commanded again
+    console_speed(rig, 0.5, dt=0.5)  # the person slows down: retrowalk lowered nothing
+    out = rig.sample(0.9, dt=0.0)
+    assert of_type(out, OverspeedCorrected) == [OverspeedCorrected("tm-1-1", 0.9, 0.5)]
+
+
+def test_speeds_the_link_could_not_carry_are_not_reported_as_commanded() -> None:
+    rig = started_at_zero()
+    rig.walk(85)  # 1.1 km/h since 60 s
+    rig.send(LinkDown())
+    rig.tick(10.0)  # the step to 1.2 km/h at 90 s could not be sent
+    rig.send(LinkUp(), dt=0.5)
+    rig.send(Stop(), dt=0.5)
+    assert of_type(rig.log, SessionEnded)[0].max_allowed_kmh == 1.1
+
+
 def test_no_slow_down_allowance_without_a_belt_that_was_told_to_move() -> None:
     rig = started_at_zero()
     rig.walk(10)
