@@ -120,6 +120,16 @@ def test_phase_changes_say_from_where_to_where_at_which_speed_and_time() -> None
     )
 
 
+@pytest.mark.parametrize("target_kmh", [1.0, 1.1])
+def test_a_target_reached_at_the_end_of_the_hold_goes_straight_to_steady(target_kmh: float) -> None:
+    rig = started_at_zero(SessionPlan(target_speed_kmh=target_kmh))
+    rig.walk(60)
+    assert [(c.previous, c.phase) for c in of_type(rig.log, PhaseChanged)][-1:] == [
+        (Phase.FAMILIARISE, Phase.STEADY)
+    ]
+    assert Phase.RAMP not in [c.phase for c in of_type(rig.log, PhaseChanged)]
+
+
 # --- pauses and link losses (rules 7 and 10) --------------------------------------------------------------
 def resume_at(rig: Rig, at: float) -> list[float]:
     rig.now = at
