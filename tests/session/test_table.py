@@ -81,3 +81,12 @@ def test_the_table_built_afresh_is_exactly_the_documented_one() -> None:
         for trigger, target in (pair.split(">") for pair in pairs.split())
     }
     assert built == expected
+
+
+def test_a_refusal_names_what_is_allowed_instead() -> None:
+    with pytest.raises(IllegalTransitionError) as refused:
+        next_phase(Phase.PAUSED, Trigger.PAUSE)
+    assert str(refused.value) == (
+        "'pause' is not allowed while the session is 'paused' "
+        "(allowed: console_start, console_stop, fault, link_recovered, resume, stop)"
+    )
