@@ -13,7 +13,7 @@ import pytest
 from session_rig import GYM, Rig, of_type, started_at_zero
 
 from retrowalk.errors import RefusedError
-from retrowalk.session.engine import EngineSnapshot
+from retrowalk.session.engine import EngineSnapshot, SessionEngine
 from retrowalk.session.events import (
     CommandKind,
     CommandResult,
@@ -32,9 +32,10 @@ from retrowalk.session.events import (
     Start,
     Stop,
     Telemetry,
+    Tick,
     TreadmillFault,
 )
-from retrowalk.session.plan import SessionPlan
+from retrowalk.session.plan import OperatorCeilings, SessionPlan
 
 
 def status(kind: MachineStatusKind, value: float | None = None) -> Callable[[Rig], object]:
@@ -357,3 +358,26 @@ def test_a_new_session_announces_itself_and_leaves_the_last_ones_end_behind() ->
     rig.send(Stop())
     out = rig.send(Start("walker", SessionPlan(), session_id="s-2"), dt=1.0)
     assert of_type(out, PhaseChanged) == [PhaseChanged("s-2", Phase.FINISHED, Phase.ARMED, 1.0, 0.0)]
+
+
+@pytest.mark.parametrize(("now", "shown"), [(float("nan"), "nan"), (True, "True"), ("soon", "'soon'")])
+def test_a_time_that_is_not_a_finite_number_is_refused(now: object, shown: str) -> None:
+    rig = Rig()
+    walking(rig)
+    with pytest.raises(RefusedError) as refused:
+        rig.engine.handle(Tick(), now)  # type: ignore[arg-type]
+    assert str(refused.value) == f"now must be a finite number of seconds, got {shown}"
+
+
+def test_an_engine_needs_a_treadmill_id() -> None:
+    with pytest.raises(RefusedError) as refused:
+        SessionEngine(OperatorCeilings(), GYM, "")
+    assert str(refused.value) == "treadmill_id must not be empty"
+
+
+def test_a_link_lost_after_the_data_went_stale_sends_nothing() -> None:
+    rig = Rig()
+    walking(rig)  # the last sample at 20 s
+    out = rig.send(LinkDown(), dt=5.0)  # the loss takes effect first: no stop over a dead link
+    assert out == []
+    assert of_type(rig.log, SessionEnded) == []
