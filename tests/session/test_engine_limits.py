@@ -346,16 +346,16 @@ def test_a_belt_that_ignores_the_stop_is_stopped_again_every_3_s_for_30_s(
     assert tuple(restops) == restopped_at
 
 
-@pytest.mark.parametrize(("measured", "restopped"), [(0.91, True), (0.9, False), (0.8, False)])
-def test_each_stop_sent_again_gives_the_belt_a_new_slow_down_allowance(
+@pytest.mark.parametrize(("measured", "restopped"), [(0.8, True), (0.51, True), (0.5, False)])
+def test_a_stop_sent_again_earns_the_belt_no_new_slow_down_allowance(
     measured: float, restopped: bool
 ) -> None:
     rig = started_at_zero(SessionPlan(overspeed_grace_s=1.0))
     rig.walk(20)
     rig.send(Stop())  # at 20 s, from 1.0 km/h
     rig.now = 21.0
-    assert StopBelt() in commands(rig.sample(1.0))  # sent again: the limit falls from 1.0 km/h again
-    rig.now = 22.0  # limit 1.0 - 0.4 = 0.6 km/h, plus the 0.3 tolerance
+    assert StopBelt() in commands(rig.sample(1.0))  # sent again: a correction, the limit keeps falling
+    rig.now = 22.0  # limit 1.0 - 0.4 * 2 = 0.2 km/h, plus the 0.3 tolerance
     assert (StopBelt() in commands(rig.sample(measured))) is restopped
 
 
@@ -453,6 +453,19 @@ def test_after_a_pause_the_limit_falls_to_zero_at_0_4_km_h_per_second() -> None:
         0.0,
         0.0,
     ]
+
+
+def test_a_stop_after_a_pause_earns_the_belt_no_new_allowance() -> None:
+    # Rule 4: the allowance runs from when retrowalk lowered the speed. A link that blips during a
+    # pause is answered with a stop; that stop must not restart the allowance from the walking speed,
+    # or a belt that keeps moving in a pause would never be stopped while the link keeps blipping.
+    rig = started_at_zero()
+    rig.walk(200)  # 1.5 km/h
+    rig.send(Pause())  # at 200 s: the limit falls from 1.5 km/h to 0 over 3.75 s
+    rig.send(LinkUp(), dt=1.5)
+    out = rig.sample(0.4, dt=2.25)  # 203.75 s: the limit is 0, plus the 0.3 km/h tolerance
+    assert of_type(out, OverspeedCorrected) == [OverspeedCorrected("tm-1-1", 0.4, 0.0)]
+    assert commands(out) == [StopBelt()]
 
 
 def test_a_console_slow_down_right_after_a_console_speed_up_gets_no_allowance() -> None:
