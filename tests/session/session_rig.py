@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from plan_envelope import PlanEnvelope
+
 from retrowalk.session.engine import SessionEngine
 from retrowalk.session.events import (
     Action,
@@ -71,6 +73,9 @@ class Rig:
         self.engine = SessionEngine(ceilings or OperatorCeilings(), caps, treadmill_id)
         self.now = 0.0
         self.log: list[Action] = []
+        # The independent judge: every event goes to it too, and every commanded speed must fit its
+        # envelope (a microsecond of slack for the engine's float sums).
+        self.model = PlanEnvelope(slack_s=1e-6, belt_min_kmh=caps.min_speed_kmh)
 
     def phase(self) -> Phase:
         """A method, not a property, so type checkers do not narrow it between two events."""
@@ -79,17 +84,20 @@ class Rig:
     def send(self, event: Event, dt: float = 0.0) -> list[Action]:
         self.now += dt
         out = self.engine.handle(event, self.now)
+        problems = self.model.observe(event, out, self.now)
+        assert not problems, problems
         self.log.extend(out)
         return out
+
+    def envelope(self, now: float | None = None) -> float:
+        """The highest speed the plan allows, by the independent model (km/h)."""
+        return self.model.envelope(self.now if now is None else now) / 100
 
     def result(self, command: CommandKind, result: ResultCode = OK, dt: float = 0.0) -> list[Action]:
         return self.send(CommandResult(command, result), dt)
 
     def sample(self, speed_kmh: float, dt: float = 0.0, incline: float | None = 0.0) -> list[Action]:
-        self.now += dt
-        out = self.engine.handle(Telemetry(speed_kmh, incline, self.now), self.now)
-        self.log.extend(out)
-        return out
+        return self.send(Telemetry(speed_kmh, incline, self.now + dt), dt)
 
     def tick(self, dt: float) -> list[Action]:
         return self.send(Tick(), dt)
@@ -108,14 +116,26 @@ class Rig:
         return out
 
     def walk(self, seconds: float, every: float = 0.5, speed: float | None = None) -> list[Action]:
-        """Obedient treadmill: a sample at the allowed speed (or ``speed``) every ``every`` seconds."""
+        """Obedient treadmill: a sample every ``every`` seconds at the speed the plan allows by the
+        independent model (not the engine's own number), or at ``speed``."""
         out: list[Action] = []
         steps = round(seconds / every)
         for _ in range(steps):
-            self.now += every
-            measured = self.engine.allowed_speed(self.now) if speed is None else speed
-            out += self.engine.handle(Telemetry(measured, 0.0, self.now), self.now)
+            measured = self.envelope(self.now + every) if speed is None else speed
+            out += self.sample(measured, dt=every)
             if any(isinstance(a, SessionEnded) for a in out):
                 break
-        self.log.extend(out)
         return out
+
+
+def started_at_zero(plan: SessionPlan | None = None, rig: Rig | None = None) -> Rig:
+    """A session whose belt started at t = 0 exactly, so backward-walking time equals the clock."""
+    rig = rig or Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", plan or SessionPlan()))
+    if rig.engine._ctx.caps.can_set_incline:
+        rig.result(CommandKind.SET_TARGET_INCLINE)
+    rig.result(CommandKind.SET_TARGET_SPEED)
+    rig.result(CommandKind.START)
+    assert rig.phase() is Phase.FAMILIARISE
+    return rig

@@ -169,8 +169,8 @@ def test_every_problem_is_named_at_once() -> None:
     with pytest.raises(PlanError) as caught:
         validate_plan(SessionPlan(duration_cap_s=1500), CEILINGS, caps)
     assert str(caught.value) == (
-        "plan refused: duration_cap_s=1500 is above the operator's max_duration_s (1200); "
-        "start_speed_kmh=1.0 is below the treadmill's minimum speed (1.5); "
+        "plan refused: duration_cap_s=1500 is above the operator's max_duration_s (1200 s); "
+        "start_speed_kmh=1.0 is below the treadmill's minimum speed (1.5 km/h); "
         "ramp_step_kmh=0.1 is not a multiple of the treadmill's 0.5 km/h increment"
     )
 
@@ -390,7 +390,7 @@ def _ramp_off(step: float) -> list[str]:
         (
             SessionPlan(target_speed_kmh=2.0),
             _caps(0.5, 1.95, 0.05),
-            ["target_speed_kmh=2.0 is above the treadmill's maximum speed (1.95)"],
+            ["target_speed_kmh=2.0 is above the treadmill's maximum speed (1.95 km/h)"],
         ),
         # Grids: 0.05 and 0.1 km/h hold every 0.1 plan. 0.5 from 0.8 holds 1.3 (0.8 + 0.5) and 1.0 (a
         # multiple of 0.5), not 1.2, and never the 0.1 km/h ramp step; nor does 0.2 mph (0.32 km/h).

@@ -14,18 +14,20 @@ import math
 from collections.abc import Callable
 
 import pytest
-from session_rig import OK, Rig, commands, of_type
+from session_rig import OK, Rig, commands, of_type, started_at_zero
 
 from retrowalk.session.events import (
     Action,
     CapWarning,
     CommandKind,
     EndReason,
+    LinkUp,
     Pause,
     Phase,
     PhaseChanged,
     SessionEnded,
     SetTargetSpeed,
+    Start,
     Stop,
     Tick,
 )
@@ -138,3 +140,19 @@ def test_outside_a_session_nothing_is_ever_due() -> None:
     rig.walk(10.0)
     rig.send(Stop(), dt=0.1)
     assert rig.engine.quiet_until() == math.inf
+
+
+def test_a_start_in_progress_means_tick_as_usual_even_with_the_speed_accepted() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", PLAN), dt=0.5)
+    assert rig.engine.quiet_until() == 0.5  # the start's own time, not some earlier one
+    rig.result(CommandKind.SET_TARGET_SPEED, OK, dt=0.5)  # armed, waiting for the start's reply
+    assert rig.engine.phase is Phase.ARMED
+    assert rig.engine.quiet_until() == rig.now
+
+
+def test_a_belt_still_at_rest_after_the_start_is_due_10_s_after_the_start() -> None:
+    rig = started_at_zero(PLAN)
+    rig.walk(8.0, speed=0.0)  # samples keep coming, so the data is not stale before 11 s
+    assert rig.engine.quiet_until() == 10.0

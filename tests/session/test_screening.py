@@ -9,7 +9,12 @@ import pytest
 from retrowalk.errors import PlanError
 from retrowalk.session.history import Clearance, ScreeningAnswers
 from retrowalk.session.plan import OperatorCeilings, speed_ceiling_for
-from retrowalk.session.screening import require_screening_passed, screening_decision, user_profile
+from retrowalk.session.screening import (
+    ScreeningDecision,
+    require_screening_passed,
+    screening_decision,
+    user_profile,
+)
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -78,3 +83,38 @@ def test_a_balance_concern_selects_the_lower_ceiling_even_after_clearance() -> N
     assert profile.balance_concern
     assert speed_ceiling_for(profile, OperatorCeilings()) == 2.0
     assert speed_ceiling_for(user_profile("ann", 40, [answers()]), OperatorCeilings()) == 3.0
+
+
+def test_the_decisions_say_exactly_why() -> None:
+    assert screening_decision("ann", [], []) == ScreeningDecision(
+        False, "the screening questions must be answered before the first session"
+    )
+    assert screening_decision("ann", [answers()], []) == ScreeningDecision(True, "")
+    all_yes = answers(oa=True, balance=True, surgery=True)
+    assert screening_decision("ann", [all_yes], []) == ScreeningDecision(
+        False,
+        "a clinician must clear this person first (screening answered yes to: severe knee osteoarthritis "
+        "or a ligament injury, a balance disorder or dizziness, recent knee surgery)",
+    )
+    assert screening_decision("ann", [all_yes], [clearance(T0 + timedelta(days=1))]) == ScreeningDecision(
+        True, ""
+    )
+
+
+def test_a_clearance_recorded_at_the_same_moment_as_the_answers_counts() -> None:
+    assert screening_decision("ann", [answers(T0, oa=True)], [clearance(T0)]).allowed
+    assert not screening_decision(
+        "ann", [answers(T0, oa=True)], [clearance(T0 - timedelta(seconds=1))]
+    ).allowed
+
+
+def test_a_cleared_person_passes_the_gate() -> None:
+    require_screening_passed("ann", [answers(T0, surgery=True)], [clearance(T0 + timedelta(hours=1))])
+    with pytest.raises(PlanError, match="recent knee surgery"):
+        require_screening_passed("ann", [answers(T0, surgery=True)], [])
+
+
+def test_the_profile_carries_the_age_and_no_concern_without_answers() -> None:
+    profile = user_profile("ann", 67, [answers(T0, balance=False)])
+    assert (profile.user_id, profile.age_years, profile.balance_concern) == ("ann", 67, False)
+    assert user_profile("ann", None, []).balance_concern is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from retrowalk.errors import IllegalTransitionError
+from retrowalk.session import table
 from retrowalk.session.events import ACTIVE_PHASES, SESSION_PHASES, TERMINAL_PHASES, Phase
 from retrowalk.session.table import TRANSITIONS, Trigger, next_phase
 
@@ -68,3 +69,42 @@ def test_a_belt_only_moves_again_after_a_person_asks() -> None:
 def test_only_the_cap_leads_into_cool_down() -> None:
     into = {trigger for (phase, trigger), target in TRANSITIONS.items() if target is Phase.COOL_DOWN}
     assert into == {Trigger.CAP_REACHED}
+
+
+# Every legal transition, written out as docs/safety.md's diagram draws it: "trigger>next phase".
+EXPECTED = {
+    "idle": "start>armed stop>idle",
+    "finished": "start>armed stop>finished",
+    "aborted": "start>armed stop>aborted",
+    "armed": "stop>finished console_stop>finished fault>aborted belt_started>familiarise "
+    "console_pause>finished",
+    "familiarise": "stop>finished console_stop>finished fault>aborted hold_done>ramp target_reached>steady "
+    "pause>paused console_pause>paused cap_reached>cool_down link_recovered>paused",
+    "ramp": "stop>finished console_stop>finished fault>aborted target_reached>steady pause>paused "
+    "console_pause>paused cap_reached>cool_down link_recovered>paused",
+    "steady": "stop>finished console_stop>finished fault>aborted slowed_at_console>ramp pause>paused "
+    "console_pause>paused cap_reached>cool_down link_recovered>paused",
+    "cool_down": "stop>finished console_stop>finished fault>aborted cool_down_done>finished "
+    "console_pause>finished link_recovered>aborted",
+    "paused": "stop>finished console_stop>finished fault>aborted resume>armed console_start>familiarise "
+    "link_recovered>paused",
+}
+
+
+def test_the_table_built_afresh_is_exactly_the_documented_one() -> None:
+    # Built here rather than read from TRANSITIONS (built at import): a mistake in the builder must show.
+    built = table._build()
+    expected = {
+        (Phase(phase), Trigger(trigger)): Phase(target)
+        for phase, pairs in EXPECTED.items()
+        for trigger, target in (pair.split(">") for pair in pairs.split())
+    }
+    assert built == expected
+
+
+def test_a_refusal_names_what_is_allowed_instead() -> None:
+    with pytest.raises(IllegalTransitionError) as refused:
+        next_phase(Phase.PAUSED, Trigger.PAUSE)
+    assert str(refused.value) == (
+        "'pause' is not allowed while the session is 'paused'; the commands that are: stop, resume"
+    )

@@ -305,5 +305,9 @@ class RunCore:
         if not self.s.link_up:
             return False
         self._note_slowdown(command)
+        if isinstance(command, PauseBelt | StopBelt):
+            # The belt was told to stop: a later stop (a link that blips in a pause, a belt that ignores
+            # the stop) must not restart the slow-down allowance from the speed before (rule 4).
+            self.s.last_commanded_centi = 0
         self.out.append(command)
         return True
