@@ -87,3 +87,68 @@ async def test_a_late_answer_arriving_while_the_next_command_waits_does_not_fail
     assert await start is FtmsResult.SUCCESS
     assert treadmill.writes == [b"\x00", b"\x07"]
     assert said(caplog, logging.WARNING) == []
+
+
+async def test_the_wait_asked_for_is_the_wait_given(caplog: pytest.LogCaptureFixture) -> None:
+    control, treadmill = controller(caplog), QuietTreadmill()
+    # pyftms's own default wait is 2 s: only the 0.05 s asked for ends this within the second.
+    async with asyncio.timeout(1.0):
+        with pytest.raises(TimeoutError):
+            await control.write_command(treadmill, ControlCode.REQUEST_CONTROL, timeout=WAIT_S)
+
+
+async def start_that_times_out(caplog: pytest.LogCaptureFixture) -> tuple[CheckedController, QuietTreadmill]:
+    """A controller in control whose Start went out and whose wait for the answer timed out."""
+    control, treadmill = controller(caplog), QuietTreadmill()
+    control._auth = True
+    with pytest.raises(TimeoutError):
+        await control.write_command(treadmill, ControlCode.START_RESUME, timeout=WAIT_S)
+    treadmill.wrote.clear()
+    return control, treadmill
+
+
+async def test_a_command_sent_again_after_a_timeout_gets_its_own_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    control, treadmill = await start_that_times_out(caplog)
+    again = asyncio.create_task(
+        control.write_command(treadmill, ControlCode.START_RESUME, timeout=2.0), name="start-again"
+    )
+    await treadmill.wrote.wait()
+    # The same op code as the one that timed out, but a command of that op code is in flight: its answer.
+    control._on_indicate(None, b"\x80\x07\x01")
+    assert await again is FtmsResult.SUCCESS
+
+
+async def test_after_pyftms_s_own_request_control_the_outer_command_still_takes_its_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    control, treadmill = await start_that_times_out(caplog)
+    control._auth = False  # control lost meanwhile: pyftms asks for it first, inside the Start
+    again = asyncio.create_task(
+        control.write_command(treadmill, ControlCode.START_RESUME, timeout=2.0), name="start-again"
+    )
+    await treadmill.wrote.wait()
+    treadmill.wrote.clear()
+    control._on_indicate(None, b"\x80\x00\x01")  # Request Control granted
+    await treadmill.wrote.wait()
+    control._on_indicate(None, b"\x80\x07\x01")  # the Start, whose op code timed out once before
+    assert await again is FtmsResult.SUCCESS
+    assert treadmill.writes == [b"\x07", b"\x00", b"\x07"]
+
+
+async def test_a_late_answer_whose_result_code_matches_the_op_in_flight_is_still_late(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 80 07 01: the late "success" of the Start. Reset's op code is 0x01 too, as the result code is: only
+    # the op code (the second byte) says whose answer it is.
+    control, treadmill = await start_that_times_out(caplog)
+    reset = asyncio.create_task(
+        control.write_command(treadmill, ControlCode.RESET, timeout=2.0), name="reset"
+    )
+    await treadmill.wrote.wait()
+    control._on_indicate(None, b"\x80\x07\x01")
+    assert not reset.done()
+    control._on_indicate(None, b"\x80\x01\x01")
+    assert await reset is FtmsResult.SUCCESS
+    assert said(caplog, logging.WARNING) == []

@@ -14,6 +14,7 @@ from retrowalk.session.events import (
     CommandKind,
     EndReason,
     Event,
+    LinkDown,
     LinkUp,
     MachineStatus,
     MachineStatusKind,
@@ -82,3 +83,22 @@ def test_an_accepted_start_clears_the_memory() -> None:
     rig.start()  # the treadmill accepted Start: its key is in
     rig.send(Stop(), dt=0.1)  # ended before the belt was ever seen moving
     assert failed_start(rig).reason is EndReason.COMMAND_FAILED
+
+
+def test_the_slowest_belt_movement_shows_the_key_is_back_in() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(MachineStatus(MachineStatusKind.SAFETY_KEY), dt=5.0)
+    rig.sample(0.01, dt=1.0)  # 0.01 km/h, the least FTMS can report: the belt moves, so the key is in
+    ended = failed_start(rig)
+    assert ended.reason is EndReason.COMMAND_FAILED
+
+
+def test_a_key_report_over_a_lost_link_is_not_remembered() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(LinkDown(), dt=1.0)
+    rig.send(MachineStatus(MachineStatusKind.SAFETY_KEY), dt=0.1)  # stale: nothing comes over a lost link
+    rig.send(LinkUp(), dt=1.0)
+    ended = failed_start(rig)
+    assert ended.reason is EndReason.COMMAND_FAILED

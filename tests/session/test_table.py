@@ -108,3 +108,14 @@ def test_a_refusal_names_what_is_allowed_instead() -> None:
     assert str(refused.value) == (
         "'pause' is not allowed while the session is 'paused'; the commands that are: stop, resume"
     )
+
+
+def test_the_engine_s_own_illegal_trigger_names_every_trigger_the_phase_takes() -> None:
+    # Not a kiosk's command: the engine's own mistake, so the message lists the whole row of the table
+    # (docs/safety.md's state diagram: paused leaves by resume, stop, the console, a fault, the link).
+    with pytest.raises(IllegalTransitionError) as refused:
+        next_phase(Phase.PAUSED, Trigger.HOLD_DONE)
+    assert str(refused.value) == (
+        "'hold_done' is not allowed while the session is 'paused' "
+        "(allowed: console_start, console_stop, fault, link_recovered, resume, stop)"
+    )
