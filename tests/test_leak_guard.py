@@ -1,4 +1,4 @@
-"""The task-leak guard must be able to fail a test."""
+"""The leak guard must be able to fail a test: for a task left running and for a timer left scheduled."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ import pytest
 CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
 
 
-def test_leaked_task_fails_the_test(pytester: pytest.Pytester) -> None:
+def run_guarded(pytester: pytest.Pytester, test_module: str) -> pytest.RunResult:
+    """Run `test_module` under the project's own conftest, leak guard included."""
     pytester.makeconftest(CONFTEST.replace('pytest_plugins = ["pytester"]', ""))
-    pytester.makepyfile(
+    pytester.makepyfile(test_module)
+    return pytester.runpytest("-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function")
+
+
+def test_leaked_task_fails_the_test(pytester: pytest.Pytester) -> None:
+    result = run_guarded(
+        pytester,
         """
         import asyncio
 
@@ -21,11 +28,53 @@ def test_leaked_task_fails_the_test(pytester: pytest.Pytester) -> None:
         async def test_cleans_up():
             task = asyncio.create_task(asyncio.sleep(60), name="tidy")
             task.cancel()
-        """
-    )
-    result = pytester.runpytest(
-        "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function"
+        """,
     )
     # The leaking test itself passes; the guard turns its teardown into an error.
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*leaked 1 running task(s): forgotten-timer*"])
+    # The task's own sleep timer is cancelled as the task unwinds: it is not a second, separate leak.
+    result.stdout.no_fnmatch_line("*Failed: *timer(s) scheduled*")
+
+
+def test_leaked_timer_fails_the_test(pytester: pytest.Pytester) -> None:
+    result = run_guarded(
+        pytester,
+        """
+        import asyncio
+        import time
+
+        from retrowalk.service.ticks import TickTimer
+
+        def forgotten_callback():
+            pass
+
+        async def test_leaks_a_call_later():
+            asyncio.get_running_loop().call_later(60, forgotten_callback)
+
+        async def test_leaks_an_armed_tick_timer():
+            timer = TickTimer(time.monotonic, 60.0, 1.0, time.monotonic, lambda: None)
+            timer.arm()
+
+        async def test_cancels_its_timers():
+            asyncio.get_running_loop().call_later(60, forgotten_callback).cancel()
+            timer = TickTimer(time.monotonic, 60.0, 1.0, time.monotonic, lambda: None)
+            timer.arm()
+            timer.cancel()
+
+        async def test_lets_its_timer_fire():
+            fired = asyncio.Event()
+            asyncio.get_running_loop().call_later(0.01, fired.set)
+            await fired.wait()
+        """,
+    )
+    # Each leaking test passes; the guard turns its teardown into an error.
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaks_a_call_later*",
+            "*left 1 timer(s) scheduled: <TimerHandle*forgotten_callback()*",
+            "*ERROR at teardown of test_leaks_an_armed_tick_timer*",
+            "*left 1 timer(s) scheduled: <TimerHandle*TickTimer._fire()>*",
+        ]
+    )
