@@ -194,6 +194,37 @@ async def test_an_orphaned_moving_belt_is_stopped_at_start_up(
         assert rig.recorder.ended("tm0") == []  # there was no session to end
 
 
+async def test_a_kiosk_stop_right_after_a_reconnect_is_not_an_orphaned_belt(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    """The belt still coasting down from retrowalk's own stops is the session's, not an orphan."""
+    async with running_rig(simulator_factory, tmp_path, speedup=2.0) as rig:
+        treadmill = await walking(rig)
+        runner = rig.service.runners["tm0"]
+        # This treadmill keeps its belt running when the link drops; on reconnect the service stops
+        # it and pauses the session, and the kiosk stops the paused session straight away.
+        assert rig.sim.perform(0, "link", "drop")["ok"]
+        await wait_until(lambda: bool(rig.recorder.of(p.LinkLost, "tm0")), 5, "link lost reported")
+        await wait_until(
+            lambda: runner.link.connected and runner.phase.value == "paused", 20, "reconnected and paused"
+        )
+        assert treadmill.speed_kmh > 0.3, "the belt should still be coasting down"
+        await rig.command("tm0", {"type": "stop"})
+        ended = await rig.wait_ended("tm0", within=5)
+        assert ended.reason == "kiosk_stop"
+        # Wait for the service to have seen the belt at rest after the end, then judge what it said.
+        ended_count = len(rig.recorder.items)
+        await wait_until(
+            lambda: any(
+                isinstance(item, p.Telemetry) and item.speed_kmh == 0.0
+                for _, item in rig.recorder.items[ended_count:]
+            ),
+            10,
+            "the belt reported at rest",
+        )
+        assert rig.recorder.of(p.OrphanedBeltStopped, "tm0") == []
+
+
 async def test_one_failing_treadmill_leaves_the_others_unaffected(
     simulator_factory: SimulatorFactory, tmp_path: Path
 ) -> None:
