@@ -131,6 +131,11 @@ async def test_a_console_speed_up_is_corrected_within_the_grace_period(
         assert treadmill.record.longest_above(allowed, pressed_at, rig.sim.now()) < plan.overspeed_grace_s
         assert treadmill.speed_kmh <= allowed
         assert rig.recorder.ended("tm0") == []  # corrected, not ended
+        # The events say what the belt did (by the simulator's record), and apart from it what was keyed.
+        corrected = rig.recorder.of(p.OverspeedCorrected, "tm0")
+        belt_max = treadmill.record.max_speed_between(pressed_at, rig.sim.now())
+        assert all(c.measured_kmh is not None and c.measured_kmh <= belt_max + 0.01 for c in corrected)
+        assert all(c.console_target_kmh > c.allowed_kmh for c in corrected)
 
 
 async def test_a_pulled_safety_key_ends_the_session(
