@@ -44,6 +44,23 @@ def first_start(rig: Rig, index: int = 0) -> Any:
     return entries[0]
 
 
+async def assert_ended_by_the_kiosk_without_an_orphan(rig: Rig) -> None:
+    """After a kiosk stop: the session ends, the belt comes to rest, and no orphan was reported for it."""
+    ended = await rig.wait_ended("tm0", within=5)
+    assert ended.reason == "kiosk_stop"
+    # Wait for the service to have seen the belt at rest after the end, then judge what it said.
+    ended_count = len(rig.recorder.items)
+    await wait_until(
+        lambda: any(
+            isinstance(item, p.Telemetry) and item.speed_kmh == 0.0
+            for _, item in rig.recorder.items[ended_count:]
+        ),
+        10,
+        "the belt reported at rest",
+    )
+    assert rig.recorder.of(p.OrphanedBeltStopped, "tm0") == []
+
+
 def last_stop_time(rig: Rig, index: int = 0) -> float:
     record = list(rig.sim.treadmill(index).treadmill.record)
     stops = [
@@ -215,19 +232,23 @@ async def test_a_kiosk_stop_right_after_a_reconnect_is_not_an_orphaned_belt(
         )
         assert treadmill.speed_kmh > 0.3, "the belt should still be coasting down"
         await rig.command("tm0", {"type": "stop"})
-        ended = await rig.wait_ended("tm0", within=5)
-        assert ended.reason == "kiosk_stop"
-        # Wait for the service to have seen the belt at rest after the end, then judge what it said.
-        ended_count = len(rig.recorder.items)
-        await wait_until(
-            lambda: any(
-                isinstance(item, p.Telemetry) and item.speed_kmh == 0.0
-                for _, item in rig.recorder.items[ended_count:]
-            ),
-            10,
-            "the belt reported at rest",
-        )
-        assert rig.recorder.of(p.OrphanedBeltStopped, "tm0") == []
+        await assert_ended_by_the_kiosk_without_an_orphan(rig)
+
+
+async def test_a_session_stopped_right_after_connecting_leaves_no_orphaned_belt(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    """A session started and stopped within the orphan window: its belt's run-down is not an orphan."""
+    async with running_rig(simulator_factory, tmp_path, speedup=2.0) as rig:
+        await rig.wait_connected("tm0")
+        connected_at = rig.sim.now()
+        await rig.screen_and_start("tm0")
+        treadmill = rig.sim.treadmill(0).treadmill
+        await wait_until(lambda: treadmill.speed_kmh > 0.4, 5, "belt moving")
+        await rig.command("tm0", {"type": "stop"})
+        assert rig.sim.now() - connected_at < 4.0, "the run-down must fall within the orphan window"
+        assert treadmill.speed_kmh > 0.3, "the belt should still be coasting down"
+        await assert_ended_by_the_kiosk_without_an_orphan(rig)
 
 
 async def test_one_failing_treadmill_leaves_the_others_unaffected(
