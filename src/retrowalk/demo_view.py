@@ -107,10 +107,7 @@ class DemoView:
                 self.line(f"warning: {item.remaining_s} s left before the cap, get ready to slow down")
             case p.OverspeedCorrected():
                 picture.corrections += 1
-                self.line(
-                    f"ENFORCED: the belt ran {item.measured_kmh:.1f} km/h, above the allowed "
-                    f"{item.allowed_kmh:.1f} km/h; retrowalk set it back to {item.commanded_kmh:.1f} km/h"
-                )
+                self.line(f"ENFORCED: {item.sentence()}")
             case p.LinkLost():
                 picture.link_lost = True
                 self.line(f"link to the treadmill lost: {item.detail or 'no detail'}")

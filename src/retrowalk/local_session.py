@@ -163,7 +163,7 @@ class _Progress:
             case p.CapWarning():
                 print(f"{item.remaining_s} s to go")
             case p.OverspeedCorrected():
-                print(f"belt too fast ({item.measured_kmh:.1f} km/h): slowed to {item.commanded_kmh:.1f}")
+                print(f"too fast: {item.sentence()}")
             case p.SessionEnded():
                 self.ended = item
                 print(f"session ended: {item.reason}" + (f" ({item.detail})" if item.detail else ""))

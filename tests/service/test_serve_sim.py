@@ -44,6 +44,23 @@ def first_start(rig: Rig, index: int = 0) -> Any:
     return entries[0]
 
 
+async def assert_ended_by_the_kiosk_without_an_orphan(rig: Rig) -> None:
+    """After a kiosk stop: the session ends, the belt comes to rest, and no orphan was reported for it."""
+    ended = await rig.wait_ended("tm0", within=5)
+    assert ended.reason == "kiosk_stop"
+    # Wait for the service to have seen the belt at rest after the end, then judge what it said.
+    ended_count = len(rig.recorder.items)
+    await wait_until(
+        lambda: any(
+            isinstance(item, p.Telemetry) and item.speed_kmh == 0.0
+            for _, item in rig.recorder.items[ended_count:]
+        ),
+        10,
+        "the belt reported at rest",
+    )
+    assert rig.recorder.of(p.OrphanedBeltStopped, "tm0") == []
+
+
 def last_stop_time(rig: Rig, index: int = 0) -> float:
     record = list(rig.sim.treadmill(index).treadmill.record)
     stops = [
@@ -131,6 +148,11 @@ async def test_a_console_speed_up_is_corrected_within_the_grace_period(
         assert treadmill.record.longest_above(allowed, pressed_at, rig.sim.now()) < plan.overspeed_grace_s
         assert treadmill.speed_kmh <= allowed
         assert rig.recorder.ended("tm0") == []  # corrected, not ended
+        # The events say what the belt did (by the simulator's record), and apart from it what was keyed.
+        corrected = rig.recorder.of(p.OverspeedCorrected, "tm0")
+        belt_max = treadmill.record.max_speed_between(pressed_at, rig.sim.now())
+        assert all(c.measured_kmh is not None and c.measured_kmh <= belt_max + 0.01 for c in corrected)
+        assert all(c.console_target_kmh > c.allowed_kmh for c in corrected)
 
 
 async def test_a_pulled_safety_key_ends_the_session(
@@ -192,6 +214,41 @@ async def test_an_orphaned_moving_belt_is_stopped_at_start_up(
         assert len(orphans) == 1
         assert orphans[0].speed_kmh > 1.0
         assert rig.recorder.ended("tm0") == []  # there was no session to end
+
+
+async def test_a_kiosk_stop_right_after_a_reconnect_is_not_an_orphaned_belt(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    """The belt still coasting down from retrowalk's own stops is the session's, not an orphan."""
+    async with running_rig(simulator_factory, tmp_path, speedup=2.0) as rig:
+        treadmill = await walking(rig)
+        runner = rig.service.runners["tm0"]
+        # This treadmill keeps its belt running when the link drops; on reconnect the service stops
+        # it and pauses the session, and the kiosk stops the paused session straight away.
+        assert rig.sim.perform(0, "link", "drop")["ok"]
+        await wait_until(lambda: bool(rig.recorder.of(p.LinkLost, "tm0")), 5, "link lost reported")
+        await wait_until(
+            lambda: runner.link.connected and runner.phase.value == "paused", 20, "reconnected and paused"
+        )
+        assert treadmill.speed_kmh > 0.3, "the belt should still be coasting down"
+        await rig.command("tm0", {"type": "stop"})
+        await assert_ended_by_the_kiosk_without_an_orphan(rig)
+
+
+async def test_a_session_stopped_right_after_connecting_leaves_no_orphaned_belt(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    """A session started and stopped within the orphan window: its belt's run-down is not an orphan."""
+    async with running_rig(simulator_factory, tmp_path, speedup=2.0) as rig:
+        await rig.wait_connected("tm0")
+        connected_at = rig.sim.now()
+        await rig.screen_and_start("tm0")
+        treadmill = rig.sim.treadmill(0).treadmill
+        await wait_until(lambda: treadmill.speed_kmh > 0.4, 5, "belt moving")
+        await rig.command("tm0", {"type": "stop"})
+        assert rig.sim.now() - connected_at < 4.0, "the run-down must fall within the orphan window"
+        assert treadmill.speed_kmh > 0.3, "the belt should still be coasting down"
+        await assert_ended_by_the_kiosk_without_an_orphan(rig)
 
 
 async def test_one_failing_treadmill_leaves_the_others_unaffected(

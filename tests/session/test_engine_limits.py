@@ -60,7 +60,10 @@ def test_a_console_speed_up_within_the_tolerance_is_corrected_and_does_not_move_
     for press in range(3):  # repeated presses must not ratchet the allowed speed up
         out = console_speed(rig, keyed, dt=0.5)
         assert speeds(out) == [1.0], press
-        assert of_type(out, OverspeedCorrected) == [OverspeedCorrected("tm-1-1", keyed, 1.0)]
+        # The belt itself was last measured at 1.0 km/h (started_at_zero walks at the plan's speed).
+        assert of_type(out, OverspeedCorrected) == [
+            OverspeedCorrected("tm-1-1", 1.0, 1.0, console_target_kmh=keyed)
+        ]
     rig.walk(48)  # 59.5 s: still the hold at 1.0 km/h
     assert speeds(rig.log).count(1.0) == 4
     assert speeds(rig.walk(0.5)) == [1.1]  # the ramp's first step, exactly at 60 s as planned

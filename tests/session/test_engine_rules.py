@@ -175,11 +175,30 @@ def test_speed_up_at_the_console_counts_as_overspeed() -> None:
     rig = Rig()
     rig.start()
     rig.walk(10, speed=1.0)
+    rig.sample(1.05, dt=0.1)
     out = rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, 2.5), dt=0.1)
     assert speeds(out) == [1.0]
-    assert of_type(out, OverspeedCorrected)[0].measured_kmh == 2.5
+    corrected = of_type(out, OverspeedCorrected)
+    # Measured is the belt's last sample, not the speed keyed in; that goes in a field of its own.
+    assert [c.measured_kmh for c in corrected] == [1.05]
+    assert corrected == [OverspeedCorrected("tm-1-1", 1.05, 1.0, console_target_kmh=2.5)]
     rig.walk(4, speed=2.5)
     assert ended(rig).reason is EndReason.OVERSPEED
+
+
+def test_a_console_speed_up_before_any_sample_has_no_measured_speed() -> None:
+    rig = Rig()
+    rig.start()
+    out = rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, 2.5), dt=0.1)
+    assert speeds(out) == [1.0]
+    assert [c.measured_kmh for c in of_type(out, OverspeedCorrected)] == [None]
+
+
+def test_a_belt_overspeed_has_no_console_target() -> None:
+    rig = Rig()
+    rig.start()
+    corrected = of_type(rig.sample(2.0, dt=0.5), OverspeedCorrected)
+    assert [(c.measured_kmh, c.console_target_kmh) for c in corrected] == [(2.0, None)]
 
 
 def test_our_own_target_echoed_by_the_treadmill_is_not_a_console_change() -> None:

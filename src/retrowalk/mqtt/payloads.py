@@ -118,9 +118,29 @@ class PhaseChanged(_EventBase):
 
 class OverspeedCorrected(_EventBase):
     kind: Literal["overspeed_corrected"] = "overspeed_corrected"
-    measured_kmh: Kmh
+    measured_kmh: Kmh | None = Field(
+        description="the belt's last measured speed when retrowalk corrected it; null when the belt had "
+        "not been measured yet"
+    )
     allowed_kmh: Kmh
     commanded_kmh: Kmh = Field(description="the speed retrowalk set to correct it")
+    console_target_kmh: Kmh | None = Field(
+        default=None,
+        description="the speed keyed in at the treadmill's console when that triggered the correction; "
+        "null when the belt's measured speed did",
+    )
+
+    def sentence(self) -> str:
+        """What happened, for a person reading a terminal (the session command and the demo print it)."""
+        corrected = (
+            f"above the allowed {self.allowed_kmh:.1f} km/h; retrowalk set it back to "
+            f"{self.commanded_kmh:.1f} km/h"
+        )
+        belt = "not measured yet" if self.measured_kmh is None else f"{self.measured_kmh:.1f} km/h"
+        if self.console_target_kmh is not None:
+            keyed = f"the console was set to {self.console_target_kmh:.1f} km/h"
+            return f"{keyed}, {corrected} (the belt: {belt})"
+        return f"the belt ran {belt}, {corrected}"
 
 
 class CapWarning(_EventBase):

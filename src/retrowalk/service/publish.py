@@ -110,6 +110,12 @@ def plan_info(plan: SessionPlan) -> p.PlanInfo:
     )
 
 
+def _at_most_30(kmh: float | None) -> float | None:
+    """A speed within the payloads' 0-30 km/h range (a console or a confused treadmill may report more:
+    the event must still go out, saying "30")."""
+    return None if kmh is None else min(kmh, 30.0)
+
+
 def notice_payload(treadmill_id: str, notice: ev.Notice) -> p.EventPayload | None:
     """The event payload for one engine notice (``SessionEnded`` is published by the runner itself)."""
     match notice:
@@ -131,9 +137,10 @@ def notice_payload(treadmill_id: str, notice: ev.Notice) -> p.EventPayload | Non
             return p.OverspeedCorrected(
                 treadmill_id=treadmill_id,
                 session_id=notice.session_id,
-                measured_kmh=min(notice.measured_kmh, 30.0),
+                measured_kmh=_at_most_30(notice.measured_kmh),
                 allowed_kmh=notice.allowed_kmh,
                 commanded_kmh=notice.allowed_kmh,
+                console_target_kmh=_at_most_30(notice.console_target_kmh),
             )
         case ev.CapWarning():
             return p.CapWarning(

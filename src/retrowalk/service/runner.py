@@ -5,7 +5,8 @@ kiosk commands and clock ticks go through one queue, so the engine never sees tw
 sample over the allowed speed is answered with a command before anything else is looked at.
 
 Safety duties of this module (the engine owns the session rules; these are the service's):
-- an orphaned belt: a belt found moving right after connecting, with no session, is stopped;
+- an orphaned belt: a belt found moving right after connecting, with no session, is stopped (a belt a
+  session owns, paused by the lost link or started since, is not an orphan, even while it runs down);
 - mph reported as km/h: caught from the distance counter and ended as a fault;
 - silent telemetry: when the engine ends a session because data stopped, the link is dropped and
   rebuilt, because a link that delivers nothing is a broken link;
@@ -164,7 +165,7 @@ class TreadmillRunner:
         # Set once the treadmill has been connected and its engine exists.
         self.ready = asyncio.Event()
         self._units = UnitCheck()
-        self._orphan_watch_until = 0.0
+        self._orphan_watch_until = -math.inf
         self._tally: _SessionTally | None = None
         self._last_sample: Sample | None = None
         self._published_state: tuple[object, ...] | None = None
@@ -262,6 +263,10 @@ class TreadmillRunner:
                 await self._on_connected(item)
             case LinkLost():
                 await self._on_lost(item)
+        if self.engine is not None and self.engine.phase in ev.SESSION_PHASES:
+            # A session started within the orphan window: the belt is its own, and its run-down after
+            # the session's end is watched by the engine, not taken for an orphan.
+            self._orphan_watch_until = -math.inf
         self._publish_state_if_changed()
 
     async def _on_request(self, request: _Request) -> None:
@@ -299,7 +304,10 @@ class TreadmillRunner:
             self.engine = SessionEngine(self._ceilings, self.caps, self.treadmill_id)
             self.ready.set()
         self._units.restart()
-        self._orphan_watch_until = event.at + ORPHAN_WINDOW_S
+        # A belt moving at connect is an orphan only if no session owns it: a session paused by the
+        # lost link owns its belt, and that belt's run-down after retrowalk's stops is not an orphan.
+        owned = self.engine.phase in ev.SESSION_PHASES
+        self._orphan_watch_until = -math.inf if owned else event.at + ORPHAN_WINDOW_S
         self._publisher.treadmill_online(self.treadmill_id, True, name=event.info.name)
         await self._feed(ev.LinkUp(), event.at)
 
@@ -344,7 +352,7 @@ class TreadmillRunner:
             await self._feed(ev.MachineStatus(status.kind, status.value), status.at)
 
     async def _stop_orphan(self, sample: Sample) -> None:
-        self._orphan_watch_until = 0.0  # once per connection
+        self._orphan_watch_until = -math.inf  # once per connection
         self.log.warning("belt found moving at %.2f km/h with no session: stopping it", sample.speed_kmh)
         reply = await self.link.execute(ev.StopBelt())
         if not reply.ok:

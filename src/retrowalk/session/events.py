@@ -259,11 +259,15 @@ class PhaseChanged:
 
 @dataclass(frozen=True, slots=True)
 class OverspeedCorrected:
-    """The belt ran above allowed + tolerance; the allowed speed was commanded again."""
+    """The belt ran, or was set at the console, above what is allowed; the allowed speed was commanded
+    again (or, in a pause, the belt stopped)."""
 
     session_id: str
-    measured_kmh: float
+    # The belt's last measured speed; None when no sample has arrived yet.
+    measured_kmh: float | None
     allowed_kmh: float
+    # The target keyed in at the console when that triggered the correction; None when the belt did.
+    console_target_kmh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -336,7 +336,12 @@ class EventRun(RunCore):
         if changed > allowed:
             # A speed-up at the console is overspeed: answer it at once (telemetry decides about the stop).
             s.corrections += 1
-            self.out.append(OverspeedCorrected(s.session_id, from_centi(changed), from_centi(allowed)))
+            belt = None if s.last_speed_centi is None else from_centi(s.last_speed_centi)
+            self.out.append(
+                OverspeedCorrected(
+                    s.session_id, belt, from_centi(allowed), console_target_kmh=from_centi(changed)
+                )
+            )
             self._set_speed(allowed)
             return
         # Slower is always allowed, and becomes the base the ramp climbs from.
