@@ -33,6 +33,9 @@ ABSOLUTE_MAX_DURATION_S = 30 * 60
 ABSOLUTE_MAX_INCLINE_PCT = 5.0
 # Judgement: a beginner's first target, half a km/h above the start; progression adds 0.1 km/h a session.
 FIRST_SESSION_TARGET_KMH = 1.5
+# Pain-monitoring model (references.md section 2): knee pain above 5/10 during a session ends it (and the
+# progression rule regresses the next session).
+STOP_PAIN = 5
 MAX_GRACE_S = 3.0
 MAX_STALE_S = 3.0
 MAX_TOLERANCE_KMH = 0.5
