@@ -19,7 +19,8 @@ from pathlib import Path
 from retrowalk.config import Settings
 from retrowalk.errors import RetrowalkError
 from retrowalk.mqtt import commands as mc
-from retrowalk.service.commands import STOP_PAIN, CommandRouter
+from retrowalk.service.commands import CommandRouter
+from retrowalk.session.plan import STOP_PAIN
 from retrowalk.storage import Store
 from retrowalk.user_commands import next_session_lines, validated
 

@@ -17,11 +17,27 @@ import pytest
 from sim_fixtures import SimulatorFactory
 
 from retrowalk.config import Settings
+from retrowalk.link.events import TreadmillInfo
+from retrowalk.link.limits import DeviceRange
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.app import Clock, Service
 from retrowalk.service.publish import CallbackPublisher
 from treadsim.server import Simulator, treadmill_address
+
+# What a link stand-in reports on connecting: a plain treadmill with speed control and elapsed time.
+STAND_IN_INFO = TreadmillInfo(
+    address="C0:7E:AD:00:00:01",
+    name="stand-in",
+    manufacturer=None,
+    model=None,
+    speed_range=DeviceRange(0.5, 12.0, 0.1),
+    incline_range=None,
+    can_set_speed=True,
+    can_set_incline=False,
+    reports_elapsed_time=True,
+    reports_distance=True,
+)
 
 
 @dataclass

@@ -10,28 +10,15 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from retrowalk.link.events import LinkConnected, LinkEvent, LinkReply, Sample, TreadmillInfo
-from retrowalk.link.limits import DeviceRange
+from retrowalk.link.events import LinkConnected, LinkEvent, LinkReply, Sample
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.publish import CallbackPublisher
 from retrowalk.service.runner import TreadmillRunner
 from retrowalk.session import events as ev
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
 
+from .harness import STAND_IN_INFO as INFO
 from .harness import Recorder, wait_until
-
-INFO = TreadmillInfo(
-    address="C0:7E:AD:00:00:01",
-    name="stand-in",
-    manufacturer=None,
-    model=None,
-    speed_range=DeviceRange(0.5, 12.0, 0.1),
-    incline_range=None,
-    can_set_speed=True,
-    can_set_incline=False,
-    reports_elapsed_time=True,
-    reports_distance=True,
-)
 
 
 class StandInLink:

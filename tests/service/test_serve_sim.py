@@ -365,10 +365,22 @@ async def test_pain_above_5_during_a_session_ends_it_and_the_next_plan_regresses
         runner = rig.service.runners["tm0"]
         first = runner.engine.plan  # type: ignore[union-attr]
         assert first is not None
-        await wait_until(lambda: rig.sim.treadmill(0).treadmill.speed_kmh > 0.5, 10, "walking")
+        treadmill = rig.sim.treadmill(0).treadmill
+        await wait_until(lambda: treadmill.speed_kmh > 0.5, 10, "walking")
+        reported_at = rig.sim.now()
         await rig.command("tm0", {"type": "pain_report", "user_id": "ana", "when": "during", "pain": 6})
         ended = await rig.wait_ended("tm0", within=10)
-        assert ended.reason != "completed"
+        assert (ended.reason, ended.detail) == (
+            "pain_reported",
+            "pain 6/10 reported during the session, above the stop threshold of 5/10",
+        )
+        # retrowalk itself stopped the belt after the report, and it came to rest.
+        await wait_until(lambda: treadmill.speed_kmh == 0, 10, "the belt at rest")
+        stops = [
+            e for e in treadmill.record
+            if e.time >= reported_at and e.state is not BeltState.RUNNING and e.source is ChangeSource.CLIENT
+        ]  # fmt: skip
+        assert stops, list(treadmill.record)
         assert rig.recorder.of(p.SessionSummary, "tm0")[0].pain_during == 6
         await rig.command("tm0", {"type": "start", "user_id": "ana"})
         second = runner.engine.plan  # type: ignore[union-attr]

@@ -22,6 +22,7 @@ from retrowalk.session.events import (
     LinkUp,
     MachineStatus,
     MachineStatusKind,
+    PainReported,
     Pause,
     Phase,
     PhaseChanged,
@@ -243,6 +244,10 @@ def test_a_failed_command_names_the_command_the_reply_and_what_to_do(
             "cannot resume: the link to the treadmill is down",
         ),
         (walking, TreadmillFault(""), "a treadmill fault needs a detail a person can act on"),
+        (walking, PainReported("", 9), "a pain report needs a user_id"),
+        (walking, PainReported("walker", 11), "pain must be a whole number from 0 to 10, got 11"),
+        (walking, PainReported("walker", True), "pain must be a whole number from 0 to 10, got True"),
+        (walking, PainReported("walker", 6.5), r"pain must be a whole number from 0 to 10, got 6\.5"),  # type: ignore[arg-type]
         (walking, Telemetry(float("nan"), 0.0, 30.0), "telemetry speed_kmh must be a finite number, got nan"),
         (walking, Telemetry(1.0, 0.0, float("inf")), "telemetry at must be a finite number, got inf"),
         (walking, Telemetry(-1.0, 0.0, 30.0), r"telemetry speed_kmh must not be negative, got -1\.0"),

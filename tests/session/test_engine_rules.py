@@ -15,6 +15,7 @@ from retrowalk.session.events import (
     MachineStatus,
     MachineStatusKind,
     OverspeedCorrected,
+    PainReported,
     Pause,
     PauseBelt,
     Phase,
@@ -467,6 +468,30 @@ def test_kiosk_stop_ends_at_once_and_is_never_refused() -> None:
     # A second stop still stops the belt, and changes nothing else.
     assert commands(rig.send(Stop(), dt=0.1)) == [StopBelt()]
     assert len(of_type(rig.log, SessionEnded)) == 1
+
+
+def test_pain_above_the_threshold_from_the_walker_stops_the_belt_and_finishes_with_its_own_reason() -> None:
+    rig = Rig()
+    rig.start(user_id="ana")
+    rig.walk(20)
+    # Bearable pain, or pain reported by someone else at the same treadmill: the session goes on.
+    assert rig.send(PainReported("ana", 5), dt=0.1) == []
+    assert rig.send(PainReported("bo", 9), dt=0.1) == []
+    assert rig.phase() in (Phase.FAMILIARISE, Phase.RAMP)
+    assert commands(rig.send(PainReported("ana", 6), dt=0.1)) == [StopBelt()]
+    end = ended(rig)
+    assert (end.reason, end.phase) == (EndReason.PAIN_REPORTED, Phase.FINISHED)
+    assert end.detail == "pain 6/10 reported during the session, above the stop threshold of 5/10"
+    # After the end, more pain is a record, not a second end.
+    assert rig.send(PainReported("ana", 8), dt=0.1) == []
+    assert len(of_type(rig.log, SessionEnded)) == 1
+
+
+def test_pain_with_no_session_changes_nothing() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    assert rig.send(PainReported("ana", 10), dt=0.1) == []
+    assert rig.phase() is Phase.IDLE
 
 
 @pytest.mark.parametrize(

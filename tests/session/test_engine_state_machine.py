@@ -33,6 +33,7 @@ from retrowalk.session.events import (
     LinkUp,
     MachineStatus,
     MachineStatusKind,
+    PainReported,
     Pause,
     PauseBelt,
     Phase,
@@ -241,6 +242,10 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(dt=small_dt)
     def kiosk_stop(self, dt: float) -> None:
         self.feed(Stop(), dt)
+
+    @rule(user=st.sampled_from(["walker", "someone else"]), score=st.integers(0, 10), dt=small_dt)
+    def pain_reported(self, user: str, score: int, dt: float) -> None:
+        self.feed(PainReported(user, score), dt)
 
     @rule(dt=small_dt)
     def kiosk_pause(self, dt: float) -> None:

@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 # The commands that only add a row to the history (no treadmill involved).
 RecordCommand = mc.PainReportCommand | mc.ScreeningCommand | mc.ClearanceCommand
 
-# Pain above this during a session ends it (references §2, pain-monitoring model).
-STOP_PAIN = 5
 
 # The engine's plan calls the top speed target_speed_kmh (the ramp's target); the start command and the
 # plan a kiosk is shown call it max_speed_kmh. A refusal must name the field the kiosk sent.
@@ -95,14 +93,9 @@ class CommandRouter:
                 await runner.submit(ev.Resume())
             case mc.PainReportCommand():
                 self.record(command, runner.engine)
-                if self._pain_ends_session(runner, command):
-                    log.warning(
-                        "pain %d/10 reported during the session on %s: stopping",
-                        command.pain,
-                        runner.treadmill_id,
-                        extra={"treadmill": runner.treadmill_id},
-                    )
-                    await runner.submit(ev.Stop())
+                if command.when == "during" and runner.engine is not None:
+                    # The engine decides whether it ends the session (its session, its user, the threshold).
+                    await runner.submit(ev.PainReported(command.user_id, command.pain))
             case mc.ScreeningCommand() | mc.ClearanceCommand():
                 self.record(command)
 
@@ -242,13 +235,6 @@ class CommandRouter:
                 raise RefusedError(f"user {user!r} has no session yet to report {command.when} pain for")
             return latest[-1].session_id
         return None
-
-    def _pain_ends_session(self, runner: TreadmillRunner, command: mc.PainReportCommand) -> bool:
-        engine = runner.engine
-        in_session = (
-            engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == command.user_id
-        )
-        return in_session and command.when == "during" and command.pain > STOP_PAIN
 
     def session_started(self, started: ev.SessionStarted) -> None:
         """Note the session as open: if the service dies, the restart closes it instead of losing it."""

@@ -128,6 +128,7 @@ def caps_from(info: TreadmillInfo) -> TreadmillCaps:
         incline_step_pct=incline.step if incline and incline.step >= 0.01 else 0.1,
         can_set_speed=info.can_set_speed and speed is not None,
         can_set_incline=info.can_set_incline and incline is not None,
+        reports_elapsed_time=info.reports_elapsed_time,
     )
 
 
@@ -277,14 +278,6 @@ class TreadmillRunner:
                 request.done.set_exception(
                     RefusedError(f"treadmill {self.treadmill_id} has not been connected yet")
                 )
-            return
-        if isinstance(request.event, ev.Start) and self.info and not self.info.reports_elapsed_time:
-            request.done.set_exception(
-                RefusedError(
-                    f"treadmill {self.treadmill_id} does not report elapsed time, so retrowalk cannot tell "
-                    "fresh data from silence and will not run sessions on it"
-                )
-            )
             return
         event = request.event
         if isinstance(event, ev.Start) and not event.session_id:

@@ -58,6 +58,8 @@ class EndReason(StrEnum):
     # Recorded by the service, never by the engine: the process died during the session (crash, power).
     SERVICE_RESTARTED = "service_restarted"
     TREADMILL_FAULT = "treadmill_fault"  # the service caught the treadmill lying (e.g. mph sent as km/h)
+    # The person walking reported knee pain above the stop threshold during the session.
+    PAIN_REPORTED = "pain_reported"
 
 
 # Who asked for a stop, and what the session's end says by default. A stop by anyone else is not a stop.
@@ -68,7 +70,13 @@ STOP_DETAILS: dict[EndReason, str] = {
 }
 
 FINISHED_REASONS = frozenset(
-    {EndReason.COMPLETED, EndReason.USER_STOP, EndReason.PAUSED_TOO_LONG, *STOP_DETAILS}
+    {
+        EndReason.COMPLETED,
+        EndReason.USER_STOP,
+        EndReason.PAUSED_TOO_LONG,
+        EndReason.PAIN_REPORTED,
+        *STOP_DETAILS,
+    }
 )
 
 
@@ -188,11 +196,23 @@ class TreadmillFault:
 
 
 @dataclass(frozen=True, slots=True)
+class PainReported:
+    """A knee pain score (0-10) reported during a session, at a kiosk or the terminal.
+
+    From the session's own user and above ``plan.STOP_PAIN``: stop and finish with ``pain_reported``.
+    Otherwise (no session, someone else's report, a bearable score): nothing; the report is a record.
+    """
+
+    user_id: str
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; the service sends one about 4-10 times a second."""
 
 
-KioskCommand = Start | Stop | Pause | Resume
+KioskCommand = Start | Stop | Pause | Resume | PainReported
 Event = (
     Start
     | Stop
@@ -204,6 +224,7 @@ Event = (
     | LinkUp
     | LinkDown
     | TreadmillFault
+    | PainReported
     | Tick
 )
 

@@ -25,6 +25,7 @@ from retrowalk.session.events import EndReason
 from retrowalk.session.history import Clearance, PainReport, PainTiming, SessionRecord
 from retrowalk.session.plan import (
     ABSOLUTE_MAX_DURATION_S,
+    STOP_PAIN,
     OperatorCeilings,
     SessionPlan,
     UserProfile,
@@ -65,7 +66,7 @@ def _verdict(
     morning = [r.score for r in reports if r.when is PainTiming.NEXT_MORNING]
     worst = max(in_session) if in_session else None
     next_morning = max(morning) if morning else None
-    if worst is not None and worst > 5:
+    if worst is not None and worst > STOP_PAIN:
         return Decision.REGRESS, f"pain {worst}/10 during or after session {record.session_id}"
     if next_morning is not None and baseline is not None and next_morning >= baseline + 2:
         return (

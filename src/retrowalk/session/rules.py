@@ -24,6 +24,7 @@ from retrowalk.session.events import (
     MachineStatus,
     MachineStatusKind,
     OverspeedCorrected,
+    PainReported,
     Pause,
     PauseBelt,
     Phase,
@@ -40,7 +41,7 @@ from retrowalk.session.events import (
     Tick,
     TreadmillFault,
 )
-from retrowalk.session.plan import SessionPlan, from_centi, to_centi, validate_plan
+from retrowalk.session.plan import STOP_PAIN, SessionPlan, from_centi, to_centi, validate_plan
 from retrowalk.session.ramp import RampState, floor_to_ramp_grid
 from retrowalk.session.run_core import RunCore
 from retrowalk.session.state import SessionState, allowed_now, limit_now
@@ -87,6 +88,8 @@ class EventRun(RunCore):
                 self._on_link_down()
             case TreadmillFault():
                 self._on_treadmill_fault(event)
+            case PainReported():
+                self._on_pain_reported(event)
             case Tick():
                 pass
             case _:
@@ -306,6 +309,21 @@ class EventRun(RunCore):
             raise RefusedError("a treadmill fault needs a detail a person can act on")
         if self.s.phase in SESSION_PHASES:
             self._fault(EndReason.TREADMILL_FAULT, event.detail)
+
+    def _on_pain_reported(self, event: PainReported) -> None:
+        """Pain above the threshold ends the session at once: the walker is hurting, not the treadmill."""
+        if not isinstance(event.user_id, str) or not event.user_id:
+            raise RefusedError("a pain report needs a user_id")
+        score = event.score
+        if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= 10:
+            raise RefusedError(f"pain must be a whole number from 0 to 10, got {score!r}")
+        s = self.s
+        if s.phase in SESSION_PHASES and event.user_id == s.user_id and score > STOP_PAIN:
+            self._finish(
+                Trigger.STOP,
+                EndReason.PAIN_REPORTED,
+                f"pain {score}/10 reported during the session, above the stop threshold of {STOP_PAIN}/10",
+            )
 
     def _on_console_pause(self) -> None:
         s = self.s
