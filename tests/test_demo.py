@@ -28,8 +28,8 @@ import pytest
 from rich.console import Console
 
 from retrowalk.cli import main
-from retrowalk.demo_view import CUES, LiveView, PlainView
-from retrowalk.embedded_broker import HOST, embedded_broker, find_mosquitto
+from retrowalk.demo.broker import HOST, embedded_broker, find_mosquitto
+from retrowalk.demo.view import CUES, LiveView, PlainView
 from retrowalk.errors import SetupError
 from retrowalk.mqtt import payloads as p
 

@@ -36,8 +36,8 @@ from aiomqtt import ProtocolVersion
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from retrowalk.config import Settings
-from retrowalk.demo_view import DemoView, LiveView, PlainView
-from retrowalk.embedded_broker import RunningBroker, embedded_broker
+from retrowalk.demo.broker import RunningBroker, embedded_broker
+from retrowalk.demo.view import DemoView, LiveView, PlainView
 from retrowalk.errors import LinkError, RefusedError, RetrowalkError, SetupError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt.topics import Topics

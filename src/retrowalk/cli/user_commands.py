@@ -238,7 +238,7 @@ def _flags(args: argparse.Namespace) -> str:
 
 
 def review_screening(router: CommandRouter, args: argparse.Namespace) -> None:
-    from retrowalk.local_session import ask_screening, parse_screening
+    from retrowalk.cli.local_session import ask_screening, parse_screening
 
     user = args.user
     stored = router.store.latest_screening(user)
