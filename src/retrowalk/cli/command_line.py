@@ -16,6 +16,7 @@ from retrowalk import __version__
 from retrowalk.cli import user_commands
 from retrowalk.cli.arg_types import number_between, screening_answers, user_id
 from retrowalk.cli.failures import report_failure
+from retrowalk.errors import SetupError
 from retrowalk.stdout_pipe import quiet_when_reader_leaves, stdout_reader_gone
 
 log = logging.getLogger("retrowalk")
@@ -262,10 +263,21 @@ def _dispatch(args: Any) -> int:
     if args.command == "user":
         return user_commands.run(args)
     if args.command == "demo":
-        from retrowalk.demo import app as demo
-
-        return demo.run(args)
+        return _demo(args)
     raise AssertionError(args.command)
+
+
+def _demo(args: Any) -> int:
+    try:
+        from retrowalk.demo import run
+    except ModuleNotFoundError as err:
+        if (err.name or "").partition(".")[0] != "rich":
+            raise
+        raise SetupError(
+            "retrowalk demo needs the 'demo' extra, which is not installed: pip install 'retrowalk[demo]' "
+            "(scripts/dev demo installs it)"
+        ) from None
+    return run(args)
 
 
 async def _scan(seconds: float, connect: bool) -> int:

@@ -81,8 +81,17 @@ async def _mosquitto(workdir: Path, port: int) -> AsyncIterator[RunningBroker]:
 
 @contextlib.asynccontextmanager
 async def _amqtt(port: int) -> AsyncIterator[RunningBroker]:
-    from amqtt.broker import Broker
-    from amqtt.errors import BrokerError, PluginError
+    try:
+        from amqtt.broker import Broker
+        from amqtt.errors import BrokerError, PluginError
+    except ModuleNotFoundError as err:
+        if (err.name or "").partition(".")[0] != "amqtt":
+            raise
+        raise SetupError(
+            "the demo needs an MQTT broker and neither mosquitto nor amqtt is installed: install mosquitto "
+            "(apt-get install mosquitto) or the demo extra (pip install 'retrowalk[demo]'), or run the "
+            "demo with --no-broker"
+        ) from None
 
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{HOST}:{port}"}},
