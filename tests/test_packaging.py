@@ -114,7 +114,7 @@ def test_the_version_is_pyprojects_everywhere() -> None:
     assert hard_coded == []
 
 
-def test_every_package_says_what_it_exports() -> None:
+def test_every_package_and_public_module_says_what_it_exports() -> None:
     def exports(path: Path) -> bool:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         targets = [
@@ -130,8 +130,14 @@ def test_every_package_says_what_it_exports() -> None:
         ]
         return any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets)
 
-    packages = sources(PRODUCT, SIMULATOR)
-    without = [str(p.relative_to(ROOT)) for p in packages if p.name == "__init__.py" and not exports(p)]
+    packages = [path for path in sources(PRODUCT, SIMULATOR) if path.name == "__init__.py"]
+    # The modules of the command line and the demo, and the process and pipe helpers, are public too.
+    public_modules = [
+        path
+        for path in [*sources(PRODUCT / "cli", DEMO), PRODUCT / "subprocesses.py", PRODUCT / "stdout_pipe.py"]
+        if path.name != "__main__.py"
+    ]
+    without = [str(path.relative_to(ROOT)) for path in packages + public_modules if not exports(path)]
     assert without == []
 
 

@@ -20,6 +20,12 @@ import signal
 import sys
 from collections.abc import Callable
 
+__all__ = [
+    "EXIT_READER_GONE",
+    "quiet_when_reader_leaves",
+    "stdout_reader_gone",
+]
+
 EXIT_READER_GONE = 128 + signal.SIGPIPE  # 141: what a shell reports for a tool that SIGPIPE ended
 
 

@@ -19,6 +19,20 @@ from retrowalk.cli.failures import report_failure
 from retrowalk.errors import SetupError
 from retrowalk.stdout_pipe import quiet_when_reader_leaves, stdout_reader_gone
 
+__all__ = [
+    "DESCRIPTION",
+    "EPILOG",
+    "MAX_ASKED_KMH",
+    "MAX_SCAN_S",
+    "MAX_SESSION_MIN",
+    "MIN_ASKED_KMH",
+    "MIN_SCAN_S",
+    "build_parser",
+    "main",
+    "send_stop_signal",
+    "setup_logging",
+]
+
 log = logging.getLogger("retrowalk")
 
 DESCRIPTION = """\

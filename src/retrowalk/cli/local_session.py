@@ -26,6 +26,18 @@ from retrowalk.service.app import Service
 from retrowalk.service.publish import CallbackPublisher
 from retrowalk.session.events import EndReason
 
+__all__ = [
+    "ask_screening",
+    "connect_wait_s",
+    "not_found_sentence",
+    "parse_screening",
+    "pid_file",
+    "refuse_unless_cleared",
+    "run",
+    "screening_command",
+    "stop",
+]
+
 
 def pid_file(settings: Settings) -> Path:
     return settings.service.storage.with_name(settings.service.storage.name + ".session.pid")

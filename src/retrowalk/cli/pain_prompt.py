@@ -24,6 +24,14 @@ from retrowalk.service.commands import CommandRouter
 from retrowalk.session.plan import STOP_PAIN
 from retrowalk.storage import Store
 
+__all__ = [
+    "after_session",
+    "ask_score",
+    "before_session",
+    "during_session",
+    "pain_command",
+]
+
 
 def pain_command(user: str, when: str, score: int, option: str) -> mc.PainReportCommand:
     """A pain report checked as the MQTT API checks one; refused naming ``option``."""

@@ -49,6 +49,28 @@ from retrowalk.session.plan import MAX_STALE_S
 if TYPE_CHECKING:
     from treadsim.server import Simulator
 
+__all__ = [
+    "BELT_RUN_DOWN_S",
+    "BROKER_ENV",
+    "CONNECT_WITHIN_S",
+    "DEMO_NOTIFY_HZ",
+    "DEMO_USER",
+    "KIOSK_TOPICS",
+    "MAX_SPEEDUP",
+    "PAUSED_GIVE_UP_S",
+    "REPLY_WITHIN_S",
+    "SERVICE_ID",
+    "SIM_TICKS_PER_SIM_S",
+    "STOP_SIGNALS",
+    "TREADMILL_ID",
+    "DemoOptions",
+    "DemoSettings",
+    "Kiosk",
+    "demo_settings",
+    "options_from",
+    "run",
+]
+
 BROKER_ENV = "RETROWALK_DEMO_BROKER"
 TREADMILL_ID = "demo"
 SERVICE_ID = "demo"
