@@ -159,7 +159,9 @@ def test_the_demo_without_its_extra_says_what_to_install() -> None:
 async def test_the_demo_broker_without_amqtt_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "amqtt", None)  # as where amqtt is not installed
+    # As where amqtt is not installed; its submodules too, which an earlier test may have imported.
+    for name in ["amqtt", *(name for name in sys.modules if name.startswith("amqtt."))]:
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(SetupError, match=r"install mosquitto .*pip install 'retrowalk\[demo\]'"):
         async with embedded_broker(tmp_path, prefer="amqtt"):
             pass

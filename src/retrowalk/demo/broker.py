@@ -88,7 +88,7 @@ async def _amqtt(port: int) -> AsyncIterator[RunningBroker]:
         if (err.name or "").partition(".")[0] != "amqtt":
             raise
         raise SetupError(
-            "the demo needs an MQTT broker and neither mosquitto nor amqtt is installed: install mosquitto "
+            "the demo's in-process MQTT broker needs amqtt, which is not installed: install mosquitto "
             "(apt-get install mosquitto) or the demo extra (pip install 'retrowalk[demo]'), or run the "
             "demo with --no-broker"
         ) from None
