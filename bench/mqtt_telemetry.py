@@ -8,7 +8,7 @@ not counted. Goals (issue 5): p99 < 50 ms; bridge CPU <= 1.5x the bare publisher
 
     .venv/bin/python bench/mqtt_telemetry.py --treadmills 100 --seconds 20
 
-A mosquitto is started on a free port (needs /usr/sbin/mosquitto) unless --port names a running broker.
+A mosquitto is started on a free port (mosquitto must be installed) unless --port names a running broker.
 """
 
 from __future__ import annotations
@@ -17,16 +17,12 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import pwd
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -35,6 +31,7 @@ import aiomqtt
 from retrowalk.mqtt import BrokerSettings, Command, MqttBridge
 from retrowalk.mqtt.payloads import Telemetry
 from retrowalk.storage import Store
+from retrowalk.subprocesses import Mosquitto
 
 DONE_TOPIC = "bench/done"
 
@@ -42,33 +39,6 @@ DONE_TOPIC = "bench/done"
 class _NoCommands:
     async def handle_command(self, treadmill_id: str, command: Command) -> None:
         return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _mosquitto(directory: Path) -> Iterator[int]:
-    port = _free_port()
-    conf = directory / "mosquitto.conf"
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
-    if os.geteuid() == 0:
-        lines.append(f"user {pwd.getpwuid(0).pw_name}")
-    conf.write_text("\n".join(lines) + "\n")
-    process = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.02)
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
 
 
 # -- subscriber (own process) --------------------------------------------------------------------------
@@ -215,8 +185,8 @@ def main() -> int:
         workdir = Path(tmp)
         if args.port is not None:
             return _measure(args, args.port, workdir)
-        with _mosquitto(workdir) as port:
-            return _measure(args, port, workdir)
+        with Mosquitto(workdir / "broker") as broker:
+            return _measure(args, broker.port, workdir)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from retrowalk import cli, cli_args
+from retrowalk.cli import arg_types as cli_args
+from retrowalk.cli import command_line as cli
 from retrowalk.cli import main
-from retrowalk.cli_errors import failure_sentence
+from retrowalk.cli.failures import failure_sentence
 from retrowalk.errors import RefusedError
 from retrowalk.mqtt.commands import PlanRequest, ScreeningCommand
 

@@ -28,10 +28,11 @@ import pytest
 from rich.console import Console
 
 from retrowalk.cli import main
-from retrowalk.demo_view import CUES, LiveView, PlainView
-from retrowalk.embedded_broker import HOST, embedded_broker, find_mosquitto
+from retrowalk.demo.broker import embedded_broker
+from retrowalk.demo.view import CUES, LiveView, PlainView
 from retrowalk.errors import SetupError
 from retrowalk.mqtt import payloads as p
+from retrowalk.subprocesses import HOST, find_mosquitto
 
 SPEEDUP = "15"
 DEMO_TIMEOUT_S = 60

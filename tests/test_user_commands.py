@@ -367,8 +367,8 @@ def test_at_a_terminal_screening_offers_to_ask_again_and_records_the_new_answers
 def test_after_a_session_the_terminal_asks_for_pain_and_says_what_the_next_session_waits_for(
     config: Path, store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from retrowalk.cli.pain_prompt import after_session
     from retrowalk.config import load_config
-    from retrowalk.pain_prompt import after_session
 
     screened(store, capsys, config, "52,no,no,no")
     add_session(store, "home-1")

@@ -1,3 +1,8 @@
 """treadsim: a software FTMS treadmill, its virtual BlueZ adapter and its tester console."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# treadsim ships in the retrowalk distribution (pyproject.toml's wheel packages), so it has that version.
+__version__ = version("retrowalk")
+
+__all__ = ["__version__"]

@@ -20,11 +20,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from retrowalk.stdout_pipe import quiet_when_reader_leaves
 from treadsim.bluez.errors import ConsoleCommandError, SimulatorError, UnknownTreadmillError
 from treadsim.console import describe_remote, perform_remote
 from treadsim.console_actions import ACTIONS
 from treadsim.server import DEFAULT_TICK_HZ, Simulator
-from treadsim.stdout_pipe import quiet_when_reader_leaves
 
 logger = logging.getLogger("treadsim")
 

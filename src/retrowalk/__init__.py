@@ -1,3 +1,9 @@
 """retrowalk: guided backward-walking sessions on Bluetooth FTMS treadmills."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# pyproject.toml's version is the only one: the installed distribution's metadata carries it (an
+# editable install too), so `--version`, Home Assistant's sw_version and treadsim report the same.
+__version__ = version("retrowalk")
+
+__all__ = ["__version__"]

@@ -148,7 +148,7 @@ class Run:
         started = time.monotonic()
         result = RunResult(self.scenario)
         try:
-            await self.broker.start()
+            await self.broker.start_async()
             self.clock = await self.sim.start()
             self.service = Service(self.workdir, self.sim, self.broker, COOL_DOWN_S)
             self.service.start()
@@ -342,7 +342,7 @@ class Run:
             down = self.now_sim()
             self.broker.stop()
             await asyncio.sleep(fault.lasts_s)
-            await self.broker.start()
+            await self.broker.start_async()
             self.broker_outages.append((down, self.now_sim()))
         elif fault.kind == "service-kill":
             assert self.service is not None

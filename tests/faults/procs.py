@@ -8,11 +8,8 @@ and reads the simulator's ground truth through its console on the private bus.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import pwd
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from retrowalk.subprocesses import Mosquitto, find_mosquitto, stop_process
 from treadsim.console import perform_remote
 from treadsim.server import treadmill_address
 
 BIN = Path(sys.executable).parent
-MOSQUITTO = Path("/usr/sbin/mosquitto")
 DBUS_DAEMON = Path("/usr/bin/dbus-daemon")
 SERVICE_ID = "faults"
 TOPIC_PREFIX = "faults/v1/"
@@ -32,32 +29,12 @@ TOPIC_PREFIX = "faults/v1/"
 
 def missing_requirements() -> list[str]:
     """System programs a fault run needs; an empty list when everything is there."""
-    return [
-        f"{path} (apt-get install {package})"
-        for path, package in ((MOSQUITTO, "mosquitto"), (DBUS_DAEMON, "dbus"))
-        if not path.exists()
-    ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    missing = [] if find_mosquitto() else ["mosquitto (apt-get install mosquitto)"]
+    return missing + ([] if DBUS_DAEMON.exists() else [f"{DBUS_DAEMON} (apt-get install dbus)"])
 
 
 def treadmill_id(index: int) -> str:
     return f"tm{index}"
-
-
-def _end(process: subprocess.Popen[Any], sig: signal.Signals, within_s: float) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(sig)
-    try:
-        process.wait(timeout=within_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @dataclass(frozen=True)
@@ -133,7 +110,7 @@ class Treadsim:
 
     def stop(self) -> None:
         if self._process is not None:
-            _end(self._process, signal.SIGTERM, 10)
+            stop_process(self._process, signal.SIGTERM, 10)
             if self._process.stdout is not None:
                 self._process.stdout.close()
             self._process = None
@@ -142,58 +119,15 @@ class Treadsim:
             self._log = None
 
 
-class Broker:
-    """mosquitto on a free port with persistence, so a restart keeps the kiosk's queued messages."""
+class Broker(Mosquitto):
+    """mosquitto on a free port with persistence, so a restart keeps the kiosk's queued messages.
+
+    Stopped with SIGTERM: mosquitto writes its persistence file (sessions, queued QoS 1 messages) and
+    exits. A broker that loses acknowledged messages on SIGKILL is the broker's durability, not
+    retrowalk's outbox, so the campaign restarts it this way."""
 
     def __init__(self, workdir: Path) -> None:
-        self.directory = workdir / "broker"
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self._process: subprocess.Popen[bytes] | None = None
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
-            "persistence true",
-            f"persistence_location {self.directory}/",
-            "autosave_interval 0",
-            f"log_dest file {self.directory}/mosquitto.log",
-            # As root mosquitto would switch to the 'mosquitto' user and lose access to the temp dir.
-            f"user {pwd.getpwuid(os.geteuid()).pw_name}" if os.geteuid() == 0 else "",
-        ]
-        self.config = self.directory / "mosquitto.conf"
-        self.config.write_text("\n".join(line for line in lines if line) + "\n")
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [str(MOSQUITTO), "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    async def start(self) -> None:
-        assert self._process is None
-        self._process = self._spawn()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited at start (see {self.directory}/mosquitto.log)")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
-            ):
-                return
-            await asyncio.sleep(0.05)
-        raise RuntimeError("mosquitto did not start listening within 10 s")
-
-    def stop(self) -> None:
-        """SIGTERM: mosquitto writes its persistence file (sessions, queued QoS 1 messages) and exits.
-        A broker that loses acknowledged messages on SIGKILL is the broker's durability, not retrowalk's
-        outbox, so the campaign restarts it this way."""
-        if self._process is not None:
-            _end(self._process, signal.SIGTERM, 10)
-            self._process = None
+        super().__init__(workdir / "broker", persistent=True)
 
 
 class Service:
@@ -245,7 +179,7 @@ class Service:
 
     def stop(self) -> None:
         if self._process is not None:
-            _end(self._process, signal.SIGTERM, 15)
+            stop_process(self._process, signal.SIGTERM, 15)
             self._process = None
         self._close_log()
 

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import aiomqtt
 import pytest
 from mqtt_broker import Mosquitto
 
+from retrowalk.subprocesses import stop_process
 from treadsim.server import treadmill_address
 
 from .harness import healthy_screening
@@ -44,12 +44,7 @@ def treadsim_serving() -> Iterator[str]:
         assert first.startswith("DBUS_SYSTEM_BUS_ADDRESS="), first
         yield first.split("=", 1)[1]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if proc.stdout is not None:
             proc.stdout.close()
 

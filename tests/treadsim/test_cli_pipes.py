@@ -15,7 +15,7 @@ import sys
 import pytest
 from sim_fixtures import SimulatorFactory, simulator_factory
 
-from treadsim.stdout_pipe import EXIT_READER_GONE
+from retrowalk.stdout_pipe import EXIT_READER_GONE
 
 __all__ = ["simulator_factory"]
 
@@ -67,7 +67,7 @@ async def test_an_unrelated_broken_pipe_is_still_an_error() -> None:
     # A broken pipe that is not stdout's (a socket, a child's stdin) must not pass for a reader leaving.
     code = (
         "import sys\n"
-        "from treadsim.stdout_pipe import quiet_when_reader_leaves\n"
+        "from retrowalk.stdout_pipe import quiet_when_reader_leaves\n"
         "@quiet_when_reader_leaves\n"
         "def main() -> int:\n"
         "    raise BrokenPipeError(32, 'Broken pipe')\n"

@@ -36,8 +36,8 @@ from aiomqtt import ProtocolVersion
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from retrowalk.config import Settings
-from retrowalk.demo_view import DemoView, LiveView, PlainView
-from retrowalk.embedded_broker import RunningBroker, embedded_broker
+from retrowalk.demo.broker import RunningBroker, embedded_broker
+from retrowalk.demo.view import DemoView, LiveView, PlainView
 from retrowalk.errors import LinkError, RefusedError, RetrowalkError, SetupError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt.topics import Topics
@@ -48,6 +48,28 @@ from retrowalk.session.plan import MAX_STALE_S
 
 if TYPE_CHECKING:
     from treadsim.server import Simulator
+
+__all__ = [
+    "BELT_RUN_DOWN_S",
+    "BROKER_ENV",
+    "CONNECT_WITHIN_S",
+    "DEMO_NOTIFY_HZ",
+    "DEMO_USER",
+    "KIOSK_TOPICS",
+    "MAX_SPEEDUP",
+    "PAUSED_GIVE_UP_S",
+    "REPLY_WITHIN_S",
+    "SERVICE_ID",
+    "SIM_TICKS_PER_SIM_S",
+    "STOP_SIGNALS",
+    "TREADMILL_ID",
+    "DemoOptions",
+    "DemoSettings",
+    "Kiosk",
+    "demo_settings",
+    "options_from",
+    "run",
+]
 
 BROKER_ENV = "RETROWALK_DEMO_BROKER"
 TREADMILL_ID = "demo"

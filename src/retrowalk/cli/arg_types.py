@@ -8,6 +8,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+__all__ = [
+    "MAX_AGE",
+    "MAX_USER_CHARS",
+    "MIN_AGE",
+    "SCREENING_FORMAT",
+    "ScreeningAnswers",
+    "number_between",
+    "screening_answers",
+    "user_id",
+]
+
 # The screening command's bounds (retrowalk.mqtt.commands.ScreeningCommand); kept here so that the
 # command line does not import the service to check an argument.
 MIN_AGE = 10

@@ -16,13 +16,21 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from retrowalk.cli.user_commands import next_session_lines, validated
 from retrowalk.config import Settings
 from retrowalk.errors import RetrowalkError
 from retrowalk.mqtt import commands as mc
 from retrowalk.service.commands import CommandRouter
 from retrowalk.session.plan import STOP_PAIN
 from retrowalk.storage import Store
-from retrowalk.user_commands import next_session_lines, validated
+
+__all__ = [
+    "after_session",
+    "ask_score",
+    "before_session",
+    "during_session",
+    "pain_command",
+]
 
 
 def pain_command(user: str, when: str, score: int, option: str) -> mc.PainReportCommand:

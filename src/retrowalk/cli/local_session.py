@@ -15,8 +15,8 @@ import sys
 from argparse import ArgumentTypeError, Namespace
 from pathlib import Path
 
-from retrowalk import pain_prompt
-from retrowalk.cli_args import ScreeningAnswers, screening_answers
+from retrowalk.cli import pain_prompt
+from retrowalk.cli.arg_types import ScreeningAnswers, screening_answers
 from retrowalk.config import Settings
 from retrowalk.errors import LinkError, RefusedError, RetrowalkError
 from retrowalk.locks import controller_locks
@@ -25,6 +25,18 @@ from retrowalk.mqtt import payloads as p
 from retrowalk.service.app import Service
 from retrowalk.service.publish import CallbackPublisher
 from retrowalk.session.events import EndReason
+
+__all__ = [
+    "ask_screening",
+    "connect_wait_s",
+    "not_found_sentence",
+    "parse_screening",
+    "pid_file",
+    "refuse_unless_cleared",
+    "run",
+    "screening_command",
+    "stop",
+]
 
 
 def pid_file(settings: Settings) -> Path:
@@ -96,7 +108,7 @@ def ask_screening(user: str) -> mc.ScreeningCommand:
 def refuse_unless_cleared(service: Service, args: Namespace) -> None:
     """Before connecting: a person the screening or the pain rule holds back learns why, and the commands
     that unblock them (the treadmill need not be reached to know that no session may start)."""
-    from retrowalk.user_commands import screening_status
+    from retrowalk.cli.user_commands import screening_status
 
     decision = screening_status(service.store, args.user)
     where = f"--config {args.config} --user {args.user}"

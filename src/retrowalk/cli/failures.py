@@ -19,6 +19,14 @@ from pydantic import ValidationError
 from retrowalk.errors import RetrowalkError
 from retrowalk.validation_text import problem_message
 
+__all__ = [
+    "EXIT_FAILED",
+    "failure_sentence",
+    "leaf_errors",
+    "report_failure",
+    "root_cause",
+]
+
 log = logging.getLogger("retrowalk")
 
 EXIT_FAILED = 2

@@ -31,6 +31,28 @@ from retrowalk.session.progression import Decision
 from retrowalk.session.screening import ScreeningDecision, screening_decision
 from retrowalk.storage import Store, StoredPainReport, StoredScreening, StoredSession
 
+__all__ = [
+    "DECISION_WORDS",
+    "SCREENING_QUESTIONS",
+    "TERMINAL_COMMAND_ID",
+    "USER_EPILOG",
+    "WHEN_WORDS",
+    "add_parser",
+    "clearance_line",
+    "describe_history",
+    "describe_user",
+    "next_session_lines",
+    "open_store",
+    "plan_words",
+    "record_clearance",
+    "report_pain",
+    "review_screening",
+    "run",
+    "screening_line",
+    "screening_status",
+    "validated",
+]
+
 # What a terminal says for the API's `when` values, and back.
 WHEN_WORDS = {"before": "before", "during": "during", "after": "after", "next-morning": "next_morning"}
 # The screening questions as the terminal asks them (`session start`, `user screening`).
@@ -238,7 +260,7 @@ def _flags(args: argparse.Namespace) -> str:
 
 
 def review_screening(router: CommandRouter, args: argparse.Namespace) -> None:
-    from retrowalk.local_session import ask_screening, parse_screening
+    from retrowalk.cli.local_session import ask_screening, parse_screening
 
     user = args.user
     stored = router.store.latest_screening(user)

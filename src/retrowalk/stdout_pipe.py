@@ -6,8 +6,9 @@ traceback, and into one more "Exception ignored" when the interpreter flushes st
 SIGPIPE's default would make the long-running commands (``serve``) die on any closed socket, so instead
 the command's entry point is wrapped: when stdout's reader is gone, stdout is pointed at /dev/null (the
 recipe of the Python documentation's "Note on SIGPIPE") and the command exits with the status a shell
-shows for a tool SIGPIPE ended. Both ``treadsim`` and ``retrowalk`` use it; it lives here because the
-simulator depends on nothing of retrowalk.
+shows for a tool SIGPIPE ended. Both ``retrowalk`` and ``treadsim`` use it. It lives in retrowalk
+because product code outside the demo must not import the simulator; treadsim ships in the same
+distribution and imports this one stdlib-only module of retrowalk's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ import select
 import signal
 import sys
 from collections.abc import Callable
+
+__all__ = [
+    "EXIT_READER_GONE",
+    "quiet_when_reader_leaves",
+    "stdout_reader_gone",
+]
 
 EXIT_READER_GONE = 128 + signal.SIGPIPE  # 141: what a shell reports for a tool that SIGPIPE ended
 

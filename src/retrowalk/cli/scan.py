@@ -12,6 +12,12 @@ from pyftms import MachineType, discover_ftms_devices, get_client
 from retrowalk.errors import LinkError
 from retrowalk.link.diagnose import describe_bluetooth_error
 
+__all__ = [
+    "HEADERS",
+    "ScanResult",
+    "scan",
+]
+
 
 @dataclass(frozen=True)
 class ScanResult:

@@ -12,10 +12,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from retrowalk import __version__, user_commands
-from retrowalk.cli_args import number_between, screening_answers, user_id
-from retrowalk.cli_errors import report_failure
-from treadsim.stdout_pipe import quiet_when_reader_leaves, stdout_reader_gone
+from retrowalk import __version__
+from retrowalk.cli import user_commands
+from retrowalk.cli.arg_types import number_between, screening_answers, user_id
+from retrowalk.cli.failures import report_failure
+from retrowalk.errors import SetupError
+from retrowalk.stdout_pipe import quiet_when_reader_leaves, stdout_reader_gone
+
+__all__ = [
+    "DESCRIPTION",
+    "EPILOG",
+    "MAX_ASKED_KMH",
+    "MAX_SCAN_S",
+    "MAX_SESSION_MIN",
+    "MIN_ASKED_KMH",
+    "MIN_SCAN_S",
+    "build_parser",
+    "main",
+    "send_stop_signal",
+    "setup_logging",
+]
 
 log = logging.getLogger("retrowalk")
 
@@ -253,7 +269,7 @@ def _dispatch(args: Any) -> int:
     if args.command == "scan":
         return asyncio.run(_scan(args.seconds, not args.no_connect))
     if args.command == "session":
-        from retrowalk import local_session
+        from retrowalk.cli import local_session
 
         if args.session_command == "stop":
             return local_session.stop(load_config(args.config))
@@ -261,14 +277,25 @@ def _dispatch(args: Any) -> int:
     if args.command == "user":
         return user_commands.run(args)
     if args.command == "demo":
-        from retrowalk import demo
-
-        return demo.run(args)
+        return _demo(args)
     raise AssertionError(args.command)
 
 
+def _demo(args: Any) -> int:
+    try:
+        from retrowalk.demo import run
+    except ModuleNotFoundError as err:
+        if (err.name or "").partition(".")[0] != "rich":
+            raise
+        raise SetupError(
+            "retrowalk demo needs the 'demo' extra, which is not installed: pip install 'retrowalk[demo]' "
+            "(scripts/dev demo installs it)"
+        ) from None
+    return run(args)
+
+
 async def _scan(seconds: float, connect: bool) -> int:
-    from retrowalk.scan import HEADERS, scan
+    from retrowalk.cli.scan import HEADERS, scan
 
     print(f"scanning for FTMS treadmills for {seconds:g} s ...", file=sys.stderr)
     results = await scan(seconds, connect=connect)
@@ -288,7 +315,3 @@ async def _scan(seconds: float, connect: bool) -> int:
 
 def send_stop_signal(pid: int) -> None:
     os.kill(pid, signal.SIGINT)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,6 +20,21 @@ from rich.text import Text
 
 from retrowalk.mqtt import payloads as p
 
+__all__ = [
+    "CUES",
+    "CUE_EVERY_S",
+    "PHASE_TEXT",
+    "PLAIN_LINE_EVERY_S",
+    "DemoView",
+    "LiveView",
+    "PlainView",
+    "SessionPicture",
+    "clock_text",
+    "cue_at",
+    "progress_text",
+    "summary_line",
+]
+
 # The seed article's safety advice, shown one at a time while walking (rotating every CUE_EVERY_S).
 CUES = (
     "Hold the handrails.",

@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
-import os
-import pwd
-import shutil
-import signal
 import socket
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from retrowalk.errors import SetupError
+from retrowalk.subprocesses import HOST, Mosquitto, find_mosquitto, free_port
+
+__all__ = ["RunningBroker", "embedded_broker"]
 
 log = logging.getLogger(__name__)
-
-HOST = "127.0.0.1"
-_START_TIMEOUT_S = 10.0
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -43,21 +36,6 @@ class RunningBroker:
         return f"{self.host}:{self.port}"
 
 
-def find_mosquitto() -> str | None:
-    """mosquitto lives in /usr/sbin on Debian, which is not on an ordinary user's PATH."""
-    found = shutil.which("mosquitto")
-    if found is not None:
-        return found
-    return "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
-
-
-def free_port(host: str = HOST) -> int:
-    """A port nobody listens on right now (the broker binds it a moment later)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def embedded_broker(
     workdir: Path, *, port: int | None = None, prefer: Literal["auto", "amqtt"] = "auto"
@@ -67,9 +45,8 @@ async def embedded_broker(
     Raises :class:`SetupError` with what to do when the port is taken or the broker will not start."""
     chosen = port if port is not None else free_port()
     _check_port_free(chosen)
-    mosquitto = find_mosquitto() if prefer == "auto" else None
-    if mosquitto is not None:
-        async with _mosquitto(mosquitto, workdir, chosen) as broker:
+    if prefer == "auto" and find_mosquitto() is not None:
+        async with _mosquitto(workdir, chosen) as broker:
             yield broker
     else:
         async with _amqtt(chosen) as broker:
@@ -87,68 +64,34 @@ def _check_port_free(port: int) -> None:
             ) from None
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: if the demo is killed outright, the kernel stops the broker too."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @contextlib.asynccontextmanager
-async def _mosquitto(executable: str, workdir: Path, port: int) -> AsyncIterator[RunningBroker]:
-    lines = [
-        f"listener {port} {HOST}",
-        "allow_anonymous true",
-        "persistence false",
-        "log_dest stderr",
-        "log_type error",
-        "log_type warning",
-    ]
-    if os.geteuid() == 0:
-        # As root mosquitto would switch to the 'mosquitto' user, who may not read our temp dir.
-        lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
-    config = workdir / "mosquitto.conf"
-    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    process = await asyncio.create_subprocess_exec(
-        executable,
-        "-c",
-        str(config),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        # Out of the terminal's process group: a Ctrl-C must reach only the demo, which still needs the
-        # broker to publish the session's end before it stops the broker itself.
-        start_new_session=True,
-    )
+async def _mosquitto(workdir: Path, port: int) -> AsyncIterator[RunningBroker]:
+    # Detached: a Ctrl-C must reach only the demo, which still needs the broker to publish the session's
+    # end before it stops the broker itself; and the broker dies with the demo if that is killed outright.
+    broker = Mosquitto(workdir, port=port, detached=True)
     try:
-        await _wait_listening(port, lambda: process.returncode is not None)
-    except SetupError:
-        await _stop_process(process)
-        err = (await process.stderr.read()).decode(errors="replace").strip() if process.stderr else ""
-        raise SetupError(
-            f"mosquitto ({executable}) did not start on {HOST}:{port}: {err or 'no output'}; "
-            "run the demo with --no-broker to skip MQTT"
-        ) from None
+        await broker.start_async()
+    except SetupError as err:
+        raise SetupError(f"{err}; run the demo with --no-broker to skip MQTT") from None
     try:
         yield RunningBroker("mosquitto", HOST, port)
     finally:
-        await _stop_process(process)
-
-
-async def _stop_process(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 5.0)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await broker.stop_async()
 
 
 @contextlib.asynccontextmanager
 async def _amqtt(port: int) -> AsyncIterator[RunningBroker]:
-    from amqtt.broker import Broker
-    from amqtt.errors import BrokerError, PluginError
+    try:
+        from amqtt.broker import Broker
+        from amqtt.errors import BrokerError, PluginError
+    except ModuleNotFoundError as err:
+        if (err.name or "").partition(".")[0] != "amqtt":
+            raise
+        raise SetupError(
+            "the demo's in-process MQTT broker needs amqtt, which is not installed: install mosquitto "
+            "(apt-get install mosquitto) or the demo extra (pip install 'retrowalk[demo]'), or run the "
+            "demo with --no-broker"
+        ) from None
 
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{HOST}:{port}"}},
@@ -189,20 +132,3 @@ def _without_cancelled_stream_callbacks(loop: asyncio.AbstractEventLoop, context
     ):
         return
     loop.default_exception_handler(context)
-
-
-async def _wait_listening(port: int, exited: Callable[[], bool]) -> None:
-    deadline = asyncio.get_running_loop().time() + _START_TIMEOUT_S
-    while asyncio.get_running_loop().time() < deadline:
-        if exited():
-            break
-        try:
-            _reader, writer = await asyncio.open_connection(HOST, port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return
-    raise SetupError(f"no broker listening on {HOST}:{port}")

@@ -1,0 +1,7 @@
+"""`python -m retrowalk.cli`: the same as the `retrowalk` console script."""
+
+import sys
+
+from retrowalk.cli.command_line import main
+
+sys.exit(main())
