@@ -18,8 +18,8 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from mqtt_broker import Mosquitto
 
+from tests.mqtt.mqtt_broker import Mosquitto
 from treadsim.server import treadmill_address
 
 from .harness import healthy_screening

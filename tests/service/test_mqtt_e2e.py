@@ -14,15 +14,13 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from mqtt_broker import MOSQUITTO, Mosquitto
-from sim_fixtures import SimulatorFactory, simulator_factory
 
+from tests.mqtt.mqtt_broker import MOSQUITTO, Mosquitto
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from treadsim.model import BeltState
 
-from .harness import running_rig, wait_until
+from .harness import running_rig
 from .served import decoded
-
-__all__ = ["simulator_factory"]
 
 if not MOSQUITTO.exists():
     pytest.skip("mosquitto is not installed (apt-get install mosquitto)", allow_module_level=True)

@@ -9,8 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from mqtt_broker import MOSQUITTO
 
+from tests.mqtt.mqtt_broker import MOSQUITTO
 from treadsim.server import treadmill_address
 
 from .served import (

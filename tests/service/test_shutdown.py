@@ -11,9 +11,9 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from mqtt_broker import MOSQUITTO
 
 from retrowalk.storage import Store
+from tests.mqtt.mqtt_broker import MOSQUITTO
 
 from .served import (
     PREFIX,
