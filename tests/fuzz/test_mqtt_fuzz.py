@@ -43,6 +43,7 @@ from .command_payloads import payloads
 MAX_BYTES = 16 * 1024
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(timeout_s(60))
 @fuzz_settings(1500)
 @given(raw=payloads)
@@ -135,6 +136,7 @@ async def bridge_rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Brid
         broker.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(timeout_s(90, slow=True))
 @fuzz_settings(100, slow=True)
 @given(batch=st.lists(st.tuples(st.sampled_from(["tm1", "tm1", "nope"]), payloads), min_size=1, max_size=8))

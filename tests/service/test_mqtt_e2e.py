@@ -24,6 +24,8 @@ from .served import decoded
 
 if not MOSQUITTO.exists():
     pytest.skip("mosquitto is not installed (apt-get install mosquitto)", allow_module_level=True)
+# Its broker is configured in the test (the dbus and slow markers come with simulator_factory).
+pytestmark = pytest.mark.mosquitto
 
 FAST = 8.0
 PREFIX = "retrowalk/v1/"

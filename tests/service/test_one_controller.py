@@ -26,7 +26,8 @@ from .served import (
     write_config,
 )
 
-pytestmark = pytest.mark.slow
+# treadsim serve (a private dbus-daemon), a mosquitto and retrowalk, each a process of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.dbus, pytest.mark.mosquitto]
 
 if not MOSQUITTO.exists():
     pytest.skip("mosquitto is not installed (apt-get install mosquitto)", allow_module_level=True)

@@ -16,6 +16,8 @@ from treadsim.server import treadmill_address
 from .served import assert_belt_stopped_by_retrowalk, reaped, retrowalk, treadsim
 
 BIN = Path(sys.executable).parent
+# Every test here runs `treadsim serve` (a private dbus-daemon) and retrowalk as processes of their own.
+pytestmark = [pytest.mark.dbus, pytest.mark.slow]
 
 
 def wait_for(predicate: Any, within: float, what: str) -> None:

@@ -140,6 +140,8 @@ async def _treadsim(*args: str, env: dict[str, str] | None = None) -> tuple[int,
     return process.returncode, stdout.decode(), stderr.decode()
 
 
+@pytest.mark.slow
+@pytest.mark.dbus
 async def test_serve_subprocess_driven_by_console_subcommands() -> None:
     server = await asyncio.create_subprocess_exec(
         *TREADSIM,
