@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytester"]
+# The suite's fixtures, found by name in every test module (see tests/plugins/__init__.py).
+pytest_plugins = [
+    "pytester",
+    "tests.plugins.markers",
+    "tests.plugins.mosquitto",
+    "tests.plugins.virtual_adapter",
+    "tests.plugins.in_process_treadmill",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -80,6 +80,9 @@ def assert_clean_session(result: subprocess.CompletedProcess[str]) -> None:
     assert counts["event"] >= 6, counts
 
 
+@pytest.mark.slow
+@pytest.mark.dbus
+@pytest.mark.mosquitto
 @pytest.mark.timeout(90)
 def test_the_demo_runs_a_clean_session_and_prints_what_a_kiosk_subscribes_to() -> None:
     result = run_demo("--speedup", SPEEDUP, "--plain")
@@ -95,6 +98,8 @@ def test_the_demo_runs_a_clean_session_and_prints_what_a_kiosk_subscribes_to() -
     assert result.stderr.strip() == "", result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.dbus
 @pytest.mark.timeout(90)
 def test_the_demo_runs_on_the_in_process_broker_where_mosquitto_is_missing(tmp_path: Path) -> None:
     # No --plain: output to a pipe (not a terminal) switches to plain lines by itself. A real service's
@@ -112,6 +117,9 @@ def test_the_demo_runs_on_the_in_process_broker_where_mosquitto_is_missing(tmp_p
     assert_clean_session(result)
 
 
+@pytest.mark.slow
+@pytest.mark.dbus
+@pytest.mark.mosquitto
 @pytest.mark.timeout(90)
 def test_on_a_terminal_the_demo_draws_the_live_view() -> None:
     main_fd, child_fd = pty.openpty()
@@ -153,6 +161,9 @@ def test_on_a_terminal_the_demo_draws_the_live_view() -> None:
     assert not re.search(r"^  0:30 of 5:00", text, re.M)  # no plain progress lines on a terminal
 
 
+@pytest.mark.slow
+@pytest.mark.dbus
+@pytest.mark.mosquitto
 @pytest.mark.timeout(90)
 def test_a_drifting_console_is_corrected_and_the_exit_status_tells_the_end_reason() -> None:
     result = run_demo("--speedup", SPEEDUP, "--plain", "--quirk", "console-drift")
@@ -181,6 +192,8 @@ def test_a_drifting_console_is_corrected_and_the_exit_status_tells_the_end_reaso
 
 
 @pytest.mark.slow
+@pytest.mark.dbus
+@pytest.mark.mosquitto
 @pytest.mark.timeout(90)
 def test_on_a_flaky_link_the_belt_is_stopped_on_reconnect_and_the_paused_session_is_ended() -> None:
     # 10x, not 30x: this run is about the link, and a busy machine must not end it on stale data first.
@@ -227,6 +240,8 @@ STOPPED_BY = {signal.SIGINT: "stopped by Ctrl-C", signal.SIGTERM: "stopped by SI
 
 
 @pytest.mark.slow
+@pytest.mark.dbus
+@pytest.mark.mosquitto
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_signal_to_the_whole_process_group_stops_the_belt_before_the_demo_exits(
@@ -327,7 +342,7 @@ def test_a_bad_broker_choice_in_the_environment_is_refused(
     assert "RETROWALK_DEMO_BROKER='hivemq'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("prefer", ["auto", "amqtt"])
+@pytest.mark.parametrize("prefer", [pytest.param("auto", marks=pytest.mark.mosquitto), "amqtt"])
 async def test_a_taken_port_is_reported_with_what_to_do(prefer: str, tmp_path: Path) -> None:
     if prefer == "auto" and find_mosquitto() is None:
         pytest.skip("mosquitto is not installed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
 
 def run_guarded(pytester: pytest.Pytester, test_module: str) -> pytest.RunResult:
     """Run `test_module` under the project's own conftest, leak guard included."""
-    pytester.makeconftest(CONFTEST.replace('pytest_plugins = ["pytester"]', ""))
+    # Without the suite's plugins (pytester, the fixtures): the guard alone, in a conftest of its own.
+    guard_only = re.sub(r"^pytest_plugins = \[.*?\]\n", "", CONFTEST, flags=re.MULTILINE | re.DOTALL)
+    pytester.makeconftest(guard_only)
     pytester.makepyfile(test_module)
     return pytester.runpytest("-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function")
 

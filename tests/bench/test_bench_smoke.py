@@ -29,6 +29,8 @@ def run_bench(script: str, *args: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.dbus
 def test_control_path_prints_percentiles_in_process_and_through_the_virtual_adapter() -> None:
     out = run_bench("control_path.py", "--samples", "50", "--events", "3")
     in_process = re.search(
@@ -59,6 +61,8 @@ def test_control_path_prints_percentiles_in_process_and_through_the_virtual_adap
     assert corrections >= measured >= 1
 
 
+@pytest.mark.slow
+@pytest.mark.dbus
 def test_control_path_console_trigger_and_outbox_publisher_run() -> None:
     out = run_bench(
         "control_path.py", "--samples", "20", "--events", "2", "--trigger", "console", "--publisher", "outbox"
@@ -79,6 +83,8 @@ def test_control_path_refuses_a_zero_count() -> None:
     assert "at least 1" in done.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.dbus
 def test_service_cpu_prints_cpu_and_memory_per_treadmill() -> None:
     out = run_bench("service_cpu.py", "--treadmills", "2", "--seconds", "3", "--warmup", "0.5")
     assert re.search(r"^sessions: 2 started in ", out, re.MULTILINE), out

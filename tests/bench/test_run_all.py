@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+# run_all starts every bench: treadsim behind its dbus-daemon, mosquitto, minutes of work.
+pytestmark = [pytest.mark.slow, pytest.mark.dbus, pytest.mark.mosquitto]
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 NUMBER = r"\d+(?:\.\d+)?"
 

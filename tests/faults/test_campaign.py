@@ -21,6 +21,8 @@ from .scenario import CONSOLE_FAULTS, LINK_FAULTS, draw
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.dbus,
+    pytest.mark.mosquitto,
     pytest.mark.timeout(300),
     pytest.mark.skipif(bool(missing_requirements()), reason=f"missing: {', '.join(missing_requirements())}"),
 ]

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sim_fixtures import SimulatorFactory, simulator_factory
 
 from retrowalk.session import events as ev
-from service.harness import Rig, running_rig, wait_until
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
+from tests.service.harness import Rig, running_rig
 from treadsim.ftms import (
     CONTROL_POINT,
     MACHINE_STATUS,
@@ -43,8 +43,6 @@ from .ftms_frames import (
     training_status_frames,
     treadmill_data_frames,
 )
-
-__all__ = ["simulator_factory"]
 
 FAST = 4.0  # the shared clock runs four times faster than real time
 # No ramp: the allowed speed is the start speed all session long, so "above allowed" is one number.

@@ -7,8 +7,8 @@ the service says about itself:
   speed, no incline above the plan, whatever the treadmill sends;
 - a control-point reply that is not a clean success makes the command fail closed: the session ends and
   the belt is stopped.
-See ble_rig.py for what the in-process transport keeps from the real one; test_ftms_adapter.py runs a few
-cases of the same through the virtual adapter with real bleak.
+See tests/plugins/in_process_treadmill.py for what the in-process transport keeps from the real one;
+test_ftms_adapter.py runs a few cases of the same through the virtual adapter with real bleak.
 """
 
 from __future__ import annotations
@@ -31,10 +31,20 @@ from retrowalk.link.events import LinkEvent, Sample, StatusChange
 from retrowalk.link.ftms import FtmsLink, LinkTarget
 from retrowalk.session import events as ev
 from retrowalk.session.plan import SessionPlan
+from tests.plugins.in_process_treadmill import (
+    ADDRESS,
+    HANG_S,
+    WELL_BEHAVED,
+    RigFactory,
+    TreadmillRig,
+    client_starts,
+    profiles,
+    speed_writes,
+    start_session,
+)
 from treadsim.ftms import CONTROL_POINT, MACHINE_STATUS, TRAINING_STATUS, TREADMILL_DATA, ControlOp
 from treadsim.model import BeltState
 
-from .ble_rig import ADDRESS, HANG_S, FuzzRig, client_starts, fuzz_rig, speed_writes, start_session
 from .budget import fuzz_settings, timeout_s
 from .ftms_frames import (
     control_point_replies,
@@ -87,7 +97,8 @@ def test_pyftms_and_the_link_turn_any_frame_into_a_sane_event_or_an_ordinary_exc
 ) -> None:
     rig = _PyftmsOnly()
     for char_uuid, frame in frames:
-        # Any ordinary exception is what the transport logs and drops (dbus-fast does; see ble_rig).
+        # Any ordinary exception is what the transport logs and drops (dbus-fast does; so does the
+        # in-process rig).
         with contextlib.suppress(Exception):
             rig.handlers[char_uuid](None, bytearray(frame))
     for event in rig.link_events:
@@ -105,7 +116,9 @@ def test_pyftms_and_the_link_turn_any_frame_into_a_sane_event_or_an_ordinary_exc
 # --------------------------------------------------------------------------- layer 2: the runner
 
 
-def _assert_no_undecided_change(rig: FuzzRig, since: float, writes_before: int, incline_pct: float) -> None:
+def _assert_no_undecided_change(
+    rig: TreadmillRig, since: float, writes_before: int, incline_pct: float
+) -> None:
     record = rig.belt_record()
     assert client_starts(record, since) == [], f"garbage started the belt: {record[-5:]}"
     for allowed, written in speed_writes(rig.delivery, writes_before):
@@ -117,7 +130,7 @@ def _assert_no_undecided_change(rig: FuzzRig, since: float, writes_before: int, 
             assert int.from_bytes(frame[1:3], "little", signed=True) <= round(incline_pct * 10)
 
 
-async def _until(condition: Callable[[], bool], rig: FuzzRig, within_s: float = 5.0) -> None:
+async def _until(condition: Callable[[], bool], rig: TreadmillRig, within_s: float = 5.0) -> None:
     """Tick the treadmill until ``condition`` holds or ``within_s`` passes (the caller asserts after)."""
     deadline = time.monotonic() + within_s
     while not condition() and time.monotonic() < deadline:
@@ -125,7 +138,7 @@ async def _until(condition: Callable[[], bool], rig: FuzzRig, within_s: float = 
         await asyncio.sleep(0.002)
 
 
-async def _assert_still_serving(rig: FuzzRig) -> None:
+async def _assert_still_serving(rig: TreadmillRig) -> None:
     """The pump answers a kiosk stop, the belt is stopped, and at most one summary per session."""
     task = rig.task
     assert task is not None
@@ -139,13 +152,14 @@ async def _assert_still_serving(rig: FuzzRig) -> None:
     assert len(rig.ended()) <= 1, rig.ended()
 
 
+@profiles(WELL_BEHAVED)
 @pytest.mark.timeout(timeout_s(60))
 @fuzz_settings(150)
 @given(frames=st.lists(notifications, min_size=1, max_size=12), ticks_between=st.integers(0, 2))
 async def test_garbage_notifications_never_move_the_belt_and_the_runner_keeps_serving(
-    frames: list[tuple[str, bytes]], ticks_between: int
+    treadmill_factory: RigFactory, frames: list[tuple[str, bytes]], ticks_between: int
 ) -> None:
-    async with fuzz_rig() as rig:
+    async with treadmill_factory() as rig:
         plan = await start_session(rig)
         since = time.monotonic()
         writes_before = len(rig.delivery.writes)
@@ -158,15 +172,16 @@ async def test_garbage_notifications_never_move_the_belt_and_the_runner_keeps_se
         await _assert_still_serving(rig)
 
 
+@profiles(WELL_BEHAVED)
 @pytest.mark.timeout(timeout_s(60))
 @fuzz_settings(150)
 @given(data=st.data(), moment=st.sampled_from(["start", "correction"]))
 async def test_a_garbage_control_point_reply_fails_closed(
-    data: st.DataObject, moment: str, caplog: pytest.LogCaptureFixture
+    treadmill_factory: RigFactory, data: st.DataObject, moment: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.clear()
     caplog.set_level(logging.INFO, logger="retrowalk")
-    async with fuzz_rig() as rig:
+    async with treadmill_factory() as rig:
         spoiled: list[tuple[int, bytes]] = []  # (op it answered, what pyftms got instead)
         countdown = [data.draw(st.integers(0, 2), label="which reply")]
         spoiler = data.draw(reply_spoilers(), label="spoiler")
@@ -222,55 +237,57 @@ async def test_a_garbage_control_point_reply_fails_closed(
         await _assert_still_serving(rig)
 
 
+@profiles(WELL_BEHAVED)
 async def test_a_reply_without_the_response_op_code_is_not_a_success(
-    caplog: pytest.LogCaptureFixture,
+    treadmill: TreadmillRig, caplog: pytest.LogCaptureFixture
 ) -> None:
     # pyftms 0.4 alone reads `00 02 01` as a successful Set Target Speed (it never checks the 0x80
     # response code); the link's guard must turn it into a failed command that ends the session.
     caplog.set_level(logging.WARNING, logger="retrowalk")
-    async with fuzz_rig() as rig:
-        spoiled: list[bytes] = []
+    rig = treadmill
+    spoiled: list[bytes] = []
 
-        def spoil(char_uuid: str, value: bytes) -> list[bytes]:
-            answers_speed = value[1:2] == bytes([ControlOp.SET_TARGET_SPEED])
-            if char_uuid == CONTROL_POINT and not spoiled and answers_speed:
-                spoiled.append(b"\x00" + value[1:])  # 00 02 01: the response code 0x80 is missing
-                return [spoiled[-1]]
-            return [value]
+    def spoil(char_uuid: str, value: bytes) -> list[bytes]:
+        answers_speed = value[1:2] == bytes([ControlOp.SET_TARGET_SPEED])
+        if char_uuid == CONTROL_POINT and not spoiled and answers_speed:
+            spoiled.append(b"\x00" + value[1:])  # 00 02 01: the response code 0x80 is missing
+            return [spoiled[-1]]
+        return [value]
 
-        rig.tamper = spoil
-        await rig.runner.submit(ev.Start("fuzzer", SessionPlan()))
-        for _ in range(50):
-            rig.tick()
-            await asyncio.sleep(0.002)
-        assert spoiled == [b"\x00\x02\x01"]
-        ended = rig.ended()
-        assert ended, f"a reply without 0x80 was taken as success; phase {rig.engine.phase}"
-        assert ended[0].reason == "command_failed"
-        assert rig.peripheral.treadmill.state is BeltState.STOPPED
-        assert any("00 02 01 is not an FTMS response" in r.getMessage() for r in caplog.records)
+    rig.tamper = spoil
+    await rig.runner.submit(ev.Start("fuzzer", SessionPlan()))
+    for _ in range(50):
+        rig.tick()
+        await asyncio.sleep(0.002)
+    assert spoiled == [b"\x00\x02\x01"]
+    ended = rig.ended()
+    assert ended, f"a reply without 0x80 was taken as success; phase {rig.engine.phase}"
+    assert ended[0].reason == "command_failed"
+    assert rig.peripheral.treadmill.state is BeltState.STOPPED
+    assert any("00 02 01 is not an FTMS response" in r.getMessage() for r in caplog.records)
 
 
+@profiles(WELL_BEHAVED)
 async def test_unreadable_frames_are_logged_by_treadmill_and_change_nothing(
-    caplog: pytest.LogCaptureFixture,
+    treadmill: TreadmillRig, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Before the guards, pyftms raised inside bleak's callback and only dbus-fast logged it, naming no
     # treadmill. Now: one warning per burst with the address and the bytes, and nothing else happens.
     caplog.set_level(logging.WARNING, logger="retrowalk")
-    async with fuzz_rig() as rig:
-        await start_session(rig)
-        phase = rig.engine.phase
-        writes_before = len(rig.delivery.writes)
-        for _ in range(3):
-            rig.inject(MACHINE_STATUS, b"\x05")  # Target Speed Changed without its speed
-            await rig.settle()
-        rig.inject(CONTROL_POINT, b"\x80\x02\x01")  # an answer to a command nobody sent
+    rig = treadmill
+    await start_session(rig)
+    phase = rig.engine.phase
+    writes_before = len(rig.delivery.writes)
+    for _ in range(3):
+        rig.inject(MACHINE_STATUS, b"\x05")  # Target Speed Changed without its speed
         await rig.settle()
-        said = [r.getMessage() for r in caplog.records if r.name.startswith("retrowalk")]
-        unreadable = [line for line in said if "sent an unreadable machine status (05)" in line]
-        assert len(unreadable) == 1, said
-        assert unreadable[0].startswith(f"treadmill {ADDRESS}"), unreadable
-        assert any("control-point reply (80 02 01): no command was waiting" in line for line in said), said
-        assert rig.engine.phase is phase
-        assert rig.delivery.writes[writes_before:] == []
-        await _assert_still_serving(rig)
+    rig.inject(CONTROL_POINT, b"\x80\x02\x01")  # an answer to a command nobody sent
+    await rig.settle()
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("retrowalk")]
+    unreadable = [line for line in said if "sent an unreadable machine status (05)" in line]
+    assert len(unreadable) == 1, said
+    assert unreadable[0].startswith(f"treadmill {ADDRESS}"), unreadable
+    assert any("control-point reply (80 02 01): no command was waiting" in line for line in said), said
+    assert rig.engine.phase is phase
+    assert rig.delivery.writes[writes_before:] == []
+    await _assert_still_serving(rig)

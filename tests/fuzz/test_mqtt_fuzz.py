@@ -34,14 +34,16 @@ from retrowalk.mqtt.commands import (
     parse_command,
 )
 from retrowalk.storage import Store
+from tests.mqtt.mqtt_broker import Mosquitto
+from tests.mqtt.mqtt_helpers import PREFIX, RecordingHandler, settings_for
 
 from .budget import fuzz_settings, timeout_s
 from .command_payloads import payloads
-from .mqtt_reach import MOSQUITTO, PREFIX, Mosquitto, RecordingHandler, settings_for
 
 MAX_BYTES = 16 * 1024
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(timeout_s(60))
 @fuzz_settings(1500)
 @given(raw=payloads)
@@ -103,13 +105,10 @@ class BridgeRig:
 
 
 @pytest.fixture
-async def bridge_rig(tmp_path: Path) -> AsyncIterator[BridgeRig]:
+async def bridge_rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[BridgeRig]:
     """One broker, one bridge and one kiosk client for all examples of a test (starting mosquitto per
     example would cost more than the examples)."""
-    if not MOSQUITTO.exists():
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
-    broker = Mosquitto(tmp_path / "broker")
-    broker.start()
+    broker = mosquitto
     store = Store(tmp_path / "retrowalk.sqlite")
     handler = RecordingHandler()
     bridge = MqttBridge(settings_for(broker), store, handler, service_id="fuzz")
@@ -137,6 +136,7 @@ async def bridge_rig(tmp_path: Path) -> AsyncIterator[BridgeRig]:
         broker.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(timeout_s(90, slow=True))
 @fuzz_settings(100, slow=True)
 @given(batch=st.lists(st.tuples(st.sampled_from(["tm1", "tm1", "nope"]), payloads), min_size=1, max_size=8))

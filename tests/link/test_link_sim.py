@@ -10,15 +10,13 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from dbus_fast import BusType, Message
 from dbus_fast.aio import MessageBus
-from sim_fixtures import SimulatorFactory, simulator_factory, wait_until
 
 from retrowalk.link.events import LinkConnected, LinkEvent, LinkLost
 from retrowalk.link.ftms import FtmsLink, LinkSettings, LinkTarget
 from retrowalk.session.events import ResultCode, SetTargetSpeed, StopBelt
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from treadsim.peripheral import FtmsPeripheral
 from treadsim.server import Simulator, TreadmillOptions, treadmill_address
-
-__all__ = ["simulator_factory"]
 
 TIMING = LinkSettings(scan_timeout_s=5.0, backoff_initial_s=0.1, backoff_max_s=0.5)
 

@@ -1,5 +1,5 @@
-"""Fixtures for the MQTT tests: a real mosquitto on a free port, TLS material, a store in a temp dir and
-a recording command handler."""
+"""Fixtures for the MQTT tests: TLS material, a store in a temp dir and a recording command handler (the
+broker is the ``mosquitto`` fixture of tests.plugins.mosquitto)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mqtt_broker import MOSQUITTO, Mosquitto, TlsFiles, make_certificates
-from mqtt_helpers import RecordingHandler
 
 from retrowalk.storage import Store
 
+from .mqtt_broker import MOSQUITTO, TlsFiles, make_certificates
+from .mqtt_helpers import RecordingHandler
+
 if not MOSQUITTO.exists():
     pytest.skip("mosquitto is not installed (apt-get install mosquitto)", allow_module_level=True)
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = Mosquitto(tmp_path / "broker-dir")
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
-from mqtt_broker import Mosquitto
 
 from retrowalk.errors import RefusedError
 from retrowalk.mqtt import BrokerSettings, Command, MqttBridge
 from retrowalk.storage import Store
+
+from .mqtt_broker import Mosquitto
 
 PREFIX = "test/v1/"
 

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The bench starts a mosquitto of its own and runs for seconds.
+pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 BENCH = Path(__file__).parents[2] / "bench" / "mqtt_telemetry.py"
 
 

@@ -8,13 +8,14 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from mqtt_broker import Mosquitto
-from mqtt_helpers import PREFIX, RecordingHandler, collecting, running_bridge, send, settings_for, wait_until
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from retrowalk.mqtt.commands import StartCommand, StopCommand
 from retrowalk.storage import Store
+
+from .mqtt_broker import Mosquitto
+from .mqtt_helpers import PREFIX, RecordingHandler, collecting, running_bridge, send, settings_for, wait_until
 
 COMMAND = f"{PREFIX}treadmill/tm1/command"
 

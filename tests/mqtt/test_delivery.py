@@ -7,9 +7,6 @@ import asyncio
 import socket
 from datetime import UTC, datetime, timedelta
 
-from mqtt_broker import Mosquitto
-from mqtt_helpers import PREFIX, RecordingHandler, collecting, running_bridge, settings_for, wait_until
-
 from retrowalk.mqtt.payloads import (
     CapWarning,
     EventPayload,
@@ -24,6 +21,9 @@ from retrowalk.mqtt.payloads import (
     TreadmillState,
 )
 from retrowalk.storage import Store
+
+from .mqtt_broker import Mosquitto
+from .mqtt_helpers import PREFIX, RecordingHandler, collecting, running_bridge, settings_for, wait_until
 
 PLAN = PlanInfo(
     start_speed_kmh=1.0, max_speed_kmh=2.0, ramp_step_kmh=0.1, ramp_interval_s=45, duration_cap_s=300

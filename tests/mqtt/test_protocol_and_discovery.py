@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from amqtt.broker import Broker
-from mqtt_broker import Mosquitto, free_port
-from mqtt_helpers import PREFIX, RecordingHandler, collecting, running_bridge, settings_for, wait_until
 
 from retrowalk.mqtt import BrokerSettings
 from retrowalk.mqtt.commands import COMMAND_ADAPTER
 from retrowalk.mqtt.payloads import SessionEnded, Telemetry
 from retrowalk.storage import Store
+
+from .mqtt_broker import Mosquitto, free_port
+from .mqtt_helpers import PREFIX, RecordingHandler, collecting, running_bridge, settings_for, wait_until
 
 
 @pytest.fixture

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from mqtt_broker import Mosquitto, TlsFiles
-from mqtt_helpers import RecordingHandler, running_bridge, settings_for, wait_until
 from pydantic import ValidationError
 
 from retrowalk.mqtt import BrokerSettings, TlsSettings
 from retrowalk.mqtt.payloads import SessionEnded
 from retrowalk.storage import Store
 
+from .mqtt_broker import Mosquitto, TlsFiles
+from .mqtt_helpers import RecordingHandler, running_bridge, settings_for, wait_until
+
+# Each broker here has its own users, TLS or ACL, so the tests start it themselves.
+pytestmark = pytest.mark.mosquitto
 ACL_EXAMPLE = Path(__file__).parents[2] / "docs" / "mosquitto" / "acl"
 DEPLOYMENT = Path(__file__).parents[2] / "docs" / "deployment.md"
 USERS = {

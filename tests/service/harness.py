@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-from sim_fixtures import SimulatorFactory
-
 from retrowalk.config import Settings
 from retrowalk.link.events import TreadmillInfo
 from retrowalk.link.limits import DeviceRange
@@ -23,6 +20,7 @@ from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.app import Clock, Service
 from retrowalk.service.publish import CallbackPublisher
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from treadsim.server import Simulator, treadmill_address
 
 # What a link stand-in reports on connecting: a plain treadmill with speed control and elapsed time.
@@ -104,14 +102,6 @@ def healthy_screening(user: str) -> dict[str, Any]:
         "balance_disorder_or_dizziness": False,
         "recent_knee_surgery": False,
     }
-
-
-async def wait_until(predicate: Callable[[], bool], within: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

@@ -17,9 +17,9 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from mqtt_broker import Mosquitto
 
 from retrowalk.subprocesses import stop_process
+from tests.mqtt.mqtt_broker import Mosquitto
 from treadsim.server import treadmill_address
 
 from .harness import healthy_screening

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from service.test_processes import BIN, reaped, retrowalk, treadsim_bus, write_config
 from treadsim.server import treadmill_address
 
-__all__ = ["treadsim_bus"]  # the fixture, used by name
+from .served import BIN, reaped, retrowalk
+from .test_processes import write_config
 
 BLUEZ_VERSION_WARNING = "Could not determine BlueZ version"
 

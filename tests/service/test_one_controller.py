@@ -9,8 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from mqtt_broker import MOSQUITTO
 
+from tests.mqtt.mqtt_broker import MOSQUITTO
 from treadsim.server import treadmill_address
 
 from .served import (
@@ -26,7 +26,8 @@ from .served import (
     write_config,
 )
 
-pytestmark = pytest.mark.slow
+# treadsim serve (a private dbus-daemon), a mosquitto and retrowalk, each a process of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.dbus, pytest.mark.mosquitto]
 
 if not MOSQUITTO.exists():
     pytest.skip("mosquitto is not installed (apt-get install mosquitto)", allow_module_level=True)

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,11 @@ import pytest
 
 from treadsim.server import treadmill_address
 
-from .served import assert_belt_stopped_by_retrowalk, reaped, retrowalk, treadsim, treadsim_serving
+from .served import assert_belt_stopped_by_retrowalk, reaped, retrowalk, treadsim
 
 BIN = Path(sys.executable).parent
+# Every test here runs `treadsim serve` (a private dbus-daemon) and retrowalk as processes of their own.
+pytestmark = [pytest.mark.dbus, pytest.mark.slow]
 
 
 def wait_for(predicate: Any, within: float, what: str) -> None:
@@ -25,12 +26,6 @@ def wait_for(predicate: Any, within: float, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {within} s waiting for {what}")
         time.sleep(0.2)
-
-
-@pytest.fixture
-def treadsim_bus() -> Iterator[str]:
-    with treadsim_serving() as bus:
-        yield bus
 
 
 def write_config(tmp_path: Path) -> Path:

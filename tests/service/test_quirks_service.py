@@ -9,19 +9,17 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sim_fixtures import SimulatorFactory, simulator_factory
 
-from faults.envelope import Envelope, asked_plan
-from faults.judge import Belt, longest_stretch
 from retrowalk.errors import RefusedError
 from retrowalk.mqtt import payloads as p
 from retrowalk.session.events import Phase
+from tests.faults.envelope import Envelope, asked_plan
+from tests.faults.judge import Belt, longest_stretch
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from treadsim.model import BeltState, ChangeSource
 from treadsim.quirks import QUIRKS
 
-from .harness import Rig, running_rig, wait_until
-
-__all__ = ["simulator_factory"]
+from .harness import Rig, running_rig
 
 FAST = 12.0
 PLAN = {"duration_cap_s": 120, "max_speed_kmh": 1.2}

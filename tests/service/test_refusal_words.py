@@ -6,14 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sim_fixtures import SimulatorFactory, simulator_factory
 
 from retrowalk.errors import RefusedError
 from retrowalk.mqtt import payloads as p
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 
-from .harness import running_rig, wait_until
-
-__all__ = ["simulator_factory"]
+from .harness import running_rig
 
 
 async def test_a_plan_refusal_names_the_fields_the_kiosk_sent(

@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sim_fixtures import SimulatorFactory, simulator_factory
 
 from retrowalk.errors import RefusedError
 from retrowalk.mqtt import payloads as p
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from treadsim.model import BeltState, ChangeSource
 
-from .harness import Rig, running_rig, wait_until
-
-__all__ = ["simulator_factory"]
+from .harness import Rig, running_rig
 
 FAST = 8.0  # the shared clock runs eight times faster than real time
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from mqtt_broker import MOSQUITTO
 
 from retrowalk.storage import Store
+from tests.mqtt.mqtt_broker import MOSQUITTO
 
 from .served import (
     PREFIX,
@@ -27,7 +27,8 @@ from .served import (
     retrowalk,
 )
 
-pytestmark = pytest.mark.slow
+# treadsim serve (a private dbus-daemon), a mosquitto and retrowalk, each a process of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.dbus, pytest.mark.mosquitto]
 
 if not MOSQUITTO.exists():
     pytest.skip("mosquitto is not installed (apt-get install mosquitto)", allow_module_level=True)

@@ -11,15 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sim_fixtures import SimulatorFactory, simulator_factory
 
 from retrowalk.cli import main
 from retrowalk.storage import Store
+from tests.plugins.virtual_adapter import SimulatorFactory
 
 from .harness import running_rig
-from .test_processes import BIN, belt, reaped, treadsim_bus, wait_for, write_config
-
-__all__ = ["simulator_factory", "treadsim_bus"]
+from .test_processes import BIN, belt, reaped, wait_for, write_config
 
 FAST = 8.0
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from plan_envelope import PlanEnvelope
-
 from retrowalk.session.engine import SessionEngine
 from retrowalk.session.events import (
     Action,
@@ -28,6 +26,8 @@ from retrowalk.session.events import (
     Tick,
 )
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps
+
+from .plan_envelope import PlanEnvelope
 
 WALKING_PAD = TreadmillCaps(min_speed_kmh=0.5, max_speed_kmh=6.0, speed_step_kmh=0.1)
 GYM = TreadmillCaps(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pydantic
 import pytest
-from session_rig import GYM, Rig, commands, full_state, of_type, speeds, started_at_zero
 
 from retrowalk.errors import PlanError
 from retrowalk.session.events import (
@@ -38,6 +37,8 @@ from retrowalk.session.events import (
     Tick,
 )
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
+
+from .session_rig import GYM, Rig, commands, full_state, of_type, speeds, started_at_zero
 
 
 def end_reason(rig: Rig) -> EndReason | None:

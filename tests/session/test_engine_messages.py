@@ -10,7 +10,6 @@ import re
 from collections.abc import Callable
 
 import pytest
-from session_rig import GYM, Rig, of_type, started_at_zero
 
 from retrowalk.errors import RefusedError
 from retrowalk.session.engine import EngineSnapshot, SessionEngine
@@ -37,6 +36,8 @@ from retrowalk.session.events import (
     TreadmillFault,
 )
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
+
+from .session_rig import GYM, Rig, of_type, started_at_zero
 
 
 def status(kind: MachineStatusKind, value: float | None = None) -> Callable[[Rig], object]:

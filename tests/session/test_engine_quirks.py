@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from session_rig import GYM, Rig, commands, full_state, of_type
 
 from retrowalk.errors import RefusedError
 from retrowalk.session.events import (
@@ -28,6 +27,8 @@ from retrowalk.session.events import (
     TreadmillFault,
 )
 from retrowalk.session.plan import SessionPlan
+
+from .session_rig import GYM, Rig, commands, full_state, of_type
 
 
 def ended(rig: Rig) -> SessionEnded:

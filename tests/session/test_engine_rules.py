@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from session_rig import GYM, Rig, commands, full_state, of_type, speeds
 
 from retrowalk.errors import IllegalTransitionError, PlanError, RefusedError
 from retrowalk.session.events import (
@@ -34,6 +33,8 @@ from retrowalk.session.events import (
     Tick,
 )
 from retrowalk.session.plan import SessionPlan
+
+from .session_rig import GYM, Rig, commands, full_state, of_type, speeds
 
 
 def ended(rig: Rig) -> SessionEnded:

@@ -17,8 +17,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import Phase as SearchPhase
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from plan_envelope import PlanEnvelope
-from session_rig import WALKING_PAD, commands, full_state
 
 from retrowalk.errors import IllegalTransitionError, RefusedError
 from retrowalk.session.engine import SessionEngine
@@ -50,6 +48,9 @@ from retrowalk.session.events import (
     TreadmillFault,
 )
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
+
+from .plan_envelope import PlanEnvelope
+from .session_rig import WALKING_PAD, commands, full_state
 
 EXAMPLES = int(os.environ.get("RETROWALK_HYPOTHESIS_EXAMPLES", "1000"))
 # RETROWALK_HYPOTHESIS_SHRINK=0 reports the first failing example as found: a mutation run only needs

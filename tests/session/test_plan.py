@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from session_rig import GYM, WALKING_PAD
 
 from retrowalk.errors import PlanError
 from retrowalk.session.plan import (
@@ -17,6 +16,8 @@ from retrowalk.session.plan import (
     speed_ceiling_for,
     validate_plan,
 )
+
+from .session_rig import GYM, WALKING_PAD
 
 CEILINGS = OperatorCeilings()
 

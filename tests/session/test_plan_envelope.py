@@ -7,9 +7,10 @@ Default plan: start 1.0 km/h, target 1.5, +0.1 km/h per 30 s after a 60 s hold, 
 from __future__ import annotations
 
 import pytest
-from plan_envelope import PlanEnvelope
 
 from retrowalk.session.plan import SessionPlan
+
+from .plan_envelope import PlanEnvelope
 
 
 def walking(plan: SessionPlan | None = None) -> PlanEnvelope:

@@ -14,7 +14,6 @@ import math
 from collections.abc import Callable
 
 import pytest
-from session_rig import OK, Rig, commands, of_type, started_at_zero
 
 from retrowalk.session.events import (
     Action,
@@ -32,6 +31,8 @@ from retrowalk.session.events import (
     Tick,
 )
 from retrowalk.session.plan import SessionPlan
+
+from .session_rig import OK, Rig, commands, of_type, started_at_zero
 
 PLAN = SessionPlan(
     start_speed_kmh=1.0,

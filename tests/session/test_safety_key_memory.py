@@ -8,7 +8,6 @@ accepted Start).
 from __future__ import annotations
 
 import pytest
-from session_rig import Rig, of_type
 
 from retrowalk.session.events import (
     CommandKind,
@@ -24,6 +23,8 @@ from retrowalk.session.events import (
     Stop,
 )
 from retrowalk.session.plan import SessionPlan
+
+from .session_rig import Rig, of_type
 
 KEY_OUT = (
     "the treadmill did not start (operation_failed) and its last report said the safety key is out: "

@@ -10,22 +10,19 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakDBusError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
 from dbus_fast import BusType, Message, MessageType
 from dbus_fast.aio import MessageBus
-from sim_fixtures import (
+
+from tests.plugins.virtual_adapter import (
     ECHO_CONTROL,
     ECHO_DATA,
     ECHO_READ_ONLY,
     ECHO_SERVICE,
     EchoPeripheral,
-    private_bus,
     wait_until,
 )
-
 from treadsim.bluez import PrivateBus, SimulatorError, VirtualAdapter
 from treadsim.bluez.device import CCCD_UUID
 from treadsim.bluez.objects import dbus_error_for_att
 from treadsim.gatt import AttError
-
-__all__ = ["private_bus"]  # the fixture, imported for pytest
 
 ADDRESS_A = "AA:BB:CC:DD:EE:01"
 ADDRESS_B = "AA:BB:CC:DD:EE:02"

@@ -13,11 +13,9 @@ import os
 import sys
 
 import pytest
-from sim_fixtures import SimulatorFactory, simulator_factory
 
 from retrowalk.stdout_pipe import EXIT_READER_GONE
-
-__all__ = ["simulator_factory"]
+from tests.plugins.virtual_adapter import SimulatorFactory
 
 TREADSIM = [sys.executable, "-m", "treadsim.cli"]
 RETROWALK = [sys.executable, "-m", "retrowalk.cli"]

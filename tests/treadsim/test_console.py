@@ -13,15 +13,13 @@ from pathlib import Path
 import pytest
 from bleak import BleakScanner
 from pyftms import MachineType, get_client
-from sim_fixtures import SimulatorFactory, simulator_factory, wait_until
 
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from treadsim.bluez import ConsoleCommandError, SimulatorError, UnknownTreadmillError
 from treadsim.console import describe_remote, perform_remote
 from treadsim.console_actions import ACTIONS
 from treadsim.model import BeltState, ChangeSource
 from treadsim.server import Simulator, parse_quirk_selection, treadmill_address
-
-__all__ = ["simulator_factory"]  # the fixture, imported for pytest
 
 TREADSIM = [sys.executable, "-m", "treadsim.cli"]
 
@@ -142,6 +140,8 @@ async def _treadsim(*args: str, env: dict[str, str] | None = None) -> tuple[int,
     return process.returncode, stdout.decode(), stderr.decode()
 
 
+@pytest.mark.slow
+@pytest.mark.dbus
 async def test_serve_subprocess_driven_by_console_subcommands() -> None:
     server = await asyncio.create_subprocess_exec(
         *TREADSIM,

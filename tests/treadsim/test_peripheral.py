@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from ftms_fake_link import Bench
 
 from treadsim.ftms import (
     CONTROL_POINT,
@@ -25,6 +24,8 @@ from treadsim.gatt import AttError, uuid16
 from treadsim.model import BeltState, ChangeSource, Treadmill, TreadmillSpec
 from treadsim.peripheral import FtmsPeripheral, PeripheralConfigError
 from treadsim.quirks import UnknownQuirkError
+
+from .ftms_fake_link import Bench
 
 REQUEST_CONTROL = bytes([0x00])
 START = bytes([0x07])

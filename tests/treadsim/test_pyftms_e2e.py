@@ -6,11 +6,9 @@ from typing import Any
 
 from pyftms import ControlEvent, MachineType, SetupEvent, UpdateEvent, discover_ftms_devices, get_client
 from pyftms.models import ResultCode
-from sim_fixtures import SimulatorFactory, simulator_factory, wait_until
 
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from treadsim.model import BeltState, ChangeSource
-
-__all__ = ["simulator_factory"]  # the fixture, imported for pytest
 
 ACCELERATION = 2.0  # km/h per second: fast enough for a short test, far from the model's default
 

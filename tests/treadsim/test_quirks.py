@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ftms_fake_link import Bench
 
 from treadsim.ftms import (
     SPEED_RANGE,
@@ -18,6 +17,8 @@ from treadsim.ftms import (
 )
 from treadsim.model import BeltState, ChangeSource
 from treadsim.quirks import QUIRKS, QuirkSettings, UnknownQuirkError, combine_quirks
+
+from .ftms_fake_link import Bench
 
 REQUEST_CONTROL = bytes([0x00])
 START = bytes([0x07])

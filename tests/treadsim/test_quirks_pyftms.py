@@ -14,14 +14,12 @@ import pytest
 from bleak import BleakScanner
 from pyftms import ControlEvent, MachineType, SetupEvent, UpdateEvent, get_client
 from pyftms.models import ResultCode
-from sim_fixtures import SimulatorFactory, simulator_factory, wait_until
 
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from treadsim.gatt import uuid16
 from treadsim.model import BeltState, ChangeSource
 from treadsim.quirks import QUIRKS
 from treadsim.server import Simulator
-
-__all__ = ["simulator_factory"]  # the fixture, imported for pytest
 
 TREADMILL_DATA = uuid16(0x2ACD)
 

@@ -1,10 +1,13 @@
-"""Fixtures for tests that talk to treadsim through the virtual adapter with unmodified bleak/pyftms.
+"""Fixtures for tests that talk to treadsim through the virtual adapter with unmodified bleak/pyftms: the
+end-to-end rig (a dbus-daemon per test), slower than the in-process treadmill of
+``tests.plugins.in_process_treadmill`` and kept for what only a real D-Bus path shows.
 
-Import the fixtures into a test module (or a conftest) with ``from sim_fixtures import private_bus,
-simulator_factory``. Each test gets its own private dbus-daemon; ``DBUS_SYSTEM_BUS_ADDRESS`` points at it
-for the test's duration. bleak keeps one BlueZ manager per event loop and pytest-asyncio gives every test
-a fresh loop, so the manager a test creates talks to that test's bus; when the bus stops, bleak's
-bus-watcher task ends by itself and the fixture waits for it, so the task-leak guard stays quiet.
+A test asks for ``private_bus`` or ``simulator_factory`` by name (tests/conftest.py registers this module
+as a plugin), and the marker plugin marks it ``dbus``. Each test gets its own private dbus-daemon;
+``DBUS_SYSTEM_BUS_ADDRESS`` points at it for the test's duration. bleak keeps one BlueZ manager per event
+loop and pytest-asyncio gives every test a fresh loop, so the manager a test creates talks to that test's
+bus; when the bus stops, bleak's bus-watcher task ends by itself and the fixture waits for it, so the
+task-leak guard stays quiet.
 """
 
 from __future__ import annotations

@@ -1,11 +1,16 @@
-"""The fast fuzzing rig: unmodified pyftms, FtmsLink and TreadmillRunner over treadsim's FTMS peripheral,
-with only bleak's transport replaced by an in-process stand-in.
+"""The default treadmill of the tests: unmodified pyftms, FtmsLink and TreadmillRunner over treadsim's
+FTMS peripheral, with only bleak's transport replaced by an in-process stand-in (python-kasa's tests do
+the same: a fake transport under the real protocol code, parametrised over device profiles).
 
-Why a stand-in: the virtual adapter (a dbus-daemon per test) costs tens of milliseconds per frame and
-seconds per connection; fuzzing wants thousands of frames. Everything above the transport is the real
-code: pyftms builds its client with ``get_client`` and parses every byte, FtmsLink turns pyftms events
-into link events and commands into writes, the runner feeds the engine. The peripheral below is
-treadsim's, so its ground-truth belt record judges what reached the belt.
+A test asks for ``treadmill`` (a connected rig, engine ready, no session) or, under hypothesis, for
+``treadmill_factory`` (a fresh rig per example) by name; both run once per quirk profile of
+``treadsim.quirks`` plus a well-behaved treadmill, unless the test narrows them with ``@profiles(...)``.
+
+Why a stand-in: the virtual adapter (a dbus-daemon per test, ``tests.plugins.virtual_adapter``) costs tens
+of milliseconds per frame and seconds per connection; fuzzing wants thousands of frames. Everything above
+the transport is the real code: pyftms builds its client with ``get_client`` and parses every byte,
+FtmsLink turns pyftms events into link events and commands into writes, the runner feeds the engine. The
+peripheral below is treadsim's, so its ground-truth belt record judges what reached the belt.
 
 What the stand-in keeps from the real transport:
 - notifications and indications arrive on the event loop after the write/tick that caused them
@@ -23,14 +28,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
+import pytest
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 from bleak.uuids import normalize_uuid_str
@@ -45,6 +52,7 @@ from treadsim.ftms import CONTROL_POINT, TREADMILL_DATA, ControlOp
 from treadsim.gatt import AttError
 from treadsim.model import BeltEntry, BeltState, ChangeSource, TreadmillSpec
 from treadsim.peripheral import FtmsPeripheral
+from treadsim.quirks import QUIRKS, combine_quirks
 
 log = logging.getLogger("tests.fuzz.ble")
 
@@ -177,7 +185,7 @@ def _uuid_of(char: FakeCharacteristic | str) -> str:
 
 
 @dataclass
-class FuzzRig:
+class TreadmillRig:
     peripheral: FtmsPeripheral
     runner: TreadmillRunner
     published: list[object]
@@ -215,21 +223,23 @@ class FuzzRig:
             await asyncio.sleep(0)
 
 
-def fast_spec() -> TreadmillSpec:
+def fast_spec(quirks: tuple[str, ...] = ()) -> TreadmillSpec:
     # A belt that reaches its target within one tick keeps each example short; the rules under test do
-    # not depend on the acceleration.
-    return dataclasses.replace(TreadmillSpec(), acceleration_kmh_s=500.0, deceleration_kmh_s=500.0)
+    # not depend on the acceleration. An mph-as-kmh machine is an mph walking pad, as treadsim builds it.
+    base = TreadmillSpec.mph_walking_pad() if combine_quirks(quirks).mph_as_kmh else TreadmillSpec()
+    return dataclasses.replace(base, acceleration_kmh_s=500.0, deceleration_kmh_s=500.0)
 
 
 @asynccontextmanager
-async def fuzz_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[FuzzRig]:
-    """A connected runner (engine ready, no session) over a fresh peripheral."""
+async def in_process_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[TreadmillRig]:
+    """A connected runner (engine ready, no session) over a fresh peripheral with these quirks (seed 0, so
+    a quirk's random moments are the same in every run)."""
     peripheral = FtmsPeripheral.create(
-        time.monotonic(), address=ADDRESS, quirks=quirks, spec=fast_spec(), notify_hz=1000.0
+        time.monotonic(), address=ADDRESS, quirks=quirks, spec=fast_spec(quirks), notify_hz=1000.0
     )
     published: list[object] = []
     delivery = Delivery()
-    rig_box: list[FuzzRig] = []
+    rig_box: list[TreadmillRig] = []
 
     def current_tamper() -> Tamper:
         return rig_box[0].tamper if rig_box else untouched
@@ -275,7 +285,7 @@ async def fuzz_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[FuzzRig]:
             tick_hz=50.0,
         )
         runner_box.append(runner)
-        rig_box.append(FuzzRig(peripheral, runner, published, delivery))
+        rig_box.append(TreadmillRig(peripheral, runner, published, delivery))
         task = asyncio.create_task(runner.run(), name="fuzz-runner")
         rig_box[0].task = task
         try:
@@ -298,7 +308,7 @@ async def fuzz_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[FuzzRig]:
                 await task
 
 
-async def start_session(rig: FuzzRig, plan: SessionPlan | None = None) -> SessionPlan:
+async def start_session(rig: TreadmillRig, plan: SessionPlan | None = None) -> SessionPlan:
     """Start a session and tick until the engine is past ARMED (the belt confirmed moving)."""
     plan = plan or SessionPlan()
     await rig.runner.submit(ev.Start("fuzzer", plan))
@@ -339,6 +349,50 @@ def speed_writes(delivery: Delivery, since_index: int) -> list[tuple[float, floa
         if frame[:1] == bytes([ControlOp.SET_TARGET_SPEED]) and len(frame) >= 3:
             out.append((allowed, int.from_bytes(frame[1:3], "little") / 100))
     return out
+
+
+# -------------------------------------------------------------------------------------------- fixtures
+
+WELL_BEHAVED = "well-behaved"
+# Every treadmill the fixtures stand in for: a well-behaved one and one per quirk profile.
+PROFILES: tuple[str, ...] = (WELL_BEHAVED, *sorted(QUIRKS))
+RigFactory = Callable[[], AbstractAsyncContextManager[TreadmillRig]]
+
+
+def quirks_of(profile: str) -> tuple[str, ...]:
+    """The treadsim quirks of a profile name from :data:`PROFILES`."""
+    return () if profile == WELL_BEHAVED else (profile,)
+
+
+def profiles(*names: str) -> pytest.MarkDecorator:
+    """Run a test's ``treadmill`` or ``treadmill_factory`` only on these profiles, e.g.
+    ``@profiles(WELL_BEHAVED)`` for a property that a misbehaving treadmill may break (it then ends the
+    session instead)."""
+    unknown = sorted(set(names) - set(PROFILES))
+    if not names or unknown:
+        raise ValueError(f"profiles({', '.join(names)}): choose from {', '.join(PROFILES)}")
+    return pytest.mark.parametrize("treadmill_profile", names, indirect=True)
+
+
+@pytest.fixture(params=PROFILES)
+def treadmill_profile(request: pytest.FixtureRequest) -> str:
+    """The profile the in-process treadmill runs with; every one of :data:`PROFILES` by default."""
+    profile: str = request.param
+    return profile
+
+
+@pytest.fixture
+def treadmill_factory(treadmill_profile: str) -> RigFactory:
+    """``async with treadmill_factory() as rig``: a fresh connected rig, for tests that need one per
+    hypothesis example (a function-scoped rig would be shared by all examples)."""
+    return functools.partial(in_process_rig, quirks=quirks_of(treadmill_profile))
+
+
+@pytest.fixture
+async def treadmill(treadmill_profile: str) -> AsyncIterator[TreadmillRig]:
+    """A connected runner (engine ready, no session) over treadsim's peripheral with this profile."""
+    async with in_process_rig(quirks=quirks_of(treadmill_profile)) as rig:
+        yield rig
 
 
 __all__ = ["CONTROL_POINT", "TREADMILL_DATA"]

@@ -1,0 +1,8 @@
+"""pytest plugins of the test suite, registered in tests/conftest.py: fixtures a test asks for by name.
+
+- ``in_process_treadmill``: the default treadmill (real pyftms, FtmsLink and runner over treadsim's
+  peripheral, only bleak's transport replaced), parametrised over treadsim's quirk profiles;
+- ``virtual_adapter``: treadsim behind a private dbus-daemon, for the end-to-end subset;
+- ``mosquitto``: a real broker on a free port;
+- ``markers``: marks every test by the processes its fixtures start (``dbus``, ``mosquitto``, ``slow``).
+"""

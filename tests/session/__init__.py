@@ -1,0 +1,1 @@
+"""Tests of the sans-I/O session engine, judged by an independent model of the plan."""

@@ -1,0 +1,1 @@
+"""Tests of treadsim, the simulated FTMS treadmill."""
