@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from retrowalk.errors import RefusedError, StorageError
+from retrowalk.mqtt.aiomqtt_private import AckCheckingClient, PublishRefusedError
 from retrowalk.mqtt.commands import (
     ClearanceCommand,
     CommandHandler,
@@ -35,13 +36,7 @@ from retrowalk.mqtt.commands import (
     parse_command,
     readable_command_id,
 )
-from retrowalk.mqtt.connection import (
-    AckCheckingClient,
-    ProtocolChoice,
-    PublishRefusedError,
-    describe_connect_failure,
-    open_client,
-)
+from retrowalk.mqtt.connection import ProtocolChoice, describe_connect_failure, open_client
 from retrowalk.mqtt.discovery import discovery_payload
 from retrowalk.mqtt.payloads import EventPayload, SessionSummary, Telemetry, TreadmillState
 from retrowalk.mqtt.settings import BrokerSettings
@@ -251,7 +246,7 @@ class MqttBridge:
         self._last_error = message
 
     async def _serve(self, client: AckCheckingClient) -> None:
-        self._protocol = ProtocolVersion(client._client.protocol)  # the version that answered
+        self._protocol = client.answered_protocol
         options = SubscribeOptions(qos=1, retainAsPublished=True)
         for subscription in self.topics.command_subscriptions:
             if self._protocol is ProtocolVersion.V5:
