@@ -26,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from retrowalk.backoff import Backoff
 from retrowalk.errors import RefusedError, StorageError
 from retrowalk.mqtt.aiomqtt_private import AckCheckingClient, PublishRefusedError
 from retrowalk.mqtt.commands import (
@@ -216,14 +217,14 @@ class MqttBridge:
                 self._command_tasks = None
 
     async def _connection_loop(self) -> None:
-        delay = self._settings.reconnect_min_s
+        backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
         will = Will(self.topics.service_availability, _availability(False), qos=1, retain=True)
         while True:
             try:
                 async with open_client(
                     self._settings, client_id=self._client_id, will=will, protocols=self._protocols
                 ) as client:
-                    delay = self._settings.reconnect_min_s
+                    backoff.reset()
                     await self._serve(client)
             except* aiomqtt.MqttError as group:
                 self._note_error(describe_connect_failure(self._settings, group.exceptions[0]))
@@ -237,8 +238,7 @@ class MqttBridge:
                 self._client = None
                 self.connected.clear()
                 _drain(self._telemetry)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._settings.reconnect_max_s)
+            await asyncio.sleep(backoff.next_delay())
 
     def _note_error(self, message: str) -> None:
         if message != self._last_error:
