@@ -74,7 +74,7 @@ check_internals(importlib.metadata.version("aiomqtt"), aiomqtt.Client, mqtt.Clie
 
 def paho_client(client: aiomqtt.Client) -> mqtt.Client:
     """The paho client inside an aiomqtt client."""
-    return client._client
+    return client._client  # noqa: SLF001 aiomqtt has no public way to it; checked at import above
 
 
 class ClosedBeforeConnackError(aiomqtt.MqttError):
@@ -112,7 +112,7 @@ class AckCheckingClient(aiomqtt.Client):
         """aiomqtt leaves the socket of a failed connect open and watched by the event loop (and the broker
         keeps its half of it); close it so failed attempts do not pile up."""
         with contextlib.suppress(OSError, ValueError):
-            paho_client(self)._sock_close()
+            paho_client(self)._sock_close()  # noqa: SLF001 paho has no public close for a failed connect
 
     def _on_disconnect(
         self,
