@@ -4,8 +4,11 @@ pinned versions and names everything that is missing on others."""
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import aiomqtt
 import paho.mqtt.client as mqtt
@@ -15,6 +18,7 @@ from retrowalk.mqtt import aiomqtt_private
 from retrowalk.mqtt.aiomqtt_private import AiomqttInternalsError, check_internals
 
 INSTALLED = importlib.metadata.version("aiomqtt")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_installed_aiomqtt_is_the_pinned_one_and_has_every_name() -> None:
@@ -66,3 +70,20 @@ def test_the_service_does_not_start_with_an_unpinned_aiomqtt() -> None:
     assert run.returncode != 0
     assert "AiomqttInternalsError" in run.stderr
     assert f"aiomqtt {aiomqtt_private.PINNED_AIOMQTT} (installed: 9.9.9)" in run.stderr
+
+
+@pytest.mark.parametrize("package", ["aiomqtt", "pyftms"])
+def test_pyproject_pins_exactly_what_the_lock_installs(package: str) -> None:
+    """Both are used through private attributes: pinned exactly, to the version the lock installs (and,
+    for aiomqtt, the one whose internals the fence was read from)."""
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        dependencies: list[str] = tomllib.load(f)["project"]["dependencies"]
+    pins = [d for d in dependencies if re.fullmatch(rf"{package}\s*[=<>!~].*", d)]
+    assert len(pins) == 1, pins
+    exact = re.fullmatch(rf"{package}==([0-9][0-9.]*)", pins[0])
+    assert exact is not None, f"{pins[0]} is not an exact pin"
+    version = exact.group(1)
+    locked = re.findall(rf"^{package}==(\S+)", (ROOT / "requirements.lock").read_text(), re.MULTILINE)
+    assert locked == [version]
+    if package == "aiomqtt":
+        assert version == aiomqtt_private.PINNED_AIOMQTT
