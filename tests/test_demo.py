@@ -434,7 +434,7 @@ def test_the_live_view_shows_actual_and_allowed_speed_and_marks_a_belt_too_fast(
     try:
         for item in a_session(speed=1.9)[:4]:
             view("demo", item)
-        rendered = view._render()
+        rendered = view._render()  # noqa: SLF001 what the live view would draw, without a terminal
     finally:
         view.stop()
     probe = Console(file=io.StringIO(), width=100, color_system="truecolor", force_terminal=True)

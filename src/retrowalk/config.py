@@ -118,6 +118,13 @@ class LinkSection(BaseModel):
         description="Bluetooth adapter to use, e.g. 'hci1' (one service per adapter); default: the system's",
     )
 
+    @model_validator(mode="after")
+    def _backoff_grows(self) -> Self:
+        # Checked here, not only when a link starts: a reversed pair would fail every runner at start.
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        return self
+
 
 class Settings(BaseSettings):
     """Everything `retrowalk serve` reads at start-up."""

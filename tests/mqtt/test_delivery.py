@@ -7,6 +7,7 @@ import asyncio
 import socket
 from datetime import UTC, datetime, timedelta
 
+from retrowalk.mqtt.aiomqtt_private import paho_client
 from retrowalk.mqtt.payloads import (
     CapWarning,
     EventPayload,
@@ -176,9 +177,9 @@ async def test_the_last_will_marks_the_service_offline_when_it_vanishes(
         await asyncio.wait_for(bridge.connected.wait(), 5)
         await wait_until(lambda: seen.on("availability") != [], "online")
         # Cut the connection without a DISCONNECT packet, as a crash or a pulled cable would.
-        client = bridge._client
+        client = bridge._client  # noqa: SLF001 the test cuts the bridge's own live connection
         assert client is not None
-        sock = client._client.socket()
+        sock = paho_client(client).socket()
         assert isinstance(sock, socket.socket)
         sock.shutdown(socket.SHUT_RDWR)
         await wait_until(

@@ -204,7 +204,8 @@ class TreadmillRig:
 
     def inject(self, char_uuid: str, value: bytes) -> None:
         """Send raw bytes on a characteristic as if the treadmill had sent them."""
-        sink = self.peripheral._sink  # the rig's own FakeBleakClient
+        # The rig's own FakeBleakClient, made inside FtmsLink's connect: only the peripheral holds it.
+        sink = self.peripheral._sink  # noqa: SLF001 see above
         assert isinstance(sink, FakeBleakClient)
         sink.send(char_uuid, value)
 

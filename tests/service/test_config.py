@@ -74,6 +74,10 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ("this is = = not toml", "not valid TOML"),
         (GOOD + "\n[default_plan]\ncool_dwon_s = 10\n", "default_plan.cool_dwon_s"),
         (GOOD + "\n[default_plan]\ncool_down_s = 9000\n", "default_plan.cool_down_s"),
+        (
+            GOOD + "\n[link]\nbackoff_initial_s = 5\nbackoff_max_s = 1\n",
+            "link: backoff_max_s must be >= backoff_initial_s",
+        ),
     ],
 )
 def test_every_mistake_is_named(tmp_path: Path, text: str, expected: str) -> None:

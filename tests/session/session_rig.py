@@ -60,7 +60,7 @@ def speeds(actions: Sequence[Action]) -> list[float]:
 
 def full_state(engine: SessionEngine) -> object:
     """Everything the engine holds (the private state too): used to prove a refusal changed nothing."""
-    return (engine.snapshot(), dataclasses.astuple(engine._state))
+    return (engine.snapshot(), dataclasses.astuple(engine._state))  # noqa: SLF001 the point: all of it
 
 
 class Rig:
@@ -70,6 +70,7 @@ class Rig:
         ceilings: OperatorCeilings | None = None,
         treadmill_id: str = "tm-1",
     ) -> None:
+        self.caps = caps
         self.engine = SessionEngine(ceilings or OperatorCeilings(), caps, treadmill_id)
         self.now = 0.0
         self.log: list[Action] = []
@@ -133,7 +134,7 @@ def started_at_zero(plan: SessionPlan | None = None, rig: Rig | None = None) -> 
     rig = rig or Rig()
     rig.send(LinkUp())
     rig.send(Start("walker", plan or SessionPlan()))
-    if rig.engine._ctx.caps.can_set_incline:
+    if rig.caps.can_set_incline:
         rig.result(CommandKind.SET_TARGET_INCLINE)
     rig.result(CommandKind.SET_TARGET_SPEED)
     rig.result(CommandKind.START)

@@ -352,7 +352,7 @@ class EngineMachine(RuleBasedStateMachine):
         # Runners skip ticks before quiet_until: a tick there must emit nothing and change no phase, or a
         # skipped tick would have delayed a rule. Probed just after the last event, midway, and just before.
         quiet = self.engine.quiet_until()
-        last = self.engine._state.last_now
+        last = self.engine._state.last_now  # noqa: SLF001 the last event's time is not in the snapshot
         if not math.isfinite(quiet) or quiet <= last:
             return
         for at in (last + min(1e-3, (quiet - last) / 2), (last + quiet) / 2, quiet - 1e-6):
@@ -367,7 +367,7 @@ class EngineMachine(RuleBasedStateMachine):
     def allowed_speed_as_of_the_last_event_needs_no_preview(self) -> None:
         # allowed_speed answers from the state itself when asked at the last event's time; a tick at that
         # time (the full path) must agree.
-        last = self.engine._state.last_now
+        last = self.engine._state.last_now  # noqa: SLF001 the last event's time is not in the snapshot
         if math.isfinite(last):
             probe = copy.deepcopy(self.engine)
             probe.handle(Tick(), last)

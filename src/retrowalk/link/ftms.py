@@ -40,6 +40,7 @@ from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import ControlEvent, SetupEvent, UpdateEvent
 from pyftms.models import ControlCode
 
+from retrowalk.backoff import Backoff
 from retrowalk.link.diagnose import describe_bluetooth_error
 from retrowalk.link.echo import EchoFilter
 from retrowalk.link.events import (
@@ -145,16 +146,16 @@ class FtmsLink:
 
     async def run(self) -> None:
         """Keep the treadmill connected until cancelled; report every connect and loss."""
-        delay = self._timing.backoff_initial_s
+        backoff = Backoff(self._timing.backoff_initial_s, self._timing.backoff_max_s)
         try:
             while True:
                 if await self._connect_once():
-                    delay = self._timing.backoff_initial_s
+                    backoff.reset()
                     await self._lost.wait()
                     await self._close()
+                delay = backoff.next_delay()
                 self.log.info("reconnecting to %s in %.1f s", self._target.describe(), delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._timing.backoff_max_s)
         finally:
             await self._close()
 

@@ -26,7 +26,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from retrowalk.backoff import Backoff
 from retrowalk.errors import RefusedError, StorageError
+from retrowalk.mqtt.aiomqtt_private import AckCheckingClient, PublishRefusedError
 from retrowalk.mqtt.commands import (
     ClearanceCommand,
     CommandHandler,
@@ -35,13 +37,7 @@ from retrowalk.mqtt.commands import (
     parse_command,
     readable_command_id,
 )
-from retrowalk.mqtt.connection import (
-    AckCheckingClient,
-    ProtocolChoice,
-    PublishRefusedError,
-    describe_connect_failure,
-    open_client,
-)
+from retrowalk.mqtt.connection import ProtocolChoice, describe_connect_failure, open_client
 from retrowalk.mqtt.discovery import discovery_payload
 from retrowalk.mqtt.payloads import EventPayload, SessionSummary, Telemetry, TreadmillState
 from retrowalk.mqtt.settings import BrokerSettings
@@ -221,14 +217,14 @@ class MqttBridge:
                 self._command_tasks = None
 
     async def _connection_loop(self) -> None:
-        delay = self._settings.reconnect_min_s
+        backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
         will = Will(self.topics.service_availability, _availability(False), qos=1, retain=True)
         while True:
             try:
                 async with open_client(
                     self._settings, client_id=self._client_id, will=will, protocols=self._protocols
                 ) as client:
-                    delay = self._settings.reconnect_min_s
+                    backoff.reset()
                     await self._serve(client)
             except* aiomqtt.MqttError as group:
                 self._note_error(describe_connect_failure(self._settings, group.exceptions[0]))
@@ -242,8 +238,7 @@ class MqttBridge:
                 self._client = None
                 self.connected.clear()
                 _drain(self._telemetry)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._settings.reconnect_max_s)
+            await asyncio.sleep(backoff.next_delay())
 
     def _note_error(self, message: str) -> None:
         if message != self._last_error:
@@ -251,7 +246,7 @@ class MqttBridge:
         self._last_error = message
 
     async def _serve(self, client: AckCheckingClient) -> None:
-        self._protocol = ProtocolVersion(client._client.protocol)  # the version that answered
+        self._protocol = client.answered_protocol
         options = SubscribeOptions(qos=1, retainAsPublished=True)
         for subscription in self.topics.command_subscriptions:
             if self._protocol is ProtocolVersion.V5:

@@ -3,20 +3,15 @@ MQTT 5 -> 3.1.1 fallback."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import aiomqtt
-import paho.mqtt.client as mqtt
 from aiomqtt import ProtocolVersion, TLSParameters, Will
-from aiomqtt.exceptions import MqttCodeError, MqttConnectError
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
+from aiomqtt.exceptions import MqttConnectError
 
+from retrowalk.mqtt.aiomqtt_private import AckCheckingClient, ClosedBeforeConnackError
 from retrowalk.mqtt.settings import MQTT_TLS_PORT, BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -32,14 +27,6 @@ def connack_code(exc: MqttConnectError) -> int | None:
     if rc is None:
         return None
     return int(rc) if isinstance(rc, int) else int(rc.value)
-
-
-class ClosedBeforeConnackError(aiomqtt.MqttError):
-    """The broker closed the connection without answering the MQTT CONNECT. Typical of a plain client on
-    a TLS port: the broker's TLS layer cannot read the CONNECT and hangs up."""
-
-    def __init__(self) -> None:
-        super().__init__("the broker closed the connection without answering the MQTT CONNECT")
 
 
 def describe_connect_failure(settings: BrokerSettings, exc: Exception) -> str:
@@ -89,7 +76,7 @@ async def open_client(
         try:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
-            _discard(client)
+            client.close_socket()
             last = index == len(candidates) - 1
             if last or not _worth_another_version(exc):
                 raise
@@ -112,73 +99,6 @@ def _worth_another_version(exc: aiomqtt.MqttError) -> bool:
     # Some 3.1.1-only brokers (amqtt 0.12) misparse a version-5 CONNECT that carries a will and wait for
     # bytes that never come instead of refusing it: no CONNACK in time is worth a 3.1.1 attempt too.
     return "timed out" in str(exc)
-
-
-def _discard(client: aiomqtt.Client) -> None:
-    """aiomqtt leaves the socket of a failed connect open and watched by the event loop (and the broker
-    keeps its half of it); close it so failed attempts do not pile up."""
-    with contextlib.suppress(OSError, ValueError):
-        client._client._sock_close()
-
-
-class PublishRefusedError(aiomqtt.MqttError):
-    """The broker acknowledged a QoS 1 publish with an MQTT 5 failure reason code (e.g. 0x87 "Not
-    authorized" from an ACL): it was NOT delivered."""
-
-    def __init__(self, topic: str, reason: ReasonCode) -> None:
-        super().__init__(f"broker refused the publish on {topic}: {reason} (0x{reason.value:02x})")
-        self.reason = reason
-
-
-class AckCheckingClient(aiomqtt.Client):
-    """aiomqtt's `publish(qos=1)` returns on any PUBACK, also one whose MQTT 5 reason code says the
-    broker refused the message. The outbox may only forget what was really accepted, so this client
-    looks at the reason code (3.1.1 has none: a broker that drops a message still acknowledges it)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._watched: dict[int, ReasonCode | None] = {}
-
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None = None,
-    ) -> None:
-        # aiomqtt ignores a close before the CONNACK and waits out its timeout, so a plain client on a
-        # TLS port reported "Operation timed out" and blamed the MQTT version. Say what happened, at
-        # once. Only while a connect is in progress (aiomqtt holds its lock from connect to disconnect).
-        if self._lock.locked() and not self._connected.done():
-            self._connected.set_exception(ClosedBeforeConnackError())
-            return
-        super()._on_disconnect(client, userdata, flags, reason_code, properties)
-
-    def _on_publish(
-        self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Properties
-    ) -> None:
-        if mid in self._watched:
-            self._watched[mid] = reason_code
-        super()._on_publish(client, userdata, mid, reason_code, properties)
-
-    async def publish_confirmed(self, topic: str, payload: bytes, *, ack_within_s: float) -> None:
-        """QoS 1 publish that returns only when the broker accepted it; raises otherwise."""
-        info = self._client.publish(topic, payload, 1, False, None)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise MqttCodeError(info.rc, "Could not publish message")
-        # The PUBACK can only be read by the loop's reader callback, i.e. after this synchronous part:
-        # registering here cannot miss it.
-        self._watched[info.mid] = None
-        try:
-            confirmation = asyncio.Event()
-            with self._pending_call(info.mid, confirmation, self._pending_publishes):
-                await self._wait_for(confirmation.wait(), timeout=ack_within_s)
-            reason = self._watched.get(info.mid)
-        finally:
-            self._watched.pop(info.mid, None)
-        if reason is not None and reason.is_failure:
-            raise PublishRefusedError(topic, reason)
 
 
 def _make_client(

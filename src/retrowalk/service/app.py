@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from retrowalk.backoff import Backoff
 from retrowalk.config import Settings
 from retrowalk.link.ftms import FtmsLink, LinkSettings, LinkTarget
 from retrowalk.mqtt import payloads as p
@@ -32,10 +33,21 @@ from retrowalk.storage import Store, StoredSession
 
 log = logging.getLogger(__name__)
 
-RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 # At shutdown, how long the broker gets to take the sessions' ends, the final states and "offline".
 # systemd's TimeoutStopSec (30 s in the example unit) must cover this plus the belts' stops (3 s).
 DELIVERY_AT_EXIT_S = 5.0
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How the supervisor restarts a treadmill's runner that failed."""
+
+    first_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    # A runner that failed after running this long (service clock) was healthy: its failure is a new
+    # problem, not the same one again, and the restart waits first_delay_s instead of what a run of
+    # failures in a row had reached (a runner failing once a day would otherwise wait max_delay_s).
+    healthy_after_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -56,9 +68,11 @@ class Service:
         clock: Clock | None = None,
         observer: Publisher | None = None,
         store: Store | None = None,
+        restart: RestartPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or Clock()
+        self.restart = restart or RestartPolicy()
         self.store = store or Store(settings.service.storage)
         self.router = CommandRouter(self.store, settings.ceilings, settings.default_plan)
         self.bridge: MqttBridge | None = None
@@ -198,17 +212,22 @@ class Service:
             )
 
     async def _supervise(self, treadmill_id: str) -> None:
-        failures = 0
+        backoff = Backoff(self.restart.first_delay_s, self.restart.max_delay_s)
         while True:
             runner = self.runners[treadmill_id]
+            started = self.clock.now()
             try:
                 await runner.run()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                delay = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
-                failures += 1
-                log.exception("treadmill %s failed; restarting it in %.0f s", treadmill_id, delay)
+                ran_s = self.clock.now() - started
+                if ran_s >= self.restart.healthy_after_s:
+                    backoff.reset()
+                delay = backoff.next_delay()
+                log.exception(
+                    "treadmill %s failed after %.0f s; restarting it in %.1f s", treadmill_id, ran_s, delay
+                )
                 await asyncio.sleep(delay)
                 self.runners[treadmill_id] = self._new_runner(treadmill_id)
 
