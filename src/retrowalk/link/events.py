@@ -6,6 +6,7 @@ turns them into engine events. Every record carries ``at``, the service's monoto
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from retrowalk.link.limits import DeviceRange
@@ -65,6 +66,34 @@ class StatusChange:
 
 
 LinkEvent = LinkConnected | LinkLost | Sample | StatusChange
+
+
+class LinkEvents:
+    """The events of one link, in the order they happened, for one reader (the runner).
+
+    The link owns it and is the only writer (``put``, from bleak's callbacks, never blocks); the reader
+    iterates it (``async for event in link.events``). Events flow from the link to the runner only:
+    commands go through ``execute``, which sends at once or refuses, and are never queued, so none can
+    cross a lost link. A plain ``asyncio.Queue`` underneath: a put and a get per event, nothing more.
+    """
+
+    __slots__ = ("_queue",)
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[LinkEvent] = asyncio.Queue()
+
+    def put(self, event: LinkEvent) -> None:
+        self._queue.put_nowait(event)
+
+    def get_nowait(self) -> LinkEvent:
+        """The next event if one is waiting; raises ``asyncio.QueueEmpty`` otherwise."""
+        return self._queue.get_nowait()
+
+    def __aiter__(self) -> LinkEvents:
+        return self
+
+    async def __anext__(self) -> LinkEvent:
+        return await self._queue.get()
 
 
 @dataclass(frozen=True)

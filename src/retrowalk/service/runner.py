@@ -23,7 +23,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -60,6 +60,10 @@ class Link(Protocol):
 
     @property
     def connected(self) -> bool: ...
+
+    # What happened on the link, in order; read by this runner alone.
+    @property
+    def events(self) -> AsyncIterator[LinkEvent]: ...
 
     async def run(self) -> None: ...
 
@@ -176,10 +180,6 @@ class TreadmillRunner:
 
     # -------------------------------------------------------------------------------- outside API
 
-    def on_link_event(self, event: LinkEvent) -> None:
-        """The link's callback: queue it for the pump (called from bleak's callbacks, never blocks)."""
-        self._queue.put_nowait(event)
-
     async def submit(self, command: ev.KioskCommand) -> None:
         """Hand a kiosk command to the engine; raises RefusedError with the engine's reason."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -199,7 +199,7 @@ class TreadmillRunner:
         be able to send a stop through a link that is still open, and only then may the link close.
         """
         self._publisher.treadmill_online(self.treadmill_id, False)
-        link_task = asyncio.create_task(self.link.run(), name=f"link-{self.treadmill_id}")
+        link_task = asyncio.create_task(self._run_link(), name=f"link-{self.treadmill_id}")
         failed: ev.Stop | None = None
         try:
             await self._pump(link_task)
@@ -219,6 +219,17 @@ class TreadmillRunner:
                     await link_task
                 self._publish_final_state()
                 self._publisher.treadmill_online(self.treadmill_id, False)
+
+    async def _run_link(self) -> None:
+        """The link, and its events moved into the pump's queue in the order the link gave them."""
+        try:
+            async with asyncio.TaskGroup() as link:
+                link.create_task(self.link.run(), name=f"link-run-{self.treadmill_id}")
+                async for event in self.link.events:
+                    self._queue.put_nowait(event)
+        except ExceptionGroup as group:
+            # What the link raised, not the group of one the TaskGroup wraps it in.
+            raise group.exceptions[0] from None
 
     async def _pump(self, link_task: asyncio.Task[None]) -> None:
         def wake() -> None:
