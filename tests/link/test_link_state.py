@@ -58,9 +58,20 @@ class LinkRig:
         return sum(1 for event in self.events if isinstance(event, kind))
 
 
+class SlowToReadClient(FakeBleakClient):
+    """A connection whose reads take a moment, as over the air: room for the treadmill to go meanwhile."""
+
+    async def read_gatt_char(self, char: Any) -> bytearray:
+        await asyncio.sleep(0.01)
+        return await super().read_gatt_char(char)
+
+
 @contextlib.asynccontextmanager
-async def link_rig(caplog: pytest.LogCaptureFixture, backoff_s: float = 0.01) -> AsyncIterator[LinkRig]:
-    """A running link to an in-process treadmill, connected."""
+async def link_rig(
+    caplog: pytest.LogCaptureFixture, backoff_s: float = 0.01, *, first_goes_while_connecting: bool = False
+) -> AsyncIterator[LinkRig]:
+    """A running link to an in-process treadmill, connected. ``first_goes_while_connecting``: the
+    treadmill disconnects during the first connection's setup (while pyftms reads what it can do)."""
     caplog.set_level(logging.DEBUG, logger="retrowalk.link")
     peripheral = FtmsPeripheral.create(time.monotonic(), address=ADDRESS, spec=fast_spec())
     link = FtmsLink(
@@ -72,9 +83,12 @@ async def link_rig(caplog: pytest.LogCaptureFixture, backoff_s: float = 0.01) ->
     rig = LinkRig(link, peripheral, Delivery(), caplog)
 
     async def establish(*_args: Any, **kwargs: Any) -> FakeBleakClient:
-        client = FakeBleakClient(
+        kind = SlowToReadClient if first_goes_while_connecting and not rig.clients else FakeBleakClient
+        client = kind(
             peripheral, kwargs.get("disconnected_callback"), lambda: untouched, rig.delivery, lambda: 0.0
         )
+        if kind is SlowToReadClient:
+            client.drop()
         rig.clients.append(client)
         return client
 
@@ -129,6 +143,19 @@ async def test_a_dropped_link_is_lost_once_although_closing_it_disconnects_the_t
         lost = [event for event in rig.events if isinstance(event, LinkLost)]
         assert [event.reason for event in lost] == ["telemetry stopped"]
         assert rig.said(logging.WARNING) == ["dropping the link: telemetry stopped"]
+
+
+async def test_a_treadmill_that_goes_while_connecting_is_neither_reported_up_nor_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with link_rig(caplog, first_goes_while_connecting=True) as rig:
+        await wait_until(lambda: rig.count(LinkConnected) == 1, 5, "the second connection reported")
+        assert rig.moves() == [*FIRST_CONNECT[:2], (S.CONNECTING, S.LOST), *RECONNECT]
+        assert rig.count(LinkLost) == 0
+        assert len(rig.clients) == 2
+        # Said as what happened, not as garbage from the treadmill (pyftms fails on the connection it
+        # forgot when the treadmill went).
+        assert rig.said(logging.WARNING) == [f"the connection to {ADDRESS} ended while it was being set up"]
 
 
 async def test_nothing_is_sent_once_the_link_is_lost(caplog: pytest.LogCaptureFixture) -> None:

@@ -220,21 +220,21 @@ class FtmsLink:
         install_guards(client, GarbageLog(self.log, device.address))
         connection = _Connection(client)
         self._enter(LinkState.CONNECTING, f"connecting to {device.address} ({device.name})", connection)
+        failure: str | None = None
         try:
             async with asyncio.timeout(self._timing.connect_timeout_s):
                 await client.connect()
         except (BleakError, TimeoutError, OSError) as err:
             why = self._transport.describe_error(err) if str(err) else "no answer in time"
-            self.log.warning("could not connect to %s (%s): %s", device.address, device.name, why)
-            await self._close()
-            return False
+            failure = f"could not connect to {device.address} ({device.name}): {why}"
         except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed treadmill
-            self.log.warning("treadmill %s answered the connection with garbage: %r", device.address, err)
-            await self._close()
-            return False
+            failure = f"treadmill {device.address} answered the connection with garbage: {err!r}"
         if self._state is not LinkState.CONNECTING:
-            # The treadmill went (or the link was dropped) while connecting: nothing was reported yet.
-            self.log.warning("the connection to %s ended while it was being set up", device.address)
+            # The treadmill went (or the link was dropped) while connecting; pyftms then usually fails on
+            # the connection it has just forgotten, which is no fault of the treadmill's answers.
+            failure = f"the connection to {device.address} ended while it was being set up"
+        if failure is not None:
+            self.log.warning("%s", failure)
             await self._close()
             return False
         connection.ble_client = bleak_client_of(client)
