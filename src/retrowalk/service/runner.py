@@ -23,7 +23,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -32,6 +32,7 @@ from retrowalk.errors import RefusedError
 from retrowalk.link.events import (
     LinkConnected,
     LinkEvent,
+    LinkEvents,
     LinkLost,
     LinkReply,
     Sample,
@@ -61,9 +62,9 @@ class Link(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    # What happened on the link, in order; read by this runner alone.
+    # What happened on the link, in order; this runner has them put on its own queue.
     @property
-    def events(self) -> AsyncIterator[LinkEvent]: ...
+    def events(self) -> LinkEvents: ...
 
     async def run(self) -> None: ...
 
@@ -199,7 +200,9 @@ class TreadmillRunner:
         be able to send a stop through a link that is still open, and only then may the link close.
         """
         self._publisher.treadmill_online(self.treadmill_id, False)
-        link_task = asyncio.create_task(self._run_link(), name=f"link-{self.treadmill_id}")
+        # The link's events go straight on the pump's queue, in order, beside requests and ticks.
+        self.link.events.feed(self._queue)
+        link_task = asyncio.create_task(self.link.run(), name=f"link-{self.treadmill_id}")
         failed: ev.Stop | None = None
         try:
             await self._pump(link_task)
@@ -219,17 +222,6 @@ class TreadmillRunner:
                     await link_task
                 self._publish_final_state()
                 self._publisher.treadmill_online(self.treadmill_id, False)
-
-    async def _run_link(self) -> None:
-        """The link, and its events moved into the pump's queue in the order the link gave them."""
-        try:
-            async with asyncio.TaskGroup() as link:
-                link.create_task(self.link.run(), name=f"link-run-{self.treadmill_id}")
-                async for event in self.link.events:
-                    self._queue.put_nowait(event)
-        except ExceptionGroup as group:
-            # What the link raised, not the group of one the TaskGroup wraps it in.
-            raise group.exceptions[0] from None
 
     async def _pump(self, link_task: asyncio.Task[None]) -> None:
         def wake() -> None:
