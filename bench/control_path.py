@@ -1,8 +1,8 @@
 """How long retrowalk takes to answer a belt that runs too fast: the control path, measured two ways.
 
 1. In process: a real :class:`TreadmillRunner` (real engine, real publisher) with a link that has no
-   radio. Each measured sample is over the allowed speed + tolerance; the time is taken from handing
-   the sample to ``runner.on_link_event`` to the corrective Set Target Speed reaching ``link.execute``.
+   radio. Each measured sample is over the allowed speed + tolerance; the time is taken from putting
+   the sample on the link's event stream to the corrective Set Target Speed reaching ``link.execute``.
    That is what retrowalk itself adds; the goal is < 1 ms at p99.
 2. Through the virtual adapter: treadsim in this process, the real ``Service`` with the real
    ``FtmsLink`` (pyftms + bleak over a private dbus-daemon). The belt is made too fast and the time is
@@ -31,12 +31,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from retrowalk.config import Settings
-from retrowalk.link.events import LinkConnected, LinkReply, Sample, TreadmillInfo
-from retrowalk.link.ftms import FtmsLink
-from retrowalk.link.limits import DeviceRange
+from retrowalk.link.events import LinkReply, Sample
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
 from retrowalk.mqtt.bridge import MqttBridge
@@ -48,6 +46,7 @@ from retrowalk.service.runner import TreadmillRunner
 from retrowalk.session import events as ev
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
 from retrowalk.storage import Store
+from shared import RadiolessLink, percentile
 from treadsim.gatt import LinkSink
 from treadsim.model import ChangeSource
 from treadsim.peripheral import FtmsPeripheral
@@ -60,13 +59,6 @@ SESSION_CAP_S = 20 * 60
 
 
 # ------------------------------------------------------------------------------------------- reporting
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (no interpolation: every figure printed is one that was measured)."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * fraction // 1))  # ceil(n * fraction), at least the first
-    return ordered[min(len(ordered), int(rank)) - 1]
 
 
 def report(label: str, latencies_ms: list[float], goal_ms: float, unit: str, *, verdict: bool = True) -> None:
@@ -95,18 +87,15 @@ def quiet_logging_like_serve() -> None:
 # ------------------------------------------------------------------------------------------- in process
 
 
-@dataclass
-class RadiolessLink:
-    """Stands in for FtmsLink: every command succeeds at once; a Set Target Speed stamps the clocks
-    (wall time, and this thread's CPU time, which does not run while another process has the core)."""
+class StampingLink(RadiolessLink):
+    """The bench link; a Set Target Speed stamps the clocks (wall time, and this thread's CPU time,
+    which does not run while another process has the core)."""
 
-    connected: bool = True
-    stamp_ns: int | None = None
-    stamp_cpu_ns: int | None = None
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def run(self) -> None:
-        await asyncio.Event().wait()  # "connected" until cancelled, like a link that never drops
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__(clock)
+        self.stamp_ns: int | None = None
+        self.stamp_cpu_ns: int | None = None
+        self.arrived = asyncio.Event()
 
     async def execute(self, command: ev.Command) -> LinkReply:
         now, cpu_now = time.perf_counter_ns(), time.thread_time_ns()
@@ -114,11 +103,7 @@ class RadiolessLink:
             if self.stamp_ns is None:
                 self.stamp_ns, self.stamp_cpu_ns = now, cpu_now
             self.arrived.set()
-            return LinkReply(ev.ResultCode.SUCCESS, sent_value=command.kmh)
-        return LinkReply(ev.ResultCode.SUCCESS)
-
-    def drop(self, reason: str) -> None:
-        raise RuntimeError(f"the bench link was asked to drop: {reason}")
+        return await super().execute(command)
 
 
 class ManualClock:
@@ -129,21 +114,6 @@ class ManualClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def bench_info() -> TreadmillInfo:
-    return TreadmillInfo(
-        address="00:00:00:00:00:00",
-        name="bench",
-        manufacturer=None,
-        model=None,
-        speed_range=DeviceRange(0.5, 12.0, 0.1),
-        incline_range=DeviceRange(0.0, 10.0, 0.5),
-        can_set_speed=True,
-        can_set_incline=True,
-        reports_elapsed_time=True,
-        reports_distance=True,
-    )
 
 
 def bench_publisher(kind: str, storage: Path) -> tuple[Publisher, Store | None]:
@@ -178,7 +148,7 @@ async def in_process(
     time, and the CPU time this thread spent on them (what is left when other processes' share of the
     cores is taken out)."""
     clock = ManualClock()
-    link = RadiolessLink()
+    link = StampingLink(clock)
     handled = asyncio.Event()
 
     def on_published(_treadmill_id: str, item: object) -> None:
@@ -190,7 +160,7 @@ async def in_process(
         ceilings = OperatorCeilings(max_duration_s=SESSION_CAP_S)
         runner = TreadmillRunner(
             "bench",
-            cast(FtmsLink, link),  # the runner only uses run/execute/drop/connected
+            link,
             ceilings,
             TeePublisher(main, CallbackPublisher(on_published)),
             tick_hz=5.0,
@@ -209,14 +179,13 @@ async def in_process(
 
 async def _drive(
     runner: TreadmillRunner,
-    link: RadiolessLink,
+    link: StampingLink,
     clock: ManualClock,
     handled: asyncio.Event,
     samples: int,
     *,
     commands_first: bool,
 ) -> tuple[list[float], list[float]]:
-    runner.on_link_event(LinkConnected(clock(), bench_info()))
     await asyncio.wait_for(runner.ready.wait(), 5)
     if commands_first:
         send_commands_first(runner)
@@ -235,7 +204,7 @@ async def _drive(
         distance += speed_kmh / 3.6 * step_s
         sample = Sample(clock.now, speed_kmh, 0.0, distance, int(clock.now), 90, 10)
         handled.clear()
-        runner.on_link_event(sample)
+        link.events.put(sample)
         await asyncio.wait_for(handled.wait(), 5)
         for _ in range(3):  # let the pump finish its tick and go back to waiting
             await asyncio.sleep(0)
@@ -258,7 +227,7 @@ async def _drive(
         link.arrived.clear()
         handled.clear()
         start_ns, start_cpu_ns = time.perf_counter_ns(), time.thread_time_ns()
-        runner.on_link_event(sample)
+        link.events.put(sample)
         await asyncio.wait_for(link.arrived.wait(), 5)
         assert link.stamp_ns is not None
         assert link.stamp_cpu_ns is not None

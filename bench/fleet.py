@@ -44,14 +44,13 @@ from typing import Any
 
 import aiomqtt
 
-from control_path import bench_info, percentile, quiet_logging_like_serve, start_session
+from control_path import quiet_logging_like_serve, start_session
 from mqtt_telemetry import _mosquitto as mosquitto_on_free_port
 from retrowalk.config import Settings
-from retrowalk.link.events import LinkConnected, LinkReply, Sample
+from retrowalk.link.events import Sample
 from retrowalk.service.app import Service
-from retrowalk.service.runner import TreadmillRunner
-from retrowalk.session import events as ev
 from service_cpu import cpu_seconds, resident_mib
+from shared import RadiolessLink, percentile
 
 TOPIC_ROOT = "fleet/"
 SERVICE_PREFIX = "fleet/svc/"
@@ -114,28 +113,6 @@ async def sim_role(treadmills: int) -> None:
 # ============================================================================ worker role (own process)
 
 
-class SyntheticLink:
-    """A treadmill link without a radio: connected at once, every command accepted."""
-
-    def __init__(self, runner_box: list[TreadmillRunner]) -> None:
-        self._runner_box = runner_box
-
-    @property
-    def connected(self) -> bool:
-        return True
-
-    async def run(self) -> None:
-        self._runner_box[0].on_link_event(LinkConnected(time.monotonic(), bench_info()))
-        await asyncio.Event().wait()
-
-    async def execute(self, command: ev.Command) -> LinkReply:
-        value = command.kmh if isinstance(command, ev.SetTargetSpeed) else None
-        return LinkReply(ev.ResultCode.SUCCESS, sent_value=value)
-
-    def drop(self, reason: str) -> None:
-        raise RuntimeError(f"the synthetic link was asked to drop: {reason}")
-
-
 @dataclass
 class Feed:
     """One sample per treadmill per second, the treadmills spread evenly over each second."""
@@ -192,10 +169,10 @@ async def run_service(args: argparse.Namespace, storage: Path, group: asyncio.Ta
     service = Service(service_settings(args, storage))
     feed: Feed | None = None
     if args.feed == "synthetic":
-        runners = list(service.runners.values())
-        for runner in runners:
-            runner.link = SyntheticLink([runner])
-        feed = Feed(lambda i, sample: runners[i].on_link_event(sample), args.treadmills)
+        links = [RadiolessLink() for _ in service.runners]
+        for runner, link in zip(service.runners.values(), links, strict=True):
+            runner.link = link
+        feed = Feed(lambda i, sample: links[i].events.put(sample), args.treadmills)
     group.create_task(service.run(), name="fleet-service")
     assert service.bridge is not None
     await asyncio.wait_for(service.bridge.connected.wait(), 30)

@@ -32,6 +32,7 @@ from retrowalk.mqtt import BrokerSettings, Command, MqttBridge
 from retrowalk.mqtt.payloads import Telemetry
 from retrowalk.storage import Store
 from retrowalk.subprocesses import Mosquitto
+from shared import percentile
 
 DONE_TOPIC = "bench/done"
 
@@ -125,11 +126,6 @@ async def _bridge_phase(port: int, treadmills: int, seconds: int, db: Path) -> t
         store.close()
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def _run_phases(args: argparse.Namespace, port: int, workdir: Path) -> tuple[int, float, int, float]:
     bare_count, bare_cpu = await _bare_phase(port, args.treadmills, args.seconds)
     bridge_count, bridge_cpu = await _bridge_phase(
@@ -161,11 +157,11 @@ def _measure(args: argparse.Namespace, port: int, workdir: Path) -> int:
             continue
         print(
             f"{name:>17}: sent {sent}, received {len(lat)}, latency p50 {statistics.median(lat):.2f} ms, "
-            f"p99 {_percentile(lat, 0.99):.2f} ms, max {max(lat):.2f} ms, CPU {cpu / sent * 1e6:.0f} µs/msg"
+            f"p99 {percentile(lat, 0.99):.2f} ms, max {max(lat):.2f} ms, CPU {cpu / sent * 1e6:.0f} µs/msg"
         )
     bridge_lat = latencies.get("bridge", [])
     ratio = (bridge_cpu / bridge_count) / (bare_cpu / bare_count)
-    p99 = _percentile(bridge_lat, 0.99) if bridge_lat else float("inf")
+    p99 = percentile(bridge_lat, 0.99) if bridge_lat else float("inf")
     print(f"bridge p99 {p99:.2f} ms (goal < 50 ms): {'met' if p99 < 50 else 'MISSED'}")
     print(f"bridge/bare CPU per message {ratio:.2f}x (goal <= 1.5x): {'met' if ratio <= 1.5 else 'MISSED'}")
     return 0

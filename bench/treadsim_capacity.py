@@ -25,6 +25,8 @@ from pathlib import Path
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 
+from shared import percentile
+
 TREADMILL_DATA = "00002acd-0000-1000-8000-00805f9b34fb"
 FTMS = "00001826-0000-1000-8000-00805f9b34fb"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -79,11 +81,6 @@ async def connect_all(devices: list[BLEDevice], parallel: int) -> list[tuple[Ble
         for device in devices:
             group.create_task(one(device), name=f"connect-{device.address}")
     return results
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def run(args: argparse.Namespace) -> int:

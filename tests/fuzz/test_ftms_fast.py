@@ -27,8 +27,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pyftms import MachineType, get_client
 
-from retrowalk.link.events import LinkEvent, Sample, StatusChange
-from retrowalk.link.ftms import FtmsLink, LinkTarget
+from retrowalk.link.events import LinkConnected, LinkEvent, Sample, StatusChange
+from retrowalk.link.ftms import FtmsLink, LinkState, LinkTarget, _Connection
 from retrowalk.session import events as ev
 from retrowalk.session.plan import SessionPlan
 from tests.plugins.in_process_treadmill import (
@@ -42,6 +42,7 @@ from tests.plugins.in_process_treadmill import (
     speed_writes,
     start_session,
 )
+from tests.service.harness import STAND_IN_INFO
 from treadsim.ftms import CONTROL_POINT, MACHINE_STATUS, TRAINING_STATUS, TREADMILL_DATA, ControlOp
 from treadsim.model import BeltState
 
@@ -71,22 +72,33 @@ class _PyftmsOnly:
     """pyftms's own notification handlers with nothing under them, feeding a real FtmsLink's handler."""
 
     def __init__(self) -> None:
-        self.link_events: list[LinkEvent] = []
-        self.link = FtmsLink("fz", LinkTarget(address="F0:22:00:00:00:02"), self.link_events.append)
+        self.link = FtmsLink("fz", LinkTarget(address="F0:22:00:00:00:02"))
         self.client = get_client(
             BLEDevice("F0:22:00:00:00:02", "FuzzMill", None),
             MachineType.TREADMILL,
             on_ftms_event=self.link._on_ftms_event,
         )
-        # The link handles events only while it believes it is connected (set by its connect path).
-        self.link._client = self.client
-        self.link._up = True
+        # The link handles events only while it is up, which its connect path decides.
+        self.link._enter(LinkState.SEARCHING, "test")
+        self.link._enter(LinkState.CONNECTING, "test", _Connection(self.client))
+        self.link._info = STAND_IN_INFO
+        self.link._enter(LinkState.UP, "test")
+        assert isinstance(self.link.events.get_nowait(), LinkConnected)
         self.handlers: dict[str, Any] = {
             TREADMILL_DATA: self.client._updater._on_notify,
             MACHINE_STATUS: self.client._controller._on_machine_status,
             TRAINING_STATUS: self.client._controller._on_training_status,
             CONTROL_POINT: self.client._controller._on_indicate,
         }
+
+    @property
+    def link_events(self) -> list[LinkEvent]:
+        """What the link reported since the last look."""
+        events = []
+        with contextlib.suppress(asyncio.QueueEmpty):
+            while True:
+                events.append(self.link.events.get_nowait())
+        return events
 
 
 @pytest.mark.timeout(timeout_s(60))

@@ -9,7 +9,7 @@ import pytest
 from pyftms import ResultCode as FtmsResult
 from pyftms.models import ControlCode
 
-from retrowalk.link.guards import CheckedController, GarbageLog
+from retrowalk.link.pyftms_private import CheckedController, GarbageLog
 
 ADDRESS = "C0:7E:AD:00:00:07"
 WAIT_S = 0.05  # pyftms's wait for a reply, short: the treadmill here answers only when told to

@@ -18,6 +18,8 @@ from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from treadsim.peripheral import FtmsPeripheral
 from treadsim.server import Simulator, TreadmillOptions, treadmill_address
 
+from .running import link_running
+
 TIMING = LinkSettings(scan_timeout_s=5.0, backoff_initial_s=0.1, backoff_max_s=0.5)
 
 
@@ -42,14 +44,11 @@ async def bus_connections(address: str) -> int:
 
 @contextlib.asynccontextmanager
 async def running_link(sim: Simulator, events: list[LinkEvent]) -> AsyncIterator[FtmsLink]:
-    link = FtmsLink("tm0", LinkTarget(address=treadmill_address(0)), events.append, timing=TIMING)
-    task = asyncio.create_task(link.run(), name="link-under-test")
-    try:
+    """A link to the simulator's first treadmill; what it reports is appended to ``events``."""
+    async with link_running(
+        FtmsLink("tm0", LinkTarget(address=treadmill_address(0)), timing=TIMING), events
+    ) as link:
         yield link
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def count(events: list[LinkEvent], kind: type) -> int:

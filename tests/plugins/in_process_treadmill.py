@@ -43,6 +43,7 @@ from bleak.exc import BleakError
 from bleak.uuids import normalize_uuid_str
 
 from retrowalk.link.ftms import FtmsLink, LinkSettings, LinkTarget
+from retrowalk.link.transport import LinkLog
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.publish import CallbackPublisher
 from retrowalk.service.runner import TreadmillRunner
@@ -180,6 +181,20 @@ class FakeBleakClient:
             self._delivery.callback_errors.append(f"{char_uuid[4:8]} {value.hex(' ')}: {err!r}")
 
 
+class OneTreadmillTransport:
+    """The rig's transport: finding a device is bleak's and BlueZ's business (a scan, BlueZ's device
+    list); the one treadmill of this rig is always there, and nothing is held after a connection."""
+
+    async def find(self, target: LinkTarget, timeout_s: float, log: LinkLog) -> BLEDevice | None:
+        return BLEDevice(ADDRESS, "FuzzMill", None)
+
+    async def release(self, ble_client: Any) -> None:
+        pass
+
+    def describe_error(self, err: BaseException) -> str:
+        return str(err)
+
+
 def _uuid_of(char: FakeCharacteristic | str) -> str:
     return char.uuid if isinstance(char, FakeCharacteristic) else normalize_uuid_str(char)
 
@@ -264,20 +279,12 @@ async def in_process_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[Tread
         mock.patch("pyftms.client.client.establish_connection", establish),
         mock.patch("pyftms.client.client.close_stale_connections", no_stale),
     ):
-        runner_box: list[TreadmillRunner] = []
         link = FtmsLink(
             "fz",
             LinkTarget(address=ADDRESS),
-            lambda event: runner_box[0].on_link_event(event),  # noqa: PLW0108 - the runner comes next
             timing=LinkSettings(command_timeout_s=HANG_S / 6, backoff_initial_s=0.01, backoff_max_s=0.05),
+            transport=OneTreadmillTransport(),
         )
-
-        async def the_one_treadmill() -> BLEDevice:
-            # Finding a device is bleak's and BlueZ's business (a scan, BlueZ's device list): the one
-            # treadmill of this rig is always there.
-            return BLEDevice(ADDRESS, "FuzzMill", None)
-
-        setattr(link, "_find", the_one_treadmill)  # noqa: B010 - an instance stand-in, nothing in src/
         runner = TreadmillRunner(
             "fz",
             link,
@@ -285,7 +292,6 @@ async def in_process_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[Tread
             CallbackPublisher(lambda _tid, item: published.append(item)),
             tick_hz=50.0,
         )
-        runner_box.append(runner)
         rig_box.append(TreadmillRig(peripheral, runner, published, delivery))
         task = asyncio.create_task(runner.run(), name="fuzz-runner")
         rig_box[0].task = task

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
-from retrowalk.link.events import LinkConnected, LinkEvent, LinkReply, Sample
+from retrowalk.link.events import LinkConnected, LinkEvents, LinkReply, Sample
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.publish import CallbackPublisher
 from retrowalk.service.runner import TreadmillRunner
@@ -25,8 +25,8 @@ class StandInLink:
     """Accepts every command at once, except a Stop once the belt was started: that one gets
     ``stop_reply``, or no answer at all."""
 
-    def __init__(self, events: Callable[[LinkEvent], None], stop_reply: ev.ResultCode | None) -> None:
-        self._events = events
+    def __init__(self, stop_reply: ev.ResultCode | None) -> None:
+        self.events = LinkEvents()
         self._stop_reply = stop_reply
         self.sent: list[ev.Command] = []
 
@@ -35,7 +35,7 @@ class StandInLink:
         return True
 
     async def run(self) -> None:
-        self._events(LinkConnected(time.monotonic(), INFO))
+        self.events.put(LinkConnected(time.monotonic(), INFO))
         await asyncio.Event().wait()
 
     async def execute(self, command: ev.Command) -> LinkReply:
@@ -46,7 +46,7 @@ class StandInLink:
                 await asyncio.Event().wait()  # a treadmill that never answers
             return LinkReply(self._stop_reply or ev.ResultCode.SUCCESS)
         if isinstance(command, ev.StartBelt):
-            self._events(Sample(time.monotonic(), 1.0, distance_m=0.0, elapsed_s=1))
+            self.events.put(Sample(time.monotonic(), 1.0, distance_m=0.0, elapsed_s=1))
         return LinkReply(ev.ResultCode.SUCCESS)
 
     def drop(self, reason: str) -> None:
@@ -56,15 +56,9 @@ class StandInLink:
 @contextlib.asynccontextmanager
 async def walking_runner(stop_reply: ev.ResultCode | None) -> AsyncIterator[tuple[TreadmillRunner, Recorder]]:
     recorder = Recorder()
-    runner: TreadmillRunner | None = None
-
-    def forward(event: LinkEvent) -> None:
-        assert runner is not None
-        runner.on_link_event(event)
-
     runner = TreadmillRunner(
         "tm0",
-        StandInLink(forward, stop_reply),
+        StandInLink(stop_reply),
         OperatorCeilings(),
         CallbackPublisher(recorder),
         shutdown_stop=lambda: ev.Stop(ev.EndReason.SERVICE_STOPPED, "the service was stopped (SIGTERM)"),

@@ -6,7 +6,9 @@ turns them into engine events. Every record carries ``at``, the service's monoto
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
 from retrowalk.link.limits import DeviceRange
 from retrowalk.session.events import MachineStatusKind, ResultCode
@@ -65,6 +67,49 @@ class StatusChange:
 
 
 LinkEvent = LinkConnected | LinkLost | Sample | StatusChange
+
+
+class EventSink(Protocol):
+    """Where a reader wants its link's events put: its own queue (see ``LinkEvents.feed``)."""
+
+    def put_nowait(self, item: LinkEvent, /) -> None: ...
+
+
+class LinkEvents:
+    """The events of one link, in the order they happened, for one reader (the runner).
+
+    The link owns it and is the only writer (``put``, from bleak's callbacks, never blocks). The reader
+    either iterates it (``async for event in link.events``) or, when it waits on other things too, has
+    the events put straight on its own queue (``feed``): no task and no second queue per event, which
+    matters at a thousand samples a second. Events flow from the link to the reader only: commands go
+    through ``execute``, which sends at once or refuses, and are never queued, so none can cross a lost
+    link.
+    """
+
+    __slots__ = ("_queue", "_sink")
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[LinkEvent] = asyncio.Queue()
+        self._sink: EventSink = self._queue
+
+    def put(self, event: LinkEvent) -> None:
+        self._sink.put_nowait(event)
+
+    def feed(self, sink: EventSink) -> None:
+        """Put every event from now on straight on ``sink``, after those not yet read."""
+        while not self._queue.empty():
+            sink.put_nowait(self._queue.get_nowait())
+        self._sink = sink
+
+    def get_nowait(self) -> LinkEvent:
+        """The next event if one is waiting; raises ``asyncio.QueueEmpty`` otherwise."""
+        return self._queue.get_nowait()
+
+    def __aiter__(self) -> LinkEvents:
+        return self
+
+    async def __anext__(self) -> LinkEvent:
+        return await self._queue.get()
 
 
 @dataclass(frozen=True)

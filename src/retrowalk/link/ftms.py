@@ -10,7 +10,13 @@ Rules this module keeps, whatever the session is doing:
 - One command in flight, each result code checked and reported (``CommandResult``).
 - Values are floored onto the device's range and increment before they leave (pyftms does not check).
 - Garbage from the treadmill (an unknown result code, a malformed reply) fails the command, never
-  crashes; ``guards`` checks replies pyftms would take on trust and logs unreadable frames by treadmill.
+  crashes; ``pyftms_private`` checks replies pyftms would take on trust and logs unreadable frames by
+  treadmill.
+
+The link is in one ``LinkState`` at a time, changed only by ``_enter``, which also reports the changes
+the runner must see (``LinkConnected``, ``LinkLost``) on the link's event stream, ``events``. How the
+treadmill is found and what the Bluetooth stack needs afterwards is the transport's business
+(``transport``, ``bluez``).
 """
 
 from __future__ import annotations
@@ -23,37 +29,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bleak import BleakScanner
-from bleak.backends.bluezdbus.manager import get_global_bluez_manager
-from bleak.backends.device import BLEDevice
-from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
-from bleak_retry_connector import get_device
-from pyftms import (
-    FitnessMachine,
-    MachineType,
-    NotFitnessMachineError,
-    get_client,
-    get_machine_type_from_service_data,
-)
+from pyftms import FitnessMachine, MachineType, get_client
 from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import ControlEvent, SetupEvent, UpdateEvent
-from pyftms.models import ControlCode
 
 from retrowalk.backoff import Backoff
-from retrowalk.link.diagnose import describe_bluetooth_error
+from retrowalk.link.bluez import BluezTransport
 from retrowalk.link.echo import EchoFilter
 from retrowalk.link.events import (
     LinkConnected,
-    LinkEvent,
+    LinkEvents,
     LinkLost,
     LinkReply,
     Sample,
     StatusChange,
     TreadmillInfo,
 )
-from retrowalk.link.guards import GarbageLog, install_guards
 from retrowalk.link.limits import DeviceRange
+from retrowalk.link.pyftms_private import GarbageLog, bleak_client_of, install_guards, request_control
+from retrowalk.link.state import LinkState, check_transition
+from retrowalk.link.transport import LinkTarget, Transport
 from retrowalk.session.events import (
     Command,
     MachineStatusKind,
@@ -64,6 +60,8 @@ from retrowalk.session.events import (
     StartBelt,
     StopBelt,
 )
+
+__all__ = ["FtmsLink", "LinkSettings", "LinkState", "LinkTarget"]
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +77,8 @@ _RESULTS = {
 _DATA_KEYS = frozenset(
     {"speed_instant", "distance_total", "time_elapsed", "inclination", "heart_rate", "energy_total"}
 )
-
-
-@dataclass(frozen=True)
-class LinkTarget:
-    """How to recognise the treadmill: by address, by advertised name, or the first FTMS treadmill."""
-
-    address: str | None = None
-    name: str | None = None
-
-    def describe(self) -> str:
-        return self.address or (f"name {self.name!r}" if self.name else "the first FTMS treadmill")
+# How long closing a finished connection may take before it is given up.
+CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -105,42 +94,86 @@ class LinkSettings:
     adapter: str | None = None
 
 
+@dataclass(eq=False)
+class _Connection:
+    """One attempt to connect, from the device found until it is closed. A command that began on one
+    connection is never sent on the next: ``execute`` compares them by identity."""
+
+    client: FitnessMachine
+    # pyftms's BleakClient, kept to release it after a loss (pyftms forgets it): see _close.
+    ble_client: Any = None
+
+
 class FtmsLink:
-    """The link to one treadmill. ``run()`` owns the connection; ``execute()`` sends one command."""
+    """The link to one treadmill. ``run()`` owns the connection; ``execute()`` sends one command;
+    ``events`` carries what happens, in order, to the one reader (the runner)."""
 
     def __init__(
         self,
         treadmill_id: str,
         target: LinkTarget,
-        on_event: Callable[[LinkEvent], None],
         *,
         timing: LinkSettings | None = None,
+        transport: Transport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.treadmill_id = treadmill_id
         self._target = target
-        self._on_event = on_event
         self._timing = timing or LinkSettings()
+        self._transport: Transport = transport or BluezTransport(self._timing.adapter)
         self._clock = clock
-        self._client: FitnessMachine | None = None
-        # pyftms's BleakClient, kept to close it after a loss: see _close.
-        self._ble_client: Any = None
+        self.events = LinkEvents()
+        self._state = LinkState.CLOSED
+        # Present from CONNECTING until the next WAITING or CLOSED; set only by _enter.
+        self._connection: _Connection | None = None
+        self._state_changed = asyncio.Event()
         self._info: TreadmillInfo | None = None
-        self._up = False
-        self._lost = asyncio.Event()
         self._command_lock = asyncio.Lock()
         self._echoes = EchoFilter()
-        # Bumped on every connect: a command that began on an older connection must not be sent.
-        self._generation = 0
         self.log = logging.LoggerAdapter(log, {"treadmill": treadmill_id})
 
     @property
+    def state(self) -> LinkState:
+        return self._state
+
+    @property
     def connected(self) -> bool:
-        return self._up
+        return self._state is LinkState.UP
 
     @property
     def info(self) -> TreadmillInfo | None:
         return self._info
+
+    # ---------------------------------------------------------------------------------- state
+
+    def _enter(self, new: LinkState, why: str, connection: _Connection | None = None) -> None:
+        """The only place the state changes: check the move, keep what goes with it, report it.
+
+        ``connection`` is the attempt that begins (only with CONNECTING). Leaving UP for LOST reports
+        ``LinkLost`` with ``why`` as the reason; entering UP reports ``LinkConnected``.
+        """
+        old = self._state
+        check_transition(self.treadmill_id, old, new)
+        self._state = new
+        if new is LinkState.CONNECTING:
+            self._connection = connection
+        elif new in (LinkState.SEARCHING, LinkState.WAITING, LinkState.CLOSED):
+            self._connection = None
+        if new is LinkState.LOST and self._connection is not None:
+            # Stop pyftms from reconnecting on the next write: no command may cross the loss.
+            self._connection.client.need_connect = False
+        self._state_changed.set()
+        self.log.debug("link %s -> %s: %s", old, new, why)
+        if new is LinkState.UP:
+            assert self._info is not None
+            self.events.put(LinkConnected(at=self._clock(), info=self._info))
+        elif old is LinkState.UP and new is LinkState.LOST:
+            self.events.put(LinkLost(at=self._clock(), reason=why))
+
+    async def _left_up(self) -> None:
+        while self._state is LinkState.UP:
+            self._state_changed.clear()
+            await self._state_changed.wait()
 
     # ---------------------------------------------------------------------------------- connection
 
@@ -151,25 +184,30 @@ class FtmsLink:
             while True:
                 if await self._connect_once():
                     backoff.reset()
-                    await self._lost.wait()
+                    await self._left_up()
                     await self._close()
                 delay = backoff.next_delay()
                 self.log.info("reconnecting to %s in %.1f s", self._target.describe(), delay)
+                self._enter(LinkState.WAITING, f"retrying in {delay:.1f} s")
                 await asyncio.sleep(delay)
         finally:
-            await self._close()
+            # Refuse commands first, then let go of the connection.
+            connection = self._connection
+            self._enter(LinkState.CLOSED, "the link was closed")
+            await self._close(connection)
 
     async def _connect_once(self) -> bool:
+        target = self._target.describe()
+        self._enter(LinkState.SEARCHING, f"looking for {target}")
         try:
-            device = await self._find()
+            device = await self._transport.find(self._target, self._timing.scan_timeout_s, self.log)
         except (BleakError, OSError) as err:
-            reason = describe_bluetooth_error(err)
-            self.log.warning("cannot look for %s: %s", self._target.describe(), reason)
+            self.log.warning("cannot look for %s: %s", target, self._transport.describe_error(err))
             return False
         if device is None:
             self.log.warning(
                 "treadmill %s not found within %.0f s (is it on, in range, and free of other apps?)",
-                self._target.describe(),
+                target,
                 self._timing.scan_timeout_s,
             )
             return False
@@ -181,25 +219,28 @@ class FtmsLink:
             on_disconnect=self._on_disconnect,
         )
         install_guards(client, GarbageLog(self.log, device.address))
-        self._lost.clear()
-        self._client = client
+        connection = _Connection(client)
+        self._enter(LinkState.CONNECTING, f"connecting to {device.address} ({device.name})", connection)
+        failure: str | None = None
         try:
             async with asyncio.timeout(self._timing.connect_timeout_s):
                 await client.connect()
         except (BleakError, TimeoutError, OSError) as err:
-            why = describe_bluetooth_error(err) if str(err) else "no answer in time"
-            self.log.warning("could not connect to %s (%s): %s", device.address, device.name, why)
-            await self._close()
-            return False
+            why = self._transport.describe_error(err) if str(err) else "no answer in time"
+            failure = f"could not connect to {device.address} ({device.name}): {why}"
         except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed treadmill
-            self.log.warning("treadmill %s answered the connection with garbage: %r", device.address, err)
+            failure = f"treadmill {device.address} answered the connection with garbage: {err!r}"
+        if self._state is not LinkState.CONNECTING:
+            # The treadmill went (or the link was dropped) while connecting; pyftms then usually fails on
+            # the connection it has just forgotten, which is no fault of the treadmill's answers.
+            failure = f"the connection to {device.address} ended while it was being set up"
+        if failure is not None:
+            self.log.warning("%s", failure)
             await self._close()
             return False
-        self._ble_client = getattr(client, "_cli", None)
+        connection.ble_client = bleak_client_of(client)
         self._info = _read_info(client)
-        self._generation += 1
         self._echoes.clear()
-        self._up = True
         self.log.info(
             "connected to %s (%s %s), speed range %s",
             device.address,
@@ -207,84 +248,57 @@ class FtmsLink:
             self._info.model or "unknown model",
             self._info.speed_range,
         )
-        self._on_event(LinkConnected(at=self._clock(), info=self._info))
+        self._enter(LinkState.UP, f"connected to {device.address}")
         # Data that arrived while connecting was kept by pyftms but not reported (the link was not up):
         # report the belt as it is now, so a belt found moving is seen at once.
         if "speed_instant" in client.properties:
-            self._on_event(self._sample(client))
+            self.events.put(self._sample(client))
         return True
 
-    async def _find(self) -> BLEDevice | None:
-        timeout = self._timing.scan_timeout_s
-        adapter = self._timing.adapter
-        # Which adapter scans decides which one connects: the device object lives under it.
-        scan_args: dict[str, Any] = {"bluez": {"adapter": adapter}} if adapter else {}
-        if self._target.address:
-            # A treadmill still connected to a process that died (SIGKILL, crash) does not advertise, so
-            # a scan never finds it, and its belt may be running. BlueZ still knows it: take it from
-            # there; pyftms closes the stale connection before connecting anew.
-            # bleak registers its BlueZ manager before it has loaded BlueZ's devices; a second runner
-            # asking at the same moment would see none. Waiting for the manager first avoids that
-            # (found by the fault campaign with two treadmills killed at once).
-            await get_global_bluez_manager()
-            known = await get_device(self._target.address)
-            if known is not None and _connected(known) and _on_adapter(known, adapter):
-                self.log.warning("%s is still connected from an earlier run: taking it over", known.address)
-                return known
-            return await BleakScanner.find_device_by_address(self._target.address, timeout, **scan_args)
-        if self._target.name:
-            return await BleakScanner.find_device_by_name(self._target.name, timeout, **scan_args)
-        return await BleakScanner.find_device_by_filter(
-            _is_ftms_treadmill, timeout, service_uuids=[FTMS_SERVICE], **scan_args
-        )
-
     def _on_disconnect(self, client: FitnessMachine) -> None:
-        # Stop pyftms from reconnecting on the next write: no command may cross the loss.
-        client.need_connect = False
-        if self._up:
-            self._up = False
-            self.log.warning("link lost")
-            self._on_event(LinkLost(at=self._clock(), reason="the treadmill disconnected"))
-        self._lost.set()
+        """pyftms's callback: the treadmill's connection ended."""
+        self._lose(client, "the treadmill disconnected", said="link lost")
 
     def drop(self, reason: str) -> None:
         """Treat the link as lost now (stale data, a misbehaving treadmill); run() reconnects."""
-        if self._client is not None:
-            self._client.need_connect = False
-        if self._up:
-            self._up = False
-            self.log.warning("dropping the link: %s", reason)
-            self._on_event(LinkLost(at=self._clock(), reason=reason))
-        self._lost.set()
+        self._lose(None, reason, said=f"dropping the link: {reason}")
 
-    async def _close(self) -> None:
-        client, self._client = self._client, None
-        ble_client, self._ble_client = self._ble_client, None
-        self._up = False
-        if client is None:
+    def _lose(self, client: FitnessMachine | None, reason: str, *, said: str) -> None:
+        """The one way a connection ends while in use, whoever noticed: the treadmill or the service."""
+        if client is not None:
+            # Whatever happens below: this client must never reconnect by itself on a write.
+            client.need_connect = False
+        connection = self._connection
+        if connection is None or (client is not None and client is not connection.client):
+            return  # no connection, or the callback of one already closed
+        if self._state is LinkState.UP:
+            self.log.warning("%s", said)
+        if self._state in (LinkState.UP, LinkState.CONNECTING):
+            self._enter(LinkState.LOST, reason)
+
+    async def _close(self, connection: _Connection | None = None) -> None:
+        """Disconnect ``connection`` (the current one by default) and release what the stack holds."""
+        connection = connection or self._connection
+        if connection is None:
             return
+        client = connection.client
         client.need_connect = False
         with contextlib.suppress(BleakError, TimeoutError, OSError):
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await client.disconnect()
-                # bleak 3 gives each client a D-Bus connection of its own and closes it only in
-                # disconnect(). After a loss pyftms drops its client without that call, so without this
-                # every loss would leave a connection open on the system bus (the bus limits them per
-                # user) until the process ends; at the end the closing bus logs an EOFError traceback.
-                # Once disconnected, this call only releases that connection.
-                if ble_client is not None:
-                    await ble_client.disconnect()
+        await self._transport.release(connection.ble_client)
 
     # ---------------------------------------------------------------------------------- events
 
     def _on_ftms_event(self, event: Any) -> None:
-        if not self._up:
+        connection = self._connection
+        if self._state is not LinkState.UP or connection is None:
             return
         at = self._clock()
         if isinstance(event, UpdateEvent):
-            if _DATA_KEYS.isdisjoint(event.event_data) or self._client is None:
+            if _DATA_KEYS.isdisjoint(event.event_data):
                 return
-            self._on_event(self._sample(self._client))
+            self.events.put(self._sample(connection.client))
         elif isinstance(event, ControlEvent):
             # "callback" events echo our own successful commands; their results are already known.
             kind = _CONTROL_KINDS.get((event.event_id, event.event_source))
@@ -312,17 +326,19 @@ class FtmsLink:
         if self._echoes.is_echo(status.kind, status.value):
             self.log.debug("treadmill echoed our command: %s", status.kind.value)
             return
-        self._on_event(status)
+        self.events.put(status)
 
     # ---------------------------------------------------------------------------------- commands
 
     async def execute(self, command: Command) -> LinkReply:
         """Send one command now, or say why it was not sent. Never waits for a reconnect."""
-        generation = self._generation
+        # A command that began on one connection is never sent on the next, even after waiting for the
+        # command before it.
+        began_on = self._connection
         async with self._command_lock:
-            client = self._client
-            if not self._up or client is None or generation != self._generation:
+            if self._state is not LinkState.UP or began_on is None or self._connection is not began_on:
                 return _down("the link is down; nothing was sent")
+            client = began_on.client
             sent = self._sendable_value(command)
             # Expect the echo before writing: the status may be processed before the reply.
             self._echoes.expect(command, sent)
@@ -331,13 +347,13 @@ class FtmsLink:
             except TimeoutError:
                 return LinkReply(ResultCode.TIMEOUT, detail="no reply within the command timeout")
             except BleakError as err:
-                if not self._up:
+                if not self.connected:
                     return _down(f"the link dropped while sending: {err}")
                 return LinkReply(ResultCode.FAILED, detail=f"bluetooth error: {err}")
             except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed reply
                 self.log.warning("unreadable reply to %s: %r", command.kind.value, err)
                 return LinkReply(ResultCode.UNKNOWN, detail=f"unreadable reply: {err!r}")
-        if not self._up and code is FtmsResult.FAILED:
+        if not self.connected and code is FtmsResult.FAILED:
             # pyftms answers FAILED without sending anything once its reconnect latch is off.
             return _down("the link dropped; nothing was sent")
         result = _RESULTS.get(code, ResultCode.UNKNOWN)
@@ -388,12 +404,10 @@ class FtmsLink:
 
         A treadmill may revoke control (Machine Status 0xFF, e.g. after a pause). pyftms 0.4 cannot decode
         that status, so it still believes it holds control and never asks again: without this, even a
-        stop would be refused. Request Control is pyftms's own procedure, reached through its internal
-        write; the command is then retried once, at once, on the same connection.
+        stop would be refused. The command is then retried once, at once, on the same connection.
         """
         self.log.warning("treadmill says control is not permitted: requesting control again")
-        code = await client._write_command(ControlCode.REQUEST_CONTROL)
-        return bool(code is FtmsResult.SUCCESS)
+        return await request_control(client)
 
     def _sendable_value(self, command: Command) -> float | None:
         """The value that will actually go out, floored onto the device's grid."""
@@ -436,28 +450,6 @@ _CONTROL_KINDS = {
     ("stop", "safety"): MachineStatusKind.SAFETY_KEY,
     ("reset", "other"): MachineStatusKind.RESET,
 }
-
-
-FTMS_SERVICE = "00001826-0000-1000-8000-00805f9b34fb"
-
-
-def _is_ftms_treadmill(_device: BLEDevice, advertisement: AdvertisementData) -> bool:
-    try:
-        return MachineType.TREADMILL in get_machine_type_from_service_data(advertisement)
-    except NotFitnessMachineError:
-        return False
-
-
-def _on_adapter(device: BLEDevice, adapter: str | None) -> bool:
-    details = device.details if isinstance(device.details, dict) else {}
-    path = str(details.get("path", ""))
-    return adapter is None or path.startswith(f"/org/bluez/{adapter}/")
-
-
-def _connected(device: BLEDevice) -> bool:
-    details = device.details if isinstance(device.details, dict) else {}
-    props = details.get("props", {})
-    return bool(isinstance(props, dict) and props.get("Connected"))
 
 
 def _floored(value: float, device_range: DeviceRange | None) -> float:

@@ -98,20 +98,13 @@ class Service:
             backoff_max_s=cfg.backoff_max_s,
             adapter=cfg.adapter,
         )
-        runner: TreadmillRunner | None = None
-
-        def forward(event: object) -> None:
-            assert runner is not None
-            runner.on_link_event(event)  # type: ignore[arg-type]
-
         link = FtmsLink(
             treadmill_id,
             LinkTarget(address=spec.address, name=spec.name),
-            forward,
             timing=timing,
             clock=self.clock.now,
         )
-        runner = TreadmillRunner(
+        return TreadmillRunner(
             treadmill_id,
             link,
             self.settings.ceilings,
@@ -122,7 +115,6 @@ class Service:
             history=self.router,
             shutdown_stop=lambda: self._shutdown_stop,
         )
-        return runner
 
     def stopping(self, reason: ev.EndReason, detail: str) -> None:
         """Say why the service is about to stop: the sessions the runners end on their way out say so."""

@@ -32,6 +32,7 @@ from retrowalk.errors import RefusedError
 from retrowalk.link.events import (
     LinkConnected,
     LinkEvent,
+    LinkEvents,
     LinkLost,
     LinkReply,
     Sample,
@@ -60,6 +61,10 @@ class Link(Protocol):
 
     @property
     def connected(self) -> bool: ...
+
+    # What happened on the link, in order; this runner has them put on its own queue.
+    @property
+    def events(self) -> LinkEvents: ...
 
     async def run(self) -> None: ...
 
@@ -176,10 +181,6 @@ class TreadmillRunner:
 
     # -------------------------------------------------------------------------------- outside API
 
-    def on_link_event(self, event: LinkEvent) -> None:
-        """The link's callback: queue it for the pump (called from bleak's callbacks, never blocks)."""
-        self._queue.put_nowait(event)
-
     async def submit(self, command: ev.KioskCommand) -> None:
         """Hand a kiosk command to the engine; raises RefusedError with the engine's reason."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -199,6 +200,8 @@ class TreadmillRunner:
         be able to send a stop through a link that is still open, and only then may the link close.
         """
         self._publisher.treadmill_online(self.treadmill_id, False)
+        # The link's events go straight on the pump's queue, in order, beside requests and ticks.
+        self.link.events.feed(self._queue)
         link_task = asyncio.create_task(self.link.run(), name=f"link-{self.treadmill_id}")
         failed: ev.Stop | None = None
         try:

@@ -1,6 +1,21 @@
-"""Checks on the bytes a treadmill sends, placed in front of pyftms's own parsers.
+"""Every use of pyftms's private API, in one place, checked when this module is imported.
 
-pyftms 0.4 trusts a little too much, and what it trusts decides whether a command "succeeded":
+pyftms 0.4 has no public way to do three things the link needs, so this module reaches inside it:
+
+- check the bytes a treadmill sends before pyftms's parsers trust them (the guards below, subclasses of
+  pyftms's internal ``MachineController`` and ``DataUpdater`` swapped into ``_controller`` and
+  ``_updater``);
+- ask for control again after the treadmill revoked it (``_write_command``; see ``request_control``);
+- release the BleakClient pyftms dropped after a loss (``_cli``; see ``bleak_client_of``).
+
+A pyftms release may rename any of these without notice. Importing this module therefore checks that the
+installed pyftms is the version these uses were written against (``PYFTMS_VERSION``, the version pinned
+in pyproject.toml) and that every private attribute used here exists, and refuses with an error that
+names what is missing: a link that silently lost its guards would count garbled replies as obeyed
+commands. To move to a new pyftms: read its changes to the attributes in ``PRIVATE_API``, adapt this
+module, then change ``PYFTMS_VERSION`` and the pin together.
+
+Why the guards: pyftms 0.4 trusts a little too much, and what it trusts decides whether a command "succeeded":
 
 - It reads any control-point indication as the answer to the command in flight as long as the second
   byte names that command; it never checks that the first byte is the Response Code op code (0x80).
@@ -24,17 +39,76 @@ it connects (pyftms subscribes the bound methods on connect).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from importlib.metadata import version
 from typing import Any
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
-from pyftms import FitnessMachine
+from bleak.backends.device import BLEDevice
+from pyftms import FitnessMachine, MachineType, get_client
+from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import DataUpdater, FtmsCallback, MachineController
 from pyftms.models import ControlCode
 
 from retrowalk.errors import TreadmillFaultError
+
+# The pyftms release the private uses below were written against; pyproject.toml pins the same one.
+PYFTMS_VERSION = "0.4.15"
+
+# Every private attribute of pyftms used in this module, by the pyftms class it belongs to.
+PRIVATE_API: Mapping[str, tuple[str, ...]] = {
+    # A client instance: the parsers swapped in, what they are built from, the command write, and the
+    # BleakClient (declared on the class, set only while connected).
+    "FitnessMachine": ("_controller", "_updater", "_on_event", "_data_model", "_write_command", "_cli"),
+    "MachineController": ("_on_indicate", "_on_machine_status", "_on_training_status", "_indicate"),
+    "DataUpdater": ("_on_notify",),
+}
+
+
+class PyftmsMismatchError(ImportError):
+    """The installed pyftms is not the one retrowalk's uses of its private API were written for."""
+
+
+def missing_private_api(owners: Mapping[str, object], wanted: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """``Owner.attribute`` for each wanted attribute that ``owners[Owner]`` neither has nor declares."""
+    missing = []
+    for owner_name, attributes in wanted.items():
+        owner = owners[owner_name]
+        cls = owner if isinstance(owner, type) else type(owner)
+        declared = {name for klass in cls.__mro__ for name in inspect.get_annotations(klass)}
+        missing += [
+            f"{owner_name}.{attribute}"
+            for attribute in attributes
+            if not hasattr(owner, attribute) and attribute not in declared
+        ]
+    return missing
+
+
+def check_pyftms(installed: str, owners: Mapping[str, object]) -> None:
+    """Refuse (``PyftmsMismatchError``, naming what differs) unless ``installed`` is ``PYFTMS_VERSION``
+    and ``owners`` have every attribute of ``PRIVATE_API``."""
+    problems = []
+    if installed != PYFTMS_VERSION:
+        problems.append(f"pyftms {installed} is installed, retrowalk needs exactly {PYFTMS_VERSION}")
+    missing = missing_private_api(owners, PRIVATE_API)
+    if missing:
+        problems.append(f"pyftms lacks {', '.join(missing)}, which retrowalk's treadmill link uses")
+    if problems:
+        raise PyftmsMismatchError(
+            "; ".join(problems) + f" (reinstall retrowalk, or: pip install pyftms=={PYFTMS_VERSION})"
+        )
+
+
+def _installed_owners() -> dict[str, object]:
+    # A client that is never connected: instance attributes exist only once one is built.
+    sample = get_client(BLEDevice("00:00:00:00:00:00", "version check", None), MachineType.TREADMILL)
+    return {"FitnessMachine": sample, "MachineController": MachineController, "DataUpdater": DataUpdater}
+
+
+check_pyftms(version("pyftms"), _installed_owners())
 
 RESPONSE_CODE = 0x80
 REPLY_LENGTH = 3  # response code, request op code, result code (some replies carry more)
@@ -170,8 +244,29 @@ class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
 
 def install_guards(client: FitnessMachine, garbage: GarbageLog) -> None:
     """Swap the checked parsers into a pyftms client; call before ``connect``."""
-    client._controller = CheckedController(client._on_event, garbage)
-    client._updater = CheckedUpdater(client._data_model, client._on_event, garbage)
+    on_event = client._on_event  # noqa: SLF001 - the client's event sink, which the parsers feed
+    client._controller = CheckedController(on_event, garbage)  # noqa: SLF001 - no injection point
+    client._updater = CheckedUpdater(client._data_model, on_event, garbage)  # noqa: SLF001 - as above
+
+
+async def request_control(client: FitnessMachine) -> bool:
+    """Send Request Control; True when the treadmill granted it.
+
+    pyftms 0.4 sends Request Control only before the first command of a connection and cannot decode
+    Machine Status 0xFF (control lost), so after a treadmill revoked control it never asks again. Its
+    own internal write is the only way to send the procedure.
+    """
+    code = await client._write_command(ControlCode.REQUEST_CONTROL)  # noqa: SLF001 - see the docstring
+    return bool(code is FtmsResult.SUCCESS)
+
+
+def bleak_client_of(client: FitnessMachine) -> Any:
+    """The BleakClient under a connected pyftms client (None when it has none).
+
+    After a loss pyftms forgets its BleakClient without disconnecting it; the caller keeps it from here
+    so that the transport can release what it holds (see ``BluezTransport.release``).
+    """
+    return getattr(client, "_cli", None)
 
 
 def _why(err: BaseException) -> str:

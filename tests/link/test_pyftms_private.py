@@ -1,22 +1,34 @@
-"""The reply guard and the log of unreadable frames, in isolation (the fuzz tests drive them through
-pyftms and a simulated treadmill; these pin the exact rules: which replies pass, when a line is logged)."""
+"""The fence around pyftms's private API: its check at import, the reply guard and the log of unreadable
+frames, in isolation (the fuzz tests drive the guards through pyftms and a simulated treadmill; these pin
+the exact rules: which replies pass, when a line is logged, what a mismatched pyftms is told)."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import importlib.util
 import logging
+import tomllib
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from bleak.backends.device import BLEDevice
+from packaging.requirements import Requirement
 from pyftms import MachineType, get_client
 from pyftms.client.machines.treadmill import TreadmillData
 
-from retrowalk.link.guards import (
+from retrowalk.link import pyftms_private
+from retrowalk.link.pyftms_private import (
+    PRIVATE_API,
+    PYFTMS_VERSION,
     CheckedController,
     CheckedUpdater,
     GarbageLog,
     MalformedReplyError,
+    PyftmsMismatchError,
+    check_pyftms,
     install_guards,
 )
 
@@ -191,3 +203,59 @@ def test_installed_guards_serve_the_client_and_its_event_callback(logged: pytest
         "treadmill data",
         "machine status",
     ]
+
+
+# --------------------------------------------------------------------------- the check at import
+
+
+def _owners_as_installed() -> dict[str, object]:
+    client = get_client(BLEDevice(ADDRESS, "Checked", None), MachineType.TREADMILL)
+    return {"FitnessMachine": client, "MachineController": CheckedController, "DataUpdater": CheckedUpdater}
+
+
+def test_another_pyftms_version_is_refused_naming_both_versions() -> None:
+    with pytest.raises(PyftmsMismatchError) as refused:
+        check_pyftms("0.5.0", _owners_as_installed())
+    assert f"pyftms 0.5.0 is installed, retrowalk needs exactly {PYFTMS_VERSION}" in str(refused.value)
+    assert "lacks" not in str(refused.value)
+
+
+def test_a_private_attribute_that_is_gone_is_refused_by_name() -> None:
+    class UpdaterWithoutItsCallback:
+        """A DataUpdater as a future pyftms might write it."""
+
+        def on_notify(self) -> None: ...
+
+    owners = {**_owners_as_installed(), "DataUpdater": UpdaterWithoutItsCallback}
+    with pytest.raises(PyftmsMismatchError, match=r"pyftms lacks DataUpdater\._on_notify, which retrowalk"):
+        check_pyftms(PYFTMS_VERSION, owners)
+
+
+def test_every_attribute_of_a_client_is_looked_for_even_those_set_only_once_connected() -> None:
+    owners = {**_owners_as_installed(), "FitnessMachine": object()}
+    with pytest.raises(PyftmsMismatchError) as refused:
+        check_pyftms(PYFTMS_VERSION, owners)
+    for attribute in PRIVATE_API["FitnessMachine"]:
+        assert f"FitnessMachine.{attribute}" in str(refused.value)
+
+
+def test_the_check_runs_when_the_module_is_imported() -> None:
+    path = Path(pyftms_private.__file__)
+    spec = importlib.util.spec_from_file_location("pyftms_private_under_test", path)
+    assert spec is not None
+    assert spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    refusal = f"pyftms 0.4.0 is installed, retrowalk needs exactly {PYFTMS_VERSION}"
+    with (
+        mock.patch("importlib.metadata.version", return_value="0.4.0"),
+        pytest.raises(ImportError, match=refusal),
+    ):
+        spec.loader.exec_module(fresh)
+
+
+def test_the_version_checked_for_is_the_one_pinned_and_installed() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    pins = [Requirement(dep) for dep in pyproject["project"]["dependencies"]]
+    (pin,) = [pin for pin in pins if pin.name == "pyftms"]
+    assert pin.specifier.contains(PYFTMS_VERSION), pin
+    assert importlib.metadata.version("pyftms") == PYFTMS_VERSION

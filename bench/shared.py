@@ -1,0 +1,58 @@
+"""What the benches share: the percentile they report and a treadmill link without a radio."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from retrowalk.link.events import LinkConnected, LinkEvents, LinkReply, TreadmillInfo
+from retrowalk.link.limits import DeviceRange
+from retrowalk.session import events as ev
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (no interpolation: every figure printed is one that was measured)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * fraction // 1))  # ceil(n * fraction), at least the first
+    return ordered[min(len(ordered), int(rank)) - 1]
+
+
+def bench_info() -> TreadmillInfo:
+    return TreadmillInfo(
+        address="00:00:00:00:00:00",
+        name="bench",
+        manufacturer=None,
+        model=None,
+        speed_range=DeviceRange(0.5, 12.0, 0.1),
+        incline_range=DeviceRange(0.0, 10.0, 0.5),
+        can_set_speed=True,
+        can_set_incline=True,
+        reports_elapsed_time=True,
+        reports_distance=True,
+    )
+
+
+class RadiolessLink:
+    """Stands in for FtmsLink: up as soon as it runs (``LinkConnected`` with ``bench_info()``), every
+    command accepted at once, never lost. The bench puts its samples on ``events``, as FtmsLink does
+    with the treadmill's."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.events = LinkEvents()
+        self._clock = clock
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def run(self) -> None:
+        self.events.put(LinkConnected(self._clock(), bench_info()))
+        await asyncio.Event().wait()  # connected until cancelled, like a link that never drops
+
+    async def execute(self, command: ev.Command) -> LinkReply:
+        value = command.kmh if isinstance(command, ev.SetTargetSpeed) else None
+        return LinkReply(ev.ResultCode.SUCCESS, sent_value=value)
+
+    def drop(self, reason: str) -> None:
+        raise RuntimeError(f"the bench link was asked to drop: {reason}")
