@@ -18,10 +18,10 @@ import math
 from dataclasses import dataclass
 
 from retrowalk.errors import RefusedError
+from retrowalk.session.deadlines import quiet_until
 from retrowalk.session.events import SESSION_PHASES, Action, EndReason, Event, Phase
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, from_centi
 from retrowalk.session.rules import EventRun
-from retrowalk.session.run_core import quiet_until
 from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
 
 
@@ -118,7 +118,7 @@ class SessionEngine:
     def quiet_until(self) -> float:
         """The earliest time at which a :class:`Tick` could do anything (emit an action, change the
         phase); ticks before it may be skipped. ``math.inf`` outside a session; at or before the last
-        event's time when the engine needs its regular ticks. See ``run_core.quiet_until``."""
+        event's time when the engine needs its regular ticks. See ``deadlines.quiet_until``."""
         return quiet_until(self._state)
 
     def snapshot(self) -> EngineSnapshot:

@@ -10,6 +10,16 @@ from __future__ import annotations
 
 import math
 
+from retrowalk.session.deadlines import (
+    COOL_DOWN_DONE,
+    Clock,
+    Deadline,
+    EndSession,
+    ReachCap,
+    StepRamp,
+    WarnOfCap,
+    pending,
+)
 from retrowalk.session.events import (
     ACTIVE_PHASES,
     COMMAND_TYPES,
@@ -28,58 +38,8 @@ from retrowalk.session.events import (
     StopBelt,
 )
 from retrowalk.session.plan import from_centi, to_centi
-from retrowalk.session.ramp import next_ramp_change_s
 from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
 from retrowalk.session.table import Trigger, next_phase
-
-# Judgement (E): a pause longer than this ends the session; resuming after it would be a new session.
-MAX_PAUSE_S = 15 * 60
-
-CAP_WARNINGS_S = (60, 10)
-# Judgement: Start + Set Target Speed answered within 10 s on every treadmill described in refs §4
-# (the slowest needs ~2.5 s after Start); longer means the machine is not doing what it was told.
-ARMED_TIMEOUT_S = 10.0
-# Judgement: consoles count down ~3 s before the belt moves; a belt still at 0 after 10 s did not start.
-BELT_START_TIMEOUT_S = 10.0
-
-_OVERSPEED = "the belt stayed above the allowed speed + tolerance for longer than the grace period"
-_STALE = "no treadmill data while the belt should move: check the treadmill and the connection"
-_STILL = "the treadmill confirmed the start but the belt stayed still"
-
-
-def quiet_until(s: SessionState) -> float:
-    """The earliest time at which a Tick could emit an action or change the phase, for the state as the
-    last event left it (at ``s.last_now``); ``math.inf`` outside a session.
-
-    A runner may skip the ticks before it, which spares a fleet most of its ticks: while samples keep
-    coming, a steady session has nothing due until the next sample is late. Every rule that acts
-    without an event is here: the stale-data and belt-start deadlines, the cap and its warnings, the end
-    of cool-down, the end of the hold and each ramp step. What is not worked out exactly answers "now"
-    (tick as usual): a start in progress, a pause, a pending overspeed, a link that is down, a speed
-    still to be commanded. Being early costs a tick that does nothing; being late would delay a safety
-    rule, which the engine's state-machine test checks against the engine itself.
-    """
-    now = s.last_now
-    plan = s.plan
-    if plan is None or s.phase not in SESSION_PHASES:
-        return math.inf
-    if s.phase not in ACTIVE_PHASES or not s.link_up or s.overspeed_since is not None:
-        return now
-    if allowed_now(s) != s.last_commanded_centi:
-        return now
-    due = [max(s.last_sample_at, s.belt_started_at) + plan.stale_telemetry_s]
-    if not s.belt_seen_moving:
-        due.append(s.belt_started_at + BELT_START_TIMEOUT_S)
-    # In these phases backward-walking time runs with the clock: a mark b is reached at now + (b - backward).
-    if s.phase is Phase.COOL_DOWN:
-        marks = [float(plan.duration_cap_s + plan.cool_down_s)]
-    else:
-        marks = [float(plan.duration_cap_s)]
-        marks += [float(plan.duration_cap_s - t) for t in CAP_WARNINGS_S if t not in s.warned]
-        if s.phase is not Phase.STEADY:
-            marks.append(next_ramp_change_s(s.ramp, plan, s.backward_s))
-    due += [now + (mark - s.backward_s) for mark in marks]
-    return min(due)
 
 
 class RunCore:
@@ -95,59 +55,50 @@ class RunCore:
     def advance_clock(self) -> None:
         """Count backward-walking time up to ``now``, stopping exactly at every boundary on the way.
 
-        Boundaries are the cap, the end of cool-down, and the moment a safety rule would have stopped
-        the belt (stale data, overspeed grace, a belt that never moved). So even a clock jump (a caller
-        that stalled) never counts time past cap + cool-down, nor past the moment the belt should have
-        stopped, and the session ends with the reason that came first.
+        Boundaries are the rows of the deadline table that end the session or the phase: the cap, the
+        end of cool-down, and the moment a safety rule would have stopped the belt (stale data, overspeed
+        grace, a belt that never moved). So even a clock jump (a caller that stalled) never counts time
+        past cap + cool-down, nor past the moment the belt should have stopped, and the session ends with
+        the reason that came first.
         """
         s = self.s
         t = s.last_now if math.isfinite(s.last_now) else self.now
         s.last_now = self.now
         while t < self.now and s.phase in ACTIVE_PHASES and s.plan is not None:
-            cap = float(s.plan.duration_cap_s)
-            boundary = cap + s.plan.cool_down_s if s.phase is Phase.COOL_DOWN else cap
-            safety = self._first_safety_deadline()
-            until = self.now if safety is None else min(self.now, safety[0])
-            step = min(until - t, boundary - s.backward_s)
+            deadlines = [d for d in pending(s) if d.rule.ends_counting]
+            boundary = next(d for d in deadlines if d.rule.clock is Clock.WALKING)
+            # Strictly before now: at now itself the check after the event decides, with its news.
+            passed = [d for d in deadlines if d.rule.clock is Clock.WALL and d.mark < self.now]
+            safety = min(passed, key=lambda d: d.mark, default=None)
+            until = self.now if safety is None else min(self.now, safety.mark)
+            step = min(until - t, boundary.mark - s.backward_s)
             s.backward_s += step
             t += step
             self._warn_cap()
-            if s.backward_s >= boundary:
-                if s.phase is Phase.COOL_DOWN:
-                    self._finish(Trigger.COOL_DOWN_DONE, EndReason.COMPLETED, "the session is complete")
-                else:
-                    self._reach_cap()
-            elif safety is not None and t >= safety[0]:
-                self._fault(safety[1], safety[2])
+            if boundary.due(s, t):
+                self._act_on(boundary)
+            elif safety is not None and t >= safety.mark:
+                self._act_on(safety)
         self._settle_phase()
-
-    def _first_safety_deadline(self) -> tuple[float, EndReason, str] | None:
-        """The earliest time before ``now`` at which a rule stops the belt (strictly before: at ``now``
-        itself the checks after the event decide, with the event's news taken into account)."""
-        s = self.s
-        assert s.plan is not None
-        deadlines: list[tuple[float, EndReason, str]] = []
-        if s.overspeed_since is not None:
-            deadlines.append((s.overspeed_since + s.plan.overspeed_grace_s, EndReason.OVERSPEED, _OVERSPEED))
-        if s.link_up:
-            fresh = max(s.last_sample_at, s.belt_started_at)
-            deadlines.append((fresh + s.plan.stale_telemetry_s, EndReason.STALE_TELEMETRY, _STALE))
-            if not s.belt_seen_moving:
-                deadlines.append(
-                    (s.belt_started_at + BELT_START_TIMEOUT_S, EndReason.BELT_DID_NOT_START, _STILL)
-                )
-        due = [d for d in deadlines if d[0] < self.now]
-        return min(due, key=lambda d: d[0]) if due else None
 
     def _warn_cap(self) -> None:
         s = self.s
-        if s.plan is None or s.phase is Phase.COOL_DOWN:
-            return
-        left = s.plan.duration_cap_s - s.backward_s
-        for threshold in CAP_WARNINGS_S:
-            if left <= threshold and threshold not in s.warned:
-                s.warned = s.warned | {threshold}
-                self.out.append(CapWarning(s.session_id, threshold, max(0.0, left)))
+        for deadline in pending(s):
+            outcome = deadline.rule.outcome
+            if isinstance(outcome, WarnOfCap) and deadline.due(s, self.now):
+                assert s.plan is not None
+                s.warned = s.warned | {outcome.threshold_s}
+                left = s.plan.duration_cap_s - s.backward_s
+                self.out.append(CapWarning(s.session_id, outcome.threshold_s, max(0.0, left)))
+
+    def _act_on(self, deadline: Deadline) -> None:
+        match deadline.rule.outcome:
+            case EndSession() as ending:
+                self._end_as(ending)
+            case ReachCap():
+                self._reach_cap()
+            case WarnOfCap() | StepRamp():  # pragma: no cover - acted on by _warn_cap and _settle_phase
+                raise AssertionError(f"{deadline.rule.name} does not stop the clock")
 
     def _reach_cap(self) -> None:
         s = self.s
@@ -163,7 +114,7 @@ class RunCore:
             s.slowdown_from_centi, s.slowdown_at = before, self.now
         self._go(Trigger.CAP_REACHED)
         if s.plan.cool_down_s == 0:
-            self._finish(Trigger.COOL_DOWN_DONE, EndReason.COMPLETED, "the session is complete")
+            self._end_as(COOL_DOWN_DONE)
 
     def _settle_phase(self) -> None:
         """Label changes that follow from the ramp: hold over, target reached, ramp lowered."""
@@ -180,33 +131,14 @@ class RunCore:
             self._go(Trigger.SLOWED_AT_CONSOLE)
 
     def _check_deadlines(self) -> None:
+        """After the event: the first wall-clock row of the table that is due acts (at most one)."""
         s = self.s
-        if s.plan is None or s.phase not in SESSION_PHASES:
+        if s.phase not in SESSION_PHASES:
             return
-        if s.overspeed_since is not None and self.now - s.overspeed_since >= s.plan.overspeed_grace_s:
-            if s.phase is Phase.PAUSED:
-                self._fault(EndReason.BELT_DID_NOT_PAUSE, "the belt kept moving after a pause")
-            else:
-                self._fault(EndReason.OVERSPEED, _OVERSPEED)
-            return
-        if s.phase is Phase.PAUSED and self.now - s.paused_at > MAX_PAUSE_S:
-            # Nobody came back (a kiosk closed, a link lost and never resumed): the treadmill is freed.
-            self._finish(
-                Trigger.STOP, EndReason.PAUSED_TOO_LONG, f"paused for over {MAX_PAUSE_S // 60:.0f} minutes"
-            )
-            return
-        if not s.link_up:
-            return  # nothing can be commanded; the clock still runs (handled in advance_clock)
-        if s.phase is Phase.ARMED and self.now - s.armed_at > ARMED_TIMEOUT_S:
-            self._fault(
-                EndReason.START_TIMEOUT, f"the treadmill did not confirm the start in {ARMED_TIMEOUT_S} s"
-            )
-        elif s.phase in ACTIVE_PHASES:
-            fresh = max(s.last_sample_at, s.belt_started_at)
-            if self.now - fresh > s.plan.stale_telemetry_s:
-                self._fault(EndReason.STALE_TELEMETRY, _STALE)
-            elif not s.belt_seen_moving and self.now - s.belt_started_at > BELT_START_TIMEOUT_S:
-                self._fault(EndReason.BELT_DID_NOT_START, _STILL)
+        for deadline in pending(s):
+            if deadline.rule.clock is Clock.WALL and deadline.due(s, self.now):
+                self._act_on(deadline)
+                return
 
     def _follow_plan_speed(self) -> None:
         """Command the allowed speed whenever it differs from what was last commanded (ramp, cool-down)."""
@@ -222,6 +154,9 @@ class RunCore:
 
     def _finish(self, trigger: Trigger, reason: EndReason, detail: str) -> None:
         self._end(trigger, reason, detail)
+
+    def _end_as(self, ending: EndSession) -> None:
+        self._end(ending.trigger, ending.reason, ending.detail)
 
     def _end(self, trigger: Trigger, reason: EndReason, detail: str) -> None:
         s = self.s
