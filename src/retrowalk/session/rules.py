@@ -41,18 +41,13 @@ from retrowalk.session.events import (
     Tick,
     TreadmillFault,
 )
-from retrowalk.session.plan import STOP_PAIN, SessionPlan, from_centi, to_centi, validate_plan
+from retrowalk.session.plan import SessionPlan, from_centi, to_centi, validate_plan
 from retrowalk.session.ramp import RampState, floor_to_ramp_grid
 from retrowalk.session.run_core import RunCore
+from retrowalk.session.safety_constants import FOLLOW_TIMEOUT_S, STOP_PAIN, STOP_WATCH_S
 from retrowalk.session.state import SessionState, allowed_now, limit_now
 from retrowalk.session.table import Trigger, next_phase
 
-# Judgement (E): how long a belt may stay well below an accepted speed before the treadmill is taken to
-# ignore speed commands. Generous: a slow motor needs 5 s for 1 km/h at 0.2 km/h/s.
-FOLLOW_TIMEOUT_S = 10.0
-
-# Judgement: how long after its end a session's belt is watched for ignoring the stop.
-STOP_WATCH_S = 30.0
 _REFUSALS = frozenset(
     {ResultCode.CONTROL_NOT_PERMITTED, ResultCode.NOT_SUPPORTED, ResultCode.INVALID_PARAMETER}
 )

@@ -2,7 +2,7 @@
 
 Like h11's ``_state.py``: the engine never assigns a phase itself; it names a :class:`Trigger` and looks
 the next phase up here. A (phase, trigger) pair missing from the table is illegal and raises
-:class:`~retrowalk.errors.IllegalTransitionError` before anything changes. ``scripts/state_diagram.py``
+:class:`~retrowalk.errors.IllegalTransitionError` before anything changes. ``scripts/safety_doc.py``
 draws ``docs/safety.md``'s state diagram from this table, so the picture cannot drift from the code.
 """
 
