@@ -20,7 +20,7 @@ from retrowalk.session.deadlines import (
     WarnOfCap,
     pending,
 )
-from retrowalk.session.events import ACTIVE_PHASES, SESSION_PHASES, CapWarning, EndReason, Phase
+from retrowalk.session.events import ACTIVE_PHASES, CapWarning, EndReason, Phase
 from retrowalk.session.plan import to_centi
 from retrowalk.session.state import allowed_now
 from retrowalk.session.table import Trigger
@@ -113,8 +113,6 @@ def settle_phase(turn: Turn) -> None:
 def check_deadlines(turn: Turn) -> None:
     """After the event: the first wall-clock row of the table that is due acts (at most one)."""
     s = turn.s
-    if s.phase not in SESSION_PHASES:
-        return
     for deadline in pending(s):
         if deadline.rule.clock is Clock.WALL and deadline.due(s, turn.now):
             _act_on(turn, deadline)
