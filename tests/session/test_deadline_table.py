@@ -14,13 +14,14 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from session_rig import WALKING_PAD, commands
+from session_rig import WALKING_PAD, Rig, commands, of_type
 
 from retrowalk.errors import RefusedError
 from retrowalk.session.engine import SessionEngine
 from retrowalk.session.events import (
     Action,
     CommandResult,
+    EndReason,
     Event,
     LinkDown,
     LinkUp,
@@ -29,7 +30,9 @@ from retrowalk.session.events import (
     Pause,
     ResultCode,
     Resume,
+    SessionEnded,
     Start,
+    StopBelt,
     Telemetry,
     Tick,
 )
@@ -155,3 +158,16 @@ def test_the_walk_reaches_every_kind_of_moment() -> None:
     world.samples(120.0)
     assert world.engine.end_reason is not None
     assert world.checked > 100
+
+
+def test_when_two_timed_rules_are_due_at_once_the_first_row_acts() -> None:
+    """The table's order is the rules' priority: a belt still moving in a pause (a fault) wins over the
+    pause that ends the session (a finish) when one late tick finds both due."""
+    rig = Rig()
+    rig.start()
+    rig.walk(10)
+    rig.send(Pause(), dt=0.1)
+    out = rig.sample(1.0, dt=3.0)  # past the slow-down allowance: the belt is stopped, its grace runs
+    assert commands(out) == [StopBelt()]
+    out = rig.tick(15 * 60 + 1)  # the grace and the longest pause are both long over
+    assert [e.reason for e in of_type(out, SessionEnded)] == [EndReason.BELT_DID_NOT_PAUSE]
