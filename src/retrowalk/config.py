@@ -32,7 +32,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from retrowalk.errors import ConfigError, config_mistakes
 from retrowalk.mqtt.settings import BrokerSettings
-from retrowalk.session.plan import CAUTIOUS_MAX_SPEED_KMH, OperatorCeilings, SessionPlan, to_centi
+from retrowalk.session.plan import OperatorCeilings, SessionPlan, to_centi
+from retrowalk.session.safety_constants import CAUTIOUS_MAX_SPEED_KMH
 from retrowalk.validation_text import problem_message
 
 _MAC = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"

@@ -21,7 +21,7 @@ from retrowalk.config import Settings
 from retrowalk.errors import RetrowalkError
 from retrowalk.mqtt import commands as mc
 from retrowalk.service.commands import CommandRouter
-from retrowalk.session.plan import STOP_PAIN
+from retrowalk.session.safety_constants import STOP_PAIN
 from retrowalk.storage import Store
 
 __all__ = [

@@ -44,7 +44,7 @@ from retrowalk.mqtt.topics import Topics
 from retrowalk.service.app import Clock, Service
 from retrowalk.service.publish import CallbackPublisher
 from retrowalk.session.events import EndReason
-from retrowalk.session.plan import MAX_STALE_S
+from retrowalk.session.safety_constants import MAX_STALE_S
 
 if TYPE_CHECKING:
     from treadsim.server import Simulator

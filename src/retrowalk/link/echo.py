@@ -24,10 +24,8 @@ from retrowalk.session.events import (
     StartBelt,
     StopBelt,
 )
+from retrowalk.session.safety_constants import ECHO_WINDOW_S
 
-# Long enough for a notification queued behind the reply on a busy radio; short enough that a person
-# pressing the same key a few seconds later is seen.
-ECHO_WINDOW_S = 3.0
 _VALUE_SLACK = 0.005
 
 

@@ -46,13 +46,10 @@ from retrowalk.service.ticks import TickTimer
 from retrowalk.session import events as ev
 from retrowalk.session.engine import SessionEngine
 from retrowalk.session.plan import OperatorCeilings, TreadmillCaps
+from retrowalk.session.safety_constants import MOVING_KMH, ORPHAN_WINDOW_S
 
 log = logging.getLogger(__name__)
 
-# How long after connecting a moving belt with no session counts as orphaned (found, not started).
-ORPHAN_WINDOW_S = 5.0
-# Speeds below this are a stopped belt reporting noise.
-MOVING_KMH = 0.05
 _MAX_FOLLOW_UPS = 8
 
 

@@ -2,8 +2,9 @@
 
 Sans-I/O: ``handle(event, now)`` takes one event and the current monotonic time and returns the actions
 to execute, in order. It never reads a clock, never sleeps and never talks to anything. Every phase change
-goes through the table in :mod:`retrowalk.session.table`; the rules are in ``run_core`` (clock, deadlines)
-and ``rules`` (event handlers) and listed in ``docs/safety.md``.
+goes through the table in :mod:`retrowalk.session.table`; the timed rules are the table in ``deadlines``
+(read by ``clock``), the answers to events are in ``handlers``, and all act through a ``turn``; the rules
+are listed in ``docs/safety.md``.
 
 Speeds are handled in integer hundredths of km/h ("centi") so comparisons are exact.
 
@@ -18,11 +19,13 @@ import math
 from dataclasses import dataclass
 
 from retrowalk.errors import RefusedError
+from retrowalk.session.clock import advance_clock
+from retrowalk.session.deadlines import quiet_until
 from retrowalk.session.events import SESSION_PHASES, Action, EndReason, Event, Phase
+from retrowalk.session.handlers import handle
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, from_centi
-from retrowalk.session.rules import EventRun
-from retrowalk.session.run_core import quiet_until
 from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
+from retrowalk.session.turn import Turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,7 @@ class SessionEngine:
             # the clock advanced and the phase settled, so the state answers as it is, without a preview.
             return from_centi(allowed_now(self._state))
         preview = copy.copy(self._state)
-        EventRun(self._ctx, preview, [], now).advance_clock()
+        advance_clock(Turn(self._ctx, preview, [], now))
         return from_centi(allowed_now(preview))
 
     def limit_speed(self, now: float) -> float:
@@ -112,13 +115,13 @@ class SessionEngine:
         _require_time(now)
         preview = copy.copy(self._state)
         at = max(now, preview.last_now)
-        EventRun(self._ctx, preview, [], at).advance_clock()
+        advance_clock(Turn(self._ctx, preview, [], at))
         return from_centi(limit_now(preview, at))
 
     def quiet_until(self) -> float:
         """The earliest time at which a :class:`Tick` could do anything (emit an action, change the
         phase); ticks before it may be skipped. ``math.inf`` outside a session; at or before the last
-        event's time when the engine needs its regular ticks. See ``run_core.quiet_until``."""
+        event's time when the engine needs its regular ticks. See ``deadlines.quiet_until``."""
         return quiet_until(self._state)
 
     def snapshot(self) -> EngineSnapshot:
@@ -149,9 +152,9 @@ class SessionEngine:
         working = copy.copy(self._state)
         # A monotonic clock never goes back; if a caller's does, time simply stands still.
         out: list[Action] = []
-        run = EventRun(self._ctx, working, out, max(float(now), working.last_now))
-        run.handle(event)
-        self._state = run.s  # a Start replaces the state object
+        turn = Turn(self._ctx, working, out, max(float(now), working.last_now))
+        handle(turn, event)
+        self._state = turn.s  # a Start replaces the state object
         return out
 
 

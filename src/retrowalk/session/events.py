@@ -11,24 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from retrowalk.session import table
 from retrowalk.session.plan import SessionPlan
 
-
-class Phase(StrEnum):
-    IDLE = "idle"
-    ARMED = "armed"  # target speed being set / belt being started (also when resuming)
-    FAMILIARISE = "familiarise"
-    RAMP = "ramp"
-    STEADY = "steady"
-    COOL_DOWN = "cool_down"
-    PAUSED = "paused"
-    FINISHED = "finished"
-    ABORTED = "aborted"
-
-
-ACTIVE_PHASES = frozenset({Phase.FAMILIARISE, Phase.RAMP, Phase.STEADY, Phase.COOL_DOWN})
-SESSION_PHASES = ACTIVE_PHASES | {Phase.ARMED, Phase.PAUSED}
-TERMINAL_PHASES = frozenset({Phase.FINISHED, Phase.ABORTED})
+# The phases are defined beside their transition table (table.py). PhaseChanged, SessionEnded and the
+# snapshot carry them, so they belong to this vocabulary too and can be imported from here as well.
+Phase = table.Phase
+ACTIVE_PHASES = table.ACTIVE_PHASES
+SESSION_PHASES = table.SESSION_PHASES
+TERMINAL_PHASES = table.TERMINAL_PHASES
 
 
 class EndReason(StrEnum):

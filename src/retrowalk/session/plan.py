@@ -5,8 +5,8 @@ grid. Everything is checked exactly (in integer hundredths of km/h), and nothing
 plan that cannot be honoured as written is refused with a :class:`~retrowalk.errors.PlanError` that names
 the value and says why.
 
-The defaults come from ``references.md`` section 2 (see ``docs/safety.md``). The speed defaults are
-engineering judgement: no knee trial publishes a belt speed or a ramp.
+The defaults and limits, with their sources, are in :mod:`retrowalk.session.safety_constants` (and the
+table of ``docs/safety.md`` generated from it).
 """
 
 from __future__ import annotations
@@ -17,28 +17,35 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from retrowalk.errors import PlanError
-
-# --- Evidence-based limits (references.md section 2) -------------------------------------------------
-BEGINNER_START_KMH = 1.0
-ABSOLUTE_MAX_SPEED_KMH = 3.5
-CAUTIOUS_MAX_SPEED_KMH = 2.0  # balance concern or age >= 65 (Fritz et al. 2013)
-GENERAL_MAX_SPEED_KMH = 3.0
-CAUTIOUS_AGE_YEARS = 65
-MAX_RAMP_STEP_KMH = 0.1
-MIN_RAMP_INTERVAL_S = 30
-MIN_FAMILIARISATION_S = 60
-FIRST_SESSION_CAP_S = 5 * 60
-DEFAULT_DURATION_CEILING_S = 20 * 60
-ABSOLUTE_MAX_DURATION_S = 30 * 60
-ABSOLUTE_MAX_INCLINE_PCT = 5.0
-# Judgement: a beginner's first target, half a km/h above the start; progression adds 0.1 km/h a session.
-FIRST_SESSION_TARGET_KMH = 1.5
-# Pain-monitoring model (references.md section 2): knee pain above 5/10 during a session ends it (and the
-# progression rule regresses the next session).
-STOP_PAIN = 5
-MAX_GRACE_S = 3.0
-MAX_STALE_S = 3.0
-MAX_TOLERANCE_KMH = 0.5
+from retrowalk.session.safety_constants import (
+    ABSOLUTE_MAX_DURATION_S,
+    ABSOLUTE_MAX_INCLINE_PCT,
+    ABSOLUTE_MAX_SPEED_KMH,
+    BEGINNER_START_KMH,
+    CAUTIOUS_AGE_YEARS,
+    CAUTIOUS_MAX_SPEED_KMH,
+    DEFAULT_COOL_DOWN_S,
+    DEFAULT_DURATION_CEILING_S,
+    DEFAULT_GRACE_S,
+    DEFAULT_INCLINE_PCT,
+    DEFAULT_PAUSE_RESTART_S,
+    DEFAULT_STALE_S,
+    DEFAULT_TOLERANCE_KMH,
+    FIRST_SESSION_CAP_S,
+    FIRST_SESSION_TARGET_KMH,
+    GENERAL_MAX_SPEED_KMH,
+    MAX_COOL_DOWN_S,
+    MAX_FAMILIARISATION_S,
+    MAX_GRACE_S,
+    MAX_PAUSE_RESTART_S,
+    MAX_RAMP_INTERVAL_S,
+    MAX_RAMP_STEP_KMH,
+    MAX_STALE_S,
+    MAX_TOLERANCE_KMH,
+    MIN_DURATION_CAP_S,
+    MIN_FAMILIARISATION_S,
+    MIN_RAMP_INTERVAL_S,
+)
 
 _FLOAT_SLACK = 1e-6
 
@@ -72,16 +79,20 @@ class SessionPlan(BaseModel):
     start_speed_kmh: float = Field(default=BEGINNER_START_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
     target_speed_kmh: float = Field(default=FIRST_SESSION_TARGET_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
     ramp_step_kmh: float = Field(default=MAX_RAMP_STEP_KMH, gt=0, le=MAX_RAMP_STEP_KMH)
-    ramp_interval_s: int = Field(default=MIN_RAMP_INTERVAL_S, ge=MIN_RAMP_INTERVAL_S, le=600)
-    familiarisation_s: int = Field(default=MIN_FAMILIARISATION_S, ge=MIN_FAMILIARISATION_S, le=600)
-    duration_cap_s: int = Field(default=FIRST_SESSION_CAP_S, ge=60, le=ABSOLUTE_MAX_DURATION_S)
-    cool_down_s: int = Field(default=60, ge=0, le=300)
-    incline_pct: float = Field(default=0.0, ge=0, le=ABSOLUTE_MAX_INCLINE_PCT)
-    overspeed_tolerance_kmh: float = Field(default=0.3, gt=0, le=MAX_TOLERANCE_KMH)
-    overspeed_grace_s: float = Field(default=3.0, gt=0, le=MAX_GRACE_S)
-    stale_telemetry_s: float = Field(default=3.0, gt=0, le=MAX_STALE_S)
+    ramp_interval_s: int = Field(default=MIN_RAMP_INTERVAL_S, ge=MIN_RAMP_INTERVAL_S, le=MAX_RAMP_INTERVAL_S)
+    familiarisation_s: int = Field(
+        default=MIN_FAMILIARISATION_S, ge=MIN_FAMILIARISATION_S, le=MAX_FAMILIARISATION_S
+    )
+    duration_cap_s: int = Field(
+        default=FIRST_SESSION_CAP_S, ge=MIN_DURATION_CAP_S, le=ABSOLUTE_MAX_DURATION_S
+    )
+    cool_down_s: int = Field(default=DEFAULT_COOL_DOWN_S, ge=0, le=MAX_COOL_DOWN_S)
+    incline_pct: float = Field(default=DEFAULT_INCLINE_PCT, ge=0, le=ABSOLUTE_MAX_INCLINE_PCT)
+    overspeed_tolerance_kmh: float = Field(default=DEFAULT_TOLERANCE_KMH, gt=0, le=MAX_TOLERANCE_KMH)
+    overspeed_grace_s: float = Field(default=DEFAULT_GRACE_S, gt=0, le=MAX_GRACE_S)
+    stale_telemetry_s: float = Field(default=DEFAULT_STALE_S, gt=0, le=MAX_STALE_S)
     # A pause longer than this resumes at the start speed and ramps again (after a fresh hold).
-    pause_restart_after_s: int = Field(default=30, ge=0, le=600)
+    pause_restart_after_s: int = Field(default=DEFAULT_PAUSE_RESTART_S, ge=0, le=MAX_PAUSE_RESTART_S)
 
     @model_validator(mode="after")
     def _exact_and_consistent(self) -> Self:
@@ -114,7 +125,9 @@ class OperatorCeilings(BaseModel):
     model_config = _FROZEN
 
     max_speed_kmh: float = Field(default=GENERAL_MAX_SPEED_KMH, gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
-    max_duration_s: int = Field(default=DEFAULT_DURATION_CEILING_S, ge=60, le=ABSOLUTE_MAX_DURATION_S)
+    max_duration_s: int = Field(
+        default=DEFAULT_DURATION_CEILING_S, ge=MIN_DURATION_CAP_S, le=ABSOLUTE_MAX_DURATION_S
+    )
     max_incline_pct: float = Field(default=ABSOLUTE_MAX_INCLINE_PCT, ge=0, le=ABSOLUTE_MAX_INCLINE_PCT)
 
 

@@ -24,8 +24,6 @@ from enum import StrEnum
 from retrowalk.session.events import EndReason
 from retrowalk.session.history import Clearance, PainReport, PainTiming, SessionRecord
 from retrowalk.session.plan import (
-    ABSOLUTE_MAX_DURATION_S,
-    STOP_PAIN,
     OperatorCeilings,
     SessionPlan,
     UserProfile,
@@ -34,14 +32,19 @@ from retrowalk.session.plan import (
     speed_ceiling_for,
     to_centi,
 )
-
-PROGRESS_SPEED_CENTI = 10
-PROGRESS_DURATION_S = 120
-REGRESS_SPEED_CENTI = 20
-REGRESS_DURATION_FACTOR = 0.8
-REFER_AFTER_REGRESSIONS = 2
-REFER_PAIN = 7
-MIN_DURATION_S = 60
+from retrowalk.session.safety_constants import (
+    ABSOLUTE_MAX_DURATION_S,
+    HOLD_PAIN,
+    MIN_DURATION_CAP_S,
+    PROGRESS_DURATION_S,
+    PROGRESS_SPEED_KMH,
+    REFER_AFTER_REGRESSIONS,
+    REFER_PAIN,
+    REGRESS_DURATION_FACTOR,
+    REGRESS_MORNING_RISE,
+    REGRESS_SPEED_KMH,
+    STOP_PAIN,
+)
 
 
 class Decision(StrEnum):
@@ -68,7 +71,7 @@ def _verdict(
     next_morning = max(morning) if morning else None
     if worst is not None and worst > STOP_PAIN:
         return Decision.REGRESS, f"pain {worst}/10 during or after session {record.session_id}"
-    if next_morning is not None and baseline is not None and next_morning >= baseline + 2:
+    if next_morning is not None and baseline is not None and next_morning >= baseline + REGRESS_MORNING_RISE:
         return (
             Decision.REGRESS,
             f"next-morning pain {next_morning} vs {baseline} before ({record.session_id})",
@@ -77,7 +80,7 @@ def _verdict(
         return Decision.HOLD, f"pain reports missing for session {record.session_id}"
     if baseline is None:
         return Decision.HOLD, f"no baseline pain to compare the next morning with ({record.session_id})"
-    if worst >= 4:
+    if worst >= HOLD_PAIN:
         return Decision.HOLD, f"pain {worst}/10 during or after session {record.session_id}"
     if next_morning > baseline:
         return Decision.HOLD, f"next-morning pain up by {next_morning - baseline} ({record.session_id})"
@@ -137,22 +140,21 @@ def next_plan(
     if not verdicts:  # every session predates the latest clearance: carry on from the last plan
         return Progression(Decision.HOLD, _clamped(last_plan, profile, ceilings), ("cleared",))
     decision, reason = verdicts[-1]
+    last_target = to_centi(last_plan.target_speed_kmh)
     if decision is Decision.PROGRESS:
         plan = last_plan.model_copy(
             update={
-                "target_speed_kmh": from_centi(to_centi(last_plan.target_speed_kmh) + PROGRESS_SPEED_CENTI),
+                "target_speed_kmh": from_centi(last_target + to_centi(PROGRESS_SPEED_KMH)),
                 "duration_cap_s": last_plan.duration_cap_s + PROGRESS_DURATION_S,
             }
         )
     elif decision is Decision.REGRESS:
-        target = max(
-            to_centi(last_plan.start_speed_kmh), to_centi(last_plan.target_speed_kmh) - REGRESS_SPEED_CENTI
-        )
+        target = max(to_centi(last_plan.start_speed_kmh), last_target - to_centi(REGRESS_SPEED_KMH))
         plan = last_plan.model_copy(
             update={
                 "target_speed_kmh": from_centi(target),
                 "duration_cap_s": max(
-                    MIN_DURATION_S, math.floor(last_plan.duration_cap_s * REGRESS_DURATION_FACTOR)
+                    MIN_DURATION_CAP_S, math.floor(last_plan.duration_cap_s * REGRESS_DURATION_FACTOR)
                 ),
             }
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from retrowalk.session.events import CommandKind, EndReason, Phase
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps
 from retrowalk.session.ramp import RampState, allowed_centi
+from retrowalk.session.safety_constants import SLOWDOWN_KMH_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +75,11 @@ def allowed_now(s: SessionState) -> int:
     return 0
 
 
-# Judgement (E): the slowest deceleration a treadmill may take after retrowalk lowers its speed before the
-# overspeed rule applies. treadsim and the walking pads in references §4 slow at about 0.5 km/h per second;
-# 0.4 leaves a margin. Without it, a cool-down from 3.0 to 1.0 km/h would be "overspeed" for 4 s and stopped.
-SLOWDOWN_KMH_S = 0.4
-
-
 def limit_now(s: SessionState, now: float) -> int:
     """The speed the belt may show at ``now`` (hundredths of km/h, before the tolerance): the allowed
-    speed, or, just after retrowalk lowered it, the earlier speed falling at :data:`SLOWDOWN_KMH_S`."""
+    speed, or, just after retrowalk lowered it, the earlier speed falling at :data:`SLOWDOWN_KMH_S`.
+
+    Without that allowance a cool-down from 3.0 to 1.0 km/h would be "overspeed" for 4 s and stopped."""
     allowed = allowed_now(s)
     if s.slowdown_from_centi <= allowed:
         return allowed

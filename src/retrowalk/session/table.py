@@ -1,8 +1,8 @@
-"""Every phase transition of a session, as data, in one place.
+"""The phases of a session and every transition between them, as data, in one place.
 
 Like h11's ``_state.py``: the engine never assigns a phase itself; it names a :class:`Trigger` and looks
 the next phase up here. A (phase, trigger) pair missing from the table is illegal and raises
-:class:`~retrowalk.errors.IllegalTransitionError` before anything changes. ``scripts/state_diagram.py``
+:class:`~retrowalk.errors.IllegalTransitionError` before anything changes. ``scripts/safety_doc.py``
 draws ``docs/safety.md``'s state diagram from this table, so the picture cannot drift from the code.
 """
 
@@ -12,7 +12,25 @@ from enum import StrEnum
 from typing import Final
 
 from retrowalk.errors import IllegalTransitionError
-from retrowalk.session.events import Phase
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    ARMED = "armed"  # target speed being set / belt being started (also when resuming)
+    FAMILIARISE = "familiarise"
+    RAMP = "ramp"
+    STEADY = "steady"
+    COOL_DOWN = "cool_down"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    ABORTED = "aborted"
+
+
+# The belt runs and backward-walking time counts.
+ACTIVE_PHASES = frozenset({Phase.FAMILIARISE, Phase.RAMP, Phase.STEADY, Phase.COOL_DOWN})
+# retrowalk controls the belt for a session.
+SESSION_PHASES = ACTIVE_PHASES | {Phase.ARMED, Phase.PAUSED}
+TERMINAL_PHASES = frozenset({Phase.FINISHED, Phase.ABORTED})
 
 
 class Trigger(StrEnum):
