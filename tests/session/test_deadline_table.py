@@ -14,7 +14,6 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from session_rig import WALKING_PAD, Rig, commands, of_type
 
 from retrowalk.errors import RefusedError
 from retrowalk.session.engine import SessionEngine
@@ -37,6 +36,8 @@ from retrowalk.session.events import (
     Tick,
 )
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
+
+from .session_rig import WALKING_PAD, Rig, commands, of_type
 
 JUST_AFTER = 1e-6
 
