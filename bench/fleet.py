@@ -46,8 +46,9 @@ import aiomqtt
 
 from control_path import bench_info, percentile, quiet_logging_like_serve, start_session
 from mqtt_telemetry import _mosquitto as mosquitto_on_free_port
-from retrowalk.config import Settings
+from retrowalk.config import LinkSection, ServiceSection, Settings, TreadmillConfig
 from retrowalk.link.events import LinkConnected, LinkReply, Sample
+from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.service.app import Service
 from retrowalk.service.runner import TreadmillRunner
 from retrowalk.session import events as ev
@@ -179,12 +180,13 @@ def service_settings(args: argparse.Namespace, storage: Path) -> Settings:
     from treadsim.server import treadmill_address
 
     return Settings(
-        service={"id": "fleet", "storage": str(storage / "history.sqlite3"), "tick_hz": 5.0},
+        service=ServiceSection(id="fleet", storage=storage / "history.sqlite3", tick_hz=5.0),
         treadmills=[
-            {"id": f"tm{i}", "address": treadmill_address(args.first + i)} for i in range(args.treadmills)
+            TreadmillConfig(id=f"tm{i}", address=treadmill_address(args.first + i))
+            for i in range(args.treadmills)
         ],
-        link={"scan_timeout_s": 60.0, "backoff_initial_s": 0.5, "backoff_max_s": 5.0},
-        broker={"host": "127.0.0.1", "port": args.port, "prefix": SERVICE_PREFIX, "discovery": False},
+        link=LinkSection(scan_timeout_s=60.0, backoff_initial_s=0.5, backoff_max_s=5.0),
+        broker=BrokerSettings(host="127.0.0.1", port=args.port, prefix=SERVICE_PREFIX, discovery=False),
     )
 
 
