@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from service.test_processes import BIN, reaped, retrowalk, treadsim_bus, write_config
 from treadsim.server import treadmill_address
+
+from .served import reaped, retrowalk
+from .test_processes import BIN, treadsim_bus, write_config
 
 __all__ = ["treadsim_bus"]  # the fixture, used by name
 

@@ -17,7 +17,8 @@ from retrowalk.cli import main
 from retrowalk.storage import Store
 
 from .harness import running_rig
-from .test_processes import BIN, belt, reaped, treadsim_bus, wait_for, write_config
+from .served import reaped
+from .test_processes import BIN, belt, treadsim_bus, wait_for, write_config
 
 __all__ = ["simulator_factory", "treadsim_bus"]
 
