@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from sim_fixtures import SimulatorFactory, simulator_factory
 
 from retrowalk.session import events as ev
-from service.harness import Rig, running_rig, wait_until
 from treadsim.ftms import (
     CONTROL_POINT,
     MACHINE_STATUS,
@@ -34,6 +33,7 @@ from treadsim.ftms import (
 from treadsim.model import BeltState, ChangeSource
 from treadsim.server import Simulator
 
+from ..service.harness import Rig, running_rig, wait_until
 from .budget import fuzz_settings, timeout_s
 from .ftms_frames import (
     Spoiler,

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from sim_fixtures import SimulatorFactory, simulator_factory
 
-from faults.envelope import Envelope, asked_plan
-from faults.judge import Belt, longest_stretch
 from retrowalk.errors import RefusedError
 from retrowalk.mqtt import payloads as p
 from retrowalk.session.events import Phase
 from treadsim.model import BeltState, ChangeSource
 from treadsim.quirks import QUIRKS
 
+from ..faults.envelope import Envelope, asked_plan
+from ..faults.judge import Belt, longest_stretch
 from .harness import Rig, running_rig, wait_until
 
 __all__ = ["simulator_factory"]
