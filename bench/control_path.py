@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrowalk.config import Settings
+from retrowalk.config import LinkSection, ServiceSection, Settings, TreadmillConfig
 from retrowalk.link.events import LinkReply, Sample
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
@@ -375,9 +375,9 @@ async def start_session(service: Service, treadmill_id: str, plan: dict[str, Any
 def service_settings(storage: Path, treadmills: int, tick_hz: float = 5.0) -> Settings:
     """What `retrowalk serve` would read for ``treadmills`` simulated treadmills, without a broker."""
     return Settings(
-        service={"id": "bench", "storage": str(storage / "history.sqlite3"), "tick_hz": tick_hz},
-        treadmills=[{"id": f"tm{i}", "address": treadmill_address(i)} for i in range(treadmills)],
-        link={"scan_timeout_s": 20.0, "backoff_initial_s": 0.2, "backoff_max_s": 2.0},
+        service=ServiceSection(id="bench", storage=storage / "history.sqlite3", tick_hz=tick_hz),
+        treadmills=[TreadmillConfig(id=f"tm{i}", address=treadmill_address(i)) for i in range(treadmills)],
+        link=LinkSection(scan_timeout_s=20.0, backoff_initial_s=0.2, backoff_max_s=2.0),
     )
 
 

@@ -45,10 +45,11 @@ from typing import Any
 import aiomqtt
 
 from control_path import quiet_logging_like_serve, start_session
-from mqtt_telemetry import _mosquitto as mosquitto_on_free_port
-from retrowalk.config import Settings
+from retrowalk.config import LinkSection, ServiceSection, Settings, TreadmillConfig
 from retrowalk.link.events import Sample
+from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.service.app import Service
+from retrowalk.subprocesses import Mosquitto
 from service_cpu import cpu_seconds, resident_mib
 from shared import RadiolessLink, percentile
 
@@ -156,12 +157,13 @@ def service_settings(args: argparse.Namespace, storage: Path) -> Settings:
     from treadsim.server import treadmill_address
 
     return Settings(
-        service={"id": "fleet", "storage": str(storage / "history.sqlite3"), "tick_hz": 5.0},
+        service=ServiceSection(id="fleet", storage=storage / "history.sqlite3", tick_hz=5.0),
         treadmills=[
-            {"id": f"tm{i}", "address": treadmill_address(args.first + i)} for i in range(args.treadmills)
+            TreadmillConfig(id=f"tm{i}", address=treadmill_address(args.first + i))
+            for i in range(args.treadmills)
         ],
-        link={"scan_timeout_s": 60.0, "backoff_initial_s": 0.5, "backoff_max_s": 5.0},
-        broker={"host": "127.0.0.1", "port": args.port, "prefix": SERVICE_PREFIX, "discovery": False},
+        link=LinkSection(scan_timeout_s=60.0, backoff_initial_s=0.5, backoff_max_s=5.0),
+        broker=BrokerSettings(host="127.0.0.1", port=args.port, prefix=SERVICE_PREFIX, discovery=False),
     )
 
 
@@ -556,7 +558,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.seconds <= 0 or args.warmup < 0 or not (args.in_process or args.adapter):
         parser.error("need a positive window, a non-negative warm-up and at least one size")
-    with tempfile.TemporaryDirectory(prefix="rw-fleet-") as tmp, mosquitto_on_free_port(Path(tmp)) as port:
+    with tempfile.TemporaryDirectory(prefix="rw-fleet-") as tmp, Mosquitto(Path(tmp) / "broker") as broker:
+        port = broker.port
         return asyncio.run(orchestrate(args, port))
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 
 from retrowalk.cli import main
@@ -219,8 +220,8 @@ class BrokerWatcher:
     broker was still there while the service shut down (the service's 'offline' reaches it)."""
 
     def __init__(self, port: int) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-demo-watcher")
+        self.messages: list[tuple[str, bytes | bytearray]] = []
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-demo-watcher")
         self._client.on_message = lambda _c, _u, message: self.messages.append(
             (message.topic, message.payload)
         )

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from retrowalk.mqtt import payloads as p
 from retrowalk.session import events as ev
 from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from tests.service.harness import Rig, running_rig
@@ -31,7 +32,8 @@ from treadsim.ftms import (
     ControlOp,
     encode_treadmill_data,
 )
-from treadsim.model import BeltState, ChangeSource
+from treadsim.gatt import LinkSink
+from treadsim.model import BeltEntry, BeltState, ChangeSource
 from treadsim.server import Simulator
 
 from .budget import fuzz_settings, timeout_s
@@ -61,7 +63,7 @@ class Injector:
     """Installed on the peripheral before the service connects: holds the adapter's sink for the test
     and passes what the peripheral sends through an optional spoiler."""
 
-    sink: Any = None
+    sink: LinkSink | None = None
     spoil: Callable[[str, bytes], bytes] | None = None
     spoiled: list[tuple[int, bytes]] = field(default_factory=list)
 
@@ -71,7 +73,7 @@ class Injector:
         injector = self
 
         class Sink:
-            def __init__(self, inner: Any) -> None:
+            def __init__(self, inner: LinkSink) -> None:
                 self._inner = inner
 
             @property
@@ -86,7 +88,7 @@ class Injector:
             def drop(self) -> None:
                 self._inner.drop()
 
-        def connected(sink: Any) -> None:
+        def connected(sink: LinkSink) -> None:
             injector.sink = sink
             original_connected(Sink(sink))
 
@@ -97,7 +99,7 @@ class Injector:
         self.sink.send(char_uuid, value)
 
 
-def client_entries(rig: Rig, since: float) -> list[Any]:
+def client_entries(rig: Rig, since: float) -> list[BeltEntry]:
     record = rig.sim.treadmill(0).treadmill.record
     return [e for e in record if e.source is ChangeSource.CLIENT and e.time >= since]
 
@@ -133,7 +135,7 @@ class AdapterRig:
             # The start's commands go out after the kiosk's answer: wait for them before the garbage.
             await wait_until(lambda: runner.phase in ev.ACTIVE_PHASES, 10, "the session under way")
 
-    def ended(self) -> list[Any]:
+    def ended(self) -> list[p.SessionEnded]:
         return self.rig.recorder.ended("tm0")[self.ended_before :]
 
     ended_before: int = 0
@@ -177,7 +179,9 @@ async def after_everything_injected(adapter: AdapterRig) -> None:
     session and the service be rebuilding the link (everything injected went over the old one)."""
     truth = adapter.rig.sim.treadmill(0).peripheral.current_record()
     record = dataclasses.replace(truth, heart_rate_bpm=SENTINEL_BPM)
-    frames = encode_treadmill_data(record, adapter.injector.sink.mtu - 3)
+    sink = adapter.injector.sink
+    assert sink is not None, "the service never connected"
+    frames = encode_treadmill_data(record, sink.mtu - 3)
     heard = _Heard(frames[-1])
     parser_log = logging.getLogger(PYFTMS_PARSER_LOG)
     level = parser_log.level

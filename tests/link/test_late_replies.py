@@ -11,6 +11,8 @@ from pyftms.models import ControlCode
 
 from retrowalk.link.pyftms_private import CheckedController, GarbageLog
 
+from .characteristics import CONTROL_POINT
+
 ADDRESS = "C0:7E:AD:00:00:07"
 WAIT_S = 0.05  # pyftms's wait for a reply, short: the treadmill here answers only when told to
 
@@ -59,14 +61,14 @@ async def test_the_late_answer_to_a_timed_out_request_control_is_said_to_be_late
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     control, _ = await request_control_that_times_out(caplog)
-    control._on_indicate(None, b"\x80\x00\x01")
+    control._on_indicate(CONTROL_POINT, b"\x80\x00\x01")
     assert said(caplog, logging.WARNING) == []
     assert said(caplog, logging.INFO) == [
         f"treadmill {ADDRESS} sent a late control-point reply (80 00 01): its command had already timed "
         "out; dropped"
     ]
     # Only once: a second identical answer was never asked for.
-    control._on_indicate(None, b"\x80\x00\x01")
+    control._on_indicate(CONTROL_POINT, b"\x80\x00\x01")
     assert any("no command was waiting" in line for line in said(caplog, logging.WARNING))
 
 
@@ -82,8 +84,8 @@ async def test_a_late_answer_arriving_while_the_next_command_waits_does_not_fail
         control.write_command(treadmill, ControlCode.START_RESUME, timeout=5.0), name="start-in-flight"
     )
     await treadmill.wrote.wait()
-    control._on_indicate(None, b"\x80\x00\x01")  # the late answer to the Request Control
-    control._on_indicate(None, b"\x80\x07\x01")  # the answer to Start
+    control._on_indicate(CONTROL_POINT, b"\x80\x00\x01")  # the late answer to the Request Control
+    control._on_indicate(CONTROL_POINT, b"\x80\x07\x01")  # the answer to Start
     assert await start is FtmsResult.SUCCESS
     assert treadmill.writes == [b"\x00", b"\x07"]
     assert said(caplog, logging.WARNING) == []
@@ -116,7 +118,7 @@ async def test_a_command_sent_again_after_a_timeout_gets_its_own_answer(
     )
     await treadmill.wrote.wait()
     # The same op code as the one that timed out, but a command of that op code is in flight: its answer.
-    control._on_indicate(None, b"\x80\x07\x01")
+    control._on_indicate(CONTROL_POINT, b"\x80\x07\x01")
     assert await again is FtmsResult.SUCCESS
 
 
@@ -130,9 +132,9 @@ async def test_after_pyftms_s_own_request_control_the_outer_command_still_takes_
     )
     await treadmill.wrote.wait()
     treadmill.wrote.clear()
-    control._on_indicate(None, b"\x80\x00\x01")  # Request Control granted
+    control._on_indicate(CONTROL_POINT, b"\x80\x00\x01")  # Request Control granted
     await treadmill.wrote.wait()
-    control._on_indicate(None, b"\x80\x07\x01")  # the Start, whose op code timed out once before
+    control._on_indicate(CONTROL_POINT, b"\x80\x07\x01")  # the Start, whose op code timed out once before
     assert await again is FtmsResult.SUCCESS
     assert treadmill.writes == [b"\x07", b"\x00", b"\x07"]
 
@@ -147,8 +149,8 @@ async def test_a_late_answer_whose_result_code_matches_the_op_in_flight_is_still
         control.write_command(treadmill, ControlCode.RESET, timeout=2.0), name="reset"
     )
     await treadmill.wrote.wait()
-    control._on_indicate(None, b"\x80\x07\x01")
+    control._on_indicate(CONTROL_POINT, b"\x80\x07\x01")
     assert not reset.done()
-    control._on_indicate(None, b"\x80\x01\x01")
+    control._on_indicate(CONTROL_POINT, b"\x80\x01\x01")
     assert await reset is FtmsResult.SUCCESS
     assert said(caplog, logging.WARNING) == []

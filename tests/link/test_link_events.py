@@ -13,7 +13,7 @@ def sample(at: float) -> Sample:
 
 async def test_a_reader_iterating_the_stream_gets_every_event_in_order() -> None:
     events = LinkEvents()
-    put = [sample(1.0), LinkLost(at=2.0, reason="the treadmill disconnected"), sample(3.0)]
+    put: list[LinkEvent] = [sample(1.0), LinkLost(at=2.0, reason="the treadmill disconnected"), sample(3.0)]
     for event in put:
         events.put(event)
     read = [await anext(events) for _ in put]

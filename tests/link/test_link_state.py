@@ -49,7 +49,7 @@ class LinkRig:
     def moves(self) -> list[tuple[LinkState, LinkState]]:
         """Every state change the link logged, in order."""
         return [
-            (LinkState(r.args[0]), LinkState(r.args[1]))
+            (LinkState(str(r.args[0])), LinkState(str(r.args[1])))
             for r in self.caplog.records
             if r.name == "retrowalk.link.ftms" and r.msg == "link %s -> %s: %s" and isinstance(r.args, tuple)
         ]

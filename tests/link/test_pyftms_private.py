@@ -32,6 +32,8 @@ from retrowalk.link.pyftms_private import (
     install_guards,
 )
 
+from .characteristics import CONTROL_POINT, MACHINE_STATUS, TRAINING_STATUS, TREADMILL_DATA
+
 ADDRESS = "AA:BB:CC:00:00:01"
 
 
@@ -110,7 +112,7 @@ def controller(clock: Clock) -> CheckedController:
 async def test_a_reply_starting_with_the_response_code_answers_the_command() -> None:
     guard = controller(Clock())
     guard._indicate = asyncio.get_running_loop().create_future()
-    guard._on_indicate(None, bytearray(b"\x80\x02\x01"))
+    guard._on_indicate(CONTROL_POINT, bytearray(b"\x80\x02\x01"))
     assert guard._indicate.result() == b"\x80\x02\x01"
 
 
@@ -121,7 +123,7 @@ async def test_a_reply_starting_with_the_response_code_answers_the_command() -> 
 async def test_a_reply_that_is_not_an_ftms_response_fails_the_command(reply: bytes, shown: str) -> None:
     guard = controller(Clock())
     guard._indicate = asyncio.get_running_loop().create_future()
-    guard._on_indicate(None, reply)
+    guard._on_indicate(CONTROL_POINT, reply)
     with pytest.raises(MalformedReplyError) as caught:
         guard._indicate.result()
     assert str(caught.value) == (
@@ -134,11 +136,11 @@ async def test_a_reply_with_no_command_waiting_is_logged_and_dropped(
     logged: pytest.LogCaptureFixture,
 ) -> None:
     guard = controller(Clock())
-    guard._on_indicate(None, b"\x80\x02\x01")  # nothing sent yet
+    guard._on_indicate(CONTROL_POINT, b"\x80\x02\x01")  # nothing sent yet
     done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
     done.set_result(b"\x80\x07\x01")
     guard._indicate = done
-    guard._on_indicate(None, b"\x80\x02\x01")  # the command in flight was already answered
+    guard._on_indicate(CONTROL_POINT, b"\x80\x02\x01")  # the command in flight was already answered
     assert done.result() == b"\x80\x07\x01"
     assert logged.messages == [
         f"treadmill {ADDRESS} sent an unreadable control-point reply (80 02 01): no command was waiting "
@@ -148,8 +150,8 @@ async def test_a_reply_with_no_command_waiting_is_logged_and_dropped(
 
 def test_an_unparsable_status_names_the_error(logged: pytest.LogCaptureFixture) -> None:
     guard = controller(Clock())
-    guard._on_machine_status(None, bytearray(b"\x01\x00"))  # Reset, with a stray byte after it
-    guard._on_training_status(None, bytearray(b"\x00\xee"))  # no such training status
+    guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x01\x00"))  # Reset, with a stray byte after it
+    guard._on_training_status(TRAINING_STATUS, bytearray(b"\x00\xee"))  # no such training status
     assert logged.messages == [
         # pyftms's assertion carries no message: the type alone says what went wrong.
         f"treadmill {ADDRESS} sent an unreadable machine status (01 00): AssertionError; "
@@ -164,9 +166,9 @@ def test_readable_frames_pass_the_guards_unchanged(logged: pytest.LogCaptureFixt
     garbage = garbage_log(Clock())
     guard = CheckedController(events.append, garbage)
     updater = CheckedUpdater(TreadmillData, events.append, garbage)
-    guard._on_training_status(None, bytearray(b"\x00\x01"))
-    guard._on_machine_status(None, bytearray(b"\x04"))
-    updater._on_notify(None, bytearray(b"\x00\x00\x64\x00"))  # 1.00 km/h
+    guard._on_training_status(TRAINING_STATUS, bytearray(b"\x00\x01"))
+    guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x04"))
+    updater._on_notify(TREADMILL_DATA, bytearray(b"\x00\x00\x64\x00"))  # 1.00 km/h
     assert [(type(e).__name__, e.event_id) for e in events] == [
         ("UpdateEvent", "update"),
         ("ControlEvent", "start"),
@@ -180,7 +182,7 @@ def test_readable_frames_pass_the_guards_unchanged(logged: pytest.LogCaptureFixt
 def test_unreadable_treadmill_data_is_logged_and_not_delivered(logged: pytest.LogCaptureFixture) -> None:
     events: list[object] = []
     updater = CheckedUpdater(TreadmillData, events.append, garbage_log(Clock()))
-    updater._on_notify(None, bytearray(b"\x00"))
+    updater._on_notify(TREADMILL_DATA, bytearray(b"\x00"))
     assert events == []
     assert logged.messages == [
         f"treadmill {ADDRESS} sent an unreadable treadmill data (00): EOFError: Unexpected end of stream.; "
@@ -192,10 +194,10 @@ def test_installed_guards_serve_the_client_and_its_event_callback(logged: pytest
     events: list[Any] = []
     client = get_client(BLEDevice(ADDRESS, "Pad", None), MachineType.TREADMILL, on_ftms_event=events.append)
     install_guards(client, garbage_log(Clock()))
-    client._updater._on_notify(None, bytearray(b"\x00\x00\x64\x00"))  # 1.00 km/h
-    client._updater._on_notify(None, bytearray(b"\x00"))
-    client._controller._on_machine_status(None, bytearray(b"\x04"))  # started by the user
-    client._controller._on_machine_status(None, bytearray(b"\x01\x00"))
+    client._updater._on_notify(TREADMILL_DATA, bytearray(b"\x00\x00\x64\x00"))  # 1.00 km/h
+    client._updater._on_notify(TREADMILL_DATA, bytearray(b"\x00"))
+    client._controller._on_machine_status(MACHINE_STATUS, bytearray(b"\x04"))  # started by the user
+    client._controller._on_machine_status(MACHINE_STATUS, bytearray(b"\x01\x00"))
     assert ("speed_instant", 1.0) in events[0].event_data.items()
     assert events[1].event_id == "start"
     assert len(events) == 2

@@ -43,9 +43,9 @@ def test_an_attribute_no_longer_set_in_init_is_named() -> None:
     class NewInit(aiomqtt.Client):
         def __init__(self) -> None:  # a release whose client keeps its paho client under another name
             self._paho = None
-            self._lock = None
-            self._connected = None
-            self._pending_publishes = None
+            self._lock = None  # type: ignore[assignment]  # a release that keeps the attribute but not the type
+            self._connected = None  # type: ignore[assignment]  # a release that keeps the attribute but not the type
+            self._pending_publishes = None  # type: ignore[assignment]  # a release that keeps the attribute but not the type
 
     with pytest.raises(AiomqttInternalsError, match=r"aiomqtt\.Client\._client \(set in __init__\)"):
         check_internals(INSTALLED, NewInit, mqtt.Client)

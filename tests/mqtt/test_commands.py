@@ -11,7 +11,8 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from retrowalk.mqtt.commands import StartCommand, StopCommand
+from retrowalk.mqtt.bridge import MqttBridge
+from retrowalk.mqtt.commands import Command, StartCommand, StopCommand
 from retrowalk.storage import Store
 
 from .mqtt_broker import Mosquitto
@@ -24,7 +25,7 @@ def command(**fields: Any) -> str:
     return json.dumps(fields)
 
 
-async def started(bridge_ready: Any) -> None:
+async def started(bridge_ready: MqttBridge) -> None:
     await asyncio.wait_for(bridge_ready.connected.wait(), 5)
 
 
@@ -231,7 +232,7 @@ async def test_unknown_treadmill_is_refused(
 
 
 class ExplodingHandler(RecordingHandler):
-    async def handle_command(self, treadmill_id: str, command: Any) -> None:
+    async def handle_command(self, treadmill_id: str, command: Command) -> None:
         await super().handle_command(treadmill_id, command)
         if len(self.calls) == 1:
             raise RuntimeError("engine bug")

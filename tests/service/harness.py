@@ -47,7 +47,7 @@ class Recorder:
     def __call__(self, treadmill_id: str, item: object) -> None:
         self.items.append((treadmill_id, item))
 
-    def of(self, kind: type, treadmill_id: str | None = None) -> list[Any]:
+    def of[T](self, kind: type[T], treadmill_id: str | None = None) -> list[T]:
         return [i for t, i in self.items if isinstance(i, kind) and treadmill_id in (None, t)]
 
     def ended(self, treadmill_id: str | None = None) -> list[p.SessionEnded]:

@@ -43,7 +43,8 @@ def signalled(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, st
 
 
 def belt(bus: str) -> dict[str, Any]:
-    return treadsim("state", bus=bus)
+    state: dict[str, Any] = treadsim("state", bus=bus)  # treadsim's JSON
+    return state
 
 
 def test_sigterm_stops_the_belt_before_the_session_process_exits(treadsim_bus: str, tmp_path: Path) -> None:

@@ -16,9 +16,10 @@ from retrowalk.service.publish import CallbackPublisher
 from retrowalk.service.runner import TreadmillRunner
 from retrowalk.session import events as ev
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
+from tests.plugins.virtual_adapter import wait_until
 
 from .harness import STAND_IN_INFO as INFO
-from .harness import Recorder, wait_until
+from .harness import Recorder
 
 
 class StandInLink:

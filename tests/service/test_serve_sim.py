@@ -8,22 +8,23 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from retrowalk.errors import RefusedError
 from retrowalk.mqtt import payloads as p
 from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
-from treadsim.model import BeltState, ChangeSource
+from treadsim.model import BeltEntry, BeltState, ChangeSource, Treadmill
+from treadsim.server import Simulator
 
 from .harness import Rig, running_rig
 
 FAST = 8.0  # the shared clock runs eight times faster than real time
 
 
-async def walking(rig: Rig) -> Any:
+async def walking(rig: Rig) -> Treadmill:
     """Connect, screen and start a default session on tm0; return the model once its belt moves."""
     await rig.wait_connected("tm0")
     await rig.screen_and_start("tm0")
@@ -32,11 +33,11 @@ async def walking(rig: Rig) -> Any:
     return treadmill
 
 
-def running_entries(rig: Rig, index: int = 0) -> list[Any]:
+def running_entries(rig: Rig, index: int = 0) -> list[BeltEntry]:
     return [e for e in rig.sim.treadmill(index).treadmill.record if e.state is BeltState.RUNNING]
 
 
-def first_start(rig: Rig, index: int = 0) -> Any:
+def first_start(rig: Rig, index: int = 0) -> BeltEntry:
     entries = running_entries(rig, index)
     assert entries, "the belt never started"
     return entries[0]
@@ -150,7 +151,9 @@ async def test_a_console_speed_up_is_corrected_within_the_grace_period(
         corrected = rig.recorder.of(p.OverspeedCorrected, "tm0")
         belt_max = treadmill.record.max_speed_between(pressed_at, rig.sim.now())
         assert all(c.measured_kmh is not None and c.measured_kmh <= belt_max + 0.01 for c in corrected)
-        assert all(c.console_target_kmh > c.allowed_kmh for c in corrected)
+        assert all(
+            c.console_target_kmh is not None and c.console_target_kmh > c.allowed_kmh for c in corrected
+        )
 
 
 async def test_a_pulled_safety_key_ends_the_session(
@@ -191,7 +194,7 @@ async def test_a_link_drop_mid_session_is_followed_by_a_stop_on_reconnect(
 async def test_an_orphaned_moving_belt_is_stopped_at_start_up(
     simulator_factory: SimulatorFactory, tmp_path: Path
 ) -> None:
-    async def someone_left_it_running(sim: Any) -> None:
+    async def someone_left_it_running(sim: Simulator) -> None:
         assert sim.perform(0, "press", "start")["ok"]
         assert sim.perform(0, "set-speed", "2.5")["ok"]
         treadmill = sim.treadmill(0).treadmill
@@ -252,7 +255,7 @@ async def test_a_session_stopped_right_after_connecting_leaves_no_orphaned_belt(
 async def test_one_failing_treadmill_leaves_the_others_unaffected(
     simulator_factory: SimulatorFactory, tmp_path: Path
 ) -> None:
-    async def middle_one_refuses(sim: Any) -> None:
+    async def middle_one_refuses(sim: Simulator) -> None:
         assert sim.perform(1, "link", "refuse")["ok"]
 
     async with running_rig(
@@ -305,7 +308,7 @@ async def test_a_treadmill_that_cannot_go_slow_enough_is_refused_with_the_reason
     from treadsim.peripheral import FtmsPeripheral
     from treadsim.server import TreadmillOptions
 
-    def gym_treadmill(options: TreadmillOptions, now: float, clock: Any) -> FtmsPeripheral:
+    def gym_treadmill(options: TreadmillOptions, now: float, clock: Callable[[], float]) -> FtmsPeripheral:
         # A gym machine whose belt does not run slower than 1.6 km/h.
         spec = TreadmillSpec(min_speed_cs=160, max_speed_cs=1930, speed_step_cs=10)
         return FtmsPeripheral.create(
@@ -396,7 +399,7 @@ async def test_a_session_left_open_by_a_crash_is_closed_on_restart(
     from retrowalk.session.plan import SessionPlan
     from retrowalk.storage import OpenSession, Store
 
-    async def crashed_earlier(sim: Any) -> None:
+    async def crashed_earlier(sim: Simulator) -> None:
         store = Store(tmp_path / "history.sqlite3")
         store.open_session(
             OpenSession(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from retrowalk.config import Settings
+from retrowalk.config import ServiceSection, Settings, TreadmillConfig
 from retrowalk.service.app import Clock, RestartPolicy, Service
 
 POLICY = RestartPolicy(first_delay_s=0.01, max_delay_s=0.16, healthy_after_s=60.0)
@@ -47,8 +47,8 @@ async def restart_delays(
     """Run the service over runners that fail after the given run times; the delays it restarted after."""
     clock = FakeClock()
     settings = Settings(
-        service={"id": "test", "storage": str(tmp_path / "history.sqlite3")},
-        treadmills=[{"id": "tm0", "address": "AA:BB:CC:00:00:01"}],
+        service=ServiceSection(id="test", storage=tmp_path / "history.sqlite3"),
+        treadmills=[TreadmillConfig(id="tm0", address="AA:BB:CC:00:00:01")],
     )
     service = Service(settings, clock=Clock(now=clock.now), restart=POLICY)
     last_started = asyncio.Event()

@@ -17,7 +17,8 @@ from retrowalk.storage import Store
 from tests.plugins.virtual_adapter import SimulatorFactory
 
 from .harness import running_rig
-from .test_processes import BIN, belt, reaped, wait_for, write_config
+from .served import reaped
+from .test_processes import BIN, belt, wait_for, write_config
 
 FAST = 8.0
 

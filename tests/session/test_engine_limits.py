@@ -13,6 +13,7 @@ import pytest
 
 from retrowalk.errors import PlanError
 from retrowalk.session.events import (
+    Action,
     CapWarning,
     CommandKind,
     EndReason,
@@ -47,7 +48,7 @@ def end_reason(rig: Rig) -> EndReason | None:
     return ends[0].reason if ends else None
 
 
-def console_speed(rig: Rig, kmh: float, dt: float = 0.0) -> list[object]:
+def console_speed(rig: Rig, kmh: float, dt: float = 0.0) -> list[Action]:
     return list(rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, kmh), dt))
 
 

@@ -49,9 +49,10 @@ def armed(rig: Rig) -> None:
     rig.send(Start("walker", SessionPlan()))
 
 
-def walking(rig: Rig) -> None:
+def walking(rig: Rig) -> Rig:
     started_at_zero(rig=rig)
     rig.walk(20)
+    return rig
 
 
 def cooling_down(rig: Rig) -> None:
@@ -59,9 +60,10 @@ def cooling_down(rig: Rig) -> None:
     rig.walk(300)
 
 
-def paused(rig: Rig) -> None:
+def paused(rig: Rig) -> Rig:
     walking(rig)
     rig.send(Pause())
+    return rig
 
 
 def stopped_with_the_link_down(rig: Rig) -> None:
@@ -70,7 +72,7 @@ def stopped_with_the_link_down(rig: Rig) -> None:
 
 
 CHECK = "check the belt"
-CASES: list[tuple[Callable[[Rig], None], Callable[[Rig], object], EndReason, str]] = [
+CASES: list[tuple[Callable[[Rig], object], Callable[[Rig], object], EndReason, str]] = [
     (walking, lambda rig: rig.send(Stop()), EndReason.KIOSK_STOP, "stopped from the kiosk"),
     (
         walking,
@@ -180,7 +182,7 @@ CASES: list[tuple[Callable[[Rig], None], Callable[[Rig], object], EndReason, str
 
 @pytest.mark.parametrize(("setup", "act", "reason", "detail"), CASES)
 def test_each_end_says_exactly_why(
-    setup: Callable[[Rig], None], act: Callable[[Rig], object], reason: EndReason, detail: str
+    setup: Callable[[Rig], object], act: Callable[[Rig], object], reason: EndReason, detail: str
 ) -> None:
     rig = Rig()
     setup(rig)
@@ -265,9 +267,10 @@ def test_a_failed_command_names_the_command_the_reply_and_what_to_do(
         (walking, MachineStatus("jump", 1.0), "unknown machine status 'jump'"),  # type: ignore[arg-type]
         (
             walking,
-            CommandResult("speed", ResultCode.SUCCESS),
+            # A str where a CommandKind belongs: the malformed result this case is about.
+            CommandResult("speed", ResultCode.SUCCESS),  # type: ignore[arg-type]
             r"malformed command result CommandResult\(command='speed', result=<ResultCode\.SUCCESS: .*>\)",
-        ),  # type: ignore[arg-type]
+        ),
         (walking, object(), r"unknown event <object object at 0x[0-9a-f]+>"),
     ],
 )
