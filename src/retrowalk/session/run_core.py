@@ -18,6 +18,7 @@ from retrowalk.session.events import (
     Action,
     CapWarning,
     Command,
+    DropLink,
     EndReason,
     PauseBelt,
     Phase,
@@ -45,6 +46,7 @@ BELT_START_TIMEOUT_S = 10.0
 _OVERSPEED = "the belt stayed above the allowed speed + tolerance for longer than the grace period"
 _STALE = "no treadmill data while the belt should move: check the treadmill and the connection"
 _STILL = "the treadmill confirmed the start but the belt stayed still"
+_DROP_SILENT_LINK = "telemetry stopped while the belt should move"
 
 
 def quiet_until(s: SessionState) -> float:
@@ -251,6 +253,8 @@ class RunCore:
                 overspeed_corrections=s.corrections,
             )
         )
+        if reason is EndReason.STALE_TELEMETRY:
+            self.out.append(DropLink(_DROP_SILENT_LINK))
 
     def _go(self, trigger: Trigger) -> None:
         s = self.s
