@@ -16,7 +16,7 @@ import pytest
 from retrowalk.link.events import LinkConnected, LinkEvent, LinkReply, Sample
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.publish import CallbackPublisher
-from retrowalk.service.runner import MAX_FOLLOW_UP_TURNS, TreadmillRunner
+from retrowalk.service.runner import MAX_FOLLOW_UP_TURNS, TreadmillRunner, caps_from
 from retrowalk.session import events as ev
 from retrowalk.session.engine import SessionEngine
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
@@ -191,7 +191,7 @@ async def test_a_chain_of_follow_ups_that_does_not_end_is_cut_off_and_the_belt_s
 
 
 def test_the_engine_asks_for_the_link_to_be_dropped_when_it_ends_a_session_for_silence() -> None:
-    engine = SessionEngine(OperatorCeilings(), _caps(), "tm0")
+    engine = SessionEngine(OperatorCeilings(), caps_from(INFO), "tm0")
     engine.handle(ev.LinkUp(), 0.0)
     engine.handle(ev.Start("ana", SessionPlan(), "s1"), 0.0)
     engine.handle(ev.CommandResult(ev.CommandKind.SET_TARGET_SPEED, OK), 0.1)
@@ -205,18 +205,12 @@ def test_the_engine_asks_for_the_link_to_be_dropped_when_it_ends_a_session_for_s
 
 
 def test_no_other_end_drops_the_link() -> None:
-    engine = SessionEngine(OperatorCeilings(), _caps(), "tm0")
+    engine = SessionEngine(OperatorCeilings(), caps_from(INFO), "tm0")
     engine.handle(ev.LinkUp(), 0.0)
     engine.handle(ev.Start("ana", SessionPlan(), "s1"), 0.0)
     out = engine.handle(ev.Stop(), 0.1)
     assert any(isinstance(a, ev.SessionEnded) for a in out)
     assert not any(isinstance(a, ev.DropLink) for a in out)
-
-
-def _caps() -> Any:
-    from retrowalk.service.runner import caps_from
-
-    return caps_from(INFO)
 
 
 @pytest.mark.parametrize("stop_reply", [OK, FAILED])

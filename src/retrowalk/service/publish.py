@@ -130,7 +130,7 @@ def _at_most_30(kmh: float | None) -> float | None:
 
 
 def notice_payload(treadmill_id: str, notice: ev.Notice) -> p.EventPayload | None:
-    """The event payload for one engine notice (``SessionEnded`` is published by the runner itself)."""
+    """The event payload for one engine notice (``SessionNotices`` adds the summary to a ``SessionEnded``)."""
     match notice:
         case ev.SessionStarted():
             return p.SessionStarted(
