@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import cProfile
 import itertools
 import json
 import math
@@ -256,8 +257,14 @@ async def worker_role(args: argparse.Namespace) -> None:
                 feed = await run_bare(args, group, client)
             await asyncio.sleep(args.warmup)
             print("WINDOW", flush=True)  # the orchestrator reads treadsim's CPU from here
+            profile = cProfile.Profile() if args.profile else None
             t0, cpu0 = time.monotonic(), time.process_time()
+            if profile is not None:
+                profile.enable()
             await asyncio.sleep(args.seconds)
+            if profile is not None:
+                profile.disable()
+                profile.dump_stats(args.profile)
             t1, cpu1 = time.monotonic(), time.process_time()
             result = {
                 "t0": t0,
@@ -379,6 +386,9 @@ async def run_worker(
     cmd = [sys.executable, __file__, "worker", "--kind", kind, "--feed", feed, "--treadmills", str(n),
            "--first", str(first), "--port", str(port),
            "--seconds", str(args.seconds), "--warmup", str(args.warmup)]  # fmt: skip
+    profile = Path(args.profile, f"{kind}-{feed}-{n}.prof") if args.profile else None
+    if profile is not None:
+        cmd += ["--profile", str(profile)]
     env_bus = {"DBUS_SYSTEM_BUS_ADDRESS": sim.bus} if sim else {}
     process = await asyncio.create_subprocess_exec(
         *cmd, stdout=asyncio.subprocess.PIPE, env={**os.environ, **env_bus}, limit=LINE_LIMIT
@@ -415,6 +425,8 @@ async def run_worker(
             f"notifications per sim tick: mean {mean:.1f}, max {biggest}"
         )
     label = "in-process" if feed == "synthetic" else "adapter"
+    if profile is not None:
+        print(f"fleet {label} {kind} n={n}: profile of the window written to {profile}", flush=True)
     return Row(
         label, kind, n, count, received, latencies, result["cpu_s"] / wall,
         result["cpu_s"] / max(received, 1) * 1e6,
@@ -542,6 +554,7 @@ def main() -> int:
         role.add_argument("--port", type=int)
         role.add_argument("--seconds", type=float)
         role.add_argument("--warmup", type=float)
+        role.add_argument("--profile", default="")
         args = role.parse_args()
         if args.role == "sim":
             asyncio.run(sim_role(args.treadmills))
@@ -555,9 +568,18 @@ def main() -> int:
     parser.add_argument("--adapter", type=sizes, default=[20, 50], help="sizes through the virtual adapter")
     parser.add_argument("--seconds", type=float, default=15.0, help="measurement window per run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds between setup and the window")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        default="",
+        help="profile each worker's window with cProfile into DIR/<kind>-<feed>-<n>.prof (read it with "
+        "python -m pstats); the profiler slows the worker, so the run's figures are not comparable",
+    )
     args = parser.parse_args()
     if args.seconds <= 0 or args.warmup < 0 or not (args.in_process or args.adapter):
         parser.error("need a positive window, a non-negative warm-up and at least one size")
+    if args.profile and not Path(args.profile).is_dir():
+        parser.error(f"--profile {args.profile}: no such directory")
     with tempfile.TemporaryDirectory(prefix="rw-fleet-") as tmp, Mosquitto(Path(tmp) / "broker") as broker:
         port = broker.port
         return asyncio.run(orchestrate(args, port))

@@ -6,6 +6,7 @@ API or a changed output line breaks this test instead of the next person who run
 
 from __future__ import annotations
 
+import pstats
 import re
 import subprocess
 import sys
@@ -104,3 +105,16 @@ def test_service_cpu_prints_cpu_and_memory_per_treadmill() -> None:
         out,
         re.MULTILINE,
     ), out
+
+
+@pytest.mark.slow
+def test_fleet_profiles_each_workers_window_on_request(tmp_path: Path) -> None:
+    out = run_bench(
+        "fleet.py", "--in-process", "5", "--adapter", "", "--seconds", "1", "--warmup", "0.2",
+        "--profile", str(tmp_path),
+    )  # fmt: skip
+    for kind in ("bare", "service"):
+        written = tmp_path / f"{kind}-synthetic-5.prof"
+        assert f"fleet in-process {kind} n=5: profile of the window written to {written}" in out, out
+    functions = {name for _file, _line, name in pstats.Stats(str(written)).stats}  # type: ignore[attr-defined]
+    assert "_pump" in functions  # the service's runners ran inside the profiled window

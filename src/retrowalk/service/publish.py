@@ -1,13 +1,16 @@
 """Turning what the engine and the link say into the payloads kiosks and Home Assistant read.
 
 The runner publishes through :class:`Publisher`; the MQTT bridge is one, :class:`LogPublisher` (for
-local sessions at a terminal and for tests) is another.
+local sessions at a terminal and for tests) is another. :class:`SessionNotices` publishes one
+treadmill's engine notices and keeps what a session's summary needs that the engine does not.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from retrowalk.mqtt import payloads as p
@@ -29,6 +32,16 @@ class Publisher(Protocol):
     def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None: ...
 
     def publish_summary(self, treadmill_id: str, s: p.SessionSummary) -> None: ...
+
+
+class SessionHistory(Protocol):
+    """Where sessions are kept (the command router, on SQLite)."""
+
+    def session_started(self, started: ev.SessionStarted) -> None: ...
+
+    def session_ended(self, ended: ev.SessionEnded, summary: p.SessionSummary) -> None: ...
+
+    def pain_during(self, user_id: str, session_id: str) -> int | None: ...
 
 
 class LogPublisher:
@@ -117,7 +130,7 @@ def _at_most_30(kmh: float | None) -> float | None:
 
 
 def notice_payload(treadmill_id: str, notice: ev.Notice) -> p.EventPayload | None:
-    """The event payload for one engine notice (``SessionEnded`` is published by the runner itself)."""
+    """The event payload for one engine notice (``SessionNotices`` adds the summary to a ``SessionEnded``)."""
     match notice:
         case ev.SessionStarted():
             return p.SessionStarted(
@@ -165,3 +178,84 @@ def notice_payload(treadmill_id: str, notice: ev.Notice) -> p.EventPayload | Non
                 detail=notice.detail,
             )
     return None
+
+
+@dataclass
+class SessionTally:
+    """What the summary needs that the engine does not keep (wall-clock start, distance)."""
+
+    session_id: str
+    user_id: str
+    started_at: datetime
+    walked_m: float = 0.0
+    last_distance_m: float | None = None
+
+    def count(self, distance_m: float) -> None:
+        """Add up the distance counter's increases. Many treadmills zero it at Start (or at a reset
+        mid-session): a drop is a new count from zero, never negative travel."""
+        last = self.last_distance_m
+        if last is not None:
+            self.walked_m += distance_m - last if distance_m >= last else distance_m
+        self.last_distance_m = distance_m
+
+
+class SessionNotices:
+    """Publishes one treadmill's engine notices, in the order given, and closes each session with its
+    summary: the event, the summary and the history entry all come from here."""
+
+    def __init__(
+        self,
+        treadmill_id: str,
+        publisher: Publisher,
+        history: SessionHistory | None,
+        log: logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        self._treadmill_id = treadmill_id
+        self._publisher = publisher
+        self._history = history
+        self._log = log
+        self._tally: SessionTally | None = None
+
+    def count(self, distance_m: float | None) -> None:
+        """A sample's distance counter, for the session's distance walked (nothing outside a session)."""
+        if self._tally is not None and distance_m is not None:
+            self._tally.count(distance_m)
+
+    def publish(self, notice: ev.Notice) -> None:
+        if isinstance(notice, ev.SessionStarted):
+            self._tally = SessionTally(
+                session_id=notice.session_id, user_id=notice.user_id, started_at=datetime.now(UTC)
+            )
+            if self._history is not None:
+                self._history.session_started(notice)
+        if isinstance(notice, ev.StopNotConfirmed):
+            self._log.error("the treadmill did not confirm a stop (%s): check the belt", notice.result.value)
+        payload = notice_payload(self._treadmill_id, notice)
+        if payload is not None:
+            self._publisher.publish_event(self._treadmill_id, payload)
+        if isinstance(notice, ev.SessionEnded):
+            self._log.info("session %s ended: %s (%s)", notice.session_id, notice.reason.value, notice.detail)
+            summary = self._summary(notice)
+            self._publisher.publish_summary(self._treadmill_id, summary)
+            if self._history is not None:
+                self._history.session_ended(notice, summary)
+            self._tally = None
+
+    def _summary(self, ended: ev.SessionEnded) -> p.SessionSummary:
+        tally = self._tally
+        started_at = tally.started_at if tally else datetime.now(UTC)
+        history = self._history
+        pain = history.pain_during(ended.user_id, ended.session_id) if history else None
+        return p.SessionSummary(
+            treadmill_id=self._treadmill_id,
+            session_id=ended.session_id,
+            user_id=ended.user_id,
+            started_at=started_at,
+            ended_at=datetime.now(UTC),
+            end_reason=ended.reason.value,
+            walked_s=ended.backward_s,
+            distance_m=round(tally.walked_m, 1) if tally else 0.0,
+            max_speed_kmh=min(ended.max_speed_kmh, 30.0),
+            overspeed_corrections=ended.overspeed_corrections,
+            pain_during=pain,
+        )

@@ -4,12 +4,14 @@ Everything that touches the engine happens in one task (the pump), in arrival or
 kiosk commands and clock ticks go through one queue, so the engine never sees two things at once and a
 sample over the allowed speed is answered with a command before anything else is looked at.
 
+What the engine returns is carried out in one loop (:meth:`TreadmillRunner._carry_out`): commands
+at once and in order, each result fed back with its follow-ups taking their turn first; notices (and
+the engine's ``DropLink``, for a link gone silent) after them, still in the engine's order.
+
 Safety duties of this module (the engine owns the session rules; these are the service's):
-- an orphaned belt: a belt found moving right after connecting, with no session, is stopped (a belt a
-  session owns, paused by the lost link or started since, is not an orphan, even while it runs down);
-- mph reported as km/h: caught from the distance counter and ended as a fault;
-- silent telemetry: when the engine ends a session because data stopped, the link is dropped and
-  rebuilt, because a link that delivers nothing is a broken link;
+- an orphaned belt and mph reported as km/h, found by the pure ``belt_watch`` and acted on here: the
+  orphan is stopped, the wrong units end the session as a treadmill fault;
+- a chain of follow-up commands that does not end is cut off, and the belt stopped;
 - shutdown: a moving belt is stopped before the link is closed; a session then ends with the reason
   the service was given (``service_stopped``, ``stopped_at_terminal``), and the last state says
   "idle, not connected" so that nobody reads a running session from a service that is gone.
@@ -23,6 +25,7 @@ import itertools
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,18 +42,20 @@ from retrowalk.link.events import (
     StatusChange,
     TreadmillInfo,
 )
-from retrowalk.link.units import UnitCheck
 from retrowalk.mqtt import payloads as p
-from retrowalk.service.publish import Publisher, notice_payload, plan_info
+from retrowalk.service.belt_watch import BeltWatch, OrphanedBelt, WrongUnits
+from retrowalk.service.publish import Publisher, SessionHistory, SessionNotices, plan_info
 from retrowalk.service.ticks import TickTimer
 from retrowalk.session import events as ev
 from retrowalk.session.engine import SessionEngine
 from retrowalk.session.plan import OperatorCeilings, TreadmillCaps
-from retrowalk.session.safety_constants import MOVING_KMH, ORPHAN_WINDOW_S
+from retrowalk.session.safety_constants import MOVING_KMH
 
 log = logging.getLogger(__name__)
 
-_MAX_FOLLOW_UPS = 8
+# How deep a chain of follow-ups may go (a command's result asking for a command whose result asks for
+# another...). The engine's longest chain is two or three; one that goes on is a bug: fail closed.
+MAX_FOLLOW_UP_TURNS = 8
 
 
 class Link(Protocol):
@@ -70,16 +75,6 @@ class Link(Protocol):
     def drop(self, reason: str) -> None: ...
 
 
-class SessionHistory(Protocol):
-    """Where sessions are kept (the command router, on SQLite)."""
-
-    def session_started(self, started: ev.SessionStarted) -> None: ...
-
-    def session_ended(self, ended: ev.SessionEnded, summary: p.SessionSummary) -> None: ...
-
-    def pain_during(self, user_id: str, session_id: str) -> int | None: ...
-
-
 @dataclass
 class _Request:
     """A kiosk command waiting for the pump; the future carries the engine's yes or no."""
@@ -95,27 +90,21 @@ class _TickDue:
 _TICK_DUE = _TickDue()
 
 
+# What is carried out after a turn's commands: notices to publish, and the link to drop.
+_After = ev.Notice | ev.DropLink
+
+
 @dataclass
-class _SessionTally:
-    """What the summary needs that the engine does not keep (wall-clock start, distance)."""
+class _Turn:
+    """The actions of one engine turn still to be carried out, and the command of it being carried out
+    (sent, or its follow-ups still being worked through), if any."""
 
-    session_id: str
-    user_id: str
-    started_at: datetime
-    walked_m: float = 0.0
-    last_distance_m: float | None = None
+    actions: deque[ev.Action]
+    in_flight: ev.Command | None = None
 
-    def count(self, distance_m: float) -> None:
-        """Add up the distance counter's increases. Many treadmills zero it at Start (or at a reset
-        mid-session): a drop is a new count from zero, never negative travel."""
-        last = self.last_distance_m
-        if last is not None:
-            self.walked_m += distance_m - last if distance_m >= last else distance_m
-        self.last_distance_m = distance_m
-
-
-def _notices_in(actions: list[ev.Action]) -> list[ev.Notice]:
-    return [action for action in actions if not isinstance(action, ev.COMMAND_TYPES)]  # type: ignore[misc]
+    def keep_only_after(self) -> None:
+        """Drop the turn's remaining commands, keep what comes after commands."""
+        self.actions = deque(a for a in self.actions if not isinstance(a, ev.COMMAND_TYPES))
 
 
 def caps_from(info: TreadmillInfo) -> TreadmillCaps:
@@ -167,14 +156,12 @@ class TreadmillRunner:
         self.caps: TreadmillCaps | None = None
         # Set once the treadmill has been connected and its engine exists.
         self.ready = asyncio.Event()
-        self._units = UnitCheck()
-        self._orphan_watch_until = -math.inf
-        self._tally: _SessionTally | None = None
+        self._watch = BeltWatch()
         self._last_sample: Sample | None = None
         self._published_state: tuple[object, ...] | None = None
-        self._notices: list[ev.Notice] = []
         self._session_numbers = itertools.count(1)
         self.log = logging.LoggerAdapter(log, {"treadmill": treadmill_id})
+        self._notices = SessionNotices(treadmill_id, publisher, history, self.log)
 
     # -------------------------------------------------------------------------------- outside API
 
@@ -265,9 +252,7 @@ class TreadmillRunner:
             case LinkLost():
                 await self._on_lost(item)
         if self.engine is not None and self.engine.phase in ev.SESSION_PHASES:
-            # A session started within the orphan window: the belt is its own, and its run-down after
-            # the session's end is watched by the engine, not taken for an orphan.
-            self._orphan_watch_until = -math.inf
+            self._watch.session_owns_belt()
         self._publish_state_if_changed()
 
     async def _on_request(self, request: _Request) -> None:
@@ -288,7 +273,7 @@ class TreadmillRunner:
             request.done.set_exception(err)
             return
         request.done.set_result(None)
-        await self._perform(actions)
+        await self._carry_out(actions)
 
     async def _on_connected(self, event: LinkConnected) -> None:
         self.info = event.info
@@ -296,16 +281,12 @@ class TreadmillRunner:
             self.caps = caps_from(event.info)
             self.engine = SessionEngine(self._ceilings, self.caps, self.treadmill_id)
             self.ready.set()
-        self._units.restart()
-        # A belt moving at connect is an orphan only if no session owns it: a session paused by the
-        # lost link owns its belt, and that belt's run-down after retrowalk's stops is not an orphan.
-        owned = self.engine.phase in ev.SESSION_PHASES
-        self._orphan_watch_until = -math.inf if owned else event.at + ORPHAN_WINDOW_S
+        self._watch.link_up(event.at, session_owns_belt=self.engine.phase in ev.SESSION_PHASES)
         self._publisher.treadmill_online(self.treadmill_id, True, name=event.info.name)
         await self._feed(ev.LinkUp(), event.at)
 
     async def _on_lost(self, event: LinkLost) -> None:
-        self._units.restart()
+        self._watch.link_down()
         if self.engine is None:
             return
         self._publisher.publish_event(
@@ -321,18 +302,17 @@ class TreadmillRunner:
         engine = self.engine
         if engine is None:
             return
-        if self._tally is not None and sample.distance_m is not None:
-            self._tally.count(sample.distance_m)
+        self._notices.count(sample.distance_m)
         await self._feed(ev.Telemetry(sample.speed_kmh, sample.incline_pct, sample.at), sample.at)
-        in_session = engine.phase in ev.SESSION_PHASES
-        if not in_session and sample.speed_kmh > MOVING_KMH and sample.at <= self._orphan_watch_until:
-            await self._stop_orphan(sample)
-        if in_session:
-            mismatch = self._units.observe(sample.at, sample.speed_kmh, sample.distance_m)
-            if mismatch is not None:
-                self.log.error("stopping: %s", mismatch.reason)
-                await self._feed(ev.TreadmillFault(mismatch.reason), sample.at)
-                self._units.restart()
+        finding = self._watch.sample(
+            sample.at, sample.speed_kmh, sample.distance_m, session_id=self._session_id()
+        )
+        match finding:
+            case OrphanedBelt():
+                await self._stop_orphan(finding)
+            case WrongUnits():
+                self.log.error("stopping: %s", finding.reason)
+                await self._feed(ev.TreadmillFault(finding.reason), sample.at)
         self._publish_telemetry(sample)
 
     async def _on_status(self, status: StatusChange) -> None:
@@ -344,119 +324,104 @@ class TreadmillRunner:
         if self.engine is not None:
             await self._feed(ev.MachineStatus(status.kind, status.value), status.at)
 
-    async def _stop_orphan(self, sample: Sample) -> None:
-        self._orphan_watch_until = -math.inf  # once per connection
-        self.log.warning("belt found moving at %.2f km/h with no session: stopping it", sample.speed_kmh)
+    async def _stop_orphan(self, orphan: OrphanedBelt) -> None:
+        self.log.warning("belt found moving at %.2f km/h with no session: stopping it", orphan.speed_kmh)
         reply = await self.link.execute(ev.StopBelt())
         if not reply.ok:
             self.log.error("could not stop the orphaned belt: %s %s", reply.result.value, reply.detail)
         self._publisher.publish_event(
             self.treadmill_id,
-            p.OrphanedBeltStopped(treadmill_id=self.treadmill_id, speed_kmh=min(sample.speed_kmh, 30.0)),
+            p.OrphanedBeltStopped(treadmill_id=self.treadmill_id, speed_kmh=min(orphan.speed_kmh, 30.0)),
         )
 
     # -------------------------------------------------------------------------------- engine glue
 
-    async def _feed(self, event: ev.Event, now: float, depth: int = 0) -> None:
+    async def _feed(self, event: ev.Event, now: float) -> None:
+        """Hand one event to the engine and carry out what it returns."""
+        actions = await self._engine_answer(event, now)
+        if actions:
+            await self._carry_out(actions)
+
+    async def _engine_answer(self, event: ev.Event, now: float) -> list[ev.Action]:
+        """What the engine returns for an event the service (not a kiosk) sends."""
         assert self.engine is not None
         try:
-            actions = self.engine.handle(event, now)
+            return self.engine.handle(event, now)
         except RefusedError as err:
             # Only kiosk commands may be refused; anything else is a bug in the engine. Fail closed.
             self.log.error("engine refused %r (%s): stopping the belt", event, err)
             await self.link.execute(ev.StopBelt())
-            return
-        await self._perform(actions, depth)
+            return []
 
-    async def _perform(self, actions: list[ev.Action], depth: int = 0) -> None:
-        """Execute commands at once, in order; publish notices after them, still in the engine's order.
+    async def _carry_out(self, actions: list[ev.Action]) -> None:
+        """Carry out one engine turn and every follow-up, in one loop: commands at once and in order,
+        notices (and a ``DropLink``) after all of them, still in the engine's order.
 
-        Publishing may cost a database commit (the outbox); a corrective command must not wait for
-        it. Notices are held in a buffer filled in the engine's order (follow-ups after the notices
-        that came before them) and flushed once the outermost call is done.
+        Publishing may cost a database commit (the outbox); a corrective command must not wait for it.
+        A command's result goes back to the engine at once; the actions it answers with are a turn of
+        their own, carried out before the rest of the turn that sent the command, and their notices
+        come before that rest's.
 
-        After a failed command the rest of the list is dropped (the engine has been told, and what it
+        After a failed command the rest of its turn is dropped (the engine has been told, and what it
         asked after the failure has run), except after a stop: a stop that failed or was cut short
         changes nothing the engine decided (the session has ended either way, and the engine has said
-        that the stop was not confirmed), so the notices after it, the session's end above all, still go
-        out.
+        that the stop was not confirmed), so what comes after it, the session's end above all, still goes
+        out, also when the stop is interrupted (the service stopping, a stop that never answers).
         """
+        turns = [_Turn(deque(actions))]
+        after: list[_After] = []
         try:
-            for index, action in enumerate(actions):
-                if not isinstance(action, ev.COMMAND_TYPES):
-                    self._notices.append(action)  # type: ignore[arg-type]
+            while turns:
+                turn = turns[-1]
+                turn.in_flight = None  # its command's follow-ups, if any, are done
+                if not turn.actions:
+                    turns.pop()
                     continue
-                done = False
-                try:
-                    done = await self._command(action, depth)  # type: ignore[arg-type]
-                finally:
-                    if not done and isinstance(action, ev.StopBelt):
-                        self._notices += _notices_in(actions[index + 1 :])
-                if not done:
-                    return
+                action = turn.actions.popleft()
+                if not isinstance(action, ev.COMMAND_TYPES):
+                    after.append(action)  # type: ignore[arg-type]
+                    continue
+                command: ev.Command = action  # type: ignore[assignment]
+                turn.in_flight = command
+                ok, follow_ups = await self._command(command, follow_up_depth=len(turns) - 1)
+                if not ok:
+                    if isinstance(command, ev.StopBelt):
+                        turn.keep_only_after()
+                    else:
+                        turn.actions.clear()
+                if follow_ups:
+                    turns.append(_Turn(deque(follow_ups)))
         finally:
-            if depth == 0:
-                notices, self._notices = self._notices, []
-                for notice in notices:
-                    self._publish_notice(notice)
+            # Cut short (cancelled, a timeout at shutdown): a stop being carried out keeps what came
+            # after it in its turn, innermost turn first, as a stop that failed would.
+            for turn in reversed(turns):
+                if isinstance(turn.in_flight, ev.StopBelt):
+                    turn.keep_only_after()
+                    after += turn.actions  # type: ignore[arg-type]
+            for item in after:
+                self._after_commands(item)
 
-    async def _command(self, command: ev.Command, depth: int) -> bool:
+    async def _command(self, command: ev.Command, *, follow_up_depth: int) -> tuple[bool, list[ev.Action]]:
+        """Send one command; whether it succeeded, and what the engine answers to its result."""
         reply: LinkReply = await self.link.execute(command)
         assert self.engine is not None
         now = self._clock()
         if reply.link_down:
-            if self.engine.link_up:
-                await self._feed(ev.LinkDown(), now, depth + 1)
-            return False
-        if depth >= _MAX_FOLLOW_UPS:
+            follow_ups = await self._engine_answer(ev.LinkDown(), now) if self.engine.link_up else []
+            return False, follow_ups
+        if follow_up_depth >= MAX_FOLLOW_UP_TURNS:
             self.log.error("too many follow-up commands; stopping the belt")
             await self.link.execute(ev.StopBelt())
-            return False
-        await self._feed(ev.CommandResult(command.kind, reply.result), now, depth + 1)
-        return reply.ok
+            return False, []
+        follow_ups = await self._engine_answer(ev.CommandResult(command.kind, reply.result), now)
+        return reply.ok, follow_ups
 
-    def _publish_notice(self, notice: ev.Notice) -> None:
-        if isinstance(notice, ev.SessionStarted):
-            self._tally = _SessionTally(
-                session_id=notice.session_id,
-                user_id=notice.user_id,
-                started_at=datetime.now(UTC),
-            )
-            self._units.restart()
-            if self._history is not None:
-                self._history.session_started(notice)
-        if isinstance(notice, ev.StopNotConfirmed):
-            self.log.error("the treadmill did not confirm a stop (%s): check the belt", notice.result.value)
-        payload = notice_payload(self.treadmill_id, notice)
-        if payload is not None:
-            self._publisher.publish_event(self.treadmill_id, payload)
-        if isinstance(notice, ev.SessionEnded):
-            self.log.info("session %s ended: %s (%s)", notice.session_id, notice.reason.value, notice.detail)
-            if notice.reason is ev.EndReason.STALE_TELEMETRY:
-                self.link.drop("telemetry stopped while the belt should move")
-            summary = self._summary(notice)
-            self._publisher.publish_summary(self.treadmill_id, summary)
-            if self._history is not None:
-                self._history.session_ended(notice, summary)
-            self._tally = None
-
-    def _summary(self, ended: ev.SessionEnded) -> p.SessionSummary:
-        tally = self._tally
-        started_at = tally.started_at if tally else datetime.now(UTC)
-        pain = self._history.pain_during(ended.user_id, ended.session_id) if self._history else None
-        return p.SessionSummary(
-            treadmill_id=self.treadmill_id,
-            session_id=ended.session_id,
-            user_id=ended.user_id,
-            started_at=started_at,
-            ended_at=datetime.now(UTC),
-            end_reason=ended.reason.value,
-            walked_s=ended.backward_s,
-            distance_m=round(tally.walked_m, 1) if tally else 0.0,
-            max_speed_kmh=min(ended.max_speed_kmh, 30.0),
-            overspeed_corrections=ended.overspeed_corrections,
-            pain_during=pain,
-        )
+    def _after_commands(self, item: _After) -> None:
+        if isinstance(item, ev.DropLink):
+            self.log.warning("dropping the link to rebuild it: %s", item.reason)
+            self.link.drop(item.reason)
+        else:
+            self._notices.publish(item)
 
     # -------------------------------------------------------------------------------- publishing
 

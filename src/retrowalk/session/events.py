@@ -2,8 +2,8 @@
 
 Inputs (``Event``): kiosk commands, telemetry, machine status, control results, link changes, ticks.
 Outputs (``Action``): ``Command`` records the service executes on the treadmill, in order, stopping at
-the first that fails; and ``Notice`` records it publishes (MQTT). Enums are ``StrEnum`` because their
-values become MQTT payload values.
+the first that fails; ``Notice`` records it publishes (MQTT); and ``DropLink``, for a link that has
+gone silent. Enums are ``StrEnum`` because their values become MQTT payload values.
 """
 
 from __future__ import annotations
@@ -312,6 +312,18 @@ class SessionEnded:
 
 
 Notice = SessionStarted | PhaseChanged | OverspeedCorrected | CapWarning | StopNotConfirmed | SessionEnded
-Action = Command | Notice
+
+
+# --- Outputs: what the service does to the link --------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DropLink:
+    """Drop the link and let it be rebuilt: it delivered no data while the belt should move, and a link
+    that delivers nothing is broken. Comes after the ``SessionEnded`` of that session, and, like the
+    notices, is carried out even when the stop before it failed."""
+
+    reason: str
+
+
+Action = Command | Notice | DropLink
 
 COMMAND_TYPES: tuple[type, ...] = (SetTargetSpeed, SetTargetIncline, StartBelt, StopBelt, PauseBelt)

@@ -17,6 +17,7 @@ from retrowalk.session.events import (
     FINISHED_REASONS,
     Action,
     Command,
+    DropLink,
     EndReason,
     PauseBelt,
     Phase,
@@ -29,6 +30,9 @@ from retrowalk.session.events import (
 from retrowalk.session.plan import from_centi, to_centi
 from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
 from retrowalk.session.table import Trigger, next_phase
+
+# Silent data may be a half-dead connection: the runner rebuilds the link rather than wait on it.
+_DROP_SILENT_LINK = "telemetry stopped while the belt should move"
 
 
 class Turn:
@@ -77,6 +81,8 @@ class Turn:
                 overspeed_corrections=s.corrections,
             )
         )
+        if reason is EndReason.STALE_TELEMETRY:
+            self.out.append(DropLink(_DROP_SILENT_LINK))
 
     def go(self, trigger: Trigger) -> None:
         """The one place the phase changes: to what the table gives ``trigger`` (or raise)."""
