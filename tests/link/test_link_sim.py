@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from dbus_fast import BusType, Message
@@ -14,9 +14,8 @@ from dbus_fast.aio import MessageBus
 from retrowalk.link.events import LinkConnected, LinkEvent, LinkLost
 from retrowalk.link.ftms import FtmsLink, LinkSettings, LinkTarget
 from retrowalk.session.events import ResultCode, SetTargetSpeed, StopBelt
-from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
-from treadsim.peripheral import FtmsPeripheral
-from treadsim.server import Simulator, TreadmillOptions, treadmill_address
+from tests.plugins.virtual_adapter import SimulatorFactory, slow_answering, wait_until
+from treadsim.server import Simulator, treadmill_address
 
 from .running import link_running
 
@@ -73,18 +72,7 @@ async def test_a_lost_link_leaves_no_bus_connection_behind(simulator_factory: Si
 REPLY_DELAY_S = 0.3  # simulated seconds the treadmill takes to answer a control-point write
 
 
-def slow_answering_treadmill(
-    options: TreadmillOptions, now: float, clock: Callable[[], float]
-) -> FtmsPeripheral:
-    """treadsim's treadmill, answering each control-point write a little later, as real machines do."""
-    return FtmsPeripheral.create(
-        now,
-        address=options.address,
-        name=options.name,
-        seed=options.seed,
-        clock=clock,
-        response_delay_s=REPLY_DELAY_S,
-    )
+slow_answering_treadmill = slow_answering(REPLY_DELAY_S)
 
 
 async def test_a_command_cancelled_in_flight_is_answered_before_the_next_one_is_written(
