@@ -97,3 +97,37 @@ async def test_a_command_cancelled_in_flight_is_answered_before_the_next_one_is_
     assert reply.result is ResultCode.SUCCESS, reply
     said = [r.getMessage() for r in caplog.records if r.name.startswith("retrowalk")]
     assert not [line for line in said if "unreadable" in line], said
+
+
+# A treadmill that takes 1.5 s to answer, while the link waits 1 s for each reply.
+NOTIFYING_REPLY_S = 1.5
+IMPATIENT = LinkSettings(scan_timeout_s=5.0, backoff_initial_s=0.1, backoff_max_s=0.5, command_timeout_s=1.0)
+
+
+async def test_a_command_the_treadmill_never_answers_fails_within_its_wait_and_holds_up_nothing(
+    simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The UREVO E1L answers by notification and gave one answer for two back-to-back writes (the
+    # notify-replies quirk: a write during a running procedure is obeyed and never answered). The first
+    # command's Request Control times out; the second command's Request Control goes out while the
+    # first is still running, so it is never answered itself: the late answer to the first stands in
+    # for it, and the speed command after it is answered too late. Each command fails within its own
+    # bounded wait, and none is counted as obeyed on another's answer.
+    caplog.set_level(logging.INFO, logger="retrowalk")
+    factory = slow_answering(NOTIFYING_REPLY_S, ("notify-replies",))
+    await simulator_factory(treadmills=1, peripheral_factory=factory)
+    events: list[LinkEvent] = []
+    link = FtmsLink("tm0", LinkTarget(address=treadmill_address(0)), timing=IMPATIENT)
+    async with link_running(link, events):
+        await wait_until(lambda: link.connected, 15, "connected")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        first = await link.execute(StopBelt())
+        second = await link.execute(SetTargetSpeed(1.0))
+        took = loop.time() - began
+        await wait_until(lambda: "late control-point reply (80 02" in caplog.text, 5, "the late speed answer")
+    assert first.result is ResultCode.TIMEOUT, first
+    assert second.result is ResultCode.TIMEOUT, second
+    # Three writes at most, each waited for at most 1 s, and nothing waited for a reply never sent.
+    assert took < 3 * IMPATIENT.command_timeout_s + 1.0, took
+    assert "unreadable" not in caplog.text

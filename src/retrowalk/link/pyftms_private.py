@@ -51,7 +51,7 @@ from bleak.backends.device import BLEDevice
 from pyftms import FitnessMachine, MachineType, get_client
 from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import DataUpdater, FtmsCallback, MachineController
-from pyftms.models import ControlCode
+from pyftms.models import ControlCode, ControlModel
 
 from retrowalk.errors import TreadmillFaultError
 
@@ -178,8 +178,9 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
         **kwargs: Any,
     ) -> Any:
         # pyftms sends its Request Control through this same method, so the op in flight is always the
-        # one whose reply is awaited.
-        outer, self._writing = self._writing, None if code is None else int(code)
+        # one whose reply is awaited. Stop, pause and the target settings come with no ``code``: pyftms
+        # derives their op code from the keyword arguments, and so does this.
+        outer, self._writing = self._writing, _op_code(code, kwargs)
         try:
             return await super().write_command(cli, code, timeout=timeout, **kwargs)
         except TimeoutError:
@@ -267,6 +268,17 @@ def bleak_client_of(client: FitnessMachine) -> Any:
     so that the transport can release what it holds (see ``BluezTransport.release``).
     """
     return getattr(client, "_cli", None)
+
+
+def _op_code(code: ControlCode | None, kwargs: Mapping[str, Any]) -> int | None:
+    """The op code a pyftms control-point write will carry (None when pyftms cannot build it either)."""
+    if code is not None:
+        return int(code)
+    try:
+        derived = ControlModel(code=None, **kwargs).code
+    except (TypeError, ValueError):
+        return None  # pyftms refuses the same arguments when it builds the request
+    return None if derived is None else int(derived)
 
 
 def _why(err: BaseException) -> str:
