@@ -20,29 +20,18 @@ from dataclasses import dataclass
 from .ftms import (
     CONTROL_POINT,
     CROSS_TRAINER_DATA,
-    DEVICE_INFORMATION_SERVICE,
     FEATURE,
-    FEATURE_AVERAGE_SPEED,
-    FEATURE_ELAPSED_TIME,
-    FEATURE_EXPENDED_ENERGY,
-    FEATURE_HEART_RATE,
-    FEATURE_INCLINATION,
-    FEATURE_METABOLIC_EQUIVALENT,
-    FEATURE_TOTAL_DISTANCE,
     FTMS_SERVICE,
     INCLINATION_RANGE,
     MACHINE_STATUS,
     MANUFACTURER_NAME,
     MODEL_NUMBER,
     SPEED_RANGE,
-    TARGET_INCLINATION_SUPPORTED,
-    TARGET_SPEED_SUPPORTED,
     TRAINING_STATUS,
     TREADMILL_DATA,
     ControlPointFrameError,
     ControlRequest,
     ControlResponse,
-    Features,
     FrameProblem,
     InclinationRange,
     MachineStatus,
@@ -72,10 +61,10 @@ from .gatt import (
     ATT_WRITE_NOT_PERMITTED,
     Advertisement,
     AttError,
-    CharacteristicSpec,
     LinkSink,
     ServiceSpec,
 )
+from .gatt_table import FEATURES, NOT_READABLE, services_for
 from .model import (
     BeltState,
     ChangeSource,
@@ -90,48 +79,6 @@ from .quirks import QuirkSettings, combine_quirks
 
 CLIENT = ChangeSource.CLIENT
 CONSOLE = ChangeSource.CONSOLE
-
-
-def _services(settings: QuirkSettings) -> tuple[ServiceSpec, ...]:
-    """The GATT table; quirks change how the control point answers and which machine data is offered."""
-    machine_data: tuple[CharacteristicSpec, ...] = ()
-    if not settings.no_treadmill_data:
-        machine_data += (CharacteristicSpec(TREADMILL_DATA, ("notify",)),)
-    if settings.cross_trainer_data:
-        machine_data += (CharacteristicSpec(CROSS_TRAINER_DATA, ("notify",)),)
-    replies = "notify" if settings.notify_replies else "indicate"
-    return (
-        ServiceSpec(
-            FTMS_SERVICE,
-            (
-                CharacteristicSpec(FEATURE, ("read",)),
-                *machine_data,
-                CharacteristicSpec(TRAINING_STATUS, ("read", "notify")),
-                CharacteristicSpec(SPEED_RANGE, ("read",)),
-                CharacteristicSpec(INCLINATION_RANGE, ("read",)),
-                CharacteristicSpec(CONTROL_POINT, ("write", replies)),
-                CharacteristicSpec(MACHINE_STATUS, ("notify",)),
-            ),
-        ),
-        ServiceSpec(
-            DEVICE_INFORMATION_SERVICE,
-            (CharacteristicSpec(MANUFACTURER_NAME, ("read",)), CharacteristicSpec(MODEL_NUMBER, ("read",))),
-        ),
-    )
-
-
-_NOT_READABLE = frozenset({TREADMILL_DATA, CROSS_TRAINER_DATA, CONTROL_POINT, MACHINE_STATUS})
-
-_FEATURES = Features(
-    FEATURE_AVERAGE_SPEED
-    | FEATURE_TOTAL_DISTANCE
-    | FEATURE_INCLINATION
-    | FEATURE_EXPENDED_ENERGY
-    | FEATURE_HEART_RATE
-    | FEATURE_METABOLIC_EQUIVALENT
-    | FEATURE_ELAPSED_TIME,
-    TARGET_SPEED_SUPPORTED | TARGET_INCLINATION_SUPPORTED,
-)
 
 
 class PeripheralConfigError(ValueError):
@@ -194,7 +141,7 @@ class FtmsPeripheral:
         self._blip_at: float | None = None
         self._drop_at: float | None = None
         self._held_statuses: list[MachineStatus] | None = None
-        self._services = _services(self.settings)
+        self._services = services_for(self.settings)
         self._wind_down_status_at = treadmill.now
         # A short human-readable history for the tester console.
         self.events: deque[str] = deque(maxlen=200)
@@ -268,7 +215,7 @@ class FtmsPeripheral:
     def read(self, char_uuid: str) -> bytes:
         spec = self.treadmill.spec
         readers: dict[str, Callable[[], bytes]] = {
-            FEATURE: _FEATURES.encode,
+            FEATURE: FEATURES.encode,
             TRAINING_STATUS: lambda: encode_training_status(self.treadmill.training_status),
             # In the machine's own unit: an mph machine (mph-as-kmh) puts mph numbers here.
             SPEED_RANGE: SpeedRange(spec.min_speed_cs, spec.max_speed_cs, spec.speed_step_cs).encode,
@@ -282,7 +229,7 @@ class FtmsPeripheral:
         }
         if char_uuid in readers:
             return readers[char_uuid]()
-        if char_uuid in _NOT_READABLE:
+        if char_uuid in NOT_READABLE:
             raise AttError(ATT_READ_NOT_PERMITTED, f"{char_uuid} is not readable")
         raise AttError(ATT_REQUEST_NOT_SUPPORTED, f"no characteristic {char_uuid}")
 
