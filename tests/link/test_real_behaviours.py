@@ -21,7 +21,7 @@ from retrowalk.link.ftms import FtmsLink, LinkSettings
 from retrowalk.mqtt import payloads as p
 from retrowalk.session.events import MachineStatusKind
 from tests.plugins.in_process_treadmill import HANG_S, TreadmillRig, in_process_rig, start_session
-from treadsim.ftms import MACHINE_STATUS, ControlOp, MachineStatusCode
+from treadsim.ftms import MACHINE_STATUS, TREADMILL_DATA, ControlOp, MachineStatusCode
 from treadsim.model import BeltState, ChangeSource, TreadmillSpec
 
 TICK_S = 0.01
@@ -153,6 +153,32 @@ async def test_a_treadmill_that_connects_but_sends_nothing_is_dropped_with_a_rea
         assert "sent no data" in lost.detail
         assert "unlocked" in lost.detail
         assert rig.peripheral.treadmill.state is BeltState.STOPPED
+
+
+PATIENT = dataclasses.replace(QUICK, no_data_timeout_s=1.0)
+
+
+async def test_a_treadmill_whose_frames_pyftms_drops_is_not_taken_for_a_silent_one() -> None:
+    # pyftms drops all-zero Treadmill Data frames ("null packets"), which some treadmills send while
+    # their belt stands still: no update reaches the link, yet the treadmill is anything but silent.
+    frames: list[float] = []
+
+    def all_zeros(char_uuid: str, value: bytes) -> list[bytes]:
+        if char_uuid == TREADMILL_DATA:
+            frames.append(time.monotonic())
+            return [bytes(4)]  # flags 0 (the speed follows), speed 0
+        return [value]
+
+    async with in_process_rig(timing=PATIENT) as rig:
+        rig.tamper = all_zeros
+        await tick_until(
+            rig,
+            lambda: len(frames) > 1 and frames[-1] - frames[0] > 3 * PATIENT.no_data_timeout_s,
+            "3 s of frames",
+        )
+        await rig.settle()
+        assert not [item for item in rig.published if isinstance(item, p.LinkLost)]
+        assert rig.runner.link.connected
 
 
 # ------------------------------------------------------------------------------ which machine data

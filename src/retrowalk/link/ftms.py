@@ -147,7 +147,7 @@ class FtmsLink:
         self._command_lock = asyncio.Lock()
         self._echoes = EchoFilter()
         self._wind_down = WindDownFilter(clock)
-        # Set by the first Treadmill Data of a connection.
+        # Set by the first Treadmill Data notification of a connection, readable or not.
         self._data_seen = asyncio.Event()
         self.log = logging.LoggerAdapter(log, {"treadmill": treadmill_id})
 
@@ -254,7 +254,9 @@ class FtmsLink:
             on_ftms_event=self._on_ftms_event,
             on_disconnect=self._on_disconnect,
         )
-        install_guards(client, GarbageLog(self.log, device.address))
+        # Frames count from the moment pyftms subscribes, before the link is up.
+        self._data_seen.clear()
+        install_guards(client, GarbageLog(self.log, device.address), on_data_frame=self._data_seen.set)
         connection = _Connection(client)
         self._enter(LinkState.CONNECTING, f"connecting to {device.address} ({device.name})", connection)
         failure: str | None = None
@@ -272,17 +274,16 @@ class FtmsLink:
             # The treadmill went (or the link was dropped) while connecting; pyftms then usually fails on
             # the connection it has just forgotten, which is no fault of the treadmill's answers.
             failure = f"the connection to {device.address} ended while it was being set up"
-        connection.ble_client = bleak_client_of(client)
-        if failure is None and not _offers_treadmill_data(connection.ble_client):
+        if failure is None and not _offers_treadmill_data(bleak_client_of(client)):
             failure = _not_a_treadmill(device.address, device.name)
         if failure is not None:
             self.log.warning("%s", failure)
             await self._close()
             return False
+        connection.ble_client = bleak_client_of(client)
         self._info = _read_info(client, self.log)
         self._echoes.clear()
         self._wind_down.clear()
-        self._data_seen.clear()
         self.log.info(
             "connected to %s (%s %s), speed range %s",
             device.address,
@@ -294,7 +295,6 @@ class FtmsLink:
         # Data that arrived while connecting was kept by pyftms but not reported (the link was not up):
         # report the belt as it is now, so a belt found moving is seen at once.
         if "speed_instant" in client.properties:
-            self._data_seen.set()
             self.events.put(self._sample(client))
         return True
 
@@ -341,7 +341,6 @@ class FtmsLink:
         if isinstance(event, UpdateEvent):
             if _DATA_KEYS.isdisjoint(event.event_data):
                 return
-            self._data_seen.set()
             self.events.put(self._sample(connection.client))
         elif isinstance(event, ControlEvent):
             # "callback" events echo our own successful commands; their results are already known.

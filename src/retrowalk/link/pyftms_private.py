@@ -232,22 +232,37 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
 class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
     """pyftms's treadmill-data parser, logging what it cannot read with the treadmill's address."""
 
-    def __init__(self, model: Any, callback: FtmsCallback, garbage: GarbageLog) -> None:
+    def __init__(
+        self,
+        model: Any,
+        callback: FtmsCallback,
+        garbage: GarbageLog,
+        on_frame: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(model, callback)
         self._garbage = garbage
+        self._on_frame = on_frame
 
     def _on_notify(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
+        # Every frame counts as a sign of life, also one pyftms drops (its "null packets", all zeros, are
+        # what some treadmills send while standing still) or cannot read.
+        if self._on_frame is not None:
+            self._on_frame()
         try:
             super()._on_notify(c, data)
         except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed frame
             self._garbage.frame("treadmill data", data, _why(err))
 
 
-def install_guards(client: FitnessMachine, garbage: GarbageLog) -> None:
-    """Swap the checked parsers into a pyftms client; call before ``connect``."""
+def install_guards(
+    client: FitnessMachine, garbage: GarbageLog, on_data_frame: Callable[[], None] | None = None
+) -> None:
+    """Swap the checked parsers into a pyftms client; call before ``connect``. ``on_data_frame`` is
+    called for every machine-data notification, readable or not."""
     on_event = client._on_event  # noqa: SLF001 - the client's event sink, which the parsers feed
     client._controller = CheckedController(on_event, garbage)  # noqa: SLF001 - no injection point
-    client._updater = CheckedUpdater(client._data_model, on_event, garbage)  # noqa: SLF001 - as above
+    model = client._data_model  # noqa: SLF001 - as above
+    client._updater = CheckedUpdater(model, on_event, garbage, on_data_frame)  # noqa: SLF001 - as above
 
 
 async def request_control(client: FitnessMachine) -> bool:
