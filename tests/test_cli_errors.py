@@ -272,9 +272,10 @@ def test_session_stop_without_a_session_says_so(
         (["--speedup", "nan"], "--speedup must be a number above 0 and at most 120, got nan"),
         (
             ["--quirk", "sticky-belt"],
-            "unknown quirk 'sticky-belt'; valid quirks: console-drift, fast-notify, flaky-link, "
-            "ignores-speed, mph-as-kmh, no-final-zero, own-start-speed, pause-revokes-control, power-blip, "
-            "slow-start-accept, split-records",
+            "unknown quirk 'sticky-belt'; valid quirks: console-drift, cross-trainer-data, "
+            "cross-trainer-only, fast-notify, flaky-link, ignores-speed, mph-as-kmh, needs-unlock, "
+            "no-final-zero, notify-replies, own-start-speed, pause-revokes-control, power-blip, "
+            "request-control-starts, slow-start-accept, split-records, wind-down-status, zero-incline-range",
         ),
     ],
 )

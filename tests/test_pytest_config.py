@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.plugins.in_process_treadmill import profiles
-from treadsim.quirks import QUIRKS
+from treadsim.quirks import DRIVABLE_QUIRKS
 
 PYPROJECT = Path(__file__).parent.parent / "pyproject.toml"
 
@@ -103,7 +103,7 @@ def test_the_in_process_treadmill_runs_on_every_quirk_profile_unless_narrowed(
     )
     ids = collected(pytester)
     assert [i for i in ids if i.startswith("test_every")] == sorted(
-        f"test_every[{name}]" for name in ["well-behaved", *QUIRKS]
+        f"test_every[{name}]" for name in ["well-behaved", *DRIVABLE_QUIRKS]
     )
     assert [i for i in ids if i.startswith("test_two")] == [
         "test_two[ignores-speed]",

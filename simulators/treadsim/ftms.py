@@ -17,6 +17,7 @@ from .gatt import uuid16
 FTMS_SERVICE = uuid16(0x1826)
 FEATURE = uuid16(0x2ACC)
 TREADMILL_DATA = uuid16(0x2ACD)
+CROSS_TRAINER_DATA = uuid16(0x2ACE)
 TRAINING_STATUS = uuid16(0x2AD3)
 SPEED_RANGE = uuid16(0x2AD4)
 INCLINATION_RANGE = uuid16(0x2AD5)
@@ -29,6 +30,7 @@ MODEL_NUMBER = uuid16(0x2A24)
 # Service data flags and machine type (FTMS 3.1.1).
 SERVICE_DATA_MACHINE_AVAILABLE = 0x01
 MACHINE_TYPE_TREADMILL = 0x0001
+MACHINE_TYPE_CROSS_TRAINER = 0x0002
 
 RESPONSE_CODE = 0x80
 
@@ -505,6 +507,13 @@ class TreadmillDataAssembler:
         return self._pending is not None
 
 
-def encode_service_data(available: bool = True) -> bytes:
-    """FTMS advertising service data: flags byte + uint16 machine type."""
-    return struct.pack("<BH", SERVICE_DATA_MACHINE_AVAILABLE if available else 0, MACHINE_TYPE_TREADMILL)
+def encode_service_data(available: bool = True, *, cross_trainer: bool = False) -> bytes:
+    """FTMS advertising service data: flags byte + uint16 machine type (a bit per machine type)."""
+    machine_type = MACHINE_TYPE_TREADMILL | (MACHINE_TYPE_CROSS_TRAINER if cross_trainer else 0)
+    return struct.pack("<BH", SERVICE_DATA_MACHINE_AVAILABLE if available else 0, machine_type)
+
+
+def encode_cross_trainer_speed(speed_cs: int) -> bytes:
+    """A Cross Trainer Data record (FTMS 4.10) carrying only the instantaneous speed: uint24 flags, all 0
+    (bit 0 clear: the speed is present), then the speed in 0.01 km/h."""
+    return struct.pack("<HBH", 0, 0, speed_cs)

@@ -19,29 +19,19 @@ from dataclasses import dataclass
 
 from .ftms import (
     CONTROL_POINT,
-    DEVICE_INFORMATION_SERVICE,
+    CROSS_TRAINER_DATA,
     FEATURE,
-    FEATURE_AVERAGE_SPEED,
-    FEATURE_ELAPSED_TIME,
-    FEATURE_EXPENDED_ENERGY,
-    FEATURE_HEART_RATE,
-    FEATURE_INCLINATION,
-    FEATURE_METABOLIC_EQUIVALENT,
-    FEATURE_TOTAL_DISTANCE,
     FTMS_SERVICE,
     INCLINATION_RANGE,
     MACHINE_STATUS,
     MANUFACTURER_NAME,
     MODEL_NUMBER,
     SPEED_RANGE,
-    TARGET_INCLINATION_SUPPORTED,
-    TARGET_SPEED_SUPPORTED,
     TRAINING_STATUS,
     TREADMILL_DATA,
     ControlPointFrameError,
     ControlRequest,
     ControlResponse,
-    Features,
     FrameProblem,
     InclinationRange,
     MachineStatus,
@@ -57,6 +47,7 @@ from .ftms import (
     StopPause,
     TreadmillData,
     decode_control_request,
+    encode_cross_trainer_speed,
     encode_service_data,
     encode_training_status,
     encode_treadmill_data,
@@ -70,10 +61,10 @@ from .gatt import (
     ATT_WRITE_NOT_PERMITTED,
     Advertisement,
     AttError,
-    CharacteristicSpec,
     LinkSink,
     ServiceSpec,
 )
+from .gatt_table import FEATURES, NOT_READABLE, services_for
 from .model import (
     BeltState,
     ChangeSource,
@@ -88,37 +79,6 @@ from .quirks import QuirkSettings, combine_quirks
 
 CLIENT = ChangeSource.CLIENT
 CONSOLE = ChangeSource.CONSOLE
-
-_SERVICES = (
-    ServiceSpec(
-        FTMS_SERVICE,
-        (
-            CharacteristicSpec(FEATURE, ("read",)),
-            CharacteristicSpec(TREADMILL_DATA, ("notify",)),
-            CharacteristicSpec(TRAINING_STATUS, ("read", "notify")),
-            CharacteristicSpec(SPEED_RANGE, ("read",)),
-            CharacteristicSpec(INCLINATION_RANGE, ("read",)),
-            CharacteristicSpec(CONTROL_POINT, ("write", "indicate")),
-            CharacteristicSpec(MACHINE_STATUS, ("notify",)),
-        ),
-    ),
-    ServiceSpec(
-        DEVICE_INFORMATION_SERVICE,
-        (CharacteristicSpec(MANUFACTURER_NAME, ("read",)), CharacteristicSpec(MODEL_NUMBER, ("read",))),
-    ),
-)
-_NOT_READABLE = frozenset({TREADMILL_DATA, CONTROL_POINT, MACHINE_STATUS})
-
-_FEATURES = Features(
-    FEATURE_AVERAGE_SPEED
-    | FEATURE_TOTAL_DISTANCE
-    | FEATURE_INCLINATION
-    | FEATURE_EXPENDED_ENERGY
-    | FEATURE_HEART_RATE
-    | FEATURE_METABOLIC_EQUIVALENT
-    | FEATURE_ELAPSED_TIME,
-    TARGET_SPEED_SUPPORTED | TARGET_INCLINATION_SUPPORTED,
-)
 
 
 class PeripheralConfigError(ValueError):
@@ -181,6 +141,8 @@ class FtmsPeripheral:
         self._blip_at: float | None = None
         self._drop_at: float | None = None
         self._held_statuses: list[MachineStatus] | None = None
+        self._services = services_for(self.settings)
+        self._wind_down_status_at = treadmill.now
         # A short human-readable history for the tester console.
         self.events: deque[str] = deque(maxlen=200)
 
@@ -244,27 +206,30 @@ class FtmsPeripheral:
     # ------------------------------------------------------------------ GattPeripheral
     @property
     def services(self) -> tuple[ServiceSpec, ...]:
-        return _SERVICES
+        return self._services
 
     def advertisement(self) -> Advertisement:
-        return Advertisement(self.name, (FTMS_SERVICE,), {FTMS_SERVICE: encode_service_data(available=True)})
+        data = encode_service_data(available=True, cross_trainer=self.settings.cross_trainer_data)
+        return Advertisement(self.name, (FTMS_SERVICE,), {FTMS_SERVICE: data})
 
     def read(self, char_uuid: str) -> bytes:
         spec = self.treadmill.spec
         readers: dict[str, Callable[[], bytes]] = {
-            FEATURE: _FEATURES.encode,
+            FEATURE: FEATURES.encode,
             TRAINING_STATUS: lambda: encode_training_status(self.treadmill.training_status),
             # In the machine's own unit: an mph machine (mph-as-kmh) puts mph numbers here.
             SPEED_RANGE: SpeedRange(spec.min_speed_cs, spec.max_speed_cs, spec.speed_step_cs).encode,
-            INCLINATION_RANGE: InclinationRange(
-                spec.min_incline_dp, spec.max_incline_dp, spec.incline_step_dp
+            INCLINATION_RANGE: (
+                InclinationRange(0, 0, 0)
+                if self.settings.zero_incline_range
+                else InclinationRange(spec.min_incline_dp, spec.max_incline_dp, spec.incline_step_dp)
             ).encode,
             MANUFACTURER_NAME: self.manufacturer.encode,
             MODEL_NUMBER: self.model.encode,
         }
         if char_uuid in readers:
             return readers[char_uuid]()
-        if char_uuid in _NOT_READABLE:
+        if char_uuid in NOT_READABLE:
             raise AttError(ATT_READ_NOT_PERMITTED, f"{char_uuid} is not readable")
         raise AttError(ATT_REQUEST_NOT_SUPPORTED, f"no characteristic {char_uuid}")
 
@@ -273,6 +238,9 @@ class FtmsPeripheral:
             raise AttError(ATT_WRITE_NOT_PERMITTED, f"{char_uuid} is not writable")
         if CONTROL_POINT not in self._subscribed:
             raise AttError(ATT_CCCD_IMPROPERLY_CONFIGURED, "enable indications on the control point first")
+        if self._pending is not None and self.settings.silent_second_write and value:
+            self._carry_out_unanswered(value)
+            return
         if self._pending is not None:
             raise AttError(ATT_PROCEDURE_ALREADY_IN_PROGRESS, "a control point procedure is still running")
         if not value:
@@ -295,6 +263,18 @@ class FtmsPeripheral:
         self._pending = _Pending(value[0], request, now + self._response_delay)
         if self._response_delay == 0:
             self._finish_procedure(now)
+
+    def _carry_out_unanswered(self, value: bytes) -> None:
+        """The notify-replies quirk: a write during a running procedure is obeyed but never answered."""
+        now = self._time()
+        try:
+            request = decode_control_request(value)
+        except ControlPointFrameError as error:
+            self._log(now, f"client wrote {value.hex(' ')} during a procedure: {error}; no answer")
+            return
+        result = self._execute(request, now)
+        name = type(request).__name__
+        self._log(now, f"client {name} during a procedure: {result.name.lower()}, never answered")
 
     def set_subscribed(self, char_uuid: str, enabled: bool) -> None:
         if enabled:
@@ -340,6 +320,8 @@ class FtmsPeripheral:
 
     # ------------------------------------------------------------------ sending
     def _send(self, char_uuid: str, value: bytes) -> None:
+        if self.settings.silent_until_unlocked:
+            return  # the needs-unlock quirk: nothing at all until a vendor's unlock, which never comes
         if self._sink is not None and char_uuid in self._subscribed:
             self._sink.send(char_uuid, value)
 
@@ -376,13 +358,18 @@ class FtmsPeripheral:
         )
 
     def _send_data(self) -> None:
-        if self._sink is None or TREADMILL_DATA not in self._subscribed:
+        if self._sink is None:
             return
-        parts = encode_treadmill_data(
-            self.current_record(), self._sink.mtu - 3, max_groups_per_part=self.settings.max_groups_per_part
-        )
-        for part in parts:
-            self._sink.send(TREADMILL_DATA, part)
+        if TREADMILL_DATA in self._subscribed:
+            parts = encode_treadmill_data(
+                self.current_record(),
+                self._sink.mtu - 3,
+                max_groups_per_part=self.settings.max_groups_per_part,
+            )
+            for part in parts:
+                self._send(TREADMILL_DATA, part)
+        if self.settings.cross_trainer_data:
+            self._send(CROSS_TRAINER_DATA, encode_cross_trainer_speed(self.treadmill.speed_cs))
 
     # ------------------------------------------------------------------ time
     def tick(self, now: float) -> None:
@@ -401,6 +388,12 @@ class FtmsPeripheral:
 
     def _run_quirk_timers(self, now: float) -> None:
         t = self.treadmill
+        every = self.settings.wind_down_status_every_s
+        slowing_by_itself = t.state is not BeltState.RUNNING and t.speed_cs > 0
+        if every is not None and slowing_by_itself and now >= self._wind_down_status_at:
+            # The quirk: the machine reports its own deceleration as a changed target speed.
+            self._status(MachineStatusCode.TARGET_SPEED_CHANGED, t.speed_cs)
+            self._wind_down_status_at = now + every
         if self._drop_at is not None and now >= self._drop_at:
             self._lose_link(now, "flaky-link")
         if self._drift_at is not None and now >= self._drift_at and t.state is BeltState.RUNNING:
@@ -477,6 +470,12 @@ class FtmsPeripheral:
         t = self.treadmill
         if isinstance(request, RequestControl):
             self._control = True
+            own_start = self.settings.request_control_starts_cs
+            if own_start is not None and t.state is BeltState.STOPPED and t.safety_key_in:
+                # The quirk: this vendor's Request Control is its Start, at its own speed, unannounced.
+                t.set_target_speed(now, own_start, ChangeSource.TREADMILL)
+                t.start(now, CLIENT)
+                self._on_started(now)
             return ResultCode.SUCCESS
         if not self._control:
             return ResultCode.CONTROL_NOT_PERMITTED
@@ -497,6 +496,8 @@ class FtmsPeripheral:
                 if not self.settings.ignores_speed:
                     t.set_target_speed(now, speed, CLIENT)
                     self._status(MachineStatusCode.TARGET_SPEED_CHANGED, speed)
+            case SetTargetInclination() if self.settings.zero_incline_range:
+                pass  # the quirk: no incline motor, yet the command "succeeds"
             case SetTargetInclination(incline_dp=incline):
                 try:
                     t.set_target_incline(now, incline, CLIENT)

@@ -45,6 +45,25 @@ class QuirkSettings:
     pause_revokes_control: bool = False
     no_final_zero: bool = False
     notify_hz: float | None = None
+    # zero-incline-range: Supported Inclination Range reads 0, 0, 0 while the features still claim a
+    # target incline; Set Target Inclination answers success and changes nothing.
+    zero_incline_range: bool = False
+    # wind-down-status: while the belt slows by itself (after a stop or pause), Machine Status "target
+    # speed changed" carrying the belt's current speed, this often (s).
+    wind_down_status_every_s: float | None = None
+    # control-point replies go out as notifications (the characteristic offers notify, not indicate).
+    notify_replies: bool = False
+    # one-reply-for-two: a write that arrives while a procedure still runs is carried out but never
+    # answered (instead of the ATT error "procedure already in progress").
+    silent_second_write: bool = False
+    # request-control-starts: Request Control starts a stopped belt at this speed (0.01 km/h).
+    request_control_starts_cs: int | None = None
+    # needs-unlock: nothing is notified and no control-point write is answered (a vendor's unlock missing).
+    silent_until_unlocked: bool = False
+    # cross-trainer-data: the device also offers (and notifies) Cross Trainer Data.
+    cross_trainer_data: bool = False
+    # cross-trainer-only: no Treadmill Data characteristic at all (with cross_trainer_data: a cross trainer).
+    no_treadmill_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,9 @@ class QuirkProfile:
     real_world: str  # the behaviour of real machines it reproduces (references §4)
     client_advice: str  # what a careful client does about it
     apply: Callable[[QuirkSettings], QuirkSettings]
+    # False for a machine retrowalk must refuse to drive (it says why instead): the test fixtures that
+    # run sessions on every profile leave such a profile out.
+    drivable: bool = True
 
 
 def _set(**changes: object) -> Callable[[QuirkSettings], QuirkSettings]:
@@ -147,9 +169,70 @@ _PROFILES = (
         "Do not assume a fixed data rate; judge staleness by time, not by packet count.",
         _set(notify_hz=2.0),
     ),
+    QuirkProfile(
+        "zero-incline-range",
+        "Supported Inclination Range reads 0, 0, 0 (step 0) while the features claim a target incline; Set "
+        "Target Inclination answers success and changes nothing.",
+        "UREVO E1L: an all-zero inclination range next to inclination commands that answer success.",
+        "Treat an all-zero range as no incline: send no incline commands, refuse plans with an incline.",
+        _set(zero_incline_range=True),
+    ),
+    QuirkProfile(
+        "wind-down-status",
+        "While the belt slows by itself after a stop or pause, notifies Target Speed Changed with the "
+        "belt's current speed three times a second.",
+        "UREVO E1L: Machine Status 05 about three times a second while the belt decelerates by itself, "
+        "after a stop and on connect.",
+        "A burst of ever lower Target Speed Changed is the machine's wind-down, not a person at the console.",
+        _set(wind_down_status_every_s=0.33),
+    ),
+    QuirkProfile(
+        "notify-replies",
+        "The control point offers notify instead of indicate and its replies are notifications; a write "
+        "that arrives while a procedure runs is carried out and never answered.",
+        "UREVO E1L: control-point responses as notifications, and one response for two back-to-back "
+        "commands.",
+        "Accept a reply from a notification; keep one command in flight, wait for each reply a bounded "
+        "time, and fail closed when none comes.",
+        _set(notify_replies=True, silent_second_write=True),
+    ),
+    QuirkProfile(
+        "request-control-starts",
+        "Request Control starts a stopped belt at the machine's own 2.5 km/h (no Machine Status).",
+        "A vendor documents Request Control as its Start.",
+        "Stop a belt nobody asked to run, and hold a session to its start speed whatever the belt did.",
+        _set(request_control_starts_cs=250),
+    ),
+    QuirkProfile(
+        "needs-unlock",
+        "Connects, then sends no notification at all and answers no control-point write.",
+        "Some treadmills need their vendor's unlock write before any notification or control-point answer.",
+        "Say that the treadmill sends no data (and may need its vendor's app) instead of timing out "
+        "silently; drive nothing.",
+        _set(silent_until_unlocked=True),
+        drivable=False,
+    ),
+    QuirkProfile(
+        "cross-trainer-data",
+        "Also offers Cross Trainer Data and advertises itself as a treadmill and a cross trainer.",
+        "Some devices offer more than one machine-data characteristic (treadmill plus bike or cross "
+        "trainer data).",
+        "Drive it as a treadmill only when it offers Treadmill Data, and read the speed from that.",
+        _set(cross_trainer_data=True),
+    ),
+    QuirkProfile(
+        "cross-trainer-only",
+        "Offers Cross Trainer Data and no Treadmill Data, though its control point takes treadmill commands.",
+        "A fitness machine with machine data other than a treadmill's (a cross trainer or bike).",
+        "Drive nothing that offers no Treadmill Data, and say why.",
+        _set(cross_trainer_data=True, no_treadmill_data=True),
+        drivable=False,
+    ),
 )
 
 QUIRKS: dict[str, QuirkProfile] = {profile.name: profile for profile in _PROFILES}
+# The profiles of machines retrowalk drives (the others it refuses, saying why).
+DRIVABLE_QUIRKS: tuple[str, ...] = tuple(sorted(name for name, profile in QUIRKS.items() if profile.drivable))
 
 
 def combine_quirks(names: Iterable[str]) -> QuirkSettings:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from treadsim.quirks import QUIRKS
+from treadsim.quirks import DRIVABLE_QUIRKS
 
 # Console abuse a person at the treadmill can do while someone walks backward on it.
 CONSOLE_FAULTS = ("speed-up", "set-speed", "press-stop", "press-start", "press-pause", "key-pull")
@@ -99,7 +99,7 @@ def draw(seed: int, *, max_treadmills: int = 3) -> Scenario:
     and one service kill."""
     rng = random.Random(seed)
     count = rng.randint(1, max_treadmills)
-    quirk_names = sorted(QUIRKS)
+    quirk_names = list(DRIVABLE_QUIRKS)
     treadmills = []
     for _ in range(count):
         start = rng.choice((0.5, 0.8, 1.0))

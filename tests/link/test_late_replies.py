@@ -154,3 +154,21 @@ async def test_a_late_answer_whose_result_code_matches_the_op_in_flight_is_still
     control._on_indicate(CONTROL_POINT, b"\x80\x01\x01")
     assert await reset is FtmsResult.SUCCESS
     assert said(caplog, logging.WARNING) == []
+
+
+async def test_the_late_answer_to_a_timed_out_speed_command_is_said_to_be_late(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # pyftms passes Set Target Speed (and Stop, Pause) with no op code, as keyword arguments; their late
+    # answers were called unreadable ("no command was waiting for one") instead of late.
+    control, treadmill = controller(caplog), QuietTreadmill()
+    control._auth = True
+    with pytest.raises(TimeoutError):
+        await control.write_command(treadmill, target_speed=1.0, timeout=WAIT_S)
+    assert treadmill.writes == [b"\x02\x64\x00"]
+    control._on_indicate(CONTROL_POINT, b"\x80\x02\x01")
+    assert said(caplog, logging.WARNING) == []
+    assert said(caplog, logging.INFO) == [
+        f"treadmill {ADDRESS} sent a late control-point reply (80 02 01): its command had already timed "
+        "out; dropped"
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from dbus_fast import BusType, Message
@@ -14,9 +14,8 @@ from dbus_fast.aio import MessageBus
 from retrowalk.link.events import LinkConnected, LinkEvent, LinkLost
 from retrowalk.link.ftms import FtmsLink, LinkSettings, LinkTarget
 from retrowalk.session.events import ResultCode, SetTargetSpeed, StopBelt
-from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
-from treadsim.peripheral import FtmsPeripheral
-from treadsim.server import Simulator, TreadmillOptions, treadmill_address
+from tests.plugins.virtual_adapter import SimulatorFactory, slow_answering, wait_until
+from treadsim.server import Simulator, treadmill_address
 
 from .running import link_running
 
@@ -73,18 +72,7 @@ async def test_a_lost_link_leaves_no_bus_connection_behind(simulator_factory: Si
 REPLY_DELAY_S = 0.3  # simulated seconds the treadmill takes to answer a control-point write
 
 
-def slow_answering_treadmill(
-    options: TreadmillOptions, now: float, clock: Callable[[], float]
-) -> FtmsPeripheral:
-    """treadsim's treadmill, answering each control-point write a little later, as real machines do."""
-    return FtmsPeripheral.create(
-        now,
-        address=options.address,
-        name=options.name,
-        seed=options.seed,
-        clock=clock,
-        response_delay_s=REPLY_DELAY_S,
-    )
+slow_answering_treadmill = slow_answering(REPLY_DELAY_S)
 
 
 async def test_a_command_cancelled_in_flight_is_answered_before_the_next_one_is_written(
@@ -109,3 +97,37 @@ async def test_a_command_cancelled_in_flight_is_answered_before_the_next_one_is_
     assert reply.result is ResultCode.SUCCESS, reply
     said = [r.getMessage() for r in caplog.records if r.name.startswith("retrowalk")]
     assert not [line for line in said if "unreadable" in line], said
+
+
+# A treadmill that takes 1.5 s to answer, while the link waits 1 s for each reply.
+NOTIFYING_REPLY_S = 1.5
+IMPATIENT = LinkSettings(scan_timeout_s=5.0, backoff_initial_s=0.1, backoff_max_s=0.5, command_timeout_s=1.0)
+
+
+async def test_a_command_the_treadmill_never_answers_fails_within_its_wait_and_holds_up_nothing(
+    simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The UREVO E1L answers by notification and gave one answer for two back-to-back writes (the
+    # notify-replies quirk: a write during a running procedure is obeyed and never answered). The first
+    # command's Request Control times out; the second command's Request Control goes out while the
+    # first is still running, so it is never answered itself: the late answer to the first stands in
+    # for it, and the speed command after it is answered too late. Each command fails within its own
+    # bounded wait, and none is counted as obeyed on another's answer.
+    caplog.set_level(logging.INFO, logger="retrowalk")
+    factory = slow_answering(NOTIFYING_REPLY_S, ("notify-replies",))
+    await simulator_factory(treadmills=1, peripheral_factory=factory)
+    events: list[LinkEvent] = []
+    link = FtmsLink("tm0", LinkTarget(address=treadmill_address(0)), timing=IMPATIENT)
+    async with link_running(link, events):
+        await wait_until(lambda: link.connected, 15, "connected")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        first = await link.execute(StopBelt())
+        second = await link.execute(SetTargetSpeed(1.0))
+        took = loop.time() - began
+        await wait_until(lambda: "late control-point reply (80 02" in caplog.text, 5, "the late speed answer")
+    assert first.result is ResultCode.TIMEOUT, first
+    assert second.result is ResultCode.TIMEOUT, second
+    # Three writes at most, each waited for at most 1 s, and nothing waited for a reply never sent.
+    assert took < 3 * IMPATIENT.command_timeout_s + 1.0, took
+    assert "unreadable" not in caplog.text

@@ -53,7 +53,7 @@ from treadsim.ftms import CONTROL_POINT, TREADMILL_DATA, ControlOp
 from treadsim.gatt import AttError
 from treadsim.model import BeltEntry, BeltState, ChangeSource, TreadmillSpec
 from treadsim.peripheral import FtmsPeripheral
-from treadsim.quirks import QUIRKS, combine_quirks
+from treadsim.quirks import DRIVABLE_QUIRKS, combine_quirks
 
 log = logging.getLogger("tests.fuzz.ble")
 
@@ -247,11 +247,19 @@ def fast_spec(quirks: tuple[str, ...] = ()) -> TreadmillSpec:
 
 
 @asynccontextmanager
-async def in_process_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[TreadmillRig]:
+async def in_process_rig(
+    *,
+    quirks: tuple[str, ...] = (),
+    spec: TreadmillSpec | None = None,
+    timing: LinkSettings | None = None,
+    link_up_stop: bool = True,
+) -> AsyncIterator[TreadmillRig]:
     """A connected runner (engine ready, no session) over a fresh peripheral with these quirks (seed 0, so
-    a quirk's random moments are the same in every run)."""
+    a quirk's random moments are the same in every run). ``spec`` replaces the fast belt, ``timing`` the
+    link's settings; with ``link_up_stop=False`` the rig is handed over as soon as the runner started,
+    for treadmills that never get connected or never answer."""
     peripheral = FtmsPeripheral.create(
-        time.monotonic(), address=ADDRESS, quirks=quirks, spec=fast_spec(quirks), notify_hz=1000.0
+        time.monotonic(), address=ADDRESS, quirks=quirks, spec=spec or fast_spec(quirks), notify_hz=1000.0
     )
     published: list[object] = []
     delivery = Delivery()
@@ -282,7 +290,8 @@ async def in_process_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[Tread
         link = FtmsLink(
             "fz",
             LinkTarget(address=ADDRESS),
-            timing=LinkSettings(command_timeout_s=HANG_S / 6, backoff_initial_s=0.01, backoff_max_s=0.05),
+            timing=timing
+            or LinkSettings(command_timeout_s=HANG_S / 6, backoff_initial_s=0.01, backoff_max_s=0.05),
             transport=OneTreadmillTransport(),
         )
         runner = TreadmillRunner(
@@ -296,6 +305,9 @@ async def in_process_rig(*, quirks: tuple[str, ...] = ()) -> AsyncIterator[Tread
         task = asyncio.create_task(runner.run(), name="fuzz-runner")
         rig_box[0].task = task
         try:
+            if not link_up_stop:
+                yield rig_box[0]
+                return
             await asyncio.wait_for(runner.ready.wait(), HANG_S)
             # The engine stops the belt on every link-up; let that round trip finish so a test's first
             # command (and its tamper hook) is the test's own.
@@ -361,8 +373,9 @@ def speed_writes(delivery: Delivery, since_index: int) -> list[tuple[float, floa
 # -------------------------------------------------------------------------------------------- fixtures
 
 WELL_BEHAVED = "well-behaved"
-# Every treadmill the fixtures stand in for: a well-behaved one and one per quirk profile.
-PROFILES: tuple[str, ...] = (WELL_BEHAVED, *sorted(QUIRKS))
+# Every treadmill the fixtures stand in for: a well-behaved one and one per quirk profile retrowalk drives
+# (a machine it refuses, e.g. one that sends no data, cannot run a session: tests/link covers those).
+PROFILES: tuple[str, ...] = (WELL_BEHAVED, *DRIVABLE_QUIRKS)
 RigFactory = Callable[[], AbstractAsyncContextManager[TreadmillRig]]
 
 

@@ -31,7 +31,8 @@ from treadsim.gatt import (
 )
 
 if TYPE_CHECKING:
-    from treadsim.server import Simulator
+    from treadsim.peripheral import FtmsPeripheral
+    from treadsim.server import PeripheralFactory, Simulator, TreadmillOptions
 
 ECHO_SERVICE = uuid16(0xFFF0)
 ECHO_CONTROL = uuid16(0xFFF1)  # write + indicate: answers 0x80 + what was written
@@ -116,6 +117,26 @@ async def wait_for_bleak_bus_watchers(within: float = 5.0) -> None:
         if not watchers:
             return
         await asyncio.sleep(0.02)
+
+
+def slow_answering(delay_s: float, quirks: tuple[str, ...] = ()) -> PeripheralFactory:
+    """A simulator's ``peripheral_factory``: treadsim's treadmill with these quirks, answering each
+    control-point write ``delay_s`` simulated seconds later, as real machines do."""
+
+    def make(options: TreadmillOptions, now: float, clock: Callable[[], float]) -> FtmsPeripheral:
+        from treadsim.peripheral import FtmsPeripheral
+
+        return FtmsPeripheral.create(
+            now,
+            address=options.address,
+            name=options.name,
+            quirks=quirks,
+            seed=options.seed,
+            clock=clock,
+            response_delay_s=delay_s,
+        )
+
+    return make
 
 
 async def wait_until(predicate: Callable[[], bool], within: float = 5.0, what: str = "condition") -> None:

@@ -58,6 +58,13 @@ def test_registry_names_and_documentation() -> None:
         "pause-revokes-control",
         "no-final-zero",
         "fast-notify",
+        "zero-incline-range",
+        "wind-down-status",
+        "notify-replies",
+        "request-control-starts",
+        "needs-unlock",
+        "cross-trainer-data",
+        "cross-trainer-only",
     }
     for name, profile in QUIRKS.items():
         assert profile.name == name

@@ -12,16 +12,19 @@ from typing import Any
 
 import pytest
 from bleak import BleakScanner
+from bleak.exc import BleakCharacteristicNotFoundError
 from pyftms import ControlEvent, MachineType, SetupEvent, UpdateEvent, get_client
 from pyftms.models import ResultCode
 
-from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
+from tests.plugins.virtual_adapter import SimulatorFactory, slow_answering, wait_until
 from treadsim.gatt import uuid16
 from treadsim.model import BeltState, ChangeSource
 from treadsim.quirks import QUIRKS
 from treadsim.server import Simulator
 
 TREADMILL_DATA = uuid16(0x2ACD)
+CROSS_TRAINER_DATA = uuid16(0x2ACE)
+CONTROL_POINT = uuid16(0x2AD9)
 
 
 class Watcher:
@@ -236,6 +239,108 @@ async def test_fast_notify(simulator_factory: SimulatorFactory) -> None:
     assert 1.6 <= rates[1] <= 2.4
 
 
+async def test_zero_incline_range(simulator_factory: SimulatorFactory) -> None:
+    sim = await simulator_factory(quirks=["zero-incline-range"])
+    slot = sim.treadmill(0)
+    async with connected(sim) as (client, _watcher):
+        incline = client.supported_ranges["target_inclination"]
+        assert (incline.min_value, incline.max_value, incline.step) == (0, 0, 0)
+        # The command "succeeds", and no incline moves.
+        assert await client.set_target_inclination(3.0) == ResultCode.SUCCESS
+        assert slot.treadmill.incline_dp == 0
+
+
+async def test_wind_down_status(simulator_factory: SimulatorFactory) -> None:
+    # 1.5 km/h per second both ways: the belt takes 2 s to wind down from 3 km/h.
+    sim = await simulator_factory(quirks=["wind-down-status"], acceleration_kmh_s=1.5)
+    slot = sim.treadmill(0)
+    async with connected(sim) as (client, watcher):
+        assert await client.set_target_speed(3.0) == ResultCode.SUCCESS
+        assert await client.start_resume() == ResultCode.SUCCESS
+        await wait_until(lambda: slot.treadmill.speed_kmh == 3.0, 4, "3.0 km/h")
+        before_stop = len(watcher.statuses())
+        assert await client.stop() == ResultCode.SUCCESS
+
+        def reported_targets() -> list[float]:
+            return [
+                e.event_data["target_speed"]
+                for e in watcher.statuses()[before_stop:]
+                if isinstance(e, SetupEvent) and "target_speed" in e.event_data
+            ]
+
+        await wait_until(lambda: len(reported_targets()) >= 4, 4, "target speed reports while the belt slows")
+        targets = reported_targets()
+        # Each report is the belt's current speed on its way down, not a target anybody set.
+        assert targets == sorted(targets, reverse=True)
+        assert all(0 < target < 3.0 for target in targets)
+
+
+async def test_notify_replies(simulator_factory: SimulatorFactory) -> None:
+    sim = await simulator_factory(peripheral_factory=slow_answering(0.3, ("notify-replies",)))
+    slot = sim.treadmill(0)
+    replies = slot.device.counters.notifications_by_uuid
+    async with connected(sim) as (client, _watcher):
+        # The replies come as notifications, and pyftms takes them (Request Control, then the speed).
+        assert await client.set_target_speed(1.0) == ResultCode.SUCCESS
+        answered = replies[CONTROL_POINT]
+        # A write while the Start is still being carried out is obeyed and never answered.
+        start = asyncio.create_task(client.start_resume())
+        await wait_until(lambda: slot.peripheral.procedure_pending, 2, "the start to be under way")
+        cli = client._cli  # noqa: SLF001 - a second write while pyftms waits needs its BleakClient
+        await cli.write_gatt_char(CONTROL_POINT, bytes([0x02, 200, 0]), True)  # 2.00 km/h
+        assert await start == ResultCode.SUCCESS
+        assert slot.treadmill.target_kmh == 2.0
+        assert replies[CONTROL_POINT] == answered + 1  # the start's answer only
+
+
+async def test_request_control_starts(simulator_factory: SimulatorFactory) -> None:
+    sim = await simulator_factory(quirks=["request-control-starts"], acceleration_kmh_s=5.0)
+    slot = sim.treadmill(0)
+    async with connected(sim) as (client, watcher):
+        assert slot.treadmill.state is BeltState.STOPPED
+        # pyftms asks for control before its first command; here that alone starts the belt.
+        assert await client.set_target_speed(1.0) == ResultCode.SUCCESS
+        starts = [e for e in slot.treadmill.record if e.state is BeltState.RUNNING]
+        assert starts
+        assert starts[0].target_kmh == 2.5
+        assert not any(isinstance(e, ControlEvent) and e.event_id == "start" for e in watcher.statuses())
+
+
+async def test_needs_unlock(simulator_factory: SimulatorFactory) -> None:
+    sim = await simulator_factory(quirks=["needs-unlock"], notify_hz=4.0)
+    slot = sim.treadmill(0)
+    async with connected(sim) as (client, watcher):
+        with pytest.raises(TimeoutError):
+            await client.set_target_speed(1.0)  # pyftms's Request Control gets no answer
+        seen = slot.device.counters.notifications_by_uuid[TREADMILL_DATA]
+        await asyncio.sleep(1.0)  # four records' worth of time; the counter says nothing was sent
+        assert slot.device.counters.notifications_by_uuid[TREADMILL_DATA] == seen == 0
+        assert watcher.speeds() == []
+
+
+async def test_cross_trainer_data(simulator_factory: SimulatorFactory) -> None:
+    sim = await simulator_factory(quirks=["cross-trainer-data"], acceleration_kmh_s=5.0)
+    slot = sim.treadmill(0)
+    async with connected(sim) as (client, watcher):
+        assert await client.set_target_speed(2.0) == ResultCode.SUCCESS
+        assert await client.start_resume() == ResultCode.SUCCESS
+        await wait_until(lambda: 2.0 in watcher.speeds(), 4, "2.0 km/h from Treadmill Data")
+        assert slot.device.counters.notifications_by_uuid[CROSS_TRAINER_DATA] == 0  # not subscribed
+        assert CROSS_TRAINER_DATA in {c.uuid for s in slot.peripheral.services for c in s.characteristics}
+
+
+async def test_cross_trainer_only(simulator_factory: SimulatorFactory) -> None:
+    sim = await simulator_factory(quirks=["cross-trainer-only"])
+    device = await BleakScanner.find_device_by_address(sim.treadmill(0).address, timeout=3)
+    assert device is not None
+    client = get_client(device, MachineType.TREADMILL)
+    try:
+        with pytest.raises(BleakCharacteristicNotFoundError):
+            await client.connect()  # pyftms subscribes to Treadmill Data, which is not there
+    finally:
+        await client.disconnect()
+
+
 def test_every_quirk_has_a_pyftms_test() -> None:
     tested = {
         "split-records": test_split_records,
@@ -249,5 +354,12 @@ def test_every_quirk_has_a_pyftms_test() -> None:
         "pause-revokes-control": test_pause_revokes_control,
         "no-final-zero": test_no_final_zero,
         "fast-notify": test_fast_notify,
+        "zero-incline-range": test_zero_incline_range,
+        "wind-down-status": test_wind_down_status,
+        "notify-replies": test_notify_replies,
+        "request-control-starts": test_request_control_starts,
+        "needs-unlock": test_needs_unlock,
+        "cross-trainer-data": test_cross_trainer_data,
+        "cross-trainer-only": test_cross_trainer_only,
     }
     assert set(tested) == set(QUIRKS), "a quirk profile was added without a pyftms-level test"

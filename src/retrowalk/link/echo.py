@@ -26,6 +26,10 @@ from retrowalk.session.events import (
 )
 from retrowalk.session.safety_constants import ECHO_WINDOW_S
 
+# Reports of a belt winding down by itself come about three times a second (UREVO E1L); a person at the
+# console presses keys far less often than this with each press lower than the last and nothing else.
+WIND_DOWN_GAP_S = 1.0
+
 _VALUE_SLACK = 0.005
 
 
@@ -73,3 +77,29 @@ class EchoFilter:
                 del self._expected[i]
                 return True
         return False
+
+
+class WindDownFilter:
+    """Tells a belt winding down by itself from a person at the console.
+
+    Some walking pads notify "target speed changed" about three times a second while the belt slows by
+    itself (after a stop, on connect), each with the belt's current speed. Taken as a person at the
+    console, each would lower the session's ramp or count as a console speed change. A target speed that
+    is lower than the one reported less than ``WIND_DOWN_GAP_S`` before is such a report and is dropped;
+    the first report of a burst, and any report of a higher speed, still gets through, so a speed-up at
+    the console is never hidden.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last: tuple[float, float] | None = None  # (value, when) of the last target speed report
+
+    def clear(self) -> None:
+        self._last = None
+
+    def is_wind_down(self, kind: MachineStatusKind, value: float | None) -> bool:
+        if kind is not MachineStatusKind.TARGET_SPEED_CHANGED or value is None:
+            return False
+        now = self._clock()
+        last, self._last = self._last, (value, now)
+        return last is not None and now - last[1] < WIND_DOWN_GAP_S and value < last[0]

@@ -12,6 +12,17 @@ Rules this module keeps, whatever the session is doing:
 - Garbage from the treadmill (an unknown result code, a malformed reply) fails the command, never
   crashes; ``pyftms_private`` checks replies pyftms would take on trust and logs unreadable frames by
   treadmill.
+- Only a device that offers Treadmill Data is driven (some also offer bike or cross-trainer data; one
+  without it is refused, saying so). An all-zero inclination range means the treadmill has no incline,
+  whatever its incline command answers. A treadmill that connects and then sends no data at all is
+  dropped with a reason that says so (some send nothing until their vendor's app unlocks them), instead
+  of leaving a session to time out in silence.
+- A burst of "target speed changed" reports that only ever go down is the belt winding down by itself,
+  not a person at the console (``echo.WindDownFilter``).
+
+Control-point replies are accepted whether they come as indications or as notifications (bleak
+subscribes to either); each command waits for its reply at most ``command_timeout_s`` and a command
+that got none has failed, so a treadmill that answers one of two commands never holds up the next.
 
 The link is in one ``LinkState`` at a time, changed only by ``_enter``, which also reports the changes
 the runner must see (``LinkConnected``, ``LinkLost``) on the link's event stream, ``events``. How the
@@ -29,14 +40,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bleak.exc import BleakError
+from bleak.exc import BleakCharacteristicNotFoundError, BleakError
 from pyftms import FitnessMachine, MachineType, get_client
 from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import ControlEvent, SetupEvent, UpdateEvent
 
 from retrowalk.backoff import Backoff
 from retrowalk.link.bluez import BluezTransport
-from retrowalk.link.echo import EchoFilter
+from retrowalk.link.echo import EchoFilter, WindDownFilter
 from retrowalk.link.events import (
     LinkConnected,
     LinkEvents,
@@ -79,6 +90,8 @@ _DATA_KEYS = frozenset(
 )
 # How long closing a finished connection may take before it is given up.
 CLOSE_TIMEOUT_S = 5.0
+# The FTMS Treadmill Data characteristic: a device without it is not driven as a treadmill.
+TREADMILL_DATA_UUID = "00002acd-0000-1000-8000-00805f9b34fb"
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,9 @@ class LinkSettings:
     connect_timeout_s: float = 20.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+    # A treadmill that sends no Treadmill Data this long after connecting is dropped, saying why. Real
+    # machines notify once or twice a second, stopped or not.
+    no_data_timeout_s: float = 10.0
     # The BlueZ adapter to use ("hci1"); None: the system's default.
     adapter: str | None = None
 
@@ -130,6 +146,9 @@ class FtmsLink:
         self._info: TreadmillInfo | None = None
         self._command_lock = asyncio.Lock()
         self._echoes = EchoFilter()
+        self._wind_down = WindDownFilter(clock)
+        # Set by the first Treadmill Data notification of a connection, readable or not.
+        self._data_seen = asyncio.Event()
         self.log = logging.LoggerAdapter(log, {"treadmill": treadmill_id})
 
     @property
@@ -175,6 +194,23 @@ class FtmsLink:
             self._state_changed.clear()
             await self._state_changed.wait()
 
+    async def _stay_up(self) -> None:
+        """Wait while the link is up; drop it if the treadmill sends no data at all after connecting."""
+        async with asyncio.TaskGroup() as group:
+            down = group.create_task(self._left_up(), name=f"ftms-{self.treadmill_id}-up")
+            data = group.create_task(self._data_seen.wait(), name=f"ftms-{self.treadmill_id}-first-data")
+            await asyncio.wait(
+                {down, data}, timeout=self._timing.no_data_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            data.cancel()
+            if not self._data_seen.is_set() and self._state is LinkState.UP:
+                waited = self._timing.no_data_timeout_s
+                self.drop(
+                    f"connected, but the treadmill has sent no data in {waited:.0f} s; some treadmills "
+                    "send nothing until their maker's app has unlocked them: unlock it with that app, "
+                    "close the app, and retrowalk will connect again"
+                )
+
     # ---------------------------------------------------------------------------------- connection
 
     async def run(self) -> None:
@@ -184,7 +220,7 @@ class FtmsLink:
             while True:
                 if await self._connect_once():
                     backoff.reset()
-                    await self._left_up()
+                    await self._stay_up()
                     await self._close()
                 delay = backoff.next_delay()
                 self.log.info("reconnecting to %s in %.1f s", self._target.describe(), delay)
@@ -218,13 +254,17 @@ class FtmsLink:
             on_ftms_event=self._on_ftms_event,
             on_disconnect=self._on_disconnect,
         )
-        install_guards(client, GarbageLog(self.log, device.address))
+        # Frames count from the moment pyftms subscribes, before the link is up.
+        self._data_seen.clear()
+        install_guards(client, GarbageLog(self.log, device.address), on_data_frame=self._data_seen.set)
         connection = _Connection(client)
         self._enter(LinkState.CONNECTING, f"connecting to {device.address} ({device.name})", connection)
         failure: str | None = None
         try:
             async with asyncio.timeout(self._timing.connect_timeout_s):
                 await client.connect()
+        except BleakCharacteristicNotFoundError as err:
+            failure = _missing_characteristic(device.address, device.name, err)
         except (BleakError, TimeoutError, OSError) as err:
             why = self._transport.describe_error(err) if str(err) else "no answer in time"
             failure = f"could not connect to {device.address} ({device.name}): {why}"
@@ -234,13 +274,16 @@ class FtmsLink:
             # The treadmill went (or the link was dropped) while connecting; pyftms then usually fails on
             # the connection it has just forgotten, which is no fault of the treadmill's answers.
             failure = f"the connection to {device.address} ended while it was being set up"
+        if failure is None and not _offers_treadmill_data(bleak_client_of(client)):
+            failure = _not_a_treadmill(device.address, device.name)
         if failure is not None:
             self.log.warning("%s", failure)
             await self._close()
             return False
         connection.ble_client = bleak_client_of(client)
-        self._info = _read_info(client)
+        self._info = _read_info(client, self.log)
         self._echoes.clear()
+        self._wind_down.clear()
         self.log.info(
             "connected to %s (%s %s), speed range %s",
             device.address,
@@ -325,6 +368,9 @@ class FtmsLink:
     def _status(self, status: StatusChange) -> None:
         if self._echoes.is_echo(status.kind, status.value):
             self.log.debug("treadmill echoed our command: %s", status.kind.value)
+            return
+        if self._wind_down.is_wind_down(status.kind, status.value):
+            self.log.debug("treadmill reports its belt winding down: target speed %s", status.value)
             return
         self.events.put(status)
 
@@ -460,7 +506,25 @@ def _opt_float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _read_info(client: FitnessMachine) -> TreadmillInfo:
+def _offers_treadmill_data(ble_client: Any) -> bool:
+    services = getattr(ble_client, "services", None)
+    return services is not None and services.get_characteristic(TREADMILL_DATA_UUID) is not None
+
+
+def _not_a_treadmill(address: str, name: str | None) -> str:
+    return (
+        f"{address} ({name}) offers no Treadmill Data (it may be a bike or a cross trainer); "
+        "retrowalk drives treadmills only"
+    )
+
+
+def _missing_characteristic(address: str, name: str | None, err: BleakCharacteristicNotFoundError) -> str:
+    if str(err.char_specifier).lower() in ("2acd", TREADMILL_DATA_UUID):
+        return _not_a_treadmill(address, name)
+    return f"treadmill {address} ({name}) lacks a characteristic FTMS requires: {err}"
+
+
+def _read_info(client: FitnessMachine, log: logging.LoggerAdapter[logging.Logger]) -> TreadmillInfo:
     ranges = client.supported_ranges
     settings = client.supported_settings
     props = client.supported_properties
@@ -470,15 +534,20 @@ def _read_info(client: FitnessMachine) -> TreadmillInfo:
         r = ranges.get(key)
         return DeviceRange(r.min_value, r.max_value, r.step) if r else None
 
+    incline_range = as_range("target_inclination")
+    if incline_range == DeviceRange(0.0, 0.0, 0.0):
+        # Seen on a walking pad whose incline command answers success anyway: there is no incline.
+        log.info("treadmill reports an all-zero inclination range: treated as having no incline")
+        incline_range = None
     return TreadmillInfo(
         address=client.address,
         name=client.name,
         manufacturer=info.get("manufacturer"),
         model=info.get("model"),
         speed_range=as_range("target_speed"),
-        incline_range=as_range("target_inclination"),
+        incline_range=incline_range,
         can_set_speed="target_speed" in settings,
-        can_set_incline="target_inclination" in settings,
+        can_set_incline="target_inclination" in settings and incline_range is not None,
         reports_elapsed_time="time_elapsed" in props,
         reports_distance="distance_total" in props,
     )

@@ -51,7 +51,7 @@ from bleak.backends.device import BLEDevice
 from pyftms import FitnessMachine, MachineType, get_client
 from pyftms import ResultCode as FtmsResult
 from pyftms.client.backends import DataUpdater, FtmsCallback, MachineController
-from pyftms.models import ControlCode
+from pyftms.models import ControlCode, ControlModel
 
 from retrowalk.errors import TreadmillFaultError
 
@@ -178,8 +178,9 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
         **kwargs: Any,
     ) -> Any:
         # pyftms sends its Request Control through this same method, so the op in flight is always the
-        # one whose reply is awaited.
-        outer, self._writing = self._writing, None if code is None else int(code)
+        # one whose reply is awaited. Stop, pause and the target settings come with no ``code``: pyftms
+        # derives their op code from the keyword arguments, and so does this.
+        outer, self._writing = self._writing, _op_code(code, kwargs)
         try:
             return await super().write_command(cli, code, timeout=timeout, **kwargs)
         except TimeoutError:
@@ -231,22 +232,37 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
 class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
     """pyftms's treadmill-data parser, logging what it cannot read with the treadmill's address."""
 
-    def __init__(self, model: Any, callback: FtmsCallback, garbage: GarbageLog) -> None:
+    def __init__(
+        self,
+        model: Any,
+        callback: FtmsCallback,
+        garbage: GarbageLog,
+        on_frame: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(model, callback)
         self._garbage = garbage
+        self._on_frame = on_frame
 
     def _on_notify(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
+        # Every frame counts as a sign of life, also one pyftms drops (its "null packets", all zeros, are
+        # what some treadmills send while standing still) or cannot read.
+        if self._on_frame is not None:
+            self._on_frame()
         try:
             super()._on_notify(c, data)
         except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed frame
             self._garbage.frame("treadmill data", data, _why(err))
 
 
-def install_guards(client: FitnessMachine, garbage: GarbageLog) -> None:
-    """Swap the checked parsers into a pyftms client; call before ``connect``."""
+def install_guards(
+    client: FitnessMachine, garbage: GarbageLog, on_data_frame: Callable[[], None] | None = None
+) -> None:
+    """Swap the checked parsers into a pyftms client; call before ``connect``. ``on_data_frame`` is
+    called for every machine-data notification, readable or not."""
     on_event = client._on_event  # noqa: SLF001 - the client's event sink, which the parsers feed
     client._controller = CheckedController(on_event, garbage)  # noqa: SLF001 - no injection point
-    client._updater = CheckedUpdater(client._data_model, on_event, garbage)  # noqa: SLF001 - as above
+    model = client._data_model  # noqa: SLF001 - as above
+    client._updater = CheckedUpdater(model, on_event, garbage, on_data_frame)  # noqa: SLF001 - as above
 
 
 async def request_control(client: FitnessMachine) -> bool:
@@ -267,6 +283,17 @@ def bleak_client_of(client: FitnessMachine) -> Any:
     so that the transport can release what it holds (see ``BluezTransport.release``).
     """
     return getattr(client, "_cli", None)
+
+
+def _op_code(code: ControlCode | None, kwargs: Mapping[str, Any]) -> int | None:
+    """The op code a pyftms control-point write will carry (None when pyftms cannot build it either)."""
+    if code is not None:
+        return int(code)
+    try:
+        derived = ControlModel(code=None, **kwargs).code
+    except (TypeError, ValueError):
+        return None  # pyftms refuses the same arguments when it builds the request
+    return None if derived is None else int(derived)
 
 
 def _why(err: BaseException) -> str:
