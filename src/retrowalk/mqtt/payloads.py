@@ -56,15 +56,33 @@ class Availability(RootModel[Literal["online", "offline"]]):
     `payload_available`/`payload_not_available`)."""
 
 
+class GridFitInfo(_Payload):
+    """How a plan was fitted to a treadmill whose speed increment is coarser than the plan's 0.1 km/h."""
+
+    speed_step_kmh: Annotated[Kmh, Field(description="the treadmill's speed increment")]
+    asked_start_speed_kmh: Annotated[Kmh, Field(description="the start speed before fitting")]
+    asked_max_speed_kmh: Annotated[Kmh, Field(description="the top speed before fitting")]
+    changes: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
+        description="one sentence per fitted value: what it was, what it is, and why"
+    )
+
+
 class PlanInfo(_Payload):
-    """The plan a session runs under, as enforced (after the operator ceilings were applied)."""
+    """The plan a session runs under, as enforced (after the operator ceilings were applied, and fitted to
+    the treadmill's speed grid)."""
 
     start_speed_kmh: Kmh
     max_speed_kmh: Kmh
-    ramp_step_kmh: Annotated[float, Field(ge=0, le=1), _to(2)]
-    ramp_interval_s: Annotated[int, Field(ge=0, le=3600)]
+    # A fitted ramp steps by the treadmill's increment, at a stretched interval (docs/safety.md).
+    ramp_step_kmh: Annotated[float, Field(ge=0, le=30), _to(2)]
+    ramp_interval_s: Annotated[int, Field(ge=0, le=24 * 3600)]
     duration_cap_s: Annotated[int, Field(ge=0, le=3 * 3600)]
     incline_pct: Annotated[float, Field(ge=-10, le=20), _to(1)] = 0.0
+    fitted_to_grid: GridFitInfo | None = Field(
+        default=None,
+        description="present when the plan was fitted to the treadmill's coarse speed grid: what changed "
+        "and why",
+    )
 
 
 class TreadmillState(_Payload):

@@ -134,7 +134,7 @@ def safety_table() -> tuple[Row, ...]:
             "a treadmill with a coarser increment gets the plan fitted to its grid, never faster: speeds "
             "rounded down, one increment per ramp step, interval and hold stretched to the plan's pace, "
             "tolerance below one increment",
-            "E; refs §4: walking pads that count in mph (0.32 km/h steps) or in 0.5 km/h",
+            "E; recorded walking pads count in mph (UREVO E1L: 0.32 km/h steps) or in 0.5 km/h (CitySports)",
         ),
         Row(
             f"target speed, balance concern or age >= {CAUTIOUS_AGE_YEARS}",
