@@ -84,7 +84,7 @@ from .model import (
     Treadmill,
     TreadmillSpec,
 )
-from .quirks import QuirkSettings, combine_quirks
+from .quirks import QuirkSettings, combine_quirks, spec_for_quirks
 
 CLIENT = ChangeSource.CLIENT
 CONSOLE = ChangeSource.CONSOLE
@@ -203,7 +203,7 @@ class FtmsPeripheral:
         """A peripheral with a fresh treadmill whose spec suits the quirks (an mph pad for mph-as-kmh)."""
         names = tuple(quirks)
         if spec is None:
-            spec = TreadmillSpec.mph_walking_pad() if combine_quirks(names).mph_as_kmh else TreadmillSpec()
+            spec = spec_for_quirks(names)
         return cls(
             Treadmill(now, spec),
             address=address,

@@ -13,16 +13,18 @@ from retrowalk.session.plan import SessionPlan, TreadmillCaps
 UREVO = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.32)
 
 
-def test_the_payload_shows_the_fitted_plan_and_what_was_asked() -> None:
-    info = plan_info(fit_plan_to_grid(SessionPlan(), UREVO))
-    assert (info.start_speed_kmh, info.max_speed_kmh, info.ramp_step_kmh, info.ramp_interval_s) == (
-        0.96,
-        1.28,
-        0.32,
-        96,
-    )
+def assert_the_default_plan_fitted_to_the_urevo(info: p.PlanInfo) -> None:
+    """The default plan (1.0 -> 1.5 km/h, +0.1 per 30 s) as published for the UREVO's 0.32 km/h grid."""
+    numbers = (info.start_speed_kmh, info.max_speed_kmh, info.ramp_step_kmh, info.ramp_interval_s)
+    assert numbers == (0.96, 1.28, 0.32, 96)
     assert info.fitted_to_grid is not None
     assert (info.fitted_to_grid.asked_start_speed_kmh, info.fitted_to_grid.asked_max_speed_kmh) == (1.0, 1.5)
+
+
+def test_the_payload_shows_the_fitted_plan_and_what_was_asked() -> None:
+    info = plan_info(fit_plan_to_grid(SessionPlan(), UREVO))
+    assert_the_default_plan_fitted_to_the_urevo(info)
+    assert info.fitted_to_grid is not None
     assert info.fitted_to_grid.changes[0].startswith("start speed 1.0 -> 0.96 km/h")
     assert plan_info(SessionPlan()).fitted_to_grid is None
 

@@ -167,6 +167,19 @@ async def test_mph_as_kmh(simulator_factory: SimulatorFactory) -> None:
     assert slot.treadmill.speed_kmh == pytest.approx(1.609344)  # the belt's truth
 
 
+async def test_urevo_e1l(simulator_factory: SimulatorFactory) -> None:
+    sim = await simulator_factory(quirks=["urevo-e1l"], acceleration_kmh_s=5.0)
+    slot = sim.treadmill(0)
+    async with connected(sim) as (client, watcher):
+        speed_range = client.supported_ranges["target_speed"]
+        assert (speed_range.min_value, speed_range.max_value, speed_range.step) == (0.96, 6.43, 0.32)
+        assert await client.set_target_speed(1.0) == ResultCode.INVALID_PARAMETER  # off the 0.32 grid
+        assert await client.set_target_speed(1.28) == ResultCode.SUCCESS
+        assert await client.start_resume() == ResultCode.SUCCESS
+        await wait_until(lambda: 1.28 in watcher.speeds(), 4, "a reported 1.28")
+    assert slot.treadmill.speed_kmh == pytest.approx(1.28)
+
+
 async def test_slow_start_accept(simulator_factory: SimulatorFactory) -> None:
     sim = await simulator_factory(quirks=["slow-start-accept"], speedup=4.0)
     slot = sim.treadmill(0)
@@ -249,5 +262,6 @@ def test_every_quirk_has_a_pyftms_test() -> None:
         "pause-revokes-control": test_pause_revokes_control,
         "no-final-zero": test_no_final_zero,
         "fast-notify": test_fast_notify,
+        "urevo-e1l": test_urevo_e1l,
     }
     assert set(tested) == set(QUIRKS), "a quirk profile was added without a pyftms-level test"
