@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from retrowalk.mqtt import payloads as p
+from retrowalk.session.plan import SessionPlan
 from tests.faults.envelope import Envelope, asked_plan
 from tests.faults.judge import Belt, longest_stretch
 from tests.plugins.virtual_adapter import SimulatorFactory
@@ -43,6 +44,15 @@ async def test_a_default_session_on_the_urevo_grid_runs_fitted_and_never_faster_
         end_time = rig.sim.now()
         treadmill = rig.sim.treadmill(0).treadmill
         started = rig.recorder.of(p.SessionStarted, "tm0")
+        stored = rig.service.store.sessions_for_user("ana")
+
+    # The history keeps the plan as asked: the next plan progresses from 1.0 -> 1.5 km/h, not from the
+    # UREVO's 0.96 -> 1.28, and may run on a treadmill with a finer grid.
+    assert len(stored) == 1
+    assert stored[0].plan_json is not None
+    assert SessionPlan.model_validate_json(stored[0].plan_json) == SessionPlan(
+        duration_cap_s=180, cool_down_s=10
+    )
 
     assert ended.reason == "completed", ended
     # The enforced plan says what was fitted, and why.
