@@ -49,6 +49,8 @@ class QuirkSettings:
     notify_hz: float | None = None
     # A machine's own Supported Speed Range (min, max, step in 0.01 km/h) instead of treadsim's default.
     speed_range_cs: tuple[int, int, int] | None = None
+    # Treadmill Data with reserved flag bit 13: a step count and a pad byte after the other fields.
+    step_count_bit13: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,12 +162,13 @@ _MODEL_PROFILES = (
         "urevo-e1l",
         "A UREVO E1L walking pad: Supported Speed Range 0.96-6.43 km/h in 0.32 km/h steps (0.6-4.0 mph in "
         "0.2 mph, converted to km/h), as read in the recording; a speed off that grid answers invalid "
-        "parameter (03). A model profile: it combines with the others.",
+        "parameter (03). Treadmill Data sets reserved flag bit 13 and ends in a step count and a pad byte. "
+        "A model profile: it combines with the others.",
         "Walking pads that count in mph advertise km/h ranges converted from mph (the recorded UREVO E1L "
         "session).",
         "Fit the plan to the treadmill's grid, never faster: round speeds down, one increment per ramp "
         "step, stretch the interval to the plan's pace (docs/safety.md).",
-        _set(speed_range_cs=(96, 643, 32)),
+        _set(speed_range_cs=(96, 643, 32), step_count_bit13=True),
     ),
 )
 

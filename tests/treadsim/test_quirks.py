@@ -202,6 +202,13 @@ def test_urevo_e1l_offers_the_recorded_mph_grid_in_km_h() -> None:
     bench.run_until(30.0)
     assert reported_speeds(bench)[-1] == 128
     assert bench.treadmill.speed_kmh == pytest.approx(1.28)  # km/h numbers, km/h belt
+    # Its Treadmill Data sets reserved bit 13 and carries a step count that grows with the belt's travel.
+    # (At this bench's 23-byte MTU a record is split; the part that carries the count sets the bit.)
+    assert any(frame[1] & 0x20 for frame in bench.link.values(TREADMILL_DATA))
+    steps = [record.step_count or 0 for _, record in bench.link.records()]
+    assert all(record.step_count is not None for _, record in bench.link.records())
+    assert steps == sorted(steps)
+    assert 0 < steps[-1] <= int(bench.treadmill.totals.distance_m / 0.4)
 
 
 def test_slow_start_accept_refuses_speed_just_after_start() -> None:

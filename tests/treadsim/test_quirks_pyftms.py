@@ -177,6 +177,10 @@ async def test_urevo_e1l(simulator_factory: SimulatorFactory) -> None:
         assert await client.set_target_speed(1.28) == ResultCode.SUCCESS
         assert await client.start_resume() == ResultCode.SUCCESS
         await wait_until(lambda: 1.28 in watcher.speeds(), 4, "a reported 1.28")
+        # Unmodified pyftms reads reserved flag bit 13 as a step count, as it does the recording's frames.
+        await wait_until(
+            lambda: any(u.get("step_count", 0) > 0 for u in watcher.updates()), 4, "a step count"
+        )
     assert slot.treadmill.speed_kmh == pytest.approx(1.28)
 
 
