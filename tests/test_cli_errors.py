@@ -274,7 +274,7 @@ def test_session_stop_without_a_session_says_so(
             ["--quirk", "sticky-belt"],
             "unknown quirk 'sticky-belt'; valid quirks: console-drift, fast-notify, flaky-link, "
             "ignores-speed, mph-as-kmh, no-final-zero, own-start-speed, pause-revokes-control, power-blip, "
-            "slow-start-accept, split-records",
+            "slow-start-accept, split-records, urevo-e1l",
         ),
     ],
 )

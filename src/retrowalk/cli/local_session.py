@@ -145,12 +145,6 @@ def not_found_sentence(settings: Settings, treadmill_id: str, within: float) -> 
     )
 
 
-def speed_text(kmh: float) -> str:
-    """0.1 km/h as plans write it; a treadmill's grid speed such as 0.96 km/h to the hundredth, rather
-    than rounded up to a speed faster than the belt runs."""
-    return f"{kmh:.1f}" if round(kmh * 100) % 10 == 0 else f"{kmh:.2f}"
-
-
 class _Progress:
     """Prints one line per event and a progress line every few seconds."""
 
@@ -167,8 +161,8 @@ class _Progress:
                     self._last_line = item.elapsed_s
                     left = f", {item.remaining_s:.0f} s left" if item.remaining_s is not None else ""
                     print(
-                        f"  {item.phase:<11} belt {speed_text(item.speed_kmh):>4} km/h "
-                        f"(allowed {speed_text(item.allowed_speed_kmh)}), walked {item.elapsed_s:.0f} s{left}"
+                        f"  {item.phase:<11} belt {p.kmh_text(item.speed_kmh):>4} km/h "
+                        f"(allowed {p.kmh_text(item.allowed_speed_kmh)}), walked {item.elapsed_s:.0f} s{left}"
                     )
             case p.SessionStarted():
                 print(
@@ -176,11 +170,8 @@ class _Progress:
                     f"{item.plan.max_speed_kmh} km/h, {item.plan.duration_cap_s // 60} min. "
                     "Hold the handrails; small, controlled steps."
                 )
-                fit = item.plan.fitted_to_grid
-                if fit is not None:
-                    print(f"the plan was fitted to the treadmill's {fit.speed_step_kmh} km/h speed steps:")
-                    for change in fit.changes:
-                        print(f"  {change}")
+                for fitted in item.plan.fitted_to_grid.lines() if item.plan.fitted_to_grid else []:
+                    print(fitted)
             case p.PhaseChanged():
                 print(f"phase: {item.to_phase}")
             case p.CapWarning():

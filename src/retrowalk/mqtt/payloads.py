@@ -46,6 +46,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def kmh_text(kmh: float) -> str:
+    """A speed as a person is shown it: to 0.1 km/h as plans write it, and to the hundredth when it is
+    off that grid (a treadmill's 0.96 km/h), rather than rounded up to a speed faster than the belt runs."""
+    return f"{kmh:.1f}" if round(kmh * 100) % 10 == 0 else f"{kmh:.2f}"
+
+
 class _Payload(BaseModel):
     # Published payloads are built by our own code: unknown fields there are bugs, so forbid them too.
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -65,6 +71,13 @@ class GridFitInfo(_Payload):
     changes: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
         description="one sentence per fitted value: what it was, what it is, and why"
     )
+
+    def lines(self) -> list[str]:
+        """What a terminal or a kiosk shows under the plan: a heading, then one indented line per change."""
+        return [
+            f"the plan was fitted to the treadmill's {self.speed_step_kmh} km/h speed steps:",
+            *(f"  {change}" for change in self.changes),
+        ]
 
 
 class PlanInfo(_Payload):
