@@ -275,7 +275,8 @@ def test_session_stop_without_a_session_says_so(
             "unknown quirk 'sticky-belt'; valid quirks: console-drift, cross-trainer-data, "
             "cross-trainer-only, fast-notify, flaky-link, ignores-speed, mph-as-kmh, needs-unlock, "
             "no-final-zero, notify-replies, own-start-speed, pause-revokes-control, power-blip, "
-            "request-control-starts, slow-start-accept, split-records, wind-down-status, zero-incline-range",
+            "request-control-starts, slow-start-accept, split-records, urevo-e1l, wind-down-status, "
+            "zero-incline-range",
         ),
     ],
 )

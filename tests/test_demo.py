@@ -33,6 +33,9 @@ from retrowalk.demo.broker import embedded_broker
 from retrowalk.demo.view import CUES, LiveView, PlainView
 from retrowalk.errors import SetupError
 from retrowalk.mqtt import payloads as p
+from retrowalk.service.publish import plan_info
+from retrowalk.session.grid import fit_plan_to_grid
+from retrowalk.session.plan import SessionPlan, TreadmillCaps
 from retrowalk.subprocesses import HOST, find_mosquitto
 
 SPEEDUP = "15"
@@ -446,3 +449,18 @@ def test_the_live_view_shows_actual_and_allowed_speed_and_marks_a_belt_too_fast(
     assert "\x1b[1;31m1.90 km/h" in text  # bold red: faster than allowed
     assert "familiarise" in text
     assert CUES[1] in text
+
+
+def test_the_plain_view_shows_a_plan_fitted_to_a_coarse_grid_as_it_runs() -> None:
+    out = io.StringIO()
+    fitted = fit_plan_to_grid(
+        SessionPlan(), TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.32)
+    )
+    PlainView(out)("demo", p.SessionStarted(treadmill_id="demo", user_id="ana", plan=plan_info(fitted)))
+    lines = out.getvalue().splitlines()
+    # 0.96 and 1.28 km/h, not "1.0" and "1.3": a rounded figure would claim a faster belt than the plan's.
+    assert lines[0].startswith(
+        "session started for ana: start 0.96 km/h, at most 1.28 km/h, +0.32 km/h every 96 s"
+    )
+    assert lines[1] == "the plan was fitted to the treadmill's 0.32 km/h speed steps:"
+    assert "  hold at the start speed 60 -> 120 s: no step comes before the plan reaches its speed" in lines

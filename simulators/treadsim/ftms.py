@@ -354,6 +354,9 @@ class TreadmillData:
     remaining_s: int | None = None
     force_n: int | None = None  # sint16, sent with power sint16
     power_w: int | None = None
+    # Not FTMS 1.0: reserved flag bit 13, a uint16 step count and a pad byte (the UREVO E1L and KingSmith
+    # pads send it; treadsim only with the urevo-e1l quirk).
+    step_count: int | None = None
 
     def merged(self, other: TreadmillData) -> TreadmillData:
         """This record with every field ``other`` carries taken from ``other``."""
@@ -393,8 +396,9 @@ _GROUPS: tuple[_Group, ...] = (
     _Group(10, ("elapsed_s",), "<H", (0,)),
     _Group(11, ("remaining_s",), "<H", (0,)),
     _Group(12, ("force_n", "power_w"), "<hh", (0, 0)),
+    _Group(13, ("step_count",), "<Hx", (0,)),  # reserved in FTMS 1.0; see TreadmillData.step_count
 )
-_RESERVED_BITS = 0xE000
+_RESERVED_BITS = 0xC000
 MORE_DATA = 0x0001
 FLAGS_SIZE = 2
 SPEED_SIZE = 2

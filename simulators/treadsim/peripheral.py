@@ -75,9 +75,11 @@ from .model import (
     Treadmill,
     TreadmillSpec,
 )
-from .quirks import QuirkSettings, combine_quirks
+from .quirks import QuirkSettings, combine_quirks, spec_for_quirks
 
 CLIENT = ChangeSource.CLIENT
+# The urevo-e1l quirk's step count: one step per this much belt travel (short backward steps).
+STEP_LENGTH_M = 0.4
 CONSOLE = ChangeSource.CONSOLE
 
 
@@ -165,7 +167,7 @@ class FtmsPeripheral:
         """A peripheral with a fresh treadmill whose spec suits the quirks (an mph pad for mph-as-kmh)."""
         names = tuple(quirks)
         if spec is None:
-            spec = TreadmillSpec.mph_walking_pad() if combine_quirks(names).mph_as_kmh else TreadmillSpec()
+            spec = spec_for_quirks(names)
         return cls(
             Treadmill(now, spec),
             address=address,
@@ -355,7 +357,13 @@ class FtmsPeripheral:
             heart_rate_bpm=min(t.heart_rate(), 0xFF),
             metabolic_equivalent_dm=min(round(t.metabolic_equivalent() * 10), 0xFF),
             elapsed_s=min(int(t.totals.elapsed_s), 0xFFFF),
+            step_count=self._step_count(),
         )
+
+    def _step_count(self) -> int | None:
+        if not self.settings.step_count_bit13:
+            return None
+        return min(int(self.treadmill.totals.distance_m / STEP_LENGTH_M), 0xFFFF)
 
     def _send_data(self) -> None:
         if self._sink is None:

@@ -96,11 +96,10 @@ def ftms_treadmill_factory(
     options: TreadmillOptions, now: float, clock: Callable[[], float]
 ) -> FtmsPeripheral:
     """The default: treadsim's FTMS peripheral on the deterministic treadmill model, on the sim clock."""
-    from treadsim.model import TreadmillSpec
     from treadsim.peripheral import FtmsPeripheral
-    from treadsim.quirks import combine_quirks
+    from treadsim.quirks import spec_for_quirks
 
-    spec = TreadmillSpec.mph_walking_pad() if combine_quirks(options.quirks).mph_as_kmh else TreadmillSpec()
+    spec = spec_for_quirks(options.quirks)
     if options.acceleration_kmh_s is not None:
         spec = dataclasses.replace(
             spec, acceleration_kmh_s=options.acceleration_kmh_s, deceleration_kmh_s=options.acceleration_kmh_s

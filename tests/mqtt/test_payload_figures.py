@@ -61,4 +61,5 @@ def test_summary_and_event_figures_are_rounded() -> None:
         "ramp_interval_s": 30,
         "duration_cap_s": 300,
         "incline_pct": 0.3,
+        "fitted_to_grid": None,
     }

@@ -53,7 +53,7 @@ from treadsim.ftms import CONTROL_POINT, TREADMILL_DATA, ControlOp
 from treadsim.gatt import AttError
 from treadsim.model import BeltEntry, BeltState, ChangeSource, TreadmillSpec
 from treadsim.peripheral import FtmsPeripheral
-from treadsim.quirks import DRIVABLE_QUIRKS, combine_quirks
+from treadsim.quirks import DRIVABLE_QUIRKS, spec_for_quirks
 
 log = logging.getLogger("tests.fuzz.ble")
 
@@ -241,8 +241,8 @@ class TreadmillRig:
 
 def fast_spec(quirks: tuple[str, ...] = ()) -> TreadmillSpec:
     # A belt that reaches its target within one tick keeps each example short; the rules under test do
-    # not depend on the acceleration. An mph-as-kmh machine is an mph walking pad, as treadsim builds it.
-    base = TreadmillSpec.mph_walking_pad() if combine_quirks(quirks).mph_as_kmh else TreadmillSpec()
+    # not depend on the acceleration. The machine is the one the quirks describe, as treadsim builds it.
+    base = spec_for_quirks(quirks)
     return dataclasses.replace(base, acceleration_kmh_s=500.0, deceleration_kmh_s=500.0)
 
 

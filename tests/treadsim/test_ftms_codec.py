@@ -215,6 +215,14 @@ def test_forced_small_parts_reassemble() -> None:
     assert results[-1] == FULL_RECORD
 
 
+def test_the_recorded_urevo_frame_with_bit_13_decodes_to_its_step_count() -> None:
+    # A Treadmill Data notification of the recorded UREVO E1L session (flags 0x2584), byte for byte.
+    more, record = decode_treadmill_data(bytes.fromhex("8425e1000000000100000000002100020000"))
+    assert not more
+    assert (record.speed_cs, record.elapsed_s, record.step_count) == (225, 33, 2)
+    assert encode_treadmill_data(record, 244) == [bytes.fromhex("8425e1000000000100000000002100020000")]
+
+
 @pytest.mark.parametrize(
     ("frame", "complaint"),
     [
@@ -222,7 +230,8 @@ def test_forced_small_parts_reassemble() -> None:
         (bytes([0x00, 0x00, 0x45]), "truncated in speed"),
         (bytes([0x04, 0x00, 0x45, 0x01, 0xD2, 0x04]), "truncated in total distance"),
         (bytes([0x00, 0x00, 0x45, 0x01, 0x00]), "beyond its flags"),
-        (bytes([0x00, 0x20, 0x45, 0x01]), "reserved"),
+        (bytes([0x00, 0x40, 0x45, 0x01]), "reserved"),
+        (bytes([0x00, 0x20, 0x45, 0x01, 0x02]), "truncated in step_count"),
     ],
 )
 def test_bad_treadmill_data_is_rejected(frame: bytes, complaint: str) -> None:

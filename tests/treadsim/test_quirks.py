@@ -65,6 +65,7 @@ def test_registry_names_and_documentation() -> None:
         "needs-unlock",
         "cross-trainer-data",
         "cross-trainer-only",
+        "urevo-e1l",
     }
     for name, profile in QUIRKS.items():
         assert profile.name == name
@@ -197,6 +198,24 @@ def test_mph_as_kmh_claims_kmh_while_counting_mph() -> None:
     (_, last) = bench.link.records()[-1]
     assert last.total_distance_m is not None
     assert last.total_distance_m > 1.5 * 60 / 3.6 * 1.0
+
+
+def test_urevo_e1l_offers_the_recorded_mph_grid_in_km_h() -> None:
+    bench = started_bench(("urevo-e1l",), bytes([0x02, 0x60, 0x00]))  # 0.96 km/h, its lowest speed
+    # The recording's Supported Speed Range read, byte for byte: 0.96-6.43 km/h, step 0.32.
+    assert bench.peripheral.read(SPEED_RANGE) == bytes.fromhex("600083022000")
+    assert bench.write(SET_1_00) == ControlResponse(0x02, ResultCode.INVALID_PARAMETER)  # 1.00: off the grid
+    assert bench.write(bytes([0x02, 0x80, 0x00])) == ok(0x02)  # 1.28 = 0.96 + 0.32
+    bench.run_until(30.0)
+    assert reported_speeds(bench)[-1] == 128
+    assert bench.treadmill.speed_kmh == pytest.approx(1.28)  # km/h numbers, km/h belt
+    # Its Treadmill Data sets reserved bit 13 and carries a step count that grows with the belt's travel.
+    # (At this bench's 23-byte MTU a record is split; the part that carries the count sets the bit.)
+    assert any(frame[1] & 0x20 for frame in bench.link.values(TREADMILL_DATA))
+    steps = [record.step_count or 0 for _, record in bench.link.records()]
+    assert all(record.step_count is not None for _, record in bench.link.records())
+    assert steps == sorted(steps)
+    assert 0 < steps[-1] <= int(bench.treadmill.totals.distance_m / 0.4)
 
 
 def test_slow_start_accept_refuses_speed_just_after_start() -> None:

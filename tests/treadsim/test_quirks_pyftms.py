@@ -170,6 +170,23 @@ async def test_mph_as_kmh(simulator_factory: SimulatorFactory) -> None:
     assert slot.treadmill.speed_kmh == pytest.approx(1.609344)  # the belt's truth
 
 
+async def test_urevo_e1l(simulator_factory: SimulatorFactory) -> None:
+    sim = await simulator_factory(quirks=["urevo-e1l"], acceleration_kmh_s=5.0)
+    slot = sim.treadmill(0)
+    async with connected(sim) as (client, watcher):
+        speed_range = client.supported_ranges["target_speed"]
+        assert (speed_range.min_value, speed_range.max_value, speed_range.step) == (0.96, 6.43, 0.32)
+        assert await client.set_target_speed(1.0) == ResultCode.INVALID_PARAMETER  # off the 0.32 grid
+        assert await client.set_target_speed(1.28) == ResultCode.SUCCESS
+        assert await client.start_resume() == ResultCode.SUCCESS
+        await wait_until(lambda: 1.28 in watcher.speeds(), 4, "a reported 1.28")
+        # Unmodified pyftms reads reserved flag bit 13 as a step count, as it does the recording's frames.
+        await wait_until(
+            lambda: any(u.get("step_count", 0) > 0 for u in watcher.updates()), 4, "a step count"
+        )
+    assert slot.treadmill.speed_kmh == pytest.approx(1.28)
+
+
 async def test_slow_start_accept(simulator_factory: SimulatorFactory) -> None:
     sim = await simulator_factory(quirks=["slow-start-accept"], speedup=4.0)
     slot = sim.treadmill(0)
@@ -361,5 +378,6 @@ def test_every_quirk_has_a_pyftms_test() -> None:
         "needs-unlock": test_needs_unlock,
         "cross-trainer-data": test_cross_trainer_data,
         "cross-trainer-only": test_cross_trainer_only,
+        "urevo-e1l": test_urevo_e1l,
     }
     assert set(tested) == set(QUIRKS), "a quirk profile was added without a pyftms-level test"

@@ -161,8 +161,8 @@ class _Progress:
                     self._last_line = item.elapsed_s
                     left = f", {item.remaining_s:.0f} s left" if item.remaining_s is not None else ""
                     print(
-                        f"  {item.phase:<11} belt {item.speed_kmh:4.1f} km/h "
-                        f"(allowed {item.allowed_speed_kmh:.1f}), walked {item.elapsed_s:.0f} s{left}"
+                        f"  {item.phase:<11} belt {p.kmh_text(item.speed_kmh):>4} km/h "
+                        f"(allowed {p.kmh_text(item.allowed_speed_kmh)}), walked {item.elapsed_s:.0f} s{left}"
                     )
             case p.SessionStarted():
                 print(
@@ -170,6 +170,8 @@ class _Progress:
                     f"{item.plan.max_speed_kmh} km/h, {item.plan.duration_cap_s // 60} min. "
                     "Hold the handrails; small, controlled steps."
                 )
+                for fitted in item.plan.fitted_to_grid.lines() if item.plan.fitted_to_grid else []:
+                    print(fitted)
             case p.PhaseChanged():
                 print(f"phase: {item.to_phase}")
             case p.CapWarning():

@@ -110,10 +110,12 @@ class DemoView:
                 picture.plan = item.plan
                 plan = item.plan
                 self.line(
-                    f"session started for {item.user_id}: start {plan.start_speed_kmh:.1f} km/h, at most "
-                    f"{plan.max_speed_kmh:.1f} km/h, +{plan.ramp_step_kmh:.1f} km/h every "
-                    f"{plan.ramp_interval_s} s, cap {clock_text(plan.duration_cap_s)}"
+                    f"session started for {item.user_id}: start {p.kmh_text(plan.start_speed_kmh)} km/h, "
+                    f"at most {p.kmh_text(plan.max_speed_kmh)} km/h, +{p.kmh_text(plan.ramp_step_kmh)} km/h "
+                    f"every {plan.ramp_interval_s} s, cap {clock_text(plan.duration_cap_s)}"
                 )
+                for fitted in plan.fitted_to_grid.lines() if plan.fitted_to_grid else []:
+                    self.line(fitted)
             case p.PhaseChanged():
                 picture.phase = item.to_phase
                 self.line(f"phase: {PHASE_TEXT.get(item.to_phase, item.to_phase)}")

@@ -46,6 +46,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def kmh_text(kmh: float) -> str:
+    """A speed as a person is shown it: to 0.1 km/h as plans write it, and to the hundredth when it is
+    off that grid (a treadmill's 0.96 km/h), rather than rounded up to a speed faster than the belt runs."""
+    return f"{kmh:.1f}" if round(kmh * 100) % 10 == 0 else f"{kmh:.2f}"
+
+
 class _Payload(BaseModel):
     # Published payloads are built by our own code: unknown fields there are bugs, so forbid them too.
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,15 +62,40 @@ class Availability(RootModel[Literal["online", "offline"]]):
     `payload_available`/`payload_not_available`)."""
 
 
+class GridFitInfo(_Payload):
+    """How a plan was fitted to a treadmill whose speed increment is coarser than the plan's 0.1 km/h."""
+
+    speed_step_kmh: Annotated[Kmh, Field(description="the treadmill's speed increment")]
+    asked_start_speed_kmh: Annotated[Kmh, Field(description="the start speed before fitting")]
+    asked_max_speed_kmh: Annotated[Kmh, Field(description="the top speed before fitting")]
+    changes: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
+        description="one sentence per fitted value: what it was, what it is, and why"
+    )
+
+    def lines(self) -> list[str]:
+        """What a terminal or a kiosk shows under the plan: a heading, then one indented line per change."""
+        return [
+            f"the plan was fitted to the treadmill's {self.speed_step_kmh} km/h speed steps:",
+            *(f"  {change}" for change in self.changes),
+        ]
+
+
 class PlanInfo(_Payload):
-    """The plan a session runs under, as enforced (after the operator ceilings were applied)."""
+    """The plan a session runs under, as enforced (after the operator ceilings were applied, and fitted to
+    the treadmill's speed grid)."""
 
     start_speed_kmh: Kmh
     max_speed_kmh: Kmh
-    ramp_step_kmh: Annotated[float, Field(ge=0, le=1), _to(2)]
-    ramp_interval_s: Annotated[int, Field(ge=0, le=3600)]
+    # A fitted ramp steps by the treadmill's increment, at a stretched interval (docs/safety.md).
+    ramp_step_kmh: Annotated[float, Field(ge=0, le=30), _to(2)]
+    ramp_interval_s: Annotated[int, Field(ge=0, le=24 * 3600)]
     duration_cap_s: Annotated[int, Field(ge=0, le=3 * 3600)]
     incline_pct: Annotated[float, Field(ge=-10, le=20), _to(1)] = 0.0
+    fitted_to_grid: GridFitInfo | None = Field(
+        default=None,
+        description="present when the plan was fitted to the treadmill's coarse speed grid: what changed "
+        "and why",
+    )
 
 
 class TreadmillState(_Payload):

@@ -20,6 +20,7 @@ from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
 from retrowalk.service.records import clearance_record, pain_report, screening_record, session_record
 from retrowalk.session import events as ev
+from retrowalk.session.grid import asked_plan, fit_plan_to_grid
 from retrowalk.session.history import PainReport
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, UserProfile, validate_plan
 from retrowalk.session.progression import Progression, next_plan
@@ -192,7 +193,7 @@ class CommandRouter:
         if caps is None:
             raise RefusedError(f"treadmill {runner.treadmill_id} has not been connected yet")
         try:
-            return validate_plan(plan, self.ceilings, caps, profile)
+            return validate_plan(fit_plan_to_grid(plan, caps), self.ceilings, caps, profile)
         except PlanError as err:
             raise PlanError(in_api_names(str(err))) from None
 
@@ -244,7 +245,9 @@ class CommandRouter:
                 user_id=started.user_id,
                 treadmill_id=started.treadmill_id,
                 started_at=datetime.now(UTC),
-                plan_json=started.plan.model_dump_json(),
+                # As asked, not as fitted to this treadmill: the next plan builds on what the person
+                # was meant to walk, and may run on another treadmill.
+                plan_json=asked_plan(started.plan).model_dump_json(),
             )
         )
 
@@ -274,6 +277,6 @@ class CommandRouter:
                 max_speed_kmh=ended.max_speed_kmh,
                 duration_cap_s=plan.duration_cap_s if plan else 0,
                 pain_during=summary.pain_during,
-                plan_json=plan.model_dump_json() if plan else None,
+                plan_json=asked_plan(plan).model_dump_json() if plan else None,
             )
         )

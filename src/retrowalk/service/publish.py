@@ -15,6 +15,7 @@ from typing import Protocol
 
 from retrowalk.mqtt import payloads as p
 from retrowalk.session import events as ev
+from retrowalk.session.grid import FittedPlan
 from retrowalk.session.plan import SessionPlan
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,14 @@ class TeePublisher:
 
 
 def plan_info(plan: SessionPlan) -> p.PlanInfo:
+    fitted = None
+    if isinstance(plan, FittedPlan):
+        fitted = p.GridFitInfo(
+            speed_step_kmh=plan.fit.speed_step_kmh,
+            asked_start_speed_kmh=plan.fit.asked.start_speed_kmh,
+            asked_max_speed_kmh=plan.fit.asked.target_speed_kmh,
+            changes=list(plan.fit.changes),
+        )
     return p.PlanInfo(
         start_speed_kmh=plan.start_speed_kmh,
         max_speed_kmh=plan.target_speed_kmh,
@@ -120,6 +129,7 @@ def plan_info(plan: SessionPlan) -> p.PlanInfo:
         ramp_interval_s=plan.ramp_interval_s,
         duration_cap_s=plan.duration_cap_s,
         incline_pct=plan.incline_pct,
+        fitted_to_grid=fitted,
     )
 
 

@@ -43,6 +43,7 @@ from retrowalk.session.events import (
     Tick,
     TreadmillFault,
 )
+from retrowalk.session.grid import fit_plan_to_grid
 from retrowalk.session.plan import SessionPlan, from_centi, to_centi, validate_plan
 from retrowalk.session.ramp import RampState, floor_to_ramp_grid
 from retrowalk.session.safety_constants import FOLLOW_TIMEOUT_S, STOP_PAIN, STOP_WATCH_S
@@ -103,7 +104,8 @@ def _on_start(turn: Turn, event: Start) -> None:
         raise RefusedError("a session needs a user_id")
     if not isinstance(event.plan, SessionPlan):
         raise RefusedError(f"plan must be a SessionPlan, got {type(event.plan).__name__}")
-    validate_plan(event.plan, turn.ctx.ceilings, turn.ctx.caps)
+    # A treadmill with a coarser speed increment than the plan's runs the plan fitted to its grid.
+    plan = validate_plan(fit_plan_to_grid(event.plan, turn.ctx.caps), turn.ctx.ceilings, turn.ctx.caps)
     if not s.link_up:
         raise RefusedError("cannot start: the link to the treadmill is down")
     number = s.sessions_started + 1
@@ -119,10 +121,10 @@ def _on_start(turn: Turn, event: Start) -> None:
     )
     fresh.session_id = event.session_id or f"{turn.ctx.treadmill_id}-{number}"
     fresh.user_id = event.user_id
-    fresh.plan = event.plan
-    fresh.ramp = RampState.fresh(event.plan, backward_s=0.0)
+    fresh.plan = plan
+    fresh.ramp = RampState.fresh(plan, backward_s=0.0)
     turn.s = s = fresh
-    turn.out.append(SessionStarted(s.session_id, s.user_id, turn.ctx.treadmill_id, event.plan))
+    turn.out.append(SessionStarted(s.session_id, s.user_id, turn.ctx.treadmill_id, plan))
     assert target_phase is Phase.ARMED
     _arm(turn, Trigger.START)
 

@@ -24,6 +24,8 @@ CAUTIOUS_AGE_YEARS: Final = 65
 GENERAL_MAX_SPEED_KMH: Final = 3.0
 ABSOLUTE_MAX_SPEED_KMH: Final = 3.5
 MAX_RAMP_STEP_KMH: Final = 0.1
+# Plans are written on this grid; a treadmill with a coarser increment gets the plan fitted to its own.
+PLAN_SPEED_GRID_KMH: Final = 0.1
 MIN_RAMP_INTERVAL_S: Final = 30
 MAX_RAMP_INTERVAL_S: Final = 600
 MIN_FAMILIARISATION_S: Final = 60
@@ -125,6 +127,14 @@ def safety_table() -> tuple[Row, ...]:
             f"+{_kmh(MAX_RAMP_STEP_KMH)} per step, one step per {_s(MIN_RAMP_INTERVAL_S)}",
             f"step <= {_kmh(MAX_RAMP_STEP_KMH)}, interval {MIN_RAMP_INTERVAL_S}-{_s(MAX_RAMP_INTERVAL_S)}",
             "E (refs allow one step per 30-60 s; no trial states one)",
+        ),
+        Row(
+            "speed grid of a plan",
+            _kmh(PLAN_SPEED_GRID_KMH),
+            "a treadmill with a coarser increment gets the plan fitted to its grid, never faster: speeds "
+            "rounded down, one increment per ramp step, interval and hold stretched to the plan's pace, "
+            "tolerance below one increment",
+            "E; recorded walking pads count in mph (UREVO E1L: 0.32 km/h steps) or in 0.5 km/h (CitySports)",
         ),
         Row(
             f"target speed, balance concern or age >= {CAUTIOUS_AGE_YEARS}",

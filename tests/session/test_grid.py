@@ -1,0 +1,175 @@
+"""Plans fitted to a coarse speed grid: never faster than the plan, on the treadmill's grid.
+
+The judge is the independent envelope model (``plan_envelope.PlanEnvelope``), run once with the plan as
+asked and once with the fitted plan; the grid is checked by plain arithmetic on the treadmill's range.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from retrowalk.errors import PlanError
+from retrowalk.session.grid import FittedPlan, GridFit, asked_plan, fit_plan_to_grid
+from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, validate_plan
+
+from .plan_envelope import PlanEnvelope
+from .session_rig import WALKING_PAD
+
+# The recorded UREVO E1L: 0.6-4.0 mph in 0.2 mph steps, sent as km/h (shared real_ftms recording).
+UREVO = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.32)
+# The CitySports walking pad: 1-6 km/h in 0.5 km/h steps.
+CITYSPORTS = TreadmillCaps(min_speed_kmh=1.0, max_speed_kmh=6.0, speed_step_kmh=0.5)
+
+
+def walking(plan: SessionPlan) -> PlanEnvelope:
+    """The envelope model with the belt started at t = 0 (so backward-walking time is t)."""
+    model = PlanEnvelope()
+    model.link_recovered(0.0)
+    model.start(plan, 0.0)
+    model.command_succeeded(speed_not_start=True, now=0.0)
+    model.command_succeeded(speed_not_start=False, now=0.0)
+    return model
+
+
+def centi(kmh: float) -> int:
+    return round(kmh * 100)
+
+
+def test_the_default_plan_on_the_urevo_starts_lower_and_climbs_one_increment_per_96_s() -> None:
+    fitted = fit_plan_to_grid(SessionPlan(), UREVO)
+    assert isinstance(fitted, FittedPlan)
+    assert (fitted.start_speed_kmh, fitted.target_speed_kmh) == (0.96, 1.28)  # 1.0 and 1.5 rounded down
+    assert (fitted.ramp_step_kmh, fitted.ramp_interval_s) == (0.32, 96)  # 0.1 per 30 s, the same pace
+    # The plan reaches 1.28 only with its third step (1.3 at 60 + 2 x 30 s): the fitted step waits for it.
+    assert fitted.familiarisation_s == 120
+    assert fitted.fit.asked == SessionPlan()
+    assert validate_plan(fitted, OperatorCeilings(), UREVO) is fitted
+
+
+def test_a_faster_ramp_on_the_urevo_waits_for_the_plan_at_every_step() -> None:
+    fitted = fit_plan_to_grid(SessionPlan(target_speed_kmh=3.0, duration_cap_s=1200), UREVO)
+    # Steps at 138 + 96 k; the plan reaches 0.96 + 0.32 (k + 1) at 60 + 30 (ceil(3.2 k + 2.8) - 1): the
+    # tightest is k = 2 (2.24 km/h: 330 s, 330 - 192 = 138).
+    assert (fitted.familiarisation_s, fitted.ramp_interval_s, fitted.target_speed_kmh) == (138, 96, 2.88)
+
+
+def test_the_citysports_grid_keeps_the_speeds_and_stretches_the_ramp() -> None:
+    fitted = fit_plan_to_grid(SessionPlan(), CITYSPORTS)
+    assert isinstance(fitted, FittedPlan)
+    assert (fitted.start_speed_kmh, fitted.target_speed_kmh) == (1.0, 1.5)
+    assert (fitted.ramp_step_kmh, fitted.ramp_interval_s, fitted.familiarisation_s) == (0.5, 150, 180)
+    assert [change.split(" ->")[0] for change in fitted.fit.changes] == [
+        "ramp step 0.1",
+        "ramp interval 30",
+        "hold at the start speed 60",
+    ]
+
+
+def test_a_plan_that_fits_is_returned_unchanged() -> None:
+    plan = SessionPlan()
+    assert fit_plan_to_grid(plan, WALKING_PAD) is plan
+    fine = TreadmillCaps(min_speed_kmh=0.2, max_speed_kmh=6, speed_step_kmh=0.05)
+    assert fit_plan_to_grid(plan, fine) is plan
+
+
+def test_fitting_a_fitted_plan_fits_the_plan_as_asked_again() -> None:
+    fitted = fit_plan_to_grid(SessionPlan(), UREVO)
+    assert fit_plan_to_grid(fitted, UREVO) == fitted
+    assert asked_plan(fitted) == SessionPlan()
+    assert fit_plan_to_grid(fitted, WALKING_PAD) == SessionPlan()
+
+
+def test_a_grid_that_starts_above_the_start_speed_is_refused_not_rounded_up() -> None:
+    plan = SessionPlan(start_speed_kmh=0.8, target_speed_kmh=1.5)
+    fitted = fit_plan_to_grid(plan, UREVO)
+    assert fitted is plan
+    with pytest.raises(PlanError, match=r"start_speed_kmh=0\.8 is below the treadmill's minimum speed"):
+        validate_plan(fitted, OperatorCeilings(), UREVO)
+
+
+def test_the_tolerance_stays_below_one_increment_of_a_coarse_grid() -> None:
+    fitted = fit_plan_to_grid(SessionPlan(overspeed_tolerance_kmh=0.5), CITYSPORTS)
+    assert fitted.overspeed_tolerance_kmh == 0.49  # a belt one 0.5 km/h increment too fast is caught
+    assert fit_plan_to_grid(SessionPlan(overspeed_tolerance_kmh=0.5), UREVO).overspeed_tolerance_kmh == 0.31
+
+
+def test_the_top_speed_is_the_treadmills_highest_grid_speed_at_most() -> None:
+    caps = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=1.5, speed_step_kmh=0.32)
+    assert fit_plan_to_grid(SessionPlan(target_speed_kmh=2.0), caps).target_speed_kmh == 1.28
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"start_speed_kmh": 1.28}, "start_speed_kmh=1.28 is above the plan's 1.0"),
+        ({"start_speed_kmh": 1.0}, "start_speed_kmh=1.0 is not on the grid"),
+        ({"ramp_interval_s": 95}, "faster on average"),
+        ({"familiarisation_s": 80}, "shorter than the plan's"),
+        ({"duration_cap_s": 600}, "may not change duration_cap_s"),
+        ({"overspeed_tolerance_kmh": 0.4}, "overspeed_tolerance_kmh=0.4 is above"),
+    ],
+)
+def test_a_fitted_plan_cannot_be_built_faster_than_the_plan_it_fits(
+    change: dict[str, object], message: str
+) -> None:
+    values = fit_plan_to_grid(SessionPlan(), UREVO).model_dump(exclude={"fit"}) | change
+    asked = SessionPlan(familiarisation_s=90)
+    fit = GridFit(grid_from_kmh=0.96, speed_step_kmh=0.32, asked=asked, changes=("x",))
+    FittedPlan(**fit_plan_to_grid(asked, UREVO).model_dump(exclude={"fit"}), fit=fit)  # as fitted: fine
+    with pytest.raises(ValidationError, match=message):
+        FittedPlan(**values, fit=fit)
+
+
+# --- any plan on any grid ---------------------------------------------------------------------------------
+@st.composite
+def plans(draw: st.DrawFn) -> SessionPlan:
+    # A plan's ramp step is always 0.1 km/h (it may be no more, and must be on the 0.1 grid).
+    start = draw(st.integers(5, 30))  # tenths of km/h
+    target = draw(st.integers(start, 35))
+    return SessionPlan(
+        start_speed_kmh=start / 10,
+        target_speed_kmh=target / 10,
+        ramp_interval_s=draw(st.integers(30, 600)),
+        familiarisation_s=draw(st.integers(60, 600)),
+        duration_cap_s=draw(st.integers(60, 1800)),
+        overspeed_tolerance_kmh=draw(st.integers(1, 50)) / 100,
+    )
+
+
+@st.composite
+def grids(draw: st.DrawFn) -> TreadmillCaps:
+    step = draw(st.integers(1, 100))  # hundredths of km/h
+    low = draw(st.integers(1, 300))
+    high = draw(st.integers(low, 1200))
+    return TreadmillCaps(min_speed_kmh=low / 100, max_speed_kmh=high / 100, speed_step_kmh=step / 100)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plan=plans(), caps=grids())
+def test_a_fitted_plan_is_on_the_grid_and_never_faster_than_the_plan(
+    plan: SessionPlan, caps: TreadmillCaps
+) -> None:
+    fitted = fit_plan_to_grid(plan, caps)
+    try:
+        validate_plan(fitted, OperatorCeilings(max_speed_kmh=3.5, max_duration_s=1800), caps)
+    except PlanError:
+        # Refused only when the grid cannot start as slowly as the plan, or cannot reach its start at all.
+        assert centi(plan.start_speed_kmh) < centi(caps.min_speed_kmh) or centi(plan.start_speed_kmh) > centi(
+            caps.max_speed_kmh
+        )
+        return
+    low, step = centi(caps.min_speed_kmh), centi(caps.speed_step_kmh)
+    asked, ours = walking(plan), walking(fitted)
+    for tenth in range(0, 10 * (plan.duration_cap_s + plan.cool_down_s) + 10, 5):
+        now = tenth / 10
+        allowed = ours.envelope(now)
+        assert allowed <= asked.envelope(now), f"faster than the plan at {now} s"
+        if allowed:
+            assert (allowed - low) % step == 0, f"{allowed} is off the grid at {now} s"
+            assert low <= allowed <= centi(caps.max_speed_kmh), f"{allowed} is out of range at {now} s"
+    # The average pace of the ramp is the plan's or slower.
+    fitted_pace = centi(fitted.ramp_step_kmh) * plan.ramp_interval_s
+    assert fitted_pace <= centi(plan.ramp_step_kmh) * fitted.ramp_interval_s
