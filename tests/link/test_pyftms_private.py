@@ -20,6 +20,7 @@ from pyftms import MachineType, get_client
 from pyftms.client.machines.treadmill import TreadmillData
 
 from retrowalk.link import pyftms_private
+from retrowalk.link.ftms_data import TrainingStatus
 from retrowalk.link.pyftms_private import (
     PRIVATE_API,
     PYFTMS_VERSION,
@@ -151,13 +152,32 @@ async def test_a_reply_with_no_command_waiting_is_logged_and_dropped(
 def test_an_unparsable_status_names_the_error(logged: pytest.LogCaptureFixture) -> None:
     guard = controller(Clock())
     guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x01\x00"))  # Reset, with a stray byte after it
-    guard._on_training_status(TRAINING_STATUS, bytearray(b"\x00\xee"))  # no such training status
+    guard._on_training_status(TRAINING_STATUS, bytearray(b"\x00"))  # flags without a status
     assert logged.messages == [
         # pyftms's assertion carries no message: the type alone says what went wrong.
         f"treadmill {ADDRESS} sent an unreadable machine status (01 00): AssertionError; "
         "dropped 1 such frame(s)",
-        f"treadmill {ADDRESS} sent an unreadable training status (00 ee): ValueError: 238 is not a valid "
-        "TrainingStatusCode; dropped 1 such frame(s)",
+        f"treadmill {ADDRESS} sent an unreadable training status (00): shorter than its flags and status "
+        "bytes; dropped 1 such frame(s)",
+    ]
+
+
+def test_a_training_status_ftms_does_not_define_is_reported_as_unknown_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # UREVO E1L sends 0x10 and 0x11 while its belt winds down; pyftms 0.4 raises on them.
+    caplog.set_level(logging.INFO, logger="test.guards")
+    events: list[Any] = []
+    guard = CheckedController(events.append, garbage_log(Clock()))
+    for frame in (b"\x00\x10", b"\x00\x11", b"\x00\x10", b"\x00\x0d"):
+        guard._on_training_status(TRAINING_STATUS, bytearray(frame))
+    assert [e.event_data["training_status"] for e in events] == [0x10, 0x11, 0x10, 0x0D]
+    assert events[3].event_data["training_status"] is TrainingStatus.MANUAL_MODE
+    assert caplog.messages == [
+        f"treadmill {ADDRESS} reports training status 0x10 (00 10), which FTMS does not define; taken as "
+        "unknown",
+        f"treadmill {ADDRESS} reports training status 0x11 (00 11), which FTMS does not define; taken as "
+        "unknown",
     ]
 
 
@@ -185,7 +205,7 @@ def test_unreadable_treadmill_data_is_logged_and_not_delivered(logged: pytest.Lo
     updater._on_notify(TREADMILL_DATA, bytearray(b"\x00"))
     assert events == []
     assert logged.messages == [
-        f"treadmill {ADDRESS} sent an unreadable treadmill data (00): EOFError: Unexpected end of stream.; "
+        f"treadmill {ADDRESS} sent an unreadable treadmill data (00): shorter than its two flag bytes; "
         "dropped 1 such frame(s)"
     ]
 
