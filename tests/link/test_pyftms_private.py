@@ -151,15 +151,25 @@ async def test_a_reply_with_no_command_waiting_is_logged_and_dropped(
 
 def test_an_unparsable_status_names_the_error(logged: pytest.LogCaptureFixture) -> None:
     guard = controller(Clock())
-    guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x01\x00"))  # Reset, with a stray byte after it
+    guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x02"))  # stopped or paused: which, it does not say
     guard._on_training_status(TRAINING_STATUS, bytearray(b"\x00"))  # flags without a status
     assert logged.messages == [
-        # pyftms's assertion carries no message: the type alone says what went wrong.
-        f"treadmill {ADDRESS} sent an unreadable machine status (01 00): AssertionError; "
+        f"treadmill {ADDRESS} sent an unreadable machine status (02): EOFError: Unexpected end of stream.; "
         "dropped 1 such frame(s)",
         f"treadmill {ADDRESS} sent an unreadable training status (00): shorter than its flags and status "
         "bytes; dropped 1 such frame(s)",
     ]
+
+
+def test_a_machine_status_with_bytes_after_its_parameter_is_read(logged: pytest.LogCaptureFixture) -> None:
+    # UREVO E1L, belt started at its console: 04 00 00 (pyftms 0.4 refuses the two extra bytes).
+    events: list[Any] = []
+    guard = CheckedController(events.append, garbage_log(Clock()))
+    guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x04\x00\x00"))
+    guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x05\xd1\x00\x00"))  # target speed 2.09
+    assert [(e.event_id, e.event_source) for e in events] == [("start", "user"), ("setup", "other")]
+    assert events[1].event_data == {"target_speed": 2.09}
+    assert logged.messages == []
 
 
 def test_a_training_status_ftms_does_not_define_is_reported_as_unknown_once(
@@ -217,7 +227,7 @@ def test_installed_guards_serve_the_client_and_its_event_callback(logged: pytest
     client._updater._on_notify(TREADMILL_DATA, bytearray(b"\x00\x00\x64\x00"))  # 1.00 km/h
     client._updater._on_notify(TREADMILL_DATA, bytearray(b"\x00"))
     client._controller._on_machine_status(MACHINE_STATUS, bytearray(b"\x04"))  # started by the user
-    client._controller._on_machine_status(MACHINE_STATUS, bytearray(b"\x01\x00"))
+    client._controller._on_machine_status(MACHINE_STATUS, bytearray(b"\x02"))
     assert ("speed_instant", 1.0) in events[0].event_data.items()
     assert events[1].event_id == "start"
     assert len(events) == 2

@@ -171,3 +171,19 @@ def decode_training_status(data: bytes | bytearray) -> TrainingStatusReport:
     if frame[0] & _STRING_PRESENT and len(frame) > 2:
         text = frame[2:].decode("utf-8", errors="replace")
     return TrainingStatusReport(code=code, status=status, text=text)
+
+
+# Machine Status (FTMS 1.0, 4.16): op code -> bytes of parameter after it, for the statuses a treadmill
+# sends (reset, stop/pause, safety key, start, target speed, target incline, control lost).
+_MACHINE_STATUS_PARAMETER_BYTES = {0x01: 0, 0x02: 1, 0x03: 0, 0x04: 0, 0x05: 2, 0x06: 2, 0xFF: 0}
+
+
+def without_trailing_bytes(machine_status: bytes | bytearray) -> bytes:
+    """A Machine Status frame cut after its parameter. UREVO sends "started by the user" as ``04 00 00``,
+    which pyftms (still the Machine Status parser) refuses for its two extra bytes; a frame of another
+    op code, or one too short for its parameter, is left as it is, for pyftms to judge."""
+    frame = bytes(machine_status)
+    size = _MACHINE_STATUS_PARAMETER_BYTES.get(frame[0]) if frame else None
+    if size is None or len(frame) < 1 + size:
+        return frame
+    return frame[: 1 + size]

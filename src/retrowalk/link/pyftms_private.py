@@ -62,6 +62,7 @@ from retrowalk.link.ftms_data import (
     UnreadableFrameError,
     decode_training_status,
     decode_treadmill_data,
+    without_trailing_bytes,
 )
 
 # The pyftms release the private uses below were written against; pyproject.toml pins the same one.
@@ -239,7 +240,7 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
 
     def _on_machine_status(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
-            super()._on_machine_status(c, data)
+            super()._on_machine_status(c, bytearray(without_trailing_bytes(data)))
         except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed frame
             self._garbage.frame("machine status", data, _why(err))
 
