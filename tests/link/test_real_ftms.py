@@ -18,26 +18,19 @@ answer commands this test does not send.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bleak.backends.device import BLEDevice
-from pyftms import MachineType, get_client
+from bleak.uuids import normalize_uuid_str
 
-from retrowalk.link.events import LinkConnected, LinkEvent, Sample, StatusChange
-from retrowalk.link.ftms import FtmsLink, LinkState, LinkTarget, _Connection
-from retrowalk.link.pyftms_private import GarbageLog, install_guards
+from retrowalk.link.events import LinkEvent, Sample, StatusChange
 from retrowalk.session.events import MachineStatusKind
-from tests.service.harness import STAND_IN_INFO
 
-from .characteristics import MACHINE_STATUS, TRAINING_STATUS, TREADMILL_DATA
+from .guarded_link import GuardedLink
 
 RECORDINGS = Path(__file__).parent / "real_ftms"
 ADDRESS = "5E:C0:2D:ED:00:01"
@@ -114,44 +107,18 @@ def _recordings() -> list[Path]:
     return sorted(RECORDINGS.glob("*.json"))
 
 
-class ReplayedLink:
-    """A real FtmsLink, up, over a pyftms client with retrowalk's guards; frames go to the client's
-    notification callbacks as bleak would call them."""
+# The characteristics whose frames are replayed, and the directions in which they are. pyftms reads
+# Training Status once on connect and hands the value to the same callback as its notifications.
+_REPLAYED = {"2acd": ("notify", "indicate"), "2ada": ("notify", "indicate"), "2ad3": ("notify", "read")}
 
-    def __init__(self) -> None:
-        self.link = FtmsLink("replay", LinkTarget(address=ADDRESS))
-        client = get_client(
-            BLEDevice(ADDRESS, "Recorded", None),
-            MachineType.TREADMILL,
-            on_ftms_event=self.link._on_ftms_event,
-        )
-        install_guards(client, GarbageLog(self.link.log, ADDRESS))
-        # No connect without a radio: the link is moved to up by hand, as the fuzz tests do, since it
-        # handles events only while it is up, which its connect path decides.
-        self.link._enter(LinkState.SEARCHING, "replay")
-        self.link._enter(LinkState.CONNECTING, "replay", _Connection(client))
-        self.link._info = STAND_IN_INFO
-        self.link._enter(LinkState.UP, "replay")
-        assert isinstance(self.link.events.get_nowait(), LinkConnected)
-        # What pyftms subscribed on connect: the bound methods of the updater and controller.
-        updater, controller = client._updater, client._controller
-        self.callbacks: dict[str, tuple[Any, Callable[[Any, bytearray], None]]] = {
-            "2acd": (TREADMILL_DATA, updater._on_notify),
-            "2ada": (MACHINE_STATUS, controller._on_machine_status),
-            "2ad3": (TRAINING_STATUS, controller._on_training_status),
-        }
 
-    def replay(self, frames: list[dict[str, Any]]) -> list[LinkEvent]:
-        for frame in frames:
-            # pyftms reads Training Status once on connect and hands the value to the same callback.
-            if frame["char"] in self.callbacks and frame["dir"] in ("notify", "indicate", "read"):
-                characteristic, callback = self.callbacks[frame["char"]]
-                callback(characteristic, bytearray.fromhex(frame["hex"]))
-        events = []
-        with contextlib.suppress(asyncio.QueueEmpty):
-            while True:
-                events.append(self.link.events.get_nowait())
-        return events
+def replay(frames: list[dict[str, Any]]) -> list[LinkEvent]:
+    """What the link reports for a recording's frames, fed in order."""
+    rig = GuardedLink(ADDRESS)
+    for frame in frames:
+        if frame["dir"] in _REPLAYED.get(frame["char"], ()):
+            rig.feed(normalize_uuid_str(frame["char"]), bytes.fromhex(frame["hex"]))
+    return rig.take_events()
 
 
 def _speeds_in_the_bytes(frames: list[dict[str, Any]]) -> list[float]:
@@ -183,7 +150,7 @@ def test_every_frame_that_carries_a_speed_yields_a_sample_with_it(
 ) -> None:
     _name, content = recording
     caplog.set_level(logging.WARNING, logger="retrowalk")
-    events = ReplayedLink().replay(content["frames"])
+    events = replay(content["frames"])
     samples = [event.speed_kmh for event in events if isinstance(event, Sample)]
     assert samples == _speeds_in_the_bytes(content["frames"])
     assert not [m for m in caplog.messages if "unreadable treadmill data" in m], caplog.messages
@@ -193,7 +160,7 @@ def test_every_frame_that_carries_a_speed_yields_a_sample_with_it(
 def test_a_recording_yields_what_its_bytes_say(name: str) -> None:
     expected = EXPECTED[name]
     content = json.loads((RECORDINGS / name).read_text())
-    events = ReplayedLink().replay(content["frames"])
+    events = replay(content["frames"])
     samples = [event for event in events if isinstance(event, Sample)]
     assert [sample.speed_kmh for sample in samples] == expected.speeds_kmh
     if samples:
@@ -208,5 +175,5 @@ def test_frames_that_drop_a_field_the_previous_one_carried_still_yield_samples()
     # KeyError: 'energy_per_hour' on the second, which no longer carries it (ff ff, not available).
     content = json.loads((RECORDINGS / "citysports-linker.json").read_text())
     data = [frame for frame in content["frames"] if frame["char"] == "2acd"]
-    events = ReplayedLink().replay([data[1], data[0], data[1]])
+    events = replay([data[1], data[0], data[1]])
     assert [event.speed_kmh for event in events if isinstance(event, Sample)] == [1.0, 6.0, 1.0]
