@@ -291,3 +291,22 @@ def test_the_version_checked_for_is_the_one_pinned_and_installed() -> None:
     (pin,) = [pin for pin in pins if pin.name == "pyftms"]
     assert pin.specifier.contains(PYFTMS_VERSION), pin
     assert importlib.metadata.version("pyftms") == PYFTMS_VERSION
+
+
+def test_a_record_whose_last_part_never_comes_is_logged_and_started_over(
+    logged: pytest.LogCaptureFixture,
+) -> None:
+    # More Data set on every part (flags 0x0005: total distance 10 m), so no part carries the speed.
+    events: list[Any] = []
+    updater = CheckedUpdater(TreadmillData, events.append, garbage_log(Clock()))
+    for _ in range(12):
+        updater._on_notify(TREADMILL_DATA, bytearray(b"\x05\x00\x0a\x00\x00"))
+    assert logged.messages == []
+    updater._on_notify(TREADMILL_DATA, bytearray(b"\x05\x00\x0a\x00\x00"))
+    assert logged.messages == [
+        f"treadmill {ADDRESS} sent an unreadable treadmill data (05 00 0a 00 00): 13 parts and none with a "
+        "speed; dropped 1 such frame(s)"
+    ]
+    # The parts given up are not merged into the next record.
+    updater._on_notify(TREADMILL_DATA, bytearray(b"\x00\x00\xc8\x00"))  # 2.00 km/h
+    assert [e.event_data for e in events] == [{"speed_instant": 2.0}]

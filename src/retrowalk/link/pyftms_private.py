@@ -123,6 +123,8 @@ check_pyftms(version("pyftms"), _installed_owners())
 RESPONSE_CODE = 0x80
 REPLY_LENGTH = 3  # response code, request op code, result code (some replies carry more)
 GARBAGE_LOG_EVERY_S = 30.0
+# Treadmill Data has 13 field groups; a record split over more notifications than that is not one.
+MAX_RECORD_PARTS = 13
 
 
 class MalformedReplyError(TreadmillFaultError):
@@ -276,22 +278,32 @@ class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
         self._garbage = garbage
         # Fields of a record split over several notifications ("More Data"), until its last part.
         self._parts: dict[str, Reading] = {}
+        self._part_count = 0
 
     def reset(self) -> None:
         super().reset()
         self._parts.clear()
+        self._part_count = 0
 
     def _on_notify(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
             part = decode_treadmill_data(data)
         except UnreadableFrameError as err:
             self._parts.clear()  # a record with a part missing is not one record
+            self._part_count = 0
             self._garbage.frame("treadmill data", data, str(err))
             return
         self._parts |= part.values
+        self._part_count += 1
         if part.more_data:
+            if self._part_count >= MAX_RECORD_PARTS:
+                # Each part carries at least one field group, so a real record has fewer parts: this
+                # treadmill never sends the last one (the one with the speed). Say so, and start over.
+                self._garbage.frame("treadmill data", data, f"{self._part_count} parts and none with a speed")
+                self._parts.clear()
+                self._part_count = 0
             return
-        record, self._parts = self._parts, {}
+        record, self._parts, self._part_count = self._parts, {}, 0
         if "speed_instant" not in record:
             self._garbage.frame("treadmill data", data, "its instantaneous speed is not available")
             return
