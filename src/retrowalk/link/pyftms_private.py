@@ -190,6 +190,8 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
     def __init__(self, callback: FtmsCallback, garbage: GarbageLog) -> None:
         super().__init__(callback)
         self._garbage = garbage
+        # Kept here rather than read back from pyftms's private ``_cb``.
+        self._emit = callback
         # Op codes written whose reply pyftms stopped waiting for (timed out), and the op in flight.
         self._timed_out: set[int] = set()
         self._writing: int | None = None
@@ -259,7 +261,7 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
         update: dict[str, object] = {"training_status": report.status or report.code}
         if report.text:
             update["training_status_string"] = report.text
-        self._cb(UpdateEvent(event_id="update", event_data=update))
+        self._emit(UpdateEvent(event_id="update", event_data=update))
 
 
 class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
@@ -276,6 +278,7 @@ class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
     def __init__(self, model: Any, callback: FtmsCallback, garbage: GarbageLog) -> None:
         super().__init__(model, callback)
         self._garbage = garbage
+        self._emit = callback  # as in CheckedController
         # Fields of a record split over several notifications ("More Data"), until its last part.
         self._parts: dict[str, Reading] = {}
         self._part_count = 0
@@ -307,7 +310,7 @@ class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
         if "speed_instant" not in record:
             self._garbage.frame("treadmill data", data, "its instantaneous speed is not available")
             return
-        self._cb(UpdateEvent(event_id="update", event_data=record))
+        self._emit(UpdateEvent(event_id="update", event_data=record))
 
 
 def install_guards(client: FitnessMachine, garbage: GarbageLog) -> None:
