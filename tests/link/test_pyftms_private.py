@@ -179,10 +179,11 @@ def test_a_training_status_ftms_does_not_define_is_reported_as_unknown_once(
     caplog.set_level(logging.INFO, logger="test.guards")
     events: list[Any] = []
     guard = CheckedController(events.append, garbage_log(Clock()))
-    for frame in (b"\x00\x10", b"\x00\x11", b"\x00\x10", b"\x00\x0d"):
+    for frame in (b"\x00\x10", b"\x00\x11", b"\x00\x10", b"\x00\x0d", b"\x00\x00"):
         guard._on_training_status(TRAINING_STATUS, bytearray(frame))
-    assert [e.event_data["training_status"] for e in events] == [0x10, 0x11, 0x10, 0x0D]
+    assert [e.event_data["training_status"] for e in events] == [0x10, 0x11, 0x10, 0x0D, 0x00]
     assert events[3].event_data["training_status"] is TrainingStatus.MANUAL_MODE
+    assert events[4].event_data["training_status"] is TrainingStatus.OTHER
     assert caplog.messages == [
         f"treadmill {ADDRESS} reports training status 0x10 (00 10), which FTMS does not define; taken as "
         "unknown",

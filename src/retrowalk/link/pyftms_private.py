@@ -256,9 +256,12 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
         except UnreadableFrameError as err:
             self._garbage.frame("training status", data, str(err))
             return
+        status: int = report.code
         if report.status is None:
             self._garbage.unknown_training_status(report.code, data)
-        update: dict[str, object] = {"training_status": report.status or report.code}
+        else:
+            status = report.status  # OTHER is 0: not to be tested for truth
+        update: dict[str, object] = {"training_status": status}
         if report.text:
             update["training_status_string"] = report.text
         self._emit(UpdateEvent(event_id="update", event_data=update))
