@@ -120,6 +120,8 @@ def _installed_owners() -> dict[str, object]:
 
 check_pyftms(version("pyftms"), _installed_owners())
 
+log = logging.getLogger(__name__)
+
 RESPONSE_CODE = 0x80
 REPLY_LENGTH = 3  # response code, request op code, result code (some replies carry more)
 GARBAGE_LOG_EVERY_S = 30.0
@@ -292,6 +294,8 @@ class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
         self._part_count = 0
 
     def _on_notify(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
+        if log.isEnabledFor(logging.DEBUG):  # as pyftms's own updater did; the adapter fuzz test waits on it
+            log.debug("received treadmill data: %s", bytes(data).hex(" "))
         try:
             part = decode_treadmill_data(data)
         except UnreadableFrameError as err:
