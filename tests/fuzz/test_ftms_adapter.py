@@ -156,15 +156,16 @@ async def adapter_rig(simulator_factory: SimulatorFactory, tmp_path: Path) -> As
 
 
 SENTINEL_BPM = 217  # a heart rate no genuine record of the simulator carries
-PYFTMS_PARSER_LOG = "pyftms.client.backends.updater"  # logs every Treadmill Data frame before parsing it
+# The Treadmill Data decoder the link installs in pyftms logs every frame at DEBUG before decoding it.
+PARSER_LOG = "retrowalk.link.pyftms_private"
 
 
 class _Heard(logging.Handler):
-    """Notes whether pyftms, inside the service, logged receiving ``frame``."""
+    """Notes whether the link, inside the service, logged receiving ``frame``."""
 
     def __init__(self, frame: bytes) -> None:
         super().__init__(logging.DEBUG)
-        self.line = "Received notify: " + frame.hex(" ").upper()
+        self.line = "received treadmill data: " + frame.hex(" ")
         self.heard = False
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -172,9 +173,9 @@ class _Heard(logging.Handler):
 
 
 async def after_everything_injected(adapter: AdapterRig) -> None:
-    """Wait until the service has received every injected frame: pyftms in the service logged receiving
-    a marked frame sent after them on the same ordered bus (parsed or not: some garbage leaves pyftms
-    refusing every later record). The mark is the machine's own record with a heart rate it never
+    """Wait until the service has received every injected frame: the link in the service logged receiving
+    a marked frame sent after them on the same ordered bus (logged before it is decoded, so garbage
+    before it cannot hide it). The mark is the machine's own record with a heart rate it never
     sends, so it changes nothing if it is read. Sent again each second: the frames may have ended the
     session and the service be rebuilding the link (everything injected went over the old one)."""
     truth = adapter.rig.sim.treadmill(0).peripheral.current_record()
@@ -183,7 +184,7 @@ async def after_everything_injected(adapter: AdapterRig) -> None:
     assert sink is not None, "the service never connected"
     frames = encode_treadmill_data(record, sink.mtu - 3)
     heard = _Heard(frames[-1])
-    parser_log = logging.getLogger(PYFTMS_PARSER_LOG)
+    parser_log = logging.getLogger(PARSER_LOG)
     level = parser_log.level
     parser_log.addHandler(heard)
     parser_log.setLevel(logging.DEBUG)

@@ -20,6 +20,7 @@ from pyftms import MachineType, get_client
 from pyftms.client.machines.treadmill import TreadmillData
 
 from retrowalk.link import pyftms_private
+from retrowalk.link.ftms_data import TrainingStatus
 from retrowalk.link.pyftms_private import (
     PRIVATE_API,
     PYFTMS_VERSION,
@@ -150,14 +151,44 @@ async def test_a_reply_with_no_command_waiting_is_logged_and_dropped(
 
 def test_an_unparsable_status_names_the_error(logged: pytest.LogCaptureFixture) -> None:
     guard = controller(Clock())
-    guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x01\x00"))  # Reset, with a stray byte after it
-    guard._on_training_status(TRAINING_STATUS, bytearray(b"\x00\xee"))  # no such training status
+    guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x02"))  # stopped or paused: which, it does not say
+    guard._on_training_status(TRAINING_STATUS, bytearray(b"\x00"))  # flags without a status
     assert logged.messages == [
-        # pyftms's assertion carries no message: the type alone says what went wrong.
-        f"treadmill {ADDRESS} sent an unreadable machine status (01 00): AssertionError; "
+        f"treadmill {ADDRESS} sent an unreadable machine status (02): EOFError: Unexpected end of stream.; "
         "dropped 1 such frame(s)",
-        f"treadmill {ADDRESS} sent an unreadable training status (00 ee): ValueError: 238 is not a valid "
-        "TrainingStatusCode; dropped 1 such frame(s)",
+        f"treadmill {ADDRESS} sent an unreadable training status (00): shorter than its flags and status "
+        "bytes; dropped 1 such frame(s)",
+    ]
+
+
+def test_a_machine_status_with_bytes_after_its_parameter_is_read(logged: pytest.LogCaptureFixture) -> None:
+    # UREVO E1L, belt started at its console: 04 00 00 (pyftms 0.4 refuses the two extra bytes).
+    events: list[Any] = []
+    guard = CheckedController(events.append, garbage_log(Clock()))
+    guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x04\x00\x00"))
+    guard._on_machine_status(MACHINE_STATUS, bytearray(b"\x05\xd1\x00\x00"))  # target speed 2.09
+    assert [(e.event_id, e.event_source) for e in events] == [("start", "user"), ("setup", "other")]
+    assert events[1].event_data == {"target_speed": 2.09}
+    assert logged.messages == []
+
+
+def test_a_training_status_ftms_does_not_define_is_reported_as_unknown_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # UREVO E1L sends 0x10 and 0x11 while its belt winds down; pyftms 0.4 raises on them.
+    caplog.set_level(logging.INFO, logger="test.guards")
+    events: list[Any] = []
+    guard = CheckedController(events.append, garbage_log(Clock()))
+    for frame in (b"\x00\x10", b"\x00\x11", b"\x00\x10", b"\x00\x0d", b"\x00\x00"):
+        guard._on_training_status(TRAINING_STATUS, bytearray(frame))
+    assert [e.event_data["training_status"] for e in events] == [0x10, 0x11, 0x10, 0x0D, 0x00]
+    assert events[3].event_data["training_status"] is TrainingStatus.MANUAL_MODE
+    assert events[4].event_data["training_status"] is TrainingStatus.OTHER
+    assert caplog.messages == [
+        f"treadmill {ADDRESS} reports training status 0x10 (00 10), which FTMS does not define; taken as "
+        "unknown",
+        f"treadmill {ADDRESS} reports training status 0x11 (00 11), which FTMS does not define; taken as "
+        "unknown",
     ]
 
 
@@ -185,7 +216,7 @@ def test_unreadable_treadmill_data_is_logged_and_not_delivered(logged: pytest.Lo
     updater._on_notify(TREADMILL_DATA, bytearray(b"\x00"))
     assert events == []
     assert logged.messages == [
-        f"treadmill {ADDRESS} sent an unreadable treadmill data (00): EOFError: Unexpected end of stream.; "
+        f"treadmill {ADDRESS} sent an unreadable treadmill data (00): shorter than its two flag bytes; "
         "dropped 1 such frame(s)"
     ]
 
@@ -197,7 +228,7 @@ def test_installed_guards_serve_the_client_and_its_event_callback(logged: pytest
     client._updater._on_notify(TREADMILL_DATA, bytearray(b"\x00\x00\x64\x00"))  # 1.00 km/h
     client._updater._on_notify(TREADMILL_DATA, bytearray(b"\x00"))
     client._controller._on_machine_status(MACHINE_STATUS, bytearray(b"\x04"))  # started by the user
-    client._controller._on_machine_status(MACHINE_STATUS, bytearray(b"\x01\x00"))
+    client._controller._on_machine_status(MACHINE_STATUS, bytearray(b"\x02"))
     assert ("speed_instant", 1.0) in events[0].event_data.items()
     assert events[1].event_id == "start"
     assert len(events) == 2
@@ -261,3 +292,22 @@ def test_the_version_checked_for_is_the_one_pinned_and_installed() -> None:
     (pin,) = [pin for pin in pins if pin.name == "pyftms"]
     assert pin.specifier.contains(PYFTMS_VERSION), pin
     assert importlib.metadata.version("pyftms") == PYFTMS_VERSION
+
+
+def test_a_record_whose_last_part_never_comes_is_logged_and_started_over(
+    logged: pytest.LogCaptureFixture,
+) -> None:
+    # More Data set on every part (flags 0x0005: total distance 10 m), so no part carries the speed.
+    events: list[Any] = []
+    updater = CheckedUpdater(TreadmillData, events.append, garbage_log(Clock()))
+    for _ in range(12):
+        updater._on_notify(TREADMILL_DATA, bytearray(b"\x05\x00\x0a\x00\x00"))
+    assert logged.messages == []
+    updater._on_notify(TREADMILL_DATA, bytearray(b"\x05\x00\x0a\x00\x00"))
+    assert logged.messages == [
+        f"treadmill {ADDRESS} sent an unreadable treadmill data (05 00 0a 00 00): 13 parts and none with a "
+        "speed; dropped 1 such frame(s)"
+    ]
+    # The parts given up are not merged into the next record.
+    updater._on_notify(TREADMILL_DATA, bytearray(b"\x00\x00\xc8\x00"))  # 2.00 km/h
+    assert [e.event_data for e in events] == [{"speed_instant": 2.0}]

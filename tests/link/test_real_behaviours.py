@@ -208,7 +208,9 @@ async def test_a_device_with_cross_trainer_data_too_is_driven_by_its_treadmill_d
 
             await tick_until(rig, lambda: any(speed > 0 for speed in speeds()), "a moving belt reported")
         # Treadmill Data speaks for the belt; the cross-trainer records went unread (no one subscribed).
-        assert rig.peripheral.treadmill.speed_kmh in speeds()
+        # (to the 0.01 km/h resolution of the frame; the belt may still be accelerating)
+        belt = rig.peripheral.treadmill.speed_kmh
+        assert any(abs(speed - belt) <= 0.011 for speed in speeds() if speed > 0), (belt, speeds())
 
 
 # ------------------------------------------------------------------------------ Request Control starts

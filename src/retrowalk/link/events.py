@@ -26,8 +26,7 @@ class TreadmillInfo:
     incline_range: DeviceRange | None
     can_set_speed: bool
     can_set_incline: bool
-    # pyftms reports only fields that changed; elapsed time is what changes every second while the belt
-    # moves, so without it silence and a steady belt look the same.
+    # Whether the treadmill's features promise elapsed time (the session plan's stale-data check asks).
     reports_elapsed_time: bool
     reports_distance: bool
 

@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,10 +84,6 @@ _RESULTS = {
     FtmsResult.NOT_PERMITTED: ResultCode.CONTROL_NOT_PERMITTED,
 }
 
-# Keys of pyftms updates that come from a Treadmill Data record (rssi and training status do not).
-_DATA_KEYS = frozenset(
-    {"speed_instant", "distance_total", "time_elapsed", "inclination", "heart_rate", "energy_total"}
-)
 # How long closing a finished connection may take before it is given up.
 CLOSE_TIMEOUT_S = 5.0
 # The FTMS Treadmill Data characteristic: a device without it is not driven as a treadmill.
@@ -295,7 +291,7 @@ class FtmsLink:
         # Data that arrived while connecting was kept by pyftms but not reported (the link was not up):
         # report the belt as it is now, so a belt found moving is seen at once.
         if "speed_instant" in client.properties:
-            self.events.put(self._sample(client))
+            self.events.put(self._sample(client.properties))
         return True
 
     def _on_disconnect(self, client: FitnessMachine) -> None:
@@ -339,9 +335,10 @@ class FtmsLink:
             return
         at = self._clock()
         if isinstance(event, UpdateEvent):
-            if _DATA_KEYS.isdisjoint(event.event_data):
-                return
-            self.events.put(self._sample(connection.client))
+            # One complete Treadmill Data record with its speed (pyftms_private's updater); rssi and
+            # training status updates carry none.
+            if "speed_instant" in event.event_data:
+                self.events.put(self._sample(event.event_data))
         elif isinstance(event, ControlEvent):
             # "callback" events echo our own successful commands; their results are already known.
             kind = _CONTROL_KINDS.get((event.event_id, event.event_source))
@@ -353,8 +350,8 @@ class FtmsLink:
                 if key in event.event_data:
                     self._status(StatusChange(at=at, kind=kind, value=event.event_data[key]))
 
-    def _sample(self, client: FitnessMachine) -> Sample:
-        props = client.properties
+    def _sample(self, props: Mapping[str, Any]) -> Sample:
+        """The sample a record says: its own fields only, so a field it lacks is unknown, not stale."""
         return Sample(
             at=self._clock(),
             speed_kmh=float(props.get("speed_instant") or 0.0),

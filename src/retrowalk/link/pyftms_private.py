@@ -1,10 +1,12 @@
 """Every use of pyftms's private API, in one place, checked when this module is imported.
 
-pyftms 0.4 has no public way to do three things the link needs, so this module reaches inside it:
+pyftms 0.4 has no public way to do four things the link needs, so this module reaches inside it:
 
 - check the bytes a treadmill sends before pyftms's parsers trust them (the guards below, subclasses of
   pyftms's internal ``MachineController`` and ``DataUpdater`` swapped into ``_controller`` and
   ``_updater``);
+- decode Treadmill Data and Training Status with retrowalk's own decoders (``ftms_data``, which says
+  why), in those same subclasses: real treadmills send frames pyftms's parsers cannot read;
 - ask for control again after the treadmill revoked it (``_write_command``; see ``request_control``);
 - release the BleakClient pyftms dropped after a loss (``_cli``; see ``bleak_client_of``).
 
@@ -29,8 +31,9 @@ Why the guards: pyftms 0.4 trusts a little too much, and what it trusts decides 
   at INFO, and leaves the command in flight waiting for its own reply.
 - A notification it cannot parse raises inside bleak's callback, where dbus-fast logs a traceback that
   names no treadmill. Here it is logged once per burst with the treadmill's address and the bytes;
-  the frame is dropped, as before, and a stream of them looks like silence, which the session engine
-  ends as stale telemetry.
+  the frame is dropped, and a stream of them looks like silence, which the session engine ends as
+  stale telemetry. (Treadmill Data and Training Status no longer go through pyftms's parsers at all;
+  Machine Status still does.)
 
 The guards are pyftms's own classes with one callback each overridden, swapped into the client before
 it connects (pyftms subscribes the bound methods on connect).
@@ -50,10 +53,17 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from pyftms import FitnessMachine, MachineType, get_client
 from pyftms import ResultCode as FtmsResult
-from pyftms.client.backends import DataUpdater, FtmsCallback, MachineController
+from pyftms.client.backends import DataUpdater, FtmsCallback, MachineController, UpdateEvent
 from pyftms.models import ControlCode, ControlModel
 
 from retrowalk.errors import TreadmillFaultError
+from retrowalk.link.ftms_data import (
+    Reading,
+    UnreadableFrameError,
+    decode_training_status,
+    decode_treadmill_data,
+    without_trailing_bytes,
+)
 
 # The pyftms release the private uses below were written against; pyproject.toml pins the same one.
 PYFTMS_VERSION = "0.4.15"
@@ -110,9 +120,13 @@ def _installed_owners() -> dict[str, object]:
 
 check_pyftms(version("pyftms"), _installed_owners())
 
+log = logging.getLogger(__name__)
+
 RESPONSE_CODE = 0x80
 REPLY_LENGTH = 3  # response code, request op code, result code (some replies carry more)
 GARBAGE_LOG_EVERY_S = 30.0
+# Treadmill Data has 13 field groups; a record split over more notifications than that is not one.
+MAX_RECORD_PARTS = 13
 
 
 class MalformedReplyError(TreadmillFaultError):
@@ -133,11 +147,24 @@ class GarbageLog:
         self._clock = clock
         self._last: dict[str, float] = {}
         self._dropped: dict[str, int] = {}
+        self._unknown_codes: set[int] = set()
 
     def late(self, source: str, data: bytes | bytearray, why: str) -> None:
         """A frame that is readable but came too late to matter: said at INFO, with the address."""
         self._log.info(
             "treadmill %s sent a late %s (%s): %s; dropped", self._address, source, bytes(data).hex(" "), why
+        )
+
+    def unknown_training_status(self, code: int, data: bytes | bytearray) -> None:
+        """A Training Status code FTMS does not define: said once per code per connection, at INFO."""
+        if code in self._unknown_codes:
+            return
+        self._unknown_codes.add(code)
+        self._log.info(
+            "treadmill %s reports training status %#04x (%s), which FTMS does not define; taken as unknown",
+            self._address,
+            code,
+            bytes(data).hex(" "),
         )
 
     def frame(self, source: str, data: bytes | bytearray, why: str) -> None:
@@ -165,6 +192,8 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
     def __init__(self, callback: FtmsCallback, garbage: GarbageLog) -> None:
         super().__init__(callback)
         self._garbage = garbage
+        # Kept here rather than read back from pyftms's private ``_cb``.
+        self._emit = callback
         # Op codes written whose reply pyftms stopped waiting for (timed out), and the op in flight.
         self._timed_out: set[int] = set()
         self._writing: int | None = None
@@ -218,19 +247,39 @@ class CheckedController(MachineController):  # type: ignore[misc]  # pyftms is u
 
     def _on_machine_status(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
-            super()._on_machine_status(c, data)
+            super()._on_machine_status(c, bytearray(without_trailing_bytes(data)))
         except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed frame
             self._garbage.frame("machine status", data, _why(err))
 
     def _on_training_status(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
+        # Decoded by retrowalk: pyftms's strict enum raises on codes FTMS does not define (UREVO sends
+        # 0x10 and 0x11 while its belt winds down), which are reported here as unknown instead.
         try:
-            super()._on_training_status(c, data)
-        except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed frame
-            self._garbage.frame("training status", data, _why(err))
+            report = decode_training_status(data)
+        except UnreadableFrameError as err:
+            self._garbage.frame("training status", data, str(err))
+            return
+        status: int = report.code
+        if report.status is None:
+            self._garbage.unknown_training_status(report.code, data)
+        else:
+            status = report.status  # OTHER is 0: not to be tested for truth
+        update: dict[str, object] = {"training_status": status}
+        if report.text:
+            update["training_status_string"] = report.text
+        self._emit(UpdateEvent(event_id="update", event_data=update))
 
 
 class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
-    """pyftms's treadmill-data parser, logging what it cannot read with the treadmill's address."""
+    """Treadmill Data decoded by retrowalk (``ftms_data``), one update per complete record.
+
+    pyftms's own ``_on_notify`` is replaced, not wrapped: it reports only the fields that changed (and
+    raises ``KeyError`` when a field the previous frame carried is missing), and drops all-zero records,
+    a belt standing still. Here every complete record that carries an instantaneous speed is one
+    ``UpdateEvent`` with all of its fields, so each such frame is a sample. A record without a usable
+    speed (unreadable, or its speed "not available") is dropped and logged once per burst with the
+    bytes: the session engine's stale-data rule then keeps the belt safe.
+    """
 
     def __init__(
         self,
@@ -242,16 +291,45 @@ class CheckedUpdater(DataUpdater):  # type: ignore[misc]  # pyftms is untyped
         super().__init__(model, callback)
         self._garbage = garbage
         self._on_frame = on_frame
+        self._emit = callback  # as in CheckedController
+        # Fields of a record split over several notifications ("More Data"), until its last part.
+        self._parts: dict[str, Reading] = {}
+        self._part_count = 0
+
+    def reset(self) -> None:
+        super().reset()
+        self._parts.clear()
+        self._part_count = 0
 
     def _on_notify(self, c: BleakGATTCharacteristic, data: bytearray) -> None:
         # Every frame counts as a sign of life, also one pyftms drops (its "null packets", all zeros, are
         # what some treadmills send while standing still) or cannot read.
         if self._on_frame is not None:
             self._on_frame()
+        if log.isEnabledFor(logging.DEBUG):  # as pyftms's own updater did; the adapter fuzz test waits on it
+            log.debug("received treadmill data: %s", bytes(data).hex(" "))
         try:
-            super()._on_notify(c, data)
-        except Exception as err:  # noqa: BLE001 - pyftms raises assorted types on a malformed frame
-            self._garbage.frame("treadmill data", data, _why(err))
+            part = decode_treadmill_data(data)
+        except UnreadableFrameError as err:
+            self._parts.clear()  # a record with a part missing is not one record
+            self._part_count = 0
+            self._garbage.frame("treadmill data", data, str(err))
+            return
+        self._parts |= part.values
+        self._part_count += 1
+        if part.more_data:
+            if self._part_count >= MAX_RECORD_PARTS:
+                # Each part carries at least one field group, so a real record has fewer parts: this
+                # treadmill never sends the last one (the one with the speed). Say so, and start over.
+                self._garbage.frame("treadmill data", data, f"{self._part_count} parts and none with a speed")
+                self._parts.clear()
+                self._part_count = 0
+            return
+        record, self._parts, self._part_count = self._parts, {}, 0
+        if "speed_instant" not in record:
+            self._garbage.frame("treadmill data", data, "its instantaneous speed is not available")
+            return
+        self._emit(UpdateEvent(event_id="update", event_data=record))
 
 
 def install_guards(
