@@ -65,13 +65,14 @@ class KioskBroker:
                     last_error = None
                     await self._serve(client)
             except aiomqtt.MqttError as exc:
-                message = describe_connect_failure(self._settings, exc)
-                if message != last_error:
-                    log.error("kiosk: mqtt: %s", message)
-                last_error = message
+                if self._mirror.broker_connected:
+                    log.warning("kiosk: lost the broker (%s); pages show 'unknown' until it is back", exc)
+                else:
+                    message = describe_connect_failure(self._settings, exc)
+                    if message != last_error:
+                        log.error("kiosk: mqtt: %s", message)
+                    last_error = message
             finally:
-                if self._client is not None or self._mirror.broker_connected:
-                    log.warning("kiosk: lost the broker; pages show 'unknown' until it is back")
                 self._client = None
                 self.connected.clear()
                 self._mirror.broker_down()

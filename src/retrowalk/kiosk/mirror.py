@@ -211,7 +211,7 @@ class Mirror:
             data = json.loads(payload)
         except (ValidationError, ValueError) as err:
             log.warning(
-                "kiosk: dropping a %s payload that does not fit the API: %s",
+                "kiosk: dropping a %s message that does not fit the API: %s",
                 leaf,
                 str(err).splitlines()[0],
                 extra={"treadmill": treadmill_id},
