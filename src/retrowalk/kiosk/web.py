@@ -152,8 +152,8 @@ class KioskWeb:
             await response.write(f"retry: {RETRY_MS}\n\n".encode())
             await response.write(_sse(PageMessage("snapshot", json.dumps(snapshot))))
             await self._forward(response, listener)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the page went away (or the kiosk stops): nothing to tell anyone
+        except ConnectionResetError:
+            pass  # the page went away: nothing to tell anyone
         finally:
             self._mirror.stop_listening(listener)
         return response
