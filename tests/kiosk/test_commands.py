@@ -164,6 +164,11 @@ async def test_a_member_cannot_act_for_another(mosquitto: Mosquitto) -> None:
         report = {"command_id": "x", "type": "pain_report", "user_id": "bo", "when": "before", "pain": 2}
         answer = await client.post("/t/tm0/command", json=report)
         assert answer.status == 403
+        # Nor read another member's data through the command endpoint.
+        look_up = await client.post(
+            "/t/tm0/command", json={"command_id": "y", "type": "member", "user_id": "bo"}
+        )
+        assert look_up.status == 403
         # Signed out: member commands need a sign-in again.
         await client.post("/t/tm0/sign-out", json={})
         answer = await client.post("/t/tm0/command", json={**report, "user_id": "ann"})

@@ -40,8 +40,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 HEARTBEAT_S = 1.0
 # EventSource's reconnect delay, sent to every page.
 RETRY_MS = 1000
-# Commands that act for a person: they need a member signed in on the page, and only that member.
-MEMBER_COMMANDS = frozenset({"start", "pain_report", "screening"})
+# Commands that act for a person or read their data: they need a member signed in on the page, and
+# only that member (members see only their own data).
+MEMBER_COMMANDS = frozenset({"start", "pain_report", "screening", "member"})
 # The service's reply status -> the HTTP status the page gets (docs/kiosk-api.md#commands).
 HTTP_STATUS_OF_REPLY = {"accepted": 200, "refused": 409, "invalid": 422, "error": 502}
 
