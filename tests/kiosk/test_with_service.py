@@ -4,11 +4,15 @@ Bluetooth adapter, over a real mosquitto: every answer is the service's own, eve
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.mqtt.mqtt_broker import Mosquitto
 from tests.plugins.virtual_adapter import SimulatorFactory
 from tests.service.harness import healthy_screening, running_rig
+from tests.service.served import SERVICE_ID, reaped, retrowalk, treadsim_serving, write_config
 from treadsim.model import BeltState
 
 from .kiosk_rig import kiosk_settings, running_kiosk, screen, sse
@@ -81,3 +85,27 @@ async def test_a_member_walks_and_stops_through_the_kiosk(
         assert [(h["session_id"], h["end_reason"]) for h in history] == [
             (started[0]["session_id"], "kiosk_stop")
         ]
+
+
+@pytest.mark.slow
+@pytest.mark.dbus
+async def test_a_killed_serve_process_shows_offline_on_the_page_within_3_s(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "serve.toml", tmp_path / "history.sqlite3", broker_port=mosquitto.port)
+    with treadsim_serving() as bus, reaped(retrowalk(["serve", "--config", str(config)], bus)) as serve:
+        settings = kiosk_settings(mosquitto.port, service=SERVICE_ID)
+        async with (
+            running_kiosk(settings) as kiosk,
+            screen(kiosk) as client,
+            sse(client, "/t/tm0/events") as page,
+        ):
+            await page.until(lambda: page.last_availability().get("usable"), "the treadmill usable", 30)
+            serve.kill()  # SIGKILL: no orderly "offline"; the broker sends the service's last will
+            killed = time.monotonic()
+            await page.until(
+                lambda: page.last_availability().get("service") == "offline", "service offline", 3
+            )
+            assert time.monotonic() - killed < 3
+            assert page.last_availability()["usable"] is False
+        serve.communicate()
