@@ -208,8 +208,8 @@ async def _main(options: DemoOptions, view: DemoView) -> int:
             page: str | None = None
             if options.broker:
                 broker = await stack.enter_async_context(embedded_broker(workdir, prefer=options.broker_kind))
-                pages = demo_kiosk(broker, service_id=SERVICE_ID, treadmill_id=TREADMILL_ID)
-                page = (await stack.enter_async_context(pages)).page_url(TREADMILL_ID)
+                pages = demo_kiosk(workdir, broker, service_id=SERVICE_ID, treadmill_id=TREADMILL_ID)
+                page = await stack.enter_async_context(pages)
             settings = demo_settings(workdir, broker)
             service = Service(
                 settings, clock=Clock(now=sim.now, speedup=options.speedup), observer=CallbackPublisher(view)

@@ -38,13 +38,6 @@ class Kiosk:
         host = f"[{http.host}]" if ":" in http.host else http.host
         return f"{scheme}://{host}:{self.port or http.port}"
 
-    def page_url(self, treadmill_id: str) -> str:
-        """The address that sets a screen up for one treadmill (it carries the screen's token)."""
-        treadmill = self.settings.treadmill(treadmill_id)
-        if treadmill is None:
-            raise KeyError(treadmill_id)
-        return f"{self.url}/t/{treadmill_id}?token={treadmill.token.get_secret_value()}"
-
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[Kiosk]:
         runner = web.AppRunner(self.web.app(), shutdown_timeout=_SHUTDOWN_S, access_log=None)
