@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from retrowalk.errors import SetupError
-from retrowalk.subprocesses import HOST, Mosquitto, find_mosquitto, stop_process
+from retrowalk.subprocesses import HOST, Mosquitto, find_mosquitto, spawn_detached, stop_process
 
 needs_mosquitto = pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")
 
@@ -84,3 +84,11 @@ def test_a_child_that_heeds_sigterm_exits_by_it() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     stop_process(child)
     assert child.returncode == -signal.SIGTERM
+
+
+def test_a_detached_helper_runs_in_its_own_session_at_the_niceness_asked() -> None:
+    report = "import os; print(os.nice(0), os.getsid(0) == os.getpid())"
+    helper = spawn_detached([sys.executable, "-c", report], niceness=5, stdout=subprocess.PIPE, text=True)
+    out, _ = helper.communicate(timeout=30)
+    expected = min(19, os.nice(0) + 5)
+    assert out.split() == [str(expected), "True"]

@@ -33,6 +33,7 @@ __all__ = [
     "Mosquitto",
     "find_mosquitto",
     "free_port",
+    "spawn_detached",
     "stop_process",
 ]
 
@@ -72,6 +73,26 @@ def stop_process(
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def spawn_detached(args: Sequence[str], *, niceness: int = 0, **popen: Any) -> subprocess.Popen[Any]:
+    """Start a helper child in a session of its own, so a Ctrl-C reaches only its parent (which may still
+    need the child while it stops a belt), and have the kernel stop it when its parent dies (Linux; the
+    parent's starting thread must live as long as the child, as the main thread does). ``niceness`` > 0
+    lets the parent have the CPU first when both want it."""
+
+    def prepare() -> None:
+        if sys.platform == "linux":
+            _die_with_parent()
+        if niceness:
+            os.nice(niceness)
+
+    return subprocess.Popen(
+        args,
+        preexec_fn=prepare,  # noqa: PLW1509 - only prctl and nice, no locks
+        start_new_session=True,
+        **popen,
+    )
 
 
 def _die_with_parent() -> None:
