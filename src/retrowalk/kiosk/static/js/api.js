@@ -1,0 +1,141 @@
+// The page's only link to the kiosk process: a Server-Sent Events stream (a full snapshot on every
+// (re)connect, then changes) and commands by POST, each with its own command_id. Everything that
+// knows the kiosk's URLs lives here, so the screens deal only in state and replies.
+
+// The kiosk sends something (data or a heartbeat) every second; this much silence means it is gone.
+// With the watchdog's period, a lost kiosk is said within 3 s.
+export const SILENCE_LIMIT_MS = 2000;
+const WATCHDOG_MS = 250;
+
+export function kioskToken() {
+  // The token comes in the page's address once (the URL the staff configure on the tablet); it is kept
+  // for this tab so that reloads keep working, and sent with every request.
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get("token");
+  if (fromUrl) sessionStorage.setItem("kiosk-token", fromUrl);
+  return fromUrl ?? sessionStorage.getItem("kiosk-token") ?? "";
+}
+
+export function treadmillIdFromPath(pathname = location.pathname) {
+  const match = /^\/t\/([^/]+)\/?$/.exec(pathname);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+let commandCounter = 0;
+export function newCommandId(prefix = "kiosk") {
+  commandCounter += 1;
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  return `${prefix}-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}-${commandCounter}`;
+}
+
+// A live stream with reconnection. onMessage(kind, data) gets "snapshot" first after every
+// (re)connect; onLink("live" | "connecting" | "lost", why) says whether the page can be trusted.
+export class LiveStream {
+  constructor(url, { onMessage, onLink }) {
+    this.url = url;
+    this.onMessage = onMessage;
+    this.onLink = onLink;
+    this.source = null;
+    this.lastHeardAt = 0;
+    this.hadSnapshot = false;
+    this.watchdog = null;
+    this.link = "connecting";
+    this.stopped = false;
+  }
+
+  start() {
+    this.connect();
+    this.watchdog = setInterval(() => this.checkSilence(), WATCHDOG_MS);
+  }
+
+  connect() {
+    if (this.source) this.source.close();
+    this.hadSnapshot = false;
+    // A connection that brings no snapshot in time is as dead as a silent one (checkSilence).
+    this.lastHeardAt = Date.now();
+    if (this.link !== "lost") this.setLink("connecting", "connecting to the kiosk");
+    const source = new EventSource(this.url);
+    this.source = source;
+    const listen = (kind) =>
+      source.addEventListener(kind, (message) => {
+        this.lastHeardAt = Date.now();
+        let data = null;
+        try {
+          data = message.data ? JSON.parse(message.data) : null;
+        } catch (error) {
+          console.error(`unreadable ${kind} message from the kiosk`, error);
+          return;
+        }
+        if (kind === "snapshot") {
+          this.hadSnapshot = true;
+          this.setLink("live", "");
+        }
+        if (kind !== "heartbeat" && this.hadSnapshot) this.onMessage(kind, data);
+      });
+    for (const kind of ["snapshot", "state", "telemetry", "event", "summary", "availability", "heartbeat"]) {
+      listen(kind);
+    }
+    source.addEventListener("denied", (message) => {
+      // The kiosk refused this page (wrong token, unknown treadmill): retrying cannot help.
+      source.close();
+      this.stopped = true;
+      this.setLink("denied", message.data || "this screen is not allowed here");
+    });
+    source.onerror = () => {
+      if (this.stopped) return;
+      this.setLink("lost", "this screen lost the kiosk");
+      if (source.readyState === EventSource.CLOSED) {
+        // A refused or broken stream: EventSource gives up, so try again ourselves.
+        setTimeout(() => this.connect(), 1000);
+      }
+    };
+  }
+
+  checkSilence() {
+    if (this.stopped) return;
+    if (Date.now() - this.lastHeardAt > SILENCE_LIMIT_MS) {
+      this.setLink("lost", "this screen lost the kiosk");
+      this.connect();
+    }
+  }
+
+  setLink(link, why) {
+    this.link = link;
+    this.onLink(link, why);
+  }
+}
+
+// POST one command; resolves to the service's reply as the kiosk relays it, or to a reply-shaped
+// failure ({status: "failed", reason}) that the screen shows like any refusal.
+export async function postJson(url, body, token) {
+  let response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Kiosk-Token": token },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  } catch (error) {
+    return { status: "failed", reason: "the kiosk cannot be reached: nothing was sent" };
+  }
+  let reply = null;
+  try {
+    reply = await response.json();
+  } catch (error) {
+    reply = null;
+  }
+  if (reply && typeof reply === "object" && "status" in reply) return reply;
+  const reason = (reply && (reply.reason || reply.error)) || `the kiosk answered ${response.status}`;
+  return { status: response.ok ? "failed" : "refused", reason };
+}
+
+export async function getJson(url, token) {
+  const response = await fetch(url, { headers: { "X-Kiosk-Token": token }, credentials: "same-origin" });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const reason = (body && (body.reason || body.error)) || `the kiosk answered ${response.status}`;
+    throw new Error(reason);
+  }
+  return body;
+}
