@@ -265,25 +265,7 @@ def _as_plan_field(name: str, value: Any) -> Any:
 def load_config(path: Path | None, **overrides: Any) -> Settings:
     """Read ``path`` (TOML), apply environment overrides, validate; raise ConfigError on any problem."""
     where = str(path) if path else "the environment"
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(
-                f"{where}: no such file; give the path of your configuration file "
-                "(docs/configuration.md shows one)"
-            ) from None
-        except OSError as err:
-            raise ConfigError(
-                f"{where}: cannot read it ({err.strerror or err}); check the path and its permissions"
-            ) from None
-        except UnicodeDecodeError:
-            raise ConfigError(
-                f"{where}: not a text file in UTF-8; give the TOML configuration file"
-            ) from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{where}: not valid TOML ({err}); correct the file there") from None
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
     data.update(overrides)
     try:
         return Settings(**data)
@@ -291,10 +273,30 @@ def load_config(path: Path | None, **overrides: Any) -> Settings:
         raise ConfigError(describe_validation_error(where, err)) from None
 
 
-def describe_validation_error(where: str, err: ValidationError) -> str:
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file at ``path`` as a dict, or ConfigError saying what to do (also `retrowalk kiosk`'s)."""
+    where = str(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{where}: no such file; give the path of your configuration file "
+            "(docs/configuration.md shows one)"
+        ) from None
+    except OSError as err:
+        raise ConfigError(
+            f"{where}: cannot read it ({err.strerror or err}); check the path and its permissions"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not a text file in UTF-8; give the TOML configuration file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{where}: not valid TOML ({err}); correct the file there") from None
+
+
+def describe_validation_error(where: str, err: ValidationError, env_prefix: str = _ENV_PREFIX) -> str:
     """One line per problem: ``file: field.path: reason``; a value that came from the environment names
     its variable instead of the file."""
-    from_environment = _environment_fields()
+    from_environment = _environment_fields(env_prefix)
     lines = []
     for problem in err.errors():
         for field, sentence in _problems(problem):
@@ -347,11 +349,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _environment_fields() -> dict[str, str]:
+def _environment_fields(env_prefix: str) -> dict[str, str]:
     """RETROWALK_* variable -> the dotted field it sets (``RETROWALK_CEILINGS__MAX_SPEED_KMH`` ->
     ``ceilings.max_speed_kmh``)."""
     return {
-        name: name[len(_ENV_PREFIX) :].lower().replace("__", ".")
+        name: name[len(env_prefix) :].lower().replace("__", ".")
         for name in os.environ
-        if name.upper().startswith(_ENV_PREFIX)
+        if name.upper().startswith(env_prefix)
     }

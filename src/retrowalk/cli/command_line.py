@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from retrowalk import __version__
-from retrowalk.cli import user_commands
+from retrowalk.cli import kiosk_command, user_commands
 from retrowalk.cli.arg_types import number_between, screening_answers, user_id
 from retrowalk.cli.failures import report_failure
 from retrowalk.errors import SetupError
@@ -56,6 +56,7 @@ examples:
   retrowalk user pain --config home.toml --user me --when next-morning 2
                                                    report pain (the next session waits for it)
   retrowalk check-config retrowalk.toml            validate a configuration file and say what is wrong
+  retrowalk kiosk --config kiosk.toml              the touch-screen pages beside the treadmills
 
 configuration: a TOML file (see docs/configuration.md); any field can be overridden by an environment
 variable RETROWALK_<TABLE>__<FIELD>, e.g. RETROWALK_CEILINGS__MAX_SPEED_KMH=2.5.
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
 
     user_commands.add_parser(sub)
+    kiosk_command.add_parser(sub)
 
     check = sub.add_parser(
         "check-config",
@@ -278,6 +280,8 @@ def _dispatch(args: Any) -> int:
         return user_commands.run(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "kiosk":
+        return kiosk_command.run(args)
     raise AssertionError(args.command)
 
 

@@ -67,7 +67,7 @@ class ProtocolChoice:
 
 @asynccontextmanager
 async def open_client(
-    settings: BrokerSettings, *, client_id: str, will: Will, protocols: ProtocolChoice
+    settings: BrokerSettings, *, client_id: str, will: Will | None, protocols: ProtocolChoice
 ) -> AsyncIterator[AckCheckingClient]:
     """Connect, trying MQTT 5 first in 'auto' mode and 3.1.1 when the broker refuses the version."""
     candidates = protocols.candidates()
@@ -102,7 +102,7 @@ def _worth_another_version(exc: aiomqtt.MqttError) -> bool:
 
 
 def _make_client(
-    settings: BrokerSettings, *, client_id: str, will: Will, protocol: ProtocolVersion
+    settings: BrokerSettings, *, client_id: str, will: Will | None, protocol: ProtocolVersion
 ) -> AckCheckingClient:
     tls_params: TLSParameters | None = None
     if settings.tls is not None:

@@ -1,0 +1,168 @@
+"""The kiosk's configuration: a TOML file, then environment overrides (``RETROWALK_KIOSK_...``).
+
+Like the service's (retrowalk.config), every mistake is refused before anything listens or connects,
+with the file, the field and the reason. The kiosk shares the service's `[broker]` table type, so its
+TLS and credentials are written the same way; they stay in the kiosk process and never reach a browser.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from retrowalk.config import describe_validation_error, read_toml
+from retrowalk.errors import ConfigError, config_mistakes
+from retrowalk.kiosk.passwords import PasswordHashError, parse_password_hash
+from retrowalk.mqtt.settings import BrokerSettings
+
+ENV_PREFIX = "RETROWALK_KIOSK_"
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+_ID = r"^[A-Za-z0-9_-]{1,64}$"
+# A token is typed once into a kiosk's address; shorter ones could be guessed over the network.
+MIN_TOKEN_CHARS = 16
+
+
+class KioskTreadmill(BaseModel):
+    """One treadmill this kiosk shows: its MQTT id, the service that drives it and its page's token."""
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=_ID, description="the treadmill id of the service (its MQTT topic level)")
+    service: str = Field(pattern=_ID, description="the [service] id of the `retrowalk serve` that drives it")
+    token: SecretStr = Field(description="the secret a screen needs to open /t/<id>")
+    label: str | None = Field(default=None, max_length=100, description="what people call it")
+
+    @model_validator(mode="after")
+    def _token_long_enough(self) -> Self:
+        if len(self.token.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise config_mistakes(
+                [
+                    (
+                        "token",
+                        f"is shorter than {MIN_TOKEN_CHARS} characters, which could be guessed: make one "
+                        "with `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`",
+                    )
+                ]
+            )
+        return self
+
+
+class HttpSection(BaseModel):
+    """Where the pages are served, and how long the kiosk waits for the service."""
+
+    model_config = _STRICT
+
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="address to listen on; localhost only unless set (e.g. 0.0.0.0 on a kiosk LAN)",
+    )
+    port: int = Field(default=8080, ge=0, le=65535, description="0: any free port (tests, the demo)")
+    public_origin: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s]+$",
+        description="the origin browsers see behind a reverse proxy, e.g. https://kiosk.gym1.lan",
+    )
+    tls_cert_file: Path | None = Field(default=None, strict=False, description="certificate (PEM)")
+    tls_key_file: Path | None = Field(default=None, strict=False, description="its private key (PEM)")
+    reply_timeout_s: float = Field(default=5.0, gt=0, le=60, description="wait for a command's reply")
+    cookie_days: int = Field(default=365, ge=1, le=3650, description="how long a screen keeps its token")
+    member_idle_minutes: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="a signed-in member is forgotten after this"
+    )
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be given together")
+        missing = [
+            (name, f"{path} is not a readable file")
+            for name in ("tls_cert_file", "tls_key_file")
+            if (path := getattr(self, name)) is not None and not path.is_file()
+        ]
+        if missing:
+            raise config_mistakes(missing)
+        return self
+
+
+class StaffSection(BaseModel):
+    """The staff pages. Without a password hash they are switched off."""
+
+    model_config = _STRICT
+
+    password_hash: str | None = Field(
+        default=None, description="from `retrowalk kiosk hash-password`; never the password itself"
+    )
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+
+    @model_validator(mode="after")
+    def _hash_readable(self) -> Self:
+        if self.password_hash is not None:
+            try:
+                parse_password_hash(self.password_hash)
+            except PasswordHashError as err:
+                raise config_mistakes([("password_hash", str(err))]) from None
+        return self
+
+
+class KioskSettings(BaseSettings):
+    """Everything `retrowalk kiosk` reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, strict=True
+    )
+
+    http: HttpSection = HttpSection()
+    staff: StaffSection = StaffSection()
+    broker: BrokerSettings = BrokerSettings()
+    treadmills: list[KioskTreadmill] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        problems = []
+        seen_ids: set[str] = set()
+        seen_tokens: dict[str, str] = {}
+        for index, treadmill in enumerate(self.treadmills):
+            if treadmill.id in seen_ids:
+                problems.append((f"treadmills.{index}.id", f"{treadmill.id} is listed twice"))
+            seen_ids.add(treadmill.id)
+            token = treadmill.token.get_secret_value()
+            if token in seen_tokens:
+                problems.append(
+                    (
+                        f"treadmills.{index}.token",
+                        f"is also the token of {seen_tokens[token]}: each screen needs its own, so a "
+                        "screen opens only its own treadmill",
+                    )
+                )
+            seen_tokens.setdefault(token, treadmill.id)
+        if problems:
+            raise config_mistakes(problems)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)  # the environment overrides the file
+
+    def treadmill(self, treadmill_id: str) -> KioskTreadmill | None:
+        return next((t for t in self.treadmills if t.id == treadmill_id), None)
+
+
+def load_kiosk_config(path: Path, **overrides: Any) -> KioskSettings:
+    """Read ``path`` (TOML), apply environment overrides, validate; raise ConfigError on any problem."""
+    data = read_toml(path)
+    data.update(overrides)
+    try:
+        return KioskSettings(**data)
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(str(path), err, env_prefix=ENV_PREFIX)) from None
