@@ -1,90 +1,86 @@
-"""Every screen of the treadmill page in a real chromium, fed by a scripted kiosk: what it shows, that
-its controls are found by role and name, an axe-core audit, touch targets, and its picture for the docs."""
+"""Every screen of the treadmill page in a real chromium, through the real kiosk and a real mosquitto,
+fed by a scripted service: what it shows, that its controls are found by role and name, an axe-core
+audit, touch targets, and its picture for the docs."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from retrowalk.mqtt.payloads import (
+    CapWarning,
+    LinkLost,
+    OverspeedCorrected,
+    PlanInfo,
+    SafetyKeyPulled,
+    SessionStarted,
+    SessionSummary,
+    StopNotConfirmed,
+    Telemetry,
+    TreadmillState,
+)
+from tests.mqtt.mqtt_broker import Mosquitto
+
 from .conftest import LANDSCAPE, PORTRAIT, audited_screenshot, eventually, new_page
-from .scripted_kiosk import TOKEN, ScriptedKiosk, scripted_kiosk
+from .rig import STAFF_PASSWORD, TREADMILL, Rig, kiosk_rig
 
-PLAN = {
-    "start_speed_kmh": 1.0,
-    "max_speed_kmh": 1.5,
-    "ramp_step_kmh": 0.1,
-    "ramp_interval_s": 30,
-    "duration_cap_s": 300,
-    "incline_pct": 0.0,
-}
-IDLE = {"treadmill_id": "tm1", "connected": True, "phase": "idle", "session_id": None, "user_id": None}
-WALKING = {**IDLE, "phase": "ramp", "session_id": "tm1-s1", "user_id": "bo", "plan": PLAN}
-MEMBER = {
-    "user_id": "bo",
-    "screening": {"status": "cleared", "reason": ""},
-    "next_plan": PLAN,
-    "history": [
-        {
-            "started_at": "2026-11-20T10:00:00Z",
-            "walked_s": 300,
-            "max_speed_kmh": 1.5,
-            "end_reason": "completed",
-        },
-        {
-            "started_at": "2026-11-23T10:00:00Z",
-            "walked_s": 420,
-            "max_speed_kmh": 1.6,
-            "end_reason": "completed",
-        },
-        {
-            "started_at": "2026-11-25T10:00:00Z",
-            "walked_s": 540,
-            "max_speed_kmh": 1.7,
-            "end_reason": "kiosk_stop",
-        },
-    ],
-}
+PLAN = PlanInfo(
+    start_speed_kmh=1.0, max_speed_kmh=1.5, ramp_step_kmh=0.1, ramp_interval_s=30, duration_cap_s=300
+)
+SESSION = "tm1-s1"
+IDLE = TreadmillState(treadmill_id=TREADMILL, connected=True, phase="idle")
+WALKING = TreadmillState(
+    treadmill_id=TREADMILL, connected=True, phase="ramp", session_id=SESSION, user_id="bo", plan=PLAN
+)
 
 
-def sample(elapsed_s: float, speed: float, allowed: float, phase: str = "ramp") -> dict[str, Any]:
-    return {
-        "treadmill_id": "tm1",
-        "phase": phase,
-        "session_id": "tm1-s1",
-        "speed_kmh": speed,
-        "allowed_speed_kmh": allowed,
-        "elapsed_s": elapsed_s,
-        "remaining_s": 300 - elapsed_s,
-        "distance_m": elapsed_s * speed / 3.6,
-    }
+def sample(elapsed_s: float, speed: float, allowed: float, phase: str = "ramp") -> Telemetry:
+    return Telemetry(
+        treadmill_id=TREADMILL,
+        phase=phase,
+        session_id=SESSION,
+        speed_kmh=speed,
+        allowed_speed_kmh=allowed,
+        elapsed_s=elapsed_s,
+        remaining_s=300 - elapsed_s,
+        distance_m=elapsed_s * speed / 3.6,
+    )
 
 
 @pytest.fixture
-def kiosk() -> Iterator[tuple[ScriptedKiosk, str]]:
-    with scripted_kiosk({"service_online": True, "state": IDLE}) as served:
-        served[0].members["bo"] = copy.deepcopy(MEMBER)
-        yield served
+async def rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Rig]:
+    async with kiosk_rig(mosquitto, tmp_path) as started:
+        await started.service.service_available(True)
+        await started.service.publish("availability", "online", retain=True)
+        await started.service.publish("state", IDLE, retain=True)
+        yield started
 
 
 async def open_treadmill(
-    browser: Browser, url: str, errors: list[str], viewport: dict[str, int] = PORTRAIT
+    browser: Browser, rig: Rig, errors: list[str], viewport: dict[str, int] = PORTRAIT
 ) -> Page:
     page = await new_page(browser, errors, viewport)
-    await page.goto(f"{url}/t/tm1?token={TOKEN}")
+    await page.goto(rig.screen_url)
     await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
     return page
 
 
-async def test_sign_in_to_plan_and_start_sends_the_commands(
-    browser: Browser, kiosk: tuple[ScriptedKiosk, str]
-) -> None:
-    scripted, url = kiosk
+async def walking(rig: Rig) -> None:
+    await rig.service.publish("state", WALKING, retain=True)
+
+
+async def sign_in(page: Page, member: str) -> None:
+    await page.get_by_label("Member id").fill(member)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def test_sign_in_to_plan_and_start_sends_the_commands(browser: Browser, rig: Rig) -> None:
     errors: list[str] = []
-    page = await open_treadmill(browser, url, errors)
+    page = await open_treadmill(browser, rig, errors)
     await expect(page.get_by_role("button", name="Stop")).to_be_visible()
     await audited_screenshot(page, "sign-in")
 
@@ -95,33 +91,29 @@ async def test_sign_in_to_plan_and_start_sends_the_commands(
 
     await page.get_by_role("button", name="Pain 2 of 10").click()
     await expect(page.get_by_role("button", name="Start session")).to_be_visible()
-    await expect(page.get_by_text("+0.1 km/h every 30 s")).to_be_visible()
     await audited_screenshot(page, "plan")
 
     await page.get_by_role("button", name="Start session").click()
-    await eventually(lambda: [c["type"] for c in scripted.commands] == ["pain_report", "start"])
-    assert scripted.commands[0] | {"command_id": ""} == {
+    await eventually(lambda: [c["type"] for c in rig.service.commands] == ["pain_report", "start"])
+    assert rig.service.commands[0] | {"command_id": ""} == {
         "command_id": "",
         "type": "pain_report",
         "user_id": "bo",
         "when": "before",
         "pain": 2,
     }
-    assert scripted.commands[1]["user_id"] == "bo"
-    assert scripted.commands[0]["command_id"] != scripted.commands[1]["command_id"]
+    assert rig.service.commands[1]["user_id"] == "bo"
+    assert rig.service.commands[0]["command_id"] != rig.service.commands[1]["command_id"]
     assert errors == []
 
 
-async def test_live_session_shows_numbers_chart_and_reacts_to_events(
-    browser: Browser, kiosk: tuple[ScriptedKiosk, str]
-) -> None:
-    scripted, url = kiosk
-    scripted.snapshot = {"service_online": True, "state": WALKING}
+async def test_live_session_shows_numbers_chart_and_reacts_to_events(browser: Browser, rig: Rig) -> None:
+    await walking(rig)
     errors: list[str] = []
-    page = await open_treadmill(browser, url, errors, LANDSCAPE)
+    page = await open_treadmill(browser, rig, errors, LANDSCAPE)
     for second in range(0, 100, 5):
-        scripted.push("telemetry", sample(second, 1.0 + second / 200, 1.0 + second / 200))
-    scripted.push("telemetry", sample(100, 1.3, 1.3))
+        await rig.service.publish("telemetry", sample(second, 1.0 + second / 200, 1.0 + second / 200))
+    await rig.service.publish("telemetry", sample(100, 1.3, 1.3))
     await expect(page.locator("#belt-speed")).to_have_text("1.3")
     await expect(page.locator("#allowed-speed")).to_have_text("1.3")
     await expect(page.get_by_text("Speeding up slowly")).to_be_visible()
@@ -130,28 +122,26 @@ async def test_live_session_shows_numbers_chart_and_reacts_to_events(
     await expect(page.locator("#live-chart canvas")).to_be_visible()
     await audited_screenshot(page, "live-landscape")
 
-    scripted.push("event", {"kind": "cap_warning", "remaining_s": 60})
+    await rig.service.publish("event", CapWarning(treadmill_id=TREADMILL, session_id=SESSION, remaining_s=60))
     await expect(page.get_by_role("alert").filter(has_text="60 seconds left")).to_be_visible()
-    scripted.push(
-        "event",
-        {"kind": "overspeed_corrected", "measured_kmh": 2.0, "allowed_kmh": 1.3, "commanded_kmh": 1.3},
+    correction = OverspeedCorrected(
+        treadmill_id=TREADMILL, session_id=SESSION, measured_kmh=2.0, allowed_kmh=1.3, commanded_kmh=1.3
     )
+    await rig.service.publish("event", correction)
     await expect(page.get_by_text("Speed corrected")).to_be_visible()
     await audited_screenshot(page, "live-cap-warning-and-correction")
     assert errors == []
 
 
-async def test_live_session_at_tablet_size(browser: Browser, kiosk: tuple[ScriptedKiosk, str]) -> None:
-    scripted, url = kiosk
-    scripted.snapshot = {"service_online": True, "state": WALKING}
+async def test_live_session_at_tablet_size(browser: Browser, rig: Rig) -> None:
+    await walking(rig)
     errors: list[str] = []
-    page = await open_treadmill(browser, url, errors, PORTRAIT)
+    page = await open_treadmill(browser, rig, errors, PORTRAIT)
     for second in range(0, 65, 5):
-        scripted.push("telemetry", sample(second, 1.0, 1.0, "familiarise"))
+        await rig.service.publish("telemetry", sample(second, 1.0, 1.0, "familiarise"))
     await expect(page.get_by_text("Getting used to the belt")).to_be_visible()
     await expect(page.locator("#belt-speed")).to_have_text("1.0")
-    stop = page.get_by_role("button", name="Stop")
-    box = await stop.bounding_box()
+    box = await page.get_by_role("button", name="Stop").bounding_box()
     assert box is not None
     assert box["height"] >= 96
     assert box["width"] >= 300
@@ -162,89 +152,94 @@ async def test_live_session_at_tablet_size(browser: Browser, kiosk: tuple[Script
 @pytest.mark.parametrize(
     ("event", "title"),
     [
-        ({"kind": "safety_key"}, "Safety key pulled"),
-        ({"kind": "link_lost", "detail": "no notification for 3 s"}, "Connection to the treadmill lost"),
-        ({"kind": "stop_not_confirmed", "detail": "no reply to stop"}, "Check the belt now"),
+        (SafetyKeyPulled(treadmill_id=TREADMILL, session_id=SESSION), "Safety key pulled"),
+        (
+            LinkLost(treadmill_id=TREADMILL, session_id=SESSION, detail="no notification for 3 s"),
+            "Connection to the treadmill lost",
+        ),
+        (
+            StopNotConfirmed(treadmill_id=TREADMILL, session_id=SESSION, detail="no reply to stop"),
+            "Check the belt now",
+        ),
     ],
+    ids=["safety-key", "link-lost", "stop-not-confirmed"],
 )
 async def test_alarm_covers_the_screen_until_acknowledged(
-    browser: Browser, kiosk: tuple[ScriptedKiosk, str], event: dict[str, Any], title: str
+    browser: Browser, rig: Rig, event: SafetyKeyPulled | LinkLost | StopNotConfirmed, title: str
 ) -> None:
-    scripted, url = kiosk
-    scripted.snapshot = {"service_online": True, "state": WALKING}
+    await walking(rig)
     errors: list[str] = []
-    page = await open_treadmill(browser, url, errors)
-    scripted.push("event", event)
+    page = await open_treadmill(browser, rig, errors)
+    await rig.service.publish("event", event)
     dialog = page.get_by_role("alertdialog", name=title)
     await expect(dialog).to_be_visible()
     # The Stop stays on top of the alarm: it can be pressed while the alarm is up.
     await page.get_by_role("button", name="Stop").click()
-    await eventually(lambda: [c["type"] for c in scripted.commands] == ["stop"])
-    await audited_screenshot(page, f"alarm-{event['kind'].replace('_', '-')}")
+    await eventually(lambda: rig.service.types() == ["stop"])
+    await audited_screenshot(page, f"alarm-{event.kind.replace('_', '-')}")
     await dialog.get_by_role("button", name="I understand").click()
     await expect(dialog).to_be_hidden()
     assert errors == []
 
 
-async def test_service_offline_during_a_session_raises_its_alarm(
-    browser: Browser, kiosk: tuple[ScriptedKiosk, str]
-) -> None:
-    scripted, url = kiosk
-    scripted.snapshot = {"service_online": True, "state": WALKING}
+async def test_service_offline_during_a_session_raises_its_alarm(browser: Browser, rig: Rig) -> None:
+    await walking(rig)
     errors: list[str] = []
-    page = await open_treadmill(browser, url, errors)
-    scripted.push("availability", {"service_online": False})
+    page = await open_treadmill(browser, rig, errors)
+    await rig.service.service_available(False)
     await expect(page.get_by_role("alertdialog", name="Service offline")).to_be_visible()
     await audited_screenshot(page, "alarm-service-offline")
     assert errors == []
 
 
-async def test_losing_the_kiosk_is_said_within_three_seconds(
-    browser: Browser, kiosk: tuple[ScriptedKiosk, str]
+async def test_losing_the_kiosk_is_said_within_three_seconds_and_a_restart_shows_the_truth(
+    browser: Browser, rig: Rig
 ) -> None:
-    scripted, url = kiosk
-    scripted.snapshot = {"service_online": True, "state": WALKING}
+    await walking(rig)
     errors: list[str] = []
-    page = await open_treadmill(browser, url, errors)
-    scripted.go_silent()
+    page = await open_treadmill(browser, rig, errors)
+    await expect(page.get_by_text("Speeding up slowly")).to_be_visible()
+    await rig.stop_kiosk()
     await expect(page.get_by_role("alertdialog", name="This screen lost its connection")).to_be_visible(
         timeout=3000
     )
     await expect(page.get_by_role("status").filter(has_text="Connection lost")).to_be_visible()
     await audited_screenshot(page, "alarm-kiosk-lost")
-    # The kiosk comes back: a fresh snapshot, and the page says it is live again.
-    scripted.alive.set()
+    # While the kiosk was away the session ended: after its restart the page shows that within 3 s,
+    # never the stale "running".
+    await rig.service.publish("state", IDLE, retain=True)
+    await rig.start_kiosk()
     await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=3000)
+    await expect(page.get_by_role("heading", name="Welcome")).to_be_visible(timeout=3000)
     assert errors == []
 
 
-async def test_out_of_order_when_the_treadmill_is_offline(
-    browser: Browser, kiosk: tuple[ScriptedKiosk, str]
-) -> None:
-    scripted, url = kiosk
-    scripted.snapshot = {"service_online": True, "state": {**IDLE, "connected": False}}
+async def test_out_of_order_when_the_treadmill_is_offline(browser: Browser, rig: Rig) -> None:
+    await rig.service.publish("availability", "offline", retain=True)
     errors: list[str] = []
-    page = await open_treadmill(browser, url, errors)
+    page = await open_treadmill(browser, rig, errors)
     await expect(page.get_by_role("heading", name="Out of order")).to_be_visible()
     await expect(page.get_by_text("not connected")).to_be_visible()
     await audited_screenshot(page, "out-of-order")
+    # It comes back: the page follows without a reload.
+    await rig.service.publish("availability", "online", retain=True)
+    await expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
     assert errors == []
 
 
-async def test_screening_then_see_a_clinician_and_staff_clearance(
-    browser: Browser, kiosk: tuple[ScriptedKiosk, str]
+async def test_start_refused_for_screening_then_a_clinician_then_staff_clearance(
+    browser: Browser, rig: Rig
 ) -> None:
-    scripted, url = kiosk
-    scripted.members["ana"] = {
-        "user_id": "ana",
-        "screening": {"status": "needed"},
-        "next_plan": None,
-        "history": [],
+    rig.service.replies["start"] = {
+        "status": "refused",
+        "reason": "user 'ana' cannot start a session: the screening questions must be answered before "
+        "the first session",
     }
     errors: list[str] = []
-    page = await open_treadmill(browser, url, errors)
-    await page.get_by_label("Member id").fill("ana")
-    await page.get_by_role("button", name="Sign in").click()
+    page = await open_treadmill(browser, rig, errors)
+    await sign_in(page, "ana")
+    await page.get_by_role("button", name="Pain 0 of 10").click()
+    await page.get_by_role("button", name="Start session").click()
     await expect(
         page.get_by_role("heading", name="A few questions before your first session")
     ).to_be_visible()
@@ -253,7 +248,7 @@ async def test_screening_then_see_a_clinician_and_staff_clearance(
     # Unanswered questions: said on screen, nothing sent.
     await page.get_by_role("button", name="Send answers").click()
     await expect(page.get_by_role("alert")).to_have_text("Please answer every question.")
-    assert scripted.commands == []
+    assert rig.service.types() == ["pain_report", "start"]
 
     await page.get_by_label("Your age in years").fill("71")
     for question, answer in [
@@ -263,13 +258,9 @@ async def test_screening_then_see_a_clinician_and_staff_clearance(
         ("knee surgery", "No"),
     ]:
         await page.get_by_role("group", name=question).get_by_label(answer).check()
-    scripted.members["ana"]["screening"] = {
-        "status": "see_clinician",
-        "reason": "screening answered yes to: severe knee osteoarthritis or a ligament injury",
-    }
     await page.get_by_role("button", name="Send answers").click()
-    await expect(page.get_by_role("heading", name="Please see a clinician first")).to_be_visible()
-    assert scripted.commands[-1] | {"command_id": ""} == {
+    await eventually(lambda: rig.service.types()[-1:] == ["screening"])
+    assert rig.service.commands[-1] | {"command_id": ""} == {
         "command_id": "",
         "type": "screening",
         "user_id": "ana",
@@ -279,19 +270,39 @@ async def test_screening_then_see_a_clinician_and_staff_clearance(
         "balance_disorder_or_dizziness": False,
         "recent_knee_surgery": False,
     }
+    clinician = (
+        "user 'ana' cannot start a session: a clinician must clear this person first (screening "
+        "answered yes to: severe knee osteoarthritis or a ligament injury)"
+    )
+    rig.service.replies["start"] = {"status": "refused", "reason": clinician}
+    await page.get_by_role("button", name="Pain 0 of 10").click()
+    await page.get_by_role("button", name="Start session").click()
+    await expect(page.get_by_role("heading", name="Please see a clinician first")).to_be_visible()
+    await expect(page.get_by_text("severe knee osteoarthritis or a ligament injury")).to_be_visible()
+
     await page.get_by_text("Staff: record a clinician's clearance").click()
+    await page.get_by_label("Cleared by").fill("Dr. Lind, physiotherapist")
+    await page.get_by_label("Valid until").fill((datetime.now(UTC) + timedelta(days=90)).date().isoformat())
+    await page.get_by_label("Staff password").fill("not the password")
     await audited_screenshot(page, "see-clinician")
+    await page.get_by_role("button", name="Record clearance").click()
+    await expect(page.get_by_role("alert")).to_have_text("Not recorded: wrong password")
+    assert "clearance" not in rig.service.types()
+
+    await page.get_by_label("Staff password").fill(STAFF_PASSWORD)
+    await page.get_by_role("button", name="Record clearance").click()
+    await expect(page.get_by_role("heading", name="How much does your knee hurt right now?")).to_be_visible()
+    assert rig.service.commands[-1]["type"] == "clearance"
+    assert rig.service.commands[-1]["cleared_by"] == "Dr. Lind, physiotherapist"
     assert errors == []
 
 
-async def test_a_refused_command_says_why(browser: Browser, kiosk: tuple[ScriptedKiosk, str]) -> None:
-    scripted, url = kiosk
+async def test_a_refused_command_says_why(browser: Browser, rig: Rig) -> None:
     reason = "plan refused: max_speed_kmh=3.0 is above the speed ceiling for user 'bo' (2.0 km/h)"
-    scripted.replies["start"] = {"status": "refused", "reason": reason}
+    rig.service.replies["start"] = {"status": "refused", "reason": reason}
     errors: list[str] = []
-    page = await open_treadmill(browser, url, errors)
-    await page.get_by_label("Member id").fill("bo")
-    await page.get_by_role("button", name="Sign in").click()
+    page = await open_treadmill(browser, rig, errors)
+    await sign_in(page, "bo")
     await page.get_by_role("button", name="Pain 0 of 10").click()
     await page.get_by_role("button", name="Start session").click()
     await expect(page.get_by_role("alert")).to_have_text(f"Not done: {reason}")
@@ -300,51 +311,54 @@ async def test_a_refused_command_says_why(browser: Browser, kiosk: tuple[Scripte
     assert errors == []
 
 
-async def test_wrong_token_is_refused_on_screen(browser: Browser, kiosk: tuple[ScriptedKiosk, str]) -> None:
-    _, url = kiosk
+async def test_wrong_token_is_refused_and_sets_nothing_up(browser: Browser, rig: Rig) -> None:
     errors: list[str] = []
     page = await new_page(browser, errors)
-    await page.goto(f"{url}/t/tm1?token=not-the-token")
-    await expect(page.get_by_role("status").filter(has_text="Not allowed")).to_have_text(
-        "Not allowed: wrong kiosk token"
-    )
+    response = await page.goto(f"{rig.kiosk_url}/t/{TREADMILL}?token=not-the-token")
+    assert response is not None
+    assert response.status == 401
+    await expect(page.get_by_text("wrong token for treadmill")).to_be_visible()
+    # No cookie was set: the page without a token is refused as well.
+    response = await page.goto(f"{rig.kiosk_url}/t/{TREADMILL}")
+    assert response is not None
+    assert response.status == 401
     assert errors == []
 
 
-async def test_summary_and_history(browser: Browser, kiosk: tuple[ScriptedKiosk, str]) -> None:
-    scripted, url = kiosk
+async def test_summary_after_a_session(browser: Browser, rig: Rig) -> None:
     errors: list[str] = []
-    page = await open_treadmill(browser, url, errors, LANDSCAPE)
-    await page.get_by_label("Member id").fill("bo")
-    await page.get_by_role("button", name="Sign in").click()
+    page = await open_treadmill(browser, rig, errors, LANDSCAPE)
+    await sign_in(page, "bo")
     await page.get_by_role("button", name="Pain 1 of 10").click()
-    scripted.push("state", WALKING)
-    for second in range(0, 300, 5):
-        scripted.push("telemetry", sample(second, min(1.5, 1.0 + second / 300), min(1.5, 1.0 + second / 300)))
-    await expect(page.locator("#time-left")).to_have_text("0:05")
-    scripted.push("state", {**IDLE, "phase": "finished", "session_id": "tm1-s1", "user_id": "bo"})
-    scripted.push(
-        "summary",
-        {
-            "kind": "session_summary",
-            "user_id": "bo",
-            "session_id": "tm1-s1",
-            "end_reason": "completed",
-            "walked_s": 300,
-            "distance_m": 104,
-            "max_speed_kmh": 1.5,
-            "overspeed_corrections": 1,
-        },
+    started = datetime.now(UTC)
+    await rig.service.publish(
+        "event", SessionStarted(treadmill_id=TREADMILL, session_id=SESSION, user_id="bo", plan=PLAN)
     )
+    await walking(rig)
+    for second in range(0, 300, 5):
+        speed = min(1.5, 1.0 + second / 300)
+        await rig.service.publish("telemetry", sample(second, speed, speed))
+    await expect(page.locator("#time-left")).to_have_text("0:05")
+    finished = TreadmillState(treadmill_id=TREADMILL, connected=True, phase="finished", session_id=SESSION)
+    await rig.service.publish("state", finished, retain=True)
+    summary = SessionSummary(
+        treadmill_id=TREADMILL,
+        session_id=SESSION,
+        user_id="bo",
+        started_at=started,
+        ended_at=started + timedelta(seconds=300),
+        end_reason="completed",
+        walked_s=300,
+        distance_m=104,
+        max_speed_kmh=1.5,
+        overspeed_corrections=1,
+    )
+    await rig.service.publish("summary", summary)
     await expect(page.get_by_role("heading", name="Session summary")).to_be_visible()
     await expect(page.get_by_text("you walked the whole session")).to_be_visible()
-    await expect(page.get_by_role("heading", name="Next session")).to_be_visible()
+    await expect(page.locator("#summary-chart canvas")).to_be_visible()
     await audited_screenshot(page, "summary")
     await page.get_by_role("button", name="Pain 1 of 10").click()
-    await eventually(lambda: scripted.commands[-1].get("when") == "after")
-
-    await page.get_by_role("button", name="My sessions").click()
-    await expect(page.get_by_role("heading", name="My sessions")).to_be_visible()
-    await expect(page.get_by_role("table", name="Past sessions").get_by_role("row")).to_have_count(4)
-    await audited_screenshot(page, "history")
+    await eventually(lambda: rig.service.commands[-1].get("when") == "after")
+    await expect(page.get_by_text("How much does your knee hurt now")).to_be_hidden()
     assert errors == []

@@ -7,15 +7,6 @@
 export const SILENCE_LIMIT_MS = 2000;
 const WATCHDOG_MS = 250;
 
-export function kioskToken() {
-  // The token comes in the page's address once (the URL the staff configure on the tablet); it is kept
-  // for this tab so that reloads keep working, and sent with every request.
-  const params = new URLSearchParams(location.search);
-  const fromUrl = params.get("token");
-  if (fromUrl) sessionStorage.setItem("kiosk-token", fromUrl);
-  return fromUrl ?? sessionStorage.getItem("kiosk-token") ?? "";
-}
-
 export function treadmillIdFromPath(pathname = location.pathname) {
   const match = /^\/t\/([^/]+)\/?$/.exec(pathname);
   return match ? decodeURIComponent(match[1]) : null;
@@ -75,20 +66,23 @@ export class LiveStream {
     for (const kind of ["snapshot", "state", "telemetry", "event", "summary", "availability", "heartbeat"]) {
       listen(kind);
     }
-    source.addEventListener("denied", (message) => {
-      // The kiosk refused this page (wrong token, unknown treadmill): retrying cannot help.
-      source.close();
-      this.stopped = true;
-      this.setLink("denied", message.data || "this screen is not allowed here");
-    });
     source.onerror = () => {
       if (this.stopped) return;
       this.setLink("lost", "this screen lost the kiosk");
-      if (source.readyState === EventSource.CLOSED) {
-        // A refused or broken stream: EventSource gives up, so try again ourselves.
-        setTimeout(() => this.connect(), 1000);
-      }
+      // EventSource gives up on an answer that is not a stream: ask why, and try again unless the
+      // kiosk refused this screen (its token, or the treadmill, is not known), which retrying cannot fix.
+      if (source.readyState === EventSource.CLOSED) this.whyClosed();
     };
+  }
+
+  async whyClosed() {
+    const refusal = await refusalOf(this.url);
+    if (refusal) {
+      this.stopped = true;
+      this.setLink("denied", refusal);
+    } else {
+      setTimeout(() => this.connect(), 1000);
+    }
   }
 
   checkSilence() {
@@ -105,37 +99,51 @@ export class LiveStream {
   }
 }
 
-// POST one command; resolves to the service's reply as the kiosk relays it, or to a reply-shaped
-// failure ({status: "failed", reason}) that the screen shows like any refusal.
-export async function postJson(url, body, token) {
+// The kiosk's own words when it refuses a request: {"error": ..., "message": ...}.
+function refusalText(body, status) {
+  return (body && (body.reason || body.message || body.error)) || `the kiosk answered ${status}`;
+}
+
+// Whether the stream's URL is refused (401, 403, 404) and why; null when it is not (or unreachable).
+async function refusalOf(url) {
+  const controller = new AbortController();
+  try {
+    const response = await fetch(url, { credentials: "same-origin", signal: controller.signal });
+    if (response.ok) return null;
+    const body = await response.json().catch(() => null);
+    return [401, 403, 404].includes(response.status) ? refusalText(body, response.status) : null;
+  } catch (error) {
+    return null;
+  } finally {
+    controller.abort();
+  }
+}
+
+// POST one JSON body; resolves to the service's reply as the kiosk relays it (whatever its HTTP status),
+// or to a reply-shaped failure ({status: "failed", reason}) that the screen shows like any refusal.
+export async function postJson(url, body) {
   let response;
   try {
     response = await fetch(url, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-Kiosk-Token": token },
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
       credentials: "same-origin",
     });
   } catch (error) {
     return { status: "failed", reason: "the kiosk cannot be reached: nothing was sent" };
   }
-  let reply = null;
-  try {
-    reply = await response.json();
-  } catch (error) {
-    reply = null;
-  }
+  const reply = await response.json().catch(() => null);
   if (reply && typeof reply === "object" && "status" in reply) return reply;
-  const reason = (reply && (reply.reason || reply.error)) || `the kiosk answered ${response.status}`;
-  return { status: response.ok ? "failed" : "refused", reason };
+  if (response.ok) return { status: "accepted", ...(reply ?? {}) };
+  return { status: "failed", reason: refusalText(reply, response.status) };
 }
 
-export async function getJson(url, token) {
-  const response = await fetch(url, { headers: { "X-Kiosk-Token": token }, credentials: "same-origin" });
+// GET JSON; null when the kiosk does not have it (404), an Error with the kiosk's words otherwise.
+export async function getJson(url) {
+  const response = await fetch(url, { credentials: "same-origin" });
   const body = await response.json().catch(() => null);
-  if (!response.ok) {
-    const reason = (body && (body.reason || body.error)) || `the kiosk answered ${response.status}`;
-    throw new Error(reason);
-  }
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(refusalText(body, response.status));
   return body;
 }

@@ -1,32 +1,38 @@
 // The staff overview: every treadmill on the site with its phase, speed and alarms, live. The staff
-// password is exchanged once for a session cookie; the stream then carries the whole fleet.
+// password is exchanged once for a session cookie (POST /staff/login); the stream then carries the
+// whole fleet: a snapshot of every treadmill, then {treadmill_id, data} per message.
 import { LiveStream, postJson } from "./api.js";
-import { kmh, phaseWords } from "./words.js";
+import { ALARMS, kmh, phaseWords } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
-const fleet = new Map(); // treadmill_id -> its latest row
+const fleet = new Map(); // treadmill_id -> {label, availability, state, telemetry, alarms: Set}
+const SESSION_PHASES = new Set(["armed", "familiarise", "ramp", "steady", "cool_down", "paused"]);
 
 function alarmWords(row) {
-  if (row.service_online === false) return "Service offline";
-  if (!row.connected) return "Treadmill not connected";
-  return (row.alarms ?? []).join(", ");
+  const availability = row.availability ?? {};
+  const words = [];
+  if (availability.broker !== "connected") words.push("Kiosk cannot reach the broker");
+  else if (availability.service !== "online") words.push("Service offline");
+  else if (availability.treadmill !== "online") words.push("Treadmill not connected");
+  for (const kind of row.alarms) words.push(ALARMS[kind]?.title ?? kind);
+  return words.join(", ");
 }
 
 function render() {
-  const items = [...fleet.values()]
-    .sort((a, b) => a.treadmill_id.localeCompare(b.treadmill_id))
-    .map((row) => {
+  const items = [...fleet.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([treadmillId, row]) => {
       const item = document.createElement("li");
       const alarm = alarmWords(row);
       item.dataset.alarm = String(Boolean(alarm));
-      item.setAttribute("aria-label", `Treadmill ${row.treadmill_id}`);
-      const title = Object.assign(document.createElement("h3"), { textContent: row.label || row.treadmill_id });
-      const phase = Object.assign(document.createElement("p"), { textContent: phaseWords(row.phase) });
+      const title = Object.assign(document.createElement("h3"), { textContent: row.label || treadmillId });
+      const phase = Object.assign(document.createElement("p"), { textContent: phaseWords(row.state?.phase ?? "unknown") });
+      const walking = row.state && SESSION_PHASES.has(row.state.phase);
       const speed = Object.assign(document.createElement("p"), {
         className: "tm-speed",
-        textContent: `${kmh(row.speed_kmh)} / ${kmh(row.allowed_speed_kmh)} km/h`,
+        textContent: walking ? `${kmh(row.telemetry?.speed_kmh)} of ${kmh(row.telemetry?.allowed_speed_kmh)} km/h` : "",
       });
-      const user = Object.assign(document.createElement("p"), { textContent: row.user_id ? `Walking: ${row.user_id}` : "" });
+      const user = Object.assign(document.createElement("p"), { textContent: walking ? `Walking: ${row.state.user_id}` : "" });
       const alarmLine = Object.assign(document.createElement("p"), { className: "tm-alarm", textContent: alarm });
       item.append(title, phase, speed, user, alarmLine);
       return item;
@@ -34,12 +40,28 @@ function render() {
   $("fleet").replaceChildren(...items);
 }
 
-function onMessage(kind, data) {
+function fromSnapshot(snapshot) {
+  const row = { label: snapshot.label, availability: snapshot.availability, state: snapshot.state, telemetry: snapshot.telemetry, alarms: new Set() };
+  for (const event of snapshot.events ?? []) applyEvent(row, event);
+  return row;
+}
+
+function applyEvent(row, event) {
+  if (event.kind === "session_started") row.alarms.clear();
+  if (event.kind in ALARMS) row.alarms.add(event.kind);
+}
+
+function onMessage(kind, message) {
   if (kind === "snapshot") {
     fleet.clear();
-    for (const row of data.treadmills ?? []) fleet.set(row.treadmill_id, row);
-  } else if (data && data.treadmill_id) {
-    fleet.set(data.treadmill_id, { ...(fleet.get(data.treadmill_id) ?? {}), ...data });
+    for (const snapshot of message.treadmills ?? []) fleet.set(snapshot.treadmill_id, fromSnapshot(snapshot));
+  } else {
+    const row = fleet.get(message?.treadmill_id);
+    if (!row) return;
+    if (kind === "availability") row.availability = message.data;
+    if (kind === "state") row.state = message.data;
+    if (kind === "telemetry") row.telemetry = message.data;
+    if (kind === "event") applyEvent(row, message.data);
   }
   render();
 }
@@ -52,8 +74,7 @@ function onLink(link, why) {
 
 $("staff-sign-in-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const password = $("password").value;
-  const reply = await postJson("/staff/login", { password }, "");
+  const reply = await postJson("/staff/login", { password: $("password").value });
   const message = $("command-message");
   if (reply.status !== "accepted") {
     message.textContent = `Not signed in: ${reply.reason ?? reply.status}`;

@@ -2,7 +2,7 @@
 // streams (the service's retained state, availability, telemetry, events) and from what the person
 // has done on this page (signed in, answered, reported pain). The service decides everything that
 // matters for safety; this page only asks and shows.
-import { LiveStream, getJson, kioskToken, newCommandId, postJson, treadmillIdFromPath } from "./api.js";
+import { LiveStream, getJson, newCommandId, postJson, treadmillIdFromPath } from "./api.js";
 import { SpeedChart, drawHistoryChart } from "./charts.js";
 import { ALARMS, cueAt, endReasonWords, kmh, minutesSeconds, phaseWords } from "./words.js";
 import { announce, beep } from "./sound.js";
@@ -12,21 +12,25 @@ const SESSION_PHASES = new Set(["armed", "familiarise", "ramp", "steady", "cool_
 const NOTICE_SHOWN_MS = 8000;
 
 const treadmillId = treadmillIdFromPath();
-const token = kioskToken();
 const base = `/t/${encodeURIComponent(treadmillId ?? "")}`;
 const $ = (id) => document.getElementById(id);
 
 const page = {
   link: "connecting", // the stream from the kiosk: live, connecting, lost, denied
-  serviceOnline: null,
+  availability: null, // {service, treadmill, broker, usable}: usable only when all three are up
   treadmill: null, // the retained state: connected, phase, session_id, user_id, plan
   telemetry: null,
-  member: null, // {user_id, screening: {status, reason}, next_plan, history}
+  // {user_id, screening: {status, reason}, next_plan, history}; screening status is "unknown" until
+  // the service says (a refusal of Start names it), "needed", "answered", "see_clinician" or "cleared".
+  member: null,
   painBefore: null,
   summary: null,
   painAfterSent: false,
   showHistory: false,
-  alarms: [], // [{kind, detail}], the first one shown until acknowledged
+  alarms: [], // [{kind, detail}], the newest shown until acknowledged, then the one before
+  // The session last seen running, kept while the truth is unknown (broker or kiosk away), so that
+  // losing contact during a session raises an alarm instead of quietly showing "out of order".
+  lastSession: null,
   rampStepAt: null, // elapsed seconds at which the allowed speed last changed
 };
 const liveChart = new SpeedChart($("live-chart"));
@@ -36,13 +40,24 @@ function inSession() {
   return Boolean(page.treadmill && SESSION_PHASES.has(page.treadmill.phase));
 }
 
+// After every change: remember the running session, or forget it once the service says it is over;
+// and when the truth is gone in the middle of one, say so.
+const CONTACT_ALARMS = ["contact_lost", "kiosk_lost"];
+function followSession() {
+  if (inSession()) page.lastSession = page.treadmill.session_id;
+  else if (page.treadmill) page.lastSession = null;
+  const contact = page.availability?.broker === "connected" && page.treadmill !== null;
+  if (page.lastSession && !contact) raiseAlarm("contact_lost");
+  if (contact) page.alarms = page.alarms.filter((alarm) => alarm.kind !== "contact_lost");
+}
+
 // ---- screens --------------------------------------------------------------------------------------
 
 function chooseScreen() {
   if (!treadmillId) return "out-of-order";
   if (inSession()) return "live";
-  if (page.serviceOnline === false || (page.treadmill && !page.treadmill.connected)) return "out-of-order";
-  if (page.showHistory && page.member) return "history";
+  if (!page.availability?.usable) return "out-of-order";
+  if (page.showHistory && page.member?.history) return "history";
   if (page.summary && page.member && page.summary.user_id === page.member.user_id) return "summary";
   if (!page.member) return "sign-in";
   const status = page.member.screening?.status;
@@ -57,12 +72,9 @@ function render() {
   for (const section of document.querySelectorAll("section.screen")) {
     section.hidden = section.id !== `screen-${screen}`;
   }
+  for (const button of document.querySelectorAll('[data-action="history"]')) button.hidden = !page.member?.history;
   if (screen === "out-of-order") {
-    $("out-of-order-why").textContent = !treadmillId
-      ? "This address names no treadmill."
-      : page.serviceOnline === false
-        ? "The treadmill service is offline."
-        : "The treadmill is not connected (switched off, out of range, or used by another app).";
+    $("out-of-order-why").textContent = outOfOrderWhy();
   }
   if (screen === "see-clinician") $("see-clinician-why").textContent = page.member.screening.reason ?? "";
   if (screen === "plan") renderPlan($("plan-preview"), page.member.next_plan);
@@ -70,6 +82,15 @@ function render() {
   if (screen === "summary") renderSummary();
   if (screen === "history") renderHistory();
   renderAlarm();
+}
+
+function outOfOrderWhy() {
+  const availability = page.availability;
+  if (!treadmillId) return "This address names no treadmill.";
+  if (!availability) return "Waiting for the kiosk…";
+  if (availability.broker !== "connected") return "The kiosk cannot reach the treadmill service.";
+  if (availability.service !== "online") return "The treadmill service is offline.";
+  return "The treadmill is not connected (switched off, out of range, or used by another app).";
 }
 
 function renderPlan(list, plan) {
@@ -157,7 +178,7 @@ function renderHistory() {
 }
 
 function renderAlarm() {
-  const alarm = page.alarms[0];
+  const alarm = page.alarms[page.alarms.length - 1];
   $("alarm").hidden = !alarm;
   if (!alarm) return;
   const words = ALARMS[alarm.kind];
@@ -188,13 +209,25 @@ function showCommandMessage(text) {
 // ---- what the kiosk streams -----------------------------------------------------------------------
 
 function applySnapshot(snapshot) {
-  page.serviceOnline = snapshot.service_online;
+  // The whole truth again (after a reconnect, a kiosk restart, a tablet waking up): nothing kept from
+  // before can contradict it.
   const previousSession = page.treadmill?.session_id;
   page.treadmill = snapshot.state;
   page.telemetry = snapshot.telemetry ?? null;
   if (snapshot.state?.session_id !== previousSession) liveChart.reset();
-  for (const sample of snapshot.session_telemetry ?? []) liveChart.add(sample);
-  if (snapshot.service_online === false && inSession()) raiseAlarm("service_offline");
+  if (snapshot.label) $("treadmill-name").textContent = snapshot.label;
+  if (snapshot.member && page.member?.user_id !== snapshot.member) loadMember(snapshot.member);
+  if (!snapshot.member && page.member) forgetMember();
+  if (snapshot.summary && snapshot.summary.session_id !== page.summary?.session_id && !inSession()) {
+    page.summary = snapshot.summary;
+  }
+  applyAvailability(snapshot.availability);
+}
+
+function applyAvailability(availability) {
+  const wentOffline = availability.service === "offline" && page.availability?.service !== "offline";
+  page.availability = availability;
+  if (wentOffline && (inSession() || page.lastSession)) raiseAlarm("service_offline");
 }
 
 function applyEvent(event) {
@@ -232,11 +265,7 @@ function applyEvent(event) {
 function onMessage(kind, data) {
   if (kind === "snapshot") applySnapshot(data);
   if (kind === "state") page.treadmill = data;
-  if (kind === "availability") {
-    if (data.service_online === false && page.serviceOnline !== false && inSession()) raiseAlarm("service_offline");
-    page.serviceOnline = data.service_online;
-    if (page.treadmill && data.treadmill_online !== undefined) page.treadmill.connected = data.treadmill_online;
-  }
+  if (kind === "availability") applyAvailability(data);
   if (kind === "telemetry") {
     const previous = page.telemetry;
     if (previous && data.allowed_speed_kmh !== previous.allowed_speed_kmh) page.rampStepAt = data.elapsed_s;
@@ -244,10 +273,11 @@ function onMessage(kind, data) {
     if (SESSION_PHASES.has(data.phase)) liveChart.add(data);
   }
   if (kind === "event") applyEvent(data);
+  followSession();
   if (kind === "summary") {
     page.summary = data;
     summaryChart.copyFrom(liveChart);
-    if (page.member && page.member.user_id === data.user_id) refreshMember();
+    if (page.member && page.member.user_id === data.user_id) loadMember(data.user_id);
   }
   render();
 }
@@ -259,8 +289,8 @@ function onLink(link, why) {
   banner.dataset.state = link;
   banner.textContent =
     link === "live" ? "Live" : link === "denied" ? `Not allowed: ${why}` : link === "lost" ? "Connection lost: reconnecting…" : "Connecting…";
-  if (link === "lost" && wasLive && inSession()) raiseAlarm("kiosk_lost");
-  if (link === "live") page.alarms = page.alarms.filter((alarm) => alarm.kind !== "kiosk_lost");
+  if (link === "lost" && wasLive && page.lastSession) raiseAlarm("kiosk_lost");
+  if (link === "live") page.alarms = page.alarms.filter((alarm) => !CONTACT_ALARMS.includes(alarm.kind));
   renderAlarm();
 }
 
@@ -268,20 +298,33 @@ function onLink(link, why) {
 
 async function send(type, fields = {}) {
   showCommandMessage("");
-  const reply = await postJson(`${base}/command`, { command_id: newCommandId(), type, ...fields }, token);
-  if (reply.status !== "accepted") {
-    showCommandMessage(`Not done: ${reply.reason ?? reply.status}`);
-  }
+  const reply = await postJson(`${base}/command`, { command_id: newCommandId(), type, ...fields });
+  if (reply.status !== "accepted") showCommandMessage(`Not done: ${reply.reason ?? reply.status}`);
   return reply;
 }
 
-async function refreshMember() {
+// What the kiosk knows of a member (screening, next plan, history), when it can tell; otherwise the
+// page learns the screening from the service's answer to Start.
+async function loadMember(userId) {
+  let details = null;
   try {
-    page.member = await getJson(`${base}/member/${encodeURIComponent(page.member.user_id)}`, token);
+    details = await getJson(`${base}/member`);
   } catch (error) {
     showCommandMessage(`Could not load your details: ${error.message}`);
   }
+  const known = page.member?.user_id === userId ? page.member : null;
+  page.member = {
+    user_id: userId,
+    screening: known?.screening ?? { status: "unknown" },
+    next_plan: null,
+    history: null,
+    ...(details ?? {}),
+  };
   render();
+}
+
+function forgetMember() {
+  Object.assign(page, { member: null, painBefore: null, summary: null, painAfterSent: false, showHistory: false });
 }
 
 async function signIn(event) {
@@ -289,24 +332,43 @@ async function signIn(event) {
   const input = $("member-id");
   const userId = input.value.trim();
   if (!input.checkValidity() || !userId) {
-    showCommandMessage("Please type your member id (letters, digits, . _ : - only).");
+    showCommandMessage("Please type your member id (letters, digits, . _ - only).");
     return;
   }
-  try {
-    page.member = await getJson(`${base}/member/${encodeURIComponent(userId)}`, token);
-    showCommandMessage("");
-    input.value = "";
-  } catch (error) {
-    showCommandMessage(`Could not sign in: ${error.message}`);
+  const reply = await postJson(`${base}/sign-in`, { user_id: userId });
+  if (reply.status !== "accepted") {
+    showCommandMessage(`Could not sign in: ${reply.reason ?? reply.status}`);
+    return;
   }
-  render();
+  showCommandMessage("");
+  input.value = "";
+  await loadMember(reply.user_id ?? userId);
 }
 
-function signOut() {
-  Object.assign(page, { member: null, painBefore: null, summary: null, painAfterSent: false, showHistory: false });
+async function signOut() {
+  await postJson(`${base}/sign-out`, {});
+  forgetMember();
   showCommandMessage("");
   render();
   $("member-id").focus();
+}
+
+// A refused Start says why in the service's words; two of them send the person to a screen of its own.
+function screeningFromRefusal(reason) {
+  if (/screening questions must be answered/.test(reason)) return { status: "needed" };
+  if (/clinician must clear/.test(reason)) return { status: "see_clinician", reason };
+  return null;
+}
+
+async function start() {
+  const reply = await send("start", { user_id: page.member.user_id });
+  const screening = reply.status === "refused" ? screeningFromRefusal(reply.reason ?? "") : null;
+  if (screening) {
+    page.member.screening = screening;
+    page.painBefore = null;
+    showCommandMessage("");
+    render();
+  }
 }
 
 async function sendScreening(event) {
@@ -326,12 +388,14 @@ async function sendScreening(event) {
     balance_disorder_or_dizziness: answer("balance_disorder_or_dizziness"),
     recent_knee_surgery: answer("recent_knee_surgery"),
   });
-  if (reply.status === "accepted") {
-    form.reset();
-    await refreshMember();
-  }
+  if (reply.status !== "accepted") return;
+  form.reset();
+  page.member.screening = { status: "answered" };
+  render();
 }
 
+// Staff record a clinician's clearance on this screen: their password opens a staff session, and the
+// clearance goes to the staff command topic through it.
 async function sendClearance(event) {
   event.preventDefault();
   const form = event.target;
@@ -340,23 +404,27 @@ async function sendClearance(event) {
     return;
   }
   const data = new FormData(form);
-  const reply = await postJson(
-    `${base}/clearance`,
-    {
-      command_id: newCommandId("staff"),
-      user_id: page.member.user_id,
-      cleared_by: data.get("cleared_by"),
-      valid_until: data.get("valid_until"),
-      staff_password: data.get("staff_password"),
-    },
-    token,
-  );
+  const login = await postJson("/staff/login", { password: data.get("staff_password") });
+  if (login.status !== "accepted") {
+    showCommandMessage(`Not recorded: ${login.reason ?? login.status}`);
+    return;
+  }
+  const reply = await postJson(`/staff${base}/command`, {
+    command_id: newCommandId("staff"),
+    type: "clearance",
+    user_id: page.member.user_id,
+    cleared_by: data.get("cleared_by"),
+    valid_until: data.get("valid_until"),
+  });
+  await postJson("/staff/logout", {});
   if (reply.status !== "accepted") {
     showCommandMessage(`Not recorded: ${reply.reason ?? reply.status}`);
     return;
   }
   form.reset();
-  await refreshMember();
+  showCommandMessage("");
+  page.member.screening = { status: "cleared" };
+  render();
 }
 
 async function reportPain(when, pain) {
@@ -369,7 +437,7 @@ async function reportPain(when, pain) {
 }
 
 const actions = {
-  start: () => send("start", { user_id: page.member.user_id }),
+  start,
   pause: () => send("pause"),
   resume: () => send("resume"),
   stop: () => send("stop"),
@@ -384,7 +452,7 @@ const actions = {
     render();
   },
   acknowledge: () => {
-    page.alarms.shift();
+    page.alarms.pop();
     render();
   },
 };
@@ -430,6 +498,5 @@ function wireUp() {
 wireUp();
 render();
 if (treadmillId) {
-  const url = `${base}/events?token=${encodeURIComponent(token)}`;
-  new LiveStream(url, { onMessage, onLink }).start();
+  new LiveStream(`${base}/events`, { onMessage, onLink }).start();
 }

@@ -71,7 +71,8 @@ export function kmh(value) {
   return value == null || !Number.isFinite(value) ? "–" : value.toFixed(1);
 }
 
-// The alarms that take the whole screen, by the event kind that raises them.
+// The alarms that take the whole screen, by the event kind that raises them (and three the page raises
+// itself: the service, the kiosk's broker link or the kiosk itself lost during a session).
 export const ALARMS = {
   stop_not_confirmed: {
     title: "Check the belt now",
@@ -88,6 +89,10 @@ export const ALARMS = {
   service_offline: {
     title: "Service offline",
     text: "The service that controls this treadmill is not answering: use the treadmill's STOP key.",
+  },
+  contact_lost: {
+    title: "Lost contact with the treadmill service",
+    text: "This screen cannot tell what the treadmill is doing. The service still limits it; use the treadmill's STOP key if needed.",
   },
   kiosk_lost: {
     title: "This screen lost its connection",
