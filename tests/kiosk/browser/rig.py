@@ -32,12 +32,20 @@ TOKEN = "screen-token-tm1-0123456789abcdef"
 STAFF_PASSWORD = "correct horse battery"
 
 
-def kiosk_config(path: Path, broker_port: int, http_port: int) -> Path:
+def kiosk_config(
+    path: Path,
+    broker_port: int,
+    http_port: int,
+    *,
+    treadmill: str = TREADMILL,
+    service: str = SERVICE_ID,
+    reply_timeout_s: float = 3.0,
+) -> Path:
     path.write_text(
-        f'[http]\nhost = "127.0.0.1"\nport = {http_port}\nreply_timeout_s = 3.0\n\n'
+        f'[http]\nhost = "127.0.0.1"\nport = {http_port}\nreply_timeout_s = {reply_timeout_s}\n\n'
         f'[staff]\npassword_hash = "{hash_password(STAFF_PASSWORD)}"\n\n'
         f'[broker]\nhost = "127.0.0.1"\nport = {broker_port}\n\n'
-        f'[[treadmills]]\nid = "{TREADMILL}"\nservice = "{SERVICE_ID}"\ntoken = "{TOKEN}"\n'
+        f'[[treadmills]]\nid = "{treadmill}"\nservice = "{service}"\ntoken = "{TOKEN}"\n'
         'label = "Treadmill 1, by the window"\n'
     )
     return path
