@@ -362,3 +362,28 @@ async def test_summary_after_a_session(browser: Browser, rig: Rig) -> None:
     await eventually(lambda: rig.service.commands[-1].get("when") == "after")
     await expect(page.get_by_text("How much does your knee hurt now")).to_be_hidden()
     assert errors == []
+
+
+async def test_staff_overview_needs_the_password_and_follows_the_fleet_live(
+    browser: Browser, rig: Rig
+) -> None:
+    errors: list[str] = []
+    page = await new_page(browser, errors, LANDSCAPE)
+    await page.goto(f"{rig.kiosk_url}/staff")
+    await page.get_by_label("Staff password").fill("not the password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_have_text("Not signed in: wrong password")
+    await expect(page.get_by_role("list")).to_be_hidden()
+
+    await page.get_by_label("Staff password").fill(STAFF_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    card = page.get_by_role("listitem").filter(has_text="Treadmill 1, by the window")
+    await expect(card).to_contain_text("Ready")
+    await walking(rig)
+    await rig.service.publish("telemetry", sample(40, 1.2, 1.2))
+    await expect(card).to_contain_text("1.2 of 1.2 km/h")
+    await expect(card).to_contain_text("Walking: bo")
+    await rig.service.publish("event", SafetyKeyPulled(treadmill_id=TREADMILL, session_id=SESSION))
+    await expect(card).to_contain_text("Safety key pulled")
+    await audited_screenshot(page, "staff-overview")
+    assert errors == []
