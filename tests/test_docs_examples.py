@@ -15,7 +15,8 @@ from retrowalk.session.events import EndReason
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.toml"))
+# The service's examples; kiosk*.toml configure `retrowalk kiosk` (tests/kiosk/test_settings.py).
+EXAMPLES = sorted(p for p in (ROOT / "docs" / "examples").glob("*.toml") if not p.name.startswith("kiosk"))
 # Each table of the configuration and the model behind it ([default_plan] takes SessionPlan fields).
 TABLES: dict[str, type[BaseModel]] = {
     "service": ServiceSection,

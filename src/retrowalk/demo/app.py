@@ -37,6 +37,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from retrowalk.config import Settings
 from retrowalk.demo.broker import RunningBroker, embedded_broker
+from retrowalk.demo.kiosk_pages import demo_kiosk
 from retrowalk.demo.view import DemoView, LiveView, PlainView
 from retrowalk.errors import LinkError, RefusedError, RetrowalkError, SetupError
 from retrowalk.mqtt import commands as mc
@@ -204,13 +205,18 @@ async def _main(options: DemoOptions, view: DemoView) -> int:
             # bleak finds BlueZ through this variable; it must point at the simulator before first use.
             os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = sim.bus_address
             broker: RunningBroker | None = None
+            page: str | None = None
             if options.broker:
                 broker = await stack.enter_async_context(embedded_broker(workdir, prefer=options.broker_kind))
+                pages = demo_kiosk(broker, service_id=SERVICE_ID, treadmill_id=TREADMILL_ID)
+                page = (await stack.enter_async_context(pages)).page_url(TREADMILL_ID)
             settings = demo_settings(workdir, broker)
             service = Service(
                 settings, clock=Clock(now=sim.now, speedup=options.speedup), observer=CallbackPublisher(view)
             )
             _describe_rig(view, options, broker, settings)
+            if page is not None:
+                view.note(f"follow (and stop) the session in a browser: {page}")
             try:
                 view.start()
                 return await _run_session(service, sim, view, broker, options)

@@ -18,7 +18,7 @@ from typing import Any
 import aiomqtt
 
 from retrowalk.backoff import Backoff
-from retrowalk.kiosk.mirror import FORWARDED_LEAVES, Mirror
+from retrowalk.kiosk.mirror import Mirror
 from retrowalk.kiosk.settings import KioskSettings
 from retrowalk.mqtt.commands import CommandReply
 from retrowalk.mqtt.connection import ProtocolChoice, describe_connect_failure, open_client
@@ -44,6 +44,7 @@ class KioskBroker:
         self._settings = settings.broker
         self._mirror = mirror
         self._topics = Topics(settings.broker.prefix, settings.broker.discovery_prefix, "kiosk")
+        self._service_ids = sorted({t.service for t in settings.treadmills})
         self._client_id = settings.broker.client_id or f"retrowalk-kiosk-{secrets.token_hex(4)}"
         self._protocols = ProtocolChoice(settings.broker.protocol)
         self._client: aiomqtt.Client | None = None
@@ -65,29 +66,36 @@ class KioskBroker:
                     last_error = None
                     await self._serve(client)
             except aiomqtt.MqttError as exc:
-                message = describe_connect_failure(self._settings, exc)
-                if message != last_error:
-                    log.error("kiosk: mqtt: %s", message)
-                last_error = message
+                if self._mirror.broker_connected:
+                    log.warning("kiosk: lost the broker (%s); pages show 'unknown' until it is back", exc)
+                else:
+                    message = describe_connect_failure(self._settings, exc)
+                    if message != last_error:
+                        log.error("kiosk: mqtt: %s", message)
+                    last_error = message
             finally:
-                if self._client is not None or self._mirror.broker_connected:
-                    log.warning("kiosk: lost the broker; pages show 'unknown' until it is back")
                 self._client = None
                 self.connected.clear()
                 self._mirror.broker_down()
             await asyncio.sleep(backoff.next_delay())
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        prefix = self._settings.prefix
-        await client.subscribe(f"{prefix}service/+/availability", qos=1)
-        for leaf in (*FORWARDED_LEAVES, "reply"):
-            await client.subscribe(f"{prefix}treadmill/+/{leaf}", qos=1)
+        # Only the configured treadmills and their services: a kiosk's broker user may read no more
+        # (docs/getting-started-kiosk.md has its ACL). `+` is one level: it takes availability, state,
+        # telemetry, event, summary, reply and our own commands (ignored), not .../command/staff.
+        for service_id in self._service_ids:
+            await client.subscribe(self._topics_of(service_id).service_availability, qos=1)
+        for treadmill_id in self._mirror.treadmill_ids:
+            await client.subscribe(self._topics.treadmill(treadmill_id, "+"), qos=1)
         self._client = client
         self.connected.set()
         self._mirror.broker_up()
         log.info("kiosk: connected to broker %s:%s", self._settings.host, self._settings.port)
         async for message in client.messages:
             self._on_message(message)
+
+    def _topics_of(self, service_id: str) -> Topics:
+        return Topics(self._settings.prefix, self._settings.discovery_prefix, service_id)
 
     def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value

@@ -32,14 +32,13 @@ EVENT_IDS_REMEMBERED = 1000
 # A page that falls this far behind is disconnected; its EventSource reconnects and gets a snapshot.
 LISTENER_QUEUE = 256
 
-# The MQTT leaves the kiosk forwards to pages, with the model that checks each payload.
+# The MQTT leaves the kiosk forwards to pages (besides availability), with the model that checks each.
 _MODEL_OF_LEAF: dict[str, type[BaseModel]] = {
     "state": TreadmillState,
     "telemetry": Telemetry,
     "event": Event,
     "summary": SessionSummary,
 }
-FORWARDED_LEAVES = ("availability", *_MODEL_OF_LEAF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +210,7 @@ class Mirror:
             data = json.loads(payload)
         except (ValidationError, ValueError) as err:
             log.warning(
-                "kiosk: dropping a %s payload that does not fit the API: %s",
+                "kiosk: dropping a %s message that does not fit the API: %s",
                 leaf,
                 str(err).splitlines()[0],
                 extra={"treadmill": treadmill_id},

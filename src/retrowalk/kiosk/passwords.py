@@ -54,7 +54,7 @@ def hash_password(password: str) -> str:
 
 def parse_password_hash(text: str) -> _ScryptHash:
     parts = text.split("$")
-    hint = "make one with `retrowalk kiosk hash-password` and paste its whole output"
+    hint = "make one with `retrowalk kiosk --hash-password` and paste its whole output"
     if len(parts) != 6 or parts[0] != "scrypt":
         raise PasswordHashError(f"is not a password hash retrowalk made (scrypt$n$r$p$salt$hash): {hint}")
     try:

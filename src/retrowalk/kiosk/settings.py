@@ -94,7 +94,7 @@ class StaffSection(BaseModel):
     model_config = _STRICT
 
     password_hash: str | None = Field(
-        default=None, description="from `retrowalk kiosk hash-password`; never the password itself"
+        default=None, description="from `retrowalk kiosk --hash-password`; never the password itself"
     )
     session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
 

@@ -1,0 +1,147 @@
+"""A page's live data: the snapshot on every (re)connect, then each MQTT message as it arrives, and the
+page told within 3 s when the broker or the service goes away (a real kiosk over real HTTP, a real
+mosquitto, a scripted service peer on the MQTT API)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from retrowalk.subprocesses import stop_process
+from tests.mqtt.mqtt_broker import Mosquitto
+
+from .kiosk_rig import (
+    kiosk_settings,
+    running_kiosk,
+    screen,
+    service_peer,
+    service_with_a_will,
+    sse,
+    state,
+    telemetry,
+)
+
+EVENT = {
+    "event_id": "5b0c3a0e-8f61-4c55-9a7e-2f4f0c1d2e3f",
+    "treadmill_id": "tm0",
+    "session_id": "s-1",
+    "at": "2026-11-24T09:03:12Z",
+    "kind": "cap_warning",
+    "remaining_s": 60.0,
+}
+
+
+async def test_a_page_gets_the_retained_truth_first_then_every_message(mosquitto: Mosquitto) -> None:
+    async with service_peer(mosquitto.port) as peer:
+        await peer.publish("state", state("ramp"), retain=True)
+        # The kiosk starts after the service said all this: the broker's retained messages are its source.
+        async with running_kiosk(kiosk_settings(mosquitto.port)) as kiosk, screen(kiosk) as client:
+            await asyncio.sleep(0)
+            async with sse(client, "/t/tm0/events") as page:
+                await page.until(lambda: page.of("snapshot"), "the snapshot")
+                snapshot = page.of("snapshot")[0]
+                if snapshot["state"] is None:  # the retained state may reach the kiosk just after the page
+                    await page.until(lambda: page.of("state"), "the retained state")
+                    assert page.of("state")[0]["phase"] == "ramp"
+                else:
+                    assert snapshot["state"]["phase"] == "ramp"
+                assert snapshot["treadmill_id"] == "tm0"
+                assert snapshot["label"] == "Treadmill tm0"
+                assert snapshot["member"] is None
+
+                await page.until(lambda: page.last_availability().get("usable"), "treadmill usable")
+                await peer.publish("telemetry", telemetry(1.23))
+                await page.until(lambda: page.of("telemetry"), "telemetry")
+                assert page.of("telemetry")[0]["speed_kmh"] == 1.23
+
+                # The outbox delivers at least once: the same event twice reaches the page once.
+                await peer.publish("event", EVENT)
+                await peer.publish("event", EVENT)
+                await peer.publish(
+                    "event",
+                    {**EVENT, "event_id": "9d4f2b7a-3c1e-4f6a-8b5d-1e2f3a4b5c6d", "remaining_s": 30.0},
+                )
+                await page.until(lambda: len(page.of("event")) >= 2, "both distinct events")
+                assert [e["remaining_s"] for e in page.of("event")] == [60.0, 30.0]
+                await page.until(lambda: page.of("heartbeat"), "a heartbeat", within=3)
+
+                # A payload that does not fit the API is never shown.
+                await peer.publish("state", {"phase": "flying"}, retain=True)
+                await peer.publish("state", state("steady"), retain=True)
+                await page.until(
+                    lambda: len(page.of("state")) >= 1 and page.of("state")[-1]["phase"] == "steady",
+                    "the good state",
+                )
+                assert all(s is None or s["phase"] != "flying" for s in page.of("state"))
+
+            # A page that reconnects gets everything again in one snapshot: events, latest telemetry.
+            async with sse(client, "/t/tm0/events") as again:
+                await again.until(lambda: again.of("snapshot"), "the second snapshot")
+                second = again.of("snapshot")[0]
+                assert second["state"]["phase"] == "steady"
+                assert second["telemetry"]["speed_kmh"] == 1.23
+                assert [e["event_id"] for e in second["events"]] == [
+                    EVENT["event_id"],
+                    "9d4f2b7a-3c1e-4f6a-8b5d-1e2f3a4b5c6d",
+                ]
+                assert second["availability"] == {
+                    "service": "online",
+                    "treadmill": "online",
+                    "broker": "connected",
+                    "usable": True,
+                }
+
+
+async def test_a_broker_restart_shows_unknown_then_the_true_state_within_3_s(mosquitto: Mosquitto) -> None:
+    async with (
+        service_peer(mosquitto.port) as peer,
+        running_kiosk(kiosk_settings(mosquitto.port)) as kiosk,
+        screen(kiosk) as client,
+    ):
+        await peer.publish("state", state("ramp"), retain=True)
+        async with sse(client, "/t/tm0/events") as page:
+            await page.until(lambda: page.last_availability().get("usable"), "treadmill usable")
+            await page.until(lambda: (page.last_state() or {}).get("phase") == "ramp", "the running state")
+            await mosquitto.stop_async()
+            await page.until(lambda: page.last_availability().get("broker") == "disconnected", "broker lost")
+            assert page.last_availability().get("usable") is False
+            assert page.last_state() is None  # the last "ramp" is no longer shown as live
+
+            # A page opened during the outage never sees a stale "running".
+            async with sse(client, "/t/tm0/events") as during:
+                await during.until(lambda: during.of("snapshot"), "the outage snapshot")
+                assert during.of("snapshot")[0]["state"] is None
+                assert during.of("snapshot")[0]["availability"]["usable"] is False
+
+            await mosquitto.start_async()
+            back = time.monotonic()
+            await page.until(lambda: page.last_availability().get("usable"), "usable again", within=3)
+            await page.until(lambda: page.last_state() is not None, "state again", within=3)
+            assert time.monotonic() - back < 3
+            state_now = page.last_state()
+            assert state_now is not None
+            assert state_now["phase"] == "ramp"
+
+
+async def test_a_killed_service_shows_offline_within_3_s(mosquitto: Mosquitto) -> None:
+    service = service_with_a_will(mosquitto.port)
+    try:
+        assert service.stdout is not None
+        assert await asyncio.to_thread(service.stdout.readline) == "up\n"
+        async with (
+            running_kiosk(kiosk_settings(mosquitto.port)) as kiosk,
+            screen(kiosk) as client,
+            sse(client, "/t/tm0/events") as page,
+        ):
+            await page.until(lambda: page.last_availability().get("service") == "online", "service online")
+            service.kill()
+            killed = time.monotonic()
+            await page.until(
+                lambda: page.last_availability().get("service") == "offline", "service offline", 3
+            )
+            assert time.monotonic() - killed < 3
+            assert page.last_availability().get("usable") is False
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            stop_process(service)

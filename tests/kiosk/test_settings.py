@@ -1,0 +1,112 @@
+"""The kiosk's configuration: the example loads, every mistake is named with its field and what to do
+(exit 2, connecting to nothing), the staff password is stored only as a hash, and every field is
+documented."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from retrowalk import cli
+from retrowalk.kiosk.passwords import hash_password, verify_password
+from retrowalk.kiosk.settings import HttpSection, KioskSettings, KioskTreadmill, StaffSection
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "docs" / "examples" / "kiosk.toml"
+
+pytestmark = pytest.mark.usefixtures("config_sandbox")
+
+
+def check(capsys: pytest.CaptureFixture[str], text: str) -> tuple[int, str]:
+    Path("kiosk.toml").write_text(text, encoding="utf-8")
+    code = cli.main(["kiosk", "--check", "--config", "kiosk.toml"])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_the_example_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert check(capsys, EXAMPLE.read_text()) == (0, "kiosk.toml: valid (2 treadmill page(s))\n")
+
+
+TREADMILL = '[[treadmills]]\nid = "tm1"\nservice = "gym-a"\ntoken = "{token}"\n'
+GOOD_TOKEN = "a-long-enough-token-0123"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        (TREADMILL.format(token="short"), "treadmills.0.token", "shorter than 16 characters"),
+        (TREADMILL.format(token=GOOD_TOKEN) * 2, "treadmills.1.id", "listed twice"),
+        (
+            TREADMILL.format(token=GOOD_TOKEN) + TREADMILL.format(token=GOOD_TOKEN).replace("tm1", "tm2"),
+            "treadmills.1.token",
+            "also the token of tm1",
+        ),
+        ('[staff]\npassword_hash = "hunter2"\n' + TREADMILL.format(token=GOOD_TOKEN), "staff.password_hash",
+         "--hash-password"),
+        ("[http]\nport = \"8080\"\n" + TREADMILL.format(token=GOOD_TOKEN), "http.port", "without quotes"),
+        ('[http]\ntls_cert_file = "cert.pem"\n' + TREADMILL.format(token=GOOD_TOKEN), "http",
+         "given together"),
+        ("[http]\nhost = \"0.0.0.0\"\n", "treadmills", "Field required"),
+    ],
+)  # fmt: skip
+def test_a_mistake_is_named_with_its_field(
+    capsys: pytest.CaptureFixture[str], text: str, field: str, words: str
+) -> None:
+    code, output = check(capsys, text)
+    assert code == 2
+    assert re.search(rf"kiosk\.toml: {re.escape(field)}: .*{re.escape(words)}", output), output
+    assert "Traceback" not in output
+
+
+def test_the_pages_listen_on_localhost_unless_configured() -> None:
+    assert HttpSection().host == "127.0.0.1"
+
+
+def test_hash_password_prints_a_hash_that_only_its_password_matches(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a staff secret\n"))
+    assert cli.main(["kiosk", "--hash-password"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith('password_hash = "scrypt$')
+    stored = line.split('"')[1]
+    assert "a staff secret" not in line
+    assert verify_password("a staff secret", stored)
+    assert not verify_password("a staff secreT", stored)
+    # Two hashes of one password differ (random salt), and both verify.
+    assert hash_password("a staff secret") != stored
+
+
+def test_a_short_staff_password_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli.main(["kiosk", "--hash-password"]) == 2
+    assert "at least 10 characters" in capsys.readouterr().err
+
+
+# Each table of the kiosk configuration and the model behind it; [broker] is the service's own type,
+# documented in docs/configuration.md.
+TABLES: dict[str, type[BaseModel]] = {
+    "http": HttpSection,
+    "staff": StaffSection,
+    "treadmills": KioskTreadmill,
+}
+
+
+def test_every_kiosk_field_is_documented() -> None:
+    text = (ROOT / "docs" / "getting-started-kiosk.md").read_text(encoding="utf-8")
+    assert set(KioskSettings.model_fields) == {*TABLES, "broker"}
+    missing = []
+    for table, model in TABLES.items():
+        section = re.search(rf"^#### `\[\[?{table}\]\]?`.*?(?=^#|\Z)", text, re.M | re.S)
+        if section is None:
+            missing.append(f"[{table}] (no section)")
+            continue
+        missing += [f"[{table}] {name}" for name in model.model_fields if f"`{name}`" not in section.group(0)]
+    assert missing == [], f"docs/getting-started-kiosk.md does not describe: {missing}"
