@@ -387,3 +387,53 @@ async def test_staff_overview_needs_the_password_and_follows_the_fleet_live(
     await expect(card).to_contain_text("Safety key pulled")
     await audited_screenshot(page, "staff-overview")
     assert errors == []
+
+
+# What the page shows once the kiosk can tell a member's next plan and history. The MQTT API does not
+# carry them yet (docs/kiosk-api.md, "Members"), so only this test answers GET /t/<id>/member, in the
+# shape that section announces; everything else on the page goes through the real kiosk.
+MEMBER_DETAILS = {
+    "user_id": "bo",
+    "screening": {"status": "cleared"},
+    "next_plan": PLAN.model_dump(),
+    "history": [
+        {
+            "started_at": "2026-11-20T10:00:00Z",
+            "walked_s": 300,
+            "max_speed_kmh": 1.5,
+            "end_reason": "completed",
+        },
+        {
+            "started_at": "2026-11-23T10:00:00Z",
+            "walked_s": 420,
+            "max_speed_kmh": 1.6,
+            "end_reason": "completed",
+        },
+        {
+            "started_at": "2026-11-25T10:00:00Z",
+            "walked_s": 540,
+            "max_speed_kmh": 1.7,
+            "end_reason": "kiosk_stop",
+        },
+    ],
+}
+
+
+async def test_plan_preview_and_history_when_the_kiosk_knows_them(browser: Browser, rig: Rig) -> None:
+    errors: list[str] = []
+    page = await open_treadmill(browser, rig, errors, LANDSCAPE)
+    await page.route(f"**/t/{TREADMILL}/member", lambda route: route.fulfill(json=MEMBER_DETAILS))
+    await sign_in(page, "bo")
+    await page.get_by_role("button", name="Pain 2 of 10").click()
+    await expect(page.get_by_text("+0.1 km/h every 30 s")).to_be_visible()
+    await expect(page.get_by_text("5:00")).to_be_visible()
+    await audited_screenshot(page, "plan-preview")
+
+    await page.get_by_role("button", name="My sessions").click()
+    await expect(page.get_by_role("heading", name="My sessions")).to_be_visible()
+    await expect(page.get_by_role("table", name="Past sessions").get_by_role("row")).to_have_count(4)
+    await expect(page.locator("#history-chart canvas")).to_be_visible()
+    await audited_screenshot(page, "history")
+    await page.get_by_role("button", name="Back").click()
+    await expect(page.get_by_role("button", name="Start session")).to_be_visible()
+    assert errors == []

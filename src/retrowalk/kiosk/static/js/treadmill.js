@@ -332,7 +332,7 @@ async function signIn(event) {
   const input = $("member-id");
   const userId = input.value.trim();
   if (!input.checkValidity() || !userId) {
-    showCommandMessage("Please type your member id (letters, digits, . _ - only).");
+    showCommandMessage("Please type your member id (at most 64 characters).");
     return;
   }
   const reply = await postJson(`${base}/sign-in`, { user_id: userId });
