@@ -72,6 +72,11 @@ class ScriptedService:
         await self.client.publish(f"{PREFIX}service/{SERVICE_ID}/availability", word, qos=1, retain=True)
 
     async def answer(self) -> None:
+        """Reply to each command, until the broker drops this client (a test that restarts the broker)."""
+        with contextlib.suppress(aiomqtt.MqttError):
+            await self._answer_each()
+
+    async def _answer_each(self) -> None:
         async for message in self.client.messages:
             raw = message.payload
             command = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))

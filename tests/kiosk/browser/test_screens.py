@@ -25,7 +25,15 @@ from retrowalk.mqtt.payloads import (
 )
 from tests.mqtt.mqtt_broker import Mosquitto
 
-from .conftest import LANDSCAPE, PORTRAIT, audited_screenshot, eventually, new_page
+from .conftest import (
+    LANDSCAPE,
+    PORTRAIT,
+    audited_screenshot,
+    axe_violations,
+    eventually,
+    new_page,
+    small_touch_targets,
+)
 from .rig import STAFF_PASSWORD, TREADMILL, Rig, kiosk_rig
 
 PLAN = PlanInfo(
@@ -436,4 +444,65 @@ async def test_plan_preview_and_history_when_the_kiosk_knows_them(browser: Brows
     await audited_screenshot(page, "history")
     await page.get_by_role("button", name="Back").click()
     await expect(page.get_by_role("button", name="Start session")).to_be_visible()
+    assert errors == []
+
+
+async def test_a_double_tap_on_start_sends_one_start_and_pain_during_is_reported(
+    browser: Browser, rig: Rig
+) -> None:
+    errors: list[str] = []
+    page = await open_treadmill(browser, rig, errors)
+    await sign_in(page, "bo")
+    await page.get_by_role("button", name="Pain 0 of 10").click()
+    await page.get_by_role("button", name="Start session").dblclick()
+    await eventually(lambda: "start" in rig.service.types())
+    await walking(rig)
+    await expect(page.get_by_role("button", name="Report pain")).to_be_visible()
+    assert rig.service.types().count("start") == 1
+
+    await page.get_by_role("button", name="Report pain").click()
+    await (
+        page.get_by_role("group", name="Pain right now (0-10)?")
+        .get_by_role("button", name="Pain 7 of 10")
+        .click()
+    )
+    await eventually(lambda: rig.service.commands[-1].get("when") == "during")
+    assert rig.service.commands[-1]["pain"] == 7
+    await expect(page.get_by_role("group", name="Pain right now (0-10)?")).to_be_hidden()
+
+    await page.get_by_role("button", name="Pause").click()
+    await eventually(lambda: rig.service.types()[-1:] == ["pause"])
+    await rig.service.publish("state", WALKING.model_copy(update={"phase": "paused"}), retain=True)
+    await page.get_by_role("button", name="Resume").click()
+    await eventually(lambda: rig.service.types()[-1:] == ["resume"])
+    assert errors == []
+
+
+async def test_a_broker_restart_during_a_session_is_said_then_the_truth_is_back(
+    browser: Browser, rig: Rig, mosquitto: Mosquitto
+) -> None:
+    await walking(rig)
+    errors: list[str] = []
+    page = await open_treadmill(browser, rig, errors)
+    await expect(page.get_by_text("Speeding up slowly")).to_be_visible()
+    await mosquitto.stop_async()
+    await expect(
+        page.get_by_role("alertdialog", name="Lost contact with the treadmill service")
+    ).to_be_visible(timeout=3000)
+    await mosquitto.start_async()
+    # The broker keeps the service's retained state: once the kiosk is back on it, so is the page.
+    await expect(
+        page.get_by_role("alertdialog", name="Lost contact with the treadmill service")
+    ).to_be_hidden(timeout=10_000)
+    await expect(page.get_by_text("Speeding up slowly")).to_be_visible()
+    assert errors == []
+
+
+async def test_the_staff_sign_in_screen_passes_the_audit(browser: Browser, rig: Rig) -> None:
+    errors: list[str] = []
+    page = await new_page(browser, errors, PORTRAIT)
+    await page.goto(f"{rig.kiosk_url}/staff")
+    await expect(page.get_by_role("heading", name="Staff sign in")).to_be_visible()
+    assert await axe_violations(page) == []
+    assert await small_touch_targets(page) == []
     assert errors == []
