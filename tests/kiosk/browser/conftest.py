@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Locator, Page, async_playwright
 
 VENDOR = Path(__file__).parent / "vendor"
 SCREENSHOTS = Path(__file__).parents[3] / "docs" / "images" / "kiosk"
@@ -97,6 +97,17 @@ async def small_touch_targets(page: Page) -> list[str]:
             .map((e) => `${e.tagName} ${e.id || e.textContent.trim().slice(0, 30)}`)"""
     )
     return found
+
+
+async def tappable(control: Locator) -> bool:
+    """The control is on screen and nothing (the Stop bar, an overlay) covers its centre: a finger on it
+    hits it, without scrolling first."""
+    hit: bool = await control.evaluate(
+        """(e) => { const r = e.getBoundingClientRect();
+                    const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+                    return hit !== null && (hit === e || e.contains(hit)); }"""
+    )
+    return hit
 
 
 async def audited_screenshot(page: Page, name: str) -> None:

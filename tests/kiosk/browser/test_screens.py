@@ -33,6 +33,7 @@ from .conftest import (
     eventually,
     new_page,
     small_touch_targets,
+    tappable,
 )
 from .rig import STAFF_PASSWORD, TREADMILL, Rig, kiosk_rig
 
@@ -128,6 +129,8 @@ async def test_live_session_shows_numbers_chart_and_reacts_to_events(browser: Br
     await expect(page.locator("#time-left")).to_have_text("3:20")
     await expect(page.get_by_role("button", name="Pause")).to_be_visible()
     await expect(page.locator("#live-chart canvas")).to_be_visible()
+    for control in ("Pause", "Report pain", "Stop"):
+        assert await tappable(page.get_by_role("button", name=control)), control
     await audited_screenshot(page, "live-landscape")
 
     await rig.service.publish("event", CapWarning(treadmill_id=TREADMILL, session_id=SESSION, remaining_s=60))
@@ -149,6 +152,8 @@ async def test_live_session_at_tablet_size(browser: Browser, rig: Rig) -> None:
         await rig.service.publish("telemetry", sample(second, 1.0, 1.0, "familiarise"))
     await expect(page.get_by_text("Getting used to the belt")).to_be_visible()
     await expect(page.locator("#belt-speed")).to_have_text("1.0")
+    for control in ("Pause", "Report pain", "Stop"):
+        assert await tappable(page.get_by_role("button", name=control)), control
     box = await page.get_by_role("button", name="Stop").bounding_box()
     assert box is not None
     assert box["height"] >= 96
@@ -365,6 +370,9 @@ async def test_summary_after_a_session(browser: Browser, rig: Rig) -> None:
     await expect(page.get_by_role("heading", name="Session summary")).to_be_visible()
     await expect(page.get_by_text("you walked the whole session")).to_be_visible()
     await expect(page.locator("#summary-chart canvas")).to_be_visible()
+    # Everything the person still has to tap fits on the screen, above the Stop: no scrolling.
+    assert await tappable(page.get_by_role("button", name="Pain 10 of 10"))
+    assert await tappable(page.get_by_role("button", name="Done"))
     await audited_screenshot(page, "summary")
     await page.get_by_role("button", name="Pain 1 of 10").click()
     await eventually(lambda: rig.service.commands[-1].get("when") == "after")

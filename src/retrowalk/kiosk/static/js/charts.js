@@ -33,8 +33,8 @@ export class SpeedChart {
       ],
       series: [
         { label: "Minute", value: (u, s) => (s == null ? "–" : (s / 60).toFixed(1)) },
-        { label: "Allowed", stroke: "#7fd4ff", fill: "rgba(127, 212, 255, 0.18)", width: 3 },
-        { label: "Belt", stroke: "#ffd84d", width: 4 },
+        { label: "Allowed", stroke: "#7fd4ff", fill: "rgba(127, 212, 255, 0.18)", width: 3, points: { show: false } },
+        { label: "Belt", stroke: "#ffd84d", width: 4, points: { show: false } },
       ],
     };
     this.plot = new uPlot(options, [this.elapsed, this.allowed, this.belt], this.element);

@@ -69,6 +69,7 @@ function chooseScreen() {
 
 function render() {
   const screen = chooseScreen();
+  document.body.classList.toggle("calm", !inSession() && !page.lastSession);
   for (const section of document.querySelectorAll("section.screen")) {
     section.hidden = section.id !== `screen-${screen}`;
   }
