@@ -54,6 +54,11 @@ PROFILES: dict[str, Profile] = {
         ("--treadmills", "3", "--seconds", "2"),
         r"(bare aiomqtt|retrowalk bridge|bridge p99|bridge/bare)",
     ),
+    "kiosk": Profile(
+        ("--pages", "20", "--seconds", "10", "--stops", "10"),
+        ("--pages", "2", "--seconds", "1", "--stops", "2"),
+        r"(bare MQTT|kiosk SSE|kiosk POST|kiosk CPU|kiosk memory|samples lost)",
+    ),
     "fleet": Profile(
         ("--in-process", "100,300,600", "--adapter", "20,50", "--seconds", "10", "--warmup", "2"),
         ("--in-process", "5", "--adapter", "2", "--seconds", "2", "--warmup", "0.5"),

@@ -164,6 +164,11 @@ async def test_a_member_cannot_act_for_another(mosquitto: Mosquitto) -> None:
         report = {"command_id": "x", "type": "pain_report", "user_id": "bo", "when": "before", "pain": 2}
         answer = await client.post("/t/tm0/command", json=report)
         assert answer.status == 403
+        # Nor read another member's data through the command endpoint.
+        look_up = await client.post(
+            "/t/tm0/command", json={"command_id": "y", "type": "member", "user_id": "bo"}
+        )
+        assert look_up.status == 403
         # Signed out: member commands need a sign-in again.
         await client.post("/t/tm0/sign-out", json={})
         answer = await client.post("/t/tm0/command", json={**report, "user_id": "ann"})
@@ -245,3 +250,36 @@ async def test_a_screen_is_set_up_once_by_its_token_address(mosquitto: Mosquitto
             await page.until(lambda: page.of("snapshot"), "the snapshot with the cookie alone")
         # The cookie of tm0 opens nothing of tm1.
         assert (await browser.get("/t/tm1/events")).status == 401
+
+
+async def test_a_member_look_up_asks_the_service_about_the_signed_in_member_only(
+    mosquitto: Mosquitto,
+) -> None:
+    member = {
+        "user_id": "ann",
+        "screening": "passed",
+        "next_plan": None,
+        "plan_notes": ["why"],
+        "sessions": [],
+    }
+
+    def answer(command: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "accepted", "member": {**member, "user_id": command["user_id"]}}
+
+    async with (
+        service_peer(mosquitto.port, answer) as peer,
+        running_kiosk(kiosk_settings(mosquitto.port)) as kiosk,
+        screen(kiosk) as client,
+    ):
+        refused = await client.get("/t/tm0/member")
+        assert refused.status == 409
+        assert (await refused.json())["error"] == "not_signed_in"
+        await client.post("/t/tm0/sign-in", json={"user_id": "ann"})
+        first = await client.get("/t/tm0/member")
+        second = await client.get("/t/tm0/member")
+        assert first.status == second.status == 200
+        assert (await first.json())["member"]["plan_notes"] == ["why"]
+        looked_up = [c for _t, c in peer.commands]
+        assert [(c["type"], c["user_id"]) for c in looked_up] == [("member", "ann"), ("member", "ann")]
+        # Each look-up has its own id: the service's stored replies would otherwise answer with old data.
+        assert looked_up[0]["command_id"] != looked_up[1]["command_id"]

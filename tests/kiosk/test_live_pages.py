@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 
-from retrowalk.subprocesses import stop_process
+from retrowalk.subprocesses import free_port, stop_process
 from tests.mqtt.mqtt_broker import Mosquitto
 
 from .kiosk_rig import (
@@ -145,3 +145,27 @@ async def test_a_killed_service_shows_offline_within_3_s(mosquitto: Mosquitto) -
     finally:
         with contextlib.suppress(ProcessLookupError):
             stop_process(service)
+
+
+async def test_after_a_kiosk_restart_a_page_gets_the_true_state_within_3_s(mosquitto: Mosquitto) -> None:
+    port = free_port()
+    async with service_peer(mosquitto.port) as peer:
+        await peer.publish("state", state("steady"), retain=True)
+        async with (
+            running_kiosk(kiosk_settings(mosquitto.port, port=port)) as kiosk,
+            screen(kiosk) as client,
+            sse(client, "/t/tm0/events") as page,
+        ):
+            await page.until(lambda: (page.last_state() or {}).get("phase") == "steady", "the state")
+        # The kiosk is gone; the session ended meanwhile. A restarted kiosk on the same address (what the
+        # page's EventSource reconnects to) knows only what the broker says now.
+        await peer.publish("state", state("idle"), retain=True)
+        restarted = time.monotonic()
+        async with (
+            running_kiosk(kiosk_settings(mosquitto.port, port=port), wait_broker=False) as kiosk,
+            screen(kiosk) as client,
+            sse(client, "/t/tm0/events") as page,
+        ):
+            await page.until(lambda: (page.last_state() or {}).get("phase") == "idle", "the true state", 3)
+            await page.until(lambda: page.last_availability().get("usable"), "usable", 3)
+            assert time.monotonic() - restarted < 3

@@ -110,3 +110,22 @@ def test_every_kiosk_field_is_documented() -> None:
             continue
         missing += [f"[{table}] {name}" for name in model.model_fields if f"`{name}`" not in section.group(0)]
     assert missing == [], f"docs/getting-started-kiosk.md does not describe: {missing}"
+
+
+def test_the_environment_overrides_the_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrowalk.kiosk.settings import load_kiosk_config
+
+    Path("kiosk.toml").write_text(EXAMPLE.read_text(), encoding="utf-8")
+    monkeypatch.setenv("RETROWALK_KIOSK_BROKER__USERNAME", "kiosk-web")
+    monkeypatch.setenv("RETROWALK_KIOSK_BROKER__PASSWORD", "from-the-environment")
+    monkeypatch.setenv("RETROWALK_KIOSK_HTTP__PORT", "9090")
+    settings = load_kiosk_config(Path("kiosk.toml"))
+    assert settings.broker.password is not None
+    assert settings.broker.password.get_secret_value() == "from-the-environment"
+    assert settings.http.port == 9090
+    monkeypatch.setenv("RETROWALK_KIOSK_HTTP__PORT", "many")
+    code, output = check(capsys, EXAMPLE.read_text())
+    assert code == 2
+    assert "RETROWALK_KIOSK_HTTP__PORT (environment): http.port:" in output

@@ -30,8 +30,13 @@ async def test_a_member_walks_and_stops_through_the_kiosk(
         await page.until(lambda: page.last_availability().get("usable"), "the treadmill usable", 15)
         belt = rig.sim.treadmill(0).treadmill
 
-        # Not screened: the service refuses, and its reason reaches the page.
+        # Not screened: the page is told to ask the screening questions, and a start is refused with
+        # the service's reason.
         await client.post("/t/tm0/sign-in", json={"user_id": "bo"})
+        looked_up = await client.get("/t/tm0/member")
+        assert looked_up.status == 200, await looked_up.text()
+        bo = (await looked_up.json())["member"]
+        assert (bo["user_id"], bo["screening"], bo["next_plan"], bo["sessions"]) == ("bo", "needed", None, [])
         refused = await client.post("/t/tm0/command", json={"command_id": "bo-start", "type": "start"})
         assert refused.status == 409
         assert "screening" in (await refused.json())["reason"]
@@ -40,6 +45,10 @@ async def test_a_member_walks_and_stops_through_the_kiosk(
         screening = {"command_id": "ann-screen", **healthy_screening("ann")}
         answered = await client.post("/t/tm0/command", json=screening)
         assert answered.status == 200, await answered.text()
+        ann = (await (await client.get("/t/tm0/member")).json())["member"]
+        assert ann["screening"] == "passed"
+        assert ann["next_plan"]["start_speed_kmh"] > 0
+        assert ann["plan_notes"]
 
         # A double tap on Start: one id, two requests, one session.
         start = {"command_id": "ann-start", "type": "start", "plan": {"duration_cap_s": 120}}
@@ -67,3 +76,8 @@ async def test_a_member_walks_and_stops_through_the_kiosk(
         assert [e["reason"] for e in ended] == ["kiosk_stop"]
         assert page.of("summary")[0]["user_id"] == "ann"
         await page.until(lambda: belt.state is BeltState.STOPPED, "treadsim's belt stopped", 10)
+        # The history the page shows is the member's own, with this session in it.
+        history = (await (await client.get("/t/tm0/member")).json())["member"]["sessions"]
+        assert [(h["session_id"], h["end_reason"]) for h in history] == [
+            (started[0]["session_id"], "kiosk_stop")
+        ]

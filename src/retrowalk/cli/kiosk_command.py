@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import getpass
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -14,7 +13,8 @@ from typing import Any
 
 from retrowalk.errors import RefusedError
 
-log = logging.getLogger("retrowalk")
+__all__ = ["KIOSK_EPILOG", "add_parser", "run"]
+
 
 KIOSK_EPILOG = """\
 examples:

@@ -11,6 +11,8 @@ from retrowalk.demo.broker import RunningBroker
 from retrowalk.kiosk.app import Kiosk
 from retrowalk.kiosk.settings import KioskSettings
 
+__all__ = ["demo_kiosk"]
+
 
 @contextlib.asynccontextmanager
 async def demo_kiosk(broker: RunningBroker, *, service_id: str, treadmill_id: str) -> AsyncIterator[Kiosk]:

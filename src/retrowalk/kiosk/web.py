@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 HEARTBEAT_S = 1.0
 # EventSource's reconnect delay, sent to every page.
 RETRY_MS = 1000
-# Commands that act for a person: they need a member signed in on the page, and only that member.
-MEMBER_COMMANDS = frozenset({"start", "pain_report", "screening"})
+# Commands that act for a person or read their data: they need a member signed in on the page, and
+# only that member (members see only their own data).
+MEMBER_COMMANDS = frozenset({"start", "pain_report", "screening", "member"})
 # The service's reply status -> the HTTP status the page gets (docs/kiosk-api.md#commands).
 HTTP_STATUS_OF_REPLY = {"accepted": 200, "refused": 409, "invalid": 422, "error": 502}
 
@@ -66,6 +68,7 @@ class KioskWeb:
                 web.post("/t/{treadmill}/command", self.treadmill_command),
                 web.post("/t/{treadmill}/sign-in", self.sign_in),
                 web.post("/t/{treadmill}/sign-out", self.sign_out),
+                web.get("/t/{treadmill}/member", self.member),
                 web.get("/staff", self.staff_page),
                 web.post("/staff/login", self.staff_login),
                 web.post("/staff/logout", self.staff_logout),
@@ -150,8 +153,8 @@ class KioskWeb:
             await response.write(f"retry: {RETRY_MS}\n\n".encode())
             await response.write(_sse(PageMessage("snapshot", json.dumps(snapshot))))
             await self._forward(response, listener)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the page went away (or the kiosk stops): nothing to tell anyone
+        except ConnectionResetError:
+            pass  # the page went away: nothing to tell anyone
         finally:
             self._mirror.stop_listening(listener)
         return response
@@ -257,6 +260,18 @@ class KioskWeb:
         )
         log.info("kiosk: member %s signed in", user_id, extra={"treadmill": treadmill_id})
         return response
+
+    async def member(self, request: web.Request) -> web.Response:
+        """The signed-in member's screening status, next plan and history, from the service (MQTT
+        `member` command): only their own."""
+        treadmill_id = self._known_treadmill(request)
+        self._require_screen(request, treadmill_id)
+        member = self.access.member(request, treadmill_id)
+        if member is None:
+            refuse(409, "not_signed_in", "sign in to see your plan and your sessions")
+        # A fresh id per look-up: the service stores every reply, and a repeated id would get old data.
+        lookup = {"command_id": f"kiosk-member-{secrets.token_hex(8)}", "type": "member", "user_id": member}
+        return await self._send(treadmill_id, lookup, staff=False)
 
     async def sign_out(self, request: web.Request) -> web.Response:
         treadmill_id = self._known_treadmill(request)

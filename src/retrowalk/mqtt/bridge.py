@@ -424,14 +424,14 @@ class MqttBridge:
         if treadmill_id not in self._known:
             return _reply(command_id, treadmill_id, "refused", f"unknown treadmill {treadmill_id!r}")
         try:
-            await self._commands.handle_command(treadmill_id, command)
+            member = await self._commands.handle_command(treadmill_id, command)
         except RefusedError as exc:
             reply = _reply(command_id, treadmill_id, "refused", str(exc) or type(exc).__name__)
         except Exception:
             log.exception("mqtt: command %s for %s failed in the handler", command_id, treadmill_id)
             reply = _reply(command_id, treadmill_id, "error", "the service failed to handle the command")
         else:
-            reply = _reply(command_id, treadmill_id, "accepted", None)
+            reply = _reply(command_id, treadmill_id, "accepted", None).model_copy(update={"member": member})
         try:
             self._store.save_command_reply(treadmill_id, command_id, reply.model_dump_json())
         except StorageError:

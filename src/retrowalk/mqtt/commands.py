@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from retrowalk.errors import RefusedError
-from retrowalk.mqtt.payloads import UserId, utc_now
+from retrowalk.mqtt.payloads import PlanInfo, UserId, utc_now
 
 CommandId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
@@ -87,6 +87,14 @@ class ClearanceCommand(_Command):
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
+class MemberCommand(_Command):
+    """Read-only: what a kiosk shows a signed-in person (screening status, next plan, past sessions).
+    Nothing is recorded; the answer is in the reply's `member`."""
+
+    type: Literal["member"]
+    user_id: UserId
+
+
 Command = Annotated[
     StartCommand
     | StopCommand
@@ -94,7 +102,8 @@ Command = Annotated[
     | ResumeCommand
     | PainReportCommand
     | ScreeningCommand
-    | ClearanceCommand,
+    | ClearanceCommand
+    | MemberCommand,
     Field(discriminator="type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
@@ -106,6 +115,37 @@ class ValidationIssue(BaseModel):
     loc: str = Field(description="dotted path of the offending field ('' for the whole payload)")
     msg: str
     type: str
+
+
+class MemberSession(BaseModel):
+    """One past session of a person, as a kiosk's history screen lists it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_id: str
+    treadmill_id: str
+    started_at: datetime
+    ended_at: datetime
+    end_reason: str
+    walked_s: float
+    distance_m: float
+    max_speed_kmh: float
+    pain_during: int | None = None
+
+
+class MemberInfo(BaseModel):
+    """The answer to a `member` command."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: UserId
+    screening: Literal["needed", "passed", "see_clinician"] = Field(
+        description="needed: no answers on record; see_clinician: the answers (or the pain history) ask for "
+        "a clinician's clearance first"
+    )
+    next_plan: PlanInfo | None = Field(description="the plan a start would get now on this treadmill, if any")
+    plan_notes: list[str] = Field(description="why this plan, or why there is none, for a person")
+    sessions: list[MemberSession] = Field(description="the last 50 sessions, oldest first")
 
 
 class CommandReply(BaseModel):
@@ -122,16 +162,18 @@ class CommandReply(BaseModel):
     errors: list[ValidationIssue] = Field(default_factory=list)
     replayed: bool = Field(default=False, description="true when this is the stored reply to a repeat")
     at: datetime = Field(default_factory=utc_now)
+    member: MemberInfo | None = Field(default=None, description="the answer to an accepted `member` command")
 
 
 class CommandHandler(Protocol):
     """Implemented by the service: the only way a command reaches a treadmill.
 
-    Return normally to accept. Raise :class:`retrowalk.errors.RefusedError` (or a subclass) to refuse;
-    its message is sent to the kiosk verbatim, so write it for a person. Any other exception becomes an
-    `error` reply with a generic reason (and is logged)."""
+    Return normally to accept (with the answer of a `member` command, None for the others). Raise
+    :class:`retrowalk.errors.RefusedError` (or a subclass) to refuse; its message is sent to the kiosk
+    verbatim, so write it for a person. Any other exception becomes an `error` reply with a generic
+    reason (and is logged)."""
 
-    async def handle_command(self, treadmill_id: str, command: Command) -> None: ...
+    async def handle_command(self, treadmill_id: str, command: Command) -> MemberInfo | None: ...
 
 
 class InvalidCommandError(RefusedError):

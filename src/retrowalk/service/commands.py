@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
+from retrowalk.service.publish import plan_info
 from retrowalk.service.records import clearance_record, pain_report, screening_record, session_record
 from retrowalk.session import events as ev
 from retrowalk.session.history import PainReport
@@ -80,7 +81,7 @@ class CommandRouter:
             raise RefusedError(f"unknown treadmill {treadmill_id!r} (this service drives: {known})")
         return runner
 
-    async def handle_command(self, treadmill_id: str, command: mc.Command) -> None:
+    async def handle_command(self, treadmill_id: str, command: mc.Command) -> mc.MemberInfo | None:
         runner = self._runner(treadmill_id)
         match command:
             case mc.StartCommand():
@@ -98,6 +99,53 @@ class CommandRouter:
                     await runner.submit(ev.PainReported(command.user_id, command.pain))
             case mc.ScreeningCommand() | mc.ClearanceCommand():
                 self.record(command)
+            case mc.MemberCommand():
+                return self.member_info(command.user_id, runner)
+        return None
+
+    def member_info(self, user_id: str, runner: TreadmillRunner) -> mc.MemberInfo:
+        """What a kiosk shows a signed-in person: whether screening lets them walk, the plan a start
+        would get now on this treadmill (or why none), and their past sessions."""
+        sessions = [
+            mc.MemberSession(
+                session_id=s.session_id,
+                treadmill_id=s.treadmill_id,
+                started_at=s.started_at,
+                ended_at=s.ended_at,
+                end_reason=s.end_reason,
+                walked_s=round(s.walked_s, 1),
+                distance_m=round(s.distance_m),
+                max_speed_kmh=round(s.max_speed_kmh, 2),
+                pain_during=s.pain_during,
+            )
+            for s in self.store.sessions_for_user(user_id, limit=50)
+        ]
+
+        def info(screening: str, plan: SessionPlan | None, notes: Sequence[str]) -> mc.MemberInfo:
+            return mc.MemberInfo.model_validate(
+                {
+                    "user_id": user_id,
+                    "screening": screening,
+                    "next_plan": plan_info(plan) if plan is not None else None,
+                    "plan_notes": list(notes),
+                    "sessions": sessions,
+                }
+            )
+
+        if self.store.latest_screening(user_id) is None:
+            return info("needed", None, ["the screening questions must be answered before the first session"])
+        try:
+            progression, _profile = self.progression_for(user_id)
+        except PlanError as err:
+            return info("see_clinician", None, [str(err)])
+        try:
+            plan = self.plan_for(user_id, None, runner)
+        except PlanError as err:
+            screening = "see_clinician" if progression.plan is None else "passed"
+            return info(screening, None, [str(err)])
+        except RefusedError as err:
+            return info("passed", None, [str(err)])
+        return info("passed", plan, progression.reasons)
 
     def record(self, command: RecordCommand, engine: SessionEngine | None = None) -> None:
         """Keep a screening, a clearance or a pain report in the history the next plan is made from.
