@@ -100,12 +100,13 @@ async def small_touch_targets(page: Page) -> list[str]:
 
 
 async def tappable(control: Locator) -> bool:
-    """The control is on screen and nothing (the Stop bar, an overlay) covers its centre: a finger on it
-    hits it, without scrolling first."""
+    """The control is on screen and nothing (the Stop bar, an overlay) covers its centre or its top and
+    bottom edges: a finger on it hits it, without scrolling first."""
     hit: bool = await control.evaluate(
         """(e) => { const r = e.getBoundingClientRect();
-                    const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
-                    return hit !== null && (hit === e || e.contains(hit)); }"""
+                    return [r.top + 2, r.top + r.height / 2, r.bottom - 2].every((y) => {
+                      const hit = document.elementFromPoint(r.x + r.width / 2, y);
+                      return hit !== null && (hit === e || e.contains(hit)); }); }"""
     )
     return hit
 

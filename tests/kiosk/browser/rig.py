@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from retrowalk.kiosk.app import Kiosk
 from retrowalk.kiosk.passwords import hash_password
 from retrowalk.kiosk.settings import load_kiosk_config
-from retrowalk.mqtt.commands import CommandReply
+from retrowalk.mqtt.commands import CommandReply, MemberInfo
 from retrowalk.subprocesses import free_port
 from tests.mqtt.mqtt_broker import Mosquitto
 
@@ -58,7 +58,10 @@ class ScriptedService:
     client: aiomqtt.Client
     # Replies by command type; a type not here is accepted.
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What a `member` look-up answers, by user id; a member not here gets an error reply.
+    members: dict[str, MemberInfo] = field(default_factory=dict)
     commands: list[dict[str, Any]] = field(default_factory=list)
+    lookups: list[dict[str, Any]] = field(default_factory=list)
 
     def topic(self, leaf: str) -> str:
         return f"{PREFIX}treadmill/{TREADMILL}/{leaf}"
@@ -80,8 +83,12 @@ class ScriptedService:
         async for message in self.client.messages:
             raw = message.payload
             command = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-            self.commands.append(command)
+            # Look-ups record nothing at the service: kept apart from the commands that act.
+            (self.lookups if command.get("type") == "member" else self.commands).append(command)
             scripted = self.replies.get(command.get("type", ""), {"status": "accepted"})
+            if command.get("type") == "member":
+                member = self.members.get(command.get("user_id", ""))
+                scripted = {"status": "accepted", "member": member} if member else {"status": "error"}
             reply = CommandReply(command_id=command.get("command_id"), treadmill_id=TREADMILL, **scripted)
             await self.publish("reply", reply)
 

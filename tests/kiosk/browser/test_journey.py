@@ -103,9 +103,7 @@ async def walk(page: Page, member: str) -> None:
     """Sign in, answer the screening the service asks for, give the pain, start; until the belt moves."""
     await page.get_by_label("Member id").fill(member)
     await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("button", name="Pain 1 of 10").click()
-    await page.get_by_role("button", name="Start session").click()
-    # Nobody screened yet: the service refuses, and the page asks the questions.
+    # Nobody screened yet: the service says so, and the page asks the questions.
     await expect(
         page.get_by_role("heading", name="A few questions before your first session")
     ).to_be_visible()
@@ -114,6 +112,8 @@ async def walk(page: Page, member: str) -> None:
         await page.get_by_role("group", name=question).get_by_label("No").check()
     await page.get_by_role("button", name="Send answers").click()
     await page.get_by_role("button", name="Pain 1 of 10").click()
+    # The plan the service will enforce, before Start: a first session starts at 1.0 km/h.
+    await expect(page.get_by_role("definition").filter(has_text="1.0 km/h").first).to_be_visible()
     await page.get_by_role("button", name="Start session").click()
     await expect(page.get_by_text("Getting used to the belt")).to_be_visible(timeout=MOVING_WITHIN_MS)
     await expect(page.locator("#belt-speed")).not_to_have_text("–", timeout=MOVING_WITHIN_MS)

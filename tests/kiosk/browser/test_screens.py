@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from retrowalk.mqtt.commands import MemberInfo, MemberSession
 from retrowalk.mqtt.payloads import (
     CapWarning,
     LinkLost,
@@ -60,12 +61,41 @@ def sample(elapsed_s: float, speed: float, allowed: float, phase: str = "ramp") 
     )
 
 
+def past_session(day: int, walked_s: float, top_kmh: float, end_reason: str = "completed") -> MemberSession:
+    started = datetime(2026, 11, day, 10, 0, tzinfo=UTC)
+    return MemberSession(
+        session_id=f"tm1-{day}",
+        treadmill_id=TREADMILL,
+        started_at=started,
+        ended_at=started + timedelta(seconds=walked_s),
+        end_reason=end_reason,
+        walked_s=walked_s,
+        distance_m=walked_s * top_kmh / 3.6,
+        max_speed_kmh=top_kmh,
+    )
+
+
+# A member the service knows: screened, with a plan and three past sessions.
+BO = MemberInfo(
+    user_id="bo",
+    screening="passed",
+    next_plan=PLAN,
+    plan_notes=["Two minutes more than last time: your pain stayed at 3 or below."],
+    sessions=[
+        past_session(20, 300, 1.5),
+        past_session(23, 420, 1.6),
+        past_session(25, 540, 1.7, "kiosk_stop"),
+    ],
+)
+
+
 @pytest.fixture
 async def rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Rig]:
     async with kiosk_rig(mosquitto, tmp_path) as started:
         await started.service.service_available(True)
         await started.service.publish("availability", "online", retain=True)
         await started.service.publish("state", IDLE, retain=True)
+        started.service.members["bo"] = BO
         yield started
 
 
@@ -240,9 +270,11 @@ async def test_out_of_order_when_the_treadmill_is_offline(browser: Browser, rig:
     assert errors == []
 
 
-async def test_start_refused_for_screening_then_a_clinician_then_staff_clearance(
+async def test_without_member_details_a_refused_start_leads_to_screening_clinician_and_clearance(
     browser: Browser, rig: Rig
 ) -> None:
+    # The service cannot look 'ana' up (an error reply): the page still finds its way from the words
+    # of the service's refusals.
     rig.service.replies["start"] = {
         "status": "refused",
         "reason": "user 'ana' cannot start a session: the screening questions must be answered before "
@@ -405,53 +437,38 @@ async def test_staff_overview_needs_the_password_and_follows_the_fleet_live(
     assert errors == []
 
 
-# What the page shows once the kiosk can tell a member's next plan and history. The MQTT API does not
-# carry them yet (docs/kiosk-api.md, "Members"), so only this test answers GET /t/<id>/member, in the
-# shape that section announces; everything else on the page goes through the real kiosk.
-MEMBER_DETAILS = {
-    "user_id": "bo",
-    "screening": {"status": "cleared"},
-    "next_plan": PLAN.model_dump(),
-    "history": [
-        {
-            "started_at": "2026-11-20T10:00:00Z",
-            "walked_s": 300,
-            "max_speed_kmh": 1.5,
-            "end_reason": "completed",
-        },
-        {
-            "started_at": "2026-11-23T10:00:00Z",
-            "walked_s": 420,
-            "max_speed_kmh": 1.6,
-            "end_reason": "completed",
-        },
-        {
-            "started_at": "2026-11-25T10:00:00Z",
-            "walked_s": 540,
-            "max_speed_kmh": 1.7,
-            "end_reason": "kiosk_stop",
-        },
-    ],
-}
-
-
-async def test_plan_preview_and_history_when_the_kiosk_knows_them(browser: Browser, rig: Rig) -> None:
+async def test_plan_preview_and_history_from_the_service(browser: Browser, rig: Rig) -> None:
     errors: list[str] = []
     page = await open_treadmill(browser, rig, errors, LANDSCAPE)
-    await page.route(f"**/t/{TREADMILL}/member", lambda route: route.fulfill(json=MEMBER_DETAILS))
     await sign_in(page, "bo")
     await page.get_by_role("button", name="Pain 2 of 10").click()
     await expect(page.get_by_text("+0.1 km/h every 30 s")).to_be_visible()
     await expect(page.get_by_text("5:00")).to_be_visible()
+    await expect(page.get_by_text("Two minutes more than last time")).to_be_visible()
     await audited_screenshot(page, "plan-preview")
 
     await page.get_by_role("button", name="My sessions").click()
     await expect(page.get_by_role("heading", name="My sessions")).to_be_visible()
     await expect(page.get_by_role("table", name="Past sessions").get_by_role("row")).to_have_count(4)
+    await expect(page.get_by_role("cell", name="9:00")).to_be_visible()
     await expect(page.locator("#history-chart canvas")).to_be_visible()
     await audited_screenshot(page, "history")
     await page.get_by_role("button", name="Back").click()
     await expect(page.get_by_role("button", name="Start session")).to_be_visible()
+    assert errors == []
+
+
+async def test_the_service_says_screening_is_needed_before_start(browser: Browser, rig: Rig) -> None:
+    rig.service.members["dee"] = MemberInfo(
+        user_id="dee", screening="needed", next_plan=None, plan_notes=[], sessions=[]
+    )
+    errors: list[str] = []
+    page = await open_treadmill(browser, rig, errors)
+    await sign_in(page, "dee")
+    await expect(
+        page.get_by_role("heading", name="A few questions before your first session")
+    ).to_be_visible()
+    assert "start" not in rig.service.types()
     assert errors == []
 
 

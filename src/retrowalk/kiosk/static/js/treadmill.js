@@ -78,7 +78,10 @@ function render() {
     $("out-of-order-why").textContent = outOfOrderWhy();
   }
   if (screen === "see-clinician") $("see-clinician-why").textContent = page.member.screening.reason ?? "";
-  if (screen === "plan") renderPlan($("plan-preview"), page.member.next_plan);
+  if (screen === "plan") {
+    renderPlan($("plan-preview"), page.member.next_plan);
+    $("plan-notes").textContent = page.member.plan_notes ?? "";
+  }
   if (screen === "live") renderLive();
   if (screen === "summary") renderSummary();
   if (screen === "history") renderHistory();
@@ -304,22 +307,26 @@ async function send(type, fields = {}) {
   return reply;
 }
 
-// What the kiosk knows of a member (screening, next plan, history), when it can tell; otherwise the
-// page learns the screening from the service's answer to Start.
+// What the service knows of the signed-in member (GET /t/<id>/member: screening, the plan a Start
+// would get now and why, past sessions). Should the look-up fail, the page still works: it learns
+// the screening from the service's answer to Start.
+const SCREENING = { needed: "needed", see_clinician: "see_clinician", passed: "cleared" };
 async function loadMember(userId) {
-  let details = null;
+  let reply = null;
   try {
-    details = await getJson(`${base}/member`);
+    reply = await getJson(`${base}/member`);
   } catch (error) {
     showCommandMessage(`Could not load your details: ${error.message}`);
   }
+  const info = reply?.status === "accepted" ? reply.member : null;
   const known = page.member?.user_id === userId ? page.member : null;
+  const notes = (info?.plan_notes ?? []).join(" ");
   page.member = {
     user_id: userId,
-    screening: known?.screening ?? { status: "unknown" },
-    next_plan: null,
-    history: null,
-    ...(details ?? {}),
+    screening: info ? { status: SCREENING[info.screening] ?? "unknown", reason: notes } : (known?.screening ?? { status: "unknown" }),
+    next_plan: info?.next_plan ?? null,
+    plan_notes: notes,
+    history: info ? info.sessions : null,
   };
   render();
 }
@@ -392,7 +399,7 @@ async function sendScreening(event) {
   if (reply.status !== "accepted") return;
   form.reset();
   page.member.screening = { status: "answered" };
-  render();
+  await loadMember(page.member.user_id);
 }
 
 // Staff record a clinician's clearance on this screen: their password opens a staff session, and the
@@ -425,7 +432,7 @@ async function sendClearance(event) {
   form.reset();
   showCommandMessage("");
   page.member.screening = { status: "cleared" };
-  render();
+  await loadMember(page.member.user_id);
 }
 
 async function reportPain(when, pain) {
