@@ -1,0 +1,149 @@
+// The page's only link to the kiosk process: a Server-Sent Events stream (a full snapshot on every
+// (re)connect, then changes) and commands by POST, each with its own command_id. Everything that
+// knows the kiosk's URLs lives here, so the screens deal only in state and replies.
+
+// The kiosk sends something (data or a heartbeat) every second; this much silence means it is gone.
+// With the watchdog's period, a lost kiosk is said within 3 s.
+export const SILENCE_LIMIT_MS = 2000;
+const WATCHDOG_MS = 250;
+
+export function treadmillIdFromPath(pathname = location.pathname) {
+  const match = /^\/t\/([^/]+)\/?$/.exec(pathname);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+let commandCounter = 0;
+export function newCommandId(prefix = "kiosk") {
+  commandCounter += 1;
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  return `${prefix}-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}-${commandCounter}`;
+}
+
+// A live stream with reconnection. onMessage(kind, data) gets "snapshot" first after every
+// (re)connect; onLink("live" | "connecting" | "lost", why) says whether the page can be trusted.
+export class LiveStream {
+  constructor(url, { onMessage, onLink }) {
+    this.url = url;
+    this.onMessage = onMessage;
+    this.onLink = onLink;
+    this.source = null;
+    this.lastHeardAt = 0;
+    this.hadSnapshot = false;
+    this.watchdog = null;
+    this.link = "connecting";
+    this.stopped = false;
+  }
+
+  start() {
+    this.connect();
+    this.watchdog = setInterval(() => this.checkSilence(), WATCHDOG_MS);
+  }
+
+  connect() {
+    if (this.source) this.source.close();
+    this.hadSnapshot = false;
+    // A connection that brings no snapshot in time is as dead as a silent one (checkSilence).
+    this.lastHeardAt = Date.now();
+    if (this.link !== "lost") this.setLink("connecting", "connecting to the kiosk");
+    const source = new EventSource(this.url);
+    this.source = source;
+    const listen = (kind) =>
+      source.addEventListener(kind, (message) => {
+        this.lastHeardAt = Date.now();
+        let data = null;
+        try {
+          data = message.data ? JSON.parse(message.data) : null;
+        } catch (error) {
+          console.error(`unreadable ${kind} message from the kiosk`, error);
+          return;
+        }
+        if (kind === "snapshot") {
+          this.hadSnapshot = true;
+          this.setLink("live", "");
+        }
+        if (kind !== "heartbeat" && this.hadSnapshot) this.onMessage(kind, data);
+      });
+    for (const kind of ["snapshot", "state", "telemetry", "event", "summary", "availability", "heartbeat"]) {
+      listen(kind);
+    }
+    source.onerror = () => {
+      if (this.stopped) return;
+      this.setLink("lost", "this screen lost the kiosk");
+      // EventSource gives up on an answer that is not a stream: ask why, and try again unless the
+      // kiosk refused this screen (its token, or the treadmill, is not known), which retrying cannot fix.
+      if (source.readyState === EventSource.CLOSED) this.whyClosed();
+    };
+  }
+
+  async whyClosed() {
+    const refusal = await refusalOf(this.url);
+    if (refusal) {
+      this.stopped = true;
+      this.setLink("denied", refusal);
+    } else {
+      setTimeout(() => this.connect(), 1000);
+    }
+  }
+
+  checkSilence() {
+    if (this.stopped) return;
+    if (Date.now() - this.lastHeardAt > SILENCE_LIMIT_MS) {
+      this.setLink("lost", "this screen lost the kiosk");
+      this.connect();
+    }
+  }
+
+  setLink(link, why) {
+    this.link = link;
+    this.onLink(link, why);
+  }
+}
+
+// The kiosk's own words when it refuses a request: {"error": ..., "message": ...}.
+function refusalText(body, status) {
+  return (body && (body.reason || body.message || body.error)) || `the kiosk answered ${status}`;
+}
+
+// Whether the stream's URL is refused (401, 403, 404) and why; null when it is not (or unreachable).
+async function refusalOf(url) {
+  const controller = new AbortController();
+  try {
+    const response = await fetch(url, { credentials: "same-origin", signal: controller.signal });
+    if (response.ok) return null;
+    const body = await response.json().catch(() => null);
+    return [401, 403, 404].includes(response.status) ? refusalText(body, response.status) : null;
+  } catch (error) {
+    return null;
+  } finally {
+    controller.abort();
+  }
+}
+
+// POST one JSON body; resolves to the service's reply as the kiosk relays it (whatever its HTTP status),
+// or to a reply-shaped failure ({status: "failed", reason}) that the screen shows like any refusal.
+export async function postJson(url, body) {
+  let response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  } catch (error) {
+    return { status: "failed", reason: "the kiosk cannot be reached: nothing was sent" };
+  }
+  const reply = await response.json().catch(() => null);
+  if (reply && typeof reply === "object" && "status" in reply) return reply;
+  if (response.ok) return { status: "accepted", ...(reply ?? {}) };
+  return { status: "failed", reason: refusalText(reply, response.status) };
+}
+
+// GET JSON; null when the kiosk does not have it (404), an Error with the kiosk's words otherwise.
+export async function getJson(url) {
+  const response = await fetch(url, { credentials: "same-origin" });
+  const body = await response.json().catch(() => null);
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(refusalText(body, response.status));
+  return body;
+}

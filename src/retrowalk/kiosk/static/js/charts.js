@@ -1,0 +1,92 @@
+// Charts drawn with the vendored uPlot: the session's belt speed against the allowed speed (the
+// envelope the service enforces), and a member's sessions over time.
+import uPlot from "../vendor/uPlot.esm.js";
+
+const AXIS = { stroke: "#ffffff", grid: { stroke: "#333333" }, ticks: { stroke: "#555555" } };
+
+function sizeOf(element) {
+  const width = Math.max(280, element.clientWidth || 600);
+  return { width, height: Math.round(Math.min(320, Math.max(180, width * 0.3))) };
+}
+
+// One session: x is the walked time in seconds; the allowed speed is drawn as a filled envelope so
+// that a belt line above it stands out.
+export class SpeedChart {
+  constructor(element) {
+    this.element = element;
+    this.elapsed = [];
+    this.belt = [];
+    this.allowed = [];
+    this.plot = null;
+  }
+
+  ensurePlot() {
+    if (this.plot) return;
+    const options = {
+      ...sizeOf(this.element),
+      legend: { show: true },
+      cursor: { show: false },
+      scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(2, Math.ceil(max + 0.5))] } },
+      axes: [
+        { ...AXIS, label: "minutes walked", values: (u, ticks) => ticks.map((s) => (s / 60).toFixed(1)) },
+        { ...AXIS, label: "km/h" },
+      ],
+      series: [
+        { label: "Minute", value: (u, s) => (s == null ? "–" : (s / 60).toFixed(1)) },
+        { label: "Allowed", stroke: "#7fd4ff", fill: "rgba(127, 212, 255, 0.18)", width: 3, points: { show: false } },
+        { label: "Belt", stroke: "#ffd84d", width: 4, points: { show: false } },
+      ],
+    };
+    this.plot = new uPlot(options, [this.elapsed, this.allowed, this.belt], this.element);
+    new ResizeObserver(() => this.plot.setSize(sizeOf(this.element))).observe(this.element);
+  }
+
+  reset() {
+    this.elapsed.length = 0;
+    this.belt.length = 0;
+    this.allowed.length = 0;
+    if (this.plot) this.plot.setData([this.elapsed, this.allowed, this.belt]);
+  }
+
+  add(sample) {
+    this.ensurePlot();
+    const last = this.elapsed[this.elapsed.length - 1];
+    if (last !== undefined && sample.elapsed_s < last) return; // out of order or a repeat: ignore
+    this.elapsed.push(sample.elapsed_s);
+    this.belt.push(sample.speed_kmh);
+    this.allowed.push(sample.allowed_speed_kmh);
+    this.plot.setData([this.elapsed, this.allowed, this.belt]);
+  }
+
+  copyFrom(other) {
+    this.reset();
+    other.elapsed.forEach((elapsed, i) =>
+      this.add({ elapsed_s: elapsed, speed_kmh: other.belt[i], allowed_speed_kmh: other.allowed[i] }),
+    );
+    this.ensurePlot();
+  }
+}
+
+// A member's history: walked minutes and top speed per session, oldest first.
+export function drawHistoryChart(element, sessions) {
+  element.replaceChildren();
+  const index = sessions.map((_, i) => i + 1);
+  const minutes = sessions.map((s) => (s.walked_s ?? 0) / 60);
+  const topSpeed = sessions.map((s) => s.max_speed_kmh ?? null);
+  const options = {
+    ...sizeOf(element),
+    cursor: { show: false },
+    scales: { x: { time: false }, min: { auto: true }, kmh: { auto: true } },
+    axes: [
+      { ...AXIS, label: "session" },
+      { ...AXIS, scale: "min", label: "minutes walked" },
+      { ...AXIS, scale: "kmh", side: 1, label: "top km/h", grid: { show: false } },
+    ],
+    series: [
+      {},
+      { label: "Minutes walked", scale: "min", stroke: "#8df08d", width: 3, points: { size: 10 } },
+      { label: "Top speed", scale: "kmh", stroke: "#7fd4ff", width: 3, points: { size: 10 } },
+    ],
+  };
+  return new uPlot(options, [index, minutes, topSpeed], element);
+}

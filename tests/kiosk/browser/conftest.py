@@ -1,0 +1,119 @@
+"""A real browser for the kiosk's pages: Debian's chromium (scripts/dev installs it) driven by Playwright,
+never a browser build Playwright would download. Every test here is marked ``browser`` and ``slow``."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Locator, Page, async_playwright
+
+VENDOR = Path(__file__).parent / "vendor"
+SCREENSHOTS = Path(__file__).parents[3] / "docs" / "images" / "kiosk"
+# The two screens the issue names: a portrait tablet and a landscape screen.
+PORTRAIT = {"width": 800, "height": 1280}
+LANDSCAPE = {"width": 1920, "height": 1080}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker("browser")
+            item.add_marker("slow")
+
+
+def system_chromium() -> str:
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.skip("Debian's chromium is not installed (scripts/dev test installs it)")
+    return found
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=system_chromium(), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def new_page(browser: Browser, errors: list[str], viewport: dict[str, int] = PORTRAIT) -> Page:
+    """A page in a fresh context; the page's own uncaught errors go to ``errors`` (a test asserts that
+    list is empty: an exception in the page is a screen that stopped updating)."""
+    context = await browser.new_context(viewport={"width": viewport["width"], "height": viewport["height"]})
+    page = await context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page
+
+
+async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait until what the kiosk received (a command, say) matches; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not true within {within} s")
+        await asyncio.sleep(0.05)
+
+
+async def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """Run the vendored axe-core inside the page: the WCAG A/AA rules it checks, as violations."""
+    await page.add_script_tag(content=(VENDOR / "axe.min.js").read_text())
+    result: dict[str, Any] = await page.evaluate(
+        "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}})"
+    )
+    return [
+        {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+    ]
+
+
+async def small_touch_targets(page: Page) -> list[str]:
+    """Visible buttons, inputs and summaries smaller than 48 x 48 CSS pixels (radio buttons are checked
+    with their label, which is the target)."""
+    found: list[str] = await page.evaluate(
+        """() => [...document.querySelectorAll(
+                'button, input:not([type=radio]), summary, label:has(input[type=radio])')]
+            .filter((e) => e.offsetParent !== null)
+            .filter((e) => { const r = e.getBoundingClientRect(); return r.width < 48 || r.height < 48; })
+            .map((e) => `${e.tagName} ${e.id || e.textContent.trim().slice(0, 30)}`)"""
+    )
+    return found
+
+
+async def tappable(control: Locator) -> bool:
+    """The control is on screen and nothing (the Stop bar, an overlay) covers its centre or its top and
+    bottom edges: a finger on it hits it, without scrolling first."""
+    hit: bool = await control.evaluate(
+        """(e) => { const r = e.getBoundingClientRect();
+                    return [r.top + 2, r.top + r.height / 2, r.bottom - 2].every((y) => {
+                      const hit = document.elementFromPoint(r.x + r.width / 2, y);
+                      return hit !== null && (hit === e || e.contains(hit)); }); }"""
+    )
+    return hit
+
+
+async def audited_screenshot(page: Page, name: str) -> None:
+    """Check the visible screen (axe-core, touch targets) and write its picture for the docs."""
+    assert await axe_violations(page) == [], name
+    assert await small_touch_targets(page) == [], name
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
