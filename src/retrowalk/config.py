@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from retrowalk.errors import ConfigError, config_mistakes
+from retrowalk.mqtt.payloads import UserId
 from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, to_centi
 from retrowalk.session.safety_constants import CAUTIOUS_MAX_SPEED_KMH
@@ -51,7 +52,23 @@ class TreadmillConfig(BaseModel):
     address: str | None = Field(default=None, pattern=_MAC, description="Bluetooth address")
     name: str | None = Field(default=None, min_length=1, description="advertised name, if no address")
     label: str | None = Field(
-        default=None, description="what people call it, e.g. 'Treadmill 3 by the window'"
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="what people call it, e.g. 'Treadmill 3 by the window'; Home Assistant's device name",
+    )
+    area: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the Home Assistant area suggested for the device when it is first discovered",
+    )
+    kiosk_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/$.?#][^\s]*$",
+        max_length=512,
+        description="the kiosk page of this treadmill (http:// or https://); Home Assistant links the device "
+        "page to it",
     )
 
     @field_validator("address")
@@ -127,6 +144,29 @@ class LinkSection(BaseModel):
         return self
 
 
+class HomeAssistantSection(BaseModel):
+    """What Home Assistant offers beyond following sessions (docs/getting-started-home.md)."""
+
+    model_config = _STRICT
+
+    walkers: tuple[UserId, ...] = Field(
+        default=(),
+        max_length=50,
+        description="the people Home Assistant may start sessions for; each is offered only once screened "
+        "(and cleared where the screening asks for it)",
+    )
+
+    @field_validator("walkers")
+    @classmethod
+    def _walkers_distinct(cls, walkers: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({w for w in walkers if walkers.count(w) > 1})
+        if repeated:
+            raise PydanticCustomError(
+                "walkers_repeated", "{names} named more than once", {"names": ", ".join(repeated)}
+            )
+        return walkers
+
+
 class Settings(BaseSettings):
     """Everything `retrowalk serve` reads at start-up."""
 
@@ -142,6 +182,7 @@ class Settings(BaseSettings):
     # No [broker] table: sessions run locally, nothing is published.
     broker: BrokerSettings | None = None
     link: LinkSection = LinkSection()
+    home_assistant: HomeAssistantSection = HomeAssistantSection()
 
     @model_validator(mode="after")
     def _default_plan_can_start_sessions(self) -> Self:
