@@ -149,8 +149,8 @@ class HomeAssistantSection(BaseModel):
 
     model_config = _STRICT
 
-    walkers: tuple[UserId, ...] = Field(
-        default=(),
+    walkers: list[UserId] = Field(
+        default_factory=list,
         max_length=50,
         description="the people Home Assistant may start sessions for; each is offered only once screened "
         "(and cleared where the screening asks for it)",
@@ -158,7 +158,7 @@ class HomeAssistantSection(BaseModel):
 
     @field_validator("walkers")
     @classmethod
-    def _walkers_distinct(cls, walkers: tuple[str, ...]) -> tuple[str, ...]:
+    def _walkers_distinct(cls, walkers: list[str]) -> list[str]:
         repeated = sorted({w for w in walkers if walkers.count(w) > 1})
         if repeated:
             raise PydanticCustomError(
