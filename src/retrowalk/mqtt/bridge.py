@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 _TELEMETRY_QUEUE = 1000  # ~10 s of 100 treadmills at 1 Hz; beyond that the broker is too slow anyway
 _REPLY_TOPIC_MAX = 512
+_HOME_ASSISTANT_REFRESH_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +268,7 @@ class MqttBridge:
                 tg.create_task(self._send_retained(client), name="mqtt-retained")
                 tg.create_task(self._send_outbox(client), name="mqtt-outbox")
                 tg.create_task(self._send_telemetry(client), name="mqtt-telemetry")
+                tg.create_task(self._refresh_home_assistant(), name="mqtt-home-assistant-refresh")
         except asyncio.CancelledError:
             # Orderly shutdown: say "offline" ourselves (the will covers only unclean ends), unless
             # deliver_before_exit already had it delivered.
@@ -334,6 +336,13 @@ class MqttBridge:
         while True:
             topic, payload = await self._telemetry.get()
             await client.publish(topic, payload, qos=0, retain=True, timeout=self._settings.connect_timeout_s)
+
+    async def _refresh_home_assistant(self) -> None:
+        # Screenings and clearances recorded at the terminal (`retrowalk user`, another process) change who
+        # Home Assistant may start too; unchanged announcements are not sent again.
+        while True:
+            await asyncio.sleep(_HOME_ASSISTANT_REFRESH_S)
+            self.home_assistant.refresh()
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from retrowalk.errors import StorageError
 from retrowalk.mqtt import attention
 from retrowalk.mqtt.discovery import DeviceFacts, discovery_payload
 from retrowalk.mqtt.payloads import Attention, EventPayload, SessionSummary, Telemetry
@@ -85,14 +86,21 @@ class HomeAssistantView:
         if not self._discovery:
             return
         directory = self.walkers
-        walkers = tuple(directory.startable_walkers()) if directory is not None else ()
+        try:
+            walkers = tuple(directory.startable_walkers()) if directory is not None else ()
+            chosen = directory.chosen_walker(treadmill_id) if directory is not None else None
+        except StorageError as exc:
+            # The bridge's callers must never see an exception; the last announcement stays up.
+            log.error(
+                "[%s] Home Assistant device not updated: the history cannot be read: %s", treadmill_id, exc
+            )
+            return
         facts = self._facts.get(treadmill_id, DeviceFacts())
         payload = discovery_payload(self._topics, treadmill_id, facts, walkers)
         self._set_retained(
             self._topics.discovery(treadmill_id), payload.model_dump_json(exclude_none=True).encode()
         )
         if directory is not None:
-            chosen = directory.chosen_walker(treadmill_id)
             self._set_retained(self._topics.treadmill(treadmill_id, "walker"), str(chosen).encode())
 
     def _update_attention(self, current: Attention, updated: Attention) -> None:
