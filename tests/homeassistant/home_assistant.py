@@ -171,7 +171,7 @@ class HomeAssistant:
 
     def _wait_until_running(self) -> None:
         deadline = time.monotonic() + _START_S
-        while self.token is None or self.get("/api/config").get("state") != "RUNNING":
+        while self.token is None or not self._running():
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"Home Assistant did not start within {_START_S} s:\n{self.log()[-4000:]}"
@@ -185,6 +185,14 @@ class HomeAssistant:
                     # The login flow answers once the HTTP server is up.
                     self.token = self._log_in()
             time.sleep(0.5)
+
+    def _running(self) -> bool:
+        config = self.get("/api/config")
+        # Recovery mode: an integration it needs failed (a package missing from its environment, say).
+        assert not config.get("recovery_mode"), (
+            f"Home Assistant started in recovery mode:\n{self.log()[-4000:]}"
+        )
+        return bool(config.get("state") == "RUNNING")
 
     def _log_in(self) -> str:
         client_id = f"{self.url}/"
