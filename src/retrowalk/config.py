@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -65,11 +66,23 @@ class TreadmillConfig(BaseModel):
     )
     kiosk_url: str | None = Field(
         default=None,
-        pattern=r"^https?://[^\s/$.?#][^\s]*$",
         max_length=512,
         description="the kiosk page of this treadmill (http:// or https://); Home Assistant links the device "
         "page to it",
     )
+
+    @field_validator("kiosk_url")
+    @classmethod
+    def _kiosk_url_is_a_web_address(cls, url: str | None) -> str | None:
+        # Home Assistant links the device page to it: anything but a plain web address would be a dead link.
+        if url is not None and not re.fullmatch(r"https?://[^\s/$.?#][^\s]*", url):
+            raise PydanticCustomError(
+                "kiosk_url",
+                "{url} is not a web address: write it as http://host:port/path or https://..., without "
+                "spaces, e.g. http://raspberrypi.local:8080/",
+                {"url": url},
+            )
+        return url
 
     @field_validator("address")
     @classmethod
