@@ -14,7 +14,7 @@ from amqtt.broker import Broker
 from retrowalk.mqtt import BrokerSettings
 from retrowalk.mqtt.commands import COMMAND_ADAPTER
 from retrowalk.mqtt.discovery import DeviceFacts, discovery_payload
-from retrowalk.mqtt.payloads import SessionEnded, Telemetry
+from retrowalk.mqtt.payloads import SessionEnded, SessionSummary, StopNotConfirmed, Telemetry
 from retrowalk.mqtt.topics import Topics
 from retrowalk.storage import Store
 
@@ -207,6 +207,39 @@ async def test_telemetry_reaches_subscribers_as_the_model_says(
     assert [s["heart_rate_bpm"] for s in samples] == [None, None, None, 95, 95]
     assert all(Telemetry.model_validate(s) for s in samples)
     assert all(m.retain is False for m in seen.on("tm1/telemetry"))
+
+
+async def test_home_assistant_finds_the_belt_alert_last_session_and_telemetry_retained(
+    mosquitto: Mosquitto, store: Store, handler: RecordingHandler
+) -> None:
+    """What a Home Assistant that (re)connects later reads at once: the retained copies."""
+    running = Telemetry(treadmill_id="tm1", phase="ramp", speed_kmh=1.2, allowed_speed_kmh=1.3, elapsed_s=60)
+    summary = SessionSummary(
+        treadmill_id="tm1", session_id="s1", user_id="me", started_at=running.at, ended_at=running.at,
+        end_reason="kiosk_stop", walked_s=60.0, distance_m=20.0, max_speed_kmh=1.2,
+    )  # fmt: skip
+    async with running_bridge(settings_for(mosquitto), store, handler) as bridge:
+        bridge.treadmill_online("tm1", True)
+        await asyncio.wait_for(bridge.connected.wait(), 5)
+        bridge.publish_telemetry("tm1", running)
+        bridge.publish_event("tm1", StopNotConfirmed(treadmill_id="tm1", session_id="s1", detail="check it"))
+        bridge.publish_summary("tm1", summary)
+        await wait_until(lambda: bridge.status.retained_pending == 0, "retained sent")
+        await wait_until(lambda: bridge.status.outbox_pending == 0, "outbox sent")
+        async with collecting(mosquitto, client_id="late-ha") as late:
+            alert = (await late.wait_json("tm1/attention"))[-1]
+            last = (await late.wait_json("tm1/last_session"))[-1]
+            sample = (await late.wait_json("tm1/telemetry"))[-1]
+        assert alert["check_belt"] is True
+        assert alert["detail"] == "check it"
+        assert last["end_reason"] == "kiosk_stop"
+        assert sample["speed_kmh"] == 1.2
+        # The treadmill reports its belt standing: the alert is over, for late subscribers too.
+        bridge.publish_telemetry("tm1", running.model_copy(update={"speed_kmh": 0.0}))
+        async with collecting(mosquitto, client_id="later-ha") as later:
+            await wait_until(
+                lambda: any(not a["check_belt"] for a in later.json_on("tm1/attention")), "the alert cleared"
+            )
 
 
 async def test_payloads_for_the_wrong_treadmill_are_dropped_not_raised(
