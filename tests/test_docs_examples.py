@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from retrowalk.config import LinkSection, ServiceSection, Settings, TreadmillConfig, load_config
+from retrowalk.config import (
+    HomeAssistantSection,
+    LinkSection,
+    ServiceSection,
+    Settings,
+    TreadmillConfig,
+    load_config,
+)
 from retrowalk.mqtt.settings import BrokerSettings, TlsSettings
 from retrowalk.session.events import EndReason
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
@@ -26,6 +33,7 @@ TABLES: dict[str, type[BaseModel]] = {
     "broker": BrokerSettings,
     "broker.tls": TlsSettings,
     "link": LinkSection,
+    "home_assistant": HomeAssistantSection,
 }
 
 

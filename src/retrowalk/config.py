@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -31,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from retrowalk.errors import ConfigError, config_mistakes
+from retrowalk.mqtt.payloads import UserId
 from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, to_centi
 from retrowalk.session.safety_constants import CAUTIOUS_MAX_SPEED_KMH
@@ -51,8 +53,36 @@ class TreadmillConfig(BaseModel):
     address: str | None = Field(default=None, pattern=_MAC, description="Bluetooth address")
     name: str | None = Field(default=None, min_length=1, description="advertised name, if no address")
     label: str | None = Field(
-        default=None, description="what people call it, e.g. 'Treadmill 3 by the window'"
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="what people call it, e.g. 'Treadmill 3 by the window'; Home Assistant's device name",
     )
+    area: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the Home Assistant area suggested for the device when it is first discovered",
+    )
+    kiosk_url: str | None = Field(
+        default=None,
+        max_length=512,
+        description="the kiosk page of this treadmill (http:// or https://); Home Assistant links the device "
+        "page to it",
+    )
+
+    @field_validator("kiosk_url")
+    @classmethod
+    def _kiosk_url_is_a_web_address(cls, url: str | None) -> str | None:
+        # Home Assistant links the device page to it: anything but a plain web address would be a dead link.
+        if url is not None and not re.fullmatch(r"https?://[^\s/$.?#][^\s]*", url):
+            raise PydanticCustomError(
+                "kiosk_url",
+                "{url} is not a web address: write it as http://host:port/path or https://..., without "
+                "spaces, e.g. http://raspberrypi.local:8080/",
+                {"url": url},
+            )
+        return url
 
     @field_validator("address")
     @classmethod
@@ -127,6 +157,29 @@ class LinkSection(BaseModel):
         return self
 
 
+class HomeAssistantSection(BaseModel):
+    """What Home Assistant offers beyond following sessions (docs/getting-started-home.md)."""
+
+    model_config = _STRICT
+
+    walkers: list[UserId] = Field(
+        default_factory=list,
+        max_length=50,
+        description="the people Home Assistant may start sessions for; each is offered only once screened "
+        "(and cleared where the screening asks for it)",
+    )
+
+    @field_validator("walkers")
+    @classmethod
+    def _walkers_distinct(cls, walkers: list[str]) -> list[str]:
+        repeated = sorted({w for w in walkers if walkers.count(w) > 1})
+        if repeated:
+            raise PydanticCustomError(
+                "walkers_repeated", "{names} named more than once", {"names": ", ".join(repeated)}
+            )
+        return walkers
+
+
 class Settings(BaseSettings):
     """Everything `retrowalk serve` reads at start-up."""
 
@@ -142,6 +195,7 @@ class Settings(BaseSettings):
     # No [broker] table: sessions run locally, nothing is published.
     broker: BrokerSettings | None = None
     link: LinkSection = LinkSection()
+    home_assistant: HomeAssistantSection = HomeAssistantSection()
 
     @model_validator(mode="after")
     def _default_plan_can_start_sessions(self) -> Self:

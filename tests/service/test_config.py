@@ -78,6 +78,16 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
             GOOD + "\n[link]\nbackoff_initial_s = 5\nbackoff_max_s = 1\n",
             "link: backoff_max_s must be >= backoff_initial_s",
         ),
+        (
+            GOOD + '\n[home_assistant]\nwalkers = ["ann", "bo", "ann"]\n',
+            "home_assistant.walkers: ann named more",
+        ),
+        (GOOD + '\n[home_assistant]\nwalkers = "ann"\n', "home_assistant.walkers"),
+        (
+            GOOD.replace('id = "tm2"', 'id = "tm2"\nkiosk_url = "kiosk.local:8080"'),
+            "treadmills.1.kiosk_url: kiosk.local:8080 is not a web address",
+        ),
+        (GOOD.replace('id = "tm2"', 'id = "tm2"\narea = ""'), "treadmills.1.area"),
     ],
 )
 def test_every_mistake_is_named(tmp_path: Path, text: str, expected: str) -> None:

@@ -38,7 +38,7 @@ from retrowalk.mqtt.commands import (
     readable_command_id,
 )
 from retrowalk.mqtt.connection import ProtocolChoice, describe_connect_failure, open_client
-from retrowalk.mqtt.discovery import discovery_payload
+from retrowalk.mqtt.home_assistant import HomeAssistantView
 from retrowalk.mqtt.payloads import EventPayload, SessionSummary, Telemetry, TreadmillState
 from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.mqtt.topics import STAFF_COMMAND_LEAF, Topics, valid_id
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 _TELEMETRY_QUEUE = 1000  # ~10 s of 100 treadmills at 1 Hz; beyond that the broker is too slow anyway
 _REPLY_TOPIC_MAX = 512
+_HOME_ASSISTANT_REFRESH_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,6 @@ class MqttBridge:
         self._protocol: ProtocolVersion | None = None
         self._last_error: str | None = None
         self._known: set[str] = set()
-        self._names: dict[str, str] = {}
         # Retained messages by topic: the service's current truth, re-published on every connect.
         self._retained: dict[str, bytes] = {}
         self._dirty: set[str] = set()
@@ -90,6 +90,8 @@ class MqttBridge:
         self._locks: dict[str, asyncio.Lock] = {}
         self._command_tasks: asyncio.TaskGroup | None = None
         self.connected = asyncio.Event()  # set while a connection is up; tests and the service may wait
+        # Home Assistant's device per treadmill: what it needs beyond the payloads (retained topics).
+        self.home_assistant = HomeAssistantView(self.topics, self._set_retained, discovery=settings.discovery)
 
     # -- what the service calls --------------------------------------------------------------------------
 
@@ -109,23 +111,16 @@ class MqttBridge:
 
     def treadmill_online(self, treadmill_id: str, online: bool, *, name: str | None = None) -> None:
         """Retained availability; the first call for a treadmill also announces it to Home Assistant and
-        makes the bridge accept commands for it."""
+        makes the bridge accept commands for it.
+
+        The treadmill's own Bluetooth `name` does not rename the device: Home Assistant makes entity ids
+        from the first name it sees, so a rename would make them depend on which process started first."""
         if not valid_id(treadmill_id):
             log.error("treadmill id %r cannot be a topic level; not published", treadmill_id)
             return
-        first = treadmill_id not in self._known
-        self._known.add(treadmill_id)
-        # Announce on the first call, and again when the treadmill's own name becomes known (it is read
-        # from the device once the link is up, after the service has already reported it offline).
-        if self._settings.discovery and (
-            first or (name is not None and name != self._names.get(treadmill_id))
-        ):
-            if name is not None:
-                self._names[treadmill_id] = name
-            payload = discovery_payload(self.topics, treadmill_id, name=self._names.get(treadmill_id))
-            self._set_retained(
-                self.topics.discovery(treadmill_id), payload.model_dump_json(exclude_none=True).encode()
-            )
+        if treadmill_id not in self._known:
+            self._known.add(treadmill_id)
+            self.home_assistant.first_seen(treadmill_id)
         self._set_retained(self.topics.treadmill(treadmill_id, "availability"), _availability(online))
 
     def publish_state(self, treadmill_id: str, state: TreadmillState) -> None:
@@ -134,7 +129,10 @@ class MqttBridge:
         self._set_retained(self.topics.treadmill(treadmill_id, "state"), state.model_dump_json().encode())
 
     def publish_telemetry(self, treadmill_id: str, t: Telemetry) -> None:
-        """QoS 0; dropped (and counted) while the broker is away or the queue is full."""
+        """QoS 0, retained (the last sample is what Home Assistant shows after it restarts); dropped (and
+        counted) while the broker is away or the queue is full."""
+        if self._check(treadmill_id, t.treadmill_id):
+            self.home_assistant.telemetry(treadmill_id, t)
         if self._client is None or not self._check(treadmill_id, t.treadmill_id):
             self._telemetry_dropped += 1
             return
@@ -151,12 +149,14 @@ class MqttBridge:
             self._enqueue(
                 str(e.event_id), Topics.treadmill_suffix(treadmill_id, "event"), e.model_dump_json()
             )
+            self.home_assistant.event(treadmill_id, e)
 
     def publish_summary(self, treadmill_id: str, s: SessionSummary) -> None:
         if self._check(treadmill_id, s.treadmill_id):
             self._enqueue(
                 str(s.event_id), Topics.treadmill_suffix(treadmill_id, "summary"), s.model_dump_json()
             )
+            self.home_assistant.summary(treadmill_id, s)
 
     async def deliver_before_exit(self, within_s: float) -> bool:
         """At shutdown, before :meth:`run` is cancelled: say "offline" and wait, at most ``within_s``, until
@@ -268,6 +268,7 @@ class MqttBridge:
                 tg.create_task(self._send_retained(client), name="mqtt-retained")
                 tg.create_task(self._send_outbox(client), name="mqtt-outbox")
                 tg.create_task(self._send_telemetry(client), name="mqtt-telemetry")
+                tg.create_task(self._refresh_home_assistant(), name="mqtt-home-assistant-refresh")
         except asyncio.CancelledError:
             # Orderly shutdown: say "offline" ourselves (the will covers only unclean ends), unless
             # deliver_before_exit already had it delivered.
@@ -334,7 +335,14 @@ class MqttBridge:
     async def _send_telemetry(self, client: aiomqtt.Client) -> None:
         while True:
             topic, payload = await self._telemetry.get()
-            await client.publish(topic, payload, qos=0, timeout=self._settings.connect_timeout_s)
+            await client.publish(topic, payload, qos=0, retain=True, timeout=self._settings.connect_timeout_s)
+
+    async def _refresh_home_assistant(self) -> None:
+        # Screenings and clearances recorded at the terminal (`retrowalk user`, another process) change who
+        # Home Assistant may start too; unchanged announcements are not sent again.
+        while True:
+            await asyncio.sleep(_HOME_ASSISTANT_REFRESH_S)
+            self.home_assistant.refresh()
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -432,6 +440,8 @@ class MqttBridge:
             reply = _reply(command_id, treadmill_id, "error", "the service failed to handle the command")
         else:
             reply = _reply(command_id, treadmill_id, "accepted", None).model_copy(update={"member": member})
+            # A screening, clearance, pain report or walker choice may change what Home Assistant offers.
+            self.home_assistant.refresh()
         try:
             self._store.save_command_reply(treadmill_id, command_id, reply.model_dump_json())
         except StorageError:

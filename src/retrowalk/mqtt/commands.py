@@ -67,6 +67,28 @@ class PainReportCommand(_Command):
     giving_way: bool = False
 
 
+class SelectWalkerCommand(_Command):
+    """Home Assistant's walker select: who the next `start_walker` and `walker_pain_report` are for."""
+
+    type: Literal["select_walker"]
+    user_id: UserId
+
+
+class StartWalkerCommand(_Command):
+    """Start a session for the walker chosen with `select_walker` (Home Assistant's Start button)."""
+
+    type: Literal["start_walker"]
+
+
+class WalkerPainCommand(_Command):
+    """A pain report for the chosen walker (Home Assistant's pain inputs). Pain *during* a session is taken
+    only with a `pain_report` naming the person, so that a stray press cannot end someone's session."""
+
+    type: Literal["walker_pain_report"]
+    when: Literal["before", "after", "next_morning"]
+    pain: Annotated[int, Field(ge=0, le=10)]
+
+
 class ScreeningCommand(_Command):
     """The seed article's "consult a clinician first" questions, plus age (it lowers the speed ceiling)."""
 
@@ -103,7 +125,10 @@ Command = Annotated[
     | PainReportCommand
     | ScreeningCommand
     | ClearanceCommand
-    | MemberCommand,
+    | MemberCommand
+    | SelectWalkerCommand
+    | StartWalkerCommand
+    | WalkerPainCommand,
     Field(discriminator="type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

@@ -239,3 +239,16 @@ class SessionSummary(_Payload):
     max_speed_kmh: Kmh
     overspeed_corrections: Annotated[int, Field(ge=0)] = 0
     pain_during: Annotated[int, Field(ge=0, le=10)] | None = None
+
+
+class Attention(_Payload):
+    """Retained per treadmill: whether a person must check the belt now (Home Assistant's problem sensor).
+
+    On when the treadmill did not confirm a stop, or the link was lost during a session (the belt state is
+    then unknown); off again once the treadmill, connected, reports its belt standing, or a new session
+    starts."""
+
+    treadmill_id: TreadmillId
+    check_belt: bool
+    detail: str | None = None
+    since: datetime | None = None

@@ -12,7 +12,14 @@ from pydantic import TypeAdapter
 
 from retrowalk.mqtt.commands import Command, CommandReply
 from retrowalk.mqtt.discovery import HaDeviceDiscovery
-from retrowalk.mqtt.payloads import Availability, Event, SessionSummary, Telemetry, TreadmillState
+from retrowalk.mqtt.payloads import (
+    Attention,
+    Availability,
+    Event,
+    SessionSummary,
+    Telemetry,
+    TreadmillState,
+)
 
 # file name -> (topic it describes, adapter)
 _SCHEMAS: dict[str, tuple[str, TypeAdapter[Any]]] = {
@@ -21,7 +28,9 @@ _SCHEMAS: dict[str, tuple[str, TypeAdapter[Any]]] = {
     "state.json": ("<prefix>treadmill/<id>/state", TypeAdapter(TreadmillState)),
     "telemetry.json": ("<prefix>treadmill/<id>/telemetry", TypeAdapter(Telemetry)),
     "event.json": ("<prefix>treadmill/<id>/event", TypeAdapter(Event)),
-    "summary.json": ("<prefix>treadmill/<id>/summary", TypeAdapter(SessionSummary)),
+    "summary.json": ("<prefix>treadmill/<id>/summary, <prefix>treadmill/<id>/last_session",
+                     TypeAdapter(SessionSummary)),
+    "attention.json": ("<prefix>treadmill/<id>/attention", TypeAdapter(Attention)),
     "command.json": ("<prefix>treadmill/<id>/command", TypeAdapter(Command)),
     "reply.json": ("<prefix>treadmill/<id>/reply", TypeAdapter(CommandReply)),
     "ha_discovery.json": ("<discovery_prefix>/device/retrowalk_<id>/config", TypeAdapter(HaDeviceDiscovery)),

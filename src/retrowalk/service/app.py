@@ -24,6 +24,7 @@ from retrowalk.config import Settings
 from retrowalk.link.ftms import FtmsLink, LinkSettings, LinkTarget
 from retrowalk.mqtt import payloads as p
 from retrowalk.mqtt.bridge import MqttBridge
+from retrowalk.mqtt.discovery import DeviceFacts
 from retrowalk.service.commands import CommandRouter
 from retrowalk.service.publish import LogPublisher, Publisher, TeePublisher
 from retrowalk.service.runner import TreadmillRunner
@@ -74,10 +75,19 @@ class Service:
         self.clock = clock or Clock()
         self.restart = restart or RestartPolicy()
         self.store = store or Store(settings.service.storage)
-        self.router = CommandRouter(self.store, settings.ceilings, settings.default_plan)
+        self.router = CommandRouter(
+            self.store, settings.ceilings, settings.default_plan, walkers=settings.home_assistant.walkers
+        )
         self.bridge: MqttBridge | None = None
         if settings.broker is not None:
             self.bridge = MqttBridge(settings.broker, self.store, self.router, service_id=settings.service.id)
+            home = self.bridge.home_assistant
+            if settings.home_assistant.walkers:
+                home.walkers = self.router
+            for spec in settings.treadmills:
+                home.describe(
+                    spec.id, DeviceFacts(label=spec.label, area=spec.area, kiosk_url=spec.kiosk_url)
+                )
         # Everything goes to MQTT (or the log, without a broker) and to an observer such as a live view.
         main: Publisher = self.bridge or LogPublisher()
         self.publisher: Publisher = TeePublisher(main, observer) if observer is not None else main

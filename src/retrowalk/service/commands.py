@@ -67,13 +67,23 @@ class CommandRouter:
     """Implements the MQTT bridge's CommandHandler; the terminal session uses it too."""
 
     def __init__(
-        self, store: Store, ceilings: OperatorCeilings, plan_overrides: Mapping[str, Any] | None = None
+        self,
+        store: Store,
+        ceilings: OperatorCeilings,
+        plan_overrides: Mapping[str, Any] | None = None,
+        *,
+        walkers: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.ceilings = ceilings
         self.plan_overrides = dict(plan_overrides or {})
         self.runners: Mapping[str, TreadmillRunner] = {}
         self._starting: dict[str, str] = {}  # user id -> treadmill id, while a start is being decided
+        # Home Assistant's walkers: the configured names, the one chosen per treadmill, and a "before" pain
+        # score given before the start (it belongs to the session that start makes).
+        self.walkers = tuple(walkers)
+        self._chosen: dict[str, str] = {}
+        self._pain_before: dict[str, mc.PainReportCommand] = {}
 
     def _runner(self, treadmill_id: str) -> TreadmillRunner:
         runner = self.runners.get(treadmill_id)
@@ -102,6 +112,13 @@ class CommandRouter:
                 self.record(command)
             case mc.MemberCommand():
                 return self.member_info(command.user_id, runner)
+            case mc.SelectWalkerCommand():
+                self._choose_walker(treadmill_id, command.user_id)
+            case mc.StartWalkerCommand():
+                await self._start_walker(runner, command.command_id)
+            case mc.WalkerPainCommand():
+                self._walker_pain(runner, command)
+
         return None
 
     def member_info(self, user_id: str, runner: TreadmillRunner) -> mc.MemberInfo:
@@ -147,6 +164,81 @@ class CommandRouter:
         except RefusedError as err:
             return info("passed", None, [str(err)])
         return info("passed", plan, progression.reasons)
+
+    # -- Home Assistant's walkers -------------------------------------------------------------------------
+
+    def startable_walkers(self) -> tuple[str, ...]:
+        """The configured walkers whose screening (and clearance, where it is needed) lets them start now,
+        and whose pain reports do not send them to a clinician first: what Home Assistant offers."""
+        return tuple(user for user in self.walkers if self._why_not_startable(user) is None)
+
+    def chosen_walker(self, treadmill_id: str) -> str | None:
+        """Who Home Assistant's Start is for on this treadmill: the walker chosen there, or the only one."""
+        startable = self.startable_walkers()
+        chosen = self._chosen.get(treadmill_id)
+        if chosen in startable:
+            return chosen
+        return startable[0] if len(startable) == 1 else None
+
+    def _why_not_startable(self, user_id: str) -> str | None:
+        try:
+            progression, _ = self.progression_for(user_id)
+        except PlanError as err:
+            return str(err)
+        if progression.plan is None:
+            return f"{user_id!r} should see a clinician before the next session: " + "; ".join(
+                progression.reasons
+            )
+        return None
+
+    def _choose_walker(self, treadmill_id: str, user_id: str) -> None:
+        if user_id not in self.walkers:
+            named = ", ".join(self.walkers) or "nobody ([home_assistant] walkers is empty)"
+            raise RefusedError(f"{user_id!r} is not one of this service's walkers ({named})")
+        why_not = self._why_not_startable(user_id)
+        if why_not is not None:
+            raise RefusedError(why_not)
+        self._chosen[treadmill_id] = user_id
+        log.info("[%s] walker %s chosen", treadmill_id, user_id)
+
+    def _walker_or_refuse(self, treadmill_id: str) -> str:
+        walker = self.chosen_walker(treadmill_id)
+        if walker is None:
+            raise RefusedError(
+                f"no walker chosen on treadmill {treadmill_id}: choose one first (Home Assistant's Walker)"
+            )
+        return walker
+
+    async def _start_walker(self, runner: TreadmillRunner, command_id: str) -> None:
+        walker = self._walker_or_refuse(runner.treadmill_id)
+        await self._start(runner, mc.StartCommand(command_id=command_id, type="start", user_id=walker))
+        before = self._pain_before.pop(runner.treadmill_id, None)
+        if before is not None and before.user_id == walker:
+            # Tied to the session that just started: the baseline the next morning is compared with.
+            self.record(before, runner.engine)
+
+    def _walker_pain(self, runner: TreadmillRunner, command: mc.WalkerPainCommand) -> None:
+        walker = self._walker_or_refuse(runner.treadmill_id)
+        report = mc.PainReportCommand(
+            command_id=command.command_id,
+            type="pain_report",
+            user_id=walker,
+            when=command.when,
+            pain=command.pain,
+        )
+        engine = runner.engine
+        walking = engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == walker
+        if command.when == "before" and not walking:
+            # Kept until Start: a report tied to no session would count for nothing.
+            self._pain_before[runner.treadmill_id] = report
+            log.info(
+                "[%s] before-session pain %d/10 for %s kept for the next start",
+                runner.treadmill_id,
+                command.pain,
+                walker,
+            )
+            return
+        self.record(report, engine)
 
     def record(self, command: RecordCommand, engine: SessionEngine | None = None) -> None:
         """Keep a screening, a clearance or a pain report in the history the next plan is made from.

@@ -1,0 +1,121 @@
+"""What Home Assistant needs beyond the payloads kiosks read: the retained topics its entities follow.
+
+- `<discovery_prefix>/device/retrowalk_<id>/config`: the device (see :mod:`retrowalk.mqtt.discovery`),
+  announced again whenever who may be started changes;
+- `<prefix>treadmill/<id>/walker`: the walker chosen for Home Assistant's Start (plain text, `None` when
+  nobody is chosen);
+- `<prefix>treadmill/<id>/attention`: whether a person must check the belt (see
+  :mod:`retrowalk.mqtt.attention`);
+- `<prefix>treadmill/<id>/last_session`: the latest session's summary, so the last-session sensors have
+  values after Home Assistant restarts.
+
+Everything goes through the bridge's retained store: re-published on every connection, an unchanged
+message is not sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from retrowalk.errors import StorageError
+from retrowalk.mqtt import attention
+from retrowalk.mqtt.discovery import DeviceFacts, discovery_payload
+from retrowalk.mqtt.payloads import Attention, EventPayload, SessionSummary, Telemetry
+from retrowalk.mqtt.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+class WalkerDirectory(Protocol):
+    """Who Home Assistant may start sessions for (the service's command router answers)."""
+
+    def startable_walkers(self) -> Sequence[str]: ...
+
+    def chosen_walker(self, treadmill_id: str) -> str | None: ...
+
+
+class HomeAssistantView:
+    def __init__(
+        self, topics: Topics, set_retained: Callable[[str, bytes], None], *, discovery: bool
+    ) -> None:
+        self._topics = topics
+        self._set_retained = set_retained
+        self._discovery = discovery
+        self._facts: dict[str, DeviceFacts] = {}
+        self._attention: dict[str, Attention] = {}
+        # Set by the service when Home Assistant may start sessions (walkers are configured).
+        self.walkers: WalkerDirectory | None = None
+
+    def describe(self, treadmill_id: str, facts: DeviceFacts) -> None:
+        """What the configuration says about a treadmill (label, area, kiosk page), for its device; call it
+        before the treadmill is first seen."""
+        self._facts[treadmill_id] = facts
+        if treadmill_id in self._attention:
+            self._announce(treadmill_id)
+
+    def first_seen(self, treadmill_id: str) -> None:
+        self._attention[treadmill_id] = attention.all_clear(treadmill_id)
+        self._publish_attention(treadmill_id)
+        self._announce(treadmill_id)
+
+    def refresh(self) -> None:
+        """Announce every treadmill again: who may be started changes with screenings, clearances, pain
+        reports and ended sessions."""
+        for treadmill_id in sorted(self._attention):
+            self._announce(treadmill_id)
+
+    def telemetry(self, treadmill_id: str, sample: Telemetry) -> None:
+        current = self._attention.get(treadmill_id)
+        if current is not None:
+            self._update_attention(current, attention.after_telemetry(current, sample))
+
+    def event(self, treadmill_id: str, event: EventPayload) -> None:
+        current = self._attention.get(treadmill_id)
+        if current is not None:
+            self._update_attention(current, attention.after_event(current, event))
+
+    def summary(self, treadmill_id: str, summary: SessionSummary) -> None:
+        self._set_retained(
+            self._topics.treadmill(treadmill_id, "last_session"), summary.model_dump_json().encode()
+        )
+        self.refresh()  # the pain rule may now send the walker to a clinician first
+
+    def _announce(self, treadmill_id: str) -> None:
+        if not self._discovery:
+            return
+        directory = self.walkers
+        try:
+            walkers = tuple(directory.startable_walkers()) if directory is not None else ()
+            chosen = directory.chosen_walker(treadmill_id) if directory is not None else None
+        except StorageError as exc:
+            # The bridge's callers must never see an exception; the last announcement stays up.
+            log.error(
+                "[%s] Home Assistant device not updated: the history cannot be read: %s", treadmill_id, exc
+            )
+            return
+        facts = self._facts.get(treadmill_id, DeviceFacts())
+        payload = discovery_payload(self._topics, treadmill_id, facts, walkers)
+        self._set_retained(
+            self._topics.discovery(treadmill_id), payload.model_dump_json(exclude_none=True).encode()
+        )
+        if directory is not None:
+            self._set_retained(self._topics.treadmill(treadmill_id, "walker"), str(chosen).encode())
+
+    def _update_attention(self, current: Attention, updated: Attention) -> None:
+        if updated is current:
+            return
+        treadmill_id = updated.treadmill_id
+        if updated.check_belt:
+            log.warning("[%s] a person must check the belt: %s", treadmill_id, updated.detail)
+        else:
+            log.info("[%s] belt check over: the belt stands, or a new session started", treadmill_id)
+        self._attention[treadmill_id] = updated
+        self._publish_attention(treadmill_id)
+
+    def _publish_attention(self, treadmill_id: str) -> None:
+        self._set_retained(
+            self._topics.treadmill(treadmill_id, "attention"),
+            self._attention[treadmill_id].model_dump_json().encode(),
+        )

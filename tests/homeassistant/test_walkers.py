@@ -1,0 +1,65 @@
+"""Home Assistant's walker commands in the service: who may be chosen, Start for the chosen walker, and a
+"before" pain score kept for the session that Start makes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from retrowalk.errors import RefusedError
+from tests.plugins.virtual_adapter import SimulatorFactory
+from tests.service.harness import healthy_screening, running_rig
+
+WALKERS = {"home_assistant": {"walkers": ["ann", "bo", "cy"]}}
+
+
+async def test_only_screened_walkers_may_be_chosen_and_start_needs_a_choice(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async with running_rig(simulator_factory, tmp_path, settings=WALKERS) as rig:
+        await rig.wait_connected("tm0")
+        router = rig.service.router
+        assert router.startable_walkers() == ()  # nobody screened yet
+        with pytest.raises(RefusedError, match="not one of this service's walkers"):
+            await rig.command("tm0", {"type": "select_walker", "user_id": "stranger"})
+        with pytest.raises(RefusedError, match="screening"):
+            await rig.command("tm0", {"type": "select_walker", "user_id": "ann"})
+        await rig.command("tm0", healthy_screening("ann"))
+        await rig.command("tm0", healthy_screening("bo"))
+        # A "yes" that needs a clinician first keeps cy out of Home Assistant's list.
+        await rig.command("tm0", {**healthy_screening("cy"), "ligament_injury": True})
+        assert router.startable_walkers() == ("ann", "bo")
+        # Two may start: Home Assistant must say which.
+        assert router.chosen_walker("tm0") is None
+        with pytest.raises(RefusedError, match="no walker chosen"):
+            await rig.command("tm0", {"type": "start_walker"})
+        with pytest.raises(RefusedError, match="no walker chosen"):
+            await rig.command("tm0", {"type": "walker_pain_report", "when": "after", "pain": 2})
+        assert rig.service.runners["tm0"].engine.phase.value == "idle"  # type: ignore[union-attr]
+        await rig.command("tm0", {"type": "select_walker", "user_id": "bo"})
+        assert router.chosen_walker("tm0") == "bo"
+
+
+async def test_start_for_the_chosen_walker_ties_the_earlier_before_pain_to_that_session(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async with running_rig(simulator_factory, tmp_path, settings=WALKERS) as rig:
+        await rig.wait_connected("tm0")
+        await rig.command("tm0", healthy_screening("ann"))
+        # The only walker who may start is the one Start is for, without a choice.
+        assert rig.service.router.chosen_walker("tm0") == "ann"
+        await rig.command("tm0", {"type": "walker_pain_report", "when": "before", "pain": 3})
+        assert pain_rows(tmp_path) == []  # kept until the session exists
+        await rig.command("tm0", {"type": "start_walker"})
+        engine = rig.service.runners["tm0"].engine
+        assert engine is not None
+        assert engine.user_id == "ann"
+        assert pain_rows(tmp_path) == [("ann", engine.session_id, "before", 3)]
+        await rig.command("tm0", {"type": "stop"})
+
+
+def pain_rows(tmp_path: Path) -> list[tuple[str, str | None, str, int]]:
+    with sqlite3.connect(tmp_path / "history.sqlite3") as db:
+        return list(db.execute("SELECT user_id, session_id, moment, pain FROM pain_reports ORDER BY rowid"))
