@@ -17,6 +17,7 @@ from retrowalk.session.events import (
     CapWarning,
     CommandKind,
     EndReason,
+    Event,
     LinkDown,
     LinkUp,
     MachineStatus,
@@ -311,6 +312,52 @@ def test_after_a_clock_jump_the_rule_that_fell_due_first_ends_the_session(
     rig.walk(zero_samples_until, speed=0.0)
     rig.tick(60.0 - rig.now)
     assert [(e.reason, e.backward_s) for e in of_type(rig.log, SessionEnded)] == [(reason, walked_s)]
+
+
+# A rule that fell due while no event came (no ticks: a stalled runner) acts before the next event, in a
+# pause or a start too; the event must not restart the rule's clock (a link that returns restarts the pause,
+# news of the link or a late sample clears the overspeed).
+def _belt_ignoring_the_stop_in_a_pause() -> Rig:
+    rig = started_at_zero()
+    rig.walk(10)
+    rig.send(Pause())
+    assert commands(rig.sample(1.0, dt=3.0)) == [StopBelt()]  # the allowance is over: stopped at 13 s
+    return rig
+
+
+@pytest.mark.parametrize(
+    "late_event", [LinkUp(), LinkDown(), Telemetry(0.0, 0.0, 26.0)], ids=["link up", "link down", "sample"]
+)
+def test_a_belt_moving_in_a_pause_past_the_grace_ends_the_session_at_the_next_event(
+    late_event: Event,
+) -> None:
+    rig = _belt_ignoring_the_stop_in_a_pause()
+    rig.send(late_event, dt=13.0)  # the 3 s grace ran out at 16 s; nothing came until 26 s
+    assert [(e.reason, e.phase) for e in of_type(rig.log, SessionEnded)] == [
+        (EndReason.BELT_DID_NOT_PAUSE, Phase.ABORTED)
+    ]
+
+
+def test_a_pause_past_15_minutes_ends_the_session_even_when_the_link_returns_then() -> None:
+    rig = started_at_zero()
+    rig.walk(10)
+    rig.send(Pause())
+    rig.sample(0.0, dt=1.0)
+    rig.send(LinkDown(), dt=1.0)
+    # Paused at 10 s: 15 minutes were over at 910 s, and nothing came until 912 s.
+    rig.send(LinkUp(), dt=15 * 60.0)
+    assert [(e.reason, e.phase) for e in of_type(rig.log, SessionEnded)] == [
+        (EndReason.PAUSED_TOO_LONG, Phase.FINISHED)
+    ]
+
+
+def test_a_start_confirmed_after_10_s_without_ticks_in_between_aborts() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", SessionPlan()))
+    rig.result(CommandKind.SET_TARGET_SPEED)
+    out = rig.result(CommandKind.START, dt=10.5)
+    assert (end_reason(rig), commands(out)) == (EndReason.START_TIMEOUT, [StopBelt()])
 
 
 # --- a belt that ignores speed commands (rule 4) ----------------------------------------------------------
