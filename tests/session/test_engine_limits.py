@@ -360,6 +360,20 @@ def test_a_start_confirmed_after_10_s_without_ticks_in_between_aborts() -> None:
     assert (end_reason(rig), commands(out)) == (EndReason.START_TIMEOUT, [StopBelt()])
 
 
+@pytest.mark.parametrize(("fast_s", "aborted"), [(2.5, False), (3.0, True)])
+def test_a_belt_too_fast_before_its_start_is_confirmed_is_stopped_when_the_grace_runs_out(
+    fast_s: float, aborted: bool
+) -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", SessionPlan()))
+    rig.result(CommandKind.SET_TARGET_SPEED)  # Start is sent; its confirmation does not come
+    rig.sample(3.0, dt=1.0)  # a belt that started at its own speed: corrected at 1 s
+    rig.walk(fast_s, speed=3.0)  # grace 3 s; the start timeout (10 s) is far
+    assert rig.phase() is (Phase.ABORTED if aborted else Phase.ARMED)
+    assert end_reason(rig) is (EndReason.OVERSPEED if aborted else None)
+
+
 # --- a belt that ignores speed commands (rule 4) ----------------------------------------------------------
 @pytest.mark.parametrize(
     ("measured", "slow_s", "fault"), [(0.7, 30.0, False), (0.69, 10.0, False), (0.69, 10.5, True)]
