@@ -534,6 +534,14 @@ def test_a_stop_after_a_pause_earns_the_belt_no_new_allowance() -> None:
     assert commands(out) == [StopBelt()]
 
 
+def test_a_cool_down_at_the_speed_already_walked_gives_a_later_console_slow_down_no_allowance() -> None:
+    rig = started_at_zero(SessionPlan(start_speed_kmh=1.0, target_speed_kmh=1.0, duration_cap_s=60))
+    rig.walk(60)  # the cap at 60 s: the cool-down is at 1.0 km/h, the speed walked; nothing was lowered
+    console_speed(rig, 0.5, dt=0.5)  # the person slows down
+    out = rig.sample(0.9)
+    assert of_type(out, OverspeedCorrected) == [OverspeedCorrected("tm-1-1", 0.9, 0.5)]
+
+
 def test_a_console_slow_down_right_after_a_console_speed_up_gets_no_allowance() -> None:
     rig = started_at_zero()
     rig.walk(10)
