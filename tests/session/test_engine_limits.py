@@ -17,6 +17,7 @@ from retrowalk.session.events import (
     CapWarning,
     CommandKind,
     EndReason,
+    Event,
     LinkDown,
     LinkUp,
     MachineStatus,
@@ -313,6 +314,70 @@ def test_after_a_clock_jump_the_rule_that_fell_due_first_ends_the_session(
     assert [(e.reason, e.backward_s) for e in of_type(rig.log, SessionEnded)] == [(reason, walked_s)]
 
 
+# A rule that fell due while no event came (no ticks: a stalled runner) acts before the next event, in a
+# pause or a start too; the event must not restart the rule's clock (a link that returns restarts the pause,
+# news of the link or a late sample clears the overspeed).
+def _belt_ignoring_the_stop_in_a_pause() -> Rig:
+    rig = started_at_zero()
+    rig.walk(10)
+    rig.send(Pause())
+    assert commands(rig.sample(1.0, dt=3.0)) == [StopBelt()]  # the allowance is over: stopped at 13 s
+    return rig
+
+
+@pytest.mark.parametrize("late_s", [13.0, 1000.0])  # the grace ran out at 16 s; 15 minutes of pause at 910 s
+@pytest.mark.parametrize("late_event", ["link up", "link down", "sample"])
+def test_a_belt_moving_in_a_pause_past_the_grace_ends_the_session_at_the_next_event(
+    late_event: str, late_s: float
+) -> None:
+    rig = _belt_ignoring_the_stop_in_a_pause()
+    events: dict[str, Event] = {
+        "link up": LinkUp(),
+        "link down": LinkDown(),
+        "sample": Telemetry(0.0, 0.0, rig.now + late_s),
+    }
+    rig.send(events[late_event], dt=late_s)  # nothing came in between: the rule that fell due first acts
+    assert [(e.reason, e.phase) for e in of_type(rig.log, SessionEnded)] == [
+        (EndReason.BELT_DID_NOT_PAUSE, Phase.ABORTED)
+    ]
+
+
+def test_a_pause_past_15_minutes_ends_the_session_even_when_the_link_returns_then() -> None:
+    rig = started_at_zero()
+    rig.walk(10)
+    rig.send(Pause())
+    rig.sample(0.0, dt=1.0)
+    rig.send(LinkDown(), dt=1.0)
+    # Paused at 10 s: 15 minutes were over at 910 s, and nothing came until 912 s.
+    rig.send(LinkUp(), dt=15 * 60.0)
+    assert [(e.reason, e.phase) for e in of_type(rig.log, SessionEnded)] == [
+        (EndReason.PAUSED_TOO_LONG, Phase.FINISHED)
+    ]
+
+
+def test_a_start_confirmed_after_10_s_without_ticks_in_between_aborts() -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", SessionPlan()))
+    rig.result(CommandKind.SET_TARGET_SPEED)
+    out = rig.result(CommandKind.START, dt=10.5)
+    assert (end_reason(rig), commands(out)) == (EndReason.START_TIMEOUT, [StopBelt()])
+
+
+@pytest.mark.parametrize(("fast_s", "aborted"), [(2.5, False), (3.0, True)])
+def test_a_belt_too_fast_before_its_start_is_confirmed_is_stopped_when_the_grace_runs_out(
+    fast_s: float, aborted: bool
+) -> None:
+    rig = Rig()
+    rig.send(LinkUp())
+    rig.send(Start("walker", SessionPlan()))
+    rig.result(CommandKind.SET_TARGET_SPEED)  # Start is sent; its confirmation does not come
+    rig.sample(3.0, dt=1.0)  # a belt that started at its own speed: corrected at 1 s
+    rig.walk(fast_s, speed=3.0)  # grace 3 s; the start timeout (10 s) is far
+    assert rig.phase() is (Phase.ABORTED if aborted else Phase.ARMED)
+    assert end_reason(rig) is (EndReason.OVERSPEED if aborted else None)
+
+
 # --- a belt that ignores speed commands (rule 4) ----------------------------------------------------------
 @pytest.mark.parametrize(
     ("measured", "slow_s", "fault"), [(0.7, 30.0, False), (0.69, 10.0, False), (0.69, 10.5, True)]
@@ -471,6 +536,14 @@ def test_a_stop_after_a_pause_earns_the_belt_no_new_allowance() -> None:
     out = rig.sample(0.4, dt=2.25)  # 203.75 s: the limit is 0, plus the 0.3 km/h tolerance
     assert of_type(out, OverspeedCorrected) == [OverspeedCorrected("tm-1-1", 0.4, 0.0)]
     assert commands(out) == [StopBelt()]
+
+
+def test_a_cool_down_at_the_speed_already_walked_gives_a_later_console_slow_down_no_allowance() -> None:
+    rig = started_at_zero(SessionPlan(start_speed_kmh=1.0, target_speed_kmh=1.0, duration_cap_s=60))
+    rig.walk(60)  # the cap at 60 s: the cool-down is at 1.0 km/h, the speed walked; nothing was lowered
+    console_speed(rig, 0.5, dt=0.5)  # the person slows down
+    out = rig.sample(0.9)
+    assert of_type(out, OverspeedCorrected) == [OverspeedCorrected("tm-1-1", 0.9, 0.5)]
 
 
 def test_a_console_slow_down_right_after_a_console_speed_up_gets_no_allowance() -> None:

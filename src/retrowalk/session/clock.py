@@ -20,7 +20,7 @@ from retrowalk.session.deadlines import (
     WarnOfCap,
     pending,
 )
-from retrowalk.session.events import ACTIVE_PHASES, CapWarning, EndReason, Phase
+from retrowalk.session.events import ACTIVE_PHASES, SESSION_PHASES, CapWarning, EndReason, Phase
 from retrowalk.session.plan import to_centi
 from retrowalk.session.state import allowed_now
 from retrowalk.session.table import Trigger
@@ -54,7 +54,23 @@ def advance_clock(turn: Turn) -> None:
             _act_on(turn, boundary)
         elif safety is not None and t >= safety.mark:
             _act_on(turn, safety)
+    _act_on_overdue_rule(turn)
     settle_phase(turn)
+
+
+def _act_on_overdue_rule(turn: Turn) -> None:
+    """Outside the active phases no time is counted, but a wall-clock rule may still have fallen due
+    since the last event (a belt still moving in a pause, a pause too long, a start never confirmed).
+    It acts before the event is handled: the event could restart its clock (a link that returns restarts
+    the pause, news of the link or a late sample clears the overspeed) and so hide a rule that a tick in
+    between would have acted on. Strictly before now, as in the active phases."""
+    s = turn.s
+    if s.phase not in SESSION_PHASES:
+        return
+    overdue = [d for d in pending(s) if d.rule.clock is Clock.WALL and d.mark < turn.now]
+    first = min(overdue, key=lambda d: d.mark, default=None)
+    if first is not None:
+        _act_on(turn, first)
 
 
 def _warn_cap(turn: Turn) -> None:

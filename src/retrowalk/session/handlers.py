@@ -171,7 +171,8 @@ def _pause(turn: Turn, trigger: Trigger) -> None:
     turn.go(trigger)
     s.paused_at = turn.now
     s.overspeed_since = None
-    s.belt_seen_moving = False
+    # belt_seen_moving is read only in the active phases, and every way back to them starts the belt
+    # (_belt_started), which resets it.
 
 
 def _on_resume(turn: Turn) -> None:
