@@ -14,6 +14,7 @@ from playwright.async_api import Browser, Page, expect
 from retrowalk.mqtt.commands import MemberInfo, MemberSession
 from retrowalk.mqtt.payloads import (
     CapWarning,
+    GridFitInfo,
     LinkLost,
     OverspeedCorrected,
     PlanInfo,
@@ -455,6 +456,35 @@ async def test_plan_preview_and_history_from_the_service(browser: Browser, rig: 
     await audited_screenshot(page, "history")
     await page.get_by_role("button", name="Back").click()
     await expect(page.get_by_role("button", name="Start session")).to_be_visible()
+    assert errors == []
+
+
+async def test_a_plan_fitted_to_a_coarse_speed_grid_shows_its_real_speeds_and_why(
+    browser: Browser, rig: Rig
+) -> None:
+    # A UREVO-like walking pad with 0.32 km/h steps: 0.96 km/h must not read "1.0" (faster than enforced).
+    fitted = PlanInfo(
+        start_speed_kmh=0.96,
+        max_speed_kmh=1.28,
+        ramp_step_kmh=0.32,
+        ramp_interval_s=96,
+        duration_cap_s=300,
+        fitted_to_grid=GridFitInfo(
+            speed_step_kmh=0.32,
+            asked_start_speed_kmh=1.0,
+            asked_max_speed_kmh=1.5,
+            changes=["start speed 1.0 km/h became 0.96 km/h, the grid speed below it."],
+        ),
+    )
+    rig.service.members["eve"] = BO.model_copy(update={"user_id": "eve", "next_plan": fitted})
+    errors: list[str] = []
+    page = await open_treadmill(browser, rig, errors, LANDSCAPE)
+    await sign_in(page, "eve")
+    await page.get_by_role("button", name="Pain 2 of 10").click()
+    await expect(page.get_by_text("0.96 km/h", exact=True)).to_be_visible()
+    await expect(page.get_by_text("+0.32 km/h every 96 s")).to_be_visible()
+    await expect(page.get_by_text("Fitted to this treadmill's 0.32 km/h steps")).to_be_visible()
+    await expect(page.get_by_text("start speed 1.0 km/h became 0.96 km/h")).to_be_visible()
     assert errors == []
 
 

@@ -4,7 +4,7 @@
 // matters for safety; this page only asks and shows.
 import { LiveStream, getJson, newCommandId, postJson, treadmillIdFromPath } from "./api.js";
 import { SpeedChart, drawHistoryChart } from "./charts.js";
-import { ALARMS, cueAt, endReasonWords, kmh, minutesSeconds, phaseWords } from "./words.js";
+import { ALARMS, cueAt, endReasonWords, kmh, minutesSeconds, planKmh, phaseWords } from "./words.js";
 import { announce, beep } from "./sound.js";
 
 // Phases in which retrowalk controls the belt for a session (the service's SESSION_PHASES).
@@ -100,10 +100,15 @@ function outOfOrderWhy() {
 function renderPlan(list, plan) {
   const rows = plan
     ? [
-        ["Start speed", `${kmh(plan.start_speed_kmh)} km/h`],
-        ["Top speed", `${kmh(plan.max_speed_kmh)} km/h`],
-        ["Speeding up", `+${kmh(plan.ramp_step_kmh)} km/h every ${plan.ramp_interval_s} s`],
+        ["Start speed", `${planKmh(plan.start_speed_kmh)} km/h`],
+        ["Top speed", `${planKmh(plan.max_speed_kmh)} km/h`],
+        ["Speeding up", `+${planKmh(plan.ramp_step_kmh)} km/h every ${plan.ramp_interval_s} s`],
         ["Longest walk", minutesSeconds(plan.duration_cap_s)],
+        // A treadmill with coarse speed steps gets the plan fitted, never faster: say what changed.
+        ...(plan.fitted_to_grid
+          ? [[`Fitted to this treadmill's ${planKmh(plan.fitted_to_grid.speed_step_kmh)} km/h steps`,
+              plan.fitted_to_grid.changes.join(" ")]]
+          : []),
       ]
     : [["Plan", "the service plans it when you start"]];
   list.replaceChildren(

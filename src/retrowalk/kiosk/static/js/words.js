@@ -71,6 +71,13 @@ export function kmh(value) {
   return value == null || !Number.isFinite(value) ? "–" : value.toFixed(1);
 }
 
+// A plan's speed as it will be enforced: 0.96 on a treadmill with 0.32 km/h steps must not read "1.0".
+export function planKmh(value) {
+  if (value == null || !Number.isFinite(value)) return "–";
+  const tenths = Math.round(value * 10) / 10;
+  return Math.abs(value - tenths) < 0.005 ? tenths.toFixed(1) : value.toFixed(2);
+}
+
 // The alarms that take the whole screen, by the event kind that raises them (and three the page raises
 // itself: the service, the kiosk's broker link or the kiosk itself lost during a session).
 export const ALARMS = {
