@@ -244,12 +244,21 @@ _MODEL_PROFILES = (
         "A UREVO E1L walking pad: Supported Speed Range 0.96-6.43 km/h in 0.32 km/h steps (0.6-4.0 mph in "
         "0.2 mph, converted to km/h), as read in the recording; a speed off that grid answers invalid "
         "parameter (03). Treadmill Data sets reserved flag bit 13 and ends in a step count and a pad byte. "
-        "A model profile: it combines with the others.",
+        "Also as recorded: an all-zero inclination range, Target Speed Changed bursts while the belt winds "
+        "down, control-point replies as notifications and one reply for two back-to-back writes. A model "
+        "profile: it combines with the others.",
         "Walking pads that count in mph advertise km/h ranges converted from mph (the recorded UREVO E1L "
         "session).",
         "Fit the plan to the treadmill's grid, never faster: round speeds down, one increment per ramp "
         "step, stretch the interval to the plan's pace (docs/safety.md).",
-        _set(speed_range_cs=(96, 643, 32), step_count_bit13=True),
+        _set(
+            speed_range_cs=(96, 643, 32),
+            step_count_bit13=True,
+            zero_incline_range=True,
+            wind_down_status_every_s=0.33,
+            notify_replies=True,
+            silent_second_write=True,
+        ),
     ),
 )
 
