@@ -1,6 +1,7 @@
 """The package's shape, read from the source and pyproject.toml: every third-party package the code imports
 is declared, the simulator and the demo's own dependencies are imported by the demo alone, there is one
-version, and every package says what it exports. And the demo without its extra says what to install."""
+version. And the demo without its extra says what to install. (What every module exports is checked by
+test_module_exports.py.)"""
 
 from __future__ import annotations
 
@@ -112,33 +113,6 @@ def test_the_version_is_pyprojects_everywhere() -> None:
         if re.search(r"^__version__\s*=\s*['\"]", path.read_text(encoding="utf-8"), re.MULTILINE)
     ]
     assert hard_coded == []
-
-
-def test_every_package_and_public_module_says_what_it_exports() -> None:
-    def exports(path: Path) -> bool:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        targets = [
-            target
-            for node in tree.body
-            for target in (
-                node.targets
-                if isinstance(node, ast.Assign)
-                else [node.target]
-                if isinstance(node, ast.AnnAssign)
-                else []
-            )
-        ]
-        return any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets)
-
-    packages = [path for path in sources(PRODUCT, SIMULATOR) if path.name == "__init__.py"]
-    # The modules of the command line and the demo, and the process and pipe helpers, are public too.
-    public_modules = [
-        path
-        for path in [*sources(PRODUCT / "cli", DEMO), PRODUCT / "subprocesses.py", PRODUCT / "stdout_pipe.py"]
-        if path.name != "__main__.py"
-    ]
-    without = [str(path.relative_to(ROOT)) for path in packages + public_modules if not exports(path)]
-    assert without == []
 
 
 def test_the_demo_without_its_extra_says_what_to_install() -> None:

@@ -2,7 +2,7 @@
 
 from importlib.metadata import version
 
+__all__ = ["__version__"]
+
 # treadsim ships in the retrowalk distribution (pyproject.toml's wheel packages), so it has that version.
 __version__ = version("retrowalk")
-
-__all__ = ["__version__"]

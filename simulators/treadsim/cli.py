@@ -26,6 +26,8 @@ from treadsim.console import describe_remote, perform_remote
 from treadsim.console_actions import ACTIONS
 from treadsim.server import DEFAULT_TICK_HZ, Simulator
 
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "run_console", "serve"]
+
 logger = logging.getLogger("treadsim")
 
 EXIT_OK = 0

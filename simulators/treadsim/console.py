@@ -28,6 +28,20 @@ from treadsim.console_actions import ACTIONS
 if TYPE_CHECKING:
     from treadsim.server import Simulator
 
+__all__ = [
+    "CONSOLE_BUS_NAME",
+    "CONSOLE_INTERFACE",
+    "CONSOLE_PATH",
+    "ERROR_INVALID_COMMAND",
+    "ERROR_UNKNOWN_TREADMILL",
+    "ConsoleInterface",
+    "ConsoleService",
+    "call_console",
+    "describe",
+    "describe_remote",
+    "perform_remote",
+]
+
 CONSOLE_BUS_NAME = "io.treadsim.Console"
 CONSOLE_PATH = "/io/treadsim/Console"
 CONSOLE_INTERFACE = "io.treadsim.Console1"

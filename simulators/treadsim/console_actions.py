@@ -18,6 +18,8 @@ from treadsim.bluez.errors import ConsoleCommandError
 if TYPE_CHECKING:
     from treadsim.server import TreadmillSlot
 
+__all__ = ["ACTIONS", "ConsoleAction", "perform", "record_entries", "treadmill_state"]
+
 
 @dataclass(frozen=True)
 class ConsoleAction:

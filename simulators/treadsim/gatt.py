@@ -11,6 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+__all__ = [
+    "ATT_CCCD_IMPROPERLY_CONFIGURED",
+    "ATT_INVALID_ATTRIBUTE_VALUE_LENGTH",
+    "ATT_PROCEDURE_ALREADY_IN_PROGRESS",
+    "ATT_READ_NOT_PERMITTED",
+    "ATT_REQUEST_NOT_SUPPORTED",
+    "ATT_WRITE_NOT_PERMITTED",
+    "BASE_UUID",
+    "Advertisement",
+    "AttError",
+    "CharacteristicSpec",
+    "GattPeripheral",
+    "LinkSink",
+    "ServiceSpec",
+    "uuid16",
+]
+
 BASE_UUID = "0000{:04x}-0000-1000-8000-00805f9b34fb"
 
 

@@ -29,6 +29,8 @@ from .ftms import (
 from .gatt import CharacteristicSpec, ServiceSpec
 from .quirks import QuirkSettings
 
+__all__ = ["FEATURES", "NOT_READABLE", "services_for"]
+
 
 def services_for(settings: QuirkSettings) -> tuple[ServiceSpec, ...]:
     """The GATT table; quirks change how the control point answers and which machine data is offered."""

@@ -17,6 +17,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
+__all__ = [
+    "KMH_PER_MPH",
+    "BeltEntry",
+    "BeltRecord",
+    "BeltState",
+    "ChangeSource",
+    "ClockError",
+    "ModelError",
+    "OffIncrementError",
+    "SafetyKeyOutError",
+    "SettingOutOfRangeError",
+    "SpeedUnit",
+    "Totals",
+    "TrainingStatus",
+    "Treadmill",
+    "TreadmillSpec",
+]
+
 KMH_PER_MPH = 1.609344
 
 

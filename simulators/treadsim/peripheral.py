@@ -77,6 +77,8 @@ from .model import (
 )
 from .quirks import QuirkSettings, combine_quirks, spec_for_quirks
 
+__all__ = ["CLIENT", "CONSOLE", "STEP_LENGTH_M", "FtmsPeripheral", "PeripheralConfigError"]
+
 CLIENT = ChangeSource.CLIENT
 # The urevo-e1l quirk's step count: one step per this much belt travel (short backward steps).
 STEP_LENGTH_M = 0.4

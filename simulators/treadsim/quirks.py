@@ -13,6 +13,16 @@ from dataclasses import dataclass
 
 from .model import TreadmillSpec
 
+__all__ = [
+    "DRIVABLE_QUIRKS",
+    "QUIRKS",
+    "QuirkProfile",
+    "QuirkSettings",
+    "UnknownQuirkError",
+    "combine_quirks",
+    "spec_for_quirks",
+]
+
 
 class UnknownQuirkError(ValueError):
     """A quirk name that is not in :data:`QUIRKS`."""

@@ -33,6 +33,18 @@ if TYPE_CHECKING:
     from treadsim.model import Treadmill
     from treadsim.peripheral import FtmsPeripheral
 
+__all__ = [
+    "DEFAULT_TICK_HZ",
+    "PeripheralFactory",
+    "Simulator",
+    "TreadmillOptions",
+    "TreadmillSlot",
+    "ftms_treadmill_factory",
+    "parse_quirk_selection",
+    "treadmill_address",
+    "treadmill_name",
+]
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TICK_HZ = 20.0

@@ -2,8 +2,8 @@
 
 from importlib.metadata import version
 
+__all__ = ["__version__"]
+
 # pyproject.toml's version is the only one: the installed distribution's metadata carries it (an
 # editable install too), so `--version`, Home Assistant's sw_version and treadsim report the same.
 __version__ = version("retrowalk")
-
-__all__ = ["__version__"]

@@ -8,6 +8,8 @@ every few milliseconds, nor once an hour). A success starts the sequence again.
 
 from __future__ import annotations
 
+__all__ = ["Backoff"]
+
 
 class Backoff:
     """Exponential delays with a cap: `initial_s`, twice that, ... up to `max_s`. `reset()` after a

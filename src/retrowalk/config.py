@@ -38,6 +38,17 @@ from retrowalk.session.plan import OperatorCeilings, SessionPlan, to_centi
 from retrowalk.session.safety_constants import CAUTIOUS_MAX_SPEED_KMH
 from retrowalk.validation_text import problem_message
 
+__all__ = [
+    "HomeAssistantSection",
+    "LinkSection",
+    "ServiceSection",
+    "Settings",
+    "TreadmillConfig",
+    "describe_validation_error",
+    "load_config",
+    "read_toml",
+]
+
 _MAC = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 _ENV_PREFIX = "RETROWALK_"
 # Strict like the MQTT commands (see the module docstring); paths stay lax, TOML has no path type.

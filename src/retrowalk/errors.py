@@ -17,6 +17,19 @@ from __future__ import annotations
 
 from pydantic_core import PydanticCustomError
 
+__all__ = [
+    "ConfigError",
+    "IllegalTransitionError",
+    "LinkError",
+    "PlanError",
+    "RefusedError",
+    "RetrowalkError",
+    "SetupError",
+    "StorageError",
+    "TreadmillFaultError",
+    "config_mistakes",
+]
+
 
 class RetrowalkError(Exception):
     """Root of every error retrowalk raises on purpose."""

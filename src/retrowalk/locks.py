@@ -34,6 +34,16 @@ from typing import IO
 from retrowalk.config import Settings, TreadmillConfig
 from retrowalk.errors import RetrowalkError
 
+__all__ = [
+    "AlreadyRunningError",
+    "ControllerLocks",
+    "Holder",
+    "controller_locks",
+    "runtime_dir",
+    "this_command",
+    "treadmill_lock_name",
+]
+
 
 class AlreadyRunningError(RetrowalkError):
     """Another process already controls this storage or treadmill; nothing was touched."""

@@ -22,6 +22,17 @@ from typing import Any
 
 from retrowalk.errors import StorageError
 
+__all__ = [
+    "SCHEMA_VERSION",
+    "OpenSession",
+    "OutboxRow",
+    "Store",
+    "StoredClearance",
+    "StoredPainReport",
+    "StoredScreening",
+    "StoredSession",
+]
+
 SCHEMA_VERSION = 1
 
 _SCHEMA_V1 = """

@@ -30,6 +30,8 @@ from retrowalk.errors import SetupError
 
 __all__ = [
     "HOST",
+    "START_TIMEOUT_S",
+    "STOP_TIMEOUT_S",
     "Mosquitto",
     "find_mosquitto",
     "free_port",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic_core import ErrorDetails
 
+__all__ = ["problem_message"]
+
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
 

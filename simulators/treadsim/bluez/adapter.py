@@ -21,6 +21,8 @@ from treadsim.bluez.errors import SimulatorError
 from treadsim.bluez.objects import ERROR_DOES_NOT_EXIST, ERROR_INVALID_ARGUMENTS, AdapterInterface
 from treadsim.gatt import GattPeripheral
 
+__all__ = ["ADAPTER_PATH", "ADVERTISE_INTERVAL_S", "BLUEZ_BUS_NAME", "VirtualAdapter"]
+
 logger = logging.getLogger(__name__)
 
 BLUEZ_BUS_NAME = "org.bluez"

@@ -19,6 +19,8 @@ from xml.sax.saxutils import escape
 
 from treadsim.bluez.errors import SimulatorError
 
+__all__ = ["DBUS_DAEMON", "PrivateBus"]
+
 logger = logging.getLogger(__name__)
 
 # The daemon's own limits are sized for a desk machine; a capacity run opens one D-Bus connection per

@@ -32,6 +32,16 @@ from treadsim.gatt import Advertisement, AttError, GattPeripheral, uuid16
 if TYPE_CHECKING:
     from treadsim.bluez.adapter import VirtualAdapter
 
+__all__ = [
+    "CCCD_UUID",
+    "CONNECT_REFUSED_TEXT",
+    "DEFAULT_MTU",
+    "FIRST_HANDLE",
+    "LinkCounters",
+    "VirtualDevice",
+    "device_path",
+]
+
 logger = logging.getLogger(__name__)
 
 CCCD_UUID = uuid16(0x2902)

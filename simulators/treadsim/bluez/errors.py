@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["ConsoleCommandError", "SimulatorError", "UnknownTreadmillError"]
+
 
 class SimulatorError(Exception):
     """Root of every error treadsim raises on purpose."""

@@ -39,6 +39,33 @@ if TYPE_CHECKING:
     from treadsim.bluez.adapter import VirtualAdapter
     from treadsim.bluez.device import VirtualDevice
 
+__all__ = [
+    "ADAPTER_INTERFACE",
+    "ATT_INSUFFICIENT_AUTHORIZATION",
+    "ATT_INVALID_OFFSET",
+    "DEVICE_INTERFACE",
+    "ERROR_DOES_NOT_EXIST",
+    "ERROR_FAILED",
+    "ERROR_IMPROPERLY_CONFIGURED",
+    "ERROR_INVALID_ARGUMENTS",
+    "ERROR_NOT_AUTHORIZED",
+    "ERROR_NOT_PERMITTED",
+    "ERROR_NOT_SUPPORTED",
+    "GATT_CHARACTERISTIC_INTERFACE",
+    "GATT_DESCRIPTOR_INTERFACE",
+    "GATT_SERVICE_INTERFACE",
+    "AdapterInterface",
+    "CharacteristicOwner",
+    "DBusManufacturerData",
+    "DBusPathList",
+    "DBusStrList",
+    "DeviceInterface",
+    "GattCharacteristicInterface",
+    "GattDescriptorInterface",
+    "GattServiceInterface",
+    "dbus_error_for_att",
+]
+
 DBusStrList = Annotated[list[str], DBusSignature("as")]
 DBusPathList = Annotated[list[str], DBusSignature("ao")]
 DBusManufacturerData = Annotated[dict[int, Variant], DBusSignature("a{qv}")]

@@ -4,4 +4,6 @@ import sys
 
 from retrowalk.cli.command_line import main
 
+__all__: list[str] = []
+
 sys.exit(main())

@@ -20,6 +20,8 @@ from aiohttp import web
 from retrowalk.kiosk.passwords import verify_password
 from retrowalk.kiosk.settings import KioskSettings
 
+__all__ = ["MAX_BODY_BYTES", "STAFF_COOKIE", "Access", "json_body", "kiosk_cookie", "member_cookie", "refuse"]
+
 MAX_BODY_BYTES = 16 * 1024
 
 

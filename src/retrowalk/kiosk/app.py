@@ -15,6 +15,8 @@ from retrowalk.kiosk.mirror import Mirror
 from retrowalk.kiosk.settings import KioskSettings
 from retrowalk.kiosk.web import KioskWeb
 
+__all__ = ["Kiosk"]
+
 log = logging.getLogger(__name__)
 
 # How long open pages get to be closed at shutdown before aiohttp cancels them.

@@ -24,6 +24,8 @@ from retrowalk.mqtt.commands import CommandReply
 from retrowalk.mqtt.connection import ProtocolChoice, describe_connect_failure, open_client
 from retrowalk.mqtt.topics import COMMAND_LEAF, STAFF_COMMAND_LEAF, Topics
 
+__all__ = ["RECONNECT_MAX_S", "RECONNECT_MIN_S", "BrokerUnavailableError", "KioskBroker", "NoReplyError"]
+
 log = logging.getLogger(__name__)
 
 # A page must show the true state within 3 s of the broker coming back: retry at least this often.

@@ -21,6 +21,17 @@ from pydantic import BaseModel, ValidationError
 from retrowalk.kiosk.settings import KioskSettings, KioskTreadmill
 from retrowalk.mqtt.payloads import Availability, Event, SessionSummary, Telemetry, TreadmillState
 
+__all__ = [
+    "EVENTS_KEPT",
+    "EVENT_IDS_REMEMBERED",
+    "LISTENER_QUEUE",
+    "AvailabilityText",
+    "Listener",
+    "Mirror",
+    "PageMessage",
+    "TreadmillView",
+]
+
 log = logging.getLogger(__name__)
 
 AvailabilityText = Literal["online", "offline", "unknown"]

@@ -13,6 +13,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+__all__ = [
+    "MIN_PASSWORD_CHARS",
+    "PasswordHashError",
+    "hash_password",
+    "parse_password_hash",
+    "verify_password",
+]
+
 # scrypt's interactive-login cost (n=2**14, r=8, p=1): about 50 ms and 16 MiB per check, so a guessing
 # attack on the staff page is slow while a login stays quick.
 _N, _R, _P = 2**14, 8, 1

@@ -18,6 +18,16 @@ from retrowalk.errors import ConfigError, config_mistakes
 from retrowalk.kiosk.passwords import PasswordHashError, parse_password_hash
 from retrowalk.mqtt.settings import BrokerSettings
 
+__all__ = [
+    "ENV_PREFIX",
+    "MIN_TOKEN_CHARS",
+    "HttpSection",
+    "KioskSettings",
+    "KioskTreadmill",
+    "StaffSection",
+    "load_kiosk_config",
+]
+
 ENV_PREFIX = "RETROWALK_KIOSK_"
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 _ID = r"^[A-Za-z0-9_-]{1,64}$"

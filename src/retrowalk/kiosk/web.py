@@ -32,6 +32,8 @@ from retrowalk.kiosk.settings import KioskSettings
 from retrowalk.mqtt.commands import COMMAND_ADAPTER
 from retrowalk.mqtt.payloads import UserId
 
+__all__ = ["HEARTBEAT_S", "HTTP_STATUS_OF_REPLY", "MEMBER_COMMANDS", "RETRY_MS", "STATIC_DIR", "KioskWeb"]
+
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"

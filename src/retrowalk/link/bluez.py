@@ -23,6 +23,8 @@ from pyftms import MachineType, NotFitnessMachineError, get_machine_type_from_se
 from retrowalk.link.diagnose import describe_bluetooth_error
 from retrowalk.link.transport import LinkLog, LinkTarget
 
+__all__ = ["FTMS_SERVICE", "RELEASE_TIMEOUT_S", "BluezTransport"]
+
 FTMS_SERVICE = "00001826-0000-1000-8000-00805f9b34fb"
 # How long releasing a finished client's D-Bus connection may take before it is given up.
 RELEASE_TIMEOUT_S = 5.0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from bleak.exc import BleakError
 
+__all__ = ["describe_bluetooth_error"]
+
 
 def describe_bluetooth_error(err: BaseException) -> str:
     text = str(err.args[0]) if isinstance(err, BleakError) and err.args else str(err)

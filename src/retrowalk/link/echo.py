@@ -26,6 +26,8 @@ from retrowalk.session.events import (
 )
 from retrowalk.session.safety_constants import ECHO_WINDOW_S
 
+__all__ = ["WIND_DOWN_GAP_S", "EchoFilter", "WindDownFilter", "echo_of"]
+
 # Reports of a belt winding down by itself come about three times a second (UREVO E1L); a person at the
 # console presses keys far less often than this with each press lower than the last and nothing else.
 WIND_DOWN_GAP_S = 1.0

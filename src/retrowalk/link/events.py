@@ -13,6 +13,18 @@ from typing import Protocol
 from retrowalk.link.limits import DeviceRange
 from retrowalk.session.events import MachineStatusKind, ResultCode
 
+__all__ = [
+    "EventSink",
+    "LinkConnected",
+    "LinkEvent",
+    "LinkEvents",
+    "LinkLost",
+    "LinkReply",
+    "Sample",
+    "StatusChange",
+    "TreadmillInfo",
+]
+
 
 @dataclass(frozen=True)
 class TreadmillInfo:

@@ -27,6 +27,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+__all__ = [
+    "FIRST_RESERVED_BIT",
+    "MORE_DATA",
+    "STEP_COUNT_BIT",
+    "Reading",
+    "TrainingStatus",
+    "TrainingStatusReport",
+    "TreadmillDataPart",
+    "UnreadableFrameError",
+    "decode_training_status",
+    "decode_treadmill_data",
+    "without_trailing_bytes",
+]
+
 # Flag bit 0 is inverted: when it is set ("More Data"), the instantaneous speed is absent and another
 # part of the same record follows.
 MORE_DATA = 0x0001

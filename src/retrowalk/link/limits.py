@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+__all__ = ["DeviceRange"]
+
 
 @dataclass(frozen=True)
 class DeviceRange:

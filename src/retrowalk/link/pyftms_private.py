@@ -65,6 +65,25 @@ from retrowalk.link.ftms_data import (
     without_trailing_bytes,
 )
 
+__all__ = [
+    "GARBAGE_LOG_EVERY_S",
+    "MAX_RECORD_PARTS",
+    "PRIVATE_API",
+    "PYFTMS_VERSION",
+    "REPLY_LENGTH",
+    "RESPONSE_CODE",
+    "CheckedController",
+    "CheckedUpdater",
+    "GarbageLog",
+    "MalformedReplyError",
+    "PyftmsMismatchError",
+    "bleak_client_of",
+    "check_pyftms",
+    "install_guards",
+    "missing_private_api",
+    "request_control",
+]
+
 # The pyftms release the private uses below were written against; pyproject.toml pins the same one.
 PYFTMS_VERSION = "0.4.15"
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
+__all__ = ["TRANSITIONS", "LinkState", "LinkStateError", "check_transition"]
+
 
 class LinkState(StrEnum):
     CLOSED = "closed"  # run() is not running: no connection, nothing reported

@@ -27,6 +27,8 @@ from typing import Any, Protocol
 
 from bleak.backends.device import BLEDevice
 
+__all__ = ["LinkLog", "LinkTarget", "Transport"]
+
 type LinkLog = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 

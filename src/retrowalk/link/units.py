@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+__all__ = ["FASTER_THAN_REPORTED", "MIN_TRAVEL_M", "SLOWER_THAN_REPORTED", "UnitCheck", "UnitMismatch"]
+
 # Distance counters move in whole metres; below this much travel the rounding drowns the signal.
 MIN_TRAVEL_M = 6.0
 # A ratio this far from 1 is not noise: mph read as km/h gives 1.61, km/h read as mph 0.62.

@@ -27,6 +27,20 @@ from aiomqtt.exceptions import MqttCodeError
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+__all__ = [
+    "AIOMQTT_INIT_ATTRIBUTES",
+    "AIOMQTT_METHODS",
+    "PAHO_MEMBERS",
+    "PINNED_AIOMQTT",
+    "AckCheckingClient",
+    "AiomqttInternalsError",
+    "ClosedBeforeConnackError",
+    "PublishRefusedError",
+    "check_internals",
+    "missing_internals",
+    "paho_client",
+]
+
 # The version whose internals the names below were read from; pyproject.toml pins the same one.
 PINNED_AIOMQTT = "2.5.1"
 # Methods of aiomqtt.Client this module overrides or calls.

@@ -20,6 +20,8 @@ from retrowalk.mqtt.payloads import (
     utc_now,
 )
 
+__all__ = ["after_event", "after_telemetry", "all_clear"]
+
 
 def all_clear(treadmill_id: str) -> Attention:
     return Attention(treadmill_id=treadmill_id, check_belt=False)

@@ -44,6 +44,8 @@ from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.mqtt.topics import STAFF_COMMAND_LEAF, Topics, valid_id
 from retrowalk.storage import Store
 
+__all__ = ["BridgeStatus", "MqttBridge"]
+
 log = logging.getLogger(__name__)
 
 _TELEMETRY_QUEUE = 1000  # ~10 s of 100 treadmills at 1 Hz; beyond that the broker is too slow anyway

@@ -16,6 +16,32 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from retrowalk.errors import RefusedError
 from retrowalk.mqtt.payloads import PlanInfo, UserId, utc_now
 
+__all__ = [
+    "COMMAND_ADAPTER",
+    "ClearanceCommand",
+    "Command",
+    "CommandHandler",
+    "CommandId",
+    "CommandReply",
+    "InvalidCommandError",
+    "MemberCommand",
+    "MemberInfo",
+    "MemberSession",
+    "PainReportCommand",
+    "PauseCommand",
+    "PlanRequest",
+    "ResumeCommand",
+    "ScreeningCommand",
+    "SelectWalkerCommand",
+    "StartCommand",
+    "StartWalkerCommand",
+    "StopCommand",
+    "ValidationIssue",
+    "WalkerPainCommand",
+    "parse_command",
+    "readable_command_id",
+]
+
 CommandId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 

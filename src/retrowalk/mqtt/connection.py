@@ -15,6 +15,8 @@ from aiomqtt.exceptions import MqttConnectError
 from retrowalk.mqtt.aiomqtt_private import AckCheckingClient, ClosedBeforeConnackError
 from retrowalk.mqtt.settings import MQTT_TLS_PORT, BrokerSettings
 
+__all__ = ["AUTH_REFUSED", "ProtocolChoice", "connack_code", "describe_connect_failure", "open_client"]
+
 log = logging.getLogger(__name__)
 
 # CONNACK codes that mean "I do not speak this protocol version" (3.1.1 code 1, MQTT 5 code 0x84).

@@ -26,6 +26,24 @@ from retrowalk.mqtt.topics import Topics
 from retrowalk.session.events import EndReason
 from retrowalk.session.table import Phase
 
+__all__ = [
+    "EVENT_KINDS",
+    "DeviceFacts",
+    "EntityCategory",
+    "HaAvailability",
+    "HaBinarySensor",
+    "HaButton",
+    "HaComponent",
+    "HaDevice",
+    "HaDeviceDiscovery",
+    "HaEvent",
+    "HaNumber",
+    "HaOrigin",
+    "HaSelect",
+    "HaSensor",
+    "discovery_payload",
+]
+
 EntityCategory = Literal["diagnostic", "config"]
 # A figure that means something only while a session runs; outside one it renders "None" (unknown).
 _IN_SESSION = "{{{{ value_json.{field} if value_json.session_id else None }}}}"

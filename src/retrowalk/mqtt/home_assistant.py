@@ -25,6 +25,8 @@ from retrowalk.mqtt.discovery import DeviceFacts, discovery_payload
 from retrowalk.mqtt.payloads import Attention, EventPayload, SessionSummary, Telemetry
 from retrowalk.mqtt.topics import Topics
 
+__all__ = ["HomeAssistantView", "WalkerDirectory"]
+
 log = logging.getLogger(__name__)
 
 

@@ -14,6 +14,37 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, St
 
 from retrowalk.session.events import EndReason
 
+__all__ = [
+    "Attention",
+    "Availability",
+    "CapWarning",
+    "EndReasonName",
+    "Event",
+    "EventPayload",
+    "GridFitInfo",
+    "Kmh",
+    "LinkLost",
+    "Metres",
+    "OrphanedBeltStopped",
+    "OverspeedCorrected",
+    "Percent",
+    "PhaseChanged",
+    "PhaseName",
+    "PlanInfo",
+    "SafetyKeyPulled",
+    "Seconds",
+    "SessionEnded",
+    "SessionStarted",
+    "SessionSummary",
+    "StopNotConfirmed",
+    "Telemetry",
+    "TreadmillId",
+    "TreadmillState",
+    "UserId",
+    "kmh_text",
+    "utc_now",
+]
+
 # A treadmill id becomes a topic level: no '/', '+', '#', and short enough for client ids and ACLs.
 TreadmillId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]

@@ -21,6 +21,8 @@ from retrowalk.mqtt.payloads import (
     TreadmillState,
 )
 
+__all__ = ["render_schemas"]
+
 # file name -> (topic it describes, adapter)
 _SCHEMAS: dict[str, tuple[str, TypeAdapter[Any]]] = {
     "availability.json": ("<prefix>service/<service_id>/availability, <prefix>treadmill/<id>/availability",

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from retrowalk.errors import config_mistakes
 
+__all__ = ["MQTT_TLS_PORT", "BrokerSettings", "TlsSettings"]
+
 # MQTT topic levels may not contain wildcards; a prefix with them would make every subscription wrong.
 _PREFIX_RE = re.compile(r"^[^#+\x00]*/$")
 # IANA's port for MQTT over TLS: a plain connection there is closed by the broker without an answer.

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+__all__ = ["COMMAND_LEAF", "STAFF_COMMAND_LEAF", "Topics", "valid_id"]
+
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 COMMAND_LEAF = "command"
 # Clearances unblock a person a clinician must see first, so they have a topic of their own: a broker

@@ -32,6 +32,8 @@ from retrowalk.session import events as ev
 from retrowalk.session.events import EndReason
 from retrowalk.storage import Store, StoredSession
 
+__all__ = ["DELIVERY_AT_EXIT_S", "Clock", "RestartPolicy", "Service", "serve_until_signalled"]
+
 log = logging.getLogger(__name__)
 
 # At shutdown, how long the broker gets to take the sessions' ends, the final states and "offline".

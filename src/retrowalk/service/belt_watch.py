@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from retrowalk.link.units import UnitCheck
 from retrowalk.session.safety_constants import MOVING_KMH, ORPHAN_WINDOW_S
 
+__all__ = ["BeltWatch", "Finding", "OrphanedBelt", "WrongUnits"]
+
 
 @dataclass(frozen=True, slots=True)
 class OrphanedBelt:

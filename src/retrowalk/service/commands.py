@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from retrowalk.service.runner import TreadmillRunner
     from retrowalk.session.engine import SessionEngine
 
+__all__ = ["CommandRouter", "RecordCommand", "clearance_expired", "in_api_names"]
+
 log = logging.getLogger(__name__)
 
 # The commands that only add a row to the history (no treadmill involved).

@@ -18,6 +18,18 @@ from retrowalk.session import events as ev
 from retrowalk.session.grid import FittedPlan
 from retrowalk.session.plan import SessionPlan
 
+__all__ = [
+    "CallbackPublisher",
+    "LogPublisher",
+    "Publisher",
+    "SessionHistory",
+    "SessionNotices",
+    "SessionTally",
+    "TeePublisher",
+    "notice_payload",
+    "plan_info",
+]
+
 log = logging.getLogger(__name__)
 
 

@@ -14,6 +14,8 @@ from retrowalk.session.history import Clearance, PainReport, PainTiming, Screeni
 from retrowalk.session.plan import SessionPlan
 from retrowalk.storage import StoredClearance, StoredPainReport, StoredScreening, StoredSession
 
+__all__ = ["clearance_record", "pain_report", "screening_record", "session_record"]
+
 
 def session_record(row: StoredSession) -> SessionRecord | None:
     if row.plan_json is None:

@@ -51,6 +51,8 @@ from retrowalk.session.engine import SessionEngine
 from retrowalk.session.plan import OperatorCeilings, TreadmillCaps
 from retrowalk.session.safety_constants import MOVING_KMH
 
+__all__ = ["MAX_FOLLOW_UP_TURNS", "Link", "TreadmillRunner", "caps_from"]
+
 log = logging.getLogger(__name__)
 
 # How deep a chain of follow-ups may go (a command's result asking for a command whose result asks for

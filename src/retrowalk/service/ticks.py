@@ -6,6 +6,8 @@ import asyncio
 import math
 from collections.abc import Callable
 
+__all__ = ["TIMER_SLACK_S", "TickTimer"]
+
 # A timer may fire this much (real time) before its tick is due and still count as on time: asyncio fires
 # timers up to its clock resolution early, and re-arming for a millisecond would only cost a wake-up.
 TIMER_SLACK_S = 0.002

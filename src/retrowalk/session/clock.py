@@ -26,6 +26,8 @@ from retrowalk.session.state import allowed_now
 from retrowalk.session.table import Trigger
 from retrowalk.session.turn import Turn
 
+__all__ = ["advance_clock", "check_deadlines", "follow_plan_speed", "settle_phase"]
+
 
 def advance_clock(turn: Turn) -> None:
     """Count backward-walking time up to ``now``, stopping exactly at every boundary on the way.

@@ -35,6 +35,24 @@ from retrowalk.session.safety_constants import (
 from retrowalk.session.state import SessionState, allowed_now
 from retrowalk.session.table import Trigger
 
+__all__ = [
+    "COOL_DOWN_DONE",
+    "OVERSPEED_DETAIL",
+    "STALE_DETAIL",
+    "STILL_DETAIL",
+    "TIMED_RULES",
+    "Clock",
+    "Deadline",
+    "EndSession",
+    "Outcome",
+    "ReachCap",
+    "StepRamp",
+    "TimedRule",
+    "WarnOfCap",
+    "pending",
+    "quiet_until",
+]
+
 
 class Clock(StrEnum):
     WALL = "wall"  # monotonic seconds, as every event carries them

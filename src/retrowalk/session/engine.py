@@ -27,6 +27,8 @@ from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps,
 from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
 from retrowalk.session.turn import Turn
 
+__all__ = ["EngineSnapshot", "SessionEngine"]
+
 
 @dataclass(frozen=True, slots=True)
 class EngineSnapshot:

@@ -14,6 +14,49 @@ from enum import StrEnum
 from retrowalk.session import table
 from retrowalk.session.plan import SessionPlan
 
+__all__ = [
+    "ACTIVE_PHASES",
+    "COMMAND_TYPES",
+    "FINISHED_REASONS",
+    "SESSION_PHASES",
+    "STOP_DETAILS",
+    "TERMINAL_PHASES",
+    "Action",
+    "CapWarning",
+    "Command",
+    "CommandKind",
+    "CommandResult",
+    "DropLink",
+    "EndReason",
+    "Event",
+    "KioskCommand",
+    "LinkDown",
+    "LinkUp",
+    "MachineStatus",
+    "MachineStatusKind",
+    "Notice",
+    "OverspeedCorrected",
+    "PainReported",
+    "Pause",
+    "PauseBelt",
+    "Phase",
+    "PhaseChanged",
+    "ResultCode",
+    "Resume",
+    "SessionEnded",
+    "SessionStarted",
+    "SetTargetIncline",
+    "SetTargetSpeed",
+    "Start",
+    "StartBelt",
+    "Stop",
+    "StopBelt",
+    "StopNotConfirmed",
+    "Telemetry",
+    "Tick",
+    "TreadmillFault",
+]
+
 # The phases are defined beside their transition table (table.py). PhaseChanged, SessionEnded and the
 # snapshot carry them, so they belong to this vocabulary too and can be imported from here as well.
 Phase = table.Phase

@@ -41,6 +41,8 @@ from retrowalk.session.safety_constants import (
     PLAN_SPEED_GRID_KMH,
 )
 
+__all__ = ["FittedPlan", "GridFit", "asked_plan", "fit_plan_to_grid"]
+
 # A whole ramp from 0 to the absolute ceiling, one 0.1 km/h step per longest interval, plus the longest
 # hold: no fitted interval or hold can be longer.
 _LONGEST_FITTED_S = (

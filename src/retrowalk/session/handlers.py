@@ -51,6 +51,8 @@ from retrowalk.session.state import SessionState, allowed_now, limit_now
 from retrowalk.session.table import Trigger, next_phase
 from retrowalk.session.turn import Turn
 
+__all__ = ["handle"]
+
 _REFUSALS = frozenset(
     {ResultCode.CONTROL_NOT_PERMITTED, ResultCode.NOT_SUPPORTED, ResultCode.INVALID_PARAMETER}
 )

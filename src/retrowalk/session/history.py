@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from retrowalk.session.events import EndReason
 from retrowalk.session.plan import SessionPlan
 
+__all__ = ["Clearance", "PainReport", "PainTiming", "ScreeningAnswers", "SessionRecord"]
+
 _RECORD = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 

@@ -47,6 +47,19 @@ from retrowalk.session.safety_constants import (
     MIN_RAMP_INTERVAL_S,
 )
 
+__all__ = [
+    "OperatorCeilings",
+    "SessionPlan",
+    "TreadmillCaps",
+    "UserProfile",
+    "default_plan",
+    "from_centi",
+    "plan_problems",
+    "speed_ceiling_for",
+    "to_centi",
+    "validate_plan",
+]
+
 _FLOAT_SLACK = 1e-6
 
 

@@ -46,6 +46,8 @@ from retrowalk.session.safety_constants import (
     STOP_PAIN,
 )
 
+__all__ = ["Decision", "Progression", "next_plan"]
+
 
 class Decision(StrEnum):
     FIRST = "first_session"

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from retrowalk.session.plan import SessionPlan, to_centi
 
+__all__ = ["RampState", "allowed_centi", "floor_to_ramp_grid", "next_ramp_change_s"]
+
 
 @dataclass(frozen=True, slots=True)
 class RampState:

@@ -16,6 +16,14 @@ from retrowalk.errors import PlanError
 from retrowalk.session.history import Clearance, ScreeningAnswers
 from retrowalk.session.plan import UserProfile
 
+__all__ = [
+    "ScreeningDecision",
+    "latest_answers",
+    "require_screening_passed",
+    "screening_decision",
+    "user_profile",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class ScreeningDecision:

@@ -10,6 +10,8 @@ from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps
 from retrowalk.session.ramp import RampState, allowed_centi
 from retrowalk.session.safety_constants import SLOWDOWN_KMH_S
 
+__all__ = ["EngineContext", "SessionState", "allowed_now", "limit_now"]
+
 
 @dataclass(frozen=True, slots=True)
 class EngineContext:

@@ -13,6 +13,17 @@ from typing import Final
 
 from retrowalk.errors import IllegalTransitionError
 
+__all__ = [
+    "ACTIVE_PHASES",
+    "KIOSK_COMMANDS",
+    "SESSION_PHASES",
+    "TERMINAL_PHASES",
+    "TRANSITIONS",
+    "Phase",
+    "Trigger",
+    "next_phase",
+]
+
 
 class Phase(StrEnum):
     IDLE = "idle"

@@ -31,6 +31,8 @@ from retrowalk.session.plan import from_centi, to_centi
 from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
 from retrowalk.session.table import Trigger, next_phase
 
+__all__ = ["Turn"]
+
 # Silent data may be a half-dead connection: the runner rebuilds the link rather than wait on it.
 _DROP_SILENT_LINK = "telemetry stopped while the belt should move"
 
