@@ -59,6 +59,12 @@ PROFILES: dict[str, Profile] = {
         ("--pages", "2", "--seconds", "1", "--stops", "2"),
         r"(bare MQTT|kiosk SSE|kiosk POST|kiosk CPU|kiosk memory|samples lost)",
     ),
+    "kiosk_browser": Profile(
+        ("--pages", "20", "--rate", "1", "--seconds", "30", "--stops", "10"),
+        ("--pages", "2", "--rate", "2", "--seconds", "1", "--stops", "2"),
+        r"(browser|pages visible|page clock|telemetry:|bare MQTT|DOM|not shown|kiosk CPU|kiosk memory|stop"
+        r"|errors in the pages|skipped)",
+    ),
     "fleet": Profile(
         ("--in-process", "100,300,600", "--adapter", "20,50", "--seconds", "10", "--warmup", "2"),
         ("--in-process", "5", "--adapter", "2", "--seconds", "2", "--warmup", "0.5"),
