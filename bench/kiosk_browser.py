@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -98,6 +99,17 @@ OBSERVE = """() => {
   document.addEventListener("pointerdown", () =>
     window.rwBenchTaps.push(performance.timeOrigin + performance.now()), { capture: true });
 }"""
+# Before any page script: every EventSource first stamps each telemetry event as it reaches the page
+# (its listener is the first added, so it runs before the page's own).
+STREAM_EVENTS = """
+window.rwBenchEvents = [];
+window.EventSource = class extends EventSource {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("telemetry", (m) =>
+      window.rwBenchEvents.push([JSON.parse(m.data).elapsed_s, performance.timeOrigin + performance.now()]));
+  }
+};"""
 BARE_PATH = "/bench/bare-page"
 # The bare peer in the browser: the kiosk's stream, the speed written into an element, nothing else.
 BARE_PAGE = f"""<!doctype html><html lang="en"><title>bare peer</title>
@@ -136,6 +148,7 @@ def sample(seq: int, speed: float) -> str:
 class OpenPage:
     page: Page
     name: str
+    bare: bool
     # The page's wall clock less the bench's, in seconds (from the page's ms, so it is exact to ~0.1 ms).
     clock_offset_s: float = 0.0
     clock_uncertainty_s: float = 0.0
@@ -157,13 +170,19 @@ class OpenPage:
         found: list[tuple[str, float]] = await self.page.evaluate("() => window.rwBenchWrites")
         return [(text, ms / 1000 - self.clock_offset_s) for text, ms in found]
 
+    async def events(self) -> dict[int, float]:
+        """When each sample's stream event reached the page (before the page's own listener ran)."""
+        found: list[tuple[float, float]] = await self.page.evaluate("() => window.rwBenchEvents")
+        return {int(elapsed): ms / 1000 - self.clock_offset_s for elapsed, ms in found}
+
     async def taps(self) -> list[float]:
         found: list[float] = await self.page.evaluate("() => window.rwBenchTaps")
         return [ms / 1000 - self.clock_offset_s for ms in found]
 
 
 async def open_page(browser: Browser, base: str, name: str, *, bare: bool) -> OpenPage:
-    opened = OpenPage(await new_page(browser, [], PORTRAIT), name)
+    opened = OpenPage(await new_page(browser, [], PORTRAIT), name, bare)
+    await opened.page.add_init_script(STREAM_EVENTS)
     opened.page.on("pageerror", lambda error: opened.errors.append(str(error)))
     context = opened.page.context
     if bare:
@@ -182,18 +201,28 @@ async def open_page(browser: Browser, base: str, name: str, *, bare: bool) -> Op
     return opened
 
 
-def latencies(writes: list[tuple[str, float]], sent: list[tuple[str, float]], window_s: float) -> list[float]:
-    """For each sample in order, the first write of its key after the previous sample's write; a sample
-    not written within ``window_s`` (before its key comes round again) counts as lost."""
-    found: list[float] = []
+@dataclass(frozen=True)
+class Sent:
+    """When a sample was published, on the wall clock (as the pages stamp) and the perf counter."""
+
+    wall: float
+    perf: float
+
+
+def written(writes: list[tuple[str, float]], sent: dict[int, Sent], window_s: float) -> dict[int, float]:
+    """When each sample was written into the element: for each in order, the first write of its speed
+    after the previous sample's write. A sample not written within ``window_s`` (well before its speed
+    comes round again) was not shown."""
+    found: dict[int, float] = {}
     cursor = 0
-    for key, sent_at in sent:
+    for seq, stamp in sorted(sent.items()):
+        key = f"{speed_of(seq):.1f}"
         for index in range(cursor, len(writes)):
             text, written_at = writes[index]
-            if written_at > sent_at + window_s:
+            if written_at > stamp.wall + window_s:
                 break
             if text == key:
-                found.append((written_at - sent_at) * 1000)
+                found[seq] = written_at
                 cursor = index + 1
                 break
     return found
@@ -228,75 +257,137 @@ class KioskProcess:
 async def telemetry_to_dom(
     broker: Mosquitto, kiosk: KioskProcess, browser: Browser, sizes: Sizes
 ) -> list[OpenPage]:
-    pid, base, pages, bare_pages = kiosk.pid, kiosk.base, sizes.pages, sizes.bare_pages
-    rss_without_pages = rss_bytes(pid)
+    rss_without_pages = rss_bytes(kiosk.pid)
     async with aiomqtt.Client(broker.host, broker.port, identifier="bench-service") as publisher:
         await publish_service(publisher)
         opened: list[OpenPage] = []
-        for number in range(pages + bare_pages):
-            bare = number >= pages
-            name = f"bare-{number - pages}" if bare else f"kiosk-{number}"
-            opened.append(await open_page(browser, base, name, bare=bare))
-            progress(f"opened page {number + 1}/{pages + bare_pages} ({name})")
+        for number in range(sizes.pages + sizes.bare_pages):
+            bare = number >= sizes.pages
+            name = f"bare-{number - sizes.pages}" if bare else f"kiosk-{number}"
+            opened.append(await open_page(browser, kiosk.base, name, bare=bare))
+            progress(f"opened page {number + 1}/{sizes.pages + sizes.bare_pages} ({name})")
         visible = [await p.page.evaluate("() => document.visibilityState") for p in opened]
         mqtt_arrivals: dict[int, float] = {}
         mqtt_ready = asyncio.Event()
         async with asyncio.TaskGroup() as group:
             peer = group.create_task(bare_peer(broker, mqtt_arrivals, mqtt_ready), name="bare-mqtt-peer")
             await asyncio.wait_for(mqtt_ready.wait(), 30)
-            cpu_before, started = cpu_s(pid), time.monotonic()
+            cpu = Cpu(kiosk.pid)
             sent = await publish_samples(publisher, sizes)
             await all_show_last(opened)
-            cpu_used, duration = cpu_s(pid) - cpu_before, time.monotonic() - started
+            cpu.stop()
             peer.cancel()
-    rss_with_pages = rss_bytes(pid)
-    window_s = SPEED_KEYS / sizes.rate / 2
-    keyed = [(f"{speed_of(seq):.1f}", wall) for seq, (wall, _) in sorted(sent.items())]
-    kiosk_ms: list[float] = []
-    bare_ms: list[float] = []
-    lost = 0
-    for page in opened:
-        found = latencies(await page.writes(), keyed, window_s)
-        lost += len(keyed) - len(found)
-        (bare_ms if page.name.startswith("bare") else kiosk_ms).extend(found)
-    mqtt_ms = [(mqtt_arrivals[s] - perf) * 1000 for s, (_, perf) in sent.items() if s in mqtt_arrivals]
-    offsets = [page.clock_offset_s * 1000 for page in opened]
-    print(f"browser: chromium, {pages} kiosk pages and {bare_pages} bare, each page in its own context")
+    rss_with_pages = rss_bytes(kiosk.pid)
+    print(
+        f"browser: chromium, {sizes.pages} kiosk pages and {sizes.bare_pages} bare, each in its own context"
+    )
     print(f"{'pages visible':>34}: {visible.count('visible')}/{len(visible)}")
+    offsets = [page.clock_offset_s * 1000 for page in opened]
     print(
         f"{'page clock - bench clock':>34}: {min(offsets):.2f} to {max(offsets):.2f} ms, taken off "
         f"(each to within {max(p.clock_uncertainty_s for p in opened) * 1000:.2f} ms)"
     )
-    print(f"telemetry: {len(sent)} samples at {sizes.rate:g} Hz, publish -> DOM update")
-    report("bare MQTT peer (no browser)", mqtt_ms)
-    report(f"bare pages' DOM ({bare_pages} open)", bare_ms)
-    report(f"kiosk pages' DOM ({pages} open)", kiosk_ms, TELEMETRY_GOAL_MS)
-    print(f"{'samples not shown':>34}: {lost}")
-    streams = pages + bare_pages
+    print(f"telemetry: {len(sent)} samples at {sizes.rate:g} Hz, from the publish")
+    report(
+        "bare MQTT peer: -> message",
+        [(mqtt_arrivals[s] - t.perf) * 1000 for s, t in sent.items() if s in mqtt_arrivals],
+    )
+    paths = {False: PagePaths(), True: PagePaths()}
+    window_s = SPEED_KEYS / sizes.rate / 2
+    for page in opened:
+        await paths[page.bare].add(page, sent, window_s)
+    for bare, who, goal in ((True, "bare page", None), (False, "kiosk page", TELEMETRY_GOAL_MS)):
+        report(f"{who}: -> stream event", paths[bare].event_ms)
+        report(f"{who}: -> DOM update", paths[bare].dom_ms, goal)
+        report(f"{who}: stream event -> DOM", paths[bare].logic_ms)
+        print(f"{who + ': samples not shown':>34}: {paths[bare].lost}")
+    updates = len(sent) * len(opened)
     print(
-        f"{'kiosk CPU':>34}: {cpu_used:.2f} s over {duration:.0f} s, "
-        f"{cpu_used / (len(sent) * streams) * 1e6:.0f} µs per page message, "
-        f"{cpu_used / duration / streams * 100:.3f} % of a core per open page at {sizes.rate:g} Hz"
+        f"{'kiosk CPU':>34}: {cpu.kiosk_s:.2f} s over {cpu.wall_s:.0f} s, "
+        f"{cpu.kiosk_s / updates * 1e6:.0f} µs per page message, "
+        f"{cpu.kiosk_s / cpu.wall_s / len(opened) * 100:.3f} % of a core per open page at {sizes.rate:g} Hz"
     )
     print(
         f"{'kiosk memory':>34}: {rss_without_pages / 2**20:.1f} MiB without pages, "
-        f"{rss_with_pages / 2**20:.1f} MiB with {streams}: "
-        f"{(rss_with_pages - rss_without_pages) / streams / 1024:.0f} KiB per open page"
+        f"{rss_with_pages / 2**20:.1f} MiB with {len(opened)}: "
+        f"{(rss_with_pages - rss_without_pages) / len(opened) / 1024:.0f} KiB per open page"
+    )
+    print(
+        f"{'chromium CPU (all its processes)':>34}: {cpu.browser_s:.2f} s over {cpu.wall_s:.0f} s, "
+        f"{cpu.browser_s / updates * 1e3:.1f} ms per page update"
     )
     return opened
 
 
-async def publish_samples(publisher: aiomqtt.Client, sizes: Sizes) -> dict[int, tuple[float, float]]:
+class Cpu:
+    """CPU time (user + system, from /proc) of the kiosk process and of chromium's processes from now."""
+
+    def __init__(self, kiosk_pid: int) -> None:
+        self.kiosk_pid = kiosk_pid
+        self._started = time.monotonic()
+        self._kiosk = cpu_s(kiosk_pid)
+        self._browser = self.browser_now()
+        self.kiosk_s = self.browser_s = self.wall_s = 0.0
+
+    @staticmethod
+    def browser_now() -> float:
+        """Chromium's processes are this process's descendants (through Playwright's driver)."""
+        children: dict[int, list[int]] = {}
+        names: dict[int, str] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):  # a process that ended meanwhile
+                name, rest = stat.read_text().rsplit(")", 1)
+                pid = int(stat.parent.name)
+                names[pid] = name.split("(", 1)[1]
+                children.setdefault(int(rest.split()[1]), []).append(pid)
+        total, todo = 0.0, list(children.get(os.getpid(), []))
+        while todo:
+            pid = todo.pop()
+            todo.extend(children.get(pid, []))
+            if names[pid].startswith("chrom"):
+                with contextlib.suppress(OSError):
+                    total += cpu_s(pid)
+        return total
+
+    def stop(self) -> None:
+        self.wall_s = time.monotonic() - self._started
+        self.kiosk_s = cpu_s(self.kiosk_pid) - self._kiosk
+        self.browser_s = self.browser_now() - self._browser
+
+
+@dataclass
+class PagePaths:
+    """Latencies (ms) of one kind of page, from each sample's publish."""
+
+    event_ms: list[float] = field(default_factory=list)
+    dom_ms: list[float] = field(default_factory=list)
+    logic_ms: list[float] = field(default_factory=list)
+    lost: int = 0
+
+    async def add(self, page: OpenPage, sent: dict[int, Sent], window_s: float) -> None:
+        events = await page.events()
+        writes = written(await page.writes(), sent, window_s)
+        self.lost += len(sent) - len(writes)
+        for seq, stamp in sent.items():
+            if seq in events:
+                self.event_ms.append((events[seq] - stamp.wall) * 1000)
+            if seq in writes:
+                self.dom_ms.append((writes[seq] - stamp.wall) * 1000)
+            if seq in events and seq in writes:
+                self.logic_ms.append((writes[seq] - events[seq]) * 1000)
+
+
+async def publish_samples(publisher: aiomqtt.Client, sizes: Sizes) -> dict[int, Sent]:
     """The measured samples, each stamped (wall clock, perf counter) just before its publish; then the
     last one, until every page shows it."""
     topic = f"{PREFIX}treadmill/{TREADMILL}/telemetry"
     count = int(sizes.seconds * sizes.rate)
-    sent: dict[int, tuple[float, float]] = {}
+    sent: dict[int, Sent] = {}
     start = time.perf_counter()
     for seq in range(1, count + 1):
         await asyncio.sleep(max(0.0, start + seq / sizes.rate - time.perf_counter()))
         payload = sample(seq, speed_of(seq))
-        sent[seq] = (time.time(), time.perf_counter())
+        sent[seq] = Sent(time.time(), time.perf_counter())
         await publisher.publish(topic, payload, qos=0)
         if seq % max(1, int(sizes.rate * 5)) == 0:
             progress(f"telemetry: {seq}/{count} samples published")
