@@ -313,7 +313,8 @@ async def telemetry_to_dom(
         f"{(rss_with_pages - rss_without_pages) / len(opened) / 1024:.0f} KiB per open page"
     )
     print(
-        f"{'chromium CPU (all its processes)':>34}: {cpu.browser_s:.2f} s over {cpu.wall_s:.0f} s, "
+        f"{'chromium CPU (all its processes)':>34}: {cpu.browser_s:.2f} s over {cpu.wall_s:.0f} s "
+        f"({cpu.browser_s / cpu.wall_s * 100:.0f} % of a core), "
         f"{cpu.browser_s / updates * 1e3:.1f} ms per page update"
     )
     return opened
