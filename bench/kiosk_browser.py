@@ -100,12 +100,16 @@ OBSERVE = """() => {
     window.rwBenchTaps.push(performance.timeOrigin + performance.now()), { capture: true });
 }"""
 # Before any page script: every EventSource first stamps each telemetry event as it reaches the page
-# (its listener is the first added, so it runs before the page's own).
+# (its listener is the first added, so it runs before the page's own); and the streams a page opens are
+# counted (more than one: the page gave up on a silent stream and opened another, whose snapshot brings
+# the latest sample, not those in between).
 STREAM_EVENTS = """
 window.rwBenchEvents = [];
+window.rwBenchStreams = 0;
 window.EventSource = class extends EventSource {
   constructor(...args) {
     super(...args);
+    window.rwBenchStreams += 1;
     this.addEventListener("telemetry", (m) =>
       window.rwBenchEvents.push([JSON.parse(m.data).elapsed_s, performance.timeOrigin + performance.now()]));
   }
@@ -301,6 +305,7 @@ async def telemetry_to_dom(
         report(f"{who}: -> DOM update", paths[bare].dom_ms, goal)
         report(f"{who}: stream event -> DOM", paths[bare].logic_ms)
         print(f"{who + ': samples not shown':>34}: {paths[bare].lost}")
+        print(f"{who + ': streams reconnected':>34}: {paths[bare].reconnects}")
     updates = len(sent) * len(opened)
     print(
         f"{'kiosk CPU':>34}: {cpu.kiosk_s:.2f} s over {cpu.wall_s:.0f} s, "
@@ -364,8 +369,10 @@ class PagePaths:
     dom_ms: list[float] = field(default_factory=list)
     logic_ms: list[float] = field(default_factory=list)
     lost: int = 0
+    reconnects: int = 0
 
     async def add(self, page: OpenPage, sent: dict[int, Sent], window_s: float) -> None:
+        self.reconnects += await page.page.evaluate("() => window.rwBenchStreams") - 1
         events = await page.events()
         writes = written(await page.writes(), sent, window_s)
         self.lost += len(sent) - len(writes)
