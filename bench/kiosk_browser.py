@@ -11,8 +11,11 @@ figure beside a bare peer measured in the same run (issue 15).
    evaluation with the shortest round trip of five) and taken off. Beside the kiosk's pages in the same
    run: ``--bare-pages`` minimal HTML pages (no kiosk page logic: an EventSource on the same stream that
    writes the speed into an element, observed the same way), and a bare MQTT subscriber (MQTT alone).
-   The kiosk process's CPU over the phase (from /proc) per page message and per open page, and its
-   resident memory with the pages open less without, are printed.
+   Each page also stamps every telemetry event as it reaches it, so the figure splits into publish ->
+   stream event and stream event -> DOM (the page's own work). The kiosk process's CPU over the phase
+   (from /proc) per page message and per open page, and its resident memory with the pages open less
+   without, are printed; beside them chromium's CPU and each kind of page's main-thread time per sample
+   (chromium's own count, through the DevTools protocol).
 2. Stop: treadsim behind its virtual adapter and the real service in this process, the kiosk and the
    same open pages in front. Each round starts a session (through the service's router) and waits for the
    belt to run; then, alternately, a real click on one page's Stop button (the pages take turns) and a
@@ -43,7 +46,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, CDPSession, Page, async_playwright, expect
 
 from kiosk import (
     PREFIX,
@@ -153,10 +156,18 @@ class OpenPage:
     page: Page
     name: str
     bare: bool
-    # The page's wall clock less the bench's, in seconds (from the page's ms, so it is exact to ~0.1 ms).
+    # The page's wall clock less the bench's, in seconds, and how far off that may be (half the round trip).
     clock_offset_s: float = 0.0
     clock_uncertainty_s: float = 0.0
     errors: list[str] = field(default_factory=list)
+    devtools: CDPSession | None = None
+
+    async def main_thread_s(self) -> tuple[float, float]:
+        """Chromium's count of the page's main-thread time so far: (all its tasks, script alone)."""
+        assert self.devtools is not None
+        answer = await self.devtools.send("Performance.getMetrics")
+        metrics = {metric["name"]: metric["value"] for metric in answer["metrics"]}
+        return metrics["TaskDuration"], metrics["ScriptDuration"]
 
     async def measure_clock(self) -> None:
         best: tuple[float, float] | None = None
@@ -202,6 +213,8 @@ async def open_page(browser: Browser, base: str, name: str, *, bare: bool) -> Op
         await expect(opened.page.locator("#belt-speed")).to_be_visible(timeout=30_000)
     await opened.page.evaluate(OBSERVE)
     await opened.measure_clock()
+    opened.devtools = await context.new_cdp_session(opened.page)
+    await opened.devtools.send("Performance.enable")
     return opened
 
 
@@ -277,9 +290,11 @@ async def telemetry_to_dom(
             peer = group.create_task(bare_peer(broker, mqtt_arrivals, mqtt_ready), name="bare-mqtt-peer")
             await asyncio.wait_for(mqtt_ready.wait(), 30)
             cpu = Cpu(kiosk.pid)
+            busy_before = [await page.main_thread_s() for page in opened]
             sent = await publish_samples(publisher, sizes)
             await all_show_last(opened)
             cpu.stop()
+            busy_after = [await page.main_thread_s() for page in opened]
             peer.cancel()
     rss_with_pages = rss_bytes(kiosk.pid)
     print(
@@ -298,14 +313,20 @@ async def telemetry_to_dom(
     )
     paths = {False: PagePaths(), True: PagePaths()}
     window_s = SPEED_KEYS / sizes.rate / 2
-    for page in opened:
+    for page, before, after in zip(opened, busy_before, busy_after, strict=True):
         await paths[page.bare].add(page, sent, window_s)
+        paths[page.bare].add_main_thread(before, after)
     for bare, who, goal in ((True, "bare page", None), (False, "kiosk page", TELEMETRY_GOAL_MS)):
         report(f"{who}: -> stream event", paths[bare].event_ms)
         report(f"{who}: -> DOM update", paths[bare].dom_ms, goal)
         report(f"{who}: stream event -> DOM", paths[bare].logic_ms)
         print(f"{who + ': samples not shown':>34}: {paths[bare].lost}")
         print(f"{who + ': streams reconnected':>34}: {paths[bare].reconnects}")
+        page_samples = len(sent) * max(1, paths[bare].pages)
+        print(
+            f"{who + ': main thread':>34}: {paths[bare].busy_s / page_samples * 1e3:.1f} ms busy per sample "
+            f"({paths[bare].script_s / page_samples * 1e3:.1f} ms script), its idle work included"
+        )
     updates = len(sent) * len(opened)
     print(
         f"{'kiosk CPU':>34}: {cpu.kiosk_s:.2f} s over {cpu.wall_s:.0f} s, "
@@ -370,6 +391,14 @@ class PagePaths:
     logic_ms: list[float] = field(default_factory=list)
     lost: int = 0
     reconnects: int = 0
+    pages: int = 0
+    busy_s: float = 0.0
+    script_s: float = 0.0
+
+    def add_main_thread(self, before: tuple[float, float], after: tuple[float, float]) -> None:
+        self.pages += 1
+        self.busy_s += after[0] - before[0]
+        self.script_s += after[1] - before[1]
 
     async def add(self, page: OpenPage, sent: dict[int, Sent], window_s: float) -> None:
         self.reconnects += await page.page.evaluate("() => window.rwBenchStreams") - 1
@@ -406,7 +435,9 @@ async def publish_samples(publisher: aiomqtt.Client, sizes: Sizes) -> dict[int, 
 async def all_show_last(opened: list[OpenPage]) -> None:
     for page in opened:
         await page.page.wait_for_function(
-            f"() => window.rwBenchWrites.some(([text]) => text === '{LAST_SPEED:.1f}')", timeout=30_000
+            f"() => window.rwBenchWrites.some(([text]) => text === '{LAST_SPEED:.1f}')",
+            polling=100,  # not every animation frame: the pages' main-thread time is being counted
+            timeout=30_000,
         )
 
 
