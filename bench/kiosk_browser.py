@@ -196,9 +196,9 @@ class OpenPage:
 
 
 async def open_page(browser: Browser, base: str, name: str, *, bare: bool) -> OpenPage:
-    opened = OpenPage(await new_page(browser, [], PORTRAIT), name, bare)
+    errors: list[str] = []  # the page's uncaught errors: a page that stopped updating measures nothing
+    opened = OpenPage(await new_page(browser, errors, PORTRAIT), name, bare, errors=errors)
     await opened.page.add_init_script(STREAM_EVENTS)
-    opened.page.on("pageerror", lambda error: opened.errors.append(str(error)))
     context = opened.page.context
     if bare:
         await context.add_cookies([{"name": kiosk_cookie(TREADMILL), "value": TOKEN, "url": base}])
@@ -465,14 +465,15 @@ async def tap_stop(page: OpenPage, probe: StopProbe, figures: StopFigures) -> No
     stopped_wall = probe.stopped_at + (time.time() - time.perf_counter())
     figures.click_ms.append((probe.stopped_at - clicked) * 1000)
     taps = await page.taps()
-    if len(taps) > taps_before:
-        figures.tap_ms.append((stopped_wall - taps[taps_before]) * 1000)
+    if len(taps) <= taps_before:
+        raise RuntimeError(f"the click on {page.name}'s Stop made no pointerdown in the page")
+    figures.tap_ms.append((stopped_wall - taps[taps_before]) * 1000)
 
 
 async def stops(broker: Mosquitto, opened: list[OpenPage], rounds: int, workdir: Path) -> None:
     probe = StopProbe()
     figures = StopFigures()
-    kiosk_pages = [page for page in opened if page.name.startswith("kiosk")]
+    kiosk_pages = [page for page in opened if not page.bare]
     async with Simulator(treadmills=1) as sim:
         os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = sim.bus_address
         probe.install(sim)
