@@ -5,8 +5,8 @@ would measure each other). A bench this file has no profile for still runs, with
 every line it prints goes into the table. ``--tiny`` uses sizes that only prove the benches still run
 (the smoke test uses it); the figures it prints mean nothing.
 
-    .venv/bin/python bench/run_all.py            # about 6-8 minutes on a 2-core machine
-    .venv/bin/python bench/run_all.py --tiny     # about a minute
+    .venv/bin/python bench/run_all.py            # about 8-10 minutes on a 2-core machine
+    .venv/bin/python bench/run_all.py --tiny     # about a minute and a half
     .venv/bin/python bench/run_all.py --only fleet --only control_path
 """
 
@@ -58,6 +58,12 @@ PROFILES: dict[str, Profile] = {
         ("--pages", "20", "--seconds", "10", "--stops", "10"),
         ("--pages", "2", "--seconds", "1", "--stops", "2"),
         r"(bare MQTT|kiosk SSE|kiosk POST|kiosk CPU|kiosk memory|samples lost)",
+    ),
+    "kiosk_browser": Profile(
+        ("--pages", "20", "--rate", "1", "--seconds", "30", "--stops", "10"),
+        ("--pages", "2", "--rate", "2", "--seconds", "1", "--stops", "2"),
+        r"(browser|pages visible|page clock|telemetry:|bare MQTT|DOM|not shown|reconnected|kiosk CPU"
+        r"|kiosk memory|stop|errors in the pages|skipped)",
     ),
     "fleet": Profile(
         ("--in-process", "100,300,600", "--adapter", "20,50", "--seconds", "10", "--warmup", "2"),
