@@ -13,6 +13,7 @@ from retrowalk.errors import StorageError
 from retrowalk.storage import (
     SCHEMA_VERSION,
     Store,
+    StoredCaps,
     StoredClearance,
     StoredPainReport,
     StoredScreening,
@@ -46,6 +47,29 @@ def test_a_new_file_gets_the_current_schema_and_reopens(tmp_path: Path) -> None:
     again = Store(path)
     assert again.outbox_count() == 1
     again.close()
+
+
+def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    old = Store(path)
+    old.record_session(session("s1", T0))
+    old.close()
+    with sqlite3.connect(path) as conn:  # as retrowalk's first schema left it
+        conn.execute("DROP TABLE treadmill_caps")
+        conn.execute("PRAGMA user_version=1")
+    upgraded = Store(path)
+    try:
+        assert upgraded.schema_version() == SCHEMA_VERSION
+        assert [s.session_id for s in upgraded.sessions_for_user("ann")] == ["s1"]
+        assert upgraded.treadmill_caps("tm1") is None
+        upgraded.record_treadmill_caps(StoredCaps("tm1", '{"speed_step_kmh": 0.32}', T0))
+        upgraded.record_treadmill_caps(StoredCaps("tm1", '{"speed_step_kmh": 0.5}', T0 + timedelta(days=1)))
+        # The latest report replaces the one before.
+        assert upgraded.treadmill_caps("tm1") == StoredCaps(
+            "tm1", '{"speed_step_kmh": 0.5}', T0 + timedelta(days=1)
+        )
+    finally:
+        upgraded.close()
 
 
 def test_a_corrupt_file_is_a_clear_error_naming_it(tmp_path: Path) -> None:

@@ -15,10 +15,23 @@ from pathlib import Path
 import pytest
 
 from retrowalk.cli import main
-from retrowalk.session.plan import SessionPlan
-from retrowalk.storage import Store, StoredClearance, StoredPainReport, StoredScreening, StoredSession
+from retrowalk.session.plan import SessionPlan, TreadmillCaps
+from retrowalk.storage import (
+    OpenSession,
+    Store,
+    StoredCaps,
+    StoredClearance,
+    StoredPainReport,
+    StoredScreening,
+    StoredSession,
+)
 
 FIRST_PLAN = SessionPlan(start_speed_kmh=1.0, target_speed_kmh=1.5, duration_cap_s=300)
+# What `user show` says under the next plan while the configuration's treadmill has not run a session.
+BEFORE_FITTING = (
+    "(as asked, before fitting to the speed steps of home: retrowalk learns them when a session starts "
+    "there, and a treadmill with coarser steps runs it slower, never faster)"
+)
 
 
 @pytest.fixture
@@ -106,7 +119,10 @@ def test_a_wrong_yes_is_corrected_by_answering_again(
         "recent_knee_surgery": False,
     }
     code, out, _ = run(capsys, *user_args(config, "show"))
-    assert out.splitlines()[-1] == "next session: 1.0 -> 1.5 km/h, 5 min (the first session)"
+    assert out.splitlines()[-2:] == [
+        "next session: 1.0 -> 1.5 km/h, 5 min (the first session)",
+        BEFORE_FITTING,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -195,8 +211,9 @@ def test_pain_after_and_next_morning_belong_to_the_latest_session_and_let_the_pl
     hint = f"retrowalk user pain --config {config} --user me"
 
     code, out, _ = run(capsys, *user_args(config, "show"))
-    assert out.splitlines()[-4:] == [
+    assert out.splitlines()[-5:] == [
         "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
+        BEFORE_FITTING,
         "it waits for your after and next-morning pain: with pain of 3 or less and the next morning no "
         "worse than before, it becomes 1.0 -> 1.6 km/h, 7 min",
         f"  report it: {hint} --when after SCORE",
@@ -410,3 +427,70 @@ def test_a_name_no_record_could_carry_is_refused(
     assert err == (
         "retrowalk: --user takes a name of 1 to 64 characters without control characters (tabs, newlines)\n"
     )
+
+
+def reported(store: Store, low: float, high: float, step: float) -> None:
+    """The speed range a session start on "home" recorded (as the service does when one starts there)."""
+    caps = TreadmillCaps(min_speed_kmh=low, max_speed_kmh=high, speed_step_kmh=step)
+    store.record_treadmill_caps(StoredCaps("home", caps.model_dump_json(), datetime.now(UTC)))
+
+
+def test_show_fits_the_next_plan_to_the_speed_steps_the_treadmill_reported(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    # A pad that counts in mph: 0.96 + n x 0.32 km/h. Rounded down, 1.0 is 0.96 and 1.5 is 1.28.
+    reported(store, 0.96, 6.43, 0.32)
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[3:6] == [
+        "sessions: none yet",
+        "next session: 1.0 -> 1.5 km/h, 5 min (the first session)",
+        "on home it runs as 'session start' will show it: 0.96 -> 1.28 km/h, 5 min",
+    ]
+    assert lines[6] == "  the plan was fitted to the treadmill's 0.32 km/h speed steps:"
+    assert any(line.startswith("    start speed 1.0 -> 0.96 km/h") for line in lines[7:]), lines
+    assert BEFORE_FITTING not in lines
+
+    # A treadmill with 0.1 km/h steps runs the plan as written: nothing to add, nothing before fitting.
+    reported(store, 0.5, 6.0, 0.1)
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert out.splitlines()[3:] == [
+        "sessions: none yet",
+        "next session: 1.0 -> 1.5 km/h, 5 min (the first session)",
+    ]
+
+    # One whose lowest speed is above the plan's start cannot run it at all, and says why.
+    reported(store, 1.2, 6.0, 0.1)
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    refused = out.splitlines()[5]
+    assert refused.startswith("on home a start would be refused: plan refused: "), refused
+    assert "below the treadmill's minimum speed (1.2 km/h)" in refused
+
+
+def test_show_says_a_session_is_running_instead_of_none_yet(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    # What the service notes when a session starts; the history gets it only when it ends.
+    store.open_session(OpenSession("home-7", "me", "home", started, FIRST_PLAN.model_dump_json()))
+    store.open_session(OpenSession("home-8", "someone-else", "home", started, FIRST_PLAN.model_dump_json()))
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[3:] == [
+        "sessions: none finished yet",
+        "session running: home-7 on home since 2026-12-01 17:46 UTC (if no retrowalk is running now, it "
+        "stopped during this session and closes it when it starts again)",
+        "next session: planned when home-7 has ended, from how it went and the pain after it",
+    ]
+
+    # Once it has ended it is the latest session, and nothing is running any more.
+    add_session(store, "home-7")
+    code, out, err = run(capsys, *user_args(config, "show"))
+    lines = out.splitlines()
+    assert lines[3].startswith("sessions: 1; the latest home-7 on ")
+    assert not [line for line in lines if "running" in line]
+    assert lines[4].startswith("next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing")

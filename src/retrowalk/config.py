@@ -53,6 +53,8 @@ _MAC = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 _ENV_PREFIX = "RETROWALK_"
 # Strict like the MQTT commands (see the module docstring); paths stay lax, TOML has no path type.
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+# The shortest wait for a connected treadmill's first data ([link] no_data_timeout_s).
+MIN_NO_DATA_TIMEOUT_S = 3.0
 
 
 class TreadmillConfig(BaseModel):
@@ -154,11 +156,30 @@ class LinkSection(BaseModel):
     connect_timeout_s: float = Field(default=20.0, gt=0, le=120)
     backoff_initial_s: float = Field(default=0.5, gt=0, le=60)
     backoff_max_s: float = Field(default=30.0, gt=0, le=600)
+    no_data_timeout_s: float = Field(
+        default=10.0,
+        le=120,
+        description="a treadmill that connects but sends no data this long is dropped, saying why",
+    )
     adapter: str | None = Field(
         default=None,
         pattern=r"^hci[0-9]{1,2}$",
         description="Bluetooth adapter to use, e.g. 'hci1' (one service per adapter); default: the system's",
     )
+
+    @field_validator("no_data_timeout_s")
+    @classmethod
+    def _time_for_a_first_frame(cls, seconds: float) -> float:
+        # Treadmills notify once or twice a second; a shorter wait would drop one whose first frame is
+        # merely late, and reconnect it over and over.
+        if seconds < MIN_NO_DATA_TIMEOUT_S:
+            raise PydanticCustomError(
+                "no_data_timeout_too_short",
+                "{seconds} s is too short: treadmills send data once or twice a second, and one whose "
+                "first frame is late would be dropped again and again; set at least {minimum} s",
+                {"seconds": f"{seconds:g}", "minimum": f"{MIN_NO_DATA_TIMEOUT_S:g}"},
+            )
+        return seconds
 
     @model_validator(mode="after")
     def _backoff_grows(self) -> Self:

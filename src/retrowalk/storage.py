@@ -33,7 +33,7 @@ __all__ = [
     "StoredSession",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE sessions (
@@ -102,6 +102,19 @@ CREATE TABLE command_replies (
 );
 """
 
+# Each upgrade takes a database from the version before it to its key, in order.
+_UPGRADES = {
+    # The speed range (as the engine's TreadmillCaps, JSON) each treadmill reported at its latest session
+    # start: `retrowalk user show` fits the next plan to it, as a start on that treadmill will.
+    2: """
+CREATE TABLE treadmill_caps (
+    treadmill_id  TEXT PRIMARY KEY,
+    caps          TEXT NOT NULL,
+    seen_at       TEXT NOT NULL
+);
+""",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
@@ -138,6 +151,15 @@ class OpenSession:
     treadmill_id: str
     started_at: datetime
     plan_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCaps:
+    """What a treadmill reported it can do (the engine's TreadmillCaps as JSON), and when."""
+
+    treadmill_id: str
+    caps_json: str
+    seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +248,11 @@ class Store:
                     "program; set [service] storage in the configuration to a new file"
                 )
             with self._transaction():
-                self._conn.executescript("BEGIN;" + _SCHEMA_V1 + f"PRAGMA user_version={SCHEMA_VERSION};")
+                self._conn.executescript("BEGIN;" + _SCHEMA_V1 + "PRAGMA user_version=1;")
+            version = 1
+        for upgrade in range(version + 1, SCHEMA_VERSION + 1):
+            with self._transaction():
+                self._conn.executescript("BEGIN;" + _UPGRADES[upgrade] + f"PRAGMA user_version={upgrade};")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -308,6 +334,19 @@ class Store:
             "INSERT OR IGNORE INTO command_replies (treadmill_id, command_id, reply, at) VALUES (?, ?, ?, ?)",
             (treadmill_id, command_id, reply_json, _iso(datetime.now(UTC))),
         )
+
+    # -- what the treadmills reported ------------------------------------------------------------------
+
+    def record_treadmill_caps(self, caps: StoredCaps) -> None:
+        """Keep what a treadmill reported (the latest report replaces the one before)."""
+        self._write(
+            "INSERT OR REPLACE INTO treadmill_caps (treadmill_id, caps, seen_at) VALUES (?, ?, ?)",
+            (caps.treadmill_id, caps.caps_json, _iso(caps.seen_at)),
+        )
+
+    def treadmill_caps(self, treadmill_id: str) -> StoredCaps | None:
+        rows = self._read("SELECT caps, seen_at FROM treadmill_caps WHERE treadmill_id = ?", (treadmill_id,))
+        return StoredCaps(treadmill_id, rows[0][0], _dt(rows[0][1])) if rows else None
 
     # -- history ---------------------------------------------------------------------------------------
 

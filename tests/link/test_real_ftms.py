@@ -13,7 +13,8 @@ there into a real ``FtmsLink``. For every file:
 The files named in ``EXPECTED`` are also checked against values read off their bytes by hand. A new
 recording needs nothing but its file (docs/recording-a-treadmill.md says how to make one); its
 expectations can be added here. Control-point frames, reads and descriptor writes are not replayed: they
-answer commands this test does not send.
+answer commands this test does not send. The UREVO's whole session goes on into the session engine in
+test_recorded_session.py.
 """
 
 from __future__ import annotations
@@ -25,15 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bleak.uuids import normalize_uuid_str
 
-from retrowalk.link.events import LinkEvent, Sample, StatusChange
+from retrowalk.link.events import Sample, StatusChange
 from retrowalk.session.events import MachineStatusKind
 
-from .guarded_link import GuardedLink
-
-RECORDINGS = Path(__file__).parent / "real_ftms"
-ADDRESS = "5E:C0:2D:ED:00:01"
+from .recordings import load, recordings, replay
 
 
 @dataclass(frozen=True)
@@ -105,27 +102,6 @@ EXPECTED = {
 }
 
 
-def _recordings() -> list[Path]:
-    return sorted(RECORDINGS.glob("*.json"))
-
-
-# The characteristics whose frames are replayed, and the directions in which they are. pyftms reads
-# Training Status once on connect and hands the value to the same callback as its notifications.
-_REPLAYED = {"2acd": ("notify", "indicate"), "2ada": ("notify", "indicate"), "2ad3": ("notify", "read")}
-
-
-def replay(frames: list[dict[str, Any]]) -> list[LinkEvent]:
-    """What the link reports for a recording's frames, fed in order, on the recording's own clock."""
-    now = 0.0
-    rig = GuardedLink(ADDRESS, clock=lambda: now)
-    for frame in frames:
-        if frame.get("t") is not None:  # some recordings carry no timestamps
-            now = float(frame["t"])
-        if frame["dir"] in _REPLAYED.get(frame["char"], ()):
-            rig.feed(normalize_uuid_str(frame["char"]), bytes.fromhex(frame["hex"]))
-    return rig.take_events()
-
-
 def _speeds_in_the_bytes(frames: list[dict[str, Any]]) -> list[float]:
     """The instantaneous speeds the recording's Treadmill Data frames carry, by FTMS's definition."""
     speeds = []
@@ -139,7 +115,7 @@ def _speeds_in_the_bytes(frames: list[dict[str, Any]]) -> list[float]:
     return speeds
 
 
-@pytest.fixture(params=_recordings(), ids=lambda path: path.stem)
+@pytest.fixture(params=recordings(), ids=lambda path: path.stem)
 def recording(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     path: Path = request.param
     return path.name, json.loads(path.read_text())
@@ -147,7 +123,7 @@ def recording(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 
 def test_every_recording_is_here() -> None:
     # The fixtures are a copy, so that a fresh clone tests without the shared folder beside it.
-    assert {path.name for path in _recordings()} >= set(EXPECTED)
+    assert {path.name for path in recordings()} >= set(EXPECTED)
 
 
 def test_every_frame_that_carries_a_speed_yields_a_sample_with_it(
@@ -164,7 +140,7 @@ def test_every_frame_that_carries_a_speed_yields_a_sample_with_it(
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_recording_yields_what_its_bytes_say(name: str) -> None:
     expected = EXPECTED[name]
-    content = json.loads((RECORDINGS / name).read_text())
+    content = load(name)
     events = replay(content["frames"])
     samples = [event for event in events if isinstance(event, Sample)]
     assert [sample.speed_kmh for sample in samples] == expected.speeds_kmh
@@ -178,7 +154,7 @@ def test_a_recording_yields_what_its_bytes_say(name: str) -> None:
 def test_frames_that_drop_a_field_the_previous_one_carried_still_yield_samples() -> None:
     # CitySports's frames, the one with energy per hour first: pyftms 0.4's change-only updater raised
     # KeyError: 'energy_per_hour' on the second, which no longer carries it (ff ff, not available).
-    content = json.loads((RECORDINGS / "citysports-linker.json").read_text())
+    content = load("citysports-linker.json")
     data = [frame for frame in content["frames"] if frame["char"] == "2acd"]
     events = replay([data[1], data[0], data[1]])
     assert [event.speed_kmh for event in events if isinstance(event, Sample)] == [1.0, 6.0, 1.0]

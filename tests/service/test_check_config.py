@@ -113,6 +113,14 @@ def test_the_base_configuration_is_valid(capsys: pytest.CaptureFixture[str]) -> 
             id="default-plan-above-the-cautious-ceiling",
         ),
         pytest.param(
+            "discovery = true",
+            "discovery = true\n\n[link]\nno_data_timeout_s = 1.5",
+            "retrowalk.toml: link.no_data_timeout_s: 1.5 s is too short: treadmills send data once or "
+            "twice a second, and one whose first frame is late would be dropped again and again; set at "
+            "least 3 s",
+            id="no-data-timeout-too-short",
+        ),
+        pytest.param(
             "port = 1883",
             "port = 8883",
             "retrowalk.toml: broker.port: 8883 is the port for MQTT over TLS, but there is no [broker.tls] "
@@ -195,6 +203,17 @@ def test_serve_refuses_a_missing_storage_directory_and_does_not_create_it(
     assert code == 2
     assert "retrowalk.toml: service.storage: the directory var does not exist" in err
     assert not Path("var").exists()
+
+
+def test_serve_refuses_a_bad_link_value_before_anything_is_created(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    Path("retrowalk.toml").write_text(BASE + "\n[link]\nno_data_timeout_s = 600\n", encoding="utf-8")
+    code = cli.main(["serve", "--config", "retrowalk.toml"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "retrowalk.toml: link.no_data_timeout_s: Input should be less than or equal to 120" in err
+    assert not Path("history.sqlite3").exists()
 
 
 def test_every_missing_tls_file_is_named_with_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:

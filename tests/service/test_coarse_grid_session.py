@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from retrowalk.cli.user_commands import describe_user
 from retrowalk.mqtt import payloads as p
 from retrowalk.session.plan import SessionPlan
 from tests.faults.envelope import Envelope, asked_plan
@@ -45,6 +46,12 @@ async def test_a_default_session_on_the_urevo_grid_runs_fitted_and_never_faster_
         treadmill = rig.sim.treadmill(0).treadmill
         started = rig.recorder.of(p.SessionStarted, "tm0")
         stored = rig.service.store.sessions_for_user("ana")
+        # The start recorded the treadmill's speed steps: `retrowalk user show` fits the next plan to
+        # them as a start there will (1.0 and 1.5 rounded down onto 0.96 + n x 0.32 km/h).
+        show = describe_user(rig.service.router, "ana", tmp_path / "home.toml", ["tm0"])
+    upcoming = next(i for i, line in enumerate(show) if line.startswith("next session: "))
+    assert show[upcoming].startswith("next session: 1.0 -> 1.5 km/h, 3 min ("), show
+    assert show[upcoming + 1] == "on tm0 it runs as 'session start' will show it: 0.96 -> 1.28 km/h, 3 min"
 
     # The history keeps the plan as asked: the next plan progresses from 1.0 -> 1.5 km/h, not from the
     # UREVO's 0.96 -> 1.28, and may run on a treadmill with a finer grid.

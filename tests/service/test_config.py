@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from retrowalk.config import load_config
+from retrowalk.config import LinkSection, load_config
 from retrowalk.errors import ConfigError
+from retrowalk.link.ftms import LinkSettings
+from retrowalk.service.app import link_settings
 
 GOOD = """
 [service]
@@ -108,3 +111,27 @@ def test_a_single_treadmill_may_be_the_first_one_found(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, '[[treadmills]]\nid = "home"\n'))
     assert cfg.treadmills[0].address is None
     assert cfg.broker is None
+
+
+def test_the_link_table_reaches_the_links(tmp_path: Path) -> None:
+    # Every field of [link], no_data_timeout_s among them, set away from its default, arrives in the
+    # settings each treadmill's link is built with.
+    cfg = load_config(
+        write(
+            tmp_path,
+            GOOD + "\n[link]\ncommand_timeout_s = 3.0\nscan_timeout_s = 7.0\nconnect_timeout_s = 25.0\n"
+            'backoff_initial_s = 1.5\nbackoff_max_s = 45.0\nno_data_timeout_s = 30\nadapter = "hci1"\n',
+        ),
+    )
+    assert cfg.link.no_data_timeout_s == 30.0
+    assert link_settings(cfg.link) == LinkSettings(
+        command_timeout_s=3.0,
+        scan_timeout_s=7.0,
+        connect_timeout_s=25.0,
+        backoff_initial_s=1.5,
+        backoff_max_s=45.0,
+        no_data_timeout_s=30.0,
+        adapter="hci1",
+    )
+    # A setting the link has and the file cannot set would be fixed at its default for every user.
+    assert {field.name for field in dataclasses.fields(LinkSettings)} == set(LinkSection.model_fields)

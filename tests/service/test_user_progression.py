@@ -14,7 +14,7 @@ import pytest
 
 from retrowalk.cli import main
 from retrowalk.storage import Store
-from tests.plugins.virtual_adapter import SimulatorFactory
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 
 from .harness import running_rig
 from .served import reaped
@@ -143,6 +143,15 @@ async def test_the_second_session_is_held_until_pain_is_reported_at_the_terminal
         await rig.command("tm0", {"type": "start", "user_id": "ana"})
         second = runner.engine.plan  # type: ignore[union-attr]
         assert second is not None
+        # While it runs, the terminal says so instead of planning past it.
+        running_id = runner.engine.session_id  # type: ignore[union-attr]
+        store = rig.service.store
+        await wait_until(lambda: bool(store.open_sessions()), 5, "the session noted as open")
+        show = user("show")
+        assert show[4].startswith(f"session running: {running_id} on tm0 since "), show
+        assert show[-1] == (
+            f"next session: planned when {running_id} has ended, from how it went and the pain after it"
+        )
         assert second.target_speed_kmh == pytest.approx(first.target_speed_kmh + 0.1)
         assert second.duration_cap_s == first.duration_cap_s + 120
         await rig.command("tm0", {"type": "stop"})

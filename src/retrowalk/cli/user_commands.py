@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ from pydantic import TypeAdapter, ValidationError
 from retrowalk.config import Settings, load_config
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
-from retrowalk.mqtt.payloads import UserId
+from retrowalk.mqtt.payloads import UserId, kmh_text
 from retrowalk.service.commands import CommandRouter, RecordCommand, clearance_expired
+from retrowalk.service.publish import plan_info
 from retrowalk.service.records import clearance_record, screening_record
 from retrowalk.session.history import PainReport, PainTiming
-from retrowalk.session.plan import SessionPlan
+from retrowalk.session.plan import SessionPlan, TreadmillCaps
 from retrowalk.session.progression import Decision
 from retrowalk.session.screening import ScreeningDecision, screening_decision
 from retrowalk.storage import Store, StoredPainReport, StoredScreening, StoredSession
@@ -104,8 +106,10 @@ def add_parser(sub: Any) -> None:
     action(
         "show",
         "screening, clearance, last session, next plan and what it waits for",
-        "Show the person's screening answers, clearance, sessions so far, and the next session's plan: "
-        "held, progressed or regressed by the pain rule, and which pain reports it still waits for.",
+        "Show the person's screening answers, clearance, sessions so far (and one that is running), and "
+        "the next session's plan: held, progressed or regressed by the pain rule, which pain reports it "
+        "still waits for, and how it is fitted to the speed steps of the configuration's treadmills "
+        "(known once a session has started on them).",
     )
     action(
         "history",
@@ -183,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
         user = args.user
         match args.user_command:
             case "show":
-                print("\n".join(describe_user(router, user, args.config)))
+                treadmills = [t.id for t in settings.treadmills]
+                print("\n".join(describe_user(router, user, args.config, treadmills)))
             case "history":
                 print("\n".join(describe_history(store, user)))
             case "pain":
@@ -347,13 +352,19 @@ def clearance_line(store: Store, user: str) -> str:
 def plan_words(plan: SessionPlan) -> str:
     minutes, seconds = divmod(plan.duration_cap_s, 60)
     duration = f"{minutes} min" + (f" {seconds} s" if seconds else "")
-    return f"{plan.start_speed_kmh:.1f} -> {plan.target_speed_kmh:.1f} km/h, {duration}"
+    # A fitted plan's speeds are off the 0.1 km/h grid (0.96): shown as they are, never rounded up.
+    return f"{kmh_text(plan.start_speed_kmh)} -> {kmh_text(plan.target_speed_kmh)} km/h, {duration}"
 
 
-def describe_user(router: CommandRouter, user: str, config: Path) -> list[str]:
+def describe_user(
+    router: CommandRouter, user: str, config: Path, treadmill_ids: Sequence[str] = ()
+) -> list[str]:
+    """Everything `user show` says; the next plan also as a start on each of ``treadmill_ids`` (the
+    configuration's) would fit it to that treadmill's speed steps."""
     store = router.store
     lines = [f"user {user}", screening_line(store.latest_screening(user)), clearance_line(store, user)]
     sessions = store.sessions_for_user(user)
+    running = [s for s in store.open_sessions() if s.user_id == user]
     if sessions:
         last = sessions[-1]
         lines.append(
@@ -362,8 +373,67 @@ def describe_user(router: CommandRouter, user: str, config: Path) -> list[str]:
             f"pain {_pain_cells(store, last)}"
         )
     else:
-        lines.append("sessions: none yet")
-    return lines + next_session_lines(router, user, config)
+        lines.append("sessions: none finished yet" if running else "sessions: none yet")
+    if running:
+        # The history gets a session when it ends; until then the next plan cannot be known.
+        for session in running:
+            lines.append(
+                f"session running: {session.session_id} on {session.treadmill_id} since "
+                f"{_when(session.started_at)} (if no retrowalk is running now, it stopped during this "
+                "session and closes it when it starts again)"
+            )
+        ids = ", ".join(s.session_id for s in running)
+        return [*lines, f"next session: planned when {ids} has ended, from how it went and the pain after it"]
+    upcoming = next_session_lines(router, user, config)
+    # Right under the plan's own line, before what it waits for.
+    upcoming[1:1] = _fitted_lines(router, user, treadmill_ids)
+    return lines + upcoming
+
+
+def _fitted_lines(router: CommandRouter, user: str, treadmill_ids: Sequence[str]) -> list[str]:
+    """The next plan as a start fits it to each treadmill's speed grid, as `session start` shows it; for
+    treadmills whose grid is not known yet, that the plan shown is the one before fitting."""
+    try:
+        progression, profile = router.progression_for(user)
+    except PlanError:
+        return []
+    if progression.plan is None:
+        return []
+    plan = _with_overrides(router, progression.plan)
+    unknown: list[str] = []
+    alike: dict[str, list[str]] = {}  # treadmills with the same caps say it once
+    for treadmill_id in treadmill_ids:
+        stored = router.store.treadmill_caps(treadmill_id)
+        if stored is None:
+            unknown.append(treadmill_id)
+        else:
+            alike.setdefault(stored.caps_json, []).append(treadmill_id)
+    lines: list[str] = []
+    for caps_json, ids in alike.items():
+        where = "on " + ", ".join(ids)
+        try:
+            fitted = router.fit_to_treadmill(plan, TreadmillCaps.model_validate_json(caps_json), profile)
+        except ValidationError:
+            unknown.extend(ids)  # kept by another version of retrowalk: known again after the next start
+            continue
+        except PlanError as err:
+            lines.append(f"{where} a start would be refused: {err}")
+            continue
+        fit = plan_info(fitted).fitted_to_grid
+        if fit is not None:
+            lines.append(f"{where} it runs as 'session start' will show it: {plan_words(fitted)}")
+            lines.extend(f"  {line}" for line in fit.lines())
+    if unknown:
+        lines.append(
+            f"(as asked, before fitting to the speed steps of {', '.join(unknown)}: retrowalk learns them "
+            "when a session starts there, and a treadmill with coarser steps runs it slower, never faster)"
+        )
+    return lines
+
+
+def _with_overrides(router: CommandRouter, plan: SessionPlan) -> SessionPlan:
+    """A plan of the progression with the configuration's [default_plan] applied, as a start plans it."""
+    return SessionPlan.model_validate({**plan.model_dump(), **router.plan_overrides})
 
 
 def next_session_lines(router: CommandRouter, user: str, config: Path) -> list[str]:
@@ -388,7 +458,7 @@ def next_session_lines(router: CommandRouter, user: str, config: Path) -> list[s
             f"next session: none until a clinician clears {user}: {'; '.join(progression.reasons)}; "
             "then " + hint.format("clear") + " --by NAME"
         ]
-    plan = SessionPlan.model_validate({**progression.plan.model_dump(), **router.plan_overrides})
+    plan = _with_overrides(router, progression.plan)
     why = DECISION_WORDS[progression.decision]
     if progression.decision is not Decision.FIRST:
         why += ": " + "; ".join(progression.reasons)
@@ -402,7 +472,7 @@ def next_session_lines(router: CommandRouter, user: str, config: Path) -> list[s
     if_low, _ = router.progression_for(user, [_assumed(user, session, when) for session, when in missing])
     if if_low.decision is not Decision.PROGRESS or if_low.plan is None:
         return lines
-    grown = SessionPlan.model_validate({**if_low.plan.model_dump(), **router.plan_overrides})
+    grown = _with_overrides(router, if_low.plan)
     words = " and ".join(_dashed(when) for _, when in missing)
     lines.append(
         f"it waits for your {words} pain: with pain of 3 or less and the next morning no worse than "

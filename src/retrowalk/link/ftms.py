@@ -202,7 +202,7 @@ class FtmsLink:
             if not self._data_seen.is_set() and self._state is LinkState.UP:
                 waited = self._timing.no_data_timeout_s
                 self.drop(
-                    f"connected, but the treadmill has sent no data in {waited:.0f} s; some treadmills "
+                    f"connected, but the treadmill has sent no data in {waited:g} s; some treadmills "
                     "send nothing until their maker's app has unlocked them: unlock it with that app, "
                     "close the app, and retrowalk will connect again"
                 )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from retrowalk.backoff import Backoff
-from retrowalk.config import Settings
+from retrowalk.config import LinkSection, Settings
 from retrowalk.link.ftms import FtmsLink, LinkSettings, LinkTarget
 from retrowalk.mqtt import payloads as p
 from retrowalk.mqtt.bridge import MqttBridge
@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 # At shutdown, how long the broker gets to take the sessions' ends, the final states and "offline".
 # systemd's TimeoutStopSec (30 s in the example unit) must cover this plus the belts' stops (3 s).
 DELIVERY_AT_EXIT_S = 5.0
+
+
+def link_settings(section: LinkSection) -> LinkSettings:
+    """The [link] table as the links take it: every field of the table, by name, so that a field added
+    to one is never silently left at the link's default (the test compares the two field lists)."""
+    return LinkSettings(**section.model_dump())
 
 
 @dataclass(frozen=True)
@@ -101,19 +107,10 @@ class Service:
 
     def _new_runner(self, treadmill_id: str) -> TreadmillRunner:
         spec = next(t for t in self.settings.treadmills if t.id == treadmill_id)
-        cfg = self.settings.link
-        timing = LinkSettings(
-            command_timeout_s=cfg.command_timeout_s,
-            scan_timeout_s=cfg.scan_timeout_s,
-            connect_timeout_s=cfg.connect_timeout_s,
-            backoff_initial_s=cfg.backoff_initial_s,
-            backoff_max_s=cfg.backoff_max_s,
-            adapter=cfg.adapter,
-        )
         link = FtmsLink(
             treadmill_id,
             LinkTarget(address=spec.address, name=spec.name),
-            timing=timing,
+            timing=link_settings(self.settings.link),
             clock=self.clock.now,
         )
         return TreadmillRunner(

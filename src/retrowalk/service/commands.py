@@ -23,12 +23,13 @@ from retrowalk.service.records import clearance_record, pain_report, screening_r
 from retrowalk.session import events as ev
 from retrowalk.session.grid import asked_plan, fit_plan_to_grid
 from retrowalk.session.history import PainReport
-from retrowalk.session.plan import OperatorCeilings, SessionPlan, UserProfile, validate_plan
+from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, UserProfile, validate_plan
 from retrowalk.session.progression import Progression, next_plan
 from retrowalk.session.screening import require_screening_passed, user_profile
 from retrowalk.storage import (
     OpenSession,
     Store,
+    StoredCaps,
     StoredClearance,
     StoredPainReport,
     StoredScreening,
@@ -334,6 +335,11 @@ class CommandRouter:
         caps = runner.caps
         if caps is None:
             raise RefusedError(f"treadmill {runner.treadmill_id} has not been connected yet")
+        return self.fit_to_treadmill(plan, caps, profile)
+
+    def fit_to_treadmill(self, plan: SessionPlan, caps: TreadmillCaps, profile: UserProfile) -> SessionPlan:
+        """``plan`` as a start on a treadmill with ``caps`` runs it (fitted to its speed grid), or
+        PlanError saying why that treadmill cannot honour it."""
         try:
             return validate_plan(fit_plan_to_grid(plan, caps), self.ceilings, caps, profile)
         except PlanError as err:
@@ -392,6 +398,12 @@ class CommandRouter:
                 plan_json=asked_plan(started.plan).model_dump_json(),
             )
         )
+        runner = self.runners.get(started.treadmill_id)
+        if runner is not None and runner.caps is not None:
+            # What this treadmill can do, so that `retrowalk user show` fits plans as a start here does.
+            self.store.record_treadmill_caps(
+                StoredCaps(started.treadmill_id, runner.caps.model_dump_json(), datetime.now(UTC))
+            )
 
     def pain_during(self, user_id: str, session_id: str) -> int | None:
         """The highest pain reported during this session, if any (for its summary)."""
