@@ -27,6 +27,7 @@ __all__ = [
     "OpenSession",
     "OutboxRow",
     "Store",
+    "StoredCaps",
     "StoredClearance",
     "StoredPainReport",
     "StoredScreening",

@@ -32,7 +32,14 @@ from retrowalk.session import events as ev
 from retrowalk.session.events import EndReason
 from retrowalk.storage import Store, StoredSession
 
-__all__ = ["DELIVERY_AT_EXIT_S", "Clock", "RestartPolicy", "Service", "serve_until_signalled"]
+__all__ = [
+    "DELIVERY_AT_EXIT_S",
+    "Clock",
+    "RestartPolicy",
+    "Service",
+    "link_settings",
+    "serve_until_signalled",
+]
 
 log = logging.getLogger(__name__)
 
