@@ -48,6 +48,35 @@ def test_a_new_file_gets_the_current_schema_and_reopens(tmp_path: Path) -> None:
     again.close()
 
 
+def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    old = Store(path)
+    old.record_session(session("s1", T0))
+    old.close()
+    # What a retrowalk of schema version 1 left: everything but the chosen walkers.
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE chosen_walkers")
+        conn.execute("PRAGMA user_version=1")
+    upgraded = Store(path)
+    assert upgraded.schema_version() == SCHEMA_VERSION
+    assert [s.session_id for s in upgraded.sessions_for_user("ann")] == ["s1"]
+    upgraded.choose_walker("tm1", "ann")
+    upgraded.close()
+
+
+def test_the_walker_chosen_last_on_each_treadmill_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    first = Store(path)
+    assert first.chosen_walkers() == {}
+    first.choose_walker("tm1", "ann")
+    first.choose_walker("tm2", "ann")
+    first.choose_walker("tm1", "bo")
+    first.close()
+    again = Store(path)
+    assert again.chosen_walkers() == {"tm1": "bo", "tm2": "ann"}
+    again.close()
+
+
 def test_a_corrupt_file_is_a_clear_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "garbage.sqlite"
     path.write_bytes(b"this is not a database, it is a shopping list" * 200)

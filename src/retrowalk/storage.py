@@ -22,7 +22,7 @@ from typing import Any
 
 from retrowalk.errors import StorageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE sessions (
@@ -90,6 +90,18 @@ CREATE TABLE command_replies (
     PRIMARY KEY (treadmill_id, command_id)
 );
 """
+
+# Each upgrade takes a database from the version before it to its key, in order.
+_UPGRADES = {
+    # Home Assistant's chosen walker per treadmill, kept across service restarts.
+    2: """
+CREATE TABLE chosen_walkers (
+    treadmill_id  TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    chosen_at     TEXT NOT NULL
+);
+""",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +227,11 @@ class Store:
                     "program; set [service] storage in the configuration to a new file"
                 )
             with self._transaction():
-                self._conn.executescript("BEGIN;" + _SCHEMA_V1 + f"PRAGMA user_version={SCHEMA_VERSION};")
+                self._conn.executescript("BEGIN;" + _SCHEMA_V1 + "PRAGMA user_version=1;")
+            version = 1
+        for upgrade in range(version + 1, SCHEMA_VERSION + 1):
+            with self._transaction():
+                self._conn.executescript("BEGIN;" + _UPGRADES[upgrade] + f"PRAGMA user_version={upgrade};")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -297,6 +313,18 @@ class Store:
             "INSERT OR IGNORE INTO command_replies (treadmill_id, command_id, reply, at) VALUES (?, ?, ?, ?)",
             (treadmill_id, command_id, reply_json, _iso(datetime.now(UTC))),
         )
+
+    # -- Home Assistant's chosen walkers -------------------------------------------------------------
+
+    def choose_walker(self, treadmill_id: str, user_id: str) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO chosen_walkers (treadmill_id, user_id, chosen_at) VALUES (?, ?, ?)",
+            (treadmill_id, user_id, _iso(datetime.now(UTC))),
+        )
+
+    def chosen_walkers(self) -> dict[str, str]:
+        """The walker last chosen on each treadmill, by treadmill id."""
+        return {str(r[0]): str(r[1]) for r in self._read("SELECT treadmill_id, user_id FROM chosen_walkers")}
 
     # -- history ---------------------------------------------------------------------------------------
 

@@ -86,9 +86,10 @@ class CommandRouter:
         self.plan_overrides = dict(plan_overrides or {})
         self.runners: Mapping[str, TreadmillRunner] = {}
         self._starting: dict[str, str] = {}  # user id -> treadmill id, while a start is being decided
-        # Home Assistant's walkers: the configured names and the one chosen per treadmill.
+        # Home Assistant's walkers: the configured names and the one chosen per treadmill (stored, so a
+        # restarted service still starts the person chosen before it).
         self.walkers = tuple(walkers)
-        self._chosen: dict[str, str] = {}
+        self._chosen = store.chosen_walkers() if walkers else {}
         # A "before" pain score given while the person is not walking, per (treadmill, person), with when
         # it came: it belongs to the session their next Start there makes (see BEFORE_PAIN_KEPT_FOR).
         self._pain_before: dict[tuple[str, str], tuple[mc.PainReportCommand, datetime]] = {}
@@ -206,6 +207,7 @@ class CommandRouter:
         why_not = self._why_not_startable(user_id)
         if why_not is not None:
             raise RefusedError(why_not)
+        self.store.choose_walker(treadmill_id, user_id)
         self._chosen[treadmill_id] = user_id
         log.info("[%s] walker %s chosen", treadmill_id, user_id)
 
