@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -53,15 +54,32 @@ def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_history(tmp_pa
     old = Store(path)
     old.record_session(session("s1", T0))
     old.close()
-    # What a retrowalk of schema version 1 left: everything but the chosen walkers.
+    # What a retrowalk of schema version 1 left: no chosen walkers, no summaries.
     with sqlite3.connect(path) as conn:
-        conn.execute("DROP TABLE chosen_walkers")
-        conn.execute("PRAGMA user_version=1")
+        conn.executescript(
+            "DROP TABLE chosen_walkers; DROP INDEX sessions_by_treadmill; ALTER TABLE sessions DROP COLUMN "
+            "summary; PRAGMA user_version=1;"
+        )
     upgraded = Store(path)
     assert upgraded.schema_version() == SCHEMA_VERSION
     assert [s.session_id for s in upgraded.sessions_for_user("ann")] == ["s1"]
+    # Its sessions have no summary: the latest one is not replaced by an older one that has.
+    assert upgraded.last_summary_on("tm1") is None
     upgraded.choose_walker("tm1", "ann")
+    upgraded.record_session(replace(session("s2", T0 + timedelta(days=1)), summary_json='{"s": 2}'))
+    assert upgraded.last_summary_on("tm1") == '{"s": 2}'
     upgraded.close()
+
+
+def test_the_last_summary_is_the_one_of_the_session_that_ended_last_on_that_treadmill(store: Store) -> None:
+    assert store.last_summary_on("tm1") is None
+    store.record_session(replace(session("s2", T0 + timedelta(days=2)), summary_json='{"s": 2}'))
+    store.record_session(replace(session("s1", T0), summary_json='{"s": 1}'))
+    elsewhere = replace(session("s3", T0 + timedelta(days=3)), treadmill_id="tm2", summary_json="{}")
+    store.record_session(elsewhere)
+    assert store.last_summary_on("tm1") == '{"s": 2}'
+    store.record_session(replace(session("s4", T0 + timedelta(days=4))))  # no summary kept
+    assert store.last_summary_on("tm1") is None
 
 
 def test_the_walker_chosen_last_on_each_treadmill_is_kept(tmp_path: Path) -> None:

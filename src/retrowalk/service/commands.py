@@ -450,5 +450,6 @@ class CommandRouter:
                 duration_cap_s=plan.duration_cap_s if plan else 0,
                 pain_during=summary.pain_during,
                 plan_json=asked_plan(plan).model_dump_json() if plan else None,
+                summary_json=summary.model_dump_json(),
             )
         )
