@@ -27,10 +27,14 @@ pytest_plugins = [
 
 @pytest.fixture(autouse=True)
 def private_lock_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets its own directory for retrowalk's per-treadmill locks: the simulated treadmills of
-    tests running side by side share addresses, and must not count as one treadmill driven twice."""
+    """Every test gets its own directories for retrowalk's per-treadmill locks (the machine-wide one and
+    the per-user fallback): the simulated treadmills of tests running side by side share addresses, and
+    must not count as one treadmill driven twice."""
     monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    machine = tmp_path / "machine-locks"
+    machine.mkdir()
+    monkeypatch.setenv("RETROWALK_LOCK_DIR", str(machine))
 
 
 def _pending_timers(loop: asyncio.AbstractEventLoop) -> set[asyncio.TimerHandle]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -49,27 +50,75 @@ def test_a_new_file_gets_the_current_schema_and_reopens(tmp_path: Path) -> None:
     again.close()
 
 
-def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_history(tmp_path: Path) -> None:
+def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_history(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     old = Store(path)
     old.record_session(session("s1", T0))
     old.close()
-    with sqlite3.connect(path) as conn:  # as retrowalk's first schema left it
-        conn.execute("DROP TABLE treadmill_caps")
-        conn.execute("PRAGMA user_version=1")
-    upgraded = Store(path)
-    try:
-        assert upgraded.schema_version() == SCHEMA_VERSION
-        assert [s.session_id for s in upgraded.sessions_for_user("ann")] == ["s1"]
-        assert upgraded.treadmill_caps("tm1") is None
-        upgraded.record_treadmill_caps(StoredCaps("tm1", '{"speed_step_kmh": 0.32}', T0))
-        upgraded.record_treadmill_caps(StoredCaps("tm1", '{"speed_step_kmh": 0.5}', T0 + timedelta(days=1)))
-        # The latest report replaces the one before.
-        assert upgraded.treadmill_caps("tm1") == StoredCaps(
-            "tm1", '{"speed_step_kmh": 0.5}', T0 + timedelta(days=1)
+    # What a retrowalk of schema version 1 left: no treadmill caps, no chosen walkers, no summaries.
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "DROP TABLE treadmill_caps; DROP TABLE chosen_walkers; DROP INDEX sessions_by_treadmill; "
+            "ALTER TABLE sessions DROP COLUMN summary; PRAGMA user_version=1;"
         )
-    finally:
-        upgraded.close()
+    upgraded = Store(path)
+    assert upgraded.schema_version() == SCHEMA_VERSION
+    assert [s.session_id for s in upgraded.sessions_for_user("ann")] == ["s1"]
+    # Its sessions have no summary: the latest one is not replaced by an older one that has.
+    assert upgraded.last_summary_on("tm1") is None
+    upgraded.choose_walker("tm1", "ann")
+    upgraded.record_session(replace(session("s2", T0 + timedelta(days=1)), summary_json='{"s": 2}'))
+    assert upgraded.last_summary_on("tm1") == '{"s": 2}'
+    assert upgraded.treadmill_caps("tm1") is None
+    upgraded.record_treadmill_caps(StoredCaps("tm1", '{"speed_step_kmh": 0.32}', T0))
+    upgraded.record_treadmill_caps(StoredCaps("tm1", '{"speed_step_kmh": 0.5}', T0 + timedelta(days=1)))
+    # The latest report replaces the one before.
+    assert upgraded.treadmill_caps("tm1") == StoredCaps(
+        "tm1", '{"speed_step_kmh": 0.5}', T0 + timedelta(days=1)
+    )
+    upgraded.close()
+
+
+def test_the_last_summary_is_the_one_of_the_session_that_ended_last_on_that_treadmill(store: Store) -> None:
+    assert store.last_summary_on("tm1") is None
+    store.record_session(replace(session("s2", T0 + timedelta(days=2)), summary_json='{"s": 2}'))
+    store.record_session(replace(session("s1", T0), summary_json='{"s": 1}'))
+    elsewhere = replace(session("s3", T0 + timedelta(days=3)), treadmill_id="tm2", summary_json="{}")
+    store.record_session(elsewhere)
+    assert store.last_summary_on("tm1") == '{"s": 2}'
+    store.record_session(replace(session("s4", T0 + timedelta(days=4))))  # no summary kept
+    assert store.last_summary_on("tm1") is None
+
+
+def test_the_walker_chosen_last_on_each_treadmill_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    first = Store(path)
+    assert first.chosen_walkers() == {}
+    first.choose_walker("tm1", "ann")
+    first.choose_walker("tm2", "ann")
+    first.choose_walker("tm1", "bo")
+    first.close()
+    again = Store(path)
+    assert again.chosen_walkers() == {"tm1": "bo", "tm2": "ann"}
+    again.close()
+
+
+def test_a_version_2_file_gains_chosen_walkers_and_summaries_and_keeps_its_caps(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    old = Store(path)
+    old.record_treadmill_caps(StoredCaps("tm1", '{"speed_step_kmh": 0.32}', T0))
+    old.close()
+    with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 2 left
+        conn.executescript(
+            "DROP TABLE chosen_walkers; DROP INDEX sessions_by_treadmill; ALTER TABLE sessions DROP COLUMN "
+            "summary; PRAGMA user_version=2;"
+        )
+    upgraded = Store(path)
+    assert upgraded.schema_version() == SCHEMA_VERSION
+    assert upgraded.treadmill_caps("tm1") == StoredCaps("tm1", '{"speed_step_kmh": 0.32}', T0)
+    upgraded.choose_walker("tm1", "ann")
+    assert upgraded.chosen_walkers() == {"tm1": "ann"}
+    upgraded.close()
 
 
 def test_a_corrupt_file_is_a_clear_error_naming_it(tmp_path: Path) -> None:

@@ -6,9 +6,13 @@ share one MQTT client id and kick each other off the broker. So `retrowalk serve
 
 - the storage: ``<storage>.lock`` next to the SQLite file (also keeps one person from walking on two
   treadmills at once through two processes, since a person's history lives there), and
-- every treadmill they will drive: one file per address (or name) in the runtime directory:
+- every treadmill they will drive: one file per address (or name) in ``/run/lock`` (or
+  ``$RETROWALK_LOCK_DIR``), the machine's lock directory that every user may write to. A per-user
+  directory would let two users on one machine drive one treadmill: BlueZ shares one connection with
+  every process that asks. Where this process cannot write to ``/run/lock`` (a sandbox such as systemd's
+  ``ProtectSystem=strict`` without ``ReadWritePaths=/run/lock``) the files go to the runtime directory,
   ``$RUNTIME_DIRECTORY`` (systemd's ``RuntimeDirectory=``), else ``$XDG_RUNTIME_DIR/retrowalk``, else
-  ``<temp dir>/retrowalk-<uid>``.
+  ``<temp dir>/retrowalk-<uid>``, which covers only the processes that share it, and a warning says so.
 
 ``flock`` locks belong to the open file and vanish when the process dies, however it dies, so a lock
 left by a crashed process never blocks the next start. The holder writes its pid, start time and
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import shlex
@@ -35,6 +40,8 @@ from retrowalk.config import Settings, TreadmillConfig
 from retrowalk.errors import RetrowalkError
 
 __all__ = [
+    "LOCK_DIR_VARIABLE",
+    "MACHINE_LOCK_DIR",
     "AlreadyRunningError",
     "ControllerLocks",
     "Holder",
@@ -43,6 +50,13 @@ __all__ = [
     "this_command",
     "treadmill_lock_name",
 ]
+
+log = logging.getLogger(__name__)
+
+# The machine's directory for lock files (FHS): world-writable and sticky, so every user's retrowalk
+# meets every other's there; RETROWALK_LOCK_DIR names another (tests give each run its own).
+MACHINE_LOCK_DIR = Path("/run/lock")
+LOCK_DIR_VARIABLE = "RETROWALK_LOCK_DIR"
 
 
 class AlreadyRunningError(RetrowalkError):
@@ -82,6 +96,20 @@ def runtime_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"retrowalk-{os.getuid()}"
 
 
+def treadmill_lock_dir() -> tuple[Path, bool]:
+    """Where the per-treadmill lock files go, and whether every user of this machine shares it."""
+    configured = os.environ.get(LOCK_DIR_VARIABLE)
+    shared = Path(configured) if configured else MACHINE_LOCK_DIR
+    if shared.is_dir() and os.access(shared, os.W_OK | os.X_OK):
+        return shared, True
+    if configured:
+        raise AlreadyRunningError(
+            f"{LOCK_DIR_VARIABLE}={configured} is not a directory this user may write to; create it, or "
+            f"unset {LOCK_DIR_VARIABLE} to use {MACHINE_LOCK_DIR}"
+        )
+    return runtime_dir(), False
+
+
 def treadmill_lock_name(treadmill: TreadmillConfig) -> str:
     """One file name per physical treadmill: the address in any case and separator, else its name."""
     if treadmill.address:
@@ -101,12 +129,16 @@ class ControllerLocks:
     def __init__(self) -> None:
         self._files: list[IO[str]] = []
 
-    def take(self, path: Path, what: str, holder: Holder) -> None:
-        """Lock ``path`` or raise :class:`AlreadyRunningError` naming the process that holds it."""
+    def take(self, path: Path, what: str, holder: Holder, *, shared: bool = False) -> None:
+        """Lock ``path`` or raise :class:`AlreadyRunningError` naming the process that holds it;
+        ``shared``: the file is in a directory every user writes to (see :func:`_open_shared`)."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Not truncated on open: the text belongs to the holder until we have the lock.
-            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open: the lock lives with it
+            if shared:
+                handle = _open_shared(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # Not truncated on open: the text belongs to the holder until we have the lock.
+                handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open: the lock lives with it
         except OSError as err:
             raise AlreadyRunningError(
                 f"cannot create the lock file {path} for {what}: {err.strerror or err}"
@@ -135,6 +167,24 @@ class ControllerLocks:
         self._files.clear()
 
 
+def _open_shared(path: Path) -> IO[str]:
+    """A lock file in a directory every user writes to (sticky, like /run/lock), for reading and writing.
+
+    An existing file is opened without O_CREAT, which the kernel refuses for another user's file there
+    (fs.protected_regular); a new one is made writable by everyone, whatever the umask, so the next
+    holder, whoever it is, can write its name into it. Never through a symbolic link someone planted."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+            os.fchmod(fd, 0o666)
+        except FileExistsError:  # another process made it in between
+            fd = os.open(path, flags)
+    return os.fdopen(fd, "r+", encoding="utf-8")
+
+
 def _private_dir(path: Path) -> None:
     """The runtime directory: ours alone, so nobody else can plant or remove lock files in it."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -146,6 +196,23 @@ def _private_dir(path: Path) -> None:
         )
 
 
+def _take_treadmill_locks(locks: ControllerLocks, treadmills: list[TreadmillConfig], holder: Holder) -> None:
+    directory, shared = treadmill_lock_dir()
+    if not shared:
+        _private_dir(directory)
+        log.warning(
+            "treadmill locks are in %s: %s is not writable here, so a retrowalk of another user on this "
+            "machine is not kept from these treadmills",
+            directory,
+            MACHINE_LOCK_DIR,
+        )
+    for treadmill in treadmills:
+        where = treadmill.address or treadmill.name or "the first treadmill found"
+        # Named for retrowalk in a directory every program on the machine shares.
+        name = ("retrowalk-" if shared else "") + treadmill_lock_name(treadmill)
+        locks.take(directory / name, f"treadmill {where}", holder, shared=shared)
+
+
 @contextlib.contextmanager
 def controller_locks(settings: Settings, treadmills: list[TreadmillConfig]) -> Iterator[ControllerLocks]:
     """Hold the storage lock and one lock per treadmill for the duration of the block."""
@@ -154,12 +221,8 @@ def controller_locks(settings: Settings, treadmills: list[TreadmillConfig]) -> I
     try:
         storage = settings.service.storage.absolute()
         locks.take(storage.with_name(storage.name + ".lock"), f"the storage {storage}", holder)
-        directory = runtime_dir()
         if treadmills:
-            _private_dir(directory)
-        for treadmill in treadmills:
-            where = treadmill.address or treadmill.name or "the first treadmill found"
-            locks.take(directory / treadmill_lock_name(treadmill), f"treadmill {where}", holder)
+            _take_treadmill_locks(locks, treadmills, holder)
         yield locks
     finally:
         locks.release()

@@ -34,7 +34,7 @@ __all__ = [
     "StoredSession",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE sessions (
@@ -114,6 +114,17 @@ CREATE TABLE treadmill_caps (
     seen_at       TEXT NOT NULL
 );
 """,
+    # Home Assistant's chosen walker per treadmill, kept across service restarts; each session's summary as
+    # published, so the retained last_session can be published again after a restart.
+    3: """
+CREATE TABLE chosen_walkers (
+    treadmill_id  TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    chosen_at     TEXT NOT NULL
+);
+ALTER TABLE sessions ADD COLUMN summary TEXT;
+CREATE INDEX sessions_by_treadmill ON sessions (treadmill_id, ended_at);
+""",
 }
 
 
@@ -141,6 +152,8 @@ class StoredSession:
     pain_during: int | None = None
     # The plan the session ran under, as JSON (progression builds the next plan from it).
     plan_json: str | None = None
+    # The session's summary as published (JSON); None for sessions recorded before it was kept.
+    summary_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,17 +362,29 @@ class Store:
         rows = self._read("SELECT caps, seen_at FROM treadmill_caps WHERE treadmill_id = ?", (treadmill_id,))
         return StoredCaps(treadmill_id, rows[0][0], _dt(rows[0][1])) if rows else None
 
+    # -- Home Assistant's chosen walkers -------------------------------------------------------------
+
+    def choose_walker(self, treadmill_id: str, user_id: str) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO chosen_walkers (treadmill_id, user_id, chosen_at) VALUES (?, ?, ?)",
+            (treadmill_id, user_id, _iso(datetime.now(UTC))),
+        )
+
+    def chosen_walkers(self) -> dict[str, str]:
+        """The walker last chosen on each treadmill, by treadmill id."""
+        return {str(r[0]): str(r[1]) for r in self._read("SELECT treadmill_id, user_id FROM chosen_walkers")}
+
     # -- history ---------------------------------------------------------------------------------------
 
     def record_session(self, s: StoredSession) -> None:
         if s.ended_at < s.started_at:
             raise ValueError("session ended before it started")
         self._write(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 s.session_id, s.user_id, s.treadmill_id, _iso(s.started_at), _iso(s.ended_at),
                 s.end_reason, s.walked_s, s.distance_m, s.max_speed_kmh, s.duration_cap_s, s.pain_during,
-                s.plan_json,
+                s.plan_json, s.summary_json,
             ),
         )  # fmt: skip
         # The session is over: it is no longer open (a no-op when it never was).
@@ -387,10 +412,20 @@ class Store:
             StoredSession(
                 session_id=r[0], user_id=r[1], treadmill_id=r[2], started_at=_dt(r[3]), ended_at=_dt(r[4]),
                 end_reason=r[5], walked_s=r[6], distance_m=r[7], max_speed_kmh=r[8], duration_cap_s=r[9],
-                pain_during=r[10], plan_json=r[11],
+                pain_during=r[10], plan_json=r[11], summary_json=r[12],
             )
             for r in rows
         ]  # fmt: skip
+
+    def last_summary_on(self, treadmill_id: str) -> str | None:
+        """The published summary (JSON) of the session that ended last on this treadmill; None when there
+        is none, or when that session was recorded before summaries were kept (an older one would not
+        be the last session)."""
+        rows = self._read(
+            "SELECT summary FROM sessions WHERE treadmill_id = ? ORDER BY ended_at DESC LIMIT 1",
+            (treadmill_id,),
+        )
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def add_pain_report(self, p: StoredPainReport) -> None:
         if not 0 <= p.pain <= 10:

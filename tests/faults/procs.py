@@ -161,7 +161,12 @@ class Service:
         self.starts += 1
         self._log = (self.workdir / f"retrowalk-{self.starts}.log").open("wb")
         # Per-treadmill locks in the run's own directory: parallel runs share simulated addresses.
-        env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.bus, "XDG_RUNTIME_DIR": str(self.workdir)}
+        env = {
+            **os.environ,
+            "DBUS_SYSTEM_BUS_ADDRESS": self.bus,
+            "XDG_RUNTIME_DIR": str(self.workdir),
+            "RETROWALK_LOCK_DIR": str(self.workdir),
+        }
         self._process = subprocess.Popen(
             [str(BIN / "retrowalk"), "--log-level", "INFO", "serve", "--config", str(self.config)],
             env=env,

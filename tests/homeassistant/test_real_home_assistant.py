@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import paho.mqtt.client as paho
 import pytest
@@ -216,6 +217,8 @@ def drive_a_session(ha: HomeAssistant, witness: BrokerWitness, config: Path, bus
     event = ha.state("event.retrowalk_home_event")
     assert event is not None
     assert event["attributes"]["event_type"] in {"session_ended", "phase_changed"}
+    # What an automation tells a repeated copy by (docs/getting-started-home.md, acting once per event).
+    assert UUID(event["attributes"]["event_id"])
     # Figures with no meaning outside a session are unknown once it is over.
     wait_for("walked time unknown", lambda: value(ha, "sensor.retrowalk_home_elapsed") == "unknown")
     # Both pain reports are in the history, tied to the session Home Assistant started.

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from retrowalk.errors import RefusedError
+from retrowalk.service.app import Service
 from tests.plugins.virtual_adapter import SimulatorFactory
 from tests.service.harness import healthy_screening, running_rig
 
 WALKERS = {"home_assistant": {"walkers": ["ann", "bo", "cy"]}}
 
 
-async def test_only_screened_walkers_may_be_chosen_and_start_needs_a_choice(
+async def test_only_screened_walkers_may_be_chosen_start_needs_a_choice_and_a_restart_keeps_it(
     simulator_factory: SimulatorFactory, tmp_path: Path
 ) -> None:
     async with running_rig(simulator_factory, tmp_path, settings=WALKERS) as rig:
@@ -40,6 +41,13 @@ async def test_only_screened_walkers_may_be_chosen_and_start_needs_a_choice(
         assert rig.service.runners["tm0"].engine.phase.value == "idle"  # type: ignore[union-attr]
         await rig.command("tm0", {"type": "select_walker", "user_id": "bo"})
         assert router.chosen_walker("tm0") == "bo"
+        settings = rig.service.settings
+    # A restarted service over the same history still starts the walker chosen before.
+    restarted = Service(settings)
+    try:
+        assert restarted.router.chosen_walker("tm0") == "bo"
+    finally:
+        restarted.store.close()
 
 
 async def test_start_for_the_chosen_walker_ties_the_earlier_before_pain_to_that_session(

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from retrowalk.mqtt.commands import COMMAND_ADAPTER
 from retrowalk.mqtt.discovery import DeviceFacts, discovery_payload
 from retrowalk.mqtt.payloads import SessionEnded, SessionSummary, StopNotConfirmed, Telemetry
 from retrowalk.mqtt.topics import Topics
-from retrowalk.storage import Store
+from retrowalk.storage import Store, StoredSession
 
 from .mqtt_broker import Mosquitto, free_port
 from .mqtt_helpers import PREFIX, RecordingHandler, collecting, running_bridge, settings_for, wait_until
@@ -240,6 +241,34 @@ async def test_home_assistant_finds_the_belt_alert_last_session_and_telemetry_re
             await wait_until(
                 lambda: any(not a["check_belt"] for a in later.json_on("tm1/attention")), "the alert cleared"
             )
+
+
+async def test_a_restarted_service_publishes_the_last_session_from_the_history(
+    mosquitto: Mosquitto, store: Store, handler: RecordingHandler
+) -> None:
+    """A new broker (or one without persistence) has no last_session; the service's history has it."""
+    summary = SessionSummary(
+        treadmill_id="tm1", session_id="s1", user_id="me", started_at=datetime(2026, 12, 1, 9, tzinfo=UTC),
+        ended_at=datetime(2026, 12, 1, 9, 5, tzinfo=UTC), end_reason="completed", walked_s=300.0,
+        distance_m=110.0, max_speed_kmh=1.5, overspeed_corrections=2, pain_during=3,
+    )  # fmt: skip
+    store.record_session(
+        StoredSession(
+            session_id="s1", user_id="me", treadmill_id="tm1", started_at=summary.started_at,
+            ended_at=summary.ended_at, end_reason="completed", walked_s=300.0, distance_m=110.0,
+            max_speed_kmh=1.5, duration_cap_s=300, summary_json=summary.model_dump_json(),
+        )
+    )  # fmt: skip
+    async with running_bridge(settings_for(mosquitto), store, handler) as bridge:
+        bridge.treadmill_online("tm1", False)
+        bridge.treadmill_online("tm2", False)
+        await asyncio.wait_for(bridge.connected.wait(), 5)
+        await wait_until(lambda: bridge.status.retained_pending == 0, "retained sent")
+        async with collecting(mosquitto, client_id="late-ha") as late:
+            last = (await late.wait_json("tm1/last_session"))[-1]
+            await late.wait_json("tm2/attention")  # tm2's retained topics came too ...
+        assert late.on("tm2/last_session") == []  # ... but it has no session to show
+    assert SessionSummary.model_validate(last) == summary
 
 
 async def test_payloads_for_the_wrong_treadmill_are_dropped_not_raised(

@@ -422,6 +422,21 @@ async def test_a_session_left_open_by_a_crash_is_closed_on_restart(
         assert rig.service.store.open_sessions() == []
         history = rig.service.store.sessions_for_user("ana")
         assert [(h.session_id, h.end_reason) for h in history] == [("tm0-crashed-1", "service_restarted")]
+        # Kept as published, for the retained last_session after the next restart.
+        assert rig.service.store.last_summary_on("tm0") == summaries[0].model_dump_json()
+
+
+async def test_an_ended_session_keeps_its_published_summary_in_the_history(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async with running_rig(simulator_factory, tmp_path) as rig:
+        await rig.wait_connected("tm0")
+        await rig.screen_and_start("tm0")
+        await rig.command("tm0", {"type": "stop"})
+        await rig.wait_ended("tm0", within=30)
+        await wait_until(lambda: rig.recorder.of(p.SessionSummary, "tm0") != [], 10, "the summary")
+        (summary,) = rig.recorder.of(p.SessionSummary, "tm0")
+        assert rig.service.store.last_summary_on("tm0") == summary.model_dump_json()
 
 
 @pytest.mark.parametrize(("adapter", "connects"), [("hci0", True), ("hci7", False)])

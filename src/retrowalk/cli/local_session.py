@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from argparse import ArgumentTypeError, Namespace
+from collections.abc import Generator
 from pathlib import Path
 
 from retrowalk.cli import pain_prompt
@@ -28,6 +29,7 @@ from retrowalk.session.events import EndReason
 
 __all__ = [
     "ask_screening",
+    "ask_screening_on_loop",
     "connect_wait_s",
     "not_found_sentence",
     "parse_screening",
@@ -85,24 +87,63 @@ def screening_command(answers: ScreeningAnswers, user: str) -> mc.ScreeningComma
     )
 
 
-def ask_screening(user: str) -> mc.ScreeningCommand:
+def _screening_dialogue(user: str) -> Generator[str, str, mc.ScreeningCommand]:
+    """The screening questions: yields each question, is sent each answer, returns the command."""
+    age = (yield "  Your age in years: ").strip()
+    answers = [age]
+    for question in (
+        "Severe knee osteoarthritis or a ligament injury?",
+        "Balance problems or dizziness?",
+        "Knee surgery recently?",
+    ):
+        answer = ""
+        while answer not in ("yes", "no"):
+            answer = (yield f"  {question} [yes/no] ").strip().lower()
+        answers.append(answer)
+    return parse_screening(",".join(answers), user)
+
+
+def _screening_at_terminal(user: str) -> Generator[str, str, mc.ScreeningCommand]:
     if not sys.stdin.isatty():
         raise RefusedError(
             f"no screening answers on record for {user!r}: "
             "answer them with --screening AGE,OA,BALANCE,SURGERY"
         )
     print("Before a first session, please answer (a 'yes' means: ask a clinician first):")
+    return _screening_dialogue(user)
 
-    def yes(question: str) -> str:
-        while (answer := input(f"  {question} [yes/no] ").strip().lower()) not in ("yes", "no"):
-            pass
-        return answer
 
-    age = input("  Your age in years: ").strip()
-    oa = yes("Severe knee osteoarthritis or a ligament injury?")
-    balance = yes("Balance problems or dizziness?")
-    surgery = yes("Knee surgery recently?")
-    return parse_screening(f"{age},{oa},{balance},{surgery}", user)
+def ask_screening(user: str) -> mc.ScreeningCommand:
+    """The screening questions at a terminal, for `retrowalk user screening` (no event loop runs there)."""
+    dialogue = _screening_at_terminal(user)
+    try:
+        question = next(dialogue)
+        while True:
+            question = dialogue.send(input(question))
+    except StopIteration as done:
+        answered: mc.ScreeningCommand = done.value
+        return answered
+
+
+async def ask_screening_on_loop(user: str) -> mc.ScreeningCommand:
+    """The same questions for `session start`, read by the event loop: the treadmill connects (and a
+    link's timers run) while the person answers, instead of everything waiting on a blocking read."""
+    dialogue = _screening_at_terminal(user)
+    async with pain_prompt.terminal_lines() as lines:
+        assert lines is not None  # stdin is a terminal: _screening_at_terminal checked
+        try:
+            question = next(dialogue)
+            while True:
+                print(question, end="", flush=True)
+                answer = await lines.get()
+                if answer is None:
+                    raise RefusedError(
+                        f"no screening answers for {user!r}: the terminal closed before all were given"
+                    )
+                question = dialogue.send(answer)
+        except StopIteration as done:
+            answered: mc.ScreeningCommand = done.value
+            return answered
 
 
 def refuse_unless_cleared(service: Service, args: Namespace) -> None:
@@ -266,7 +307,7 @@ async def _drive(
         if stored is None or stored.answers != answers.model_dump(exclude={"command_id", "type", "user_id"}):
             await service.router.handle_command(treadmill_id, answers)
     elif stored is None:
-        await service.router.handle_command(treadmill_id, ask_screening(args.user))
+        await service.router.handle_command(treadmill_id, await ask_screening_on_loop(args.user))
     refuse_unless_cleared(service, args)
     runner = service.runners[treadmill_id]
     print(f"connecting to treadmill {treadmill_id} ...")

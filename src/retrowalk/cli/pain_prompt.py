@@ -30,6 +30,7 @@ __all__ = [
     "before_session",
     "during_session",
     "pain_command",
+    "terminal_lines",
 ]
 
 
@@ -64,16 +65,20 @@ def before_session(user: str, score: int | None) -> mc.PainReportCommand | None:
     return None if score is None else pain_command(user, "before", score, "--pain-before")
 
 
-def _stdin_lines() -> tuple[int, asyncio.Queue[str | None]] | None:
-    """Lines typed while the session runs, without blocking the loop; None when stdin is no terminal
-    or pipe (a file or /dev/null has nothing to say during a session). None in the queue: end of input."""
+@contextlib.asynccontextmanager
+async def terminal_lines() -> AsyncIterator[asyncio.Queue[str | None] | None]:
+    """Lines typed at the terminal, read by the event loop (never a blocking read on it: the link and the
+    engine keep running while the person thinks). None instead of a queue when stdin is no terminal or
+    pipe (a file or /dev/null has nothing to say); None in the queue: end of input."""
     try:
         fd = sys.stdin.fileno()
         mode = os.fstat(fd).st_mode
     except (OSError, ValueError):
-        return None
+        yield None
+        return
     if not (os.isatty(fd) or stat.S_ISFIFO(mode)):
-        return None
+        yield None
+        return
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     pending = bytearray()
@@ -91,27 +96,26 @@ def _stdin_lines() -> tuple[int, asyncio.Queue[str | None]] | None:
             lines.put_nowait(line.decode(errors="replace").strip())
 
     loop.add_reader(fd, readable)
-    return fd, lines
+    try:
+        yield lines
+    finally:
+        loop.remove_reader(fd)
 
 
 @contextlib.asynccontextmanager
 async def during_session(router: CommandRouter, treadmill_id: str, user: str) -> AsyncIterator[None]:
     """While the body runs, each score typed and Entered is a pain report during the session."""
-    stdin = _stdin_lines()
-    if stdin is None:
-        yield
-        return
-    fd, lines = stdin
-    print(f"Type your knee pain, 0-10, and Enter at any time; above {STOP_PAIN} stops the belt.")
-    try:
+    async with terminal_lines() as lines:
+        if lines is None:
+            yield
+            return
+        print(f"Type your knee pain, 0-10, and Enter at any time; above {STOP_PAIN} stops the belt.")
         async with asyncio.TaskGroup() as group:
             reader = group.create_task(_report_lines(router, treadmill_id, user, lines), name="pain-prompt")
             try:
                 yield
             finally:
                 reader.cancel()
-    finally:
-        asyncio.get_running_loop().remove_reader(fd)
 
 
 async def _report_lines(

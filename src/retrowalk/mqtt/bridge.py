@@ -5,6 +5,7 @@ The methods the service calls (`treadmill_online`, `publish_*`) are synchronous,
 raise: the service keeps controlling belts whether the broker is there or not.
 
 - retained topics (availability, state, discovery) are kept in memory and re-published on every connect;
+  a treadmill's last session is taken from the history when the service starts;
 - telemetry goes into a small queue that is emptied while connected and dropped while not;
 - events and summaries go into the SQLite outbox first and leave it only after the broker's PUBACK
   (aiomqtt's `publish(qos=1)` returns when paho's on_publish fires, which for QoS 1 is on PUBACK);
@@ -25,6 +26,7 @@ from aiomqtt import ProtocolVersion, Will
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from pydantic import ValidationError
 
 from retrowalk.backoff import Backoff
 from retrowalk.errors import RefusedError, StorageError
@@ -123,7 +125,31 @@ class MqttBridge:
         if treadmill_id not in self._known:
             self._known.add(treadmill_id)
             self.home_assistant.first_seen(treadmill_id)
+            self._restore_last_session(treadmill_id)
         self._set_retained(self.topics.treadmill(treadmill_id, "availability"), _availability(online))
+
+    def _restore_last_session(self, treadmill_id: str) -> None:
+        """The retained last_session from the history, unless a session already ended in this run: a
+        broker without persistence (or one restarted while the service was down) has none, and Home
+        Assistant's last-session sensors would stay unknown until the next session ends."""
+        if self.topics.treadmill(treadmill_id, "last_session") in self._retained:
+            return
+        try:
+            stored = self._store.last_summary_on(treadmill_id)
+        except StorageError as exc:
+            log.error("[%s] last session not published: the history cannot be read: %s", treadmill_id, exc)
+            return
+        if stored is None:
+            return
+        try:
+            summary = SessionSummary.model_validate_json(stored)
+        except ValidationError as exc:
+            log.error(
+                "[%s] last session not published: its stored summary is unreadable: %s", treadmill_id, exc
+            )
+            return
+        if self._check(treadmill_id, summary.treadmill_id):
+            self.home_assistant.last_session(treadmill_id, stored.encode())
 
     def publish_state(self, treadmill_id: str, state: TreadmillState) -> None:
         if not self._check(treadmill_id, state.treadmill_id):

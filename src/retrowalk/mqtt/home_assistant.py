@@ -79,10 +79,11 @@ class HomeAssistantView:
             self._update_attention(current, attention.after_event(current, event))
 
     def summary(self, treadmill_id: str, summary: SessionSummary) -> None:
-        self._set_retained(
-            self._topics.treadmill(treadmill_id, "last_session"), summary.model_dump_json().encode()
-        )
+        self.last_session(treadmill_id, summary.model_dump_json().encode())
         self.refresh()  # the pain rule may now send the walker to a clinician first
+
+    def last_session(self, treadmill_id: str, summary_json: bytes) -> None:
+        self._set_retained(self._topics.treadmill(treadmill_id, "last_session"), summary_json)
 
     def _announce(self, treadmill_id: str) -> None:
         if not self._discovery:

@@ -189,20 +189,18 @@ class Service:
                     detail=detail,
                 ),
             )
-            self.publisher.publish_summary(
-                left.treadmill_id,
-                p.SessionSummary(
-                    treadmill_id=left.treadmill_id,
-                    session_id=left.session_id,
-                    user_id=left.user_id,
-                    started_at=left.started_at,
-                    ended_at=now,
-                    end_reason=EndReason.SERVICE_RESTARTED.value,
-                    walked_s=0.0,
-                    distance_m=0.0,
-                    max_speed_kmh=0.0,
-                ),
+            summary = p.SessionSummary(
+                treadmill_id=left.treadmill_id,
+                session_id=left.session_id,
+                user_id=left.user_id,
+                started_at=left.started_at,
+                ended_at=now,
+                end_reason=EndReason.SERVICE_RESTARTED.value,
+                walked_s=0.0,
+                distance_m=0.0,
+                max_speed_kmh=0.0,
             )
+            self.publisher.publish_summary(left.treadmill_id, summary)
             self.store.record_session(
                 StoredSession(
                     session_id=left.session_id,
@@ -216,6 +214,7 @@ class Service:
                     max_speed_kmh=0.0,
                     duration_cap_s=0,
                     plan_json=left.plan_json,
+                    summary_json=summary.model_dump_json(),
                 )
             )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -54,6 +54,13 @@ RecordCommand = mc.PainReportCommand | mc.ScreeningCommand | mc.ClearanceCommand
 _API_NAMES = {"target_speed_kmh": "max_speed_kmh"}
 
 
+# How long a "before" pain score given while no session of the person runs waits for their Start on that
+# treadmill. It is the baseline the next morning's pain is compared with, so it must describe the knee as
+# the session starts: an hour covers answering the kiosk's or Home Assistant's question and getting onto
+# the belt, while a score from the morning no longer says how the knee is for an evening session.
+BEFORE_PAIN_KEPT_FOR = timedelta(hours=1)
+
+
 def in_api_names(reason: str) -> str:
     """A plan refusal with the engine's field names replaced by the MQTT API's."""
     for internal, api in _API_NAMES.items():
@@ -82,11 +89,13 @@ class CommandRouter:
         self.plan_overrides = dict(plan_overrides or {})
         self.runners: Mapping[str, TreadmillRunner] = {}
         self._starting: dict[str, str] = {}  # user id -> treadmill id, while a start is being decided
-        # Home Assistant's walkers: the configured names, the one chosen per treadmill, and a "before" pain
-        # score given before the start (it belongs to the session that start makes).
+        # Home Assistant's walkers: the configured names and the one chosen per treadmill (stored, so a
+        # restarted service still starts the person chosen before it).
         self.walkers = tuple(walkers)
-        self._chosen: dict[str, str] = {}
-        self._pain_before: dict[str, mc.PainReportCommand] = {}
+        self._chosen = store.chosen_walkers() if walkers else {}
+        # A "before" pain score given while the person is not walking, per (treadmill, person), with when
+        # it came: it belongs to the session their next Start there makes (see BEFORE_PAIN_KEPT_FOR).
+        self._pain_before: dict[tuple[str, str], tuple[mc.PainReportCommand, datetime]] = {}
 
     def _runner(self, treadmill_id: str) -> TreadmillRunner:
         runner = self.runners.get(treadmill_id)
@@ -107,7 +116,7 @@ class CommandRouter:
             case mc.ResumeCommand():
                 await runner.submit(ev.Resume())
             case mc.PainReportCommand():
-                self.record(command, runner.engine)
+                self._pain_report(runner, command)
                 if command.when == "during" and runner.engine is not None:
                     # The engine decides whether it ends the session (its session, its user, the threshold).
                     await runner.submit(ev.PainReported(command.user_id, command.pain))
@@ -201,6 +210,7 @@ class CommandRouter:
         why_not = self._why_not_startable(user_id)
         if why_not is not None:
             raise RefusedError(why_not)
+        self.store.choose_walker(treadmill_id, user_id)
         self._chosen[treadmill_id] = user_id
         log.info("[%s] walker %s chosen", treadmill_id, user_id)
 
@@ -215,10 +225,6 @@ class CommandRouter:
     async def _start_walker(self, runner: TreadmillRunner, command_id: str) -> None:
         walker = self._walker_or_refuse(runner.treadmill_id)
         await self._start(runner, mc.StartCommand(command_id=command_id, type="start", user_id=walker))
-        before = self._pain_before.pop(runner.treadmill_id, None)
-        if before is not None and before.user_id == walker:
-            # Tied to the session that just started: the baseline the next morning is compared with.
-            self.record(before, runner.engine)
 
     def _walker_pain(self, runner: TreadmillRunner, command: mc.WalkerPainCommand) -> None:
         walker = self._walker_or_refuse(runner.treadmill_id)
@@ -229,19 +235,44 @@ class CommandRouter:
             when=command.when,
             pain=command.pain,
         )
+        self._pain_report(runner, report)
+
+    def _pain_report(self, runner: TreadmillRunner, report: mc.PainReportCommand) -> None:
+        """Record a pain report, or keep a "before" score until the person's Start on this treadmill."""
         engine = runner.engine
-        walking = engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == walker
-        if command.when == "before" and not walking:
-            # Kept until Start: a report tied to no session would count for nothing.
-            self._pain_before[runner.treadmill_id] = report
+        user = report.user_id
+        walking = engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == user
+        if report.when == "before" and report.session_id is None and not walking:
+            # Kept until Start: a report tied to no session would count for nothing. A newer score
+            # replaces an older one: the latest says best how the knee is as the session starts.
+            self._pain_before[(runner.treadmill_id, report.user_id)] = (report, datetime.now(UTC))
             log.info(
-                "[%s] before-session pain %d/10 for %s kept for the next start",
+                "[%s] before-session pain %d/10 for %s kept for their start within %d min",
                 runner.treadmill_id,
-                command.pain,
-                walker,
+                report.pain,
+                report.user_id,
+                BEFORE_PAIN_KEPT_FOR // timedelta(minutes=1),
             )
             return
         self.record(report, engine)
+
+    def _record_kept_before_pain(self, runner: TreadmillRunner, user_id: str) -> None:
+        """Tie the person's kept "before" score to the session that just started on this treadmill."""
+        kept = self._pain_before.pop((runner.treadmill_id, user_id), None)
+        if kept is None:
+            return
+        report, at = kept
+        if datetime.now(UTC) - at > BEFORE_PAIN_KEPT_FOR:
+            log.info(
+                "[%s] before-session pain %d/10 for %s from %s is too old for this session; not recorded",
+                runner.treadmill_id,
+                report.pain,
+                user_id,
+                at.isoformat(timespec="seconds"),
+            )
+            return
+        # The baseline the next morning is compared with.
+        self.record(report, runner.engine)
 
     def record(self, command: RecordCommand, engine: SessionEngine | None = None) -> None:
         """Keep a screening, a clearance or a pain report in the history the next plan is made from.
@@ -295,6 +326,7 @@ class CommandRouter:
             await runner.submit(ev.Start(user_id, plan))
         finally:
             del self._starting[user_id]
+        self._record_kept_before_pain(runner, user_id)
 
     def _walking_on(self, user_id: str) -> str | None:
         """The treadmill on which this person has a session (or a start in progress), if any."""
@@ -432,5 +464,6 @@ class CommandRouter:
                 duration_cap_s=plan.duration_cap_s if plan else 0,
                 pain_during=summary.pain_during,
                 plan_json=asked_plan(plan).model_dump_json() if plan else None,
+                summary_json=summary.model_dump_json(),
             )
         )
