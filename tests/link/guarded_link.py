@@ -16,6 +16,14 @@ from pyftms import MachineType, get_client
 from retrowalk.link.events import LinkConnected, LinkEvent
 from retrowalk.link.ftms import FtmsLink, LinkState, LinkTarget, _Connection
 from retrowalk.link.pyftms_private import GarbageLog, install_guards
+from retrowalk.session.events import (
+    Command,
+    PauseBelt,
+    SetTargetIncline,
+    SetTargetSpeed,
+    StartBelt,
+    StopBelt,
+)
 from tests.service.harness import STAND_IN_INFO
 
 from .characteristics import CONTROL_POINT, MACHINE_STATUS, TRAINING_STATUS, TREADMILL_DATA
@@ -51,9 +59,36 @@ class GuardedLink:
         characteristic, callback = self._callbacks[uuid]
         callback(characteristic, bytearray(frame))
 
+    def client_wrote(self, frame: bytes) -> None:
+        """A control-point write by the recorded client: the link is told it sends that command, as its
+        ``execute`` does just before writing (so it knows the echoes and that the belt was stopped)."""
+        command = control_point_command(frame)
+        if command is not None:
+            value = command.kmh if isinstance(command, SetTargetSpeed) else None
+            if isinstance(command, SetTargetIncline):
+                value = command.pct
+            self.link._about_to_send(command, value)
+
     def take_events(self) -> list[LinkEvent]:
         events = []
         with contextlib.suppress(asyncio.QueueEmpty):
             while True:
                 events.append(self.link.events.get_nowait())
         return events
+
+
+def control_point_command(frame: bytes) -> Command | None:
+    """The command a Fitness Machine Control Point write carries (FTMS 4.16.1), or None for one retrowalk
+    never sends (Request Control, Reset, ...)."""
+    op, parameter = frame[0], frame[1:]
+    if op == 0x02 and len(parameter) == 2:  # Set Target Speed, uint16 in 0.01 km/h
+        return SetTargetSpeed(int.from_bytes(parameter, "little") / 100)
+    if op == 0x03 and len(parameter) == 2:  # Set Target Inclination, sint16 in 0.1 %
+        return SetTargetIncline(int.from_bytes(parameter, "little", signed=True) / 10)
+    if op == 0x07:
+        return StartBelt()
+    if op == 0x08 and parameter == b"\x01":
+        return StopBelt()
+    if op == 0x08 and parameter == b"\x02":
+        return PauseBelt()
+    return None

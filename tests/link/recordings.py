@@ -33,8 +33,12 @@ def load(name: str) -> dict[str, Any]:
     return content
 
 
-def replay(frames: list[dict[str, Any]]) -> list[LinkEvent]:
-    """What the link reports for a recording's frames, fed in order, on the recording's own clock."""
+def replay(frames: list[dict[str, Any]], *, client_writes: bool = True) -> list[LinkEvent]:
+    """What the link reports for a recording's frames, fed in order, on the recording's own clock.
+
+    With ``client_writes`` the link is told of each control-point write of the recorded client as if it
+    had sent it itself (what it expects back, a stop's wind-down); without, those writes are not
+    retrowalk's and the link hears only the treadmill."""
     now = 0.0
     rig = GuardedLink(ADDRESS, clock=lambda: now)
     for frame in frames:
@@ -42,4 +46,6 @@ def replay(frames: list[dict[str, Any]]) -> list[LinkEvent]:
             now = float(frame["t"])
         if frame["dir"] in _REPLAYED.get(frame["char"], ()):
             rig.feed(normalize_uuid_str(frame["char"]), bytes.fromhex(frame["hex"]))
+        elif client_writes and frame["char"] == "2ad9" and frame["dir"] == "write":
+            rig.client_wrote(bytes.fromhex(frame["hex"]))
     return rig.take_events()

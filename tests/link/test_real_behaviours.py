@@ -19,10 +19,12 @@ from retrowalk.link.echo import WindDownFilter
 from retrowalk.link.events import LinkEvents, Sample, StatusChange
 from retrowalk.link.ftms import FtmsLink, LinkSettings
 from retrowalk.mqtt import payloads as p
-from retrowalk.session.events import MachineStatusKind
+from retrowalk.session import events as ev
+from retrowalk.session.events import MachineStatusKind, PauseBelt, SetTargetSpeed, StartBelt, StopBelt
 from tests.plugins.in_process_treadmill import HANG_S, TreadmillRig, in_process_rig, start_session
 from treadsim.ftms import MACHINE_STATUS, TREADMILL_DATA, ControlOp, MachineStatusCode
 from treadsim.model import BeltState, ChangeSource, TreadmillSpec
+from treadsim.quirks import spec_for_quirks
 
 TICK_S = 0.01
 
@@ -66,6 +68,25 @@ async def test_an_all_zero_inclination_range_means_no_incline_whatever_the_comma
 SLOW_DOWN = dataclasses.replace(TreadmillSpec(), acceleration_kmh_s=500.0, deceleration_kmh_s=1.0)
 
 
+def counting_target_reports(sent: list[bytes]) -> Callable[[str, bytes], list[bytes]]:
+    """A tamper hook that passes everything on and keeps the "target speed changed" reports in ``sent``."""
+
+    def count(char_uuid: str, value: bytes) -> list[bytes]:
+        if char_uuid == MACHINE_STATUS and value[0] == MachineStatusCode.TARGET_SPEED_CHANGED:
+            sent.append(value)
+        return [value]
+
+    return count
+
+
+def console_speed_reports(put: mock.MagicMock) -> list[StatusChange]:
+    """The "target speed changed" reports the link passed on as a person's (to the runner)."""
+    events = [call.args[1] for call in put.call_args_list]
+    return [
+        e for e in events if isinstance(e, StatusChange) and e.kind is MachineStatusKind.TARGET_SPEED_CHANGED
+    ]
+
+
 async def test_target_speed_reports_of_a_belt_winding_down_by_itself_are_not_a_person_at_the_console() -> (
     None
 ):
@@ -75,26 +96,35 @@ async def test_target_speed_reports_of_a_belt_winding_down_by_itself_are_not_a_p
         rig.peripheral.console_set_speed(now, 3.0)
         await tick_until(rig, lambda: rig.peripheral.treadmill.speed_kmh == 3.0, "the belt at 3 km/h")
         sent: list[bytes] = []
-
-        def count_target_reports(char_uuid: str, value: bytes) -> list[bytes]:
-            if char_uuid == MACHINE_STATUS and value[0] == MachineStatusCode.TARGET_SPEED_CHANGED:
-                sent.append(value)
-            return [value]
-
-        rig.tamper = count_target_reports
+        rig.tamper = counting_target_reports(sent)
         with link_reports() as put:
             rig.peripheral.press_stop(time.monotonic())
             await tick_until(rig, lambda: rig.peripheral.treadmill.speed_kmh == 0.0, "the belt to stop")
             await rig.settle()
-        reported = [call.args[1] for call in put.call_args_list]
-        console_speeds = [
-            e
-            for e in reported
-            if isinstance(e, StatusChange) and e.kind is MachineStatusKind.TARGET_SPEED_CHANGED
-        ]
         assert len(sent) >= 6, f"the quirk sent only {len(sent)} reports"
-        # The first report of the burst cannot be told from a person's; the rest are the wind-down.
-        assert len(console_speeds) <= 1, console_speeds
+        # The first report of the burst too: the belt is coming to a halt (stopped at the console, or by
+        # retrowalk as a belt found moving with no session) and the report is no faster than it was.
+        assert console_speed_reports(put) == []
+
+
+# The UREVO E1L as treadsim models it, winding down at 0.5 km/h per second: about six reports from 0.96.
+UREVO_WINDING_DOWN = dataclasses.replace(
+    spec_for_quirks(("urevo-e1l",)), acceleration_kmh_s=500.0, deceleration_kmh_s=0.5
+)
+
+
+async def test_on_the_urevo_the_wind_down_after_retrowalks_stop_is_no_console_change() -> None:
+    async with in_process_rig(quirks=("urevo-e1l",), spec=UREVO_WINDING_DOWN) as rig:
+        sent: list[bytes] = []
+        await start_session(rig)
+        await tick_until(rig, lambda: rig.peripheral.treadmill.speed_kmh == 0.96, "the belt at 0.96 km/h")
+        rig.tamper = counting_target_reports(sent)
+        with link_reports() as put:
+            await rig.runner.submit(ev.Stop())
+            await tick_until(rig, lambda: rig.peripheral.treadmill.speed_kmh == 0.0, "the belt to stop")
+            await rig.settle()
+        assert len(sent) >= 3, f"the quirk sent only {len(sent)} reports"
+        assert console_speed_reports(put) == []
 
 
 class Clock:
@@ -125,6 +155,59 @@ def test_reports_a_second_or_more_apart_are_a_person_at_the_console() -> None:
     clock = Clock()
     presses = [(0.0, 2.0), (1.0, 1.9), (1.5, 1.8)]
     assert reports(WindDownFilter(clock), clock, presses) == [2.0, 1.9, 1.8]
+
+
+def stopped_by_retrowalk_at(belt_kmh: float, set_kmh: float, clock: Clock) -> WindDownFilter:
+    """A filter that saw retrowalk set ``set_kmh``, start the belt, measure it at ``belt_kmh`` and stop it."""
+    filter_ = WindDownFilter(clock)
+    filter_.sent(SetTargetSpeed(set_kmh), set_kmh)
+    filter_.sent(StartBelt(), None)
+    filter_.measured(belt_kmh)
+    filter_.sent(StopBelt(), None)
+    return filter_
+
+
+def test_the_first_report_after_retrowalks_stop_no_faster_than_the_belt_is_the_wind_down() -> None:
+    clock = Clock()
+    # The recording's stop: the belt at 2.25 km/h, then d1 00 (2.09), c1 00 (1.93) ... every 0.3 s.
+    assert reports(stopped_by_retrowalk_at(2.25, 2.25, clock), clock, [(0.2, 2.09), (0.3, 1.93)]) == []
+    assert reports(stopped_by_retrowalk_at(2.25, 2.25, clock), clock, [(0.2, 2.25)]) == []
+
+
+def test_after_retrowalks_stop_a_speed_up_at_the_console_still_counts() -> None:
+    clock = Clock()
+    # Faster than the belt was measured, or than retrowalk set (the belt running faster than told).
+    assert reports(stopped_by_retrowalk_at(1.28, 1.28, clock), clock, [(0.2, 1.6)]) == [1.6]
+    assert reports(stopped_by_retrowalk_at(1.6, 0.96, clock), clock, [(0.2, 1.28)]) == [1.28]
+
+
+def test_a_person_slowing_a_running_belt_still_counts() -> None:
+    clock = Clock()
+    filter_ = stopped_by_retrowalk_at(1.6, 1.6, clock)
+    filter_.sent(StartBelt(), None)
+    assert reports(filter_, clock, [(5.0, 1.28)]) == [1.28]
+
+
+def test_a_stop_or_pause_reported_or_sent_means_the_belt_comes_to_a_halt() -> None:
+    clock = Clock()
+    filter_ = WindDownFilter(clock)
+    filter_.sent(StartBelt(), None)
+    filter_.measured(2.0)
+    assert not filter_.is_wind_down(MachineStatusKind.USER_PAUSE, None)
+    assert reports(filter_, clock, [(0.2, 1.8)]) == []
+    assert not filter_.is_wind_down(MachineStatusKind.USER_START, None)  # started at the console again
+    assert reports(filter_, clock, [(2.0, 1.5)]) == [1.5]
+    filter_.sent(PauseBelt(), None)
+    assert reports(filter_, clock, [(2.0, 1.5)]) == []
+
+
+def test_just_connected_a_report_counts_until_the_belt_was_measured() -> None:
+    clock = Clock()
+    filter_ = WindDownFilter(clock)
+    assert reports(filter_, clock, [(0.0, 2.09)]) == [2.09]  # nothing to compare it with
+    filter_.clear()
+    filter_.measured(2.25)
+    assert reports(filter_, clock, [(2.0, 2.09)]) == []  # the recording: connected to a belt winding down
 
 
 def test_other_statuses_are_not_wind_down_and_clear_forgets_the_last_report() -> None:

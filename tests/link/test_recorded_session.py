@@ -146,7 +146,8 @@ def run_the_recorded_session(plan: SessionPlan) -> EngineReplay:
     rig = EngineReplay(SessionEngine(OperatorCeilings(), caps_in_the_bytes(content), "urevo"))
     rig.feed(LinkUp(), 0.0)  # the runner's answer to LinkConnected; the link was up before the first frame
     start = app_start_at(content)
-    events = replay(content["frames"])
+    # The app's own writes (its Stop among them) are not retrowalk's: the engine sends its commands here.
+    events = replay(content["frames"], client_writes=False)
     for event in (e for e in events if e.at < start):
         rig.link_event(event)
     rig.tick_until(start)

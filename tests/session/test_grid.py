@@ -7,16 +7,24 @@ asked and once with the fitted plan; the grid is checked by plain arithmetic on 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from retrowalk.errors import PlanError
+from retrowalk.session.events import (
+    SESSION_PHASES,
+    Action,
+    MachineStatus,
+    MachineStatusKind,
+    SetTargetSpeed,
+    Telemetry,
+)
 from retrowalk.session.grid import FittedPlan, GridFit, asked_plan, fit_plan_to_grid
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, validate_plan
 
 from .plan_envelope import PlanEnvelope
-from .session_rig import WALKING_PAD
+from .session_rig import WALKING_PAD, Rig, started_at_zero
 
 # The recorded UREVO E1L: 0.6-4.0 mph in 0.2 mph steps, sent as km/h (shared real_ftms recording).
 UREVO = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.32)
@@ -24,9 +32,9 @@ UREVO = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.3
 CITYSPORTS = TreadmillCaps(min_speed_kmh=1.0, max_speed_kmh=6.0, speed_step_kmh=0.5)
 
 
-def walking(plan: SessionPlan) -> PlanEnvelope:
+def walking(plan: SessionPlan, belt_min_kmh: float = 0.0) -> PlanEnvelope:
     """The envelope model with the belt started at t = 0 (so backward-walking time is t)."""
-    model = PlanEnvelope()
+    model = PlanEnvelope(slack_s=1e-6, belt_min_kmh=belt_min_kmh)
     model.link_recovered(0.0)
     model.start(plan, 0.0)
     model.command_succeeded(speed_not_start=True, now=0.0)
@@ -173,3 +181,91 @@ def test_a_fitted_plan_is_on_the_grid_and_never_faster_than_the_plan(
     # The average pace of the ramp is the plan's or slower.
     fitted_pace = centi(fitted.ramp_step_kmh) * plan.ramp_interval_s
     assert fitted_pace <= centi(plan.ramp_step_kmh) * fitted.ramp_interval_s
+
+
+# --- a slow-down at the console on a coarse grid ----------------------------------------------------------
+SAMPLE_EVERY_S = 2.0  # an obedient belt reports this often: well inside the stale-data limit
+CHECK_EVERY_S = 0.5  # the allowed speed is compared with the plan as written this often
+CEILINGS = OperatorCeilings(max_speed_kmh=3.5, max_duration_s=1800)
+
+
+class ConsoleWalk:
+    """A session on a coarse-grid treadmill whose belt runs at whatever it was last told, by retrowalk or
+    at the console; the plan as written (the independent model, fed the plan as asked) follows along."""
+
+    def __init__(self, plan: SessionPlan, caps: TreadmillCaps) -> None:
+        self.rig = started_at_zero(plan, Rig(caps, CEILINGS))
+        self.written = walking(plan, belt_min_kmh=caps.min_speed_kmh)
+        self.belt = 0.0
+        self._follow(self.rig.log)
+
+    def _follow(self, out: list[Action]) -> None:
+        for action in out:
+            if isinstance(action, SetTargetSpeed):
+                self.belt = action.kmh
+                self.written.commanded(action.kmh)  # an echo of it is no console change, for either
+
+    def walk_until(self, until: float) -> None:
+        """Samples every SAMPLE_EVERY_S up to ``until``; before each, the allowed speed is checked against
+        the plan as written every CHECK_EVERY_S."""
+        while self.rig.now < until and self.rig.phase() in SESSION_PHASES:
+            dt = min(SAMPLE_EVERY_S, until - self.rig.now)
+            self.check_until(self.rig.now + dt)
+            self._follow(self.rig.send(Telemetry(self.belt, 0.0, self.rig.now + dt), dt))
+
+    def check_until(self, until: float) -> None:
+        now = self.rig.now
+        while now <= until:
+            allowed = centi(self.rig.engine.allowed_speed(now))
+            assert allowed <= self.written.envelope(now), f"{allowed} above the plan as written at {now} s"
+            now += CHECK_EVERY_S
+
+    def console(self, kmh: float) -> None:
+        now = self.rig.now + 0.1
+        self.check_until(now)
+        self.written.console_speed(kmh, now)
+        self._follow(self.rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, kmh), dt=0.1))
+        self.belt = kmh
+
+
+def test_after_a_slow_down_on_the_urevo_the_next_increment_waits_for_the_plan_as_written() -> None:
+    walk = ConsoleWalk(SessionPlan(duration_cap_s=900), UREVO)
+    walk.walk_until(250)
+    assert walk.belt == 1.28  # fitted: 0.96 for 120 s, 1.28 from 120 s (the top: 1.5 rounded down)
+    walk.console(0.96)
+    # The plan as written climbs 0.1 km/h per 30 s from 0.96: 1.26 at 340.1 s, 1.36 at 370.1 s. One
+    # stretched interval (96 s) would allow 1.28 at 346.1 s, 0.02 km/h above the plan then.
+    walk.walk_until(368)
+    assert walk.belt == 0.96
+    walk.walk_until(372)
+    assert walk.belt == 1.28
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    plan=plans(),
+    caps=grids(),
+    # (when, as a fraction of cap + cool-down; how deep, as a fraction of the belt's speed above the lowest)
+    slow_downs=st.lists(st.tuples(st.floats(0.02, 0.98), st.floats(0.0, 1.0)), min_size=1, max_size=3),
+)
+def test_after_slow_downs_at_the_console_a_fitted_ramp_never_climbs_ahead_of_the_plan_as_written(
+    plan: SessionPlan, caps: TreadmillCaps, slow_downs: list[tuple[float, float]]
+) -> None:
+    """Slow-downs at moments spread over the session, each to a speed between the treadmill's lowest (0.1
+    km/h at least) and the belt's: the whole session long, the engine allows nothing the plan as written
+    does not."""
+    fitted = fit_plan_to_grid(plan, caps)
+    assume(isinstance(fitted, FittedPlan))
+    try:
+        validate_plan(fitted, CEILINGS, caps)
+    except PlanError:
+        assume(False)
+    walk = ConsoleWalk(plan, caps)
+    end = plan.duration_cap_s + plan.cool_down_s
+    for at, depth in sorted(slow_downs):
+        walk.walk_until(at * end)
+        if walk.rig.phase() not in SESSION_PHASES:
+            break
+        low = max(centi(caps.min_speed_kmh), 10)  # the engine never climbs again from below 0.1 km/h
+        walk.console((low + round(depth * max(0, centi(walk.belt) - low))) / 100)
+    walk.walk_until(end + SAMPLE_EVERY_S)

@@ -447,16 +447,6 @@ def test_what_the_treadmill_can_do_at_its_edges(
         assert text.startswith(expected), found
 
 
-def test_a_treadmill_that_does_not_report_elapsed_time_is_refused_and_told_why() -> None:
-    caps = _caps(0.5, 6.0, 0.1, reports_elapsed_time=False)
-    assert plan_problems(SessionPlan(), CEILINGS, caps) == [
-        "the treadmill does not report elapsed time, so retrowalk cannot tell fresh data from silence "
-        "and will not run sessions on it"
-    ]
-    with pytest.raises(PlanError, match=r"^plan refused: the treadmill does not report elapsed time"):
-        validate_plan(SessionPlan(), CEILINGS, caps)
-
-
 def test_a_treadmill_without_speed_control_is_refused_with_only_that_reason() -> None:
     caps = _caps(1.5, 6.0, 0.5, can_set_speed=False)
     assert plan_problems(SessionPlan(), CEILINGS, caps) == [

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrowalk.session.plan import SessionPlan
+from retrowalk.session.grid import fit_plan_to_grid
+from retrowalk.session.plan import SessionPlan, TreadmillCaps
 from retrowalk.session.ramp import RampState, allowed_centi, floor_to_ramp_grid, next_ramp_change_s
 
 PLAN = SessionPlan(start_speed_kmh=1.0, target_speed_kmh=1.5, familiarisation_s=60, ramp_interval_s=30)
@@ -59,12 +60,12 @@ def test_a_slower_plan_and_a_longer_hold() -> None:
 def test_a_speed_chosen_lower_at_the_console_climbs_again_a_full_interval_later(
     backward_s: float, centi: int
 ) -> None:
-    ramp = RampState.fresh(PLAN, 0.0).lowered(120, 200.0, 30)
+    ramp = RampState.fresh(PLAN, 0.0).lowered(120, 200.0, PLAN)
     assert allowed_centi(ramp, PLAN, backward_s) == centi
 
 
 def test_lowered_during_the_hold_still_waits_for_the_hold_to_end() -> None:
-    ramp = RampState.fresh(PLAN, 0.0).lowered(90, 10.0, 30)
+    ramp = RampState.fresh(PLAN, 0.0).lowered(90, 10.0, PLAN)
     assert [allowed_centi(ramp, PLAN, t) for t in (10.0, 59.99, 60.0, 90.0)] == [90, 90, 100, 110]
 
 
@@ -83,7 +84,7 @@ def test_the_next_moment_the_allowed_speed_may_change(backward_s: float, next_s:
 
 
 def test_the_next_change_after_a_console_slow_down() -> None:
-    ramp = RampState.fresh(PLAN, 0.0).lowered(120, 200.0, 30)
+    ramp = RampState.fresh(PLAN, 0.0).lowered(120, 200.0, PLAN)
     assert next_ramp_change_s(ramp, PLAN, 200.0) == 230.0
     assert next_ramp_change_s(ramp, PLAN, 229.99) == 230.0
     assert next_ramp_change_s(ramp, PLAN, 230.0) == 260.0
@@ -103,3 +104,31 @@ def test_the_next_change_after_a_console_slow_down() -> None:
 )
 def test_a_speed_is_floored_onto_the_ramp_grid(centi: int, min_centi: int, floored: int) -> None:
     assert floor_to_ramp_grid(centi, PLAN, min_centi) == floored
+
+
+# The default plan fitted to the UREVO E1L's grid (0.96 + n x 0.32 km/h): 0.32 km/h per 96 s from 0.96.
+UREVO = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.32)
+FITTED = fit_plan_to_grid(SessionPlan(target_speed_kmh=3.0), UREVO)
+
+
+@pytest.mark.parametrize(
+    ("backward_s", "centi"),
+    # The plan as written climbs from 0.96 by 0.1 per 30 s from 600 s: 1.26 at 690 s, 1.36 at 720 s, 1.56
+    # at 780 s, 1.66 at 810 s. Each 0.32 increment waits for it (720 s, 810 s), not 96 s (696 s, 792 s).
+    [(600.0, 96), (695.99, 96), (696.0, 96), (719.99, 96), (720.0, 128), (809.99, 128), (810.0, 160)],
+)
+def test_a_fitted_ramp_lowered_at_the_console_waits_for_the_plan_as_written(
+    backward_s: float, centi: int
+) -> None:
+    ramp = RampState.fresh(FITTED, 0.0).lowered(96, 600.0, FITTED)
+    assert allowed_centi(ramp, FITTED, backward_s) == centi
+
+
+def test_a_fitted_ramp_lowered_at_the_console_may_change_at_either_plans_step() -> None:
+    ramp = RampState.fresh(FITTED, 0.0).lowered(96, 600.0, FITTED)
+    assert [next_ramp_change_s(ramp, FITTED, t) for t in (600.0, 690.0, 696.0, 720.0)] == [
+        630.0,
+        696.0,
+        720.0,
+        750.0,
+    ]

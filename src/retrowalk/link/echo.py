@@ -86,22 +86,60 @@ class WindDownFilter:
 
     Some walking pads notify "target speed changed" about three times a second while the belt slows by
     itself (after a stop, on connect), each with the belt's current speed. Taken as a person at the
-    console, each would lower the session's ramp or count as a console speed change. A target speed that
-    is lower than the one reported less than ``WIND_DOWN_GAP_S`` before is such a report and is dropped;
-    the first report of a burst, and any report of a higher speed, still gets through, so a speed-up at
-    the console is never hidden.
+    console, each would lower the session's ramp or count as a console speed change. Such a report is
+    dropped when
+
+    - it is lower than the target speed reported less than ``WIND_DOWN_GAP_S`` before (the burst), or
+    - it is the first of a burst: the belt is coming to a halt (retrowalk sent Stop or Pause, or the
+      treadmill reported a stop or pause, or the link has just connected, and neither retrowalk nor the
+      console has started the belt since) and the report is no faster than the belt last measured and
+      than the speed retrowalk last set: the belt saying where it is on its way down.
+
+    A report above the last one, above the belt's measured speed or above what retrowalk set always gets
+    through, so a speed-up at the console is never hidden; a person slowing a running belt is not
+    affected either (the belt is not coming to a halt then).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._last: tuple[float, float] | None = None  # (value, when) of the last target speed report
+        # Connected and not started since: a belt found moving may be winding down from before.
+        self._halting = True
+        self._belt_kmh: float | None = None  # the last measured speed, this connection
+        self._set_kmh: float | None = None  # the last target speed retrowalk sent, this connection
 
     def clear(self) -> None:
-        self._last = None
+        """A new connection: nothing is known about the belt but that retrowalk has not started it."""
+        self._last, self._halting, self._belt_kmh, self._set_kmh = None, True, None, None
+
+    def sent(self, command: Command, sent_value: float | None) -> None:
+        """retrowalk is sending ``command`` (with the value that goes out)."""
+        match command:
+            case StopBelt() | PauseBelt():
+                self._halting = True
+            case StartBelt():
+                self._halting = False
+            case SetTargetSpeed():
+                self._set_kmh = sent_value
+
+    def measured(self, speed_kmh: float) -> None:
+        self._belt_kmh = speed_kmh
 
     def is_wind_down(self, kind: MachineStatusKind, value: float | None) -> bool:
+        if kind in (MachineStatusKind.USER_STOP, MachineStatusKind.USER_PAUSE):
+            self._halting = True
+        elif kind is MachineStatusKind.USER_START:
+            self._halting = False
         if kind is not MachineStatusKind.TARGET_SPEED_CHANGED or value is None:
             return False
         now = self._clock()
         last, self._last = self._last, (value, now)
-        return last is not None and now - last[1] < WIND_DOWN_GAP_S and value < last[0]
+        if last is not None and now - last[1] < WIND_DOWN_GAP_S and value < last[0]:
+            return True
+        return self._halting and self._no_faster_than_the_belt_and_our_target(value)
+
+    def _no_faster_than_the_belt_and_our_target(self, value: float) -> bool:
+        belt, ours = self._belt_kmh, self._set_kmh
+        if belt is None:
+            return False  # nothing measured yet: cannot tell, so it counts as a person's
+        return value <= belt + _VALUE_SLACK and (ours is None or value <= ours + _VALUE_SLACK)

@@ -38,7 +38,7 @@ class TreadmillInfo:
     incline_range: DeviceRange | None
     can_set_speed: bool
     can_set_incline: bool
-    # Whether the treadmill's features promise elapsed time (the session plan's stale-data check asks).
+    # What its data carries (a description: every record with a speed is a sample, elapsed time or not).
     reports_elapsed_time: bool
     reports_distance: bool
 

@@ -18,7 +18,8 @@ Rules this module keeps, whatever the session is doing:
   dropped with a reason that says so (some send nothing until their vendor's app unlocks them), instead
   of leaving a session to time out in silence.
 - A burst of "target speed changed" reports that only ever go down is the belt winding down by itself,
-  not a person at the console (``echo.WindDownFilter``).
+  not a person at the console, and so is its first report when the belt is coming to a halt and the
+  report is no faster than the belt was measured (``echo.WindDownFilter``).
 
 Control-point replies are accepted whether they come as indications or as notifications (bleak
 subscribes to either); each command waits for its reply at most ``command_timeout_s`` and a command
@@ -291,7 +292,7 @@ class FtmsLink:
         # Data that arrived while connecting was kept by pyftms but not reported (the link was not up):
         # report the belt as it is now, so a belt found moving is seen at once.
         if "speed_instant" in client.properties:
-            self.events.put(self._sample(client.properties))
+            self._report_sample(client.properties)
         return True
 
     def _on_disconnect(self, client: FitnessMachine) -> None:
@@ -338,7 +339,7 @@ class FtmsLink:
             # One complete Treadmill Data record with its speed (pyftms_private's updater); rssi and
             # training status updates carry none.
             if "speed_instant" in event.event_data:
-                self.events.put(self._sample(event.event_data))
+                self._report_sample(event.event_data)
         elif isinstance(event, ControlEvent):
             # "callback" events echo our own successful commands; their results are already known.
             kind = _CONTROL_KINDS.get((event.event_id, event.event_source))
@@ -349,6 +350,11 @@ class FtmsLink:
             for key, kind in _SETUP_KINDS.items():
                 if key in event.event_data:
                     self._status(StatusChange(at=at, kind=kind, value=event.event_data[key]))
+
+    def _report_sample(self, props: Mapping[str, Any]) -> None:
+        sample = self._sample(props)
+        self._wind_down.measured(sample.speed_kmh)
+        self.events.put(sample)
 
     def _sample(self, props: Mapping[str, Any]) -> Sample:
         """The sample a record says: its own fields only, so a field it lacks is unknown, not stale."""
@@ -383,8 +389,7 @@ class FtmsLink:
                 return _down("the link is down; nothing was sent")
             client = began_on.client
             sent = self._sendable_value(command)
-            # Expect the echo before writing: the status may be processed before the reply.
-            self._echoes.expect(command, sent)
+            self._about_to_send(command, sent)
             try:
                 code = await self._exchange(client, command, sent)
             except TimeoutError:
@@ -404,6 +409,12 @@ class FtmsLink:
             self._echoes.forget(command, sent)
             self.log.warning("treadmill answered %s with %s", command.kind.value, result.value)
         return LinkReply(result, sent_value=sent)
+
+    def _about_to_send(self, command: Command, sent: float | None) -> None:
+        """Expect the echo and tell the wind-down filter before writing: the treadmill's status may be
+        processed before its reply."""
+        self._echoes.expect(command, sent)
+        self._wind_down.sent(command, sent)
 
     async def _exchange(self, client: FitnessMachine, command: Command, value: float | None) -> FtmsResult:
         """Send ``command`` and read its reply; once begun, the exchange finishes even if the caller is

@@ -121,7 +121,6 @@ def caps_from(info: TreadmillInfo) -> TreadmillCaps:
         incline_step_pct=incline.step if incline and incline.step >= 0.01 else 0.1,
         can_set_speed=info.can_set_speed and speed is not None,
         can_set_incline=info.can_set_incline and incline is not None,
-        reports_elapsed_time=info.reports_elapsed_time,
     )
 
 

@@ -385,7 +385,7 @@ def _on_console_speed(turn: Turn, value: float) -> None:
         s.cool_down_centi = min(s.cool_down_centi, changed)
     elif s.phase in (Phase.FAMILIARISE, Phase.RAMP, Phase.STEADY, Phase.ARMED):
         base = floor_to_ramp_grid(changed, s.plan, min_centi=to_centi(turn.ctx.caps.min_speed_kmh))
-        s.ramp = s.ramp.lowered(base, backward_s=s.backward_s, interval_s=s.plan.ramp_interval_s)
+        s.ramp = s.ramp.lowered(base, backward_s=s.backward_s, plan=s.plan)
 
 
 def _on_console_incline(turn: Turn, value: float) -> None:

@@ -157,9 +157,6 @@ class TreadmillCaps(BaseModel):
     incline_step_pct: float = Field(default=0.1, gt=0)
     can_set_speed: bool = True
     can_set_incline: bool = False
-    # pyftms reports only fields that change; elapsed time changes every second, so it is what tells a
-    # live treadmill with a steady belt from a silent one. Without it stale data cannot be detected.
-    reports_elapsed_time: bool = True
 
     @model_validator(mode="after")
     def _ranges_make_sense(self) -> Self:
@@ -241,11 +238,6 @@ def plan_problems(
         problems.append(
             f"incline_pct={plan.incline_pct} is above the operator's max_incline_pct "
             f"({ceilings.max_incline_pct} %)"
-        )
-    if not caps.reports_elapsed_time:
-        problems.append(
-            "the treadmill does not report elapsed time, so retrowalk cannot tell fresh data from silence "
-            "and will not run sessions on it"
         )
     if not caps.can_set_speed:
         problems.append("the treadmill does not accept a target speed, so no speed limit can be enforced")
