@@ -274,12 +274,12 @@ async def test_out_of_order_when_the_treadmill_is_offline(browser: Browser, rig:
 async def test_without_member_details_a_refused_start_leads_to_screening_clinician_and_clearance(
     browser: Browser, rig: Rig
 ) -> None:
-    # The service cannot look 'ana' up (an error reply): the page still finds its way from the words
-    # of the service's refusals.
+    # The service cannot look 'ana' up (an error reply): the page still finds its way from the codes of
+    # the service's refusals, whatever their words.
     rig.service.replies["start"] = {
         "status": "refused",
-        "reason": "user 'ana' cannot start a session: the screening questions must be answered before "
-        "the first session",
+        "reason": "user 'ana' cannot start a session: some health questions come first",
+        "code": "screening_needed",
     }
     errors: list[str] = []
     page = await open_treadmill(browser, rig, errors)
@@ -320,7 +320,7 @@ async def test_without_member_details_a_refused_start_leads_to_screening_clinici
         "user 'ana' cannot start a session: a clinician must clear this person first (screening "
         "answered yes to: severe knee osteoarthritis or a ligament injury)"
     )
-    rig.service.replies["start"] = {"status": "refused", "reason": clinician}
+    rig.service.replies["start"] = {"status": "refused", "reason": clinician, "code": "see_clinician"}
     await page.get_by_role("button", name="Pain 0 of 10").click()
     await page.get_by_role("button", name="Start session").click()
     await expect(page.get_by_role("heading", name="Please see a clinician first")).to_be_visible()
@@ -345,7 +345,7 @@ async def test_without_member_details_a_refused_start_leads_to_screening_clinici
 
 async def test_a_refused_command_says_why(browser: Browser, rig: Rig) -> None:
     reason = "plan refused: max_speed_kmh=3.0 is above the speed ceiling for user 'bo' (2.0 km/h)"
-    rig.service.replies["start"] = {"status": "refused", "reason": reason}
+    rig.service.replies["start"] = {"status": "refused", "reason": reason, "code": "plan_refused"}
     errors: list[str] = []
     page = await open_treadmill(browser, rig, errors)
     await sign_in(page, "bo")
