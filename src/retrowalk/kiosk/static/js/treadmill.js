@@ -32,6 +32,7 @@ const page = {
   // losing contact during a session raises an alarm instead of quietly showing "out of order".
   lastSession: null,
   rampStepAt: null, // elapsed seconds at which the allowed speed last changed
+  knownSession: undefined, // the session_id of the last state known (null: none); undefined before one
 };
 const commands = new CommandSender();
 const liveChart = new SpeedChart($("live-chart"));
@@ -235,9 +236,14 @@ function applySnapshot(snapshot) {
 }
 
 // A command left without an answer belongs to the session it was sent in: once another session is on
-// the treadmill, asking again is a new intent (a stored answer would not start or stop this one).
+// the treadmill, asking again is a new intent (a stored answer would not start or stop this one). A
+// null state (the kiosk lost the broker) says nothing about sessions.
 function setTreadmill(state) {
-  if ((state?.session_id ?? null) !== (page.treadmill?.session_id ?? null)) commands.forget();
+  if (state) {
+    const session = state.session_id ?? null;
+    if (session !== page.knownSession) commands.forget();
+    page.knownSession = session;
+  }
   page.treadmill = state;
 }
 
