@@ -12,6 +12,7 @@ strict models; booleans take true/false, yes/no, on/off, 1/0 there).
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 import tomllib
@@ -29,7 +30,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from retrowalk.errors import ConfigError, config_mistakes
 from retrowalk.mqtt.payloads import UserId
@@ -44,6 +45,7 @@ __all__ = [
     "ServiceSection",
     "Settings",
     "TreadmillConfig",
+    "TypedEnvironment",
     "describe_validation_error",
     "load_config",
     "read_toml",
@@ -306,7 +308,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file (which arrives as init values).
-        return (_TypedEnvironment(settings_cls, env_settings), init_settings)
+        return (TypedEnvironment(settings_cls, env_settings), init_settings)
 
 
 # The plan fields [default_plan] may set that an operator ceiling bounds.
@@ -317,9 +319,13 @@ _CEILING_OF = {
 }
 
 
-class _TypedEnvironment(PydanticBaseSettingsSource):
-    """pydantic-settings reads environment text as the type of a strict model's field, but
-    [default_plan] is a dict in the model: its values are read here as SessionPlan's field types."""
+class TypedEnvironment(PydanticBaseSettingsSource):
+    """The one rule for environment overrides, `retrowalk serve`'s and `retrowalk kiosk`'s alike.
+
+    pydantic-settings reads environment text as the type of a strict model's field, but [default_plan]
+    is a dict in the model: its values are read here as SessionPlan's field types. A whole table given
+    as one variable must be JSON; pydantic-settings says only "error parsing value" for one that is
+    not, so that becomes a ConfigError naming the variable and what to write."""
 
     def __init__(self, settings_cls: type[BaseSettings], environment: PydanticBaseSettingsSource) -> None:
         super().__init__(settings_cls)
@@ -329,11 +335,33 @@ class _TypedEnvironment(PydanticBaseSettingsSource):
         return None, field_name, False  # everything happens in __call__
 
     def __call__(self) -> dict[str, Any]:
-        values = self._environment()
+        try:
+            values = self._environment()
+        except SettingsError as err:
+            raise ConfigError(self._unreadable(err)) from None
         plan = values.get("default_plan")
         if isinstance(plan, dict):
             values["default_plan"] = {name: _as_plan_field(name, value) for name, value in plan.items()}
         return values
+
+    def _unreadable(self, err: SettingsError) -> str:
+        prefix = str(self.settings_cls.model_config.get("env_prefix", "")).upper()
+        environment = {name.upper(): value for name, value in os.environ.items()}
+        lines = []
+        for field in self.settings_cls.model_fields:
+            variable = f"{prefix}{field.upper()}"
+            text = environment.get(variable)
+            if text is None:
+                continue
+            try:
+                json.loads(text)
+            except ValueError:
+                lines.append(
+                    f"{variable} (environment): {field}: is not JSON (the value is not shown: it may hold "
+                    f"a secret); write it as JSON, {variable}='{{\"name\": value}}' for a table or "
+                    f"'[{{...}}]' for a list of them, or set one field at a time, {variable}__NAME=value"
+                )
+        return "invalid configuration:\n  " + "\n  ".join(lines or [str(err)])
 
 
 def _as_plan_field(name: str, value: Any) -> Any:

@@ -15,13 +15,17 @@ whose fault it is, because that decides what a person must do about it:
 
 from __future__ import annotations
 
+from typing import Final, Literal, get_args
+
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "REFUSAL_CODES",
     "ConfigError",
     "IllegalTransitionError",
     "LinkError",
     "PlanError",
+    "RefusalCode",
     "RefusedError",
     "RetrowalkError",
     "SetupError",
@@ -30,21 +34,49 @@ __all__ = [
     "config_mistakes",
 ]
 
+# Why a command was refused, for programs (a kiosk chooses its screen by it); the message says it for a
+# person. A closed set: a value is never renamed or given a new meaning, and docs/mqtt.md lists them.
+RefusalCode = Literal[
+    "screening_needed",
+    "see_clinician",
+    "plan_refused",
+    "not_connected",
+    "wrong_phase",
+    "already_walking",
+    "no_session",
+    "no_walker",
+    "unknown_treadmill",
+    "other",
+]
+REFUSAL_CODES: Final[tuple[RefusalCode, ...]] = get_args(RefusalCode)
+
 
 class RetrowalkError(Exception):
     """Root of every error retrowalk raises on purpose."""
 
 
 class RefusedError(RetrowalkError):
-    """A request was refused and nothing changed."""
+    """A request was refused and nothing changed. ``code`` says why for programs (the reply's `code`);
+    each subclass has its own default, and a raise may name a more precise one."""
+
+    code: RefusalCode = "other"
+
+    def __init__(self, *args: object, code: RefusalCode | None = None) -> None:
+        super().__init__(*args)
+        if code is not None:
+            self.code = code
 
 
 class IllegalTransitionError(RefusedError):
     """An event is not allowed in the session's current phase; the state is unchanged."""
 
+    code: RefusalCode = "wrong_phase"
+
 
 class PlanError(RefusedError):
     """A session plan cannot be honoured (operator ceilings, treadmill ranges, screening)."""
+
+    code: RefusalCode = "plan_refused"
 
 
 class TreadmillFaultError(RetrowalkError):

@@ -8,7 +8,7 @@ import contextlib
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,15 +25,24 @@ TOKENS = {"tm0": "token-for-tm0-0123456789", "tm1": "token-for-tm1-0123456789"}
 STAFF_PASSWORD = "staff password 1"
 
 
-def kiosk_settings(broker_port: int, *, service: str = "test", **http: Any) -> KioskSettings:
+def kiosk_settings(
+    broker_port: int,
+    *,
+    service: str = "test",
+    treadmills: Sequence[str] = tuple(TOKENS),
+    broker_login: Mapping[str, str] | None = None,
+    **http: Any,
+) -> KioskSettings:
+    """A kiosk for ``treadmills`` (of TOKENS) on the broker at ``broker_port``, logged in with
+    ``broker_login`` ({"username": ..., "password": ...}) when given."""
     return KioskSettings.model_validate(
         {
             "http": {"host": "127.0.0.1", "port": 0, "reply_timeout_s": 3.0, **http},
             "staff": {"password_hash": hash_password(STAFF_PASSWORD)},
-            "broker": {"host": "127.0.0.1", "port": broker_port},
+            "broker": {"host": "127.0.0.1", "port": broker_port, **(broker_login or {})},
             "treadmills": [
-                {"id": tid, "service": service, "token": token, "label": f"Treadmill {tid}"}
-                for tid, token in TOKENS.items()
+                {"id": tid, "service": service, "token": TOKENS[tid], "label": f"Treadmill {tid}"}
+                for tid in treadmills
             ],
         }
     )

@@ -129,3 +129,20 @@ def test_the_environment_overrides_the_file(
     code, output = check(capsys, EXAMPLE.read_text())
     assert code == 2
     assert "RETROWALK_KIOSK_HTTP__PORT (environment): http.port:" in output
+
+
+@pytest.mark.parametrize("variable", ["RETROWALK_KIOSK_HTTP", "RETROWALK_KIOSK_TREADMILLS"])
+def test_a_table_in_the_environment_that_is_not_json_is_named_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # The service's rule for environment text (retrowalk.config): a whole table must be JSON, and one
+    # that is not is a configuration mistake with its variable, never pydantic-settings' bare error.
+    monkeypatch.setenv(variable, "port=9090 secret-ish")
+    code, output = check(capsys, EXAMPLE.read_text())
+    assert code == 2
+    field = variable.removeprefix("RETROWALK_KIOSK_").lower()
+    assert f"{variable} (environment): {field}: is not JSON" in output
+    assert f"{variable}__NAME=value" in output
+    assert "secret-ish" not in output
+    assert "SettingsError" not in output
+    assert "Traceback" not in output

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiomqtt
 
-from retrowalk.errors import RefusedError
+from retrowalk.errors import RefusalCode, RefusedError
 from retrowalk.mqtt import BrokerSettings, Command, MqttBridge
 from retrowalk.storage import Store
 
@@ -28,6 +28,7 @@ class RecordingHandler:
 
     calls: list[tuple[str, Command]] = field(default_factory=list)
     refuse_with: str | None = None
+    refuse_code: RefusalCode | None = None
     delay_s: float = 0.0
 
     async def handle_command(self, treadmill_id: str, command: Command) -> None:
@@ -35,7 +36,7 @@ class RecordingHandler:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.refuse_with is not None:
-            raise RefusedError(self.refuse_with)
+            raise RefusedError(self.refuse_with, code=self.refuse_code)
 
 
 def settings_for(broker: Mosquitto, **overrides: Any) -> BrokerSettings:

@@ -57,6 +57,7 @@ async def test_refusal_carries_the_engines_reason(
     mosquitto: Mosquitto, store: Store, handler: RecordingHandler
 ) -> None:
     handler.refuse_with = "max_speed_kmh 3.0 is above the operator ceiling 2.0"
+    handler.refuse_code = "plan_refused"
     settings = settings_for(mosquitto)
     async with collecting(mosquitto) as seen, running_bridge(settings, store, handler) as bridge:
         bridge.treadmill_online("tm1", True)
@@ -65,6 +66,7 @@ async def test_refusal_carries_the_engines_reason(
         replies = await seen.wait_json("tm1/reply")
     assert replies[0]["status"] == "refused"
     assert replies[0]["reason"] == "max_speed_kmh 3.0 is above the operator ceiling 2.0"
+    assert replies[0]["code"] == "plan_refused"
 
 
 async def test_a_repeated_command_id_is_answered_again_never_applied_twice_even_after_a_restart(
@@ -228,6 +230,7 @@ async def test_unknown_treadmill_is_refused(
         reply = (await seen.wait_json("ghost/reply"))[0]
     assert reply["status"] == "refused"
     assert "unknown treadmill" in reply["reason"]
+    assert reply["code"] == "unknown_treadmill"
     assert handler.calls == []
 
 

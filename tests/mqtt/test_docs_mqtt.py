@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from retrowalk.errors import REFUSAL_CODES
 from retrowalk.mqtt.commands import COMMAND_ADAPTER, CommandReply
 from retrowalk.mqtt.payloads import Event, SessionSummary, Telemetry, TreadmillState
 
@@ -39,3 +40,11 @@ def test_every_topic_leaf_is_documented() -> None:
         assert f"`<prefix>treadmill/<id>/{leaf}`" in text
     assert "`<prefix>service/<service_id>/availability`" in text
     assert "`<discovery_prefix>/device/retrowalk_<id>/config`" in text
+
+
+def test_every_refusal_code_is_documented_and_no_other() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    table = re.search(r"^\| `code` \|.*?\n\n", text, re.M | re.S)
+    assert table is not None, "docs/mqtt.md has no table of refusal codes"
+    documented = re.findall(r"^\| `(\w+)` \|", table.group(0), re.M)[1:]  # the header names `code`
+    assert documented == list(REFUSAL_CODES)

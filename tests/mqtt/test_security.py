@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
 import aiomqtt
 import pytest
 from pydantic import ValidationError
@@ -16,6 +17,8 @@ from pydantic import ValidationError
 from retrowalk.mqtt import BrokerSettings, TlsSettings
 from retrowalk.mqtt.payloads import SessionEnded
 from retrowalk.storage import Store
+from tests.kiosk.kiosk_rig import STAFF_PASSWORD as KIOSK_STAFF_PASSWORD
+from tests.kiosk.kiosk_rig import kiosk_settings, running_kiosk, screen, sse
 
 from .mqtt_broker import Mosquitto, TlsFiles
 from .mqtt_helpers import RecordingHandler, running_bridge, settings_for, wait_until
@@ -30,6 +33,7 @@ USERS = {
     "dashboard": "dash-pw",
     "homeassistant": "ha-pw",
     "staff": "staff-pw",
+    "kiosk-web": "kiosk-web-pw",
 }
 
 
@@ -268,10 +272,56 @@ async def test_home_assistant_may_command_but_only_staff_record_clearances(
     assert replies["desk-clear"]["status"] == "accepted"
 
 
+async def test_the_example_acl_gives_retrowalk_kiosk_its_treadmills_and_their_staff_topic(
+    tmp_path: Path, store: Store, handler: RecordingHandler
+) -> None:
+    """`retrowalk kiosk` logged in as the example ACL's kiosk-web: its pages see the service and the
+    treadmill (it may read them), a Stop and a staff clearance reach the service and their replies come
+    back; a command for a treadmill outside its block is dropped by the broker."""
+    async with example_acl_service(tmp_path / "acl-kiosk", store, handler, "tm1", "tm3") as client:
+        login = {"username": "kiosk-web", "password": USERS["kiosk-web"]}
+        settings = kiosk_settings(client.port, service="svc1", treadmills=["tm1"], broker_login=login)
+        async with (
+            running_kiosk(settings) as kiosk,
+            screen(kiosk, "tm1") as page_client,
+            sse(page_client, "/t/tm1/events") as page,
+            aiohttp.ClientSession(base_url=kiosk.url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as desk,
+            client("kiosk-web") as kiosk_login,
+        ):
+            # It reads the service's and the treadmill's availability: the page is usable.
+            await page.until(lambda: page.last_availability().get("usable"), "tm1 usable on the page")
+            # Denied, dropped by the broker (and acknowledged before the kiosk's own commands below).
+            await kiosk_login.publish(
+                "retrowalk/v1/treadmill/tm3/command", b'{"command_id": "x3", "type": "stop"}', qos=1
+            )
+            stop = await page_client.post("/t/tm1/command", json={"command_id": "k-stop", "type": "stop"})
+            assert stop.status == 200, await stop.text()
+            assert (await desk.post("/staff/login", json={"password": KIOSK_STAFF_PASSWORD})).status == 200
+            clearance = {
+                "command_id": "k-clear",
+                "type": "clearance",
+                "user_id": "bo",
+                "cleared_by": "Dr. Lind",
+            }
+            cleared = await desk.post("/staff/t/tm1/command", json=clearance)
+            assert cleared.status == 200, await cleared.text()
+    assert [(t, c.command_id) for t, c in handler.calls] == [("tm1", "k-stop"), ("tm1", "k-clear")]
+
+
+class AclClients:
+    """Makes clients of the broker at ``port`` logged in as a user of the example ACL."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def __call__(self, user: str) -> aiomqtt.Client:
+        return aiomqtt.Client("127.0.0.1", self.port, username=user, password=USERS[user])
+
+
 @asynccontextmanager
 async def example_acl_service(
     directory: Path, store: Store, handler: RecordingHandler, *treadmills: str
-) -> AsyncIterator[Callable[[str], aiomqtt.Client]]:
+) -> AsyncIterator[AclClients]:
     """mosquitto with docs/mosquitto/acl verbatim and the service's bridge logged in as `retrowalk`;
     yields a maker of clients logged in as another user of the ACL."""
     broker = Mosquitto(directory, users=USERS, acl=ACL_EXAMPLE.read_text())
@@ -282,11 +332,7 @@ async def example_acl_service(
             for treadmill_id in treadmills:
                 bridge.treadmill_online(treadmill_id, True)
             await asyncio.wait_for(bridge.connected.wait(), 5)
-
-            def client(user: str) -> aiomqtt.Client:
-                return aiomqtt.Client("127.0.0.1", broker.port, username=user, password=USERS[user])
-
-            yield client
+            yield AclClients(broker.port)
     finally:
         broker.stop()
 

@@ -83,7 +83,7 @@ class KioskBroker:
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         # Only the configured treadmills and their services: a kiosk's broker user may read no more
-        # (docs/getting-started-kiosk.md has its ACL). `+` is one level: it takes availability, state,
+        # (docs/mosquitto/acl has its block, user kiosk-web). `+` is one level: it takes availability, state,
         # telemetry, event, summary, reply and our own commands (ignored), not .../command/staff.
         for service_id in self._service_ids:
             await client.subscribe(self._topics_of(service_id).service_availability, qos=1)

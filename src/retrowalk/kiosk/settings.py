@@ -13,7 +13,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from retrowalk.config import describe_validation_error, read_toml
+from retrowalk.config import TypedEnvironment, describe_validation_error, read_toml
 from retrowalk.errors import ConfigError, config_mistakes
 from retrowalk.kiosk.passwords import PasswordHashError, parse_password_hash
 from retrowalk.mqtt.settings import BrokerSettings
@@ -162,7 +162,8 @@ class KioskSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (env_settings, init_settings)  # the environment overrides the file
+        # The environment overrides the file, typed by the service's own rule.
+        return (TypedEnvironment(settings_cls, env_settings), init_settings)
 
     def treadmill(self, treadmill_id: str) -> KioskTreadmill | None:
         return next((t for t in self.treadmills if t.id == treadmill_id), None)

@@ -29,7 +29,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 
 from retrowalk.backoff import Backoff
-from retrowalk.errors import RefusedError, StorageError
+from retrowalk.errors import RefusalCode, RefusedError, StorageError
 from retrowalk.mqtt.aiomqtt_private import AckCheckingClient, PublishRefusedError
 from retrowalk.mqtt.commands import (
     ClearanceCommand,
@@ -458,11 +458,12 @@ class MqttBridge:
         if stored is not None:
             return CommandReply.model_validate_json(stored).model_copy(update={"replayed": True})
         if treadmill_id not in self._known:
-            return _reply(command_id, treadmill_id, "refused", f"unknown treadmill {treadmill_id!r}")
+            reason = f"unknown treadmill {treadmill_id!r}"
+            return _reply(command_id, treadmill_id, "refused", reason, code="unknown_treadmill")
         try:
             member = await self._commands.handle_command(treadmill_id, command)
         except RefusedError as exc:
-            reply = _reply(command_id, treadmill_id, "refused", str(exc) or type(exc).__name__)
+            reply = _reply(command_id, treadmill_id, "refused", str(exc) or type(exc).__name__, code=exc.code)
         except Exception:
             log.exception("mqtt: command %s for %s failed in the handler", command_id, treadmill_id)
             reply = _reply(command_id, treadmill_id, "error", "the service failed to handle the command")
@@ -532,8 +533,12 @@ def _availability(online: bool) -> bytes:
     return b"online" if online else b"offline"
 
 
-def _reply(command_id: str, treadmill_id: str, status: Any, reason: str | None) -> CommandReply:
-    return CommandReply(command_id=command_id, treadmill_id=treadmill_id, status=status, reason=reason)
+def _reply(
+    command_id: str, treadmill_id: str, status: Any, reason: str | None, *, code: RefusalCode | None = None
+) -> CommandReply:
+    return CommandReply(
+        command_id=command_id, treadmill_id=treadmill_id, status=status, reason=reason, code=code
+    )
 
 
 def _response_target(properties: Properties | None, topics: Topics) -> tuple[str | None, bytes | None]:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from retrowalk.errors import RefusedError
+from retrowalk.errors import RefusalCode, RefusedError
 from retrowalk.mqtt.payloads import PlanInfo, UserId, utc_now
 
 __all__ = [
@@ -210,6 +210,10 @@ class CommandReply(BaseModel):
     treadmill_id: str
     status: Literal["accepted", "refused", "invalid", "error"]
     reason: str | None = None
+    code: RefusalCode | None = Field(
+        default=None,
+        description="why a `refused` reply refused, for programs (listed in docs/mqtt.md); else null",
+    )
     errors: list[ValidationIssue] = Field(default_factory=list)
     replayed: bool = Field(default=False, description="true when this is the stored reply to a repeat")
     at: datetime = Field(default_factory=utc_now)

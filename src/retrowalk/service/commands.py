@@ -101,7 +101,9 @@ class CommandRouter:
         runner = self.runners.get(treadmill_id)
         if runner is None:
             known = ", ".join(sorted(self.runners)) or "none"
-            raise RefusedError(f"unknown treadmill {treadmill_id!r} (this service drives: {known})")
+            raise RefusedError(
+                f"unknown treadmill {treadmill_id!r} (this service drives: {known})", code="unknown_treadmill"
+            )
         return runner
 
     async def handle_command(self, treadmill_id: str, command: mc.Command) -> mc.MemberInfo | None:
@@ -192,24 +194,28 @@ class CommandRouter:
             return chosen
         return startable[0] if len(startable) == 1 else None
 
-    def _why_not_startable(self, user_id: str) -> str | None:
+    def _why_not_startable(self, user_id: str) -> PlanError | None:
         try:
             progression, _ = self.progression_for(user_id)
         except PlanError as err:
-            return str(err)
+            return err
         if progression.plan is None:
-            return f"{user_id!r} should see a clinician before the next session: " + "; ".join(
-                progression.reasons
+            return PlanError(
+                f"{user_id!r} should see a clinician before the next session: "
+                + "; ".join(progression.reasons),
+                code="see_clinician",
             )
         return None
 
     def _choose_walker(self, treadmill_id: str, user_id: str) -> None:
         if user_id not in self.walkers:
             named = ", ".join(self.walkers) or "nobody ([home_assistant] walkers is empty)"
-            raise RefusedError(f"{user_id!r} is not one of this service's walkers ({named})")
+            raise RefusedError(
+                f"{user_id!r} is not one of this service's walkers ({named})", code="no_walker"
+            )
         why_not = self._why_not_startable(user_id)
         if why_not is not None:
-            raise RefusedError(why_not)
+            raise why_not
         self.store.choose_walker(treadmill_id, user_id)
         self._chosen[treadmill_id] = user_id
         log.info("[%s] walker %s chosen", treadmill_id, user_id)
@@ -218,7 +224,8 @@ class CommandRouter:
         walker = self.chosen_walker(treadmill_id)
         if walker is None:
             raise RefusedError(
-                f"no walker chosen on treadmill {treadmill_id}: choose one first (Home Assistant's Walker)"
+                f"no walker chosen on treadmill {treadmill_id}: choose one first (Home Assistant's Walker)",
+                code="no_walker",
             )
         return walker
 
@@ -318,7 +325,8 @@ class CommandRouter:
         if elsewhere is not None:
             raise RefusedError(
                 f"{user_id!r} is already in a session on treadmill {elsewhere}; "
-                "one person walks on one treadmill at a time: stop that session first"
+                "one person walks on one treadmill at a time: stop that session first",
+                code="already_walking",
             )
         self._starting[user_id] = runner.treadmill_id
         try:
@@ -344,7 +352,8 @@ class CommandRouter:
         if progression.plan is None:
             raise PlanError(
                 f"user {user_id!r} should see a clinician before the next session: "
-                + "; ".join(progression.reasons)
+                + "; ".join(progression.reasons),
+                code="see_clinician",
             )
         log.info("plan for %s: %s (%s)", user_id, progression.decision.value, "; ".join(progression.reasons))
         base = progression.plan.model_dump()
@@ -366,7 +375,9 @@ class CommandRouter:
             raise PlanError(in_api_names(f"plan refused: {problems}")) from None
         caps = runner.caps
         if caps is None:
-            raise RefusedError(f"treadmill {runner.treadmill_id} has not been connected yet")
+            raise RefusedError(
+                f"treadmill {runner.treadmill_id} has not been connected yet", code="not_connected"
+            )
         return self.fit_to_treadmill(plan, caps, profile)
 
     def fit_to_treadmill(self, plan: SessionPlan, caps: TreadmillCaps, profile: UserProfile) -> SessionPlan:
@@ -375,7 +386,7 @@ class CommandRouter:
         try:
             return validate_plan(fit_plan_to_grid(plan, caps), self.ceilings, caps, profile)
         except PlanError as err:
-            raise PlanError(in_api_names(str(err))) from None
+            raise PlanError(in_api_names(str(err)), code=err.code) from None
 
     def progression_for(
         self, user_id: str, assumed: Sequence[PainReport] = ()
@@ -404,7 +415,7 @@ class CommandRouter:
         if command.session_id is not None:
             known = {s.session_id for s in self.store.sessions_for_user(user, limit=10_000)} | {current}
             if command.session_id not in known:
-                raise RefusedError(f"user {user!r} has no session {command.session_id!r}")
+                raise RefusedError(f"user {user!r} has no session {command.session_id!r}", code="no_session")
             return command.session_id
         if current:
             return current
@@ -413,7 +424,9 @@ class CommandRouter:
             # about the person's latest session, which is the one the next plan is judged on.
             latest = self.store.sessions_for_user(user, limit=1)
             if not latest:
-                raise RefusedError(f"user {user!r} has no session yet to report {command.when} pain for")
+                raise RefusedError(
+                    f"user {user!r} has no session yet to report {command.when} pain for", code="no_session"
+                )
             return latest[-1].session_id
         return None
 

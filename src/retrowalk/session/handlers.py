@@ -109,7 +109,7 @@ def _on_start(turn: Turn, event: Start) -> None:
     # A treadmill with a coarser speed increment than the plan's runs the plan fitted to its grid.
     plan = validate_plan(fit_plan_to_grid(event.plan, turn.ctx.caps), turn.ctx.ceilings, turn.ctx.caps)
     if not s.link_up:
-        raise RefusedError("cannot start: the link to the treadmill is down")
+        raise RefusedError("cannot start: the link to the treadmill is down", code="not_connected")
     number = s.sessions_started + 1
     # The newest sample stays the newest: a late one from before this session must not count as news.
     fresh = SessionState(
@@ -163,7 +163,9 @@ def _on_pause(turn: Turn) -> None:
     s = turn.s
     next_phase(s.phase, Trigger.PAUSE)
     if not s.link_up:
-        raise RefusedError("cannot pause: the link is down (the session stops when it returns)")
+        raise RefusedError(
+            "cannot pause: the link is down (the session stops when it returns)", code="not_connected"
+        )
     turn.command(PauseBelt())
     _pause(turn, Trigger.PAUSE)
 
@@ -181,7 +183,7 @@ def _on_resume(turn: Turn) -> None:
     s = turn.s
     next_phase(s.phase, Trigger.RESUME)
     if not s.link_up:
-        raise RefusedError("cannot resume: the link to the treadmill is down")
+        raise RefusedError("cannot resume: the link to the treadmill is down", code="not_connected")
     _prepare_resume(turn)
     _arm(turn, Trigger.RESUME)
 

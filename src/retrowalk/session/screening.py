@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from retrowalk.errors import PlanError
+from retrowalk.errors import PlanError, RefusalCode
 from retrowalk.session.history import Clearance, ScreeningAnswers
 from retrowalk.session.plan import UserProfile
 
@@ -68,7 +68,9 @@ def require_screening_passed(
     """Raise PlanError with the reason when ``user_id`` may not start a session."""
     decision = screening_decision(user_id, answers, clearances)
     if not decision.allowed:
-        raise PlanError(f"user {user_id!r} cannot start a session: {decision.reason}")
+        unanswered = latest_answers(user_id, answers) is None
+        code: RefusalCode = "screening_needed" if unanswered else "see_clinician"
+        raise PlanError(f"user {user_id!r} cannot start a session: {decision.reason}", code=code)
 
 
 def user_profile(user_id: str, age_years: int | None, answers: Sequence[ScreeningAnswers]) -> UserProfile:

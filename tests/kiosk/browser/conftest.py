@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, async_playwright
+from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright
 
 VENDOR = Path(__file__).parent / "vendor"
 SCREENSHOTS = Path(__file__).parents[3] / "docs" / "images" / "kiosk"
@@ -111,9 +111,59 @@ async def tappable(control: Locator) -> bool:
     return hit
 
 
+async def covered_controls(page: Page) -> list[str]:
+    """Visible controls that something else (the fixed Stop bar, a message, another control) covers at
+    their centre, each scrolled as far into view as the page lets it: a finger aimed at one would hit
+    the other. While an alarm is up it covers the screen on purpose: then only its own controls and
+    the Stop count. The scroll position is restored."""
+    found: list[str] = await page.evaluate(
+        """() => {
+            const alarm = document.querySelector('[role=alertdialog]:not([hidden])');
+            const scope = alarm ? [alarm, document.getElementById('stop-area')] : [document.body];
+            const controls = scope.flatMap((root) => [...root.querySelectorAll(
+                'button, input:not([type=radio]), select, summary, label:has(input[type=radio])')])
+              .filter((e) => e.offsetParent !== null);
+            const [x, y] = [window.scrollX, window.scrollY];
+            const named = (e) => `${e.tagName} ${e.id || e.className || e.textContent.trim().slice(0, 30)}`;
+            const covered = [];
+            for (const e of controls) {
+              e.scrollIntoView({block: 'center', inline: 'center'});
+              const r = e.getBoundingClientRect();
+              const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+              if (hit === null || !(hit === e || e.contains(hit))) {
+                covered.push(`${named(e)} under ${hit ? named(hit) : 'nothing: off screen'}`);
+              }
+            }
+            window.scrollTo(x, y);
+            return covered;
+        }"""
+    )
+    return found
+
+
+async def resize(page: Page, size: dict[str, int]) -> None:
+    await page.set_viewport_size(ViewportSize(width=size["width"], height=size["height"]))
+
+
+async def layout_problems(page: Page) -> list[str]:
+    """At both screen sizes: touch targets under 48 px and covered controls, each with the size; the
+    page is left at the size it had."""
+    chosen = page.viewport_size
+    assert chosen is not None
+    problems = []
+    for size in (PORTRAIT, LANDSCAPE):
+        await resize(page, size)
+        at = f"at {size['width']}x{size['height']}"
+        problems += [f"too small {at}: {e}" for e in await small_touch_targets(page)]
+        problems += [f"covered {at}: {e}" for e in await covered_controls(page)]
+    await page.set_viewport_size(chosen)
+    return problems
+
+
 async def audited_screenshot(page: Page, name: str) -> None:
-    """Check the visible screen (axe-core, touch targets) and write its picture for the docs."""
+    """Check the visible screen (axe-core; at both screen sizes, touch targets and that no control is
+    covered) and write its picture for the docs, at the size the test chose."""
     assert await axe_violations(page) == [], name
-    assert await small_touch_targets(page) == [], name
+    assert await layout_problems(page) == [], name
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

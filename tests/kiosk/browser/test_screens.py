@@ -33,8 +33,9 @@ from .conftest import (
     audited_screenshot,
     axe_violations,
     eventually,
+    layout_problems,
     new_page,
-    small_touch_targets,
+    resize,
     tappable,
 )
 from .rig import STAFF_PASSWORD, TREADMILL, Rig, kiosk_rig
@@ -274,12 +275,12 @@ async def test_out_of_order_when_the_treadmill_is_offline(browser: Browser, rig:
 async def test_without_member_details_a_refused_start_leads_to_screening_clinician_and_clearance(
     browser: Browser, rig: Rig
 ) -> None:
-    # The service cannot look 'ana' up (an error reply): the page still finds its way from the words
-    # of the service's refusals.
+    # The service cannot look 'ana' up (an error reply): the page still finds its way from the codes of
+    # the service's refusals, whatever their words.
     rig.service.replies["start"] = {
         "status": "refused",
-        "reason": "user 'ana' cannot start a session: the screening questions must be answered before "
-        "the first session",
+        "reason": "user 'ana' cannot start a session: some health questions come first",
+        "code": "screening_needed",
     }
     errors: list[str] = []
     page = await open_treadmill(browser, rig, errors)
@@ -320,7 +321,7 @@ async def test_without_member_details_a_refused_start_leads_to_screening_clinici
         "user 'ana' cannot start a session: a clinician must clear this person first (screening "
         "answered yes to: severe knee osteoarthritis or a ligament injury)"
     )
-    rig.service.replies["start"] = {"status": "refused", "reason": clinician}
+    rig.service.replies["start"] = {"status": "refused", "reason": clinician, "code": "see_clinician"}
     await page.get_by_role("button", name="Pain 0 of 10").click()
     await page.get_by_role("button", name="Start session").click()
     await expect(page.get_by_role("heading", name="Please see a clinician first")).to_be_visible()
@@ -345,7 +346,7 @@ async def test_without_member_details_a_refused_start_leads_to_screening_clinici
 
 async def test_a_refused_command_says_why(browser: Browser, rig: Rig) -> None:
     reason = "plan refused: max_speed_kmh=3.0 is above the speed ceiling for user 'bo' (2.0 km/h)"
-    rig.service.replies["start"] = {"status": "refused", "reason": reason}
+    rig.service.replies["start"] = {"status": "refused", "reason": reason, "code": "plan_refused"}
     errors: list[str] = []
     page = await open_treadmill(browser, rig, errors)
     await sign_in(page, "bo")
@@ -403,9 +404,13 @@ async def test_summary_after_a_session(browser: Browser, rig: Rig) -> None:
     await expect(page.get_by_role("heading", name="Session summary")).to_be_visible()
     await expect(page.get_by_text("you walked the whole session")).to_be_visible()
     await expect(page.locator("#summary-chart canvas")).to_be_visible()
-    # Everything the person still has to tap fits on the screen, above the Stop: no scrolling.
-    assert await tappable(page.get_by_role("button", name="Pain 10 of 10"))
-    assert await tappable(page.get_by_role("button", name="Done"))
+    # Everything the person still has to tap fits on the screen, above the Stop: no scrolling, on the
+    # landscape screen and on the portrait tablet.
+    for size in (LANDSCAPE, PORTRAIT):
+        await resize(page, size)
+        for control in ("Pain 10 of 10", "Done"):
+            assert await tappable(page.get_by_role("button", name=control)), (control, size)
+    await resize(page, LANDSCAPE)
     await audited_screenshot(page, "summary")
     await page.get_by_role("button", name="Pain 1 of 10").click()
     await eventually(lambda: rig.service.commands[-1].get("when") == "after")
@@ -524,6 +529,11 @@ async def test_a_double_tap_on_start_sends_one_start_and_pain_during_is_reported
     await eventually(lambda: rig.service.commands[-1].get("when") == "during")
     assert rig.service.commands[-1]["pain"] == 7
     await expect(page.get_by_role("group", name="Pain right now (0-10)?")).to_be_hidden()
+    # The scale opens below the live numbers: none of its buttons may end up under the Stop.
+    await page.get_by_role("button", name="Report pain").click()
+    await expect(page.get_by_role("group", name="Pain right now (0-10)?")).to_be_visible()
+    assert await layout_problems(page) == []
+    await page.get_by_role("button", name="Report pain").click()
 
     await page.get_by_role("button", name="Pause").click()
     await eventually(lambda: rig.service.types()[-1:] == ["pause"])
@@ -559,5 +569,5 @@ async def test_the_staff_sign_in_screen_passes_the_audit(browser: Browser, rig: 
     await page.goto(f"{rig.kiosk_url}/staff")
     await expect(page.get_by_role("heading", name="Staff sign in")).to_be_visible()
     assert await axe_violations(page) == []
-    assert await small_touch_targets(page) == []
+    assert await layout_problems(page) == []
     assert errors == []

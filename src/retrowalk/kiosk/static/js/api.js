@@ -120,7 +120,9 @@ async function refusalOf(url) {
 }
 
 // POST one JSON body; resolves to the service's reply as the kiosk relays it (whatever its HTTP status),
-// or to a reply-shaped failure ({status: "failed", reason}) that the screen shows like any refusal.
+// or to a reply-shaped failure ({status: "failed", reason}) that the screen shows like any refusal. A
+// failure after which the command may still have reached the service (the kiosk's 504 `no_reply`, or
+// no answer from the kiosk at all) says so with `unsettled: true`.
 export async function postJson(url, body) {
   let response;
   try {
@@ -131,12 +133,38 @@ export async function postJson(url, body) {
       credentials: "same-origin",
     });
   } catch (error) {
-    return { status: "failed", reason: "the kiosk cannot be reached: nothing was sent" };
+    return { status: "failed", unsettled: true, reason: "the kiosk did not answer" };
   }
   const reply = await response.json().catch(() => null);
   if (reply && typeof reply === "object" && "status" in reply) return reply;
   if (response.ok) return { status: "accepted", ...(reply ?? {}) };
-  return { status: "failed", reason: refusalText(reply, response.status) };
+  return { status: "failed", unsettled: reply?.error === "no_reply", reason: refusalText(reply, response.status) };
+}
+
+// Commands, one command_id per intent (docs/kiosk-api.md). A command left unsettled (no answer in time:
+// it may have reached the service) is sent again with the same body, the same id, when the person asks
+// for the same thing again, so the service answers from its stored reply and never applies it twice.
+// Anything else sent in between, or a new session, ends that: the next tap is a new intent.
+export class CommandSender {
+  constructor() {
+    this.unsettled = null; // {key, body}: the last command sent, while its outcome is unknown
+  }
+
+  // `fresh`: always a new id and never kept (Stop: a stop applied twice changes nothing, and a
+  // stored "accepted" must never answer for a belt started since).
+  async send(url, fields, { prefix = "kiosk", fresh = false } = {}) {
+    const key = JSON.stringify([url, fields]);
+    const again = !fresh && this.unsettled?.key === key;
+    const body = again ? this.unsettled.body : { command_id: newCommandId(prefix), ...fields };
+    this.unsettled = null;
+    const reply = await postJson(url, body);
+    if (reply.unsettled && !fresh) this.unsettled = { key, body };
+    return reply;
+  }
+
+  forget() {
+    this.unsettled = null;
+  }
 }
 
 // GET JSON; null when the kiosk does not have it (404), an Error with the kiosk's words otherwise.

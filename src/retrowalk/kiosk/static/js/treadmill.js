@@ -2,7 +2,7 @@
 // streams (the service's retained state, availability, telemetry, events) and from what the person
 // has done on this page (signed in, answered, reported pain). The service decides everything that
 // matters for safety; this page only asks and shows.
-import { LiveStream, getJson, newCommandId, postJson, treadmillIdFromPath } from "./api.js";
+import { CommandSender, LiveStream, getJson, postJson, treadmillIdFromPath } from "./api.js";
 import { SpeedChart, drawHistoryChart } from "./charts.js";
 import { ALARMS, cueAt, endReasonWords, kmh, minutesSeconds, planKmh, phaseWords } from "./words.js";
 import { announce, beep } from "./sound.js";
@@ -32,7 +32,9 @@ const page = {
   // losing contact during a session raises an alarm instead of quietly showing "out of order".
   lastSession: null,
   rampStepAt: null, // elapsed seconds at which the allowed speed last changed
+  knownSession: undefined, // the session_id of the last state known (null: none); undefined before one
 };
+const commands = new CommandSender();
 const liveChart = new SpeedChart($("live-chart"));
 const summaryChart = new SpeedChart($("summary-chart"));
 
@@ -221,7 +223,7 @@ function applySnapshot(snapshot) {
   // The whole truth again (after a reconnect, a kiosk restart, a tablet waking up): nothing kept from
   // before can contradict it.
   const previousSession = page.treadmill?.session_id;
-  page.treadmill = snapshot.state;
+  setTreadmill(snapshot.state);
   page.telemetry = snapshot.telemetry ?? null;
   if (snapshot.state?.session_id !== previousSession) liveChart.reset();
   if (snapshot.label) $("treadmill-name").textContent = snapshot.label;
@@ -231,6 +233,18 @@ function applySnapshot(snapshot) {
     page.summary = snapshot.summary;
   }
   applyAvailability(snapshot.availability);
+}
+
+// A command left without an answer belongs to the session it was sent in: once another session is on
+// the treadmill, asking again is a new intent (a stored answer would not start or stop this one). A
+// null state (the kiosk lost the broker) says nothing about sessions.
+function setTreadmill(state) {
+  if (state) {
+    const session = state.session_id ?? null;
+    if (session !== page.knownSession) commands.forget();
+    page.knownSession = session;
+  }
+  page.treadmill = state;
 }
 
 function applyAvailability(availability) {
@@ -273,7 +287,7 @@ function applyEvent(event) {
 
 function onMessage(kind, data) {
   if (kind === "snapshot") applySnapshot(data);
-  if (kind === "state") page.treadmill = data;
+  if (kind === "state") setTreadmill(data);
   if (kind === "availability") applyAvailability(data);
   if (kind === "telemetry") {
     const previous = page.telemetry;
@@ -307,9 +321,17 @@ function onLink(link, why) {
 
 async function send(type, fields = {}) {
   showCommandMessage("");
-  const reply = await postJson(`${base}/command`, { command_id: newCommandId(), type, ...fields });
-  if (reply.status !== "accepted") showCommandMessage(`Not done: ${reply.reason ?? reply.status}`);
+  const reply = await commands.send(`${base}/command`, { type, ...fields }, { fresh: type === "stop" });
+  if (reply.status !== "accepted") showCommandMessage(notDone(type, reply));
   return reply;
+}
+
+// Why a command is not done, for the person; with no answer in time it may still happen, so say what
+// asking again does.
+function notDone(type, reply) {
+  if (!reply.unsettled) return `Not done: ${reply.reason ?? reply.status}`;
+  if (type === "stop") return "No answer from the treadmill service in time: press Stop again, or use the treadmill's own STOP key.";
+  return "No answer from the treadmill service in time: it may still do it. Tap again to ask again (it will not be done twice).";
 }
 
 // What the service knows of the signed-in member (GET /t/<id>/member: screening, the plan a Start
@@ -337,6 +359,7 @@ async function loadMember(userId) {
 }
 
 function forgetMember() {
+  commands.forget();
   Object.assign(page, { member: null, painBefore: null, summary: null, painAfterSent: false, showHistory: false });
 }
 
@@ -366,16 +389,17 @@ async function signOut() {
   $("member-id").focus();
 }
 
-// A refused Start says why in the service's words; two of them send the person to a screen of its own.
-function screeningFromRefusal(reason) {
-  if (/screening questions must be answered/.test(reason)) return { status: "needed" };
-  if (/clinician must clear/.test(reason)) return { status: "see_clinician", reason };
+// A refused Start says why in the service's words; two of its codes (docs/mqtt.md, refusal codes)
+// send the person to a screen of its own.
+function screeningFromRefusal(reply) {
+  if (reply.code === "screening_needed") return { status: "needed" };
+  if (reply.code === "see_clinician") return { status: "see_clinician", reason: reply.reason ?? "" };
   return null;
 }
 
 async function start() {
   const reply = await send("start", { user_id: page.member.user_id });
-  const screening = reply.status === "refused" ? screeningFromRefusal(reply.reason ?? "") : null;
+  const screening = reply.status === "refused" ? screeningFromRefusal(reply) : null;
   if (screening) {
     page.member.screening = screening;
     page.painBefore = null;
@@ -422,16 +446,16 @@ async function sendClearance(event) {
     showCommandMessage(`Not recorded: ${login.reason ?? login.status}`);
     return;
   }
-  const reply = await postJson(`/staff${base}/command`, {
-    command_id: newCommandId("staff"),
+  const clearance = {
     type: "clearance",
     user_id: page.member.user_id,
     cleared_by: data.get("cleared_by"),
     valid_until: data.get("valid_until"),
-  });
+  };
+  const reply = await commands.send(`/staff${base}/command`, clearance, { prefix: "staff" });
   await postJson("/staff/logout", {});
   if (reply.status !== "accepted") {
-    showCommandMessage(`Not recorded: ${reply.reason ?? reply.status}`);
+    showCommandMessage(reply.unsettled ? notDone("clearance", reply) : `Not recorded: ${reply.reason ?? reply.status}`);
     return;
   }
   form.reset();
