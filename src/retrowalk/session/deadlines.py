@@ -116,11 +116,17 @@ class Deadline(NamedTuple):
         return elapsed >= self.lasts if self.rule.due_at_limit else elapsed > self.lasts
 
     def moment(self, s: SessionState, at: float) -> float:
-        """When the rule comes due on the wall clock, for the state as it stood at ``at``; a walking-time
-        rule's mark is reached at ``at + (mark - backward)`` while backward-walking time runs."""
-        if self.rule.clock is Clock.WALL:
-            return self.mark
-        return at + (self.mark - s.backward_s)
+        """When the rule comes due on the wall clock, for the state as it stood at ``at``."""
+        return _wall_moment(self.rule, self.mark, s, at)
+
+
+def _wall_moment(rule: TimedRule, mark: float, s: SessionState, at: float) -> float:
+    """When a rule whose mark (on its own clock) is ``mark`` comes due on the wall clock, for the state as
+    it stood at ``at``; a walking-time rule's mark is reached at ``at + (mark - backward)`` while
+    backward-walking time runs."""
+    if rule.clock is Clock.WALL:
+        return mark
+    return at + (mark - s.backward_s)
 
 
 # --- when each rule's clock started ------------------------------------------------------------------------
@@ -350,4 +356,12 @@ def quiet_until(s: SessionState) -> float:
         return now
     if allowed_now(s) != s.last_commanded_centi:
         return now
-    return min(deadline.moment(s, now) for deadline in pending(s))
+    # pending(s) worked through without building its Deadlines: the runner asks after every sample.
+    # An active phase always has its cap (or the end of cool-down) armed, so the minimum is finite.
+    plan = s.plan
+    earliest = math.inf
+    for rule in _WATCHING[s.phase, s.link_up, Rows.ALL]:
+        starts = rule.starts(s)
+        if starts is not None:
+            earliest = min(earliest, _wall_moment(rule, starts + rule.lasts(s, plan), s, now))
+    return earliest
