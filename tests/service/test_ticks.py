@@ -105,3 +105,22 @@ async def test_outside_a_session_nothing_is_ever_queued_and_one_tick_is_queued_a
     assert await witness_ticks(0.05) >= 2
     assert len(busy.wakes) == 1
     busy.timer.cancel()
+
+
+async def test_the_engine_is_not_asked_while_a_tick_is_queued() -> None:
+    asked: list[float] = []
+
+    def quiet_until() -> float:
+        asked.append(time.monotonic())
+        return -math.inf  # every tick needed
+
+    woken = asyncio.Event()
+    timer = TickTimer(time.monotonic, 0.01, 1.0, quiet_until, woken.set)
+    timer.arm()
+    await asyncio.wait_for(woken.wait(), 2.0)
+    before = len(asked)
+    # The pump handles items before it takes the queued tick; each is followed by arm().
+    for _ in range(5):
+        timer.arm()
+    assert len(asked) == before
+    timer.cancel()

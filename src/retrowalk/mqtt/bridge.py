@@ -165,9 +165,10 @@ class MqttBridge:
             self._telemetry_dropped += 1
             return
         try:
-            self._telemetry.put_nowait(
-                (self.topics.treadmill(treadmill_id, "telemetry"), t.model_dump_json().encode())
-            )
+            # Straight to bytes in one serialiser call (model_dump_json makes a str to be encoded again):
+            # this runs for every sample of every treadmill.
+            payload = t.__pydantic_serializer__.to_json(t)
+            self._telemetry.put_nowait((self.topics.treadmill(treadmill_id, "telemetry"), payload))
         except asyncio.QueueFull:
             self._telemetry_dropped += 1
 

@@ -46,6 +46,10 @@ class TickTimer:
 
     def arm(self) -> None:
         """After anything the pump handled: make sure the timer fires no later than the next due tick."""
+        if self._next_regular >= self._at:
+            # A tick is queued (-inf), or the timer fires no later than the next regular tick: the due
+            # time cannot be earlier, so the engine need not be asked (the pump arms after every item).
+            return
         due = self._due_at()
         if due < self._at:
             self._schedule(due)

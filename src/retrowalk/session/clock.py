@@ -16,6 +16,7 @@ from retrowalk.session.deadlines import (
     Deadline,
     EndSession,
     ReachCap,
+    Rows,
     StepRamp,
     WarnOfCap,
     pending,
@@ -42,7 +43,7 @@ def advance_clock(turn: Turn) -> None:
     t = s.last_now if math.isfinite(s.last_now) else turn.now
     s.last_now = turn.now
     while t < turn.now and s.phase in ACTIVE_PHASES and s.plan is not None:
-        deadlines = [d for d in pending(s) if d.rule.ends_counting]
+        deadlines = pending(s, Rows.ENDS_COUNTING)
         boundary = next(d for d in deadlines if d.rule.clock is Clock.WALKING)
         # Strictly before now: at now itself the check after the event decides, with its news.
         passed = [d for d in deadlines if d.rule.clock is Clock.WALL and d.mark < turn.now]
@@ -69,7 +70,7 @@ def _act_on_overdue_rule(turn: Turn) -> None:
     s = turn.s
     if s.phase not in SESSION_PHASES:
         return
-    overdue = [d for d in pending(s) if d.rule.clock is Clock.WALL and d.mark < turn.now]
+    overdue = [d for d in pending(s, Rows.WALL_CLOCK) if d.mark < turn.now]
     first = min(overdue, key=lambda d: d.mark, default=None)
     if first is not None:
         _act_on(turn, first)
@@ -77,7 +78,7 @@ def _act_on_overdue_rule(turn: Turn) -> None:
 
 def _warn_cap(turn: Turn) -> None:
     s = turn.s
-    for deadline in pending(s):
+    for deadline in pending(s, Rows.CAP_WARNINGS):
         outcome = deadline.rule.outcome
         if isinstance(outcome, WarnOfCap) and deadline.due(s, turn.now):
             assert s.plan is not None
@@ -131,8 +132,8 @@ def settle_phase(turn: Turn) -> None:
 def check_deadlines(turn: Turn) -> None:
     """After the event: the first wall-clock row of the table that is due acts (at most one)."""
     s = turn.s
-    for deadline in pending(s):
-        if deadline.rule.clock is Clock.WALL and deadline.due(s, turn.now):
+    for deadline in pending(s, Rows.WALL_CLOCK):
+        if deadline.due(s, turn.now):
             _act_on(turn, deadline)
             return
 

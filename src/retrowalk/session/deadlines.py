@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Final
+from enum import Enum, StrEnum
+from typing import Final, NamedTuple
 
 from retrowalk.session.events import ACTIVE_PHASES, SESSION_PHASES, EndReason, Phase
 from retrowalk.session.plan import SessionPlan
@@ -111,9 +111,12 @@ class TimedRule:
         return isinstance(self.outcome, EndSession | ReachCap)
 
 
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """A row armed for the current state, with its numbers worked out."""
+class Deadline(NamedTuple):
+    """A row armed for the current state, with its numbers worked out.
+
+    A named tuple rather than a frozen dataclass: the engine builds a few of these several times per
+    event, and a frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost more than the
+    rest of :func:`pending` together."""
 
     rule: TimedRule
     starts: float
@@ -131,11 +134,17 @@ class Deadline:
         return elapsed >= self.lasts if self.rule.due_at_limit else elapsed > self.lasts
 
     def moment(self, s: SessionState, at: float) -> float:
-        """When the rule comes due on the wall clock, for the state as it stood at ``at``; a walking-time
-        rule's mark is reached at ``at + (mark - backward)`` while backward-walking time runs."""
-        if self.rule.clock is Clock.WALL:
-            return self.mark
-        return at + (self.mark - s.backward_s)
+        """When the rule comes due on the wall clock, for the state as it stood at ``at``."""
+        return _wall_moment(self.rule, self.mark, s, at)
+
+
+def _wall_moment(rule: TimedRule, mark: float, s: SessionState, at: float) -> float:
+    """When a rule whose mark (on its own clock) is ``mark`` comes due on the wall clock, for the state as
+    it stood at ``at``; a walking-time rule's mark is reached at ``at + (mark - backward)`` while
+    backward-walking time runs."""
+    if rule.clock is Clock.WALL:
+        return mark
+    return at + (mark - s.backward_s)
 
 
 # --- when each rule's clock started ------------------------------------------------------------------------
@@ -300,15 +309,47 @@ TIMED_RULES: Final[tuple[TimedRule, ...]] = (
 )
 
 
-def pending(s: SessionState) -> list[Deadline]:
-    """The rows armed for the state as it stands, in the table's order."""
+class Rows(Enum):
+    """Which rows of the table a reader asks about (each reader needs only some of them)."""
+
+    ALL = "all"
+    WALL_CLOCK = "on the wall clock"
+    ENDS_COUNTING = "ending the session or the phase"
+    CAP_WARNINGS = "cap warnings"
+
+    def include(self, rule: TimedRule) -> bool:
+        match self:
+            case Rows.ALL:
+                return True
+            case Rows.WALL_CLOCK:
+                return rule.clock is Clock.WALL
+            case Rows.ENDS_COUNTING:
+                return rule.ends_counting
+            case Rows.CAP_WARNINGS:
+                return isinstance(rule.outcome, WarnOfCap)
+
+
+# The rows that can be armed in each phase, with the link up and down, for each reader, in the table's
+# order: worked out once, as the engine looks at the table several times per event.
+_WATCHING: Final[dict[tuple[Phase, bool, Rows], tuple[TimedRule, ...]]] = {
+    (phase, link_up, rows): tuple(
+        rule
+        for rule in TIMED_RULES
+        if phase in rule.phases and (link_up or not rule.needs_link) and rows.include(rule)
+    )
+    for phase in Phase
+    for link_up in (False, True)
+    for rows in Rows
+}
+
+
+def pending(s: SessionState, rows: Rows = Rows.ALL) -> list[Deadline]:
+    """The rows (of those ``rows`` selects) armed for the state as it stands, in the table's order."""
     plan = s.plan
     if plan is None:
         return []
     armed: list[Deadline] = []
-    for rule in TIMED_RULES:
-        if s.phase not in rule.phases or (rule.needs_link and not s.link_up):
-            continue
+    for rule in _WATCHING[s.phase, s.link_up, rows]:
         starts = rule.starts(s)
         if starts is not None:
             armed.append(Deadline(rule, starts, rule.lasts(s, plan)))
@@ -333,4 +374,12 @@ def quiet_until(s: SessionState) -> float:
         return now
     if allowed_now(s) != s.last_commanded_centi:
         return now
-    return min(deadline.moment(s, now) for deadline in pending(s))
+    # pending(s) worked through without building its Deadlines: the runner asks after every sample.
+    # An active phase always has its cap (or the end of cool-down) armed, so the minimum is finite.
+    plan = s.plan
+    earliest = math.inf
+    for rule in _WATCHING[s.phase, s.link_up, Rows.ALL]:
+        starts = rule.starts(s)
+        if starts is not None:
+            earliest = min(earliest, _wall_moment(rule, starts + rule.lasts(s, plan), s, now))
+    return earliest

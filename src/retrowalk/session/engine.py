@@ -56,6 +56,9 @@ class SessionEngine:
             raise RefusedError("treadmill_id must not be empty")
         self._ctx = EngineContext(ceilings, caps, treadmill_id)
         self._state = SessionState()
+        # quiet_until for the state as it stands (None: not worked out since the last event). The runner's
+        # tick timer asks after every event and again when it fires; only an event changes the answer.
+        self._quiet_until: float | None = None
 
     # --- read-only views -----------------------------------------------------------------------------
     @property
@@ -124,7 +127,9 @@ class SessionEngine:
         """The earliest time at which a :class:`Tick` could do anything (emit an action, change the
         phase); ticks before it may be skipped. ``math.inf`` outside a session; at or before the last
         event's time when the engine needs its regular ticks. See ``deadlines.quiet_until``."""
-        return quiet_until(self._state)
+        if self._quiet_until is None:
+            self._quiet_until = quiet_until(self._state)
+        return self._quiet_until
 
     def snapshot(self) -> EngineSnapshot:
         s = self._state
@@ -157,6 +162,7 @@ class SessionEngine:
         turn = Turn(self._ctx, working, out, max(float(now), working.last_now))
         handle(turn, event)
         self._state = turn.s  # a Start replaces the state object
+        self._quiet_until = None
         return out
 
 
