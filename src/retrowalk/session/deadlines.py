@@ -46,6 +46,7 @@ __all__ = [
     "EndSession",
     "Outcome",
     "ReachCap",
+    "Rows",
     "StepRamp",
     "TimedRule",
     "WarnOfCap",
