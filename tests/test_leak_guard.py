@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
-CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
+LEAK_GUARD = (Path(__file__).parent / "plugins" / "leak_guard.py").read_text()
 
 
 def run_guarded(pytester: pytest.Pytester, test_module: str) -> pytest.RunResult:
-    """Run `test_module` under the project's own conftest, leak guard included."""
-    # Without the suite's plugins (pytester, the fixtures): the guard alone, in a conftest of its own.
-    guard_only = re.sub(r"^pytest_plugins = \[.*?\]\n", "", CONFTEST, flags=re.MULTILINE | re.DOTALL)
-    pytester.makeconftest(guard_only)
+    """Run `test_module` under the project's own leak guard (tests/plugins/leak_guard.py)."""
+    # Without the suite's other plugins (pytester, the fixtures): the guard alone, as a conftest.
+    pytester.makeconftest(LEAK_GUARD)
     pytester.makepyfile(test_module)
     return pytester.runpytest("-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function")
 

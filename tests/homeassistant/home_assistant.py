@@ -10,9 +10,11 @@ Onboarding is marked done in the config directory; the tests log in with Home As
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -102,6 +104,24 @@ def _write_config(config_dir: Path, port: int) -> None:
     (storage / "onboarding").write_text(json.dumps(onboarding))
 
 
+# Home Assistant's own `auth` script makes the test user; it took 25 s on a loaded 2-core machine
+# (imports and the password hash), so it runs once per test run and each config directory gets a copy of
+# the store it wrote.
+_AUTH_STORE = "auth_provider.homeassistant"
+
+
+@functools.cache
+def _test_user_store(python: Path) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="ha-auth-") as scratch:
+        subprocess.run(
+            [str(python), "-m", "homeassistant", "--script", "auth", "-c", scratch, "add", _USER, _PASSWORD],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        return (Path(scratch) / ".storage" / _AUTH_STORE).read_bytes()
+
+
 @dataclass
 class HomeAssistant:
     """One Home Assistant core process with its config directory; :meth:`restart` keeps the directory."""
@@ -119,23 +139,9 @@ class HomeAssistant:
     def start(self) -> None:
         if not (self.config_dir / "configuration.yaml").exists():
             _write_config(self.config_dir, self.port)
-            subprocess.run(
-                [
-                    str(self.python),
-                    "-m",
-                    "homeassistant",
-                    "--script",
-                    "auth",
-                    "-c",
-                    str(self.config_dir),
-                    "add",
-                    _USER,
-                    _PASSWORD,
-                ],
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
+            auth_store = self.config_dir / ".storage" / _AUTH_STORE
+            auth_store.write_bytes(_test_user_store(self.python))
+            auth_store.chmod(0o600)
         log = (self.config_dir / "ha-output.log").open("ab")
         # --skip-pip: everything it needs is in its environment; it must not install at run time.
         self.process = subprocess.Popen(

@@ -17,111 +17,132 @@ from retrowalk.link.ftms_data import (
     decode_treadmill_data,
 )
 
+# (frame, More Data set, the values), each read off the bytes by hand in its comment.
+FRAMES = [
+    pytest.param(
+        # 84 25: flags 0x2584 = distance, energy, heart rate, elapsed, reserved bit 13
+        # e1 00 speed 2.25 | 00 00 00 distance 0 | 01 00 energy 1, 00 00 per hour 0, 00 per minute 0
+        # 00 heart rate 0 | 21 00 elapsed 33 s | 02 00 steps 2 | 00 pad
+        "8425e1000000000100000000002100020000",
+        False,
+        {
+            "speed_instant": 2.25,
+            "distance_total": 0,
+            "energy_total": 1,
+            "energy_per_hour": 0,
+            "energy_per_minute": 0,
+            "heart_rate": 0,
+            "time_elapsed": 33,
+            "step_count": 2,
+        },
+        id="urevo: reserved bit 13 carries a step count and a pad byte",
+    ),
+    pytest.param(
+        # 84 24: flags 0x2484 = distance, energy, elapsed, reserved bit 13
+        # 58 02 speed 6.00 | 4e 20 00 distance 8270 | 11 01 energy 273, ff ff per hour n/a, ff per minute
+        # n/a | 52 17 elapsed 5970 s | 17 27 steps 10007 | 00 pad
+        "842458024e20001101ffffff5217172700",
+        False,
+        {
+            "speed_instant": 6.0,
+            "distance_total": 8270,
+            "energy_total": 273,
+            "time_elapsed": 5970,
+            "step_count": 10007,
+        },
+        id="citysports: not-available markers are absent fields",
+    ),
+    pytest.param(
+        # 84 24 as above; 2c 01 speed 3.00 | 96 00 00 distance 150 | 0c 00 energy 12, 00 00, 00 | 78 00
+        # 120 s and then nothing, although bit 13 is set: pyftms 0.4 raises EOFError here.
+        "84242c019600000c000000007800",
+        False,
+        {
+            "speed_instant": 3.0,
+            "distance_total": 150,
+            "energy_total": 12,
+            "energy_per_hour": 0,
+            "energy_per_minute": 0,
+            "time_elapsed": 120,
+        },
+        id="kingsmith: bit 13 without its bytes is tolerated",
+    ),
+    pytest.param(
+        # 8c 05: flags 0x058c = distance, inclination + ramp, energy, heart rate, elapsed
+        # 64 00 1.00 km/h | 14 00 00 20 m | 00 00 incline 0, 00 00 ramp 0 | 05 00 5 kcal, e7 00 231/h,
+        # 03 3/min | 00 heart rate 0 | 5b 00 91 s
+        "8c056400140000000000000500e70003005b00",
+        False,
+        {
+            "speed_instant": 1.0,
+            "distance_total": 20,
+            "inclination": 0.0,
+            "ramp_angle": 0.0,
+            "energy_total": 5,
+            "energy_per_hour": 231,
+            "energy_per_minute": 3,
+            "heart_rate": 0,
+            "time_elapsed": 91,
+        },
+        id="kettler: inclination and heart rate",
+    ),
+    pytest.param(
+        # Horizon, idle: 84 04 = distance, energy, elapsed; every value 0 (pyftms drops it as a "null
+        # packet"): 00 00 speed 0 | 00 00 00 | 00 00, 00 00, 00 | 00 00
+        "8404000000000000000000000000",
+        False,
+        {
+            "speed_instant": 0.0,
+            "distance_total": 0,
+            "energy_total": 0,
+            "energy_per_hour": 0,
+            "energy_per_minute": 0,
+            "time_elapsed": 0,
+        },
+        id="horizon: a belt standing still is a speed of zero",
+    ),
+    pytest.param(
+        # 1f 00: More Data, avg speed, distance, inclination + ramp, elevation gain
+        # 84 01 avg 3.88 | 2a 00 00 42 m | 00 00 00 00 incline 0, ramp 0 | 01 00 +0.1 m, 00 00 -0 m
+        "1f0084012a00000000000001000000",
+        True,
+        {
+            "speed_average": 3.88,
+            "distance_total": 42,
+            "inclination": 0.0,
+            "ramp_angle": 0.0,
+            "elevation_gain_positive": 0.1,
+            "elevation_gain_negative": 0.0,
+        },
+        id="technogym: the More Data part has no speed",
+    ),
+    pytest.param(
+        # 80 06: energy, MET, elapsed | 4e 02 5.90 | 02 00 2 kcal, ff ff n/a, ff n/a | 37 MET 5.5 | 27 00 39 s
+        "80064e020200ffffff372700",
+        False,
+        {"speed_instant": 5.9, "energy_total": 2, "metabolic_equivalent": 5.5, "time_elapsed": 39},
+        id="technogym: the last part has the speed",
+    ),
+    pytest.param(
+        # 08 10: inclination + ramp, force + power; speed 1.00; incline -2.5 % (0xffe7), ramp n/a (0x7fff);
+        # force n/a (0x7fff), power -3 W (0xfffd).
+        "08106400e7ffff7fff7ffdff",
+        False,
+        {"speed_instant": 1.0, "inclination": -2.5, "power_output": -3},
+        id="signed fields and their not-available marker",
+    ),
+    # 00 00: no optional fields | ff ff: speed not available.
+    pytest.param("0000ffff", False, {}, id="a speed not available is no speed"),
+    # 00 00 | 64 00 1.00 km/h | ab cd: nothing the flags announce.
+    pytest.param("00006400abcd", False, {"speed_instant": 1.0}, id="trailing bytes are ignored"),
+]
 
-def test_urevo_reserved_bit_13_carries_a_step_count_and_a_pad_byte() -> None:
-    # 84 25: flags 0x2584 = distance, energy, heart rate, elapsed, reserved bit 13
-    # e1 00 speed 2.25 | 00 00 00 distance 0 | 01 00 energy 1, 00 00 per hour 0, 00 per minute 0
-    # 00 heart rate 0 | 21 00 elapsed 33 s | 02 00 steps 2 | 00 pad
-    part = decode_treadmill_data(bytes.fromhex("8425e1000000000100000000002100020000"))
-    assert part.values == {
-        "speed_instant": 2.25,
-        "distance_total": 0,
-        "energy_total": 1,
-        "energy_per_hour": 0,
-        "energy_per_minute": 0,
-        "heart_rate": 0,
-        "time_elapsed": 33,
-        "step_count": 2,
-    }
-    assert not part.more_data
 
-
-def test_citysports_not_available_markers_are_absent_fields() -> None:
-    # 84 24: flags 0x2484 = distance, energy, elapsed, reserved bit 13
-    # 58 02 speed 6.00 | 4e 20 00 distance 8270 | 11 01 energy 273, ff ff per hour n/a, ff per minute n/a
-    # 52 17 elapsed 5970 s | 17 27 steps 10007 | 00 pad
-    part = decode_treadmill_data(bytes.fromhex("842458024e20001101ffffff5217172700"))
-    assert part.values == {
-        "speed_instant": 6.0,
-        "distance_total": 8270,
-        "energy_total": 273,
-        "time_elapsed": 5970,
-        "step_count": 10007,
-    }
-
-
-def test_kingsmith_bit_13_without_its_bytes_is_tolerated() -> None:
-    # 84 24 as above; 2c 01 speed 3.00 | 96 00 00 distance 150 | 0c 00 energy 12, 00 00, 00 | 78 00 120 s
-    # and then nothing, although bit 13 is set: pyftms 0.4 raises EOFError here.
-    part = decode_treadmill_data(bytes.fromhex("84242c019600000c000000007800"))
-    assert part.values == {
-        "speed_instant": 3.0,
-        "distance_total": 150,
-        "energy_total": 12,
-        "energy_per_hour": 0,
-        "energy_per_minute": 0,
-        "time_elapsed": 120,
-    }
-
-
-def test_kettler_inclination_and_heart_rate() -> None:
-    # 8c 05: flags 0x058c = distance, inclination + ramp, energy, heart rate, elapsed
-    # 64 00 1.00 km/h | 14 00 00 20 m | 00 00 incline 0, 00 00 ramp 0 | 05 00 5 kcal, e7 00 231/h, 03 3/min
-    # 00 heart rate 0 | 5b 00 91 s
-    part = decode_treadmill_data(bytes.fromhex("8c056400140000000000000500e70003005b00"))
-    assert part.values == {
-        "speed_instant": 1.0,
-        "distance_total": 20,
-        "inclination": 0.0,
-        "ramp_angle": 0.0,
-        "energy_total": 5,
-        "energy_per_hour": 231,
-        "energy_per_minute": 3,
-        "heart_rate": 0,
-        "time_elapsed": 91,
-    }
-
-
-def test_a_belt_standing_still_is_a_speed_of_zero() -> None:
-    # Horizon, idle: 84 04 = distance, energy, elapsed; every value 0 (pyftms drops it as a "null packet").
-    part = decode_treadmill_data(bytes.fromhex("8404000000000000000000000000"))
-    assert part.values["speed_instant"] == 0.0
-    assert part.values["time_elapsed"] == 0
-
-
-def test_technogym_more_data_part_has_no_speed_and_the_last_part_has_it() -> None:
-    # 1f 00: More Data, avg speed, distance, inclination + ramp, elevation gain
-    # 84 01 avg 3.88 | 2a 00 00 42 m | 00 00 00 00 incline 0, ramp 0 | 01 00 +0.1 m, 00 00 -0 m
-    first = decode_treadmill_data(bytes.fromhex("1f0084012a00000000000001000000"))
-    assert first.more_data
-    assert first.values == {
-        "speed_average": 3.88,
-        "distance_total": 42,
-        "inclination": 0.0,
-        "ramp_angle": 0.0,
-        "elevation_gain_positive": 0.1,
-        "elevation_gain_negative": 0.0,
-    }
-    # 80 06: energy, MET, elapsed | 4e 02 5.90 | 02 00 2 kcal, ff ff n/a, ff n/a | 37 MET 5.5 | 27 00 39 s
-    last = decode_treadmill_data(bytes.fromhex("80064e020200ffffff372700"))
-    assert not last.more_data
-    assert last.values == {
-        "speed_instant": 5.9,
-        "energy_total": 2,
-        "metabolic_equivalent": 5.5,
-        "time_elapsed": 39,
-    }
-
-
-def test_signed_fields_and_their_marker() -> None:
-    # 08 10: inclination + ramp, force + power; speed 1.00; incline -2.5 % (0xffe7), ramp n/a (0x7fff);
-    # force n/a (0x7fff), power -3 W (0xfffd).
-    part = decode_treadmill_data(bytes.fromhex("08106400e7ffff7fff7ffdff"))
-    assert part.values == {"speed_instant": 1.0, "inclination": -2.5, "power_output": -3}
-
-
-def test_a_speed_not_available_is_no_speed() -> None:
-    assert "speed_instant" not in decode_treadmill_data(bytes.fromhex("0000ffff")).values
+@pytest.mark.parametrize(("frame", "more_data", "values"), FRAMES)
+def test_real_frames_decode_field_by_field(frame: str, more_data: bool, values: dict[str, float]) -> None:
+    part = decode_treadmill_data(bytes.fromhex(frame))
+    assert part.values == values
+    assert part.more_data is more_data
 
 
 @pytest.mark.parametrize(
@@ -137,10 +158,6 @@ def test_a_speed_not_available_is_no_speed() -> None:
 def test_a_frame_whose_promised_fields_do_not_fit_is_unreadable(frame: str, why: str) -> None:
     with pytest.raises(UnreadableFrameError, match=f"^{why}$"):
         decode_treadmill_data(bytes.fromhex(frame))
-
-
-def test_trailing_bytes_after_the_defined_fields_are_ignored() -> None:
-    assert decode_treadmill_data(bytes.fromhex("00006400abcd")).values == {"speed_instant": 1.0}
 
 
 @given(st.binary(max_size=40))

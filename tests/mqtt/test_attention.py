@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
+import pytest
+
 from retrowalk.mqtt import attention
 from retrowalk.mqtt import payloads as p
+from retrowalk.mqtt.home_assistant import HomeAssistantView
+from retrowalk.mqtt.topics import Topics
 
 TM = "tm1"
 
@@ -54,3 +61,22 @@ def test_ordinary_events_and_a_standing_belt_leave_a_clear_state_alone() -> None
     assert attention.after_telemetry(clear, sample(0.0)) is clear
     ended = p.SessionEnded(treadmill_id=TM, session_id="s1", reason="completed")
     assert attention.after_event(clear, ended) is clear
+
+
+def test_the_belt_check_is_logged_in_the_treadmills_log_context(caplog: pytest.LogCaptureFixture) -> None:
+    # The service's log lines read `[tm1] ...` from the record's `treadmill` field, as the runner's do; a
+    # treadmill named inside the message would read `[-] [tm1] ...`.
+    retained: dict[str, bytes] = {}
+    view = HomeAssistantView(
+        Topics("retrowalk/", "homeassistant", "svc"), retained.__setitem__, discovery=True
+    )
+    view.first_seen(TM)
+    caplog.set_level(logging.INFO, logger="retrowalk.mqtt.home_assistant")
+    view.event(TM, p.StopNotConfirmed(treadmill_id=TM, session_id="s1", detail="check now"))
+    view.telemetry(TM, sample(0.0))
+    lines = [(r.levelname, getattr(r, "treadmill", "-"), r.getMessage()) for r in caplog.records]
+    assert lines == [
+        ("WARNING", TM, "a person must check the belt: check now"),
+        ("INFO", TM, "belt check over: the belt stands, or a new session started"),
+    ]
+    assert json.loads(retained[f"retrowalk/treadmill/{TM}/attention"])["check_belt"] is False

@@ -4,5 +4,6 @@
   peripheral, only bleak's transport replaced), parametrised over treadsim's quirk profiles;
 - ``virtual_adapter``: treadsim behind a private dbus-daemon, for the end-to-end subset;
 - ``mosquitto``: a real broker on a free port;
-- ``markers``: marks every test by the processes its fixtures start (``dbus``, ``mosquitto``, ``slow``).
+- ``markers``: marks every test by the processes its fixtures start (``dbus``, ``mosquitto``, ``slow``);
+- ``leak_guard``: fails a test that leaves a task running or a timer scheduled behind it (autouse).
 """

@@ -45,9 +45,7 @@ __all__ = [
 ]
 
 EntityCategory = Literal["diagnostic", "config"]
-# A figure that means something only while a session runs; outside one it renders "None" (unknown).
-_IN_SESSION = "{{{{ value_json.{field} if value_json.session_id else None }}}}"
-_ALWAYS = "{{{{ value_json.{field} }}}}"
+StateClass = Literal["measurement", "total", "total_increasing"]
 # Every press needs a fresh command_id, or the bridge would answer the second press with the stored reply
 # of the first and do nothing.
 _FRESH_ID = '"command_id": "ha-{key}-{{{{ now().timestamp() }}}}"'
@@ -100,7 +98,7 @@ class HaSensor(_Component):
     value_template: str
     unit_of_measurement: str | None = None
     device_class: str | None = None
-    state_class: Literal["measurement", "total", "total_increasing"] | None = None
+    state_class: StateClass | None = None
     suggested_display_precision: int | None = None
     options: list[str] | None = Field(default=None, description="the values of an enum sensor")
 
@@ -168,24 +166,69 @@ class HaDeviceDiscovery(_Ha):
     availability_mode: Literal["all", "any", "latest"] = "all"
 
 
-# (key, name, json field, device class, unit, state class, precision, icon, only in a session)
-_TELEMETRY: tuple[tuple[str, str, str, str | None, str | None, str | None, int, str | None, bool], ...] = (
-    ("speed", "Speed", "speed_kmh", "speed", "km/h", "measurement", 1, None, False),
-    ("allowed_speed", "Allowed speed", "allowed_speed_kmh", "speed", "km/h", None, 1, "mdi:speedometer-slow",
-     True),
-    ("incline", "Incline", "incline_pct", None, "%", "measurement", 1, "mdi:slope-uphill", False),
-    ("distance", "Distance", "distance_m", "distance", "m", None, 0, None, True),
-    ("elapsed", "Walked time", "elapsed_s", "duration", "s", None, 0, "mdi:timer-outline", True),
-    ("remaining", "Remaining time", "remaining_s", "duration", "s", None, 0, "mdi:timer-sand", True),
-    ("heart_rate", "Heart rate", "heart_rate_bpm", None, "bpm", "measurement", 0, "mdi:heart-pulse", True),
+def _in_session(field: str) -> str:
+    """A figure that means something only while a session runs; outside one it renders "None" (unknown)."""
+    return f"{{{{ value_json.{field} if value_json.session_id else None }}}}"
+
+
+def _always(field: str) -> str:
+    return f"{{{{ value_json.{field} }}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class _SensorRow:
+    """One sensor: which treadmill topic it reads (`telemetry`, `state`, `last_session`) and how."""
+
+    key: str
+    name: str
+    topic: str
+    value_template: str
+    device_class: str | None = None
+    unit: str | None = None
+    state_class: StateClass | None = None
+    precision: int | None = None
+    icon: str | None = None
+    category: EntityCategory | None = None
+    options: tuple[str, ...] | None = None
+
+
+# The live sensors, in the order Home Assistant lists them.
+_LIVE_SENSORS: tuple[_SensorRow, ...] = (
+    _SensorRow("speed", "Speed", "telemetry", _always("speed_kmh"), "speed", "km/h", "measurement", 1),
+    _SensorRow("allowed_speed", "Allowed speed", "telemetry", _in_session("allowed_speed_kmh"), "speed",
+               "km/h", None, 1, "mdi:speedometer-slow"),
+    _SensorRow("incline", "Incline", "telemetry", _always("incline_pct"), None, "%", "measurement", 1,
+               "mdi:slope-uphill"),
+    _SensorRow("distance", "Distance", "telemetry", _in_session("distance_m"), "distance", "m", None, 0),
+    _SensorRow("elapsed", "Walked time", "telemetry", _in_session("elapsed_s"), "duration", "s", None, 0,
+               "mdi:timer-outline"),
+    _SensorRow("remaining", "Remaining time", "telemetry", _in_session("remaining_s"), "duration", "s",
+               None, 0, "mdi:timer-sand"),
+    _SensorRow("heart_rate", "Heart rate", "telemetry", _in_session("heart_rate_bpm"), None, "bpm",
+               "measurement", 0, "mdi:heart-pulse"),
+    _SensorRow("phase", "Phase", "state", _always("phase"), "enum", icon="mdi:walk",
+               options=tuple(phase.value for phase in Phase)),
+    _SensorRow("walking", "Walking", "state", "{{ value_json.user_id if value_json.user_id else None }}",
+               icon="mdi:account-arrow-left"),
 )  # fmt: skip
-# (key, name, summary field, device class, unit, precision, icon)
-_LAST_SESSION: tuple[tuple[str, str, str, str | None, str | None, int | None, str | None], ...] = (
-    ("last_walked", "Last session walked time", "walked_s", "duration", "s", 0, "mdi:timer-check-outline"),
-    ("last_distance", "Last session distance", "distance_m", "distance", "m", 0, None),
-    ("last_top_speed", "Last session top speed", "max_speed_kmh", "speed", "km/h", 1, None),
-    ("last_ended", "Last session ended", "ended_at", "timestamp", None, None, None),
-)
+# The latest session's summary (retained, so they have values after Home Assistant restarts) and the
+# session id, after the problem sensor and the event entity.
+_SUMMARY_SENSORS: tuple[_SensorRow, ...] = (
+    _SensorRow("last_end_reason", "Last session end", "last_session", _always("end_reason"), "enum",
+               icon="mdi:flag-checkered", options=tuple(reason.value for reason in EndReason)),
+    _SensorRow("last_walked", "Last session walked time", "last_session", _always("walked_s"), "duration",
+               "s", None, 0, "mdi:timer-check-outline"),
+    _SensorRow("last_distance", "Last session distance", "last_session", _always("distance_m"), "distance",
+               "m", None, 0),
+    _SensorRow("last_top_speed", "Last session top speed", "last_session", _always("max_speed_kmh"),
+               "speed", "km/h", None, 1),
+    _SensorRow("last_ended", "Last session ended", "last_session", _always("ended_at"), "timestamp"),
+    _SensorRow("last_overspeed", "Last session speed corrections", "last_session",
+               _always("overspeed_corrections"), icon="mdi:speedometer", category="diagnostic"),
+    _SensorRow("session_id", "Session id", "state",
+               "{{ value_json.session_id if value_json.session_id else None }}", icon="mdi:identifier",
+               category="diagnostic"),
+)  # fmt: skip
 # (key, name, payload, icon); never a speed: Home Assistant does not set speeds.
 _BUTTONS: tuple[tuple[str, str, str, str], ...] = (
     ("start", "Start", "start_walker", "mdi:play"),
@@ -213,38 +256,28 @@ def discovery_payload(
     def ids(key: str) -> dict[str, str]:
         return {"unique_id": f"{object_id}_{key}", "object_id": f"{object_id}_{key}"}
 
-    telemetry = topics.treadmill(treadmill_id, "telemetry")
-    last_session = topics.treadmill(treadmill_id, "last_session")
     command = topics.treadmill(treadmill_id, "command")
+
+    def sensors(rows: tuple[_SensorRow, ...]) -> dict[str, HaSensor]:
+        return {
+            row.key: HaSensor(
+                name=row.name,
+                **ids(row.key),
+                state_topic=topics.treadmill(treadmill_id, row.topic),
+                value_template=row.value_template,
+                unit_of_measurement=row.unit,
+                device_class=row.device_class,
+                state_class=row.state_class,
+                suggested_display_precision=row.precision,
+                options=list(row.options) if row.options is not None else None,
+                icon=row.icon,
+                entity_category=row.category,
+            )
+            for row in rows
+        }
+
     components: dict[str, HaSensor | HaBinarySensor | HaEvent | HaButton | HaSelect | HaNumber] = {}
-    for key, name, field, device_class, unit, state_class, precision, icon, in_session in _TELEMETRY:
-        components[key] = HaSensor(
-            name=name,
-            **ids(key),
-            state_topic=telemetry,
-            value_template=(_IN_SESSION if in_session else _ALWAYS).format(field=field),
-            unit_of_measurement=unit,
-            device_class=device_class,
-            state_class=state_class,
-            suggested_display_precision=precision,
-            icon=icon,
-        )
-    components["phase"] = HaSensor(
-        name="Phase",
-        **ids("phase"),
-        state_topic=topics.treadmill(treadmill_id, "state"),
-        value_template="{{ value_json.phase }}",
-        device_class="enum",
-        options=[phase.value for phase in Phase],
-        icon="mdi:walk",
-    )
-    components["walking"] = HaSensor(
-        name="Walking",
-        **ids("walking"),
-        state_topic=topics.treadmill(treadmill_id, "state"),
-        value_template="{{ value_json.user_id if value_json.user_id else None }}",
-        icon="mdi:account-arrow-left",
-    )
+    components.update(sensors(_LIVE_SENSORS))
     components["check_belt"] = HaBinarySensor(
         name="Check the belt",
         **ids("check_belt"),
@@ -263,42 +296,7 @@ def discovery_payload(
         event_types=list(EVENT_KINDS),
         icon="mdi:bell-alert-outline",
     )
-    components["last_end_reason"] = HaSensor(
-        name="Last session end",
-        **ids("last_end_reason"),
-        state_topic=last_session,
-        value_template="{{ value_json.end_reason }}",
-        device_class="enum",
-        options=[reason.value for reason in EndReason],
-        icon="mdi:flag-checkered",
-    )
-    for key, name, field, device_class, unit, digits, icon in _LAST_SESSION:
-        components[key] = HaSensor(
-            name=name,
-            **ids(key),
-            state_topic=last_session,
-            value_template=f"{{{{ value_json.{field} }}}}",
-            unit_of_measurement=unit,
-            device_class=device_class,
-            suggested_display_precision=digits,
-            icon=icon,
-        )
-    components["last_overspeed"] = HaSensor(
-        name="Last session speed corrections",
-        **ids("last_overspeed"),
-        state_topic=last_session,
-        value_template="{{ value_json.overspeed_corrections }}",
-        entity_category="diagnostic",
-        icon="mdi:speedometer",
-    )
-    components["session_id"] = HaSensor(
-        name="Session id",
-        **ids("session_id"),
-        state_topic=topics.treadmill(treadmill_id, "state"),
-        value_template="{{ value_json.session_id if value_json.session_id else None }}",
-        entity_category="diagnostic",
-        icon="mdi:identifier",
-    )
+    components.update(sensors(_SUMMARY_SENSORS))
     for key, name, payload, icon in _BUTTONS:
         if key == "start" and not walkers:
             continue

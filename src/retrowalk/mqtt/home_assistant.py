@@ -95,7 +95,9 @@ class HomeAssistantView:
         except StorageError as exc:
             # The bridge's callers must never see an exception; the last announcement stays up.
             log.error(
-                "[%s] Home Assistant device not updated: the history cannot be read: %s", treadmill_id, exc
+                "Home Assistant device not updated: the history cannot be read: %s",
+                exc,
+                extra={"treadmill": treadmill_id},
             )
             return
         facts = self._facts.get(treadmill_id, DeviceFacts())
@@ -110,10 +112,12 @@ class HomeAssistantView:
         if updated is current:
             return
         treadmill_id = updated.treadmill_id
+        # In the treadmill's log context, like the runner's lines: `[tm1] ...`, not `[-] [tm1] ...`.
+        context = {"treadmill": treadmill_id}
         if updated.check_belt:
-            log.warning("[%s] a person must check the belt: %s", treadmill_id, updated.detail)
+            log.warning("a person must check the belt: %s", updated.detail, extra=context)
         else:
-            log.info("[%s] belt check over: the belt stands, or a new session started", treadmill_id)
+            log.info("belt check over: the belt stands, or a new session started", extra=context)
         self._attention[treadmill_id] = updated
         self._publish_attention(treadmill_id)
 

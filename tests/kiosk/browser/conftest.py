@@ -1,5 +1,11 @@
 """A real browser for the kiosk's pages: Debian's chromium (scripts/dev installs it) driven by Playwright,
-never a browser build Playwright would download. Every test here is marked ``browser`` and ``slow``."""
+never a browser build Playwright would download. Every test here is marked ``browser`` and ``slow``.
+
+One Playwright driver and one chromium serve a whole module (starting them took 4-11 s a test on a
+loaded 2-core machine); each test gets its pages in fresh browser contexts (own cookies, storage and
+viewport), closed after it. Playwright's objects belong to the event loop that started them, so the
+modules here run their tests, their async fixtures and the leak guard on one loop per module
+(``pytestmark = BROWSER_LOOP`` in each module, ``loop_scope="module"`` on each async fixture)."""
 
 from __future__ import annotations
 
@@ -11,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright
+
+from tests.plugins.leak_guard import no_leaked_tasks_or_timers
 
 VENDOR = Path(__file__).parent / "vendor"
 SCREENSHOTS = Path(__file__).parents[3] / "docs" / "images" / "kiosk"
@@ -44,8 +53,19 @@ def system_chromium() -> str:
     return found
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+# Every test module here starts with `pytestmark = BROWSER_LOOP`.
+BROWSER_LOOP = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(loop_scope="module", autouse=True)
+async def fail_on_leaked_tasks_and_timers() -> AsyncIterator[None]:
+    """The suite's leak guard (tests/plugins/leak_guard.py), on the module's loop the tests run on."""
+    async with no_leaked_tasks_or_timers():
+        yield
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=system_chromium(), args=CHROMIUM_ARGS, headless=True
@@ -54,6 +74,16 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(module_browser: Browser) -> AsyncIterator[Browser]:
+    """The module's chromium; the contexts (and so the pages) a test opens are closed after it, so the
+    next test starts with none."""
+    assert module_browser.contexts == [], "a test before this one left pages open"
+    yield module_browser
+    for context in module_browser.contexts:
+        await context.close()
 
 
 async def new_page(browser: Browser, errors: list[str], viewport: dict[str, int] = PORTRAIT) -> Page:

@@ -26,9 +26,10 @@ from tests.service.served import (
     treadsim,
 )
 
-from .conftest import PORTRAIT, audited_screenshot, new_page
+from .conftest import BROWSER_LOOP, PORTRAIT, audited_screenshot, new_page
 from .rig import TOKEN, kiosk_config
 
+pytestmark = BROWSER_LOOP
 # The treadmill and service names tests/service/served.py configures `serve` with.
 TREADMILL = "tm0"
 SERVICE = "home"

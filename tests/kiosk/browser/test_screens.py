@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from retrowalk.mqtt.commands import MemberInfo, MemberSession
@@ -28,6 +29,7 @@ from retrowalk.mqtt.payloads import (
 from tests.mqtt.mqtt_broker import Mosquitto
 
 from .conftest import (
+    BROWSER_LOOP,
     LANDSCAPE,
     PORTRAIT,
     audited_screenshot,
@@ -40,6 +42,7 @@ from .conftest import (
 )
 from .rig import STAFF_PASSWORD, TREADMILL, Rig, kiosk_rig
 
+pytestmark = BROWSER_LOOP
 PLAN = PlanInfo(
     start_speed_kmh=1.0, max_speed_kmh=1.5, ramp_step_kmh=0.1, ramp_interval_s=30, duration_cap_s=300
 )
@@ -91,7 +94,7 @@ BO = MemberInfo(
 )
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Rig]:
     async with kiosk_rig(mosquitto, tmp_path) as started:
         await started.service.service_available(True)
