@@ -139,6 +139,12 @@ def test_a_frame_whose_promised_fields_do_not_fit_is_unreadable(frame: str, why:
         decode_treadmill_data(bytes.fromhex(frame))
 
 
+def test_a_step_count_that_ends_the_frame_is_read() -> None:
+    # 00 20: flags 0x2000 = reserved bit 13 | 64 00 speed 1.00 | 05 00 steps 5, and no pad byte after it.
+    part = decode_treadmill_data(bytes.fromhex("002064000500"))
+    assert part.values == {"speed_instant": 1.0, "step_count": 5}
+
+
 def test_trailing_bytes_after_the_defined_fields_are_ignored() -> None:
     assert decode_treadmill_data(bytes.fromhex("00006400abcd")).values == {"speed_instant": 1.0}
 
@@ -169,5 +175,9 @@ def test_training_status(frame: str, code: int, status: TrainingStatus | None, s
 
 def test_training_status_string() -> None:
     assert decode_training_status(b"\x01\x0dQuick").text == "Quick"
+    # Bytes that are not UTF-8 are shown as replacement characters, not refused.
+    assert decode_training_status(b"\x01\x0dQ\xffk").text == "Q\ufffdk"
+    # Without the "string present" flag, bytes after the status are no string.
+    assert decode_training_status(b"\x00\x0dQuick").text is None
     with pytest.raises(UnreadableFrameError):
         decode_training_status(b"\x00")
