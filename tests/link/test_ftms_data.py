@@ -15,6 +15,7 @@ from retrowalk.link.ftms_data import (
     UnreadableFrameError,
     decode_training_status,
     decode_treadmill_data,
+    without_trailing_bytes,
 )
 
 
@@ -181,3 +182,18 @@ def test_training_status_string() -> None:
     assert decode_training_status(b"\x00\x0dQuick").text is None
     with pytest.raises(UnreadableFrameError):
         decode_training_status(b"\x00")
+
+
+@pytest.mark.parametrize(
+    ("frame", "cut"),
+    [
+        ("040000", "04"),  # UREVO: started by the user, and two bytes FTMS does not define
+        ("05d10000", "05d100"),  # target speed 2.09 km/h, one byte too many
+        ("05d100", "05d100"),  # exactly its parameter: left as it is
+        ("02", "02"),  # stop or pause without its parameter: for pyftms to refuse
+        ("07010203", "07010203"),  # target resistance, an op code not in the table: left as it is
+        ("", ""),  # nothing at all: left as it is, for pyftms to refuse
+    ],
+)
+def test_a_machine_status_frame_is_cut_after_its_parameter(frame: str, cut: str) -> None:
+    assert without_trailing_bytes(bytes.fromhex(frame)) == bytes.fromhex(cut)
