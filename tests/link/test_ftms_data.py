@@ -176,6 +176,7 @@ def test_training_status(frame: str, code: int, status: TrainingStatus | None, s
 
 def test_training_status_string() -> None:
     assert decode_training_status(b"\x01\x0dQuick").text == "Quick"
+    assert decode_training_status(b"\x01\x0dQ").text == "Q"  # one byte is a string too
     # Bytes that are not UTF-8 are shown as replacement characters, not refused.
     assert decode_training_status(b"\x01\x0dQ\xffk").text == "Q\ufffdk"
     # Without the "string present" flag, bytes after the status are no string.
