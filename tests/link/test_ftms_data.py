@@ -15,6 +15,7 @@ from retrowalk.link.ftms_data import (
     UnreadableFrameError,
     decode_training_status,
     decode_treadmill_data,
+    without_trailing_bytes,
 )
 
 # (frame, More Data set, the values), each read off the bytes by hand in its comment.
@@ -160,6 +161,12 @@ def test_a_frame_whose_promised_fields_do_not_fit_is_unreadable(frame: str, why:
         decode_treadmill_data(bytes.fromhex(frame))
 
 
+def test_a_step_count_that_ends_the_frame_is_read() -> None:
+    # 00 20: flags 0x2000 = reserved bit 13 | 64 00 speed 1.00 | 05 00 steps 5, and no pad byte after it.
+    part = decode_treadmill_data(bytes.fromhex("002064000500"))
+    assert part.values == {"speed_instant": 1.0, "step_count": 5}
+
+
 @given(st.binary(max_size=40))
 def test_any_bytes_decode_or_are_refused_cleanly(frame: bytes) -> None:
     try:
@@ -186,5 +193,25 @@ def test_training_status(frame: str, code: int, status: TrainingStatus | None, s
 
 def test_training_status_string() -> None:
     assert decode_training_status(b"\x01\x0dQuick").text == "Quick"
+    assert decode_training_status(b"\x01\x0dQ").text == "Q"  # one byte is a string too
+    # Bytes that are not UTF-8 are shown as replacement characters, not refused.
+    assert decode_training_status(b"\x01\x0dQ\xffk").text == "Q\ufffdk"
+    # Without the "string present" flag, bytes after the status are no string.
+    assert decode_training_status(b"\x00\x0dQuick").text is None
     with pytest.raises(UnreadableFrameError):
         decode_training_status(b"\x00")
+
+
+@pytest.mark.parametrize(
+    ("frame", "cut"),
+    [
+        ("040000", "04"),  # UREVO: started by the user, and two bytes FTMS does not define
+        ("05d10000", "05d100"),  # target speed 2.09 km/h, one byte too many
+        ("05d100", "05d100"),  # exactly its parameter: left as it is
+        ("02", "02"),  # stop or pause without its parameter: for pyftms to refuse
+        ("07010203", "07010203"),  # target resistance, an op code not in the table: left as it is
+        ("", ""),  # nothing at all: left as it is, for pyftms to refuse
+    ],
+)
+def test_a_machine_status_frame_is_cut_after_its_parameter(frame: str, cut: str) -> None:
+    assert without_trailing_bytes(bytes.fromhex(frame)) == bytes.fromhex(cut)

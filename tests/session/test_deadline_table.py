@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retrowalk.errors import RefusedError
+from retrowalk.session.deadlines import _before_cap, _until_warned
 from retrowalk.session.engine import SessionEngine
 from retrowalk.session.events import (
     Action,
@@ -36,6 +37,7 @@ from retrowalk.session.events import (
     Tick,
 )
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
+from retrowalk.session.state import SessionState
 
 from .session_rig import WALKING_PAD, Rig, commands, of_type
 
@@ -172,3 +174,14 @@ def test_when_two_timed_rules_are_due_at_once_the_first_row_acts() -> None:
     assert commands(out) == [StopBelt()]
     out = rig.tick(15 * 60 + 1)  # the grace and the longest pause are both long over
     assert [e.reason for e in of_type(out, SessionEnded)] == [EndReason.BELT_DID_NOT_PAUSE]
+
+
+def test_a_cap_warning_clock_runs_until_its_warning_and_lasts_to_its_threshold_before_the_cap() -> None:
+    """The cap-warning rows are built once, at import, by these two helpers; the sessions above check the
+    rows, and this checks the helpers themselves, which mutation testing can reach only when called."""
+    plan = SessionPlan(duration_cap_s=600)
+    assert _until_warned(60)(SessionState()) == 0.0
+    assert _until_warned(60)(SessionState(warned=frozenset({120}))) == 0.0
+    assert _until_warned(60)(SessionState(warned=frozenset({60, 120}))) is None
+    assert _before_cap(60)(SessionState(), plan) == 540.0
+    assert _before_cap(120)(SessionState(), plan) == 480.0

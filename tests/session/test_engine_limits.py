@@ -16,6 +16,7 @@ from retrowalk.session.events import (
     Action,
     CapWarning,
     CommandKind,
+    DropLink,
     EndReason,
     Event,
     LinkDown,
@@ -198,6 +199,10 @@ def test_stale_telemetry_stops_the_belt_just_after_the_plans_limit(
     out = rig.tick(silent_s)
     assert (commands(out) == [StopBelt()]) is stopped
     assert (end_reason(rig) is EndReason.STALE_TELEMETRY) is stopped
+    # Silent data may be a half-dead connection: the engine asks for the link to be rebuilt.
+    assert of_type(out, DropLink) == (
+        [DropLink("telemetry stopped while the belt should move")] if stopped else []
+    )
 
 
 def test_data_older_than_3_s_by_a_rounding_error_is_stale_too() -> None:
