@@ -24,9 +24,11 @@ from retrowalk.subprocesses import free_port
 from tests.mqtt.mqtt_broker import Mosquitto
 from tests.mqtt.mqtt_helpers import RecordingHandler, running_bridge, settings_for
 
-from .conftest import eventually, new_page
+from .conftest import BROWSER_LOOP, eventually, new_page
 from .rig import PREFIX, SERVICE_ID, TOKEN, TREADMILL, kiosk_config
 from .test_screens import IDLE, WALKING
+
+pytestmark = BROWSER_LOOP
 
 # The kiosk waits this long for a reply; a slow command takes longer, once.
 REPLY_TIMEOUT_S = 2.0
