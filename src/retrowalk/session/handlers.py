@@ -175,6 +175,10 @@ def _pause(turn: Turn, trigger: Trigger) -> None:
     turn.go(trigger)
     s.paused_at = turn.now
     s.overspeed_since = None
+    # In a pause the belt has been told to stop, by retrowalk or at the console (which sends nothing of
+    # ours): a stop sent later (a link that returns) is to a belt already told to stop and must not
+    # restart the slow-down allowance from the walking speed (rule 4).
+    s.last_commanded_centi = 0
     # belt_seen_moving is read only in the active phases, and every way back to them starts the belt
     # (_belt_started), which resets it.
 
@@ -452,7 +456,7 @@ def _on_link_up(turn: Turn) -> None:
     s = turn.s
     s.link_up = True
     # The belt's state after a loss is unknown (some restart by themselves): the first action is a
-    # stop, during a session, after one, or before any; and a session never resumes by itturn.
+    # stop, during a session, after one, or before any; and a session never resumes by itself.
     turn.stop()
     s.last_commanded_centi = None
     s.restart_on_resume = True
