@@ -442,6 +442,17 @@ def test_a_stop_sent_long_after_a_console_pause_earns_a_moving_belt_no_slow_down
     machine.teardown()
 
 
+def test_a_link_reported_up_again_does_not_restart_the_grace_of_a_belt_moving_in_a_pause() -> None:
+    """Found by the machine: nothing was lost, so nothing is news; the belt found too fast in the pause
+    keeps its grace clock, and the session ends when it runs out even with no sample after the report."""
+    machine = _paused_at_the_console()
+    machine.telemetry("fast", 1.0)  # 0.6 km/h in the pause: stopped, 1 s of grace
+    machine.link_returns(0.0)
+    machine.clock_jump(1.0)
+    assert _aborted_as_a_belt_that_did_not_pause(machine)
+    machine.teardown()
+
+
 EngineMachine.TestCase.settings = settings(
     max_examples=EXAMPLES,
     stateful_step_count=30,
