@@ -5,14 +5,14 @@ see: the plan that was asked for, the events the test sent (kiosk commands, repl
 link changes) with their times, and the commands and session ends the engine emitted. It never asks the
 engine for a speed or a phase. Speeds are in hundredths of km/h so that comparisons are exact.
 
-- ``envelope(now)``: the highest speed the plan allows at ``now``: the start speed during the
-  familiarisation hold, then one ramp step at the hold's end and one per interval, never above the target
-  (rule 3); the ramp counts backward-walking time (belt started, not paused, until cap + cool-down) and
-  the link being down does not stop that time (rule 10). A console slow-down becomes the base the ramp
-  climbs from, one step a full interval later (rule 5). At the cap: the start speed or slower for the
-  cool-down, then 0 (rule 6). Paused, armed before a resume, ended: the speed the resume may set (armed)
-  or 0 (rule 7). A resume after a pause longer than ``pause_restart_after_s``, or after the link was lost,
-  restarts at the start speed with a fresh hold (rules 7 and 10).
+- ``envelope(now)``: the highest speed the plan allows at ``now``: the start speed during the familiarisation
+  hold, then one ramp step at the hold's end and one per interval, never above the target (rule 3); the ramp
+  counts backward-walking time (belt started, not paused, until cap + cool-down) and the link being down does
+  not stop that time (rule 10). A console slow-down (below what the treadmill was last told) becomes the base
+  the ramp climbs from, one step a full interval later (rule 5). At the cap: the start speed or slower for the
+  cool-down, then 0 (rule 6). Paused, armed before a resume, ended: the speed the resume may set (armed) or 0
+  (rule 7). A resume after a pause longer than ``pause_restart_after_s``, or after the link was lost, restarts
+  at the start speed with a fresh hold (rules 7 and 10).
 - ``limit(now)``: what the belt may be measured at before the overspeed rule must act (tolerance not
   included): the envelope, or, just after the envelope fell, the earlier value falling at 0.4 km/h per
   second (rule 4's slow-down allowance). Deliberately generous: every fall gets the allowance.
@@ -287,7 +287,10 @@ class PlanEnvelope:
 
     def console_speed(self, kmh: float, now: float) -> bool:
         """A target speed keyed at the console. Returns True when it is a speed-up the engine must answer
-        with a correction (above the envelope); a slow-down lowers the ramp's base instead."""
+        with a correction (above the envelope); a slow-down (below what the treadmill was last told)
+        lowers the ramp's base instead. A speed between the two is a person speeding the belt up, not
+        choosing to walk slower: it lowers nothing (the engine may still correct it: on a coarse grid
+        its allowed speed is below the plan as written's)."""
         self.advance(now)
         value = centi(kmh)
         if not self.link_up or self.stage in (Stage.NONE, Stage.PAUSED) or value == self.current_target:
@@ -295,7 +298,10 @@ class PlanEnvelope:
         if value > self.envelope(now):
             return True
         assert self.plan is not None
+        faster_than_told = self.current_target is not None and value > self.current_target
         self.current_target = value
+        if faster_than_told:
+            return False
         if self.stage is Stage.COOL_DOWN:
             self.cool_down = min(self.cool_down, value)
             return False

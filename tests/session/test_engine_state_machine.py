@@ -389,27 +389,67 @@ class EngineMachine(RuleBasedStateMachine):
             assert self.ended[session_id] == 1, f"session {session_id} ended {self.ended[session_id]} times"
 
 
+# A belt that keeps moving in a pause, the machine's favourite: a short grace and a slow plan.
+SHORT_GRACE = SessionPlan(
+    start_speed_kmh=0.5,
+    target_speed_kmh=0.5,
+    familiarisation_s=60,
+    duration_cap_s=60,
+    cool_down_s=0,
+    overspeed_tolerance_kmh=0.1,
+    overspeed_grace_s=1.0,
+    pause_restart_after_s=0,
+)
+
+
+def _paused_at_the_console() -> EngineMachine:
+    machine = EngineMachine()
+    machine.link_comes_up()
+    machine.kiosk_start_on_an_obedient_treadmill(SHORT_GRACE)
+    machine.walk_obediently(samples=4, every=0.5)
+    machine.console(MachineStatusKind.USER_PAUSE, 0.5, 0.0)
+    return machine
+
+
+def _aborted_as_a_belt_that_did_not_pause(machine: EngineMachine) -> bool:
+    return (machine.engine.phase, machine.engine.end_reason) == (Phase.ABORTED, EndReason.BELT_DID_NOT_PAUSE)
+
+
 def test_a_belt_that_ignores_a_console_pause_is_stopped_at_once_and_the_session_aborted() -> None:
     """Found by the machine: the engine gives a pause at the console no slow-down allowance, so it stops
     the belt at the first sample after it and aborts after the grace period; the check above must accept
     that earlier answer (the model's limit is more generous) and not demand a second one."""
-    machine = EngineMachine()
-    machine.link_comes_up()
-    machine.kiosk_start_on_an_obedient_treadmill(
-        SessionPlan(
-            start_speed_kmh=0.5,
-            target_speed_kmh=0.5,
-            familiarisation_s=60,
-            duration_cap_s=60,
-            cool_down_s=0,
-            overspeed_tolerance_kmh=0.1,
-            overspeed_grace_s=1.0,
-        )
-    )
-    machine.walk_obediently(samples=4, every=0.5)
-    machine.console(MachineStatusKind.USER_PAUSE, 0.5, 0.0)
+    machine = _paused_at_the_console()
     machine.belt_ignores_commands(excess=0.2, samples=12, every=0.25)
-    assert (machine.engine.phase, machine.engine.end_reason) == (Phase.ABORTED, EndReason.BELT_DID_NOT_PAUSE)
+    assert _aborted_as_a_belt_that_did_not_pause(machine)
+    machine.teardown()
+
+
+@pytest.mark.parametrize("link_lost", [True, False], ids=["link lost and back", "link reported up again"])
+def test_a_stop_sent_long_after_a_console_pause_earns_a_moving_belt_no_slow_down_allowance(
+    link_lost: bool,
+) -> None:
+    """Found by the machine: the belt was told to stop at the console 15 s before the link returns, so the
+    stop sent then is to a belt already told to stop; a belt still moving at 0.2 km/h is stopped at its
+    first sample, not given the time to slow down from walking speed again."""
+    machine = _paused_at_the_console()
+    machine.telemetry("zero", 0.5)
+    if link_lost:
+        machine.link_drops(0.0)
+    machine.link_returns(15.0)
+    machine.belt_ignores_commands(excess=0.2, samples=8, every=0.25)
+    assert _aborted_as_a_belt_that_did_not_pause(machine)
+    machine.teardown()
+
+
+def test_a_link_reported_up_again_does_not_restart_the_grace_of_a_belt_moving_in_a_pause() -> None:
+    """Found by the machine: nothing was lost, so nothing is news; the belt found too fast in the pause
+    keeps its grace clock, and the session ends when it runs out even with no sample after the report."""
+    machine = _paused_at_the_console()
+    machine.telemetry("fast", 1.0)  # 0.6 km/h in the pause: stopped, 1 s of grace
+    machine.link_returns(0.0)
+    machine.clock_jump(1.0)
+    assert _aborted_as_a_belt_that_did_not_pause(machine)
     machine.teardown()
 
 

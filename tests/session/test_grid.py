@@ -7,7 +7,7 @@ asked and once with the fitted plan; the grid is checked by plain arithmetic on 
 from __future__ import annotations
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -247,6 +247,21 @@ def test_after_a_slow_down_on_the_urevo_the_next_increment_waits_for_the_plan_as
     caps=grids(),
     # (when, as a fraction of cap + cool-down; how deep, as a fraction of the belt's speed above the lowest)
     slow_downs=st.lists(st.tuples(st.floats(0.02, 0.98), st.floats(0.0, 1.0)), min_size=1, max_size=3),
+)
+@example(
+    # Found by it: 0.36 km/h keyed while the belt ran at 0.34 (the grid's speed below 0.36, after a first
+    # slow-down) is a person speeding up, corrected; it restarts the ramp of the plan as written no more
+    # than the engine's.
+    plan=SessionPlan(
+        start_speed_kmh=0.5,
+        target_speed_kmh=0.5,
+        ramp_interval_s=292,
+        duration_cap_s=1058,
+        cool_down_s=60,
+        overspeed_tolerance_kmh=0.02,
+    ),
+    caps=TreadmillCaps(min_speed_kmh=0.01, max_speed_kmh=0.5, speed_step_kmh=0.11),
+    slow_downs=[(0.125, 0.75), (0.5, 1.0)],
 )
 def test_after_slow_downs_at_the_console_a_fitted_ramp_never_climbs_ahead_of_the_plan_as_written(
     plan: SessionPlan, caps: TreadmillCaps, slow_downs: list[tuple[float, float]]

@@ -142,6 +142,15 @@ def test_a_console_speed_up_even_within_the_tolerance_changes_nothing_and_must_b
     assert model.envelope(60.5) == 110
 
 
+def test_a_console_change_faster_than_the_belt_was_told_is_no_slow_down() -> None:
+    model = walking()
+    model.commanded(0.8)  # a speed below the envelope (1.2 km/h at 100 s), as on a coarse grid
+    assert model.console_speed(1.0, 100.5) is False  # within the envelope: nothing to correct ...
+    assert model.envelope(130.5) == 130  # ... and the ramp keeps climbing from where it was
+    assert model.console_speed(0.9, 130.6) is False  # below 1.0, which the treadmill was last told
+    assert model.envelope(160.5) == 90
+
+
 def test_the_echo_of_the_last_command_is_not_a_console_change() -> None:
     model = walking()
     model.commanded(1.1)  # the 60 s step

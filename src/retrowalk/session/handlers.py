@@ -175,6 +175,10 @@ def _pause(turn: Turn, trigger: Trigger) -> None:
     turn.go(trigger)
     s.paused_at = turn.now
     s.overspeed_since = None
+    # In a pause the belt has been told to stop, by retrowalk or at the console (which sends nothing of
+    # ours): a stop sent later (a link that returns) is to a belt already told to stop and must not
+    # restart the slow-down allowance from the walking speed (rule 4).
+    s.last_commanded_centi = 0
     # belt_seen_moving is read only in the active phases, and every way back to them starts the belt
     # (_belt_started), which resets it.
 
@@ -450,9 +454,13 @@ def _on_link_down(turn: Turn) -> None:
 
 def _on_link_up(turn: Turn) -> None:
     s = turn.s
+    # After a loss this is None (the link-down cleared it). A link reported up while it was up lost no
+    # data: a belt already found too fast keeps its grace clock through the re-pause below, or every such
+    # report would give it a fresh grace period.
+    too_fast_since = s.overspeed_since
     s.link_up = True
     # The belt's state after a loss is unknown (some restart by themselves): the first action is a
-    # stop, during a session, after one, or before any; and a session never resumes by itturn.
+    # stop, during a session, after one, or before any; and a session never resumes by itself.
     turn.stop()
     s.last_commanded_centi = None
     s.restart_on_resume = True
@@ -462,6 +470,7 @@ def _on_link_up(turn: Turn) -> None:
         turn.end(Trigger.LINK_RECOVERED, EndReason.LINK_LOST, "the link was lost during cool-down")
     elif s.phase in ACTIVE_PHASES or s.phase is Phase.PAUSED:
         _pause(turn, Trigger.LINK_RECOVERED)
+        s.overspeed_since = too_fast_since
 
 
 def _finite_or_refuse(value: float | None, what: str) -> float:
