@@ -7,7 +7,7 @@ asked and once with the fitted plan; the grid is checked by plain arithmetic on 
 from __future__ import annotations
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -224,8 +224,10 @@ class ConsoleWalk:
         now = self.rig.now + 0.1
         self.check_until(now)
         self.written.console_speed(kmh, now)
-        self._follow(self.rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, kmh), dt=0.1))
+        # The belt takes the keyed speed, then whatever the engine answers with: rounded down onto the
+        # ramp's grid, or the allowed speed for a speed-up.
         self.belt = kmh
+        self._follow(self.rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, kmh), dt=0.1))
 
 
 def test_after_a_slow_down_on_the_urevo_the_next_increment_waits_for_the_plan_as_written() -> None:
@@ -247,6 +249,21 @@ def test_after_a_slow_down_on_the_urevo_the_next_increment_waits_for_the_plan_as
     caps=grids(),
     # (when, as a fraction of cap + cool-down; how deep, as a fraction of the belt's speed above the lowest)
     slow_downs=st.lists(st.tuples(st.floats(0.02, 0.98), st.floats(0.0, 1.0)), min_size=1, max_size=3),
+)
+# Slowed to 0.91 at 60.1 s, which the engine rounds down to 0.90 (its ramp grid) and tells the belt; at 120.1
+# s, the moment of the next step, 0.91 is keyed again: a speed-up from the 0.90 the belt was told, not a
+# slow-down. (A belt taken to run at 0.91 made it look like a slow-down that holds the ramp back.)
+@example(
+    plan=SessionPlan(
+        start_speed_kmh=0.9,
+        target_speed_kmh=1.0,
+        ramp_interval_s=60,
+        familiarisation_s=60,
+        duration_cap_s=180,
+        overspeed_tolerance_kmh=0.01,
+    ),
+    caps=TreadmillCaps(min_speed_kmh=0.65, max_speed_kmh=0.99, speed_step_kmh=0.01),
+    slow_downs=[(0.5, 1.0), (0.25, 0.75)],
 )
 def test_after_slow_downs_at_the_console_a_fitted_ramp_never_climbs_ahead_of_the_plan_as_written(
     plan: SessionPlan, caps: TreadmillCaps, slow_downs: list[tuple[float, float]]
