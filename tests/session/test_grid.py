@@ -224,8 +224,10 @@ class ConsoleWalk:
         now = self.rig.now + 0.1
         self.check_until(now)
         self.written.console_speed(kmh, now)
-        self._follow(self.rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, kmh), dt=0.1))
+        # The belt takes the keyed speed, then whatever the engine answers with: rounded down onto the
+        # ramp's grid, or the allowed speed for a speed-up.
         self.belt = kmh
+        self._follow(self.rig.send(MachineStatus(MachineStatusKind.TARGET_SPEED_CHANGED, kmh), dt=0.1))
 
 
 def test_after_a_slow_down_on_the_urevo_the_next_increment_waits_for_the_plan_as_written() -> None:
@@ -263,6 +265,35 @@ def test_after_a_slow_down_on_the_urevo_the_next_increment_waits_for_the_plan_as
     caps=TreadmillCaps(min_speed_kmh=0.01, max_speed_kmh=0.5, speed_step_kmh=0.11),
     slow_downs=[(0.125, 0.75), (0.5, 1.0)],
 )
+# Slowed to 0.91 at 60.1 s, which the engine rounds down to 0.90 (its ramp grid) and tells the belt; at 120.1
+# s, the moment of the next step, 0.91 is keyed again: a speed-up from the 0.90 the belt was told, not a
+# slow-down. (A belt taken to run at 0.91 made it look like a slow-down that holds the ramp back.)
+@example(
+    plan=SessionPlan(
+        start_speed_kmh=0.9,
+        target_speed_kmh=1.0,
+        ramp_interval_s=60,
+        familiarisation_s=60,
+        duration_cap_s=180,
+        overspeed_tolerance_kmh=0.01,
+    ),
+    caps=TreadmillCaps(min_speed_kmh=0.65, max_speed_kmh=0.99, speed_step_kmh=0.01),
+    slow_downs=[(0.5, 1.0), (0.25, 0.75)],
+)
+# The fitted start (0.09 km/h) is below the slowest speed the ramp climbs again from (0.1 km/h): keying 0.1
+# km/h at 30.25 s speeds the belt up; the engine corrects it, and the ramp is not lowered.
+@example(
+    plan=SessionPlan(
+        start_speed_kmh=0.5,
+        target_speed_kmh=0.6,
+        ramp_interval_s=30,
+        familiarisation_s=60,
+        duration_cap_s=61,
+        overspeed_tolerance_kmh=0.01,
+    ),
+    caps=TreadmillCaps(min_speed_kmh=0.09, max_speed_kmh=0.51, speed_step_kmh=0.42),
+    slow_downs=[(0.25, 0.0)],
+)
 def test_after_slow_downs_at_the_console_a_fitted_ramp_never_climbs_ahead_of_the_plan_as_written(
     plan: SessionPlan, caps: TreadmillCaps, slow_downs: list[tuple[float, float]]
 ) -> None:
@@ -282,5 +313,7 @@ def test_after_slow_downs_at_the_console_a_fitted_ramp_never_climbs_ahead_of_the
         if walk.rig.phase() not in SESSION_PHASES:
             break
         low = max(centi(caps.min_speed_kmh), 10)  # the engine never climbs again from below 0.1 km/h
-        walk.console((low + round(depth * max(0, centi(walk.belt) - low))) / 100)
+        if centi(walk.belt) < low:
+            continue  # already slower (a fitted start of 0.09 km/h): keying ``low`` would be a speed-up
+        walk.console((low + round(depth * (centi(walk.belt) - low))) / 100)
     walk.walk_until(end + SAMPLE_EVERY_S)
