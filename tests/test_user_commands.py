@@ -178,6 +178,7 @@ def test_a_clearance_lets_a_screened_yes_start(
     assert out.splitlines() == [
         f"recorded: clearance: by Dr. Lind, physiotherapist on {cleared}, valid until 2027-06-30",
         "next session: 1.0 -> 1.5 km/h, 5 min (the first session)",
+        BEFORE_FITTING,
     ]
 
 
@@ -225,6 +226,7 @@ def test_pain_after_and_next_morning_belong_to_the_latest_session_and_let_the_pl
     assert out.splitlines() == [
         "after pain 3/10 recorded for me",
         "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
+        BEFORE_FITTING,
         "it waits for your next-morning pain: with pain of 3 or less and the next morning no worse than "
         "before, it becomes 1.0 -> 1.6 km/h, 7 min",
         f"  report it: {hint} --when next-morning SCORE",
@@ -235,6 +237,7 @@ def test_pain_after_and_next_morning_belong_to_the_latest_session_and_let_the_pl
         "next-morning pain 2/10 recorded for me",
         "next session: 1.0 -> 1.6 km/h, 7 min (progressed: pain 3/10 and the next morning not worse "
         "(home-1))",
+        BEFORE_FITTING,
     ]
     reports = [(r.session_id, r.moment, r.pain) for r in store.pain_reports_for_user("me")]
     assert reports == [("home-1", "before", 2), ("home-1", "after", 3), ("home-1", "next_morning", 2)]
@@ -261,7 +264,7 @@ def test_swelling_sends_the_person_to_a_clinician(
         f"retrowalk user clear --config {config} --user me --by NAME",
     ]
     code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
-    assert out.splitlines()[-1] == "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)"
+    assert out.splitlines()[-2:] == ["next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)", BEFORE_FITTING]
 
 
 def test_a_person_the_pain_rule_sent_to_a_clinician_is_refused_before_anything_connects(
@@ -398,6 +401,7 @@ def test_after_a_session_the_terminal_asks_for_pain_and_says_what_the_next_sessi
         question + "  a whole number from 0 (no pain) to 10 (worst imaginable), or Enter to skip",
         question + "after pain 3/10 recorded",
         "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
+        BEFORE_FITTING,
         "it waits for your next-morning pain: with pain of 3 or less and the next morning no worse than "
         "before, it becomes 1.0 -> 1.6 km/h, 7 min",
         f"  report it: retrowalk user pain --config {config} --user me --when next-morning SCORE",
@@ -468,6 +472,34 @@ def test_show_fits_the_next_plan_to_the_speed_steps_the_treadmill_reported(
     refused = out.splitlines()[5]
     assert refused.startswith("on home a start would be refused: plan refused: "), refused
     assert "below the treadmill's minimum speed (1.2 km/h)" in refused
+
+
+def test_pain_and_clearance_show_the_next_plan_fitted_as_show_does(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plan a report or a clearance prints is the one the treadmill will run, never the faster one as
+    asked: on a pad counting in mph (0.96 + n x 0.32 km/h) the start 1.0 runs as 0.96."""
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-0")
+    add_session(store, "home-1")
+    store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "before", 2))
+    reported(store, 0.96, 6.43, 0.32)
+    for when, score in (("after", "3"), ("next-morning", "2")):
+        code, out, err = run(capsys, *user_args(config, "pain", "--when", when, score))
+        assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[1].startswith("next session: 1.0 -> 1.6 km/h, 7 min (progressed: "), lines
+    # 1.6 is on the grid (0.96 + 2 x 0.32); the start rounds down to the step below it.
+    assert lines[2] == "on home it runs as 'session start' will show it: 0.96 -> 1.6 km/h, 7 min"
+    assert BEFORE_FITTING not in lines
+
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    # A clearance holds the plan (held: cleared), and its top speed 1.5 runs as 1.28 there.
+    assert out.splitlines()[1:3] == [
+        "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)",
+        "on home it runs as 'session start' will show it: 0.96 -> 1.28 km/h, 5 min",
+    ]
 
 
 def test_show_says_a_session_is_running_instead_of_none_yet(

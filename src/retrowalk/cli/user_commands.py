@@ -43,6 +43,7 @@ __all__ = [
     "clearance_line",
     "describe_history",
     "describe_user",
+    "next_plan_lines",
     "next_session_lines",
     "open_store",
     "plan_words",
@@ -185,20 +186,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         router = CommandRouter(store, settings.ceilings, settings.default_plan)
         user = args.user
+        treadmills = [t.id for t in settings.treadmills]
         match args.user_command:
             case "show":
-                treadmills = [t.id for t in settings.treadmills]
                 print("\n".join(describe_user(router, user, args.config, treadmills)))
             case "history":
                 print("\n".join(describe_history(store, user)))
             case "pain":
                 report_pain(router, args)
-                print("\n".join(next_session_lines(router, user, args.config)))
+                print("\n".join(next_plan_lines(router, user, args.config, treadmills)))
             case "screening":
                 review_screening(router, args)
             case "clear":
                 record_clearance(router, args)
-                print("\n".join(next_session_lines(router, user, args.config)))
+                print("\n".join(next_plan_lines(router, user, args.config, treadmills)))
     finally:
         store.close()
     return 0
@@ -384,10 +385,19 @@ def describe_user(
             )
         ids = ", ".join(s.session_id for s in running)
         return [*lines, f"next session: planned when {ids} has ended, from how it went and the pain after it"]
+    return lines + next_plan_lines(router, user, config, treadmill_ids)
+
+
+def next_plan_lines(
+    router: CommandRouter, user: str, config: Path, treadmill_ids: Sequence[str]
+) -> list[str]:
+    """The next session's plan as `next_session_lines` says it, and under its own line how a start on
+    each of ``treadmill_ids`` would fit it: what `user show`, `user pain` and `user clear` print, so
+    that no command shows a plan faster than the one the treadmill will run."""
     upcoming = next_session_lines(router, user, config)
     # Right under the plan's own line, before what it waits for.
     upcoming[1:1] = _fitted_lines(router, user, treadmill_ids)
-    return lines + upcoming
+    return upcoming
 
 
 def _fitted_lines(router: CommandRouter, user: str, treadmill_ids: Sequence[str]) -> list[str]:
