@@ -187,6 +187,22 @@ def test_a_pause_ends_the_session_only_after_15_minutes(paused_s: float, ended: 
     assert (end_reason(rig) is EndReason.PAUSED_TOO_LONG) is ended
 
 
+@pytest.mark.parametrize("loses_link", [True, False])
+def test_a_link_that_returns_in_a_pause_does_not_give_the_pause_another_15_minutes(loses_link: bool) -> None:
+    rig = started_at_zero()
+    rig.walk(20)
+    rig.send(Pause())
+    rig.tick(600)
+    if loses_link:
+        rig.send(LinkDown(), dt=0.0)
+    rig.send(LinkUp(), dt=60.0)  # a return (or a repeated "up") 11 minutes into the pause
+    assert rig.phase() is Phase.PAUSED
+    rig.tick(240)  # 15 minutes of pause: not yet over
+    assert end_reason(rig) is None
+    rig.tick(1)
+    assert end_reason(rig) is EndReason.PAUSED_TOO_LONG
+
+
 # --- stale data (rule 9) ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("stale_s", "silent_s", "stopped"), [(3.0, 3.0, False), (3.0, 3.25, True), (1.5, 1.75, True)]

@@ -469,8 +469,13 @@ def _on_link_up(turn: Turn) -> None:
     elif s.phase is Phase.COOL_DOWN:
         turn.end(Trigger.LINK_RECOVERED, EndReason.LINK_LOST, "the link was lost during cool-down")
     elif s.phase in ACTIVE_PHASES or s.phase is Phase.PAUSED:
+        # A session already paused stays paused since its pause began: a link that drops and returns (or
+        # is reported up again) must not give it another 15 minutes before the treadmill is freed.
+        paused_since = s.paused_at if s.phase is Phase.PAUSED else None
         _pause(turn, Trigger.LINK_RECOVERED)
         s.overspeed_since = too_fast_since
+        if paused_since is not None:
+            s.paused_at = paused_since
 
 
 def _finite_or_refuse(value: float | None, what: str) -> float:
