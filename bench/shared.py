@@ -1,8 +1,11 @@
-"""What the benches share: the percentile they report and a treadmill link without a radio."""
+"""What the benches share: the percentile they report, a treadmill link without a radio, and the
+options and log settings of the two kiosk benches."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -56,3 +59,18 @@ class RadiolessLink:
 
     def drop(self, reason: str) -> None:
         raise RuntimeError(f"the bench link was asked to drop: {reason}")
+
+
+def add_kiosk_phase_options(parser: argparse.ArgumentParser, *, seconds: float, rate: float) -> None:
+    """The options bench/kiosk.py and bench/kiosk_browser.py both take: the telemetry phase (phase 1)
+    and the Stop rounds (phase 2); each bench has its own defaults for the phase."""
+    parser.add_argument("--seconds", type=float, default=seconds, help="telemetry phase length")
+    parser.add_argument("--rate", type=float, default=rate, help="telemetry samples per second")
+    parser.add_argument("--stops", type=int, default=20, help="Stop rounds through treadsim; 0 skips phase 2")
+
+
+def log_findings_only() -> None:
+    """Warnings and errors only, and of bleak only its errors: its notes about the virtual adapter (no
+    bluetoothctl, its bus closing at the end) are how the bench is built, not findings."""
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("bleak").setLevel(logging.ERROR)
