@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.service.app import Clock, Service
 from retrowalk.session import events as ev
 from retrowalk.subprocesses import Mosquitto, stop_process
-from shared import percentile
+from shared import add_kiosk_phase_options, log_findings_only, percentile
 from treadsim.ftms import CONTROL_POINT, ControlOp
 from treadsim.model import BeltState
 from treadsim.server import Simulator, treadmill_address
@@ -345,15 +344,11 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--pages", type=int, default=20, help="open pages (SSE streams); 0 skips phase 1")
-    parser.add_argument("--seconds", type=float, default=20.0, help="telemetry phase length")
-    parser.add_argument("--rate", type=float, default=10.0, help="telemetry samples per second")
-    parser.add_argument("--stops", type=int, default=20, help="Stop rounds through treadsim; 0 skips phase 2")
+    add_kiosk_phase_options(parser, seconds=20.0, rate=10.0)
     args = parser.parse_args()
     if args.pages < 0 or args.stops < 0 or args.seconds <= 0 or args.rate <= 0:
         parser.error("--pages and --stops must be >= 0, --seconds and --rate > 0")
-    logging.basicConfig(level=logging.WARNING)
-    # bleak's notes about the virtual adapter (no bluetoothctl, its bus closing at the end) are not findings.
-    logging.getLogger("bleak").setLevel(logging.ERROR)
+    log_findings_only()
     asyncio.run(run(args.pages, args.seconds, args.rate, args.stops))
     return 0
 

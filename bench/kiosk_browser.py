@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import sys
 import tempfile
@@ -45,7 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiomqtt
-import pytest
 from playwright.async_api import Browser, CDPSession, Page, async_playwright, expect
 
 from kiosk import (
@@ -66,14 +64,14 @@ from kiosk import (
     start_walking,
     walking,
 )
+
+# The browser is launched as the kiosk's browser tests launch it (one place for chromium's path and flags).
+from kiosk_screen import CHROMIUM_ARGS, CHROMIUM_MISSING, PORTRAIT, new_page, system_chromium
 from retrowalk.kiosk.access import kiosk_cookie
 from retrowalk.mqtt.payloads import PlanInfo, Telemetry, TreadmillState
 from retrowalk.subprocesses import Mosquitto
+from shared import add_kiosk_phase_options, log_findings_only
 from treadsim.server import Simulator
-
-# The browser is launched as the kiosk's browser tests launch it (one place for chromium's path and flags).
-sys.path.append(str(Path(__file__).resolve().parents[1]))
-from tests.kiosk.browser.conftest import CHROMIUM_ARGS, PORTRAIT, new_page, system_chromium
 
 TREADMILL = "tm0"
 # Playwright passes these too; named here because the figures depend on them: no page is slowed down for
@@ -536,20 +534,15 @@ def main() -> int:
     )
     parser.add_argument("--pages", type=int, default=20, help="kiosk pages open in chromium (at least 1)")
     parser.add_argument("--bare-pages", type=int, default=1, help="bare pages beside them (at least 1)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="telemetry phase length")
-    parser.add_argument("--rate", type=float, default=1.0, help="telemetry samples per second")
-    parser.add_argument("--stops", type=int, default=20, help="Stop rounds through treadsim; 0 skips phase 2")
+    add_kiosk_phase_options(parser, seconds=60.0, rate=1.0)
     args = parser.parse_args()
     if args.pages < 1 or args.bare_pages < 1 or args.stops < 0 or args.seconds <= 0 or args.rate <= 0:
         parser.error("--pages and --bare-pages must be >= 1, --stops >= 0, --seconds and --rate > 0")
-    try:
-        chromium = system_chromium()
-    except pytest.skip.Exception as why:
-        print(f"kiosk browser bench skipped: {why}")
+    chromium = system_chromium()
+    if chromium is None:
+        print(f"kiosk browser bench skipped: {CHROMIUM_MISSING}")
         return 0
-    logging.basicConfig(level=logging.WARNING)
-    # bleak's notes about the virtual adapter (no bluetoothctl, its bus closing at the end) are not findings.
-    logging.getLogger("bleak").setLevel(logging.ERROR)
+    log_findings_only()
     sizes = Sizes(args.pages, args.bare_pages, args.rate, args.seconds, args.stops)
     asyncio.run(run(sizes, chromium))
     return 0

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from retrowalk.mqtt import payloads as p
 from retrowalk.service.app import Clock, Service
 from retrowalk.service.publish import CallbackPublisher
 from retrowalk.session import events as ev
+from shared import start_treadsim, stop_treadsim
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # A plan long enough for any window this bench is run with (the operator ceiling's default).
@@ -59,30 +59,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-async def start_simulator(treadmills: int, notify_hz: float) -> asyncio.subprocess.Process:
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "treadsim.cli",
-        "serve",
-        "--treadmills",
-        str(treadmills),
-        "--notify-hz",
-        str(notify_hz),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert server.stdout is not None
-    first = (await asyncio.wait_for(server.stdout.readline(), 30)).decode().strip()
-    name, _, address = first.partition("=")
-    if name != "DBUS_SYSTEM_BUS_ADDRESS" or not address:
-        raise RuntimeError(f"treadsim serve did not print its bus address first: {first!r}")
-    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address
-    return server
-
-
 async def measure(args: argparse.Namespace) -> int:
-    server = await start_simulator(args.treadmills, args.notify_hz)
+    server = await start_treadsim(args.treadmills, "--notify-hz", str(args.notify_hz))
     try:
         with tempfile.TemporaryDirectory(prefix="rw-bench-") as storage:
             rss_before = resident_mib()
@@ -131,9 +109,7 @@ async def measure(args: argparse.Namespace) -> int:
         print(f"treadsim process CPU (not counted above): {sim_cpu / wall * 100:.2f} %")
         return 0 if running == n else 1
     finally:
-        if server.returncode is None:
-            server.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(server.wait(), 30)
+        await stop_treadsim(server)
 
 
 def main() -> int:

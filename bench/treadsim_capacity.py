@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
-import signal
 import statistics
 import sys
 import time
@@ -25,11 +23,11 @@ from pathlib import Path
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 
-from shared import percentile
+from service_cpu import cpu_seconds
+from shared import percentile, start_treadsim, stop_treadsim
 
 TREADMILL_DATA = "00002acd-0000-1000-8000-00805f9b34fb"
 FTMS = "00001826-0000-1000-8000-00805f9b34fb"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -38,12 +36,6 @@ class Arrivals:
 
     def __call__(self, _char: object, _data: bytearray) -> None:
         self.times.append(time.monotonic())
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def child_pids(pid: int) -> list[int]:
@@ -84,24 +76,10 @@ async def connect_all(devices: list[BLEDevice], parallel: int) -> list[tuple[Ble
 
 
 async def run(args: argparse.Namespace) -> int:
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "treadsim.cli",
-        "serve",
-        "--treadmills",
-        str(args.treadmills),
-        "--notify-hz",
-        str(args.notify_hz),
-        "--tick-hz",
-        str(args.tick_hz),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+    server = await start_treadsim(
+        args.treadmills, "--notify-hz", str(args.notify_hz), "--tick-hz", str(args.tick_hz)
     )
     try:
-        assert server.stdout is not None
-        first = (await asyncio.wait_for(server.stdout.readline(), 30)).decode().strip()
-        os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = first.partition("=")[2]
         started = time.monotonic()
         devices = await discover(args.treadmills, within=60)
         pairs = await connect_all(devices, args.parallel)
@@ -146,9 +124,7 @@ async def run(args: argparse.Namespace) -> int:
         for client, _arrivals in pairs:
             await client.disconnect()
     finally:
-        if server.returncode is None:
-            server.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(server.wait(), 30)
+        await stop_treadsim(server)
     return 0 if server.returncode == 0 else 1
 
 

@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.plugins.mosquitto",
     "tests.plugins.virtual_adapter",
     "tests.plugins.in_process_treadmill",
+    "tests.plugins.stand_in_link",
     "tests.plugins.leak_guard",
 ]
 

@@ -17,7 +17,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -40,6 +40,7 @@ from retrowalk.session.safety_constants import CAUTIOUS_MAX_SPEED_KMH
 from retrowalk.validation_text import problem_message
 
 __all__ = [
+    "FileSettings",
     "HomeAssistantSection",
     "LinkSection",
     "ServiceSection",
@@ -214,12 +215,49 @@ class HomeAssistantSection(BaseModel):
         return walkers
 
 
-class Settings(BaseSettings):
+class FileSettings(BaseSettings):
+    """The one rule for settings read from a TOML file: the file's values arrive as init values, the
+    environment (read by :class:`TypedEnvironment`, under the subclass's ``env_prefix``) overrides them,
+    and a field neither sets keeps its default. `retrowalk serve`'s and `retrowalk kiosk`'s settings are
+    both read this way; the demo's switch the environment off (``reads_environment``)."""
+
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="forbid", frozen=True, strict=True)
+
+    # False: only the values given count (the demo must not be pointed at a real service's storage).
+    reads_environment: ClassVar[bool] = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if not cls.reads_environment:
+            return (init_settings,)
+        # The environment overrides the file (which arrives as init values).
+        return (TypedEnvironment(settings_cls, env_settings), init_settings)
+
+    @classmethod
+    def from_file(cls, path: Path | None, **overrides: Any) -> Self:
+        """Read ``path`` (TOML; None: the environment alone), apply ``overrides`` and the environment,
+        validate; raise ConfigError naming the file or the variable of each problem."""
+        where = str(path) if path else "the environment"
+        data: dict[str, Any] = read_toml(path) if path is not None else {}
+        data.update(overrides)
+        try:
+            return cls(**data)
+        except ValidationError as err:
+            prefix = str(cls.model_config.get("env_prefix", ""))
+            raise ConfigError(describe_validation_error(where, err, env_prefix=prefix)) from None
+
+
+class Settings(FileSettings):
     """Everything `retrowalk serve` reads at start-up."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=_ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, strict=True
-    )
+    model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX)
 
     service: ServiceSection = ServiceSection()
     ceilings: OperatorCeilings = OperatorCeilings()
@@ -298,18 +336,6 @@ class Settings(BaseSettings):
             raise config_mistakes(problems)
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the file (which arrives as init values).
-        return (TypedEnvironment(settings_cls, env_settings), init_settings)
-
 
 # The plan fields [default_plan] may set that an operator ceiling bounds.
 _CEILING_OF = {
@@ -378,13 +404,7 @@ def _as_plan_field(name: str, value: Any) -> Any:
 
 def load_config(path: Path | None, **overrides: Any) -> Settings:
     """Read ``path`` (TOML), apply environment overrides, validate; raise ConfigError on any problem."""
-    where = str(path) if path else "the environment"
-    data: dict[str, Any] = read_toml(path) if path is not None else {}
-    data.update(overrides)
-    try:
-        return Settings(**data)
-    except ValidationError as err:
-        raise ConfigError(describe_validation_error(where, err)) from None
+    return Settings.from_file(path, **overrides)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

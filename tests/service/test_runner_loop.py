@@ -5,7 +5,6 @@ of follow-ups that does not end cut off, and a link gone silent dropped when the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -13,13 +12,12 @@ from typing import Any
 
 import pytest
 
-from retrowalk.link.events import LinkConnected, LinkEvents, LinkReply, Sample
 from retrowalk.mqtt import payloads as p
-from retrowalk.service.publish import CallbackPublisher
 from retrowalk.service.runner import MAX_FOLLOW_UP_TURNS, TreadmillRunner, caps_from
 from retrowalk.session import events as ev
 from retrowalk.session.engine import SessionEngine
 from retrowalk.session.plan import OperatorCeilings, SessionPlan
+from tests.plugins.stand_in_link import StandInLink, StandInRunnerFactory
 from tests.plugins.virtual_adapter import wait_until
 
 from .harness import STAND_IN_INFO as INFO
@@ -28,60 +26,20 @@ OK = ev.ResultCode.SUCCESS
 FAILED = ev.ResultCode.FAILED
 
 
-class ScriptedLink:
-    """Answers each command from ``replies`` (success by default), at once. Everything that happens to
-    it goes into ``log``, the same list the publisher writes to, so tests can read the order."""
-
-    def __init__(self, log: list[object], replies: dict[ev.Command, ev.ResultCode]) -> None:
-        self.log = log
-        self.replies = replies
-        self.events = LinkEvents()
-        self.sent: list[ev.Command] = []
-        self.dropped: list[str] = []
-
-    @property
-    def connected(self) -> bool:
-        return True
-
-    async def run(self) -> None:
-        self.events.put(LinkConnected(time.monotonic(), INFO))
-        await asyncio.Event().wait()
-
-    async def execute(self, command: ev.Command) -> LinkReply:
-        self.sent.append(command)
-        self.log.append(command)
-        if isinstance(command, ev.StartBelt):
-            self.events.put(Sample(time.monotonic(), 1.0, distance_m=0.0, elapsed_s=1))
-        return LinkReply(self.replies.get(command, OK))
-
-    def drop(self, reason: str) -> None:
-        self.dropped.append(reason)
-        self.log.append(("dropped", reason))
-
-
 @contextlib.asynccontextmanager
 async def connected_runner(
-    replies: dict[ev.Command, ev.ResultCode] | None = None, **runner_options: Any
-) -> AsyncIterator[tuple[TreadmillRunner, ScriptedLink, list[object]]]:
-    """A runner on a scripted link, connected, with one log of commands, link drops and publications."""
+    stand_in_runner: StandInRunnerFactory,
+    replies: dict[ev.Command, ev.ResultCode] | None = None,
+    **runner_options: Any,
+) -> AsyncIterator[tuple[TreadmillRunner, StandInLink, list[object]]]:
+    """A runner on a stand-in link, connected, with one log of commands, link drops and publications."""
     log: list[object] = []
-    link = ScriptedLink(log, replies or {})
-    runner = TreadmillRunner(
-        "tm0",
-        link,
-        OperatorCeilings(),
-        CallbackPublisher(lambda _id, item: log.append(item)),
-        **runner_options,
-    )
-    task = asyncio.create_task(runner.run(), name="runner-under-test")
-    try:
-        await wait_until(runner.ready.is_set, 5, "the runner connected")
-        await wait_until(lambda: link.sent != [], 5, "the stop sent on connecting")
+
+    def publish(_treadmill_id: str, item: object) -> None:
+        log.append(item)
+
+    async with stand_in_runner(publish, log=log, replies=replies, **runner_options) as (runner, link):
         yield runner, link, log
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def warning(left: float) -> ev.CapWarning:
@@ -93,7 +51,7 @@ class ScriptedEngine(SessionEngine):
     """The real engine, except that a Start answers ``on_start`` and the result of a command in
     ``follow_ups`` answers that list."""
 
-    def __init__(self, runner: TreadmillRunner, link: ScriptedLink, on_start: list[ev.Action]) -> None:
+    def __init__(self, runner: TreadmillRunner, link: StandInLink, on_start: list[ev.Action]) -> None:
         assert runner.caps is not None
         super().__init__(OperatorCeilings(), runner.caps, runner.treadmill_id)
         super().handle(ev.LinkUp(), time.monotonic())
@@ -118,12 +76,13 @@ def commands_in(log: list[object]) -> list[object]:
 
 
 async def run_script(
+    stand_in_runner: StandInRunnerFactory,
     on_start: list[ev.Action],
     follow_ups: dict[ev.Command, list[ev.Action]],
     replies: dict[ev.Command, ev.ResultCode] | None = None,
 ) -> list[object]:
     """Carry out a scripted turn; the log from the Start on."""
-    async with connected_runner(replies) as (runner, link, log):
+    async with connected_runner(stand_in_runner, replies) as (runner, link, log):
         engine = ScriptedEngine(runner, link, on_start)
         engine.follow_ups = follow_ups
         runner.engine = engine
@@ -135,8 +94,11 @@ async def run_script(
 C1, C2, C3 = ev.SetTargetSpeed(1.1), ev.SetTargetSpeed(1.2), ev.SetTargetSpeed(1.3)
 
 
-async def test_follow_ups_go_first_and_notices_after_every_command_in_the_engines_order() -> None:
+async def test_follow_ups_go_first_and_notices_after_every_command_in_the_engines_order(
+    stand_in_runner: StandInRunnerFactory,
+) -> None:
     log = await run_script(
+        stand_in_runner,
         [warning(1), C1, warning(2), C2],
         {C1: [warning(3), C3], C2: [warning(4)]},
     )
@@ -148,8 +110,11 @@ async def test_follow_ups_go_first_and_notices_after_every_command_in_the_engine
     assert last_command < first_notice
 
 
-async def test_a_failed_command_drops_the_rest_of_its_turn_but_its_follow_ups_run() -> None:
+async def test_a_failed_command_drops_the_rest_of_its_turn_but_its_follow_ups_run(
+    stand_in_runner: StandInRunnerFactory,
+) -> None:
     log = await run_script(
+        stand_in_runner,
         [warning(1), C1, warning(2), C2],
         {C1: [warning(3), C3]},
         replies={C1: FAILED},
@@ -158,9 +123,12 @@ async def test_a_failed_command_drops_the_rest_of_its_turn_but_its_follow_ups_ru
     assert published_warnings(log) == [1, 3]
 
 
-async def test_a_failed_stop_drops_the_rest_of_its_commands_but_not_its_notices() -> None:
+async def test_a_failed_stop_drops_the_rest_of_its_commands_but_not_its_notices(
+    stand_in_runner: StandInRunnerFactory,
+) -> None:
     stop = ev.StopBelt()
     log = await run_script(
+        stand_in_runner,
         [warning(1), stop, warning(2), C2, warning(3)],
         {stop: [warning(4), C3]},
         replies={stop: FAILED},
@@ -169,8 +137,11 @@ async def test_a_failed_stop_drops_the_rest_of_its_commands_but_not_its_notices(
     assert published_warnings(log) == [1, 4, 2, 3]
 
 
-async def test_a_failure_deep_in_a_chain_drops_only_the_rest_of_that_turn() -> None:
+async def test_a_failure_deep_in_a_chain_drops_only_the_rest_of_that_turn(
+    stand_in_runner: StandInRunnerFactory,
+) -> None:
     log = await run_script(
+        stand_in_runner,
         [C1, warning(1), C2],
         {C1: [C3, warning(2), ev.SetTargetSpeed(9.0)], C3: [warning(3)]},
         replies={C3: FAILED},
@@ -179,8 +150,10 @@ async def test_a_failure_deep_in_a_chain_drops_only_the_rest_of_that_turn() -> N
     assert published_warnings(log) == [3, 1]
 
 
-async def test_a_chain_of_follow_ups_that_does_not_end_is_cut_off_and_the_belt_stopped() -> None:
-    log = await run_script([C1, warning(1)], {C1: [C1]})
+async def test_a_chain_of_follow_ups_that_does_not_end_is_cut_off_and_the_belt_stopped(
+    stand_in_runner: StandInRunnerFactory,
+) -> None:
+    log = await run_script(stand_in_runner, [C1, warning(1)], {C1: [C1]})
     # The turn itself and MAX_FOLLOW_UP_TURNS follow-ups of it, then no more: a stop.
     assert commands_in(log) == [C1] * (MAX_FOLLOW_UP_TURNS + 1) + [ev.StopBelt()]
     assert published_warnings(log) == [1]
@@ -214,13 +187,13 @@ def test_no_other_end_drops_the_link() -> None:
 
 @pytest.mark.parametrize("stop_reply", [OK, FAILED])
 async def test_a_session_ended_for_silence_drops_the_link_after_its_end_is_published(
-    stop_reply: ev.ResultCode,
+    stand_in_runner: StandInRunnerFactory, stop_reply: ev.ResultCode
 ) -> None:
     # The clock runs 50 times faster than real time: the 3 s of silence take 60 ms.
     t0 = time.monotonic()
     fast = 50.0
     clock = lambda: t0 + (time.monotonic() - t0) * fast  # noqa: E731
-    async with connected_runner(clock=clock, speedup=fast) as (runner, link, log):
+    async with connected_runner(stand_in_runner, clock=clock, speedup=fast) as (runner, link, log):
         await runner.submit(ev.Start("ana", SessionPlan()))
         link.replies = {ev.StopBelt(): stop_reply}  # only the session's own stop
         await wait_until(lambda: link.dropped != [], 5, "the silent link dropped")

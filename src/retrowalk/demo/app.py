@@ -29,11 +29,10 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import aiomqtt
 from aiomqtt import ProtocolVersion
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from retrowalk.config import Settings
 from retrowalk.demo.broker import RunningBroker, embedded_broker
@@ -139,16 +138,7 @@ class DemoSettings(Settings):
     """The demo's settings come from the demo alone. RETROWALK_* variables meant for a real service
     (a storage path, a broker host, treadmills) must not point the demo at real history or a real broker."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
+    reads_environment: ClassVar[bool] = False
 
 
 def demo_settings(workdir: Path, broker: RunningBroker | None) -> Settings:

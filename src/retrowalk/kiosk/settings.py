@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from retrowalk.config import TypedEnvironment, describe_validation_error, read_toml
-from retrowalk.errors import ConfigError, config_mistakes
+from retrowalk.config import FileSettings
+from retrowalk.errors import config_mistakes
 from retrowalk.kiosk.passwords import PasswordHashError, parse_password_hash
 from retrowalk.mqtt.settings import BrokerSettings
 
@@ -118,12 +118,11 @@ class StaffSection(BaseModel):
         return self
 
 
-class KioskSettings(BaseSettings):
-    """Everything `retrowalk kiosk` reads at start-up."""
+class KioskSettings(FileSettings):
+    """Everything `retrowalk kiosk` reads at start-up: the file, overridden by RETROWALK_KIOSK_* variables
+    read by the service's own rule (retrowalk.config.FileSettings)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, strict=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     http: HttpSection = HttpSection()
     staff: StaffSection = StaffSection()
@@ -153,27 +152,10 @@ class KioskSettings(BaseSettings):
             raise config_mistakes(problems)
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the file, typed by the service's own rule.
-        return (TypedEnvironment(settings_cls, env_settings), init_settings)
-
     def treadmill(self, treadmill_id: str) -> KioskTreadmill | None:
         return next((t for t in self.treadmills if t.id == treadmill_id), None)
 
 
 def load_kiosk_config(path: Path, **overrides: Any) -> KioskSettings:
     """Read ``path`` (TOML), apply environment overrides, validate; raise ConfigError on any problem."""
-    data = read_toml(path)
-    data.update(overrides)
-    try:
-        return KioskSettings(**data)
-    except ValidationError as err:
-        raise ConfigError(describe_validation_error(str(path), err, env_prefix=ENV_PREFIX)) from None
+    return KioskSettings.from_file(path, **overrides)

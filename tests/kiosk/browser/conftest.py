@@ -10,7 +10,6 @@ modules here run their tests, their async fixtures and the leak guard on one loo
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -20,22 +19,27 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright
 
+# chromium is launched as the browser bench launches it (the screens, the flags, a page with its errors).
+from kiosk_screen import CHROMIUM_ARGS, CHROMIUM_MISSING, LANDSCAPE, PORTRAIT, new_page, system_chromium
 from tests.plugins.leak_guard import no_leaked_tasks_or_timers
+
+__all__ = [
+    "BROWSER_LOOP",
+    "LANDSCAPE",
+    "PORTRAIT",
+    "audited_screenshot",
+    "axe_violations",
+    "covered_controls",
+    "eventually",
+    "layout_problems",
+    "new_page",
+    "resize",
+    "small_touch_targets",
+    "tappable",
+]
 
 VENDOR = Path(__file__).parent / "vendor"
 SCREENSHOTS = Path(__file__).parents[3] / "docs" / "images" / "kiosk"
-# The two screens the issue names: a portrait tablet and a landscape screen.
-PORTRAIT = {"width": 800, "height": 1280}
-LANDSCAPE = {"width": 1920, "height": 1080}
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,10 +50,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("slow")
 
 
-def system_chromium() -> str:
-    found = shutil.which("chromium")
+def chromium_or_skip() -> str:
+    found = system_chromium()
     if found is None:
-        pytest.skip("Debian's chromium is not installed (scripts/dev test installs it)")
+        pytest.skip(CHROMIUM_MISSING)
     return found
 
 
@@ -68,7 +72,7 @@ async def fail_on_leaked_tasks_and_timers() -> AsyncIterator[None]:
 async def module_browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
-            executable_path=system_chromium(), args=CHROMIUM_ARGS, headless=True
+            executable_path=chromium_or_skip(), args=CHROMIUM_ARGS, headless=True
         )
         try:
             yield launched
@@ -84,15 +88,6 @@ async def browser(module_browser: Browser) -> AsyncIterator[Browser]:
     yield module_browser
     for context in module_browser.contexts:
         await context.close()
-
-
-async def new_page(browser: Browser, errors: list[str], viewport: dict[str, int] = PORTRAIT) -> Page:
-    """A page in a fresh context; the page's own uncaught errors go to ``errors`` (a test asserts that
-    list is empty: an exception in the page is a screen that stopped updating)."""
-    context = await browser.new_context(viewport={"width": viewport["width"], "height": viewport["height"]})
-    page = await context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return page
 
 
 async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None:
