@@ -47,6 +47,9 @@ PLAN = PlanInfo(
     start_speed_kmh=1.0, max_speed_kmh=1.5, ramp_step_kmh=0.1, ramp_interval_s=30, duration_cap_s=300
 )
 SESSION = "tm1-s1"
+# The live chart draws a sample within its redraw period (CHART_REDRAW_MS in the page's charts.js, 5 s)
+# and the wait for an idle moment (at most 1 s), with room for a loaded machine.
+CHART_DRAWN_MS = 10_000
 IDLE = TreadmillState(treadmill_id=TREADMILL, connected=True, phase="idle")
 WALKING = TreadmillState(
     treadmill_id=TREADMILL, connected=True, phase="ramp", session_id=SESSION, user_id="bo", plan=PLAN
@@ -155,7 +158,10 @@ async def test_live_session_shows_numbers_chart_and_reacts_to_events(browser: Br
     await walking(rig)
     errors: list[str] = []
     page = await open_treadmill(browser, rig, errors, LANDSCAPE)
-    for second in range(0, 100, 5):
+    await rig.service.publish("telemetry", sample(0, 1.0, 1.0))
+    await expect(page.locator("#live-chart")).to_have_attribute("data-samples-drawn", "1")
+    # The chart has just been drawn: the samples that follow come within its redraw period.
+    for second in range(5, 100, 5):
         await rig.service.publish("telemetry", sample(second, 1.0 + second / 200, 1.0 + second / 200))
     await rig.service.publish("telemetry", sample(100, 1.3, 1.3))
     await expect(page.locator("#belt-speed")).to_have_text("1.3")
@@ -164,6 +170,11 @@ async def test_live_session_shows_numbers_chart_and_reacts_to_events(browser: Br
     await expect(page.locator("#time-left")).to_have_text("3:20")
     await expect(page.get_by_role("button", name="Pause")).to_be_visible()
     await expect(page.locator("#live-chart canvas")).to_be_visible()
+    # The chart is redrawn at most every few seconds, and then with every sample that came meanwhile.
+    # The number is shown at once (above), the chart follows.
+    await expect(page.locator("#live-chart")).to_have_attribute(
+        "data-samples-drawn", "21", timeout=CHART_DRAWN_MS
+    )
     for control in ("Pause", "Report pain", "Stop"):
         assert await tappable(page.get_by_role("button", name=control)), control
     await audited_screenshot(page, "live-landscape")
@@ -187,6 +198,9 @@ async def test_live_session_at_tablet_size(browser: Browser, rig: Rig) -> None:
         await rig.service.publish("telemetry", sample(second, 1.0, 1.0, "familiarise"))
     await expect(page.get_by_text("Getting used to the belt")).to_be_visible()
     await expect(page.locator("#belt-speed")).to_have_text("1.0")
+    await expect(page.locator("#live-chart")).to_have_attribute(
+        "data-samples-drawn", "13", timeout=CHART_DRAWN_MS
+    )
     for control in ("Pause", "Report pain", "Stop"):
         assert await tappable(page.get_by_role("button", name=control)), control
     box = await page.get_by_role("button", name="Stop").bounding_box()
@@ -407,6 +421,8 @@ async def test_summary_after_a_session(browser: Browser, rig: Rig) -> None:
     await expect(page.get_by_role("heading", name="Session summary")).to_be_visible()
     await expect(page.get_by_text("you walked the whole session")).to_be_visible()
     await expect(page.locator("#summary-chart canvas")).to_be_visible()
+    # The summary's chart is the live one's, every sample of the session, drawn at once.
+    await expect(page.locator("#summary-chart")).to_have_attribute("data-samples-drawn", "60", timeout=1000)
     # Everything the person still has to tap fits on the screen, above the Stop: no scrolling, on the
     # landscape screen and on the portrait tablet.
     for size in (LANDSCAPE, PORTRAIT):
