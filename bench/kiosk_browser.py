@@ -131,8 +131,9 @@ source.addEventListener("telemetry", (m) => (speed.textContent = JSON.parse(m.da
 
 # Chromium's per-page counters (DevTools `Performance.getMetrics`): seconds of main-thread time in all
 # the page's tasks, in script, in layout and in style recalculation, and how many layouts and style
-# recalculations it did. Counted by the renderer itself, so the counts do not depend on the machine's
-# load and the durations far less than any wall-clock latency does.
+# recalculations it did; and the CPU time of the page's main thread and of its whole renderer process.
+# Counted by the renderer itself: the counts and CPU times do not depend on the machine's load, the
+# durations (wall time in the task) far less than any latency does.
 MAIN_THREAD_METRICS = (
     "TaskDuration",
     "ScriptDuration",
@@ -140,6 +141,8 @@ MAIN_THREAD_METRICS = (
     "RecalcStyleDuration",
     "LayoutCount",
     "RecalcStyleCount",
+    "ThreadTime",
+    "ProcessTime",
 )
 
 
@@ -346,6 +349,10 @@ async def telemetry_to_dom(
             f"{who + ': layout and style':>34}: {spent['LayoutDuration'] * 1e3:.2f} ms layout "
             f"({spent['LayoutCount']:.2f} layouts), {spent['RecalcStyleDuration'] * 1e3:.2f} ms style "
             f"({spent['RecalcStyleCount']:.2f} recalculations) per sample"
+        )
+        print(
+            f"{who + ': CPU':>34}: {spent['ThreadTime'] * 1e3:.2f} ms main thread, "
+            f"{spent['ProcessTime'] * 1e3:.2f} ms renderer process per sample"
         )
     updates = len(sent) * len(opened)
     print(
