@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
+from retrowalk.kiosk import web as kiosk_web
 from retrowalk.mqtt.commands import MemberInfo, MemberSession
 from retrowalk.mqtt.payloads import (
     CapWarning,
@@ -274,6 +275,48 @@ async def test_losing_the_kiosk_is_said_within_three_seconds_and_a_restart_shows
     await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=3000)
     await expect(page.get_by_role("heading", name="Welcome")).to_be_visible(timeout=3000)
     assert errors == []
+
+
+# Before the page's scripts: when each stream was opened and when each message came, on the page's clock.
+STREAM_TIMES = """
+window.rwStreamsOpened = [];
+window.rwHeard = [];
+window.EventSource = class extends EventSource {
+  constructor(...args) {
+    super(...args);
+    window.rwStreamsOpened.push(performance.now());
+    for (const kind of ["snapshot", "state", "availability", "telemetry", "event", "heartbeat"]) {
+      this.addEventListener(kind, () => window.rwHeard.push(performance.now()));
+    }
+  }
+};"""
+
+
+async def test_a_stream_gone_silent_is_given_up_for_a_new_one_within_three_seconds(
+    browser: Browser, rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kiosk hung, its stream still open: only the page's own watchdog can tell. It opens a new
+    stream once it heard nothing for its silence limit (2 s, SILENCE_LIMIT_MS in api.js), not before."""
+    await walking(rig)
+    errors: list[str] = []
+    page = await new_page(browser, errors, PORTRAIT)
+    await page.add_init_script(STREAM_TIMES)
+    await page.goto(rig.screen_url)
+    await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    # From now on the kiosk sends nothing (the service sends no telemetry here) but keeps the stream
+    # open; the heartbeat already due still comes.
+    monkeypatch.setattr(kiosk_web, "HEARTBEAT_S", 600.0)
+    await page.wait_for_function("() => window.rwStreamsOpened.length >= 2", timeout=5000)
+    opened: list[float] = await page.evaluate("() => window.rwStreamsOpened")
+    heard: list[float] = await page.evaluate("() => window.rwHeard")
+    silent_ms = opened[1] - max(at for at in heard if at < opened[1])
+    assert 1950 <= silent_ms <= 3000, silent_ms
+    assert errors == []
+    # The kiosk's streams wait for a message or a heartbeat due in 600 s: with the page gone, one more
+    # message ends them.
+    monkeypatch.undo()
+    await page.context.close()
+    await rig.service.publish("state", WALKING, retain=True)
 
 
 async def test_out_of_order_when_the_treadmill_is_offline(browser: Browser, rig: Rig) -> None:
