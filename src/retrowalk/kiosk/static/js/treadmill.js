@@ -149,7 +149,9 @@ function renderLive() {
   setText($("next-step"), minutesSeconds(toStep));
   if (sample && sample.remaining_s != null) {
     const total = sample.elapsed_s + sample.remaining_s;
-    const done = total > 0 ? sample.elapsed_s / total : 0;
+    // To a thousandth, under a pixel of the bar: an hour's session moves it every 3.6 s, not every
+    // sample by a fraction of a pixel that still costs a repaint.
+    const done = total > 0 ? Math.round((sample.elapsed_s / total) * 1000) / 1000 : 0;
     if ($("progress").value !== done) $("progress").value = done;
   }
   setText($("cue"), sample ? cueAt(sample.elapsed_s) : "");
