@@ -109,9 +109,17 @@ async def rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 async def open_treadmill(
-    browser: Browser, rig: Rig, errors: list[str], viewport: dict[str, int] = PORTRAIT
+    browser: Browser,
+    rig: Rig,
+    errors: list[str],
+    viewport: dict[str, int] = PORTRAIT,
+    *,
+    before_page_scripts: str | None = None,
 ) -> Page:
+    """The treadmill's page, live; ``before_page_scripts`` runs in it before the page's own."""
     page = await new_page(browser, errors, viewport)
+    if before_page_scripts is not None:
+        await page.add_init_script(before_page_scripts)
     await page.goto(rig.screen_url)
     await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
     return page
@@ -188,6 +196,26 @@ async def test_live_session_shows_numbers_chart_and_reacts_to_events(browser: Br
     await rig.service.publish("event", correction)
     await expect(page.get_by_text("Speed corrected")).to_be_visible()
     await audited_screenshot(page, "live-cap-warning-and-correction")
+    assert errors == []
+
+
+async def test_the_live_chart_is_drawn_in_a_browser_without_idle_callbacks(
+    browser: Browser, rig: Rig
+) -> None:
+    """Safari (an iPad at home) has no requestIdleCallback: the chart still follows the samples."""
+    await walking(rig)
+    errors: list[str] = []
+    no_idle_callbacks = "delete window.requestIdleCallback; delete window.cancelIdleCallback;"
+    page = await open_treadmill(browser, rig, errors, before_page_scripts=no_idle_callbacks)
+    assert await page.evaluate("() => typeof window.requestIdleCallback") == "undefined"
+    await rig.service.publish("telemetry", sample(0, 1.0, 1.0))
+    await expect(page.locator("#live-chart")).to_have_attribute("data-samples-drawn", "1")
+    for second in (5, 10):
+        await rig.service.publish("telemetry", sample(second, 1.1, 1.1))
+    await expect(page.locator("#belt-speed")).to_have_text("1.1")
+    await expect(page.locator("#live-chart")).to_have_attribute(
+        "data-samples-drawn", "3", timeout=CHART_DRAWN_MS
+    )
     assert errors == []
 
 
@@ -299,10 +327,7 @@ async def test_a_stream_gone_silent_is_given_up_for_a_new_one_within_three_secon
     stream once it heard nothing for its silence limit (2 s, SILENCE_LIMIT_MS in api.js), not before."""
     await walking(rig)
     errors: list[str] = []
-    page = await new_page(browser, errors, PORTRAIT)
-    await page.add_init_script(STREAM_TIMES)
-    await page.goto(rig.screen_url)
-    await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    page = await open_treadmill(browser, rig, errors, before_page_scripts=STREAM_TIMES)
     # From now on the kiosk sends nothing (the service sends no telemetry here) but keeps the stream
     # open; the heartbeat already due still comes.
     monkeypatch.setattr(kiosk_web, "HEARTBEAT_S", 600.0)

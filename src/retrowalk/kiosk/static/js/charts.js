@@ -15,6 +15,16 @@ function sizeOf(element) {
 export const CHART_REDRAW_MS = 5000;
 // The longest an idle moment is waited for before the chart is drawn anyway (a busy page).
 const IDLE_WAIT_MS = 1000;
+// Safari has no requestIdleCallback: there the chart waits this long instead, past the frame that
+// shows the numbers.
+const NO_IDLE_WAIT_MS = 50;
+const idle =
+  typeof window.requestIdleCallback === "function"
+    ? {
+        request: (draw) => window.requestIdleCallback(draw, { timeout: IDLE_WAIT_MS }),
+        cancel: (id) => window.cancelIdleCallback(id),
+      }
+    : { request: (draw) => setTimeout(draw, NO_IDLE_WAIT_MS), cancel: (id) => clearTimeout(id) };
 
 // One session: x is the walked time in seconds; the allowed speed is drawn as a filled envelope so
 // that a belt line above it stands out.
@@ -83,7 +93,7 @@ export class SpeedChart {
     const wait = this.drawnAt + CHART_REDRAW_MS - performance.now();
     const whenIdle = () => {
       this.drawTimer = null;
-      this.drawIdle = requestIdleCallback(() => this.drawNow(), { timeout: IDLE_WAIT_MS });
+      this.drawIdle = idle.request(() => this.drawNow());
     };
     if (wait > 0) this.drawTimer = setTimeout(whenIdle, wait);
     else whenIdle();
@@ -91,7 +101,7 @@ export class SpeedChart {
 
   drawNow() {
     if (this.drawTimer !== null) clearTimeout(this.drawTimer);
-    if (this.drawIdle !== null) cancelIdleCallback(this.drawIdle);
+    if (this.drawIdle !== null) idle.cancel(this.drawIdle);
     this.drawTimer = this.drawIdle = null;
     this.drawnAt = performance.now();
     this.plot.setData([this.elapsed, this.allowed, this.belt]);
