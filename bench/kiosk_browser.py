@@ -15,8 +15,9 @@ figure beside a bare peer measured in the same run (issue 15).
    stream event and stream event -> DOM (the page's own work). The kiosk process's CPU over the phase
    (from /proc) per page message and per open page, and its resident memory with the pages open less
    without, are printed; beside them chromium's CPU and each kind of page's main-thread time per sample,
-   split into script, layout and style, with the number of layouts and style recalculations (chromium's
-   own counts, through the DevTools protocol).
+   split into script, layout and style, with the number of layouts and style recalculations, and the CPU
+   time per sample of each page's main thread and renderer process (chromium's own counts, through the
+   DevTools protocol).
 2. Stop: treadsim behind its virtual adapter and the real service in this process, the kiosk and the
    same open pages in front. Each round starts a session (through the service's router) and waits for the
    belt to run; then, alternately, a real click on one page's Stop button (the pages take turns) and a
