@@ -14,8 +14,10 @@ figure beside a bare peer measured in the same run (issue 15).
    Each page also stamps every telemetry event as it reaches it, so the figure splits into publish ->
    stream event and stream event -> DOM (the page's own work). The kiosk process's CPU over the phase
    (from /proc) per page message and per open page, and its resident memory with the pages open less
-   without, are printed; beside them chromium's CPU and each kind of page's main-thread time per sample
-   (chromium's own count, through the DevTools protocol).
+   without, are printed; beside them chromium's CPU and each kind of page's main-thread time per sample,
+   split into script, layout and style, with the number of layouts and style recalculations, and the CPU
+   time per sample of each page's main thread and renderer process (chromium's own counts, through the
+   DevTools protocol).
 2. Stop: treadsim behind its virtual adapter and the real service in this process, the kiosk and the
    same open pages in front. Each round starts a session (through the service's router) and waits for the
    belt to run; then, alternately, a real click on one page's Stop button (the pages take turns) and a
@@ -126,6 +128,22 @@ source.addEventListener("snapshot", () => (document.body.dataset.live = "yes"));
 source.addEventListener("telemetry", (m) => (speed.textContent = JSON.parse(m.data).speed_kmh.toFixed(1)));
 </script></html>"""
 
+# Chromium's per-page counters (DevTools `Performance.getMetrics`): seconds of main-thread time in all
+# the page's tasks, in script, in layout and in style recalculation, and how many layouts and style
+# recalculations it did; and the CPU time of the page's main thread and of its whole renderer process.
+# Counted by the renderer itself: the counts and CPU times do not depend on the machine's load, the
+# durations (wall time in the task) far less than any latency does.
+MAIN_THREAD_METRICS = (
+    "TaskDuration",
+    "ScriptDuration",
+    "LayoutDuration",
+    "RecalcStyleDuration",
+    "LayoutCount",
+    "RecalcStyleCount",
+    "ThreadTime",
+    "ProcessTime",
+)
+
 
 def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
@@ -160,12 +178,12 @@ class OpenPage:
     errors: list[str] = field(default_factory=list)
     devtools: CDPSession | None = None
 
-    async def main_thread_s(self) -> tuple[float, float]:
-        """Chromium's count of the page's main-thread time so far: (all its tasks, script alone)."""
+    async def main_thread(self) -> dict[str, float]:
+        """Chromium's own counts of the page's main-thread work so far (MAIN_THREAD_METRICS)."""
         assert self.devtools is not None
         answer = await self.devtools.send("Performance.getMetrics")
         metrics = {metric["name"]: metric["value"] for metric in answer["metrics"]}
-        return metrics["TaskDuration"], metrics["ScriptDuration"]
+        return {name: metrics[name] for name in MAIN_THREAD_METRICS}
 
     async def measure_clock(self) -> None:
         best: tuple[float, float] | None = None
@@ -288,11 +306,11 @@ async def telemetry_to_dom(
             peer = group.create_task(bare_peer(broker, mqtt_arrivals, mqtt_ready), name="bare-mqtt-peer")
             await asyncio.wait_for(mqtt_ready.wait(), 30)
             cpu = Cpu(kiosk.pid)
-            busy_before = [await page.main_thread_s() for page in opened]
+            busy_before = [await page.main_thread() for page in opened]
             sent = await publish_samples(publisher, sizes)
             await all_show_last(opened)
             cpu.stop()
-            busy_after = [await page.main_thread_s() for page in opened]
+            busy_after = [await page.main_thread() for page in opened]
             peer.cancel()
     rss_with_pages = rss_bytes(kiosk.pid)
     print(
@@ -321,9 +339,19 @@ async def telemetry_to_dom(
         print(f"{who + ': samples not shown':>34}: {paths[bare].lost}")
         print(f"{who + ': streams reconnected':>34}: {paths[bare].reconnects}")
         page_samples = len(sent) * max(1, paths[bare].pages)
+        spent = {name: value / page_samples for name, value in paths[bare].main_thread.items()}
         print(
-            f"{who + ': main thread':>34}: {paths[bare].busy_s / page_samples * 1e3:.1f} ms busy per sample "
-            f"({paths[bare].script_s / page_samples * 1e3:.1f} ms script), its idle work included"
+            f"{who + ': main thread':>34}: {spent['TaskDuration'] * 1e3:.1f} ms busy per sample "
+            f"({spent['ScriptDuration'] * 1e3:.1f} ms script), its idle work included"
+        )
+        print(
+            f"{who + ': layout and style':>34}: {spent['LayoutDuration'] * 1e3:.2f} ms layout "
+            f"({spent['LayoutCount']:.2f} layouts), {spent['RecalcStyleDuration'] * 1e3:.2f} ms style "
+            f"({spent['RecalcStyleCount']:.2f} recalculations) per sample"
+        )
+        print(
+            f"{who + ': CPU':>34}: {spent['ThreadTime'] * 1e3:.2f} ms main thread, "
+            f"{spent['ProcessTime'] * 1e3:.2f} ms renderer process per sample"
         )
     updates = len(sent) * len(opened)
     print(
@@ -390,13 +418,13 @@ class PagePaths:
     lost: int = 0
     reconnects: int = 0
     pages: int = 0
-    busy_s: float = 0.0
-    script_s: float = 0.0
+    # Each of MAIN_THREAD_METRICS over the phase, summed over the pages of this kind.
+    main_thread: dict[str, float] = field(default_factory=lambda: dict.fromkeys(MAIN_THREAD_METRICS, 0.0))
 
-    def add_main_thread(self, before: tuple[float, float], after: tuple[float, float]) -> None:
+    def add_main_thread(self, before: dict[str, float], after: dict[str, float]) -> None:
         self.pages += 1
-        self.busy_s += after[0] - before[0]
-        self.script_s += after[1] - before[1]
+        for name in MAIN_THREAD_METRICS:
+            self.main_thread[name] += after[name] - before[name]
 
     async def add(self, page: OpenPage, sent: dict[int, Sent], window_s: float) -> None:
         self.reconnects += await page.page.evaluate("() => window.rwBenchStreams") - 1

@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
+from retrowalk.kiosk import web as kiosk_web
 from retrowalk.mqtt.commands import MemberInfo, MemberSession
 from retrowalk.mqtt.payloads import (
     CapWarning,
@@ -47,6 +48,9 @@ PLAN = PlanInfo(
     start_speed_kmh=1.0, max_speed_kmh=1.5, ramp_step_kmh=0.1, ramp_interval_s=30, duration_cap_s=300
 )
 SESSION = "tm1-s1"
+# The live chart draws a sample within its redraw period (CHART_REDRAW_MS in the page's charts.js, 5 s)
+# and the wait for an idle moment (at most 1 s), with room for a loaded machine.
+CHART_DRAWN_MS = 10_000
 IDLE = TreadmillState(treadmill_id=TREADMILL, connected=True, phase="idle")
 WALKING = TreadmillState(
     treadmill_id=TREADMILL, connected=True, phase="ramp", session_id=SESSION, user_id="bo", plan=PLAN
@@ -105,9 +109,17 @@ async def rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 async def open_treadmill(
-    browser: Browser, rig: Rig, errors: list[str], viewport: dict[str, int] = PORTRAIT
+    browser: Browser,
+    rig: Rig,
+    errors: list[str],
+    viewport: dict[str, int] = PORTRAIT,
+    *,
+    before_page_scripts: str | None = None,
 ) -> Page:
+    """The treadmill's page, live; ``before_page_scripts`` runs in it before the page's own."""
     page = await new_page(browser, errors, viewport)
+    if before_page_scripts is not None:
+        await page.add_init_script(before_page_scripts)
     await page.goto(rig.screen_url)
     await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
     return page
@@ -155,7 +167,10 @@ async def test_live_session_shows_numbers_chart_and_reacts_to_events(browser: Br
     await walking(rig)
     errors: list[str] = []
     page = await open_treadmill(browser, rig, errors, LANDSCAPE)
-    for second in range(0, 100, 5):
+    await rig.service.publish("telemetry", sample(0, 1.0, 1.0))
+    await expect(page.locator("#live-chart")).to_have_attribute("data-samples-drawn", "1")
+    # The chart has just been drawn: the samples that follow come within its redraw period.
+    for second in range(5, 100, 5):
         await rig.service.publish("telemetry", sample(second, 1.0 + second / 200, 1.0 + second / 200))
     await rig.service.publish("telemetry", sample(100, 1.3, 1.3))
     await expect(page.locator("#belt-speed")).to_have_text("1.3")
@@ -164,6 +179,11 @@ async def test_live_session_shows_numbers_chart_and_reacts_to_events(browser: Br
     await expect(page.locator("#time-left")).to_have_text("3:20")
     await expect(page.get_by_role("button", name="Pause")).to_be_visible()
     await expect(page.locator("#live-chart canvas")).to_be_visible()
+    # The chart is redrawn at most every few seconds, and then with every sample that came meanwhile.
+    # The number is shown at once (above), the chart follows.
+    await expect(page.locator("#live-chart")).to_have_attribute(
+        "data-samples-drawn", "21", timeout=CHART_DRAWN_MS
+    )
     for control in ("Pause", "Report pain", "Stop"):
         assert await tappable(page.get_by_role("button", name=control)), control
     await audited_screenshot(page, "live-landscape")
@@ -179,6 +199,26 @@ async def test_live_session_shows_numbers_chart_and_reacts_to_events(browser: Br
     assert errors == []
 
 
+async def test_the_live_chart_is_drawn_in_a_browser_without_idle_callbacks(
+    browser: Browser, rig: Rig
+) -> None:
+    """Safari (an iPad at home) has no requestIdleCallback: the chart still follows the samples."""
+    await walking(rig)
+    errors: list[str] = []
+    no_idle_callbacks = "delete window.requestIdleCallback; delete window.cancelIdleCallback;"
+    page = await open_treadmill(browser, rig, errors, before_page_scripts=no_idle_callbacks)
+    assert await page.evaluate("() => typeof window.requestIdleCallback") == "undefined"
+    await rig.service.publish("telemetry", sample(0, 1.0, 1.0))
+    await expect(page.locator("#live-chart")).to_have_attribute("data-samples-drawn", "1")
+    for second in (5, 10):
+        await rig.service.publish("telemetry", sample(second, 1.1, 1.1))
+    await expect(page.locator("#belt-speed")).to_have_text("1.1")
+    await expect(page.locator("#live-chart")).to_have_attribute(
+        "data-samples-drawn", "3", timeout=CHART_DRAWN_MS
+    )
+    assert errors == []
+
+
 async def test_live_session_at_tablet_size(browser: Browser, rig: Rig) -> None:
     await walking(rig)
     errors: list[str] = []
@@ -187,6 +227,9 @@ async def test_live_session_at_tablet_size(browser: Browser, rig: Rig) -> None:
         await rig.service.publish("telemetry", sample(second, 1.0, 1.0, "familiarise"))
     await expect(page.get_by_text("Getting used to the belt")).to_be_visible()
     await expect(page.locator("#belt-speed")).to_have_text("1.0")
+    await expect(page.locator("#live-chart")).to_have_attribute(
+        "data-samples-drawn", "13", timeout=CHART_DRAWN_MS
+    )
     for control in ("Pause", "Report pain", "Stop"):
         assert await tappable(page.get_by_role("button", name=control)), control
     box = await page.get_by_role("button", name="Stop").bounding_box()
@@ -260,6 +303,45 @@ async def test_losing_the_kiosk_is_said_within_three_seconds_and_a_restart_shows
     await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=3000)
     await expect(page.get_by_role("heading", name="Welcome")).to_be_visible(timeout=3000)
     assert errors == []
+
+
+# Before the page's scripts: when each stream was opened and when each message came, on the page's clock.
+STREAM_TIMES = """
+window.rwStreamsOpened = [];
+window.rwHeard = [];
+window.EventSource = class extends EventSource {
+  constructor(...args) {
+    super(...args);
+    window.rwStreamsOpened.push(performance.now());
+    for (const kind of ["snapshot", "state", "availability", "telemetry", "event", "heartbeat"]) {
+      this.addEventListener(kind, () => window.rwHeard.push(performance.now()));
+    }
+  }
+};"""
+
+
+async def test_a_stream_gone_silent_is_given_up_for_a_new_one_within_three_seconds(
+    browser: Browser, rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kiosk hung, its stream still open: only the page's own watchdog can tell. It opens a new
+    stream once it heard nothing for its silence limit (2 s, SILENCE_LIMIT_MS in api.js), not before."""
+    await walking(rig)
+    errors: list[str] = []
+    page = await open_treadmill(browser, rig, errors, before_page_scripts=STREAM_TIMES)
+    # From now on the kiosk sends nothing (the service sends no telemetry here) but keeps the stream
+    # open; the heartbeat already due still comes.
+    monkeypatch.setattr(kiosk_web, "HEARTBEAT_S", 600.0)
+    await page.wait_for_function("() => window.rwStreamsOpened.length >= 2", timeout=5000)
+    opened: list[float] = await page.evaluate("() => window.rwStreamsOpened")
+    heard: list[float] = await page.evaluate("() => window.rwHeard")
+    silent_ms = opened[1] - max(at for at in heard if at < opened[1])
+    assert 1950 <= silent_ms <= 3000, silent_ms
+    assert errors == []
+    # The kiosk's streams wait for a message or a heartbeat due in 600 s: with the page gone, one more
+    # message ends them.
+    monkeypatch.undo()
+    await page.context.close()
+    await rig.service.publish("state", WALKING, retain=True)
 
 
 async def test_out_of_order_when_the_treadmill_is_offline(browser: Browser, rig: Rig) -> None:
@@ -407,6 +489,8 @@ async def test_summary_after_a_session(browser: Browser, rig: Rig) -> None:
     await expect(page.get_by_role("heading", name="Session summary")).to_be_visible()
     await expect(page.get_by_text("you walked the whole session")).to_be_visible()
     await expect(page.locator("#summary-chart canvas")).to_be_visible()
+    # The summary's chart is the live one's, every sample of the session, drawn at once.
+    await expect(page.locator("#summary-chart")).to_have_attribute("data-samples-drawn", "60", timeout=1000)
     # Everything the person still has to tap fits on the screen, above the Stop: no scrolling, on the
     # landscape screen and on the portrait tablet.
     for size in (LANDSCAPE, PORTRAIT):

@@ -2,10 +2,9 @@
 // (re)connect, then changes) and commands by POST, each with its own command_id. Everything that
 // knows the kiosk's URLs lives here, so the screens deal only in state and replies.
 
-// The kiosk sends something (data or a heartbeat) every second; this much silence means it is gone.
-// With the watchdog's period, a lost kiosk is said within 3 s.
+// The kiosk sends something (data or a heartbeat) every second; this much silence means it is gone,
+// and the page says so at that moment (the watchdog's timer is due then): well within 3 s.
 export const SILENCE_LIMIT_MS = 2000;
-const WATCHDOG_MS = 250;
 
 export function treadmillIdFromPath(pathname = location.pathname) {
   const match = /^\/t\/([^/]+)\/?$/.exec(pathname);
@@ -36,7 +35,15 @@ export class LiveStream {
 
   start() {
     this.connect();
-    this.watchdog = setInterval(() => this.checkSilence(), WATCHDOG_MS);
+    this.armWatchdog(SILENCE_LIMIT_MS);
+  }
+
+  // One timer, due when the silence would reach its limit if nothing more came. Messages only move
+  // lastHeardAt on; the timer, finding the stream heard since, sets itself again for what is left. So
+  // a live page wakes for it about once a second, not four times as a 250 ms poll did, and not once
+  // per message as a timer re-set by each message would.
+  armWatchdog(delayMs) {
+    this.watchdog = setTimeout(() => this.checkSilence(), delayMs);
   }
 
   connect() {
@@ -87,9 +94,13 @@ export class LiveStream {
 
   checkSilence() {
     if (this.stopped) return;
-    if (Date.now() - this.lastHeardAt > SILENCE_LIMIT_MS) {
+    const silentMs = Date.now() - this.lastHeardAt;
+    if (silentMs >= SILENCE_LIMIT_MS) {
       this.setLink("lost", "this screen lost the kiosk");
-      this.connect();
+      this.connect(); // hears from now on: the next limit is a whole one away
+      this.armWatchdog(SILENCE_LIMIT_MS);
+    } else {
+      this.armWatchdog(SILENCE_LIMIT_MS - silentMs);
     }
   }
 

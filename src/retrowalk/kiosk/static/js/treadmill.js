@@ -15,6 +15,15 @@ const treadmillId = treadmillIdFromPath();
 const base = `/t/${encodeURIComponent(treadmillId ?? "")}`;
 const $ = (id) => document.getElementById(id);
 
+// The live screen is rendered for every telemetry sample, mostly with the words and numbers it already
+// shows: writing only what changed spares the browser restyling, re-laying-out and repainting the rest.
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+function setHidden(element, hidden) {
+  if (element.hidden !== hidden) element.hidden = hidden;
+}
+
 const page = {
   link: "connecting", // the stream from the kiosk: live, connecting, lost, denied
   availability: null, // {service, treadmill, broker, usable}: usable only when all three are up
@@ -73,13 +82,11 @@ function render() {
   const screen = chooseScreen();
   document.body.classList.toggle("calm", !inSession() && !page.lastSession);
   for (const section of document.querySelectorAll("section.screen")) {
-    section.hidden = section.id !== `screen-${screen}`;
+    setHidden(section, section.id !== `screen-${screen}`);
   }
-  for (const button of document.querySelectorAll('[data-action="history"]')) button.hidden = !page.member?.history;
-  if (screen === "out-of-order") {
-    $("out-of-order-why").textContent = outOfOrderWhy();
-  }
-  if (screen === "see-clinician") $("see-clinician-why").textContent = page.member.screening.reason ?? "";
+  for (const button of document.querySelectorAll('[data-action="history"]')) setHidden(button, !page.member?.history);
+  if (screen === "out-of-order") setText($("out-of-order-why"), outOfOrderWhy());
+  if (screen === "see-clinician") setText($("see-clinician-why"), page.member.screening.reason ?? "");
   if (screen === "plan") {
     renderPlan($("plan-preview"), page.member.next_plan);
     $("plan-notes").textContent = page.member.plan_notes ?? "";
@@ -132,21 +139,25 @@ function renderLive() {
   const state = page.treadmill;
   const sample = page.telemetry;
   const plan = state.plan;
-  $("phase").textContent = phaseWords(sample?.phase ?? state.phase);
-  $("belt-speed").textContent = kmh(sample?.speed_kmh);
-  $("allowed-speed").textContent = kmh(sample?.allowed_speed_kmh);
-  $("time-left").textContent = minutesSeconds(sample?.remaining_s);
+  // The belt speed first: it is what the person must see the moment it arrives.
+  setText($("belt-speed"), kmh(sample?.speed_kmh));
+  setText($("allowed-speed"), kmh(sample?.allowed_speed_kmh));
+  setText($("phase"), phaseWords(sample?.phase ?? state.phase));
+  setText($("time-left"), minutesSeconds(sample?.remaining_s));
   const toStep = nextStepSeconds(sample, plan);
-  $("next-step-line").hidden = toStep === null;
-  $("next-step").textContent = minutesSeconds(toStep);
+  setHidden($("next-step-line"), toStep === null);
+  setText($("next-step"), minutesSeconds(toStep));
   if (sample && sample.remaining_s != null) {
     const total = sample.elapsed_s + sample.remaining_s;
-    $("progress").value = total > 0 ? sample.elapsed_s / total : 0;
+    // To a thousandth, under a pixel of the bar: an hour's session moves it every 3.6 s, not every
+    // sample by a fraction of a pixel that still costs a repaint.
+    const done = total > 0 ? Math.round((sample.elapsed_s / total) * 1000) / 1000 : 0;
+    if ($("progress").value !== done) $("progress").value = done;
   }
-  $("cue").textContent = sample ? cueAt(sample.elapsed_s) : "";
+  setText($("cue"), sample ? cueAt(sample.elapsed_s) : "");
   const paused = state.phase === "paused";
-  document.querySelector('[data-action="pause"]').hidden = paused;
-  document.querySelector('[data-action="resume"]').hidden = !paused;
+  setHidden(document.querySelector('[data-action="pause"]'), paused);
+  setHidden(document.querySelector('[data-action="resume"]'), !paused);
 }
 
 function renderSummary() {
@@ -190,7 +201,7 @@ function renderHistory() {
 
 function renderAlarm() {
   const alarm = page.alarms[page.alarms.length - 1];
-  $("alarm").hidden = !alarm;
+  setHidden($("alarm"), !alarm);
   if (!alarm) return;
   const words = ALARMS[alarm.kind];
   $("alarm-title").textContent = words.title;
@@ -293,7 +304,6 @@ function onMessage(kind, data) {
     const previous = page.telemetry;
     if (previous && data.allowed_speed_kmh !== previous.allowed_speed_kmh) page.rampStepAt = data.elapsed_s;
     page.telemetry = data;
-    if (SESSION_PHASES.has(data.phase)) liveChart.add(data);
   }
   if (kind === "event") applyEvent(data);
   followSession();
@@ -303,6 +313,8 @@ function onMessage(kind, data) {
     if (page.member && page.member.user_id === data.user_id) loadMember(data.user_id);
   }
   render();
+  // The numbers are written; the chart keeps the sample and draws it after them (SpeedChart.add).
+  if (kind === "telemetry" && SESSION_PHASES.has(data.phase)) liveChart.add(data);
 }
 
 function onLink(link, why) {
