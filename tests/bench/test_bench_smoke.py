@@ -30,6 +30,19 @@ def run_bench(script: str, *args: str) -> str:
     return done.stdout
 
 
+def test_engine_turn_prints_the_cost_of_each_part_of_a_sample() -> None:
+    out = run_bench("engine_turn.py", "--samples", "20", "--batches", "2")
+    for label in (
+        r"engine handle\(Telemetry\) in a ramp",
+        r"runner's questions after it \(allowed_speed, quiet_until\)",
+        "telemetry payload built",
+        "telemetry payload to JSON bytes",
+    ):
+        line = re.search(rf"^{label}: n=20x2 best ({NUMBER}) us", out, re.MULTILINE)
+        assert line, out
+        assert float(line.group(1)) > 0
+
+
 @pytest.mark.slow
 @pytest.mark.dbus
 def test_control_path_prints_percentiles_in_process_and_through_the_virtual_adapter() -> None:
