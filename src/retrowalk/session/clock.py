@@ -23,7 +23,6 @@ from retrowalk.session.deadlines import (
 )
 from retrowalk.session.events import ACTIVE_PHASES, SESSION_PHASES, CapWarning, EndReason, Phase
 from retrowalk.session.plan import to_centi
-from retrowalk.session.state import allowed_now
 from retrowalk.session.table import Trigger
 from retrowalk.session.turn import Turn
 
@@ -104,8 +103,8 @@ def _reach_cap(turn: Turn) -> None:
         # No cool-down can be commanded: end at the cap; the first action on link up is a stop.
         turn.fault(EndReason.LINK_LOST, "the cap was reached while the link was down: check the belt")
         return
-    before = max(allowed_now(s), s.last_commanded_centi or 0)
-    s.cool_down_centi = min(to_centi(s.plan.start_speed_kmh), allowed_now(s))
+    before = max(turn.allowed(), s.last_commanded_centi or 0)
+    s.cool_down_centi = min(to_centi(s.plan.start_speed_kmh), turn.allowed())
     if s.cool_down_centi < before:
         # The belt needs time to slow down to the cool-down speed: that is not an overspeed.
         s.slowdown_from_centi, s.slowdown_at = before, turn.now
@@ -120,7 +119,7 @@ def settle_phase(turn: Turn) -> None:
     if s.plan is None:
         return
     target = to_centi(s.plan.target_speed_kmh)
-    allowed = allowed_now(s)
+    allowed = turn.allowed()
     if s.phase is Phase.FAMILIARISE and s.backward_s >= s.ramp.hold_until_s:
         turn.go(Trigger.TARGET_REACHED if allowed >= target else Trigger.HOLD_DONE)
     elif s.phase is Phase.RAMP and allowed >= target:
@@ -142,6 +141,6 @@ def follow_plan_speed(turn: Turn) -> None:
     """Command the allowed speed whenever it differs from what was last commanded (ramp, cool-down)."""
     s = turn.s
     if s.phase in ACTIVE_PHASES:
-        allowed = allowed_now(s)
+        allowed = turn.allowed()
         if allowed != s.last_commanded_centi:
             turn.set_speed(allowed)

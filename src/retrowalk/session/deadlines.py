@@ -357,9 +357,10 @@ def pending(s: SessionState, rows: Rows = Rows.ALL) -> list[Deadline]:
     return armed
 
 
-def quiet_until(s: SessionState) -> float:
+def quiet_until(s: SessionState, allowed_centi: int | None = None) -> float:
     """The earliest time at which a Tick could emit an action or change the phase, for the state as the
-    last event left it (at ``s.last_now``); ``math.inf`` outside a session.
+    last event left it (at ``s.last_now``); ``math.inf`` outside a session. ``allowed_centi`` is
+    ``allowed_now(s)`` when the caller has it already.
 
     A runner may skip the ticks before it, which spares a fleet most of its ticks: while samples keep
     coming, a steady session has nothing due until the next sample is late. It is the earliest moment of
@@ -373,7 +374,7 @@ def quiet_until(s: SessionState) -> float:
         return math.inf
     if s.phase not in ACTIVE_PHASES or not s.link_up or s.overspeed_since is not None:
         return now
-    if allowed_now(s) != s.last_commanded_centi:
+    if (allowed_now(s) if allowed_centi is None else allowed_centi) != s.last_commanded_centi:
         return now
     # pending(s) worked through without building its Deadlines: the runner asks after every sample.
     # An active phase always has its cap (or the end of cool-down) armed, so the minimum is finite.
