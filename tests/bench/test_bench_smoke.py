@@ -131,3 +131,9 @@ def test_fleet_profiles_each_workers_window_on_request(tmp_path: Path) -> None:
         assert f"fleet in-process {kind} n=5: profile of the window written to {written}" in out, out
     functions = {name for _file, _line, name in pstats.Stats(str(written)).stats}  # type: ignore[attr-defined]
     assert "_pump" in functions  # the service's runners ran inside the profiled window
+    # The verdict is judged by issue 13's goal: under 1.3x the bare bridge's CPU per message.
+    assert re.search(
+        rf"^fleet in-process n=5: service/bare CPU per message ({NUMBER})x \(goal < 1\.3x\): (MET|NOT MET)$",
+        out,
+        re.MULTILINE,
+    ), out
