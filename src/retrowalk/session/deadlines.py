@@ -315,8 +315,8 @@ class Rows(Enum):
 
     ALL = "all"
     WALL_CLOCK = "on the wall clock"
-    ENDS_COUNTING = "ending the session or the phase"
-    CAP_WARNINGS = "cap warnings"
+    # What the clock advance looks at: where counting stops, and the warnings published on the way.
+    CLOCK_ADVANCE = "ending the session or the phase, and cap warnings"
 
     def include(self, rule: TimedRule) -> bool:
         match self:
@@ -324,10 +324,8 @@ class Rows(Enum):
                 return True
             case Rows.WALL_CLOCK:
                 return rule.clock is Clock.WALL
-            case Rows.ENDS_COUNTING:
-                return rule.ends_counting
-            case Rows.CAP_WARNINGS:
-                return isinstance(rule.outcome, WarnOfCap)
+            case Rows.CLOCK_ADVANCE:
+                return rule.ends_counting or isinstance(rule.outcome, WarnOfCap)
 
 
 # The rows that can be armed in each phase, with the link up and down, for each reader, in the table's
