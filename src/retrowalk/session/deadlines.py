@@ -374,12 +374,18 @@ def quiet_until(s: SessionState, allowed_centi: int | None = None) -> float:
         return now
     if (allowed_now(s) if allowed_centi is None else allowed_centi) != s.last_commanded_centi:
         return now
-    # pending(s) worked through without building its Deadlines: the runner asks after every sample.
+    # pending(s) worked through without building its Deadlines, and _wall_moment written out (the same
+    # sums in the same order): the runner asks after every sample.
     # An active phase always has its cap (or the end of cool-down) armed, so the minimum is finite.
     plan = s.plan
     earliest = math.inf
     for rule in _WATCHING[s.phase, s.link_up, Rows.ALL]:
         starts = rule.starts(s)
         if starts is not None:
-            earliest = min(earliest, _wall_moment(rule, starts + rule.lasts(s, plan), s, now))
+            moment = starts + rule.lasts(s, plan)
+            if rule.clock is not _WALL:
+                moment = now + (moment - s.backward_s)
+            # A comparison rather than min(): the builtin's call was a third of this function's time.
+            if moment < earliest:  # noqa: PLR1730
+                earliest = moment
     return earliest
