@@ -17,8 +17,11 @@ Latency pairs each message with the latest sample of its treadmill sent before i
 more than a second late cannot be paired and counts as not delivered). Every clock read is
 CLOCK_MONOTONIC, which all processes on one machine share. Each worker is its own process, so its CPU
 (user + system, over the window) and its resident memory are its own; mosquitto, treadsim, its
-dbus-daemon and the subscriber are not counted in it. Goals (issue 7): >= 500 treadmills per core with
-p99 < 100 ms; <= 1.5x the bare bridge's CPU per message; <= 1 MB resident memory per treadmill.
+dbus-daemon and the subscriber are not counted in it. The service's warm-up starts once the events and
+retained states of its session starts have been sent (a one-off backlog of seconds at 1000 treadmills,
+which used to fall into the window). Goals: >= 500 treadmills per core with p99 < 100 ms and <= 1 MB
+resident memory per treadmill (issue 7); < 1.3x the bare bridge's CPU per message at 1000 treadmills in
+process (issue 13, which tightened issue 7's 1.5x).
 
     .venv/bin/python bench/fleet.py --in-process 100,300,600 --adapter 20,50 --seconds 15
 """
@@ -48,6 +51,7 @@ import aiomqtt
 from control_path import quiet_logging_like_serve, start_session
 from retrowalk.config import LinkSection, ServiceSection, Settings, TreadmillConfig
 from retrowalk.link.events import Sample
+from retrowalk.mqtt.bridge import MqttBridge
 from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.service.app import Service
 from retrowalk.subprocesses import Mosquitto
@@ -61,7 +65,7 @@ TREADMILL_DATA = "00002acd-0000-1000-8000-00805f9b34fb"
 SESSION_PLAN: dict[str, Any] = {"duration_cap_s": 20 * 60}
 LATENCY_GOAL_MS = 100.0
 PER_CORE_GOAL = 500
-CPU_RATIO_GOAL = 1.5
+CPU_RATIO_GOAL = 1.3  # issue 13: under 1.3x the bare bridge
 RSS_GOAL_MIB = 1.0
 # Results travel as one JSON line each (every send time of the window): far above asyncio's 64 KiB.
 LINE_LIMIT = 1 << 28
@@ -190,7 +194,22 @@ async def run_service(args: argparse.Namespace, storage: Path, group: asyncio.Ta
             starts.create_task(start(treadmill_id), name=f"start-{treadmill_id}")
     if feed is not None:
         group.create_task(feed.run(), name="fleet-feed")
+    await drain_start_backlog(service.bridge)
     return feed
+
+
+async def drain_start_backlog(bridge: MqttBridge, within_s: float = 120.0) -> None:
+    """Wait until the events and retained states of the session starts have gone out.
+
+    A thousand starts leave about 3000 events (QoS 1, one at a time through the outbox) and as many
+    retained states queued, which take seconds to send; measured in the window, that one-off backlog
+    was counted as CPU per telemetry message, which the bare bridge (no sessions) never pays."""
+    started = time.monotonic()
+    while (status := bridge.status).outbox_pending or status.retained_pending:
+        if time.monotonic() - started > within_s:
+            raise RuntimeError(f"the start backlog did not drain in {within_s:g} s: {status}")
+        await asyncio.sleep(0.1)
+    print(f"start backlog drained in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
 
 async def run_bare(args: argparse.Namespace, group: asyncio.TaskGroup, client: aiomqtt.Client) -> Feed | None:
@@ -527,7 +546,7 @@ def verdicts(rows: list[Row]) -> None:
             ratio = largest.cpu_per_msg_us / bare.cpu_per_msg_us
             print(
                 f"fleet {feed} n={largest.treadmills}: service/bare CPU per message {ratio:.2f}x "
-                f"(goal <= {CPU_RATIO_GOAL:g}x): {'MET' if ratio <= CPU_RATIO_GOAL else 'NOT MET'}"
+                f"(goal < {CPU_RATIO_GOAL:g}x): {'MET' if ratio < CPU_RATIO_GOAL else 'NOT MET'}"
             )
         rss = largest.rss_per_treadmill_mib
         print(

@@ -65,6 +65,11 @@ PROFILES: dict[str, Profile] = {
         r"(browser|pages visible|page clock|telemetry:|bare MQTT|DOM|not shown|reconnected|kiosk CPU"
         r"|kiosk memory|stop|errors in the pages|skipped)",
     ),
+    "engine_turn": Profile(
+        ("--samples", "2000", "--batches", "5"),
+        ("--samples", "50", "--batches", "2"),
+        r"^(engine handle|runner's questions|telemetry payload)",
+    ),
     "fleet": Profile(
         ("--in-process", "100,300,600", "--adapter", "20,50", "--seconds", "10", "--warmup", "2"),
         ("--in-process", "5", "--adapter", "2", "--seconds", "2", "--warmup", "0.5"),

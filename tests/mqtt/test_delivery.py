@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from retrowalk.mqtt.aiomqtt_private import paho_client
 from retrowalk.mqtt.payloads import (
@@ -196,3 +199,23 @@ async def test_the_last_will_marks_the_service_offline_when_it_vanishes(
         await wait_until(
             lambda: any(m.payload == b"offline" for m in seen.on("availability")), "the will", 10
         )
+
+
+async def test_telemetry_for_another_treadmill_is_dropped_counted_and_logged_once(
+    mosquitto: Mosquitto, store: Store, handler: RecordingHandler, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(mosquitto)
+    async with collecting(mosquitto) as seen, running_bridge(settings, store, handler) as bridge:
+        await asyncio.wait_for(bridge.connected.wait(), 5)
+        dropped_before = bridge.status.telemetry_dropped
+        with caplog.at_level(logging.ERROR, logger="retrowalk.mqtt.bridge"):
+            bridge.publish_telemetry("tm2", telemetry(1.0, 10))  # a payload of tm1's, as tm2
+        bridge.publish_telemetry("tm1", telemetry(1.1, 11))
+        await seen.wait_json("tm1/telemetry")
+        assert bridge.status.telemetry_dropped == dropped_before + 1
+        refusals = [r for r in caplog.records if "published as treadmill" in r.getMessage()]
+        assert [r.getMessage() for r in refusals] == [
+            "mqtt: payload for 'tm1' published as treadmill 'tm2'; dropped"
+        ]
+        # tm1's sample was queued after it, to the same sender: tm2's would have arrived first.
+        assert seen.on("tm2/telemetry") == []

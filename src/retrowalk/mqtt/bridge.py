@@ -159,9 +159,10 @@ class MqttBridge:
     def publish_telemetry(self, treadmill_id: str, t: Telemetry) -> None:
         """QoS 0, retained (the last sample is what Home Assistant shows after it restarts); dropped (and
         counted) while the broker is away or the queue is full."""
-        if self._check(treadmill_id, t.treadmill_id):
+        checked = self._check(treadmill_id, t.treadmill_id)  # once: this runs for every sample
+        if checked:
             self.home_assistant.telemetry(treadmill_id, t)
-        if self._client is None or not self._check(treadmill_id, t.treadmill_id):
+        if self._client is None or not checked:
             self._telemetry_dropped += 1
             return
         try:

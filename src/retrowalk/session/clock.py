@@ -23,7 +23,6 @@ from retrowalk.session.deadlines import (
 )
 from retrowalk.session.events import ACTIVE_PHASES, SESSION_PHASES, CapWarning, EndReason, Phase
 from retrowalk.session.plan import to_centi
-from retrowalk.session.state import allowed_now
 from retrowalk.session.table import Trigger
 from retrowalk.session.turn import Turn
 
@@ -42,9 +41,13 @@ def advance_clock(turn: Turn) -> None:
     s = turn.s
     t = s.last_now if math.isfinite(s.last_now) else turn.now
     s.last_now = turn.now
+    # True once the last pass counted up to now without acting: it then found no wall-clock row past
+    # due (one would have stopped the count short of now, or acted), and nothing it changed (backward
+    # time, the warnings) is read by those rows, so the check for an overdue rule has nothing to find.
+    counted_clear = False
     while t < turn.now and s.phase in ACTIVE_PHASES and s.plan is not None:
-        deadlines = pending(s, Rows.ENDS_COUNTING)
-        boundary = next(d for d in deadlines if d.rule.clock is Clock.WALKING)
+        deadlines = pending(s, Rows.CLOCK_ADVANCE)
+        boundary = next(d for d in deadlines if d.rule.clock is Clock.WALKING and d.rule.ends_counting)
         # Strictly before now: at now itself the check after the event decides, with its news.
         passed = [d for d in deadlines if d.rule.clock is Clock.WALL and d.mark < turn.now]
         safety = min(passed, key=lambda d: d.mark, default=None)
@@ -52,12 +55,16 @@ def advance_clock(turn: Turn) -> None:
         step = min(until - t, boundary.mark - s.backward_s)
         s.backward_s += step
         t += step
-        _warn_cap(turn)
+        _warn_cap(turn, deadlines)
+        counted_clear = False
         if boundary.due(s, t):
             _act_on(turn, boundary)
         elif safety is not None and t >= safety.mark:
             _act_on(turn, safety)
-    _act_on_overdue_rule(turn)
+        else:
+            counted_clear = True
+    if not counted_clear:
+        _act_on_overdue_rule(turn)
     settle_phase(turn)
 
 
@@ -76,9 +83,11 @@ def _act_on_overdue_rule(turn: Turn) -> None:
         _act_on(turn, first)
 
 
-def _warn_cap(turn: Turn) -> None:
+def _warn_cap(turn: Turn, deadlines: list[Deadline]) -> None:
+    """Publish the cap warnings among ``deadlines`` (the rows armed at the start of this step of the count:
+    nothing in the step changes which warnings are armed) that backward time has reached."""
     s = turn.s
-    for deadline in pending(s, Rows.CAP_WARNINGS):
+    for deadline in deadlines:
         outcome = deadline.rule.outcome
         if isinstance(outcome, WarnOfCap) and deadline.due(s, turn.now):
             assert s.plan is not None
@@ -104,8 +113,8 @@ def _reach_cap(turn: Turn) -> None:
         # No cool-down can be commanded: end at the cap; the first action on link up is a stop.
         turn.fault(EndReason.LINK_LOST, "the cap was reached while the link was down: check the belt")
         return
-    before = max(allowed_now(s), s.last_commanded_centi or 0)
-    s.cool_down_centi = min(to_centi(s.plan.start_speed_kmh), allowed_now(s))
+    before = max(turn.allowed(), s.last_commanded_centi or 0)
+    s.cool_down_centi = min(to_centi(s.plan.start_speed_kmh), turn.allowed())
     if s.cool_down_centi < before:
         # The belt needs time to slow down to the cool-down speed: that is not an overspeed.
         s.slowdown_from_centi, s.slowdown_at = before, turn.now
@@ -120,7 +129,7 @@ def settle_phase(turn: Turn) -> None:
     if s.plan is None:
         return
     target = to_centi(s.plan.target_speed_kmh)
-    allowed = allowed_now(s)
+    allowed = turn.allowed()
     if s.phase is Phase.FAMILIARISE and s.backward_s >= s.ramp.hold_until_s:
         turn.go(Trigger.TARGET_REACHED if allowed >= target else Trigger.HOLD_DONE)
     elif s.phase is Phase.RAMP and allowed >= target:
@@ -142,6 +151,6 @@ def follow_plan_speed(turn: Turn) -> None:
     """Command the allowed speed whenever it differs from what was last commanded (ramp, cool-down)."""
     s = turn.s
     if s.phase in ACTIVE_PHASES:
-        allowed = allowed_now(s)
+        allowed = turn.allowed()
         if allowed != s.last_commanded_centi:
             turn.set_speed(allowed)

@@ -24,7 +24,7 @@ from retrowalk.session.deadlines import quiet_until
 from retrowalk.session.events import SESSION_PHASES, Action, EndReason, Event, Phase
 from retrowalk.session.handlers import handle
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, from_centi
-from retrowalk.session.state import EngineContext, SessionState, allowed_now, limit_now
+from retrowalk.session.state import EngineContext, SessionState, limit_now
 from retrowalk.session.turn import Turn
 
 __all__ = ["EngineSnapshot", "SessionEngine"]
@@ -59,6 +59,9 @@ class SessionEngine:
         # quiet_until for the state as it stands (None: not worked out since the last event). The runner's
         # tick timer asks after every event and again when it fires; only an event changes the answer.
         self._quiet_until: float | None = None
+        # allowed_now for the state as it stands, as the last event's turn worked it out (the runner
+        # asks for it after every sample, and quiet_until needs it too).
+        self._allowed_centi = 0
 
     # --- read-only views -----------------------------------------------------------------------------
     @property
@@ -108,10 +111,10 @@ class SessionEngine:
         if now <= self._state.last_now:
             # As of the last event (the runner asks right after feeding a sample): every event ends with
             # the clock advanced and the phase settled, so the state answers as it is, without a preview.
-            return from_centi(allowed_now(self._state))
-        preview = copy.copy(self._state)
-        advance_clock(Turn(self._ctx, preview, [], now))
-        return from_centi(allowed_now(preview))
+            return from_centi(self._allowed_centi)
+        preview = Turn(self._ctx, copy.copy(self._state), [], now)
+        advance_clock(preview)
+        return from_centi(preview.allowed())
 
     def limit_speed(self, now: float) -> float:
         """The fastest the belt may be measured at ``now`` before the overspeed rule acts (tolerance not
@@ -128,7 +131,7 @@ class SessionEngine:
         phase); ticks before it may be skipped. ``math.inf`` outside a session; at or before the last
         event's time when the engine needs its regular ticks. See ``deadlines.quiet_until``."""
         if self._quiet_until is None:
-            self._quiet_until = quiet_until(self._state)
+            self._quiet_until = quiet_until(self._state, self._allowed_centi)
         return self._quiet_until
 
     def snapshot(self) -> EngineSnapshot:
@@ -139,7 +142,7 @@ class SessionEngine:
             link_up=s.link_up,
             session_id=s.session_id,
             user_id=s.user_id,
-            allowed_kmh=from_centi(allowed_now(s)),
+            allowed_kmh=from_centi(self._allowed_centi),
             elapsed_backward_s=s.backward_s,
             remaining_s=self.remaining_s,
             last_speed_kmh=None if s.last_speed_centi is None else from_centi(s.last_speed_centi),
@@ -162,6 +165,7 @@ class SessionEngine:
         turn = Turn(self._ctx, working, out, max(float(now), working.last_now))
         handle(turn, event)
         self._state = turn.s  # a Start replaces the state object
+        self._allowed_centi = turn.allowed()
         self._quiet_until = None
         return out
 

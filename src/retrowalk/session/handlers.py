@@ -47,7 +47,7 @@ from retrowalk.session.grid import fit_plan_to_grid
 from retrowalk.session.plan import SessionPlan, from_centi, to_centi, validate_plan
 from retrowalk.session.ramp import RampState, floor_to_ramp_grid
 from retrowalk.session.safety_constants import FOLLOW_TIMEOUT_S, STOP_PAIN, STOP_WATCH_S
-from retrowalk.session.state import SessionState, allowed_now, limit_now
+from retrowalk.session.state import SessionState
 from retrowalk.session.table import Trigger, next_phase
 from retrowalk.session.turn import Turn
 
@@ -144,7 +144,7 @@ def _arm(turn: Turn, trigger: Trigger) -> None:
     s.overspeed_since = None
     if turn.ctx.caps.can_set_incline:
         turn.command(SetTargetIncline(s.plan.incline_pct))
-    turn.set_speed(allowed_now(s))
+    turn.set_speed(turn.allowed())
 
 
 def _on_stop(turn: Turn, event: Stop) -> None:
@@ -266,7 +266,7 @@ def _watch_after_the_end(turn: Turn, measured: int) -> None:
     assert s.plan is not None
     since_end = turn.now - s.ended_at
     if (
-        measured > limit_now(s, turn.now) + to_centi(s.plan.overspeed_tolerance_kmh)
+        measured > turn.limit(turn.now) + to_centi(s.plan.overspeed_tolerance_kmh)
         and s.plan.overspeed_grace_s <= since_end <= STOP_WATCH_S
         and turn.now - s.last_restop_at >= s.plan.overspeed_grace_s
     ):
@@ -278,9 +278,9 @@ def _watch_after_the_end(turn: Turn, measured: int) -> None:
 def _check_overspeed(turn: Turn, measured: int, at: float) -> None:
     s = turn.s
     assert s.plan is not None
-    allowed = allowed_now(s)
+    allowed = turn.allowed()
     # Right after retrowalk lowered the speed, the belt is still slowing down: judge it by the limit.
-    if measured <= limit_now(s, at) + to_centi(s.plan.overspeed_tolerance_kmh):
+    if measured <= turn.limit(at) + to_centi(s.plan.overspeed_tolerance_kmh):
         s.overspeed_since = None
         return
     if s.overspeed_since is not None:
@@ -357,11 +357,10 @@ def _on_console_pause(turn: Turn) -> None:
 
 def _on_console_start(turn: Turn) -> None:
     """Someone pressed start at the console during a pause: take over at the resume speed at once."""
-    s = turn.s
     _prepare_resume(turn)
     turn.go(Trigger.CONSOLE_START)
     _belt_started(turn)
-    turn.set_speed(allowed_now(s))
+    turn.set_speed(turn.allowed())
 
 
 def _on_console_speed(turn: Turn, value: float) -> None:
@@ -370,7 +369,7 @@ def _on_console_speed(turn: Turn, value: float) -> None:
     if s.phase is Phase.PAUSED:
         return
     changed = to_centi(value)
-    allowed = allowed_now(s)
+    allowed = turn.allowed()
     if changed == s.last_commanded_centi:
         return  # the treadmill echoing our own command
     if changed > allowed:

@@ -86,12 +86,14 @@ def allowed_now(s: SessionState) -> int:
     return 0
 
 
-def limit_now(s: SessionState, now: float) -> int:
+def limit_now(s: SessionState, now: float, allowed: int | None = None) -> int:
     """The speed the belt may show at ``now`` (hundredths of km/h, before the tolerance): the allowed
     speed, or, just after retrowalk lowered it, the earlier speed falling at :data:`SLOWDOWN_KMH_S`.
+    ``allowed`` is ``allowed_now(s)`` when the caller has already worked it out.
 
     Without that allowance a cool-down from 3.0 to 1.0 km/h would be "overspeed" for 4 s and stopped."""
-    allowed = allowed_now(s)
+    if allowed is None:
+        allowed = allowed_now(s)
     if s.slowdown_from_centi <= allowed:
         return allowed
     decayed = s.slowdown_from_centi - SLOWDOWN_KMH_S * 100 * max(0.0, now - s.slowdown_at)

@@ -46,6 +46,27 @@ class Turn:
         self.s = state
         self.out = out
         self.now = now
+        # allowed() as last worked out, and the values it was worked out from (see allowed()).
+        self._allowed_from: tuple[object, ...] | None = None
+        self._allowed = 0
+
+    def allowed(self) -> int:
+        """``allowed_now`` for the working state as it stands.
+
+        One event asks for it up to seven times (the clock, the overspeed check, the phase, the speed to
+        command) while it rarely changes in between, so it is worked out again only when one of the
+        values it is a function of has changed. Compared by value, so a state replaced by a Start, or a
+        field set anywhere, is seen without anyone having to say so."""
+        s = self.s
+        inputs = (s.backward_s, s.phase, s.cool_down_centi, s.ramp, s.plan)
+        if inputs != self._allowed_from:
+            self._allowed = allowed_now(s)
+            self._allowed_from = inputs
+        return self._allowed
+
+    def limit(self, at: float) -> int:
+        """``limit_now`` at ``at`` for the working state, from :meth:`allowed`."""
+        return limit_now(self.s, at, self.allowed())
 
     def fault(self, reason: EndReason, detail: str) -> None:
         """End the session as aborted: the belt is stopped and ``detail`` says why."""
@@ -97,7 +118,7 @@ class Turn:
                     s.session_id,
                     previous,
                     s.phase,
-                    from_centi(allowed_now(s)),
+                    from_centi(self.allowed()),
                     s.backward_s,
                 )
             )
@@ -131,7 +152,7 @@ class Turn:
             new = 0
         else:
             return
-        previous = max(s.last_commanded_centi or 0, limit_now(s, self.now))
+        previous = max(s.last_commanded_centi or 0, self.limit(self.now))
         if new < previous:
             s.slowdown_from_centi = previous
             s.slowdown_at = self.now
