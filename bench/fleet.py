@@ -296,6 +296,10 @@ async def worker_role(args: argparse.Namespace) -> None:
                     for i, times in (feed.sent if feed else {}).items()
                 },
             }
+            # The result is one line of several hundred KiB. Written to a pipe left non-blocking (a
+            # slowed reader, as under a sampling profiler, filled it), the write stopped at the pipe's
+            # 64 KiB and the orchestrator read half a line; a blocking write waits for the reader.
+            os.set_blocking(sys.stdout.fileno(), True)
             print("RESULT " + json.dumps(result), flush=True)
             raise WindowDone  # leave the TaskGroup: cancels the service (belts stopped first) and the feed
 
