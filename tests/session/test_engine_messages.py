@@ -369,7 +369,16 @@ def test_a_new_session_announces_itself_and_leaves_the_last_ones_end_behind() ->
     assert of_type(out, PhaseChanged) == [PhaseChanged("s-2", Phase.FINISHED, Phase.ARMED, 1.0, 0.0)]
 
 
-@pytest.mark.parametrize(("now", "shown"), [(float("nan"), "nan"), (True, "True"), ("soon", "'soon'")])
+@pytest.mark.parametrize(
+    ("now", "shown"),
+    [
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (-float("inf"), "-inf"),
+        (True, "True"),
+        ("soon", "'soon'"),
+    ],
+)
 def test_a_time_that_is_not_a_finite_number_is_refused(now: object, shown: str) -> None:
     rig = Rig()
     walking(rig)

@@ -171,5 +171,9 @@ class SessionEngine:
 
 
 def _require_time(now: object) -> None:
+    # A float between the infinities (NaN fails both comparisons) is what every runner passes, for every
+    # sample: answered before the general check, whose isinstance calls cost more than the rest of it.
+    if type(now) is float and -math.inf < now < math.inf:
+        return
     if not isinstance(now, int | float) or isinstance(now, bool) or not math.isfinite(now):
         raise RefusedError(f"now must be a finite number of seconds, got {now!r}")
