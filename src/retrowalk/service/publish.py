@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from retrowalk.mqtt import payloads as p
+from retrowalk.mqtt.telemetry_wire import TelemetryFields, as_telemetry
 from retrowalk.session import events as ev
 from retrowalk.session.grid import FittedPlan
 from retrowalk.session.plan import SessionPlan
@@ -40,7 +41,7 @@ class Publisher(Protocol):
 
     def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None: ...
 
-    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None: ...
+    def publish_telemetry(self, treadmill_id: str, t: TelemetryFields) -> None: ...
 
     def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None: ...
 
@@ -66,7 +67,7 @@ class LogPublisher:
     def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None:
         pass
 
-    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
+    def publish_telemetry(self, treadmill_id: str, t: TelemetryFields) -> None:
         pass
 
     def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None:
@@ -88,8 +89,9 @@ class CallbackPublisher:
     def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None:
         self._callback(treadmill_id, state)
 
-    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
-        self._callback(treadmill_id, t)
+    def publish_telemetry(self, treadmill_id: str, t: TelemetryFields) -> None:
+        # The validated model: a terminal view or a test reads the schema's type, and is not per-sample hot.
+        self._callback(treadmill_id, as_telemetry(t))
 
     def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None:
         self._callback(treadmill_id, e)
@@ -112,7 +114,7 @@ class TeePublisher:
         for publisher in self._publishers:
             publisher.publish_state(treadmill_id, state)
 
-    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
+    def publish_telemetry(self, treadmill_id: str, t: TelemetryFields) -> None:
         for publisher in self._publishers:
             publisher.publish_telemetry(treadmill_id, t)
 
