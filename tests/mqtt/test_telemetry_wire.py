@@ -84,6 +84,8 @@ def model_bytes(frame: TelemetryFrame) -> bytes:
     TelemetryFrame("tm1", AT.replace(microsecond=0), "idle", None, 0.0, 0.0, None, None, 0.0, None, None)
 )
 @example(TelemetryFrame("tm1", AT, "idle", None, 30.0, 0.005, -0.05, 0.5, 1e16, 1.5e17, 0))
+@example(TelemetryFrame("tm1", AT, "idle", None, -0.0, 0.004, -0.04, -0.0, 999999999.95, 1e9, 255))
+@example(TelemetryFrame("tm1", AT, "idle", None, 0.015, 29.995, 0.05, 0.5, 0.05, 0.25, 1))
 def test_the_fast_path_writes_the_models_bytes(frame: TelemetryFrame) -> None:
     sent = telemetry_json(frame)
     assert sent == model_bytes(frame)
@@ -130,6 +132,7 @@ GOOD = TelemetryFrame("tm1", AT, "ramp", "s1", 1.0, 1.0, 0.0, 10.0, 60.0, 240.0,
         ({"heart_rate_bpm": -1}, "heart_rate_bpm must be a whole number"),
         ({"treadmill_id": "tm/1"}, "treadmill_id 'tm/1' is not a valid treadmill id"),
         ({"phase": "Ramp"}, "phase 'Ramp' is not a valid phase name"),
+        ({"speed_kmh": None}, "speed_kmh must be a number, got None"),
     ],
 )
 def test_the_fast_path_refuses_what_the_schema_refuses(change: dict[str, object], message: str) -> None:
@@ -157,4 +160,4 @@ def test_the_model_refuses_an_infinite_figure_rather_than_publish_null(field: st
 
 
 def _fields(frame: TelemetryFrame) -> dict[str, object]:
-    return {name: getattr(frame, name) for name in TelemetryFrame.__dataclass_fields__}
+    return frame._asdict()
