@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from pydantic import ValidationError
+
 from retrowalk.mqtt import payloads as p
 from retrowalk.mqtt.telemetry_wire import TelemetryFields, as_telemetry
 from retrowalk.session import events as ev
@@ -91,7 +93,13 @@ class CallbackPublisher:
 
     def publish_telemetry(self, treadmill_id: str, t: TelemetryFields) -> None:
         # The validated model: a terminal view or a test reads the schema's type, and is not per-sample hot.
-        self._callback(treadmill_id, as_telemetry(t))
+        # A sample the schema refuses is dropped as the bridge drops it: a publisher never raises.
+        try:
+            sample = as_telemetry(t)
+        except ValidationError as exc:
+            log.error("[%s] telemetry sample not shown: %s", treadmill_id, exc)
+            return
+        self._callback(treadmill_id, sample)
 
     def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None:
         self._callback(treadmill_id, e)
