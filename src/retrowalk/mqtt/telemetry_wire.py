@@ -2,10 +2,11 @@
 validated :class:`~retrowalk.mqtt.payloads.Telemetry` model would serialise.
 
 Telemetry is sent for every sample of every treadmill. Building the pydantic model (six rounding
-validators, a default factory) and running its serialiser cost more per sample than the rest of the
-bridge's work, so the runner builds a :class:`TelemetryFrame` instead and the bridge encodes it with
-:func:`telemetry_json`. ``Telemetry`` stays the documented schema (docs/schemas, docs/mqtt.md) and what
-consumers parse; the bytes are the same (tests/mqtt/test_telemetry_wire.py holds the two side by side).
+validators, a default factory) and running its serialiser cost about a third more CPU per sample than
+building a frame and encoding it here (bench/engine_turn.py), so the runner builds a
+:class:`TelemetryFrame` instead and the bridge encodes it with :func:`telemetry_json`. ``Telemetry``
+stays the documented schema (docs/schemas, docs/mqtt.md) and what consumers parse; the bytes are the
+same (tests/mqtt/test_telemetry_wire.py holds the two side by side).
 """
 
 from __future__ import annotations
