@@ -35,8 +35,9 @@ def test_engine_turn_prints_the_cost_of_each_part_of_a_sample() -> None:
     for label in (
         r"engine handle\(Telemetry\) in a ramp",
         r"runner's questions after it \(allowed_speed, quiet_until\)",
-        "telemetry payload built",
-        "telemetry payload to JSON bytes",
+        "telemetry frame built",
+        "telemetry frame to JSON bytes",
+        "reference, the same sample through the pydantic model to bytes",
     ):
         line = re.search(rf"^{label}: n=20x2 best ({NUMBER}) us", out, re.MULTILINE)
         assert line, out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import socket
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,7 @@ from retrowalk.mqtt.payloads import (
     Telemetry,
     TreadmillState,
 )
+from retrowalk.mqtt.telemetry_wire import TelemetryFrame
 from retrowalk.storage import Store
 
 from .mqtt_broker import Mosquitto
@@ -219,3 +221,25 @@ async def test_telemetry_for_another_treadmill_is_dropped_counted_and_logged_onc
         ]
         # tm1's sample was queued after it, to the same sender: tm2's would have arrived first.
         assert seen.on("tm2/telemetry") == []
+
+
+async def test_a_sample_the_schema_refuses_is_dropped_counted_and_logged_not_sent_as_null(
+    mosquitto: Mosquitto, store: Store, handler: RecordingHandler, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(mosquitto)
+    at = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    endless = TelemetryFrame("tm1", at, "ramp", "s1", 1.0, 1.2, None, None, math.inf, None, None)
+    good = TelemetryFrame("tm1", at, "ramp", "s1", 1.1, 1.2, None, None, 12.0, None, None)
+    async with collecting(mosquitto) as seen, running_bridge(settings, store, handler) as bridge:
+        await asyncio.wait_for(bridge.connected.wait(), 5)
+        dropped_before = bridge.status.telemetry_dropped
+        with caplog.at_level(logging.ERROR, logger="retrowalk.mqtt.bridge"):
+            bridge.publish_telemetry("tm1", endless)
+        bridge.publish_telemetry("tm1", good)
+        # The good sample was queued after the refused one, to the same sender: it would have come second.
+        received = await seen.wait_json("tm1/telemetry")
+        assert [sample["elapsed_s"] for sample in received] == [12.0]
+        assert bridge.status.telemetry_dropped == dropped_before + 1
+        assert [r.getMessage() for r in caplog.records if "not published" in r.getMessage()] == [
+            "[tm1] telemetry sample not published: telemetry elapsed_s must be a finite number, got inf"
+        ]

@@ -16,9 +16,9 @@ from retrowalk.mqtt.payloads import (
     LinkLost,
     SessionStarted,
     StopNotConfirmed,
-    Telemetry,
     utc_now,
 )
+from retrowalk.mqtt.telemetry_wire import TelemetryFields
 
 __all__ = ["after_event", "after_telemetry", "all_clear"]
 
@@ -42,7 +42,7 @@ def after_event(current: Attention, event: EventPayload) -> Attention:
     return current
 
 
-def after_telemetry(current: Attention, sample: Telemetry) -> Attention:
+def after_telemetry(current: Attention, sample: TelemetryFields) -> Attention:
     """A standing belt, reported by the connected treadmill itself, ends the alert."""
     if current.check_belt and sample.speed_kmh == 0:
         return all_clear(current.treadmill_id)

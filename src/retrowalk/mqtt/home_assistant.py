@@ -22,7 +22,8 @@ from typing import Protocol
 from retrowalk.errors import StorageError
 from retrowalk.mqtt import attention
 from retrowalk.mqtt.discovery import DeviceFacts, discovery_payload
-from retrowalk.mqtt.payloads import Attention, EventPayload, SessionSummary, Telemetry
+from retrowalk.mqtt.payloads import Attention, EventPayload, SessionSummary
+from retrowalk.mqtt.telemetry_wire import TelemetryFields
 from retrowalk.mqtt.topics import Topics
 
 __all__ = ["HomeAssistantView", "WalkerDirectory"]
@@ -68,7 +69,7 @@ class HomeAssistantView:
         for treadmill_id in sorted(self._attention):
             self._announce(treadmill_id)
 
-    def telemetry(self, treadmill_id: str, sample: Telemetry) -> None:
+    def telemetry(self, treadmill_id: str, sample: TelemetryFields) -> None:
         current = self._attention.get(treadmill_id)
         if current is not None:
             self._update_attention(current, attention.after_telemetry(current, sample))

@@ -58,10 +58,11 @@ def _to(digits: int) -> AfterValidator:
 
 
 # FTMS reports speed in 0.01 km/h, incline in 0.1 % and distance in whole metres; times are shown to 0.1 s.
-Kmh = Annotated[float, Field(ge=0, le=30), _to(2)]
-Percent = Annotated[float, _to(1)]
-Metres = Annotated[float, Field(ge=0), _to(0)]
-Seconds = Annotated[float, Field(ge=0), _to(1)]
+# No figure may be NaN or infinite: pydantic would publish either as null, which the schema refuses.
+Kmh = Annotated[float, Field(ge=0, le=30, allow_inf_nan=False), _to(2)]
+Percent = Annotated[float, Field(allow_inf_nan=False), _to(1)]
+Metres = Annotated[float, Field(ge=0, allow_inf_nan=False), _to(0)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False), _to(1)]
 # A plain string on the wire (see above); the description lists today's values for consumers.
 EndReasonName = Annotated[
     str,

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from pydantic import ValidationError
+
 from retrowalk.mqtt import payloads as p
+from retrowalk.mqtt.telemetry_wire import TelemetryFields, as_telemetry
 from retrowalk.session import events as ev
 from retrowalk.session.grid import FittedPlan
 from retrowalk.session.plan import SessionPlan
@@ -40,7 +43,7 @@ class Publisher(Protocol):
 
     def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None: ...
 
-    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None: ...
+    def publish_telemetry(self, treadmill_id: str, t: TelemetryFields) -> None: ...
 
     def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None: ...
 
@@ -66,7 +69,7 @@ class LogPublisher:
     def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None:
         pass
 
-    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
+    def publish_telemetry(self, treadmill_id: str, t: TelemetryFields) -> None:
         pass
 
     def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None:
@@ -88,8 +91,15 @@ class CallbackPublisher:
     def publish_state(self, treadmill_id: str, state: p.TreadmillState) -> None:
         self._callback(treadmill_id, state)
 
-    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
-        self._callback(treadmill_id, t)
+    def publish_telemetry(self, treadmill_id: str, t: TelemetryFields) -> None:
+        # The validated model: a terminal view or a test reads the schema's type, and is not per-sample hot.
+        # A sample the schema refuses is dropped as the bridge drops it: a publisher never raises.
+        try:
+            sample = as_telemetry(t)
+        except ValidationError as exc:
+            log.error("[%s] telemetry sample not shown: %s", treadmill_id, exc)
+            return
+        self._callback(treadmill_id, sample)
 
     def publish_event(self, treadmill_id: str, e: p.EventPayload) -> None:
         self._callback(treadmill_id, e)
@@ -112,7 +122,7 @@ class TeePublisher:
         for publisher in self._publishers:
             publisher.publish_state(treadmill_id, state)
 
-    def publish_telemetry(self, treadmill_id: str, t: p.Telemetry) -> None:
+    def publish_telemetry(self, treadmill_id: str, t: TelemetryFields) -> None:
         for publisher in self._publishers:
             publisher.publish_telemetry(treadmill_id, t)
 

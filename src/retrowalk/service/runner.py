@@ -43,6 +43,7 @@ from retrowalk.link.events import (
     TreadmillInfo,
 )
 from retrowalk.mqtt import payloads as p
+from retrowalk.mqtt.telemetry_wire import TelemetryFrame
 from retrowalk.service.belt_watch import BeltWatch, OrphanedBelt, WrongUnits
 from retrowalk.service.publish import Publisher, SessionHistory, SessionNotices, plan_info
 from retrowalk.service.ticks import TickTimer
@@ -441,10 +442,14 @@ class TreadmillRunner:
         if engine is None:
             return
         in_session = engine.phase in ev.SESSION_PHASES
+        heart_rate = sample.heart_rate_bpm
+        # A plain frame, not the pydantic model: this runs for every sample of every treadmill. The
+        # bridge's encoder rounds it and refuses what the schema refuses.
         self._publisher.publish_telemetry(
             self.treadmill_id,
-            p.Telemetry(
+            TelemetryFrame(
                 treadmill_id=self.treadmill_id,
+                at=datetime.now(UTC),
                 phase=engine.phase.value,
                 session_id=self._session_id(),
                 speed_kmh=min(max(sample.speed_kmh, 0.0), 30.0),
@@ -453,9 +458,7 @@ class TreadmillRunner:
                 distance_m=sample.distance_m if sample.distance_m is None else max(sample.distance_m, 0.0),
                 elapsed_s=engine.elapsed_backward_s,
                 remaining_s=engine.remaining_s if in_session else None,
-                heart_rate_bpm=sample.heart_rate_bpm
-                if sample.heart_rate_bpm and sample.heart_rate_bpm < 256
-                else None,
+                heart_rate_bpm=heart_rate if heart_rate and heart_rate < 256 else None,
             ),
         )
 
