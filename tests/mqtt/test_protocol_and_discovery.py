@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -235,6 +236,12 @@ async def test_home_assistant_finds_the_belt_alert_last_session_and_telemetry_re
         assert alert["detail"] == "check it"
         assert last["end_reason"] == "kiosk_stop"
         assert sample["speed_kmh"] == 1.2
+        # A standing belt in a sample the schema refuses (an endless elapsed time) is no news: refused
+        # before anything reads it, so the alert stays.
+        bridge.publish_telemetry("tm1", running.model_copy(update={"speed_kmh": 0.0, "elapsed_s": math.inf}))
+        await wait_until(lambda: bridge.status.retained_pending == 0, "retained sent")
+        async with collecting(mosquitto, client_id="refused-ha") as refused:
+            assert (await refused.wait_json("tm1/attention"))[-1]["check_belt"] is True
         # The treadmill reports its belt standing: the alert is over, for late subscribers too.
         bridge.publish_telemetry("tm1", running.model_copy(update={"speed_kmh": 0.0}))
         async with collecting(mosquitto, client_id="later-ha") as later:

@@ -161,20 +161,24 @@ class MqttBridge:
         """QoS 0, retained (the last sample is what Home Assistant shows after it restarts); dropped (and
         counted) while the broker is away or the queue is full. A sample the schema refuses (a NaN, a
         negative time) is logged and dropped."""
-        checked = self._check(treadmill_id, t.treadmill_id)  # once: this runs for every sample
-        if checked:
-            self.home_assistant.telemetry(treadmill_id, t)
-        if self._client is None or not checked:
+        if not self._check(treadmill_id, t.treadmill_id):  # once: this runs for every sample
             self._telemetry_dropped += 1
             return
         try:
             # Not through the pydantic model: this runs for every sample of every treadmill, and the
             # frame's encoder writes the same bytes for a fraction of the cost.
             payload = telemetry_json(t)
-            self._telemetry.put_nowait((self.topics.treadmill(treadmill_id, "telemetry"), payload))
         except ValueError as exc:
+            # Refused before anything reads it: a sample the schema refuses changes no alert either.
             log.error("[%s] telemetry sample not published: %s", treadmill_id, exc)
             self._telemetry_dropped += 1
+            return
+        self.home_assistant.telemetry(treadmill_id, t)
+        if self._client is None:
+            self._telemetry_dropped += 1
+            return
+        try:
+            self._telemetry.put_nowait((self.topics.treadmill(treadmill_id, "telemetry"), payload))
         except asyncio.QueueFull:
             self._telemetry_dropped += 1
 
