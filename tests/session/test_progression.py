@@ -110,6 +110,18 @@ def test_red_flags_refer_to_a_clinician_until_cleared(report: PainReport) -> Non
     assert after.plan is not None
 
 
+def test_a_red_flag_reported_after_the_clearance_about_an_earlier_session_refers_again() -> None:
+    cleared = Clearance(user_id="ann", cleared_at=T0 + timedelta(days=3), cleared_by="Dr. Physio")
+    late = pain(1, PainTiming.AFTER, 3, swelling=True).model_copy(update={"at": T0 + timedelta(days=4)})
+    result = next_plan(ANN, CEILINGS, [session(1)], [late], [cleared])
+    assert result.decision is Decision.REFER
+    assert result.plan is None
+    assert result.reasons == ("swelling reported (s1)",)
+    # Reported before the clearance, the clinician had it: no referral.
+    known = late.model_copy(update={"at": T0 + timedelta(days=2)})
+    assert next_plan(ANN, CEILINGS, [session(1)], [known], [cleared]).decision is not Decision.REFER
+
+
 def test_two_regressions_refer() -> None:
     history = [session(1), session(2)]
     pains = reports(1, 2, 6, 2) + reports(2, 2, 6, 2)

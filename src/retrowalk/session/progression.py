@@ -4,8 +4,8 @@ Silbernagel et al. 2007). Pure functions over records.
 Per session, with in-session pain = the highest DURING or AFTER score and the baseline = that session's
 BEFORE score (else the previous session's NEXT_MORNING score):
 
-- refer to a clinician: swelling, giving way or pain >= 7 reported, or 2 regressions, since the last
-  clearance; no plan is offered until a clearance is recorded;
+- refer to a clinician: swelling, giving way or pain >= 7 reported since the last clearance (about any
+  session), or 2 regressions since it; no plan is offered until a clearance is recorded;
 - regress: in-session pain > 5, or next morning >= baseline + 2: -0.2 km/h target, -20 % duration;
 - hold: in-session pain 4-5, next morning = baseline + 1, a session that did not complete, or missing
   reports (what cannot be judged does not progress);
@@ -129,6 +129,11 @@ def next_plan(
         if record in since_clearance:
             verdicts.append(verdict)
             flags.extend(_red_flags(reports))
+        else:
+            # A red flag reported after the clearance is news the clinician did not have, even about a
+            # session before it (swelling noticed late): it refers again.
+            assert cleared_at is not None
+            flags.extend(_red_flags([p for p in reports if p.at >= cleared_at]))
         mornings = [p.score for p in reports if p.when is PainTiming.NEXT_MORNING]
         previous_morning = max(mornings) if mornings else None
 
