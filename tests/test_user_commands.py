@@ -320,7 +320,7 @@ def test_pain_without_any_session_is_refused(
     assert (code, out, err) == (
         2,
         "",
-        "retrowalk: user 'me' has no session yet to report next_morning pain for\n",
+        "retrowalk: user 'me' has no session yet to report next-morning pain for\n",
     )
     assert store.pain_reports_for_user("me") == []
 

@@ -424,8 +424,9 @@ class CommandRouter:
             # about the person's latest session, which is the one the next plan is judged on.
             latest = self.store.sessions_for_user(user, limit=1)
             if not latest:
+                when = command.when.replace("_", "-")  # in words, as `user pain --when` spells it
                 raise RefusedError(
-                    f"user {user!r} has no session yet to report {command.when} pain for", code="no_session"
+                    f"user {user!r} has no session yet to report {when} pain for", code="no_session"
                 )
             return latest[-1].session_id
         return None
