@@ -90,6 +90,25 @@ def test_a_short_staff_password_is_refused(
     assert "at least 10 characters" in capsys.readouterr().err
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_ctrl_d_at_the_password_prompt_is_a_plain_refusal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def end_of_input(prompt: str = "") -> str:
+        raise EOFError
+
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    monkeypatch.setattr("getpass.getpass", end_of_input)
+    assert cli.main(["kiosk", "--hash-password"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == "retrowalk: no password was entered; nothing was printed"
+
+
 # Each table of the kiosk configuration and the model behind it; [broker] is the service's own type,
 # documented in docs/configuration.md.
 TABLES: dict[str, type[BaseModel]] = {

@@ -89,8 +89,13 @@ def _hash_password() -> int:
     from retrowalk.kiosk.passwords import hash_password
 
     if sys.stdin.isatty():
-        password = getpass.getpass("staff password: ")
-        if getpass.getpass("again: ") != password:
+        try:
+            password = getpass.getpass("staff password: ")
+            again = getpass.getpass("again: ")
+        except EOFError:  # Ctrl-D at a prompt: the person chose not to give one
+            print(file=sys.stderr)
+            raise RefusedError("no password was entered; nothing was printed") from None
+        if again != password:
             raise RefusedError("the two passwords differ; nothing was printed")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
