@@ -151,6 +151,17 @@ class AckCheckingClient(aiomqtt.Client):
             self._watched[mid] = reason_code
         super()._on_publish(client, userdata, mid, reason_code, properties)
 
+    def publish_at_most_once(self, topic: str, payload: bytes, *, retain: bool) -> mqtt.MQTTMessageInfo:
+        """A QoS 0 publish handed to paho at once, without aiomqtt's future, timeout and task hop.
+
+        aiomqtt's ``publish(qos=0)`` waits for paho's on_publish, which (with aiomqtt's writer callback)
+        comes only once the event loop has written the packet: a future, a timeout and a wake-up per
+        message, for a message nobody waits on. Here paho queues the packet and the loop writes it when
+        the socket is writable, with whatever else was queued meanwhile. The caller reads the returned
+        info's ``rc`` (refused at once, e.g. no connection) and ``is_published()`` (written yet).
+        """
+        return paho_client(self).publish(topic, payload, 0, retain, None)
+
     async def publish_confirmed(self, topic: str, payload: bytes, *, ack_within_s: float) -> None:
         """QoS 1 publish that returns only when the broker accepted it; raises otherwise."""
         info = paho_client(self).publish(topic, payload, 1, False, None)

@@ -6,7 +6,7 @@ raise: the service keeps controlling belts whether the broker is there or not.
 
 - retained topics (availability, state, discovery) are kept in memory and re-published on every connect;
   a treadmill's last session is taken from the history when the service starts;
-- telemetry goes into a small queue that is emptied while connected and dropped while not;
+- telemetry is handed to the connection at once and dropped while there is none (`telemetry_out`);
 - events and summaries go into the SQLite outbox first and leave it only after the broker's PUBACK
   (aiomqtt's `publish(qos=1)` returns when paho's on_publish fires, which for QoS 1 is on PUBACK);
 - command replies are stored in SQLite before they are sent, so a repeated `command_id` gets the same
@@ -43,6 +43,7 @@ from retrowalk.mqtt.connection import ProtocolChoice, describe_connect_failure, 
 from retrowalk.mqtt.home_assistant import HomeAssistantView
 from retrowalk.mqtt.payloads import EventPayload, SessionSummary, TreadmillState
 from retrowalk.mqtt.settings import BrokerSettings
+from retrowalk.mqtt.telemetry_out import TelemetryOut
 from retrowalk.mqtt.telemetry_wire import TelemetryFields, telemetry_json
 from retrowalk.mqtt.topics import STAFF_COMMAND_LEAF, Topics, valid_id
 from retrowalk.storage import Store
@@ -51,7 +52,6 @@ __all__ = ["BridgeStatus", "MqttBridge"]
 
 log = logging.getLogger(__name__)
 
-_TELEMETRY_QUEUE = 1000  # ~10 s of 100 treadmills at 1 Hz; beyond that the broker is too slow anyway
 _REPLY_TOPIC_MAX = 512
 _HOME_ASSISTANT_REFRESH_S = 30.0
 
@@ -90,8 +90,7 @@ class MqttBridge:
         # Set whenever something was delivered or a connection came up (what a shutdown waits on).
         self._progress = asyncio.Event()
         self._outbox_wake = asyncio.Event()
-        self._telemetry: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=_TELEMETRY_QUEUE)
-        self._telemetry_dropped = 0
+        self._telemetry = TelemetryOut()
         self._locks: dict[str, asyncio.Lock] = {}
         self._command_tasks: asyncio.TaskGroup | None = None
         self.connected = asyncio.Event()  # set while a connection is up; tests and the service may wait
@@ -111,7 +110,7 @@ class MqttBridge:
             last_error=self._last_error,
             outbox_pending=-1 if pending is None else pending,
             retained_pending=len(self._dirty),
-            telemetry_dropped=self._telemetry_dropped,
+            telemetry_dropped=self._telemetry.dropped,
         )
 
     def treadmill_online(self, treadmill_id: str, online: bool, *, name: str | None = None) -> None:
@@ -159,10 +158,10 @@ class MqttBridge:
 
     def publish_telemetry(self, treadmill_id: str, t: TelemetryFields) -> None:
         """QoS 0, retained (the last sample is what Home Assistant shows after it restarts); dropped (and
-        counted) while the broker is away or the queue is full. A sample the schema refuses (a NaN, a
-        negative time) is logged and dropped."""
+        counted) while the broker is away or far behind. A sample the schema refuses (a NaN, a negative
+        time) is logged and dropped."""
         if not self._check(treadmill_id, t.treadmill_id):  # once: this runs for every sample
-            self._telemetry_dropped += 1
+            self._telemetry.dropped += 1
             return
         try:
             # Not through the pydantic model: this runs for every sample of every treadmill, and the
@@ -171,16 +170,10 @@ class MqttBridge:
         except ValueError as exc:
             # Refused before anything reads it: a sample the schema refuses changes no alert either.
             log.error("[%s] telemetry sample not published: %s", treadmill_id, exc)
-            self._telemetry_dropped += 1
+            self._telemetry.dropped += 1
             return
         self.home_assistant.telemetry(treadmill_id, t)
-        if self._client is None:
-            self._telemetry_dropped += 1
-            return
-        try:
-            self._telemetry.put_nowait((self.topics.treadmill(treadmill_id, "telemetry"), payload))
-        except asyncio.QueueFull:
-            self._telemetry_dropped += 1
+        self._telemetry.send(self.topics.treadmill(treadmill_id, "telemetry"), payload)
 
     def publish_event(self, treadmill_id: str, e: EventPayload) -> None:
         """Into the outbox (QoS 1, at least once, same `event_id` on every retry)."""
@@ -275,8 +268,8 @@ class MqttBridge:
                 self._note_error(f"internal error: {group.exceptions[0]!r}")
             finally:
                 self._client = None
+                self._telemetry.detach()
                 self.connected.clear()
-                _drain(self._telemetry)
             await asyncio.sleep(backoff.next_delay())
 
     def _note_error(self, message: str) -> None:
@@ -297,6 +290,7 @@ class MqttBridge:
         self._dirty = set(self._retained)
         self._set_retained(self.topics.service_availability, _availability(True))
         self._client = client
+        self._telemetry.attach(client)
         self._last_error = None
         self.connected.set()
         self._progress.set()
@@ -306,12 +300,12 @@ class MqttBridge:
                 tg.create_task(self._receive(client), name="mqtt-receive")
                 tg.create_task(self._send_retained(client), name="mqtt-retained")
                 tg.create_task(self._send_outbox(client), name="mqtt-outbox")
-                tg.create_task(self._send_telemetry(client), name="mqtt-telemetry")
                 tg.create_task(self._refresh_home_assistant(), name="mqtt-home-assistant-refresh")
         except asyncio.CancelledError:
             # Orderly shutdown: say "offline" ourselves (the will covers only unclean ends), unless
             # deliver_before_exit already had it delivered.
             self._client = None
+            self._telemetry.detach()
             offline = self.topics.service_availability
             if self._retained.get(offline) == _availability(False) and offline not in self._dirty:
                 raise
@@ -370,11 +364,6 @@ class MqttBridge:
                 # Only now, after the broker accepted it, may the row go.
                 self._store.outbox_delete(row.seq)
                 self._progress.set()
-
-    async def _send_telemetry(self, client: aiomqtt.Client) -> None:
-        while True:
-            topic, payload = await self._telemetry.get()
-            await client.publish(topic, payload, qos=0, retain=True, timeout=self._settings.connect_timeout_s)
 
     async def _refresh_home_assistant(self) -> None:
         # Screenings and clearances recorded at the terminal (`retrowalk user`, another process) change who
@@ -574,8 +563,3 @@ def _response_target(properties: Properties | None, topics: Topics) -> tuple[str
         )
         return None, None
     return topic, correlation if isinstance(correlation, bytes) else None
-
-
-def _drain(queue: asyncio.Queue[tuple[str, bytes]]) -> None:
-    while not queue.empty():
-        queue.get_nowait()
