@@ -1,11 +1,12 @@
 """Every use of aiomqtt's and paho's private attributes, in one place, checked when this module is imported.
 
-aiomqtt 2.5 has no public way to do four things the bridge needs:
+aiomqtt 2.5 has no public way to do five things the bridge needs:
 
 - close the socket of a failed connect (aiomqtt leaves it open and watched by the event loop);
 - learn which MQTT version the broker answered (the setting may be 'auto');
 - fail a connect at once when the broker hangs up before its CONNACK (aiomqtt waits out its timeout);
-- read the reason code of a PUBACK (an MQTT 5 broker may acknowledge a publish it refused).
+- read the reason code of a PUBACK (an MQTT 5 broker may acknowledge a publish it refused);
+- send a QoS 0 message at once, without a future and a writer registration per message (telemetry).
 
 So :class:`AckCheckingClient` reaches into ``aiomqtt.Client`` and the paho client inside it. Such names can
 change in any release: pyproject.toml pins aiomqtt exactly, and this module refuses to load, naming what
@@ -48,7 +49,7 @@ AIOMQTT_METHODS = ("_on_disconnect", "_on_publish", "_pending_call", "_wait_for"
 # Attributes aiomqtt.Client.__init__ sets that this module reads (the paho client is `_client`).
 AIOMQTT_INIT_ATTRIBUTES = ("_client", "_lock", "_connected", "_pending_publishes")
 # Members of the paho client this module uses (`protocol` is public, but only reachable through `_client`).
-PAHO_MEMBERS = ("_sock_close", "protocol", "publish")
+PAHO_MEMBERS = ("_sock_close", "on_socket_register_write", "protocol", "publish", "socket", "want_write")
 
 
 class AiomqttInternalsError(ImportError):
@@ -152,15 +153,35 @@ class AckCheckingClient(aiomqtt.Client):
         super()._on_publish(client, userdata, mid, reason_code, properties)
 
     def publish_at_most_once(self, topic: str, payload: bytes, *, retain: bool) -> mqtt.MQTTMessageInfo:
-        """A QoS 0 publish handed to paho at once, without aiomqtt's future, timeout and task hop.
+        """A QoS 0 publish written at once, without aiomqtt's future, timeout and writer registration.
 
         aiomqtt's ``publish(qos=0)`` waits for paho's on_publish, which (with aiomqtt's writer callback)
-        comes only once the event loop has written the packet: a future, a timeout and a wake-up per
-        message, for a message nobody waits on. Here paho queues the packet and the loop writes it when
-        the socket is writable, with whatever else was queued meanwhile. The caller reads the returned
-        info's ``rc`` (refused at once, e.g. no connection) and ``is_published()`` (written yet).
+        comes only once the event loop has written the packet: a future, a timeout, a self-pipe wake-up
+        and a writer added and removed per message, for a message nobody waits on. Here the packet is
+        written in the call when the socket takes it, and by the loop's writer when it is full. The
+        caller reads the returned info's ``rc`` (refused at once, e.g. no connection) and
+        ``is_published()`` (written yet).
         """
-        return paho_client(self).publish(topic, payload, 0, retain, None)
+        paho = paho_client(self)
+        if paho.want_write():
+            # Packets are waiting for the socket (it was full), and the loop's writer is armed: queue
+            # behind them rather than try a write the socket cannot take yet.
+            return paho.publish(topic, payload, 0, retain, None)
+        # With no register-write callback (and no paho thread), paho writes a queued packet in the
+        # publish call itself. aiomqtt's callback would instead schedule a writer through the loop's
+        # self-pipe, wake the loop, write, and remove the writer again: most of the cost of a message.
+        register = paho.on_socket_register_write
+        paho.on_socket_register_write = None
+        try:
+            info = paho.publish(topic, payload, 0, retain, None)
+        finally:
+            paho.on_socket_register_write = register
+        sock = paho.socket()
+        if paho.want_write() and register is not None and sock is not None:
+            # The socket took only part of it (paho has marked the writer registered, with no callback
+            # to call): register aiomqtt's writer now, so that the loop writes the rest when it can.
+            register(paho, paho.user_data_get(), sock)
+        return info
 
     async def publish_confirmed(self, topic: str, payload: bytes, *, ack_within_s: float) -> None:
         """QoS 1 publish that returns only when the broker accepted it; raises otherwise."""
