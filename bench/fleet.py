@@ -13,6 +13,10 @@ Two feeds, each measured for the service and for the bare bridge, at each size N
   delivering one Sample per treadmill per second, spread over the second (or the bare bridge publishing
   from the same feed). Latency: handing the sample to the runner to the subscriber's receipt.
 
+With ``--bare-direct`` a third worker runs in process: the bare bridge writing each message in the
+publish call, as the service writes its telemetry (``AckCheckingClient.publish_at_most_once``) rather than
+through aiomqtt's ``publish``; its figure is for comparison, the verdict stays against the plain one.
+
 Latency pairs each message with the latest sample of its treadmill sent before it (1 Hz, so a message
 more than a second late cannot be paired and counts as not delivered). Every clock read is
 CLOCK_MONOTONIC, which all processes on one machine share. Each worker is its own process, so its CPU
@@ -51,6 +55,7 @@ import aiomqtt
 from control_path import quiet_logging_like_serve, start_session
 from retrowalk.config import LinkSection, ServiceSection, Settings, TreadmillConfig
 from retrowalk.link.events import Sample
+from retrowalk.mqtt.aiomqtt_private import AckCheckingClient
 from retrowalk.mqtt.bridge import MqttBridge
 from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.service.app import Service
@@ -143,14 +148,20 @@ class Feed:
 
 class BarePublisher:
     """The bare bridge: JSON straight onto aiomqtt (a queue and one sender task, as any publisher needs
-    between a synchronous callback and an async client)."""
+    between a synchronous callback and an async client). ``direct``: written in the publish call the way
+    the service writes telemetry (``AckCheckingClient.publish_at_most_once``), for comparison only."""
 
-    def __init__(self, client: aiomqtt.Client) -> None:
+    def __init__(self, client: aiomqtt.Client, *, direct: bool = False) -> None:
         self._client = client
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._direct = client if direct and isinstance(client, AckCheckingClient) else None
 
     def publish(self, key: str, data: dict[str, Any]) -> None:
-        self._queue.put_nowait((f"{BARE_PREFIX}{key}/telemetry", json.dumps(data).encode()))
+        topic, payload = f"{BARE_PREFIX}{key}/telemetry", json.dumps(data).encode()
+        if self._direct is not None:
+            self._direct.publish_at_most_once(topic, payload, retain=False)
+        else:
+            self._queue.put_nowait((topic, payload))
 
     async def run(self) -> None:
         while True:
@@ -213,7 +224,7 @@ async def drain_start_backlog(bridge: MqttBridge, within_s: float = 120.0) -> No
 
 
 async def run_bare(args: argparse.Namespace, group: asyncio.TaskGroup, client: aiomqtt.Client) -> Feed | None:
-    bare = BarePublisher(client)
+    bare = BarePublisher(client, direct=args.kind == "bare-direct")
     group.create_task(bare.run(), name="fleet-bare-publisher")
     if args.feed == "synthetic":
         feed = Feed(
@@ -265,9 +276,10 @@ class WindowDone(Exception):
 async def worker_role(args: argparse.Namespace) -> None:
     quiet_logging_like_serve()
     rss_before = resident_mib()
+    client_class = AckCheckingClient if args.kind == "bare-direct" else aiomqtt.Client
     with tempfile.TemporaryDirectory(prefix="rw-fleet-") as tmp, contextlib.suppress(WindowDone):
         async with (
-            aiomqtt.Client("127.0.0.1", args.port, identifier=f"fleet-bare-{args.first}") as client,
+            client_class("127.0.0.1", args.port, identifier=f"fleet-bare-{args.first}") as client,
             asyncio.TaskGroup() as group,
         ):
             if args.kind == "service":
@@ -505,7 +517,7 @@ async def orchestrate(args: argparse.Namespace, port: int) -> int:
     try:
         await asyncio.wait_for(subscriber.ready.wait(), 10)
         for n in args.in_process:
-            for kind in ("bare", "service"):
+            for kind in ("bare", "service", *(["bare-direct"] if args.bare_direct else [])):
                 rows.append(await run_worker(args, port, subscriber, kind=kind, feed="synthetic", n=n))
                 print(rows[-1].line(), flush=True)
         for n in args.adapter:
@@ -552,6 +564,13 @@ def verdicts(rows: list[Row]) -> None:
                 f"fleet {feed} n={largest.treadmills}: service/bare CPU per message {ratio:.2f}x "
                 f"(goal < {CPU_RATIO_GOAL:g}x): {'MET' if ratio < CPU_RATIO_GOAL else 'NOT MET'}"
             )
+        size = largest.treadmills
+        direct = next(
+            (r for r in rows if r.feed == feed and r.kind == "bare-direct" and r.treadmills == size), None
+        )
+        if direct is not None and direct.cpu_per_msg_us > 0:
+            ratio = largest.cpu_per_msg_us / direct.cpu_per_msg_us
+            print(f"fleet {feed} n={size}: service/bare-direct CPU per message {ratio:.2f}x (no goal)")
         rss = largest.rss_per_treadmill_mib
         print(
             f"fleet {feed} n={largest.treadmills}: resident memory {rss:.3f} MiB per treadmill "
@@ -571,7 +590,7 @@ def main() -> int:
         role = argparse.ArgumentParser()
         role.add_argument("role")
         role.add_argument("--treadmills", type=int, required=True)
-        role.add_argument("--kind", choices=["service", "bare"])
+        role.add_argument("--kind", choices=["service", "bare", "bare-direct"])
         role.add_argument("--feed", choices=["synthetic", "adapter"])
         role.add_argument("--first", type=int, default=0)
         role.add_argument("--port", type=int)
@@ -597,6 +616,12 @@ def main() -> int:
         default="",
         help="profile each worker's window with cProfile into DIR/<kind>-<feed>-<n>.prof (read it with "
         "python -m pstats); the profiler slows the worker, so the run's figures are not comparable",
+    )
+    parser.add_argument(
+        "--bare-direct",
+        action="store_true",
+        help="also run, in process, a bare bridge that writes each message in the publish call as the "
+        "service writes telemetry (for comparison; the verdict stays against the plain bare bridge)",
     )
     args = parser.parse_args()
     if args.seconds <= 0 or args.warmup < 0 or not (args.in_process or args.adapter):

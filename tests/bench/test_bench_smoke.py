@@ -125,11 +125,12 @@ def test_service_cpu_prints_cpu_and_memory_per_treadmill() -> None:
 def test_fleet_profiles_each_workers_window_on_request(tmp_path: Path) -> None:
     out = run_bench(
         "fleet.py", "--in-process", "5", "--adapter", "", "--seconds", "1", "--warmup", "0.2",
-        "--profile", str(tmp_path),
+        "--profile", str(tmp_path), "--bare-direct",
     )  # fmt: skip
-    for kind in ("bare", "service"):
+    for kind in ("bare", "service", "bare-direct"):
         written = tmp_path / f"{kind}-synthetic-5.prof"
         assert f"fleet in-process {kind} n=5: profile of the window written to {written}" in out, out
+    written = tmp_path / "service-synthetic-5.prof"
     functions = {name for _file, _line, name in pstats.Stats(str(written)).stats}  # type: ignore[attr-defined]
     assert "_pump" in functions  # the service's runners ran inside the profiled window
     # The verdict is judged by issue 13's goal: under 1.3x the bare bridge's CPU per message.
@@ -138,3 +139,7 @@ def test_fleet_profiles_each_workers_window_on_request(tmp_path: Path) -> None:
         out,
         re.MULTILINE,
     ), out
+    # The bare bridge that writes as the service writes telemetry: delivered, and compared without a goal.
+    assert re.search(r"^fleet in-process bare-direct n=5: delivered=1\.000 ", out, re.MULTILINE), out
+    compared = rf"^fleet in-process n=5: service/bare-direct CPU per message {NUMBER}x \(no goal\)$"
+    assert re.search(compared, out, re.MULTILINE), out
