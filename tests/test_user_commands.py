@@ -593,6 +593,29 @@ def test_a_second_clearance_with_nothing_to_clear_keeps_counting_from_the_first(
     ]
 
 
+def test_a_clearance_before_a_yes_answer_is_listed_as_not_counting_for_it(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    screened(store, capsys, config, "52,yes,no,no")
+    clearance, answers = store.latest_clearance("me"), store.latest_screening("me")
+    assert clearance is not None
+    assert answers is not None
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[2] == (
+        f"clearance: by Dr. Lind on {clearance.at.strftime('%Y-%m-%d %H:%M UTC')}, before the screening "
+        f"answers of {answers.at.strftime('%Y-%m-%d %H:%M UTC')}: it does not count for their 'yes' (a new "
+        "clearance is needed)"
+    )
+    assert lines[4] == (
+        "next session: none yet: a clinician must clear this person first (screening answered yes to: "
+        "severe knee osteoarthritis or a ligament injury)"
+    )
+
+
 def test_an_expired_clearance_also_ends_the_ones_before_it(
     config: Path, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -364,6 +364,12 @@ def clearance_line(store: Store, user: str) -> str:
     if clearance_expired(clearance):
         until += " (expired: it no longer counts)"
     note = f" ({clearance.note})" if clearance.note else ""
+    predates = screening_status(store, user).clearance_predates
+    if predates is not None:
+        note += (
+            f", before the screening answers of {_when(predates)}: it does not count for their 'yes' "
+            "(a new clearance is needed)"
+        )
     return f"clearance: by {clearance.cleared_by} on {_when(clearance.at)}{until}{note}"
 
 
