@@ -227,3 +227,9 @@ def test_pain_screening_and_clearance_round_trip(store: Store) -> None:
     store.add_clearance(StoredClearance("ann", T0, "Dr. Rivera", date(2027, 5, 1), "cleared after surgery"))
     clearance = store.latest_clearance("ann")
     assert clearance == StoredClearance("ann", T0, "Dr. Rivera", date(2027, 5, 1), "cleared after surgery")
+    store.add_clearance(StoredClearance("ann", T0 - timedelta(days=1), "Dr. Lind"))
+    assert store.clearances_for_user("ann") == [
+        StoredClearance("ann", T0 - timedelta(days=1), "Dr. Lind"),
+        StoredClearance("ann", T0, "Dr. Rivera", date(2027, 5, 1), "cleared after surgery"),
+    ]
+    assert store.clearances_for_user("bo") == []

@@ -61,8 +61,10 @@ def user_args(config: Path, action: str, *rest: str) -> list[str]:
     return [action, "--config", str(config), "--user", "me", *rest]
 
 
-def add_session(store: Store, session_id: str = "home-1", reason: str = "completed") -> StoredSession:
-    started = datetime.now(UTC) - timedelta(hours=20)
+def add_session(
+    store: Store, session_id: str = "home-1", reason: str = "completed", started: datetime | None = None
+) -> StoredSession:
+    started = datetime.now(UTC) - timedelta(hours=20) if started is None else started
     session = StoredSession(
         session_id=session_id, user_id="me", treadmill_id="home", started_at=started,
         ended_at=started + timedelta(minutes=6), end_reason=reason, walked_s=300.0, distance_m=110.0,
@@ -493,6 +495,10 @@ def test_pain_and_clearance_show_the_next_plan_fitted_as_show_does(
     assert lines[2] == "on home it runs as 'session start' will show it: 0.96 -> 1.6 km/h, 7 min"
     assert BEFORE_FITTING not in lines
 
+    # Swelling reported since: the clearance has something to clear.
+    store.add_pain_report(
+        StoredPainReport("me", "home-1", datetime.now(UTC), "next_morning", 2, swelling=True)
+    )
     code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
     assert (code, err) == (0, "")
     # A clearance holds the plan (held: cleared), and its top speed 1.5 runs as 1.28 there.
@@ -526,3 +532,112 @@ def test_show_says_a_session_is_running_instead_of_none_yet(
     assert lines[3].startswith("sessions: 1; the latest home-7 on ")
     assert not [line for line in lines if "running" in line]
     assert lines[4].startswith("next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing")
+
+
+PROGRESSED = (
+    "next session: 1.0 -> 1.6 km/h, 7 min (progressed: pain 2/10 and the next morning not worse ({}))"
+)
+
+
+def earned_a_progression(
+    store: Store, capsys: pytest.CaptureFixture[str], config: Path, session_id: str
+) -> None:
+    """Good pain reports for ``session_id`` (the latest): the next session grows."""
+    store.add_pain_report(StoredPainReport("me", session_id, datetime.now(UTC), "before", 2))
+    for when, score in (("after", "2"), ("next-morning", "1")):
+        code, out, err = run(capsys, *user_args(config, "pain", "--when", when, score))
+        assert (code, err) == (0, "")
+    assert out.splitlines()[1] == PROGRESSED.format(session_id)
+
+
+NOTHING_TO_CLEAR = (
+    "nothing to clear for me: no screening answer is 'yes' and the pain rule has not sent them to a "
+    "clinician, so this clearance changes nothing (a later 'yes' or referral needs a new one)"
+)
+
+
+def test_a_clearance_with_nothing_to_clear_keeps_the_earned_plan_and_says_so(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store)
+    earned_a_progression(store, capsys, config, "home-1")
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:] == [
+        NOTHING_TO_CLEAR,
+        PROGRESSED.format("home-1"),
+        BEFORE_FITTING,
+    ]
+    assert len(store.clearances_for_user("me")) == 1  # recorded all the same
+
+
+def test_a_second_clearance_with_nothing_to_clear_keeps_counting_from_the_first(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The swelling the first clearance cleared is not uncleared by counting only the newest one."""
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store)
+    run(capsys, *user_args(config, "pain", "--when", "after", "2", "--swelling"))
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert NOTHING_TO_CLEAR not in out
+    assert out.splitlines()[1] == "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)"
+    add_session(store, "home-2", started=datetime.now(UTC))
+    earned_a_progression(store, capsys, config, "home-2")
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:3] == [
+        NOTHING_TO_CLEAR,
+        PROGRESSED.format("home-2"),
+    ]
+
+
+def test_a_clearance_before_a_yes_answer_is_listed_as_not_counting_for_it(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    screened(store, capsys, config, "52,yes,no,no")
+    clearance, answers = store.latest_clearance("me"), store.latest_screening("me")
+    assert clearance is not None
+    assert answers is not None
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[2] == (
+        f"clearance: by Dr. Lind on {clearance.at.strftime('%Y-%m-%d %H:%M UTC')}, before the screening "
+        f"answers of {answers.at.strftime('%Y-%m-%d %H:%M UTC')}: it does not count for their 'yes' (a new "
+        "clearance is needed)"
+    )
+    assert lines[4] == (
+        "next session: none yet: a clinician must clear this person first (screening answered yes to: "
+        "severe knee osteoarthritis or a ligament injury)"
+    )
+
+
+def test_an_expired_clearance_also_ends_the_ones_before_it(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The clinician's latest word was time-limited: an older clearance without an end does not count."""
+    now = datetime.now(UTC)
+    answers: dict[str, bool | int] = {
+        "age": 52,
+        "severe_knee_oa": False,
+        "ligament_injury": False,
+        "balance_disorder_or_dizziness": False,
+        "recent_knee_surgery": True,
+    }
+    store.add_screening(StoredScreening("me", now - timedelta(days=10), answers))
+    store.add_clearance(StoredClearance("me", now - timedelta(days=9), "Dr. Lind"))
+    code, out, _ = run(capsys, *user_args(config, "show"))
+    assert out.splitlines()[4] == "next session: 1.0 -> 1.5 km/h, 5 min (the first session)"
+    store.add_clearance(
+        StoredClearance("me", now - timedelta(days=8), "Dr. Lind", (now - timedelta(days=2)).date())
+    )
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[4] == (
+        "next session: none yet: a clinician must clear this person first (screening answered yes to: "
+        "recent knee surgery)"
+    )

@@ -472,6 +472,18 @@ class Store:
             ),
         )
 
+    def clearances_for_user(self, user_id: str) -> list[StoredClearance]:
+        """Every clearance of the person, oldest first (whether one counts depends on what it cleared)."""
+        rows = self._read(
+            "SELECT user_id, at, cleared_by, valid_until, note FROM clearances WHERE user_id = ?"
+            " ORDER BY at, id",
+            (user_id,),
+        )
+        return [
+            StoredClearance(r[0], _dt(r[1]), r[2], date.fromisoformat(r[3]) if r[3] else None, r[4])
+            for r in rows
+        ]
+
     def latest_clearance(self, user_id: str) -> StoredClearance | None:
         rows = self._read(
             "SELECT user_id, at, cleared_by, valid_until, note FROM clearances WHERE user_id = ?"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from retrowalk.session.events import EndReason
-from retrowalk.session.history import Clearance, PainReport, PainTiming, SessionRecord
+from retrowalk.session.history import Clearance, PainReport, PainTiming, ScreeningAnswers, SessionRecord
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, UserProfile
 from retrowalk.session.progression import Decision, next_plan
 
@@ -183,8 +183,9 @@ def test_a_pain_of_6_regresses_without_referring() -> None:
 
 def test_a_session_at_the_moment_of_clearance_counts_after_it() -> None:
     history = [session(1), session(2)]
-    pains = reports(1, 2, 6, 2) + reports(2, 2, 6, 2)
-    # Cleared exactly when session 2 started: only that one regression counts, so no referral.
+    # Pain 7 in session 1 is the red flag the clearance clears.
+    pains = reports(1, 2, 7, 2) + reports(2, 2, 6, 2)
+    # Cleared exactly when session 2 started: only its regression counts (a plan, not "cleared").
     cleared = Clearance(user_id="ann", cleared_at=session(2).started_at, cleared_by="Dr. Physio")
     result = next_plan(ANN, CEILINGS, history, pains, [cleared])
     assert result.decision is Decision.REGRESS
@@ -260,3 +261,55 @@ def test_sessions_are_judged_in_the_order_they_happened() -> None:
     result = next_plan(ANN, CEILINGS, history, pains)
     assert result.decision is Decision.PROGRESS
     assert next_plan(UserProfile(user_id="cat"), CEILINGS, history, pains).decision is Decision.FIRST
+
+
+def cleared_on(day: int) -> Clearance:
+    return Clearance(user_id="ann", cleared_at=T0 + timedelta(days=day), cleared_by="Dr. Physio")
+
+
+def test_a_clearance_with_nothing_to_clear_changes_nothing() -> None:
+    """No red flag, no referral: the progression the sessions earned stands (a clinician may clear ahead)."""
+    earned = next_plan(ANN, CEILINGS, [session(1)], reports(1, 2, 2, 2))
+    assert earned.decision is Decision.PROGRESS
+    result = next_plan(ANN, CEILINGS, [session(1)], reports(1, 2, 2, 2), [cleared_on(30)])
+    assert (result.decision, result.plan, result.reasons) == (earned.decision, earned.plan, earned.reasons)
+    assert result.cleared_at is None
+
+
+def test_a_clearance_with_nothing_to_clear_does_not_reset_the_regression_count() -> None:
+    history = [session(1), session(2)]
+    pains = reports(1, 2, 6, 2) + reports(2, 2, 6, 2)
+    # Between the two regressions, with one regression on record: nothing to clear yet.
+    result = next_plan(ANN, CEILINGS, history, pains, [cleared_on(3)])
+    assert result.decision is Decision.REFER
+    assert result.reasons == ("2 regressions since the last clearance",)
+
+
+def test_a_later_clearance_with_nothing_to_clear_keeps_the_earlier_one() -> None:
+    """Pain 8 in session 1, cleared; session 2 earned a progression; a second clearance changes nothing."""
+    history = [session(1), session(2)]
+    pains = [pain(1, PainTiming.DURING, 8), *reports(2, 2, 2, 2)]
+    result = next_plan(ANN, CEILINGS, history, pains, [cleared_on(3), cleared_on(10)])
+    assert result.decision is Decision.PROGRESS, result.reasons
+    assert result.plan is not None
+    assert (result.plan.target_speed_kmh, result.plan.duration_cap_s) == (1.6, 420)
+    assert result.cleared_at == cleared_on(3).cleared_at
+
+
+def test_a_clearance_after_a_new_screening_yes_holds_at_the_last_plan() -> None:
+    """A "yes" given after sessions began (surgery, say) needs the clearance: it is not "nothing to clear",
+    and the next session repeats the last one instead of growing from before the "yes"."""
+    yes = ScreeningAnswers(
+        user_id="ann",
+        answered_at=T0 + timedelta(days=20),
+        severe_knee_oa_or_ligament_injury=False,
+        balance_disorder_or_dizziness=False,
+        recent_knee_surgery=True,
+    )
+    result = next_plan(ANN, CEILINGS, [session(1)], reports(1, 2, 2, 2), [cleared_on(30)], answers=[yes])
+    assert (result.decision, result.plan, result.reasons) == (Decision.HOLD, PLAN, ("cleared",))
+    # The same answers, cleared once already: a second clearance has nothing left to clear.
+    twice = next_plan(
+        ANN, CEILINGS, [session(1)], reports(1, 2, 2, 2), [cleared_on(21), cleared_on(30)], answers=[yes]
+    )
+    assert twice.cleared_at == cleared_on(21).cleared_at

@@ -118,3 +118,17 @@ def test_the_profile_carries_the_age_and_no_concern_without_answers() -> None:
     profile = user_profile("ann", 67, [answers(T0, balance=False)])
     assert (profile.user_id, profile.age_years, profile.balance_concern) == ("ann", 67, False)
     assert user_profile("ann", None, []).balance_concern is False
+
+
+def test_a_clearance_before_the_yes_is_named_as_predating_it() -> None:
+    """What a listing needs to say why the clearance on record does not let the person start."""
+    later_yes = answers(T0 + timedelta(days=2), surgery=True)
+    decision = screening_decision("ann", [later_yes], [clearance(T0 + timedelta(days=1))])
+    assert not decision.allowed
+    assert decision.clearance_predates == later_yes.answered_at
+    # No clearance at all, or someone else's: nothing predates the answers.
+    for clearances in ([], [clearance(T0 + timedelta(days=1), user_id="bo")]):
+        assert screening_decision("ann", [later_yes], clearances).clearance_predates is None
+    # Cleared after the answers: allowed, and nothing to flag.
+    cleared = screening_decision("ann", [later_yes], [clearance(T0 + timedelta(days=3))])
+    assert (cleared.allowed, cleared.clearance_predates) == (True, None)

@@ -24,9 +24,9 @@ from retrowalk.config import Settings, load_config
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt.payloads import UserId, kmh_text
-from retrowalk.service.commands import CommandRouter, RecordCommand, clearance_expired
+from retrowalk.service.commands import CommandRouter, RecordCommand, clearance_expired, counted_clearances
 from retrowalk.service.publish import plan_info
-from retrowalk.service.records import clearance_record, screening_record
+from retrowalk.service.records import screening_record
 from retrowalk.session.history import PainReport, PainTiming
 from retrowalk.session.plan import SessionPlan, TreadmillCaps
 from retrowalk.session.progression import Decision
@@ -156,7 +156,9 @@ def add_parser(sub: Any) -> None:
         "record a clinician's clearance",
         "Record that a clinician cleared the person after a 'yes' in the screening or after the pain "
         "rule asked them to see one. Record only what a clinician actually said: the clearance lets "
-        "sessions start again. Anyone who can write the storage file can record one, as anyone the "
+        "sessions start again. One recorded with nothing to clear (no 'yes', no referral) is kept but "
+        "changes nothing, and the command says so; a later 'yes' or referral needs a new one. Anyone "
+        "who can write the storage file can record one, as anyone the "
         "broker lets publish on a treadmill's command/staff topic can over MQTT.",
     )
     clear.add_argument("--by", required=True, metavar="NAME", help="who cleared the person, and their role")
@@ -312,17 +314,32 @@ def record_clearance(router: CommandRouter, args: argparse.Namespace) -> None:
     )
     router.record(command)
     print(f"recorded: {clearance_line(router.store, args.user)}")
+    if not _clearance_counts(router, args.user):
+        # Kept all the same (a clinician may clear ahead of time), but it must not look like it did
+        # anything: the plan stays the one the sessions earned.
+        print(
+            f"nothing to clear for {args.user}: no screening answer is 'yes' and the pain rule has not "
+            "sent them to a clinician, so this clearance changes nothing (a later 'yes' or referral needs "
+            "a new one)"
+        )
+
+
+def _clearance_counts(router: CommandRouter, user: str) -> bool:
+    """Whether the progression rule counts the newest clearance: it cleared a "yes" or a referral."""
+    latest = router.store.latest_clearance(user)
+    try:
+        progression, _ = router.progression_for(user)
+    except PlanError:
+        return False  # no screening answers yet: nothing a clearance could clear
+    return latest is not None and progression.cleared_at == latest.at
 
 
 def screening_status(store: Store, user: str) -> ScreeningDecision:
+    """The screening's decision, as a start makes it: what the next-session line and the clearance
+    listing both say, so that they cannot disagree."""
     stored = store.latest_screening(user)
-    clearance = store.latest_clearance(user)
-    if clearance is not None and clearance_expired(clearance):
-        clearance = None
     return screening_decision(
-        user,
-        [screening_record(stored)] if stored else [],
-        [clearance_record(clearance)] if clearance else [],
+        user, [screening_record(stored)] if stored else [], counted_clearances(store, user)
     )
 
 
@@ -347,6 +364,12 @@ def clearance_line(store: Store, user: str) -> str:
     if clearance_expired(clearance):
         until += " (expired: it no longer counts)"
     note = f" ({clearance.note})" if clearance.note else ""
+    predates = screening_status(store, user).clearance_predates
+    if predates is not None:
+        note += (
+            f", before the screening answers of {_when(predates)}: it does not count for their 'yes' "
+            "(a new clearance is needed)"
+        )
     return f"clearance: by {clearance.cleared_by} on {_when(clearance.at)}{until}{note}"
 
 

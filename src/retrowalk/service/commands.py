@@ -22,7 +22,7 @@ from retrowalk.service.publish import plan_info
 from retrowalk.service.records import clearance_record, pain_report, screening_record, session_record
 from retrowalk.session import events as ev
 from retrowalk.session.grid import asked_plan, fit_plan_to_grid
-from retrowalk.session.history import PainReport
+from retrowalk.session.history import Clearance, PainReport
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, UserProfile, validate_plan
 from retrowalk.session.progression import Progression, next_plan
 from retrowalk.session.screening import require_screening_passed, user_profile
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from retrowalk.service.runner import TreadmillRunner
     from retrowalk.session.engine import SessionEngine
 
-__all__ = ["CommandRouter", "RecordCommand", "clearance_expired", "in_api_names"]
+__all__ = ["CommandRouter", "RecordCommand", "clearance_expired", "counted_clearances", "in_api_names"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,15 @@ def in_api_names(reason: str) -> str:
 def clearance_expired(clearance: StoredClearance) -> bool:
     """Past its last valid day (`valid_until`, a UTC date), a clearance no longer lets anyone start."""
     return clearance.valid_until is not None and clearance.valid_until < datetime.now(UTC).date()
+
+
+def counted_clearances(store: Store, user_id: str) -> list[Clearance]:
+    """The person's clearances the screening and pain rules may count, oldest first: an expired one clears
+    nobody, and neither do those before it (the clinician's latest word was time-limited)."""
+    counted: list[Clearance] = []
+    for clearance in store.clearances_for_user(user_id):
+        counted = [] if clearance_expired(clearance) else [*counted, clearance_record(clearance)]
+    return counted
 
 
 class CommandRouter:
@@ -396,17 +405,14 @@ class CommandRouter:
         "what if the missing reports came in low"). PlanError when screening does not let them start."""
         stored = self.store.latest_screening(user_id)
         answers = [screening_record(stored)] if stored else []
-        clearance = self.store.latest_clearance(user_id)
-        if clearance is not None and clearance_expired(clearance):
-            clearance = None  # an expired clearance clears nobody
-        clearances = [clearance_record(clearance)] if clearance else []
+        clearances = counted_clearances(self.store, user_id)
         require_screening_passed(user_id, answers, clearances)
         age = stored.answers.get("age") if stored else None
         profile = user_profile(user_id, age if isinstance(age, int) else None, answers)
         history = [r for r in map(session_record, self.store.sessions_for_user(user_id)) if r is not None]
         pain = [r for r in map(pain_report, self.store.pain_reports_for_user(user_id)) if r is not None]
         pain.extend(assumed)
-        return next_plan(profile, self.ceilings, history, pain, clearances), profile
+        return next_plan(profile, self.ceilings, history, pain, clearances, answers=answers), profile
 
     def _session_for_report(self, command: mc.PainReportCommand, engine: SessionEngine | None) -> str | None:
         """The session a pain report is about; the progression rule ignores reports tied to none."""

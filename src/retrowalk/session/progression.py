@@ -6,6 +6,10 @@ BEFORE score (else the previous session's NEXT_MORNING score):
 
 - refer to a clinician: swelling, giving way or pain >= 7 reported since the last clearance (about any
   session), or 2 regressions since it; no plan is offered until a clearance is recorded;
+- a clearance counts only when it cleared something at the moment it was recorded: a referral by these
+  rules, or a screening "yes" no earlier clearance had cleared. One recorded with nothing to clear changes
+  nothing (the earned plan stands, regressions still add up); after one that counts, the next session
+  repeats the last plan ("cleared") and the rules judge only what came after it;
 - regress: in-session pain > 5, or next morning >= baseline + 2: -0.2 km/h target, -20 % duration;
 - hold: in-session pain 4-5, next morning = baseline + 1, a session that did not complete, or missing
   reports (what cannot be judged does not progress);
@@ -19,10 +23,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from retrowalk.session.events import EndReason
-from retrowalk.session.history import Clearance, PainReport, PainTiming, SessionRecord
+from retrowalk.session.history import Clearance, PainReport, PainTiming, ScreeningAnswers, SessionRecord
 from retrowalk.session.plan import (
     OperatorCeilings,
     SessionPlan,
@@ -62,6 +67,9 @@ class Progression:
     decision: Decision
     plan: SessionPlan | None  # None when the person must see a clinician first
     reasons: tuple[str, ...]
+    # The clearance the rules counted from (None: none did), so that whoever records one can say when it
+    # had nothing to clear.
+    cleared_at: datetime | None = None
 
 
 def _verdict(
@@ -109,43 +117,31 @@ def next_plan(
     history: Sequence[SessionRecord],
     pain: Sequence[PainReport],
     clearances: Sequence[Clearance] = (),
+    *,
+    answers: Sequence[ScreeningAnswers] = (),
 ) -> Progression:
-    """The plan for ``profile``'s next session, with the decision and the reasons behind it."""
-    sessions = sorted((r for r in history if r.user_id == profile.user_id), key=lambda r: r.started_at)
+    """The plan for ``profile``'s next session, with the decision and the reasons behind it.
+
+    ``answers`` are the person's screening answers: a clearance given for a "yes" counts even without a
+    referral by the pain rule."""
+    user_id = profile.user_id
+    sessions = sorted((r for r in history if r.user_id == user_id), key=lambda r: r.started_at)
+    mine = [p for p in pain if p.user_id == user_id]
+    cleared_at = _counted_clearance(
+        sessions,
+        mine,
+        sorted(c.cleared_at for c in clearances if c.user_id == user_id),
+        [a for a in answers if a.user_id == user_id],
+    )
     if not sessions:
-        return Progression(Decision.FIRST, default_plan(profile, ceilings), ("first session",))
-    mine = [p for p in pain if p.user_id == profile.user_id]
-    cleared_at = max((c.cleared_at for c in clearances if c.user_id == profile.user_id), default=None)
-    since_clearance = [r for r in sessions if cleared_at is None or r.started_at >= cleared_at]
-
-    verdicts: list[tuple[Decision, str]] = []
-    flags: list[str] = []
-    previous_morning: int | None = None
-    for record in sessions:
-        reports = [p for p in mine if p.session_id == record.session_id]
-        before = [p.score for p in reports if p.when is PainTiming.BEFORE]
-        baseline = max(before) if before else previous_morning
-        verdict = _verdict(record, reports, baseline)
-        if record in since_clearance:
-            verdicts.append(verdict)
-            flags.extend(_red_flags(reports))
-        else:
-            # A red flag reported after the clearance is news the clinician did not have, even about a
-            # session before it (swelling noticed late): it refers again.
-            assert cleared_at is not None
-            flags.extend(_red_flags([p for p in reports if p.at >= cleared_at]))
-        mornings = [p.score for p in reports if p.when is PainTiming.NEXT_MORNING]
-        previous_morning = max(mornings) if mornings else None
-
-    regressions = sum(1 for d, _ in verdicts if d is Decision.REGRESS)
-    if regressions >= REFER_AFTER_REGRESSIONS:
-        flags.append(f"{regressions} regressions since the last clearance")
+        return Progression(Decision.FIRST, default_plan(profile, ceilings), ("first session",), cleared_at)
+    verdicts, flags = _judged(sessions, mine, cleared_at)
     if flags:
-        return Progression(Decision.REFER, None, tuple(flags))
+        return Progression(Decision.REFER, None, tuple(flags), cleared_at)
 
     last_plan = sessions[-1].plan
-    if not verdicts:  # every session predates the latest clearance: carry on from the last plan
-        return Progression(Decision.HOLD, _clamped(last_plan, profile, ceilings), ("cleared",))
+    if not verdicts:  # every session predates the counted clearance: carry on from the last plan
+        return Progression(Decision.HOLD, _clamped(last_plan, profile, ceilings), ("cleared",), cleared_at)
     decision, reason = verdicts[-1]
     last_target = to_centi(last_plan.target_speed_kmh)
     if decision is Decision.PROGRESS:
@@ -167,7 +163,58 @@ def next_plan(
         )
     else:
         plan = last_plan
-    return Progression(decision, _clamped(plan, profile, ceilings), (reason,))
+    return Progression(decision, _clamped(plan, profile, ceilings), (reason,), cleared_at)
+
+
+def _judged(
+    sessions: Sequence[SessionRecord], reports: Sequence[PainReport], cleared_at: datetime | None
+) -> tuple[list[tuple[Decision, str]], list[str]]:
+    """The verdicts on the sessions since ``cleared_at`` (oldest first), and the reasons to refer."""
+    verdicts: list[tuple[Decision, str]] = []
+    flags: list[str] = []
+    previous_morning: int | None = None
+    for record in sessions:
+        mine = [p for p in reports if p.session_id == record.session_id]
+        before = [p.score for p in mine if p.when is PainTiming.BEFORE]
+        baseline = max(before) if before else previous_morning
+        verdict = _verdict(record, mine, baseline)
+        if cleared_at is None or record.started_at >= cleared_at:
+            verdicts.append(verdict)
+            flags.extend(_red_flags(mine))
+        else:
+            # A red flag reported after the clearance is news the clinician did not have, even about a
+            # session before it (swelling noticed late): it refers again.
+            flags.extend(_red_flags([p for p in mine if p.at >= cleared_at]))
+        mornings = [p.score for p in mine if p.when is PainTiming.NEXT_MORNING]
+        previous_morning = max(mornings) if mornings else None
+    regressions = sum(1 for d, _ in verdicts if d is Decision.REGRESS)
+    if regressions >= REFER_AFTER_REGRESSIONS:
+        flags.append(f"{regressions} regressions since the last clearance")
+    return verdicts, flags
+
+
+def _counted_clearance(
+    sessions: Sequence[SessionRecord],
+    reports: Sequence[PainReport],
+    clearances: Sequence[datetime],
+    answers: Sequence[ScreeningAnswers],
+) -> datetime | None:
+    """The latest of ``clearances`` (oldest first) that cleared something when it was recorded: the rules
+    referred the person then (on what was known before it), or a "yes" in the answers given by then was
+    not cleared yet (a clearance at the moment of the answers clears them, as screening reads it). One
+    with nothing to clear is not counted: it would hold back an earned plan and forget regressions."""
+    counted: datetime | None = None
+    for moment in clearances:
+        known_sessions = [s for s in sessions if s.started_at < moment]
+        _, flags = _judged(known_sessions, [p for p in reports if p.at < moment], counted)
+        given = [a for a in answers if a.answered_at <= moment]
+        newest = max(given, key=lambda a: a.answered_at) if given else None
+        uncleared_yes = (
+            newest is not None and newest.any_yes and (counted is None or counted < newest.answered_at)
+        )
+        if flags or uncleared_yes:
+            counted = moment
+    return counted
 
 
 def _clamped(plan: SessionPlan, profile: UserProfile, ceilings: OperatorCeilings) -> SessionPlan:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from retrowalk.errors import PlanError, RefusalCode
 from retrowalk.session.history import Clearance, ScreeningAnswers
@@ -29,6 +30,10 @@ __all__ = [
 class ScreeningDecision:
     allowed: bool
     reason: str  # why not, in words a person can act on; empty when allowed
+    # When the newest clearance was recorded before the answers whose "yes" blocks: when those answers
+    # were given. The clearance is on record but does not count for them, and a listing must say so
+    # rather than show it as if it let the person walk.
+    clearance_predates: datetime | None = None
 
 
 def latest_answers(user_id: str, answers: Sequence[ScreeningAnswers]) -> ScreeningAnswers | None:
@@ -45,8 +50,8 @@ def screening_decision(
         return ScreeningDecision(False, "the screening questions must be answered before the first session")
     if not current.any_yes:
         return ScreeningDecision(True, "")
-    cleared = any(c.user_id == user_id and c.cleared_at >= current.answered_at for c in clearances)
-    if cleared:
+    mine = [c.cleared_at for c in clearances if c.user_id == user_id]
+    if mine and max(mine) >= current.answered_at:
         return ScreeningDecision(True, "")
     flagged = [
         label
@@ -58,7 +63,9 @@ def screening_decision(
         if yes
     ]
     return ScreeningDecision(
-        False, f"a clinician must clear this person first (screening answered yes to: {', '.join(flagged)})"
+        False,
+        f"a clinician must clear this person first (screening answered yes to: {', '.join(flagged)})",
+        current.answered_at if mine else None,
     )
 
 
