@@ -15,6 +15,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, St
 from retrowalk.session.events import EndReason
 
 __all__ = [
+    "HEART_RATE_MAX",
+    "KMH_MAX",
+    "PHASE_PATTERN",
+    "TREADMILL_ID_PATTERN",
     "Attention",
     "Availability",
     "CapWarning",
@@ -46,9 +50,11 @@ __all__ = [
 ]
 
 # A treadmill id becomes a topic level: no '/', '+', '#', and short enough for client ids and ACLs.
-TreadmillId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+TREADMILL_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+TreadmillId = Annotated[str, StringConstraints(pattern=f"^{TREADMILL_ID_PATTERN}$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
-PhaseName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
+PHASE_PATTERN = r"[a-z_]{1,32}"
+PhaseName = Annotated[str, StringConstraints(pattern=f"^{PHASE_PATTERN}$")]
 
 
 def _to(digits: int) -> AfterValidator:
@@ -59,7 +65,10 @@ def _to(digits: int) -> AfterValidator:
 
 # FTMS reports speed in 0.01 km/h, incline in 0.1 % and distance in whole metres; times are shown to 0.1 s.
 # No figure may be NaN or infinite: pydantic would publish either as null, which the schema refuses.
-Kmh = Annotated[float, Field(ge=0, le=30, allow_inf_nan=False), _to(2)]
+# The ranges are named for `telemetry_wire`, whose encoder checks the same ones without pydantic.
+KMH_MAX = 30  # an int, as the published JSON schemas write it ("maximum": 30)
+HEART_RATE_MAX = 255
+Kmh = Annotated[float, Field(ge=0, le=KMH_MAX, allow_inf_nan=False), _to(2)]
 Percent = Annotated[float, Field(allow_inf_nan=False), _to(1)]
 Metres = Annotated[float, Field(ge=0, allow_inf_nan=False), _to(0)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False), _to(1)]
@@ -155,7 +164,7 @@ class Telemetry(_Payload):
     distance_m: Metres | None = None
     elapsed_s: Seconds
     remaining_s: Seconds | None = None
-    heart_rate_bpm: Annotated[int, Field(ge=0, le=255)] | None = None
+    heart_rate_bpm: Annotated[int, Field(ge=0, le=HEART_RATE_MAX)] | None = None
 
 
 class _EventBase(_Payload):

@@ -20,13 +20,13 @@ from typing import NamedTuple, Protocol
 
 import pydantic_core
 
-from retrowalk.mqtt.payloads import Telemetry
+from retrowalk.mqtt.payloads import HEART_RATE_MAX, KMH_MAX, PHASE_PATTERN, TREADMILL_ID_PATTERN, Telemetry
 
 __all__ = ["TelemetryFields", "TelemetryFrame", "as_telemetry", "telemetry_json"]
 
-# The same patterns as the model's TreadmillId and PhaseName.
-_TREADMILL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_PHASE = re.compile(r"[a-z_]{1,32}")
+# The model's own patterns for TreadmillId and PhaseName.
+_TREADMILL_ID = re.compile(TREADMILL_ID_PATTERN)
+_PHASE = re.compile(PHASE_PATTERN)
 # Ids and phases already checked: a runner sends the same few for every sample, and a set lookup costs
 # a fraction of a pattern match. Bounded, so that a stream of odd values cannot grow it without end.
 _CHECKED_IDS: set[str] = set()
@@ -34,6 +34,16 @@ _CHECKED_PHASES: set[str] = set()
 _CHECKED_AT_MOST = 10_000
 # The largest finite float: a range up to it refuses infinities (and every comparison refuses NaN).
 _LARGEST = sys.float_info.max
+# The schema's range for each figure (payloads.py's types), in the payload's field order: name, lowest,
+# highest, may be null. The refusal reads it; the usual case's one-pass check below uses the same bounds.
+_RANGES: tuple[tuple[str, float, float, bool], ...] = (
+    ("speed_kmh", 0.0, KMH_MAX, False),
+    ("allowed_speed_kmh", 0.0, KMH_MAX, False),
+    ("incline_pct", -_LARGEST, _LARGEST, True),
+    ("distance_m", 0.0, _LARGEST, True),
+    ("elapsed_s", 0.0, _LARGEST, False),
+    ("remaining_s", 0.0, _LARGEST, True),
+)
 # Below this, a figure with one or two decimals has at most 11 significant digits, so its fixed-point
 # text is also the shortest text that reads back as the same float (what repr writes).
 _EXACT = 1e9
@@ -112,17 +122,18 @@ def telemetry_json(sample: TelemetryFields) -> bytes:
     elapsed = sample.elapsed_s
     remaining = sample.remaining_s
     heart_rate = sample.heart_rate_bpm
-    # One pass over the usual case (every comparison is False for NaN); the refusal says which value.
-    big = _LARGEST
+    # One pass over the usual case (every comparison is False for NaN), with _RANGES's bounds written
+    # out (a loop over the table costs more than the rest of the check); the refusal says which value.
+    big, top_kmh = _LARGEST, KMH_MAX
     try:
         usual = (
-            0.0 <= speed <= 30.0
-            and 0.0 <= allowed <= 30.0
-            and 0.0 <= elapsed <= big
+            0.0 <= speed <= top_kmh
+            and 0.0 <= allowed <= top_kmh
             and (incline is None or -big <= incline <= big)
             and (distance is None or 0.0 <= distance <= big)
+            and 0.0 <= elapsed <= big
             and (remaining is None or 0.0 <= remaining <= big)
-            and (heart_rate is None or (type(heart_rate) is int and 0 <= heart_rate <= 255))
+            and (heart_rate is None or (type(heart_rate) is int and 0 <= heart_rate <= HEART_RATE_MAX))
             and (session_id is None or type(session_id) is str)
         )
     except TypeError:  # a figure that is no number at all
@@ -179,17 +190,9 @@ def _check_name(checked: set[str], pattern: re.Pattern[str], value: str, name: s
 
 def _refusal(sample: TelemetryFields) -> ValueError:
     """Why the schema refuses a sample: the first value out of its range, in the payload's field order."""
-    big = _LARGEST
-    ranges: list[tuple[str, float | None, float, float]] = [
-        ("speed_kmh", sample.speed_kmh, 0.0, 30.0),
-        ("allowed_speed_kmh", sample.allowed_speed_kmh, 0.0, 30.0),
-        ("incline_pct", sample.incline_pct, -big, big),
-        ("distance_m", sample.distance_m, 0.0, big),
-        ("elapsed_s", sample.elapsed_s, 0.0, big),
-        ("remaining_s", sample.remaining_s, 0.0, big),
-    ]
-    for name, value, low, high in ranges:
-        if value is None and name in {"incline_pct", "distance_m", "remaining_s"}:
+    for name, low, high, nullable in _RANGES:
+        value = getattr(sample, name)
+        if value is None and nullable:
             continue
         if not isinstance(value, int | float) or isinstance(value, bool):
             return ValueError(f"telemetry {name} must be a number, got {value!r}")
@@ -200,7 +203,8 @@ def _refusal(sample: TelemetryFields) -> ValueError:
     if sample.session_id is not None and not isinstance(sample.session_id, str):
         return ValueError(f"telemetry session_id must be text, got {sample.session_id!r}")
     return ValueError(
-        f"telemetry heart_rate_bpm must be a whole number from 0 to 255, got {sample.heart_rate_bpm!r}"
+        f"telemetry heart_rate_bpm must be a whole number from 0 to {HEART_RATE_MAX}, "
+        f"got {sample.heart_rate_bpm!r}"
     )
 
 
