@@ -72,6 +72,11 @@ def add_session(store: Store, session_id: str = "home-1", reason: str = "complet
     return session
 
 
+def started_words(session: StoredSession) -> str:
+    """How a reply names a session: its id and start, as `user show` and `user history` write them."""
+    return f"for session {session.session_id} on {session.started_at.strftime('%Y-%m-%d %H:%M UTC')}"
+
+
 def screened(store: Store, capsys: pytest.CaptureFixture[str], config: Path, answers: str) -> None:
     code, _, err = run(capsys, *user_args(config, "screening", "--answers", answers))
     assert (code, err) == (0, "")
@@ -207,7 +212,7 @@ def test_pain_after_and_next_morning_belong_to_the_latest_session_and_let_the_pl
 ) -> None:
     screened(store, capsys, config, "52,no,no,no")
     add_session(store, "home-0")
-    add_session(store, "home-1")
+    latest = add_session(store, "home-1")
     store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "before", 2))
     hint = f"retrowalk user pain --config {config} --user me"
 
@@ -224,7 +229,7 @@ def test_pain_after_and_next_morning_belong_to_the_latest_session_and_let_the_pl
     code, out, err = run(capsys, *user_args(config, "pain", "--when", "after", "3"))
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        "after pain 3/10 recorded for me",
+        f"after pain 3/10 recorded for me, {started_words(latest)}",
         "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
         BEFORE_FITTING,
         "it waits for your next-morning pain: with pain of 3 or less and the next morning no worse than "
@@ -234,7 +239,7 @@ def test_pain_after_and_next_morning_belong_to_the_latest_session_and_let_the_pl
     code, out, err = run(capsys, *user_args(config, "pain", "--when", "next-morning", "2"))
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        "next-morning pain 2/10 recorded for me",
+        f"next-morning pain 2/10 recorded for me, {started_words(latest)}",
         "next session: 1.0 -> 1.6 km/h, 7 min (progressed: pain 3/10 and the next morning not worse "
         "(home-1))",
         BEFORE_FITTING,
@@ -255,11 +260,11 @@ def test_swelling_sends_the_person_to_a_clinician(
     config: Path, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     screened(store, capsys, config, "52,no,no,no")
-    add_session(store)
+    session = add_session(store)
     code, out, err = run(capsys, *user_args(config, "pain", "--when", "after", "2", "--swelling"))
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        "after pain 2/10 recorded for me, with swelling",
+        f"after pain 2/10 recorded for me, with swelling, {started_words(session)}",
         "next session: none until a clinician clears me: swelling reported (home-1); then "
         f"retrowalk user clear --config {config} --user me --by NAME",
     ]
@@ -526,3 +531,42 @@ def test_show_says_a_session_is_running_instead_of_none_yet(
     assert lines[3].startswith("sessions: 1; the latest home-7 on ")
     assert not [line for line in lines if "running" in line]
     assert lines[4].startswith("next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing")
+
+
+@pytest.mark.parametrize("when", ["after", "next-morning"])
+def test_pain_without_a_session_while_one_runs_is_refused_and_nothing_is_recorded(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], when: str
+) -> None:
+    """Typed during or right after a walk, a report means that walk, not the one before it."""
+    screened(store, capsys, config, "52,no,no,no")
+    earlier = add_session(store, "home-6")
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    # What the service notes when a session starts, in whichever process drives the treadmill.
+    store.open_session(OpenSession("home-7", "me", "home", started, FIRST_PLAN.model_dump_json()))
+    code, out, err = run(capsys, *user_args(config, "pain", "--when", when, "2"))
+    assert (code, out) == (2, "")
+    assert err == (
+        "retrowalk: nothing recorded: me's session home-7 on home, started 2026-12-01 17:46 UTC, is still "
+        f"running; pain during it belongs at its own prompt, and {when} pain once it has ended. For an "
+        "earlier session, name it with --session ID (see 'user history'). (If no retrowalk is running "
+        "now, it stopped during that session and closes it when it starts again.)\n"
+    )
+    assert store.pain_reports_for_user("me") == []
+
+    # Aimed at the earlier session on purpose, it is recorded for that one, and the reply says which.
+    code, out, err = run(capsys, *user_args(config, "pain", "--when", when, "2", "--session", "home-6"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == f"{when} pain 2/10 recorded for me, {started_words(earlier)}"
+    assert [(r.session_id, r.pain) for r in store.pain_reports_for_user("me")] == [("home-6", 2)]
+
+
+def test_someone_else_walking_does_not_hold_up_a_report(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    session = add_session(store, "home-6")
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    store.open_session(OpenSession("home-7", "someone-else", "home", started, FIRST_PLAN.model_dump_json()))
+    code, out, err = run(capsys, *user_args(config, "pain", "--when", "after", "1", "--swelling"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == f"after pain 1/10 recorded for me, with swelling, {started_words(session)}"

@@ -24,7 +24,13 @@ from retrowalk.config import Settings, load_config
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt.payloads import UserId, kmh_text
-from retrowalk.service.commands import CommandRouter, RecordCommand, clearance_expired
+from retrowalk.service.commands import (
+    CommandRouter,
+    RecordCommand,
+    clearance_expired,
+    running_refusal,
+    utc_minute,
+)
 from retrowalk.service.publish import plan_info
 from retrowalk.service.records import clearance_record, screening_record
 from retrowalk.session.history import PainReport, PainTiming
@@ -122,8 +128,10 @@ def add_parser(sub: Any) -> None:
         "pain",
         "report knee pain after a session or the next morning",
         "Report knee pain, 0 (none) to 10 (worst imaginable), for the person's latest session (or "
-        "--session). Each later session grows only when the pain after it stays at 3 or less and the "
-        "next morning is no worse than before it; a session waits for both reports. Pain before a "
+        "--session); the reply names the session. While a session of the person is running, a report "
+        "without --session is refused: the pain after it is reported once it has ended. Each later "
+        "session grows only when the pain after it stays at 3 or less and the next morning is no worse "
+        "than before it; a session waits for both reports. Pain before a "
         "session is asked by 'session start'; pain during one is typed at the session's prompt. Swelling, a "
         "knee giving way or pain of 7 or more mean no further session until a clinician clears the person.",
     )
@@ -256,8 +264,20 @@ def report_pain(router: CommandRouter, args: argparse.Namespace) -> None:
     if args.session is not None:
         document["session_id"] = args.session
     command = validated(document, {"pain": "SCORE", "user_id": "--user", "session_id": "--session"})
-    router.record(command)
-    print(f"{args.when} pain {args.score}/10 recorded for {args.user}{_flags(args)}")
+    running = router.running_session(args.user) if args.session is None else None
+    if running is not None:
+        raise RefusedError(running_refusal(running, when, "--session ID (see 'user history')"))
+    session_id = router.record(command)
+    session = _session_words(router.store, args.user, session_id)
+    print(f"{args.when} pain {args.score}/10 recorded for {args.user}{_flags(args)}, {session}")
+
+
+def _session_words(store: Store, user: str, session_id: str | None) -> str:
+    """The session a report went to, named as `user show` and `user history` name it."""
+    started = {s.session_id: s.started_at for s in store.sessions_for_user(user, limit=10_000)}
+    if session_id in started:
+        return f"for session {session_id} on {utc_minute(started[session_id])}"
+    return f"for session {session_id}"
 
 
 def _flags(args: argparse.Namespace) -> str:
@@ -326,17 +346,13 @@ def screening_status(store: Store, user: str) -> ScreeningDecision:
     )
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def screening_line(stored: StoredScreening | None) -> str:
     if stored is None:
         return "screening: not answered yet"
     record = screening_record(stored)
     yes = [label for field, label in SCREENING_QUESTIONS if getattr(record, field)]
     said = f"yes to {'; '.join(yes)}" if yes else "no to every question"
-    return f"screening: answered {_when(stored.at)}: age {stored.answers.get('age')}, {said}"
+    return f"screening: answered {utc_minute(stored.at)}: age {stored.answers.get('age')}, {said}"
 
 
 def clearance_line(store: Store, user: str) -> str:
@@ -347,7 +363,7 @@ def clearance_line(store: Store, user: str) -> str:
     if clearance_expired(clearance):
         until += " (expired: it no longer counts)"
     note = f" ({clearance.note})" if clearance.note else ""
-    return f"clearance: by {clearance.cleared_by} on {_when(clearance.at)}{until}{note}"
+    return f"clearance: by {clearance.cleared_by} on {utc_minute(clearance.at)}{until}{note}"
 
 
 def plan_words(plan: SessionPlan) -> str:
@@ -369,7 +385,7 @@ def describe_user(
     if sessions:
         last = sessions[-1]
         lines.append(
-            f"sessions: {len(sessions)}; the latest {last.session_id} on {_when(last.started_at)}: "
+            f"sessions: {len(sessions)}; the latest {last.session_id} on {utc_minute(last.started_at)}: "
             f"{last.end_reason}, walked {last.walked_s:.0f} s, top {last.max_speed_kmh:.1f} km/h, "
             f"pain {_pain_cells(store, last)}"
         )
@@ -380,7 +396,7 @@ def describe_user(
         for session in running:
             lines.append(
                 f"session running: {session.session_id} on {session.treadmill_id} since "
-                f"{_when(session.started_at)} (if no retrowalk is running now, it stopped during this "
+                f"{utc_minute(session.started_at)} (if no retrowalk is running now, it stopped during this "
                 "session and closes it when it starts again)"
             )
         ids = ", ".join(s.session_id for s in running)
@@ -539,7 +555,7 @@ def describe_history(store: Store, user: str) -> list[str]:
         if session.plan_json is not None:
             plan = plan_words(SessionPlan.model_validate_json(session.plan_json))
         lines.append(
-            f"{_when(session.started_at)}  {session.session_id}  {session.end_reason}, walked "
+            f"{utc_minute(session.started_at)}  {session.session_id}  {session.end_reason}, walked "
             f"{session.walked_s:.0f} s, top {session.max_speed_kmh:.1f} km/h (plan {plan}); pain "
             f"{_pain_cells(store, session)}"
         )
