@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from retrowalk.cli import main
+from retrowalk.session.grid import fit_plan_to_grid
 from retrowalk.session.plan import SessionPlan, TreadmillCaps
 from retrowalk.storage import (
     OpenSession,
@@ -570,3 +571,35 @@ def test_someone_else_walking_does_not_hold_up_a_report(
     code, out, err = run(capsys, *user_args(config, "pain", "--when", "after", "1", "--swelling"))
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == f"after pain 1/10 recorded for me, with swelling, {started_words(session)}"
+
+
+def test_show_and_history_say_a_top_speed_on_a_coarse_grid_as_it_was_and_the_plan_as_it_ran(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a pad counting in mph (0.96 + n x 0.32 km/h) the plan 1.0 -> 1.5 ran as 0.96 -> 1.28: its top
+    speed 1.28 is not shown as 1.3, faster than the plan allowed."""
+    screened(store, capsys, config, "52,no,no,no")
+    caps = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.32)
+    fitted = fit_plan_to_grid(FIRST_PLAN, caps)
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    store.record_session(
+        StoredSession(
+            session_id="home-1", user_id="me", treadmill_id="home", started_at=started,
+            ended_at=started + timedelta(minutes=6), end_reason="completed", walked_s=300.0,
+            distance_m=100.0, max_speed_kmh=1.28, duration_cap_s=300,
+            plan_json=FIRST_PLAN.model_dump_json(), fitted_plan_json=fitted.model_dump_json(),
+        )
+    )  # fmt: skip
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[3] == (
+        "sessions: 1; the latest home-1 on 2026-12-01 17:46 UTC: completed, walked 300 s, top 1.28 km/h, "
+        "pain before -, during -, after -, next-morning -"
+    )
+    code, out, err = run(capsys, *user_args(config, "history"))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "2026-12-01 17:46 UTC  home-1  completed, walked 300 s, top 1.28 km/h (plan 1.0 -> 1.5 km/h, 5 min "
+        "as asked; ran as 0.96 -> 1.28 km/h, 5 min, fitted to the treadmill's 0.32 km/h speed steps); pain "
+        "before -, during -, after -, next-morning -"
+    ]

@@ -33,6 +33,7 @@ from retrowalk.service.commands import (
 )
 from retrowalk.service.publish import plan_info
 from retrowalk.service.records import clearance_record, screening_record
+from retrowalk.session.grid import FittedPlan
 from retrowalk.session.history import PainReport, PainTiming
 from retrowalk.session.plan import SessionPlan, TreadmillCaps
 from retrowalk.session.progression import Decision
@@ -121,8 +122,9 @@ def add_parser(sub: Any) -> None:
     action(
         "history",
         "every session with its pain reports",
-        "List the person's sessions, oldest first, with the pain reported before, during, after and "
-        "the next morning (- where none was reported).",
+        "List the person's sessions, oldest first, with the plan as asked (and, where a treadmill's "
+        "speed steps changed it, as it ran) and the pain reported before, during, after and the next "
+        "morning (- where none was reported).",
     )
     pain = action(
         "pain",
@@ -386,7 +388,7 @@ def describe_user(
         last = sessions[-1]
         lines.append(
             f"sessions: {len(sessions)}; the latest {last.session_id} on {utc_minute(last.started_at)}: "
-            f"{last.end_reason}, walked {last.walked_s:.0f} s, top {last.max_speed_kmh:.1f} km/h, "
+            f"{last.end_reason}, walked {last.walked_s:.0f} s, top {kmh_text(last.max_speed_kmh)} km/h, "
             f"pain {_pain_cells(store, last)}"
         )
     else:
@@ -551,12 +553,27 @@ def describe_history(store: Store, user: str) -> list[str]:
         return [f"no sessions on record for {user}"]
     lines = []
     for session in sessions:
-        plan = "plan unknown"
-        if session.plan_json is not None:
-            plan = plan_words(SessionPlan.model_validate_json(session.plan_json))
+        top = kmh_text(session.max_speed_kmh)
         lines.append(
             f"{utc_minute(session.started_at)}  {session.session_id}  {session.end_reason}, walked "
-            f"{session.walked_s:.0f} s, top {session.max_speed_kmh:.1f} km/h (plan {plan}); pain "
-            f"{_pain_cells(store, session)}"
+            f"{session.walked_s:.0f} s, top {top} km/h ({_history_plan(session)}); "
+            f"pain {_pain_cells(store, session)}"
         )
     return lines
+
+
+def _history_plan(session: StoredSession) -> str:
+    """The session's plan as asked and, when the treadmill's speed steps changed it, as it ran."""
+    if session.plan_json is None:
+        return "plan unknown"
+    asked = plan_words(SessionPlan.model_validate_json(session.plan_json))
+    if session.fitted_plan_json is None:
+        return f"plan {asked}"
+    try:
+        fitted = FittedPlan.model_validate_json(session.fitted_plan_json)
+    except ValidationError:  # kept by another version of retrowalk: the plan as asked is still true
+        return f"plan {asked} as asked"
+    return (
+        f"plan {asked} as asked; ran as {plan_words(fitted)}, fitted to the treadmill's "
+        f"{kmh_text(fitted.fit.speed_step_kmh)} km/h speed steps"
+    )

@@ -21,7 +21,7 @@ from retrowalk.mqtt import payloads as p
 from retrowalk.service.publish import plan_info
 from retrowalk.service.records import clearance_record, pain_report, screening_record, session_record
 from retrowalk.session import events as ev
-from retrowalk.session.grid import asked_plan, fit_plan_to_grid
+from retrowalk.session.grid import FittedPlan, asked_plan, fit_plan_to_grid
 from retrowalk.session.history import PainReport
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, UserProfile, validate_plan
 from retrowalk.session.progression import Progression, next_plan
@@ -531,5 +531,7 @@ class CommandRouter:
                 pain_during=summary.pain_during,
                 plan_json=asked_plan(plan).model_dump_json() if plan else None,
                 summary_json=summary.model_dump_json(),
+                # As the treadmill ran it, for the history a person reads (never the faster one asked).
+                fitted_plan_json=plan.model_dump_json() if isinstance(plan, FittedPlan) else None,
             )
         )
