@@ -130,7 +130,7 @@ class CommandRouter:
             )
         return runner
 
-    async def handle_command(self, treadmill_id: str, command: mc.Command) -> mc.MemberInfo | None:
+    async def handle_command(self, treadmill_id: str, command: mc.Command) -> mc.Answer | None:
         runner = self._runner(treadmill_id)
         match command:
             case mc.StartCommand():
@@ -142,10 +142,11 @@ class CommandRouter:
             case mc.ResumeCommand():
                 await runner.submit(ev.Resume())
             case mc.PainReportCommand():
-                self._pain_report(runner, command)
+                recorded = self._pain_report(runner, command)
                 if command.when == "during" and runner.engine is not None:
                     # The engine decides whether it ends the session (its session, its user, the threshold).
                     await runner.submit(ev.PainReported(command.user_id, command.pain))
+                return recorded
             case mc.ScreeningCommand() | mc.ClearanceCommand():
                 self.record(command)
             case mc.MemberCommand():
@@ -155,7 +156,7 @@ class CommandRouter:
             case mc.StartWalkerCommand():
                 await self._start_walker(runner, command.command_id)
             case mc.WalkerPainCommand():
-                self._walker_pain(runner, command)
+                return self._walker_pain(runner, command)
 
         return None
 
@@ -257,7 +258,7 @@ class CommandRouter:
         walker = self._walker_or_refuse(runner.treadmill_id)
         await self._start(runner, mc.StartCommand(command_id=command_id, type="start", user_id=walker))
 
-    def _walker_pain(self, runner: TreadmillRunner, command: mc.WalkerPainCommand) -> None:
+    def _walker_pain(self, runner: TreadmillRunner, command: mc.WalkerPainCommand) -> mc.PainRecorded:
         walker = self._walker_or_refuse(runner.treadmill_id)
         report = mc.PainReportCommand(
             command_id=command.command_id,
@@ -266,10 +267,11 @@ class CommandRouter:
             when=command.when,
             pain=command.pain,
         )
-        self._pain_report(runner, report)
+        return self._pain_report(runner, report)
 
-    def _pain_report(self, runner: TreadmillRunner, report: mc.PainReportCommand) -> None:
-        """Record a pain report, or keep a "before" score until the person's Start on this treadmill."""
+    def _pain_report(self, runner: TreadmillRunner, report: mc.PainReportCommand) -> mc.PainRecorded:
+        """Record a pain report, or keep a "before" score until the person's Start on this treadmill;
+        the session it was recorded for (none while a "before" score is kept)."""
         engine = runner.engine
         user = report.user_id
         walking = engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == user
@@ -284,7 +286,7 @@ class CommandRouter:
                 report.user_id,
                 BEFORE_PAIN_KEPT_FOR // timedelta(minutes=1),
             )
-            return
+            return mc.PainRecorded(session_id=None)
         session_id = self.record(report, engine)
         log.info(
             "[%s] %s pain %d/10 for %s recorded for session %s",
@@ -294,6 +296,7 @@ class CommandRouter:
             user,
             session_id or "(none)",
         )
+        return mc.PainRecorded(session_id=session_id)
 
     def _record_kept_before_pain(self, runner: TreadmillRunner, user_id: str) -> None:
         """Tie the person's kept "before" score to the session that just started on this treadmill."""
