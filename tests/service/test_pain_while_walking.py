@@ -62,6 +62,14 @@ async def test_a_report_without_a_session_waits_for_the_walk_to_end_and_then_bel
                 ", it stopped during that session and closes it when it starts again.)"
             )
         assert pain_rows(tmp_path) == []
+        # Just after a start, before its first turn has reached the treadmill, the session is not noted in
+        # the storage yet: this process's engine knows it, and the report is refused all the same.
+        with sqlite3.connect(tmp_path / "history.sqlite3") as db:
+            db.execute("DELETE FROM open_sessions")
+        with pytest.raises(RefusedError) as refused:
+            await rig.command("tm1", {"type": "walker_pain_report", "when": "after", "pain": 2})
+        assert str(refused.value).startswith(f"nothing recorded: ann's session {second} on tm0, started ")
+        assert pain_rows(tmp_path) == []
         # Aimed at the earlier session on purpose, it is taken.
         await rig.command(
             "tm1", {"type": "pain_report", "user_id": "ann", "when": "after", "pain": 3, "session_id": first}

@@ -455,7 +455,16 @@ class CommandRouter:
         the same transaction that records its end, while an engine's state is known only to its own
         process and the storage lock says only that some process runs, not who walks. A row left by a
         crash counts as running until the next start closes it: failing closed, a report then waits."""
-        return next((s for s in self.store.open_sessions() if s.user_id == user_id), None)
+        noted = next((s for s in self.store.open_sessions() if s.user_id == user_id), None)
+        if noted is not None:
+            return noted
+        # A session this process has just started is noted in the storage once the commands of its first
+        # turn have gone to the treadmill: until then its engine is the only one that knows.
+        for treadmill_id, runner in self.runners.items():
+            engine = runner.engine
+            if engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == user_id:
+                return OpenSession(engine.session_id, user_id, treadmill_id, datetime.now(UTC), plan_json="")
+        return None
 
     def _session_for_report(self, command: mc.PainReportCommand, engine: SessionEngine | None) -> str | None:
         """The session a pain report is about; the progression rule ignores reports tied to none."""
