@@ -397,7 +397,7 @@ def test_after_a_session_the_terminal_asks_for_pain_and_says_what_the_next_sessi
     from retrowalk.config import load_config
 
     screened(store, capsys, config, "52,no,no,no")
-    add_session(store, "home-1")
+    session = add_session(store, "home-1")
     store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "before", 2))
     monkeypatch.setattr("sys.stdin", Terminal("eleven\n3\n"))
     after_session(load_config(config), config, "me", "home-1")
@@ -405,7 +405,7 @@ def test_after_a_session_the_terminal_asks_for_pain_and_says_what_the_next_sessi
     question = "Knee pain now, after the session, 0-10 (Enter to skip): "  # the answer is echoed by the tty
     assert out.splitlines() == [
         question + "  a whole number from 0 (no pain) to 10 (worst imaginable), or Enter to skip",
-        question + "after pain 3/10 recorded",
+        question + f"after pain 3/10 recorded for me, {started_words(session)}",
         "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
         BEFORE_FITTING,
         "it waits for your next-morning pain: with pain of 3 or less and the next morning no worse than "

@@ -55,6 +55,7 @@ __all__ = [
     "open_store",
     "plan_words",
     "record_clearance",
+    "recorded_for",
     "report_pain",
     "review_screening",
     "run",
@@ -270,12 +271,12 @@ def report_pain(router: CommandRouter, args: argparse.Namespace) -> None:
     if running is not None:
         raise RefusedError(running_refusal(running, when, "--session ID (see 'user history')"))
     session_id = router.record(command)
-    session = _session_words(router.store, args.user, session_id)
+    session = recorded_for(router.store, args.user, session_id)
     print(f"{args.when} pain {args.score}/10 recorded for {args.user}{_flags(args)}, {session}")
 
 
-def _session_words(store: Store, user: str, session_id: str | None) -> str:
-    """The session a report went to, named as `user show` and `user history` name it."""
+def recorded_for(store: Store, user: str, session_id: str | None) -> str:
+    """The session a report went to, named as `user show` and `user history` name it (for a reply)."""
     started = {s.session_id: s.started_at for s in store.sessions_for_user(user, limit=10_000)}
     if session_id in started:
         return f"for session {session_id} on {utc_minute(started[session_id])}"
