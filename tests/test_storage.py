@@ -59,7 +59,8 @@ def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_history(tmp_pa
     with sqlite3.connect(path) as conn:
         conn.executescript(
             "DROP TABLE treadmill_caps; DROP TABLE chosen_walkers; DROP INDEX sessions_by_treadmill; "
-            "ALTER TABLE sessions DROP COLUMN summary; PRAGMA user_version=1;"
+            "ALTER TABLE sessions DROP COLUMN summary; ALTER TABLE sessions DROP COLUMN fitted_plan; "
+            "PRAGMA user_version=1;"
         )
     upgraded = Store(path)
     assert upgraded.schema_version() == SCHEMA_VERSION
@@ -111,7 +112,7 @@ def test_a_version_2_file_gains_chosen_walkers_and_summaries_and_keeps_its_caps(
     with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 2 left
         conn.executescript(
             "DROP TABLE chosen_walkers; DROP INDEX sessions_by_treadmill; ALTER TABLE sessions DROP COLUMN "
-            "summary; PRAGMA user_version=2;"
+            "summary; ALTER TABLE sessions DROP COLUMN fitted_plan; PRAGMA user_version=2;"
         )
     upgraded = Store(path)
     assert upgraded.schema_version() == SCHEMA_VERSION
@@ -233,3 +234,21 @@ def test_pain_screening_and_clearance_round_trip(store: Store) -> None:
         StoredClearance("ann", T0, "Dr. Rivera", date(2027, 5, 1), "cleared after surgery"),
     ]
     assert store.clearances_for_user("bo") == []
+
+
+def test_a_version_3_file_gains_the_plan_as_run_and_keeps_its_sessions(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    old = Store(path)
+    old.record_session(replace(session("s1", T0), summary_json='{"s": 1}'))
+    old.close()
+    with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 3 left
+        conn.executescript("ALTER TABLE sessions DROP COLUMN fitted_plan; PRAGMA user_version=3;")
+    upgraded = Store(path)
+    assert upgraded.schema_version() == SCHEMA_VERSION
+    upgraded.record_session(replace(session("s2", T0 + timedelta(days=1)), fitted_plan_json='{"f": 2}'))
+    kept = upgraded.sessions_for_user("ann")
+    upgraded.close()
+    assert [(s.session_id, s.summary_json, s.fitted_plan_json) for s in kept] == [
+        ("s1", '{"s": 1}', None),
+        ("s2", None, '{"f": 2}'),
+    ]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from retrowalk.cli import main
+from retrowalk.session.grid import fit_plan_to_grid
 from retrowalk.session.plan import SessionPlan, TreadmillCaps
 from retrowalk.storage import (
     OpenSession,
@@ -72,6 +73,11 @@ def add_session(
     )  # fmt: skip
     store.record_session(session)
     return session
+
+
+def started_words(session: StoredSession) -> str:
+    """How a reply names a session: its id and start, as `user show` and `user history` write them."""
+    return f"for session {session.session_id} on {session.started_at.strftime('%Y-%m-%d %H:%M UTC')}"
 
 
 def screened(store: Store, capsys: pytest.CaptureFixture[str], config: Path, answers: str) -> None:
@@ -209,7 +215,7 @@ def test_pain_after_and_next_morning_belong_to_the_latest_session_and_let_the_pl
 ) -> None:
     screened(store, capsys, config, "52,no,no,no")
     add_session(store, "home-0")
-    add_session(store, "home-1")
+    latest = add_session(store, "home-1")
     store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "before", 2))
     hint = f"retrowalk user pain --config {config} --user me"
 
@@ -226,7 +232,7 @@ def test_pain_after_and_next_morning_belong_to_the_latest_session_and_let_the_pl
     code, out, err = run(capsys, *user_args(config, "pain", "--when", "after", "3"))
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        "after pain 3/10 recorded for me",
+        f"after pain 3/10 recorded for me, {started_words(latest)}",
         "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
         BEFORE_FITTING,
         "it waits for your next-morning pain: with pain of 3 or less and the next morning no worse than "
@@ -236,7 +242,7 @@ def test_pain_after_and_next_morning_belong_to_the_latest_session_and_let_the_pl
     code, out, err = run(capsys, *user_args(config, "pain", "--when", "next-morning", "2"))
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        "next-morning pain 2/10 recorded for me",
+        f"next-morning pain 2/10 recorded for me, {started_words(latest)}",
         "next session: 1.0 -> 1.6 km/h, 7 min (progressed: pain 3/10 and the next morning not worse "
         "(home-1))",
         BEFORE_FITTING,
@@ -257,11 +263,11 @@ def test_swelling_sends_the_person_to_a_clinician(
     config: Path, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     screened(store, capsys, config, "52,no,no,no")
-    add_session(store)
+    session = add_session(store)
     code, out, err = run(capsys, *user_args(config, "pain", "--when", "after", "2", "--swelling"))
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        "after pain 2/10 recorded for me, with swelling",
+        f"after pain 2/10 recorded for me, with swelling, {started_words(session)}",
         "next session: none until a clinician clears me: swelling reported (home-1); then "
         f"retrowalk user clear --config {config} --user me --by NAME",
     ]
@@ -393,7 +399,7 @@ def test_after_a_session_the_terminal_asks_for_pain_and_says_what_the_next_sessi
     from retrowalk.config import load_config
 
     screened(store, capsys, config, "52,no,no,no")
-    add_session(store, "home-1")
+    session = add_session(store, "home-1")
     store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "before", 2))
     monkeypatch.setattr("sys.stdin", Terminal("eleven\n3\n"))
     after_session(load_config(config), config, "me", "home-1")
@@ -401,7 +407,7 @@ def test_after_a_session_the_terminal_asks_for_pain_and_says_what_the_next_sessi
     question = "Knee pain now, after the session, 0-10 (Enter to skip): "  # the answer is echoed by the tty
     assert out.splitlines() == [
         question + "  a whole number from 0 (no pain) to 10 (worst imaginable), or Enter to skip",
-        question + "after pain 3/10 recorded",
+        question + f"after pain 3/10 recorded for me, {started_words(session)}",
         "next session: 1.0 -> 1.5 km/h, 5 min (held: pain reports missing for session home-1)",
         BEFORE_FITTING,
         "it waits for your next-morning pain: with pain of 3 or less and the next morning no worse than "
@@ -641,3 +647,74 @@ def test_an_expired_clearance_also_ends_the_ones_before_it(
         "next session: none yet: a clinician must clear this person first (screening answered yes to: "
         "recent knee surgery)"
     )
+
+
+@pytest.mark.parametrize("when", ["after", "next-morning"])
+def test_pain_without_a_session_while_one_runs_is_refused_and_nothing_is_recorded(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], when: str
+) -> None:
+    """Typed during or right after a walk, a report means that walk, not the one before it."""
+    screened(store, capsys, config, "52,no,no,no")
+    earlier = add_session(store, "home-6")
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    # What the service notes when a session starts, in whichever process drives the treadmill.
+    store.open_session(OpenSession("home-7", "me", "home", started, FIRST_PLAN.model_dump_json()))
+    code, out, err = run(capsys, *user_args(config, "pain", "--when", when, "2"))
+    assert (code, out) == (2, "")
+    assert err == (
+        "retrowalk: nothing recorded: me's session home-7 on home, started 2026-12-01 17:46 UTC, is still "
+        f"running; pain during it belongs at its own prompt, and {when} pain once it has ended. For an "
+        "earlier session, name it with --session ID (see 'user history'). (If no retrowalk is running "
+        "now, it stopped during that session and closes it when it starts again.)\n"
+    )
+    assert store.pain_reports_for_user("me") == []
+
+    # Aimed at the earlier session on purpose, it is recorded for that one, and the reply says which.
+    code, out, err = run(capsys, *user_args(config, "pain", "--when", when, "2", "--session", "home-6"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == f"{when} pain 2/10 recorded for me, {started_words(earlier)}"
+    assert [(r.session_id, r.pain) for r in store.pain_reports_for_user("me")] == [("home-6", 2)]
+
+
+def test_someone_else_walking_does_not_hold_up_a_report(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    session = add_session(store, "home-6")
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    store.open_session(OpenSession("home-7", "someone-else", "home", started, FIRST_PLAN.model_dump_json()))
+    code, out, err = run(capsys, *user_args(config, "pain", "--when", "after", "1", "--swelling"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == f"after pain 1/10 recorded for me, with swelling, {started_words(session)}"
+
+
+def test_show_and_history_say_a_top_speed_on_a_coarse_grid_as_it_was_and_the_plan_as_it_ran(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a pad counting in mph (0.96 + n x 0.32 km/h) the plan 1.0 -> 1.5 ran as 0.96 -> 1.28: its top
+    speed 1.28 is not shown as 1.3, faster than the plan allowed."""
+    screened(store, capsys, config, "52,no,no,no")
+    caps = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.32)
+    fitted = fit_plan_to_grid(FIRST_PLAN, caps)
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    store.record_session(
+        StoredSession(
+            session_id="home-1", user_id="me", treadmill_id="home", started_at=started,
+            ended_at=started + timedelta(minutes=6), end_reason="completed", walked_s=300.0,
+            distance_m=100.0, max_speed_kmh=1.28, duration_cap_s=300,
+            plan_json=FIRST_PLAN.model_dump_json(), fitted_plan_json=fitted.model_dump_json(),
+        )
+    )  # fmt: skip
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[3] == (
+        "sessions: 1; the latest home-1 on 2026-12-01 17:46 UTC: completed, walked 300 s, top 1.28 km/h, "
+        "pain before -, during -, after -, next-morning -"
+    )
+    code, out, err = run(capsys, *user_args(config, "history"))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "2026-12-01 17:46 UTC  home-1  completed, walked 300 s, top 1.28 km/h (plan 1.0 -> 1.5 km/h, 5 min "
+        "as asked; ran as 0.96 -> 1.28 km/h, 5 min, fitted to the treadmill's 0.32 km/h speed steps); pain "
+        "before -, during -, after -, next-morning -"
+    ]

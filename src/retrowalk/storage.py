@@ -34,7 +34,7 @@ __all__ = [
     "StoredSession",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE sessions (
@@ -125,6 +125,11 @@ CREATE TABLE chosen_walkers (
 ALTER TABLE sessions ADD COLUMN summary TEXT;
 CREATE INDEX sessions_by_treadmill ON sessions (treadmill_id, ended_at);
 """,
+    # The plan as the treadmill ran it when it was fitted to the treadmill's speed steps (the plan column
+    # keeps it as asked, which the next plan builds on): `retrowalk user history` shows both.
+    4: """
+ALTER TABLE sessions ADD COLUMN fitted_plan TEXT;
+""",
 }
 
 
@@ -154,6 +159,9 @@ class StoredSession:
     plan_json: str | None = None
     # The session's summary as published (JSON); None for sessions recorded before it was kept.
     summary_json: str | None = None
+    # The plan as run, fitted to the treadmill's speed steps (JSON); None when it ran as asked, or for
+    # sessions recorded before it was kept.
+    fitted_plan_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,11 +388,11 @@ class Store:
         if s.ended_at < s.started_at:
             raise ValueError("session ended before it started")
         self._write(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 s.session_id, s.user_id, s.treadmill_id, _iso(s.started_at), _iso(s.ended_at),
                 s.end_reason, s.walked_s, s.distance_m, s.max_speed_kmh, s.duration_cap_s, s.pain_during,
-                s.plan_json, s.summary_json,
+                s.plan_json, s.summary_json, s.fitted_plan_json,
             ),
         )  # fmt: skip
         # The session is over: it is no longer open (a no-op when it never was).
@@ -412,7 +420,7 @@ class Store:
             StoredSession(
                 session_id=r[0], user_id=r[1], treadmill_id=r[2], started_at=_dt(r[3]), ended_at=_dt(r[4]),
                 end_reason=r[5], walked_s=r[6], distance_m=r[7], max_speed_kmh=r[8], duration_cap_s=r[9],
-                pain_during=r[10], plan_json=r[11], summary_json=r[12],
+                pain_during=r[10], plan_json=r[11], summary_json=r[12], fitted_plan_json=r[13],
             )
             for r in rows
         ]  # fmt: skip

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from retrowalk.cli.user_commands import describe_user
+from retrowalk.cli.user_commands import describe_history, describe_user
 from retrowalk.mqtt import payloads as p
 from retrowalk.session.plan import SessionPlan
 from tests.faults.envelope import Envelope, asked_plan
@@ -49,9 +49,19 @@ async def test_a_default_session_on_the_urevo_grid_runs_fitted_and_never_faster_
         # The start recorded the treadmill's speed steps: `retrowalk user show` fits the next plan to
         # them as a start there will (1.0 and 1.5 rounded down onto 0.96 + n x 0.32 km/h).
         show = describe_user(rig.service.router, "ana", tmp_path / "home.toml", ["tm0"])
+        history = describe_history(rig.service.store, "ana")
     upcoming = next(i for i, line in enumerate(show) if line.startswith("next session: "))
     assert show[upcoming].startswith("next session: 1.0 -> 1.5 km/h, 3 min ("), show
     assert show[upcoming + 1] == "on tm0 it runs as 'session start' will show it: 0.96 -> 1.28 km/h, 3 min"
+    # The top speed reads as the grid speed it was (1.28, not 1.3: faster than the plan allowed), and the
+    # history shows the plan as the treadmill ran it beside the plan as asked.
+    assert ", top 1.28 km/h, pain " in show[3], show
+    assert len(history) == 1
+    ran = (
+        ", top 1.28 km/h (plan 1.0 -> 1.5 km/h, 3 min as asked; ran as 0.96 -> 1.28 km/h, 3 min, fitted "
+        "to the treadmill's 0.32 km/h speed steps); pain "
+    )
+    assert ran in history[0], history
 
     # The history keeps the plan as asked: the next plan progresses from 1.0 -> 1.5 km/h, not from the
     # UREVO's 0.96 -> 1.28, and may run on a treadmill with a finer grid.

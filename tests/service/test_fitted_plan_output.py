@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from retrowalk.cli.local_session import _Progress
@@ -46,7 +48,21 @@ def test_the_terminal_prints_what_was_fitted_and_speeds_off_the_tenth(
             elapsed_s=6.0,
         ),
     )
+    ended = p.SessionSummary(
+        treadmill_id="tm0",
+        session_id="s1",
+        user_id="ann",
+        started_at=datetime(2026, 12, 1, 17, 46, tzinfo=UTC),
+        ended_at=datetime(2026, 12, 1, 17, 52, tzinfo=UTC),
+        end_reason="completed",
+        walked_s=300.0,
+        distance_m=100.0,
+        max_speed_kmh=1.28,
+    )
+    progress("tm0", ended)
     lines = capsys.readouterr().out.splitlines()
+    # The top speed as the grid speed it was: 1.3 would read faster than the plan allowed.
+    assert lines.pop() == "summary: walked 300 s, 100 m, top speed 1.28 km/h"
     assert lines[0] == (
         "session started for ann: start 0.96 km/h, top 1.28 km/h, 5 min. Hold the handrails; small, "
         "controlled steps."

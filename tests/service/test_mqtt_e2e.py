@@ -105,8 +105,31 @@ async def test_a_kiosk_runs_a_session_over_mqtt(
                 10,
                 "repeated reply",
             )
+            # The pain after a session, sent while it still runs, is refused and names the session.
+            pain = {"type": "pain_report", "user_id": "ana", "when": "after", "pain": 2}
+            await kiosk.send({"command_id": "pa-0", **pain})
+            await wait_until(lambda: kiosk.reply("pa-0") is not None, 10, "refused pain reply")
+            early = kiosk.reply("pa-0")
+            assert early is not None
+            assert (early["status"], early["code"], early["session_id"]) == (
+                "refused",
+                "already_walking",
+                None,
+            )
+            running = rig.service.runners["tm0"].engine
+            assert running is not None
+            assert early["reason"].startswith(f"nothing recorded: ana's session {running.session_id} on tm0")
             await wait_until(
                 lambda: bool(kiosk.on("/tm0/summary")), (60 + 60 + 10 + 30) / FAST + 15, "summary"
+            )
+            # Once it has ended, the same report is taken, and the reply names the session it went to.
+            await kiosk.send({"command_id": "pa-1", **pain})
+            await wait_until(lambda: kiosk.reply("pa-1") is not None, 10, "pain reply")
+            after = kiosk.reply("pa-1")
+            assert after is not None
+            assert (after["status"], after["session_id"]) == (
+                "accepted",
+                kiosk.on("/tm0/summary")[0]["session_id"],
             )
 
             events = kiosk.on("/tm0/event")

@@ -41,6 +41,14 @@ def pain_rows(storage: Path, user: str) -> list[tuple[str | None, str, int]]:
         store.close()
 
 
+def open_sessions(storage: Path) -> int:
+    store = Store(storage)
+    try:
+        return len(store.open_sessions())
+    finally:
+        store.close()
+
+
 @pytest.mark.slow
 def test_the_session_prompt_takes_pain_before_and_during_and_pain_above_5_stops_the_belt(
     treadsim_bus: str, tmp_path: Path, root_logging: None
@@ -121,6 +129,22 @@ async def test_the_second_session_is_held_until_pain_is_reported_at_the_terminal
         assert first is not None
         # What `session start` does with the score asked before walking.
         await rig.command("tm0", {"type": "pain_report", "user_id": "ana", "when": "before", "pain": 2})
+        # Typed while the walk runs, a report without --session means that walk: refused, not recorded
+        # for an earlier one, whatever process drives the belt (the storage says a session is open).
+        await wait_until(
+            lambda: open_sessions(tmp_path / "history.sqlite3") == 1, 10, "the session noted as open"
+        )
+        assert main(["user", "pain", "--config", str(config), "--user", "ana", "--when", "after", "3"]) == 2
+        out, err = capsys.readouterr()
+        store = Store(tmp_path / "history.sqlite3")
+        [running] = store.open_sessions()
+        store.close()
+        assert out == ""
+        assert err.startswith(
+            f"retrowalk: nothing recorded: ana's session {running.session_id} on tm0, started "
+            f"{running.started_at:%Y-%m-%d %H:%M} UTC, is still running; "
+        )
+        assert [moment for _, moment, _ in pain_rows(tmp_path / "history.sqlite3", "ana")] == ["before"]
         ended = await rig.wait_ended("tm0", within=(120 + 10 + 30) / FAST + 15)
         assert ended.reason == "completed"
 
@@ -134,7 +158,13 @@ async def test_the_second_session_is_held_until_pain_is_reported_at_the_terminal
         held = rig.service.router.plan_for("ana", None, runner)
         assert (held.target_speed_kmh, held.duration_cap_s) == (first.target_speed_kmh, first.duration_cap_s)
 
-        assert user("pain", "--when", "after", "3")[0] == "after pain 3/10 recorded for ana"
+        store = Store(tmp_path / "history.sqlite3")
+        started = store.sessions_for_user("ana")[-1].started_at
+        store.close()
+        assert user("pain", "--when", "after", "3")[0] == (
+            f"after pain 3/10 recorded for ana, for session {ended.session_id} "
+            f"on {started:%Y-%m-%d %H:%M} UTC"
+        )
         assert user("pain", "--when", "next-morning", "2")[-1] == (
             "next session: 1.0 -> 1.6 km/h, 4 min (progressed: pain 3/10 and the next morning not worse "
             f"({ended.session_id}))"

@@ -227,7 +227,7 @@ class _Progress:
                 self.done.set()
                 print(
                     f"summary: walked {item.walked_s:.0f} s, {item.distance_m:.0f} m, top speed "
-                    f"{item.max_speed_kmh:.1f} km/h"
+                    f"{p.kmh_text(item.max_speed_kmh)} km/h"
                 )
 
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from retrowalk.cli.user_commands import next_plan_lines, validated
+from retrowalk.cli.user_commands import next_plan_lines, recorded_for, validated
 from retrowalk.config import Settings
 from retrowalk.errors import RetrowalkError
 from retrowalk.mqtt import commands as mc
@@ -148,7 +148,7 @@ def after_session(settings: Settings, config: Path, user: str, session_id: str |
         if score is not None and session_id:
             command = pain_command(user, "after", score, "pain")
             router.record(command.model_copy(update={"session_id": session_id}))
-            print(f"after pain {score}/10 recorded")
+            print(f"after pain {score}/10 recorded for {user}, {recorded_for(store, user, session_id)}")
         lines = next_plan_lines(router, user, config, [t.id for t in settings.treadmills])
     finally:
         store.close()

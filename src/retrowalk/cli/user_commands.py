@@ -24,9 +24,17 @@ from retrowalk.config import Settings, load_config
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt.payloads import UserId, kmh_text
-from retrowalk.service.commands import CommandRouter, RecordCommand, clearance_expired, counted_clearances
+from retrowalk.service.commands import (
+    CommandRouter,
+    RecordCommand,
+    clearance_expired,
+    counted_clearances,
+    running_refusal,
+    utc_minute,
+)
 from retrowalk.service.publish import plan_info
 from retrowalk.service.records import screening_record
+from retrowalk.session.grid import FittedPlan
 from retrowalk.session.history import PainReport, PainTiming
 from retrowalk.session.plan import SessionPlan, TreadmillCaps
 from retrowalk.session.progression import Decision
@@ -48,6 +56,7 @@ __all__ = [
     "open_store",
     "plan_words",
     "record_clearance",
+    "recorded_for",
     "report_pain",
     "review_screening",
     "run",
@@ -115,15 +124,18 @@ def add_parser(sub: Any) -> None:
     action(
         "history",
         "every session with its pain reports",
-        "List the person's sessions, oldest first, with the pain reported before, during, after and "
-        "the next morning (- where none was reported).",
+        "List the person's sessions, oldest first, with the plan as asked (and, where a treadmill's "
+        "speed steps changed it, as it ran) and the pain reported before, during, after and the next "
+        "morning (- where none was reported).",
     )
     pain = action(
         "pain",
         "report knee pain after a session or the next morning",
         "Report knee pain, 0 (none) to 10 (worst imaginable), for the person's latest session (or "
-        "--session). Each later session grows only when the pain after it stays at 3 or less and the "
-        "next morning is no worse than before it; a session waits for both reports. Pain before a "
+        "--session); the reply names the session. While a session of the person is running, a report "
+        "without --session is refused: the pain after it is reported once it has ended. Each later "
+        "session grows only when the pain after it stays at 3 or less and the next morning is no worse "
+        "than before it; a session waits for both reports. Pain before a "
         "session is asked by 'session start'; pain during one is typed at the session's prompt. Swelling, a "
         "knee giving way or pain of 7 or more mean no further session until a clinician clears the person.",
     )
@@ -258,8 +270,20 @@ def report_pain(router: CommandRouter, args: argparse.Namespace) -> None:
     if args.session is not None:
         document["session_id"] = args.session
     command = validated(document, {"pain": "SCORE", "user_id": "--user", "session_id": "--session"})
-    router.record(command)
-    print(f"{args.when} pain {args.score}/10 recorded for {args.user}{_flags(args)}")
+    running = router.running_session(args.user) if args.session is None else None
+    if running is not None:
+        raise RefusedError(running_refusal(running, when, "--session ID (see 'user history')"))
+    session_id = router.record(command)
+    session = recorded_for(router.store, args.user, session_id)
+    print(f"{args.when} pain {args.score}/10 recorded for {args.user}{_flags(args)}, {session}")
+
+
+def recorded_for(store: Store, user: str, session_id: str | None) -> str:
+    """The session a report went to, named as `user show` and `user history` name it (for a reply)."""
+    started = {s.session_id: s.started_at for s in store.sessions_for_user(user, limit=10_000)}
+    if session_id in started:
+        return f"for session {session_id} on {utc_minute(started[session_id])}"
+    return f"for session {session_id}"
 
 
 def _flags(args: argparse.Namespace) -> str:
@@ -343,17 +367,13 @@ def screening_status(store: Store, user: str) -> ScreeningDecision:
     )
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def screening_line(stored: StoredScreening | None) -> str:
     if stored is None:
         return "screening: not answered yet"
     record = screening_record(stored)
     yes = [label for field, label in SCREENING_QUESTIONS if getattr(record, field)]
     said = f"yes to {'; '.join(yes)}" if yes else "no to every question"
-    return f"screening: answered {_when(stored.at)}: age {stored.answers.get('age')}, {said}"
+    return f"screening: answered {utc_minute(stored.at)}: age {stored.answers.get('age')}, {said}"
 
 
 def clearance_line(store: Store, user: str) -> str:
@@ -367,10 +387,10 @@ def clearance_line(store: Store, user: str) -> str:
     predates = screening_status(store, user).clearance_predates
     if predates is not None:
         note += (
-            f", before the screening answers of {_when(predates)}: it does not count for their 'yes' "
+            f", before the screening answers of {utc_minute(predates)}: it does not count for their 'yes' "
             "(a new clearance is needed)"
         )
-    return f"clearance: by {clearance.cleared_by} on {_when(clearance.at)}{until}{note}"
+    return f"clearance: by {clearance.cleared_by} on {utc_minute(clearance.at)}{until}{note}"
 
 
 def plan_words(plan: SessionPlan) -> str:
@@ -392,8 +412,8 @@ def describe_user(
     if sessions:
         last = sessions[-1]
         lines.append(
-            f"sessions: {len(sessions)}; the latest {last.session_id} on {_when(last.started_at)}: "
-            f"{last.end_reason}, walked {last.walked_s:.0f} s, top {last.max_speed_kmh:.1f} km/h, "
+            f"sessions: {len(sessions)}; the latest {last.session_id} on {utc_minute(last.started_at)}: "
+            f"{last.end_reason}, walked {last.walked_s:.0f} s, top {kmh_text(last.max_speed_kmh)} km/h, "
             f"pain {_pain_cells(store, last)}"
         )
     else:
@@ -403,7 +423,7 @@ def describe_user(
         for session in running:
             lines.append(
                 f"session running: {session.session_id} on {session.treadmill_id} since "
-                f"{_when(session.started_at)} (if no retrowalk is running now, it stopped during this "
+                f"{utc_minute(session.started_at)} (if no retrowalk is running now, it stopped during this "
                 "session and closes it when it starts again)"
             )
         ids = ", ".join(s.session_id for s in running)
@@ -558,12 +578,27 @@ def describe_history(store: Store, user: str) -> list[str]:
         return [f"no sessions on record for {user}"]
     lines = []
     for session in sessions:
-        plan = "plan unknown"
-        if session.plan_json is not None:
-            plan = plan_words(SessionPlan.model_validate_json(session.plan_json))
+        top = kmh_text(session.max_speed_kmh)
         lines.append(
-            f"{_when(session.started_at)}  {session.session_id}  {session.end_reason}, walked "
-            f"{session.walked_s:.0f} s, top {session.max_speed_kmh:.1f} km/h (plan {plan}); pain "
-            f"{_pain_cells(store, session)}"
+            f"{utc_minute(session.started_at)}  {session.session_id}  {session.end_reason}, walked "
+            f"{session.walked_s:.0f} s, top {top} km/h ({_history_plan(session)}); "
+            f"pain {_pain_cells(store, session)}"
         )
     return lines
+
+
+def _history_plan(session: StoredSession) -> str:
+    """The session's plan as asked and, when the treadmill's speed steps changed it, as it ran."""
+    if session.plan_json is None:
+        return "plan unknown"
+    asked = plan_words(SessionPlan.model_validate_json(session.plan_json))
+    if session.fitted_plan_json is None:
+        return f"plan {asked}"
+    try:
+        fitted = FittedPlan.model_validate_json(session.fitted_plan_json)
+    except ValidationError:  # kept by another version of retrowalk: the plan as asked is still true
+        return f"plan {asked} as asked"
+    return (
+        f"plan {asked} as asked; ran as {plan_words(fitted)}, fitted to the treadmill's "
+        f"{kmh_text(fitted.fit.speed_step_kmh)} km/h speed steps"
+    )

@@ -32,10 +32,13 @@ from retrowalk.backoff import Backoff
 from retrowalk.errors import RefusalCode, RefusedError, StorageError
 from retrowalk.mqtt.aiomqtt_private import AckCheckingClient, PublishRefusedError
 from retrowalk.mqtt.commands import (
+    Answer,
     ClearanceCommand,
     CommandHandler,
     CommandReply,
     InvalidCommandError,
+    MemberInfo,
+    PainRecorded,
     parse_command,
     readable_command_id,
 )
@@ -461,14 +464,14 @@ class MqttBridge:
             reason = f"unknown treadmill {treadmill_id!r}"
             return _reply(command_id, treadmill_id, "refused", reason, code="unknown_treadmill")
         try:
-            member = await self._commands.handle_command(treadmill_id, command)
+            answer = await self._commands.handle_command(treadmill_id, command)
         except RefusedError as exc:
             reply = _reply(command_id, treadmill_id, "refused", str(exc) or type(exc).__name__, code=exc.code)
         except Exception:
             log.exception("mqtt: command %s for %s failed in the handler", command_id, treadmill_id)
             reply = _reply(command_id, treadmill_id, "error", "the service failed to handle the command")
         else:
-            reply = _reply(command_id, treadmill_id, "accepted", None).model_copy(update={"member": member})
+            reply = _reply(command_id, treadmill_id, "accepted", None).model_copy(update=_answered(answer))
             # A screening, clearance, pain report or walker choice may change what Home Assistant offers.
             self.home_assistant.refresh()
         try:
@@ -539,6 +542,16 @@ def _reply(
     return CommandReply(
         command_id=command_id, treadmill_id=treadmill_id, status=status, reason=reason, code=code
     )
+
+
+def _answered(answer: Answer | None) -> dict[str, Any]:
+    """The reply's fields that carry a handler's answer."""
+    match answer:
+        case MemberInfo():
+            return {"member": answer}
+        case PainRecorded():
+            return {"session_id": answer.session_id}
+    return {}
 
 
 def _response_target(properties: Properties | None, topics: Topics) -> tuple[str | None, bytes | None]:

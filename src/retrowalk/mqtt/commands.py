@@ -18,6 +18,7 @@ from retrowalk.mqtt.payloads import PlanInfo, UserId, utc_now
 
 __all__ = [
     "COMMAND_ADAPTER",
+    "Answer",
     "ClearanceCommand",
     "Command",
     "CommandHandler",
@@ -27,6 +28,7 @@ __all__ = [
     "MemberCommand",
     "MemberInfo",
     "MemberSession",
+    "PainRecorded",
     "PainReportCommand",
     "PauseCommand",
     "PlanRequest",
@@ -199,6 +201,18 @@ class MemberInfo(BaseModel):
     sessions: list[MemberSession] = Field(description="the last 50 sessions, oldest first")
 
 
+class PainRecorded(BaseModel):
+    """The answer to an accepted `pain_report` or `walker_pain_report`: the session it was recorded for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_id: str | None
+
+
+# What a handler may answer an accepted command with, beside nothing.
+Answer = MemberInfo | PainRecorded
+
+
 class CommandReply(BaseModel):
     """Answer to one command. `accepted`: the engine took it. `refused`: valid, but the engine said no
     (reason says why). `invalid`: the payload was rejected before reaching the engine (errors say
@@ -218,17 +232,23 @@ class CommandReply(BaseModel):
     replayed: bool = Field(default=False, description="true when this is the stored reply to a repeat")
     at: datetime = Field(default_factory=utc_now)
     member: MemberInfo | None = Field(default=None, description="the answer to an accepted `member` command")
+    session_id: str | None = Field(
+        default=None,
+        description="the session an accepted `pain_report` or `walker_pain_report` was recorded for; null "
+        "for other commands and for a `before` score kept until the person's start",
+    )
 
 
 class CommandHandler(Protocol):
     """Implemented by the service: the only way a command reaches a treadmill.
 
-    Return normally to accept (with the answer of a `member` command, None for the others). Raise
+    Return normally to accept (with the answer of a `member` command, the session a pain report was
+    recorded for, None for the others). Raise
     :class:`retrowalk.errors.RefusedError` (or a subclass) to refuse; its message is sent to the kiosk
     verbatim, so write it for a person. Any other exception becomes an `error` reply with a generic
     reason (and is logged)."""
 
-    async def handle_command(self, treadmill_id: str, command: Command) -> MemberInfo | None: ...
+    async def handle_command(self, treadmill_id: str, command: Command) -> Answer | None: ...
 
 
 class InvalidCommandError(RefusedError):

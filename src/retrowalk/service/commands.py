@@ -21,7 +21,7 @@ from retrowalk.mqtt import payloads as p
 from retrowalk.service.publish import plan_info
 from retrowalk.service.records import clearance_record, pain_report, screening_record, session_record
 from retrowalk.session import events as ev
-from retrowalk.session.grid import asked_plan, fit_plan_to_grid
+from retrowalk.session.grid import FittedPlan, asked_plan, fit_plan_to_grid
 from retrowalk.session.history import Clearance, PainReport
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, UserProfile, validate_plan
 from retrowalk.session.progression import Progression, next_plan
@@ -41,7 +41,15 @@ if TYPE_CHECKING:
     from retrowalk.service.runner import TreadmillRunner
     from retrowalk.session.engine import SessionEngine
 
-__all__ = ["CommandRouter", "RecordCommand", "clearance_expired", "counted_clearances", "in_api_names"]
+__all__ = [
+    "CommandRouter",
+    "RecordCommand",
+    "clearance_expired",
+    "counted_clearances",
+    "in_api_names",
+    "running_refusal",
+    "utc_minute",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +74,23 @@ def in_api_names(reason: str) -> str:
     for internal, api in _API_NAMES.items():
         reason = re.sub(rf"\b{internal}\b", api, reason)
     return reason
+
+
+def utc_minute(moment: datetime) -> str:
+    """A moment as `retrowalk user show` and `user history` write it: 2026-12-01 17:46 UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def running_refusal(running: OpenSession, when: str, session_option: str = "session_id") -> str:
+    """Why an `after` or `next_morning` report naming no session is refused while the person walks;
+    ``session_option`` is how the asker names a session (the API's field, the terminal's option)."""
+    return (
+        f"nothing recorded: {running.user_id}'s session {running.session_id} on {running.treadmill_id}, "
+        f"started {utc_minute(running.started_at)}, is still running; pain during it belongs at its own "
+        f"prompt, and {when.replace('_', '-')} pain once it has ended. For an earlier session, name it with "
+        f"{session_option}. (If no retrowalk is running now, it stopped during that session and closes it "
+        "when it starts again.)"
+    )
 
 
 def clearance_expired(clearance: StoredClearance) -> bool:
@@ -115,7 +140,7 @@ class CommandRouter:
             )
         return runner
 
-    async def handle_command(self, treadmill_id: str, command: mc.Command) -> mc.MemberInfo | None:
+    async def handle_command(self, treadmill_id: str, command: mc.Command) -> mc.Answer | None:
         runner = self._runner(treadmill_id)
         match command:
             case mc.StartCommand():
@@ -127,10 +152,11 @@ class CommandRouter:
             case mc.ResumeCommand():
                 await runner.submit(ev.Resume())
             case mc.PainReportCommand():
-                self._pain_report(runner, command)
+                recorded = self._pain_report(runner, command)
                 if command.when == "during" and runner.engine is not None:
                     # The engine decides whether it ends the session (its session, its user, the threshold).
                     await runner.submit(ev.PainReported(command.user_id, command.pain))
+                return recorded
             case mc.ScreeningCommand() | mc.ClearanceCommand():
                 self.record(command)
             case mc.MemberCommand():
@@ -140,7 +166,7 @@ class CommandRouter:
             case mc.StartWalkerCommand():
                 await self._start_walker(runner, command.command_id)
             case mc.WalkerPainCommand():
-                self._walker_pain(runner, command)
+                return self._walker_pain(runner, command)
 
         return None
 
@@ -242,7 +268,7 @@ class CommandRouter:
         walker = self._walker_or_refuse(runner.treadmill_id)
         await self._start(runner, mc.StartCommand(command_id=command_id, type="start", user_id=walker))
 
-    def _walker_pain(self, runner: TreadmillRunner, command: mc.WalkerPainCommand) -> None:
+    def _walker_pain(self, runner: TreadmillRunner, command: mc.WalkerPainCommand) -> mc.PainRecorded:
         walker = self._walker_or_refuse(runner.treadmill_id)
         report = mc.PainReportCommand(
             command_id=command.command_id,
@@ -251,10 +277,11 @@ class CommandRouter:
             when=command.when,
             pain=command.pain,
         )
-        self._pain_report(runner, report)
+        return self._pain_report(runner, report)
 
-    def _pain_report(self, runner: TreadmillRunner, report: mc.PainReportCommand) -> None:
-        """Record a pain report, or keep a "before" score until the person's Start on this treadmill."""
+    def _pain_report(self, runner: TreadmillRunner, report: mc.PainReportCommand) -> mc.PainRecorded:
+        """Record a pain report, or keep a "before" score until the person's Start on this treadmill;
+        the session it was recorded for (none while a "before" score is kept)."""
         engine = runner.engine
         user = report.user_id
         walking = engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == user
@@ -269,8 +296,17 @@ class CommandRouter:
                 report.user_id,
                 BEFORE_PAIN_KEPT_FOR // timedelta(minutes=1),
             )
-            return
-        self.record(report, engine)
+            return mc.PainRecorded(session_id=None)
+        session_id = self.record(report, engine)
+        log.info(
+            "[%s] %s pain %d/10 for %s recorded for session %s",
+            runner.treadmill_id,
+            report.when,
+            report.pain,
+            user,
+            session_id or "(none)",
+        )
+        return mc.PainRecorded(session_id=session_id)
 
     def _record_kept_before_pain(self, runner: TreadmillRunner, user_id: str) -> None:
         """Tie the person's kept "before" score to the session that just started on this treadmill."""
@@ -290,18 +326,20 @@ class CommandRouter:
         # The baseline the next morning is compared with.
         self.record(report, runner.engine)
 
-    def record(self, command: RecordCommand, engine: SessionEngine | None = None) -> None:
-        """Keep a screening, a clearance or a pain report in the history the next plan is made from.
+    def record(self, command: RecordCommand, engine: SessionEngine | None = None) -> str | None:
+        """Keep a screening, a clearance or a pain report in the history the next plan is made from;
+        for a pain report, the session it was recorded for (None: tied to no session).
 
         The `retrowalk user` terminal commands call this too, with no engine: they run beside (not in)
         the process that drives the treadmill, so they write the same rows through the same checks."""
         now = datetime.now(UTC)
         match command:
             case mc.PainReportCommand():
+                session_id = self._session_for_report(command, engine)
                 self.store.add_pain_report(
                     StoredPainReport(
                         user_id=command.user_id,
-                        session_id=self._session_for_report(command, engine),
+                        session_id=session_id,
                         at=now,
                         moment=command.when,
                         pain=command.pain,
@@ -309,6 +347,7 @@ class CommandRouter:
                         giving_way=command.giving_way,
                     )
                 )
+                return session_id
             case mc.ScreeningCommand():
                 answers = command.model_dump(exclude={"command_id", "type", "user_id"})
                 self.store.add_screening(StoredScreening(command.user_id, now, answers))
@@ -322,6 +361,7 @@ class CommandRouter:
                     command.user_id, now, command.cleared_by, command.valid_until, command.note
                 )
                 self.store.add_clearance(clearance)
+        return None
 
     async def _start(self, runner: TreadmillRunner, command: mc.StartCommand) -> None:
         """Start a session, unless this person is already walking (or being started) on another belt.
@@ -414,6 +454,25 @@ class CommandRouter:
         pain.extend(assumed)
         return next_plan(profile, self.ceilings, history, pain, clearances, answers=answers), profile
 
+    def running_session(self, user_id: str) -> OpenSession | None:
+        """The person's session that has started and not ended, in any process on this storage.
+
+        The storage's open sessions are the source that is true across processes: every process that
+        drives a treadmill (`serve`, `session start`) notes a session there as it starts and removes it in
+        the same transaction that records its end, while an engine's state is known only to its own
+        process and the storage lock says only that some process runs, not who walks. A row left by a
+        crash counts as running until the next start closes it: failing closed, a report then waits."""
+        noted = next((s for s in self.store.open_sessions() if s.user_id == user_id), None)
+        if noted is not None:
+            return noted
+        # A session this process has just started is noted in the storage once the commands of its first
+        # turn have gone to the treadmill: until then its engine is the only one that knows.
+        for treadmill_id, runner in self.runners.items():
+            engine = runner.engine
+            if engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == user_id:
+                return OpenSession(engine.session_id, user_id, treadmill_id, datetime.now(UTC), plan_json="")
+        return None
+
     def _session_for_report(self, command: mc.PainReportCommand, engine: SessionEngine | None) -> str | None:
         """The session a pain report is about; the progression rule ignores reports tied to none."""
         user = command.user_id
@@ -423,6 +482,12 @@ class CommandRouter:
             if command.session_id not in known:
                 raise RefusedError(f"user {user!r} has no session {command.session_id!r}", code="no_session")
             return command.session_id
+        if command.when in ("after", "next_morning"):
+            running = self.running_session(user)
+            if running is not None:
+                # Someone reporting during or right after a walk means that walk, not the one before it:
+                # recording it for the latest finished session would judge the wrong session.
+                raise RefusedError(running_refusal(running, command.when), code="already_walking")
         if current:
             return current
         if command.when in ("after", "next_morning"):
@@ -485,5 +550,7 @@ class CommandRouter:
                 pain_during=summary.pain_during,
                 plan_json=asked_plan(plan).model_dump_json() if plan else None,
                 summary_json=summary.model_dump_json(),
+                # As the treadmill ran it, for the history a person reads (never the faster one asked).
+                fitted_plan_json=plan.model_dump_json() if isinstance(plan, FittedPlan) else None,
             )
         )

@@ -1,0 +1,81 @@
+"""An `after` or `next_morning` pain report naming no session, sent while the person walks: refused on
+every treadmill of the service (and from Home Assistant's walker), never recorded for the session before
+the one they are on; once that session has ended it is the one such a report is recorded for."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from retrowalk.errors import RefusedError
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
+from tests.service.harness import healthy_screening, running_rig
+from treadsim.server import treadmill_address
+
+
+def pain_rows(tmp_path: Path) -> list[tuple[str | None, str, int]]:
+    with sqlite3.connect(tmp_path / "history.sqlite3") as db:
+        return list(db.execute("SELECT session_id, moment, pain FROM pain_reports ORDER BY rowid"))
+
+
+def open_rows(tmp_path: Path) -> list[str]:
+    with sqlite3.connect(tmp_path / "history.sqlite3") as db:
+        return [row[0] for row in db.execute("SELECT session_id FROM open_sessions")]
+
+
+async def test_a_report_without_a_session_waits_for_the_walk_to_end_and_then_belongs_to_it(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    settings = {
+        "treadmills": [
+            {"id": "tm0", "address": treadmill_address(0)},
+            {"id": "tm1", "address": treadmill_address(1)},
+        ],
+        "home_assistant": {"walkers": ["ann"]},
+    }
+    async with running_rig(simulator_factory, tmp_path, treadmills=2, settings=settings) as rig:
+        await rig.wait_connected("tm0")
+        await rig.wait_connected("tm1")
+        await rig.command("tm0", healthy_screening("ann"))
+        await rig.command("tm0", {"type": "start", "user_id": "ann"})
+        await rig.command("tm0", {"type": "stop"})
+        await wait_until(lambda: len(rig.recorder.ended("tm0")) == 1, 30, "ann's first session ended")
+        first = rig.recorder.ended("tm0")[0].session_id
+
+        await rig.command("tm0", {"type": "start", "user_id": "ann"})
+        await wait_until(lambda: len(open_rows(tmp_path)) == 1, 10, "ann's second session noted as open")
+        [second] = open_rows(tmp_path)
+        await rig.command("tm1", {"type": "select_walker", "user_id": "ann"})
+        for treadmill_id, payload in [
+            ("tm0", {"type": "pain_report", "user_id": "ann", "when": "after", "pain": 2}),
+            ("tm1", {"type": "pain_report", "user_id": "ann", "when": "next_morning", "pain": 2}),
+            ("tm1", {"type": "walker_pain_report", "when": "after", "pain": 2}),
+        ]:
+            with pytest.raises(RefusedError) as refused:
+                await rig.command(treadmill_id, payload)
+            assert refused.value.code == "already_walking"
+            assert str(refused.value).startswith(f"nothing recorded: ann's session {second} on tm0, started ")
+            assert str(refused.value).endswith(
+                "For an earlier session, name it with session_id. (If no retrowalk is running now"
+                ", it stopped during that session and closes it when it starts again.)"
+            )
+        assert pain_rows(tmp_path) == []
+        # Just after a start, before its first turn has reached the treadmill, the session is not noted in
+        # the storage yet: this process's engine knows it, and the report is refused all the same.
+        with sqlite3.connect(tmp_path / "history.sqlite3") as db:
+            db.execute("DELETE FROM open_sessions")
+        with pytest.raises(RefusedError) as refused:
+            await rig.command("tm1", {"type": "walker_pain_report", "when": "after", "pain": 2})
+        assert str(refused.value).startswith(f"nothing recorded: ann's session {second} on tm0, started ")
+        assert pain_rows(tmp_path) == []
+        # Aimed at the earlier session on purpose, it is taken.
+        await rig.command(
+            "tm1", {"type": "pain_report", "user_id": "ann", "when": "after", "pain": 3, "session_id": first}
+        )
+
+        await rig.command("tm0", {"type": "stop"})
+        await wait_until(lambda: len(rig.recorder.ended("tm0")) == 2, 30, "ann's second session ended")
+        await rig.command("tm1", {"type": "walker_pain_report", "when": "after", "pain": 1})
+    assert pain_rows(tmp_path) == [(first, "after", 3), (second, "after", 1)]
