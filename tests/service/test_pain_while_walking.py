@@ -1,6 +1,7 @@
 """An `after` or `next_morning` pain report naming no session, sent while the person walks: refused on
 every treadmill of the service (and from Home Assistant's walker), never recorded for the session before
-the one they are on; once that session has ended it is the one such a report is recorded for."""
+the one they are on; once that session has ended it is the one such a report is recorded for. Pain
+`during` a walk sent to another treadmill than the person's is refused, naming where they walk."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ async def test_a_report_without_a_session_waits_for_the_walk_to_end_and_then_bel
         await rig.wait_connected("tm0")
         await rig.wait_connected("tm1")
         await rig.command("tm0", healthy_screening("ann"))
+        with pytest.raises(RefusedError, match=r"ann is not walking on this treadmill; .* walk on$"):
+            await rig.command("tm0", {"type": "pain_report", "user_id": "ann", "when": "during", "pain": 2})
         await rig.command("tm0", {"type": "start", "user_id": "ann"})
         await rig.command("tm0", {"type": "stop"})
         await wait_until(lambda: len(rig.recorder.ended("tm0")) == 1, 30, "ann's first session ended")
@@ -70,6 +73,17 @@ async def test_a_report_without_a_session_waits_for_the_walk_to_end_and_then_bel
             await rig.command("tm1", {"type": "walker_pain_report", "when": "after", "pain": 2})
         assert str(refused.value).startswith(f"nothing recorded: ann's session {second} on tm0, started ")
         assert pain_rows(tmp_path) == []
+        # Pain *during* a walk, sent to a treadmill the person is not walking on, would stop no belt: refused,
+        # naming where they walk, and not recorded.
+        with pytest.raises(RefusedError) as refused:
+            await rig.command("tm1", {"type": "pain_report", "user_id": "ann", "when": "during", "pain": 8})
+        assert refused.value.code == "no_session"
+        assert str(refused.value) == (
+            "nothing recorded: ann is not walking on this treadmill; pain during a session is reported at "
+            f"the treadmill they walk on (they walk on tm0, session {second}: report it there)"
+        )
+        assert pain_rows(tmp_path) == []
+        assert rig.recorder.ended("tm0") == rig.recorder.ended("tm0")[:1]  # still walking
         # Aimed at the earlier session on purpose, it is taken.
         await rig.command(
             "tm1", {"type": "pain_report", "user_id": "ann", "when": "after", "pain": 3, "session_id": first}

@@ -490,6 +490,20 @@ class CommandRouter:
                 raise RefusedError(running_refusal(running, command.when), code="already_walking")
         if current:
             return current
+        if command.when == "during":
+            # Pain during a walk reaches only the engine of the treadmill it is reported at: for a person
+            # not walking there it would stop no belt and, tied to no session, count for nothing.
+            running = self.running_session(user)
+            elsewhere = (
+                f" (they walk on {running.treadmill_id}, session {running.session_id}: report it there)"
+                if running is not None
+                else ""
+            )
+            raise RefusedError(
+                f"nothing recorded: {user} is not walking on this treadmill; pain during a session is "
+                f"reported at the treadmill they walk on{elsewhere}",
+                code="no_session",
+            )
         if command.when in ("after", "next_morning"):
             # Reported after the session ended (a kiosk's last screen, the next morning at home): it is
             # about the person's latest session, which is the one the next plan is judged on.
