@@ -13,6 +13,7 @@ import pytest
 from retrowalk.errors import StorageError
 from retrowalk.storage import (
     SCHEMA_VERSION,
+    KeptBeforePain,
     Store,
     StoredCaps,
     StoredClearance,
@@ -58,7 +59,8 @@ def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_history(tmp_pa
     # What a retrowalk of schema version 1 left: no treadmill caps, no chosen walkers, no summaries.
     with sqlite3.connect(path) as conn:
         conn.executescript(
-            "DROP TABLE treadmill_caps; DROP TABLE chosen_walkers; DROP INDEX sessions_by_treadmill; "
+            "DROP TABLE kept_before_pain; DROP TABLE treadmill_caps; DROP TABLE chosen_walkers; "
+            "DROP INDEX sessions_by_treadmill; "
             "ALTER TABLE sessions DROP COLUMN summary; ALTER TABLE sessions DROP COLUMN fitted_plan; "
             "PRAGMA user_version=1;"
         )
@@ -111,8 +113,9 @@ def test_a_version_2_file_gains_chosen_walkers_and_summaries_and_keeps_its_caps(
     old.close()
     with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 2 left
         conn.executescript(
-            "DROP TABLE chosen_walkers; DROP INDEX sessions_by_treadmill; ALTER TABLE sessions DROP COLUMN "
-            "summary; ALTER TABLE sessions DROP COLUMN fitted_plan; PRAGMA user_version=2;"
+            "DROP TABLE kept_before_pain; DROP TABLE chosen_walkers; DROP INDEX sessions_by_treadmill; "
+            "ALTER TABLE sessions DROP COLUMN summary; ALTER TABLE sessions DROP COLUMN fitted_plan; "
+            "PRAGMA user_version=2;"
         )
     upgraded = Store(path)
     assert upgraded.schema_version() == SCHEMA_VERSION
@@ -242,7 +245,10 @@ def test_a_version_3_file_gains_the_plan_as_run_and_keeps_its_sessions(tmp_path:
     old.record_session(replace(session("s1", T0), summary_json='{"s": 1}'))
     old.close()
     with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 3 left
-        conn.executescript("ALTER TABLE sessions DROP COLUMN fitted_plan; PRAGMA user_version=3;")
+        conn.executescript(
+            "DROP TABLE kept_before_pain; ALTER TABLE sessions DROP COLUMN fitted_plan; "
+            "PRAGMA user_version=3;"
+        )
     upgraded = Store(path)
     assert upgraded.schema_version() == SCHEMA_VERSION
     upgraded.record_session(replace(session("s2", T0 + timedelta(days=1)), fitted_plan_json='{"f": 2}'))
@@ -252,3 +258,72 @@ def test_a_version_3_file_gains_the_plan_as_run_and_keeps_its_sessions(tmp_path:
         ("s1", '{"s": 1}', None),
         ("s2", None, '{"f": 2}'),
     ]
+
+
+def test_a_version_4_file_gains_kept_before_scores_and_keeps_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    old = Store(path)
+    old.record_session(replace(session("s1", T0), fitted_plan_json='{"f": 1}'))
+    old.add_pain_report(StoredPainReport("ann", "s1", T0, "before", 2))
+    old.close()
+    with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 4 left
+        conn.executescript("DROP TABLE kept_before_pain; PRAGMA user_version=4;")
+    upgraded = Store(path)
+    assert upgraded.schema_version() == SCHEMA_VERSION
+    upgraded.keep_before_pain(KeptBeforePain("tm1", "ann", T0 + timedelta(days=1), 3))
+    taken = upgraded.take_before_pain("tm1", "ann", session_id="s2", given_since=T0)
+    sessions = upgraded.sessions_for_user("ann")
+    reports = upgraded.pain_reports_for_user("ann")
+    upgraded.close()
+    assert taken == (KeptBeforePain("tm1", "ann", T0 + timedelta(days=1), 3), True)
+    assert [(s.session_id, s.fitted_plan_json) for s in sessions] == [("s1", '{"f": 1}')]
+    assert [(r.session_id, r.moment, r.pain) for r in reports] == [("s1", "before", 2), ("s2", "before", 3)]
+
+
+def test_a_kept_before_score_is_per_treadmill_and_person_and_the_newest_replaces_the_older(
+    store: Store,
+) -> None:
+    store.keep_before_pain(KeptBeforePain("tm1", "ann", T0, 4, swelling=True))
+    store.keep_before_pain(KeptBeforePain("tm1", "ann", T0 + timedelta(minutes=5), 2))
+    store.keep_before_pain(KeptBeforePain("tm2", "ann", T0, 6))
+    store.keep_before_pain(KeptBeforePain("tm1", "bo", T0, 1))
+    assert store.take_before_pain("tm1", "cy", session_id="s0", given_since=T0) is None
+    taken = store.take_before_pain("tm1", "ann", session_id="s1", given_since=T0)
+    assert taken == (KeptBeforePain("tm1", "ann", T0 + timedelta(minutes=5), 2), True)
+    # Taken once: a second start finds nothing.
+    assert store.take_before_pain("tm1", "ann", session_id="s2", given_since=T0) is None
+    reports = store.pain_reports_for_user("ann")
+    assert [(r.session_id, r.moment, r.pain, r.swelling) for r in reports] == [("s1", "before", 2, False)]
+    # The others are still kept for their own starts.
+    assert store.take_before_pain("tm2", "ann", session_id="s3", given_since=T0) is not None
+    assert store.take_before_pain("tm1", "bo", session_id="s4", given_since=T0) is not None
+
+
+def test_a_kept_before_score_given_before_the_cutoff_is_taken_but_not_recorded(store: Store) -> None:
+    store.keep_before_pain(KeptBeforePain("tm1", "ann", T0, 3))
+    taken = store.take_before_pain("tm1", "ann", session_id="s1", given_since=T0 + timedelta(seconds=1))
+    assert taken == (KeptBeforePain("tm1", "ann", T0, 3), False)
+    assert store.pain_reports_for_user("ann") == []
+    assert store.take_before_pain("tm1", "ann", session_id="s1", given_since=T0) is None
+
+
+def test_a_kept_before_score_is_recorded_once_when_two_processes_take_it(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    service, terminal = Store(path), Store(path)
+    service.keep_before_pain(KeptBeforePain("tm1", "ann", T0, 3))
+    first = terminal.take_before_pain("tm1", "ann", session_id="s1", given_since=T0)
+    second = service.take_before_pain("tm1", "ann", session_id="s2", given_since=T0)
+    reports = service.pain_reports_for_user("ann")
+    service.close()
+    terminal.close()
+    assert first is not None
+    assert second is None
+    assert [(r.session_id, r.pain) for r in reports] == [("s1", 3)]
+
+
+def test_a_bad_kept_before_score_is_refused_and_changes_nothing(store: Store) -> None:
+    with pytest.raises(ValueError, match=r"0\.\.10"):
+        store.keep_before_pain(KeptBeforePain("tm1", "ann", T0, 11))
+    with pytest.raises(ValueError, match="time zone"):
+        store.keep_before_pain(KeptBeforePain("tm1", "ann", datetime(2026, 11, 2, 9, 0), 3))
+    assert store.take_before_pain("tm1", "ann", session_id="s1", given_since=T0) is None

@@ -6,6 +6,11 @@ which keeps the loop responsive without the complexity of a writer thread. WAL m
 `synchronous=NORMAL` survives a crash of the process (what "a service restart loses nothing" needs); a
 power cut may lose the last commits, and the belt stops with the power anyway.
 
+Other processes use the same file beside the service (`retrowalk user`; `retrowalk session start` when
+no `serve` holds the storage's lock): every write begins with `BEGIN IMMEDIATE`, which takes SQLite's
+write lock, so a write that reads what it changes (taking a kept "before" pain score) is one
+transaction and no other process sees it half done.
+
 The schema version lives in `PRAGMA user_version`; :data:`SCHEMA_VERSION` upgrades are applied in order.
 """
 
@@ -24,6 +29,7 @@ from retrowalk.errors import StorageError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "KeptBeforePain",
     "OpenSession",
     "OutboxRow",
     "Store",
@@ -34,7 +40,7 @@ __all__ = [
     "StoredSession",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA_V1 = """
 CREATE TABLE sessions (
@@ -130,6 +136,19 @@ CREATE INDEX sessions_by_treadmill ON sessions (treadmill_id, ended_at);
     4: """
 ALTER TABLE sessions ADD COLUMN fitted_plan TEXT;
 """,
+    # A "before" pain score given while the person was not walking, per treadmill and person, until their
+    # next start there takes it: in the file, so a restart in between does not lose the baseline.
+    5: """
+CREATE TABLE kept_before_pain (
+    treadmill_id  TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    given_at      TEXT NOT NULL,
+    pain          INTEGER NOT NULL CHECK (pain BETWEEN 0 AND 10),
+    swelling      INTEGER NOT NULL,
+    giving_way    INTEGER NOT NULL,
+    PRIMARY KEY (treadmill_id, user_id)
+);
+""",
 }
 
 
@@ -196,6 +215,18 @@ class StoredPainReport:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptBeforePain:
+    """A "before" pain score waiting for the person's next start on this treadmill, and when it was given."""
+
+    treadmill_id: str
+    user_id: str
+    given_at: datetime
+    pain: int
+    swelling: bool = False
+    giving_way: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class StoredScreening:
     user_id: str
     at: datetime
@@ -220,6 +251,21 @@ def _iso(moment: datetime) -> str:
 
 def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def _check_pain(pain: int) -> None:
+    if not 0 <= pain <= 10:
+        raise ValueError("pain must be 0..10")
+
+
+def _pain_report_insert(p: StoredPainReport) -> tuple[str, tuple[Any, ...]]:
+    """The statement that records a pain report (its score checked)."""
+    _check_pain(p.pain)
+    return (
+        "INSERT INTO pain_reports (user_id, session_id, at, moment, pain, swelling, giving_way)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (p.user_id, p.session_id, _iso(p.at), p.moment, p.pain, int(p.swelling), int(p.giving_way)),
+    )
 
 
 class Store:
@@ -436,15 +482,53 @@ class Store:
         return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def add_pain_report(self, p: StoredPainReport) -> None:
-        if not 0 <= p.pain <= 10:
-            raise ValueError("pain must be 0..10")
         if p.moment not in ("before", "during", "after", "next_morning"):
             raise ValueError(f"unknown pain report moment {p.moment!r}")
+        self._write(*_pain_report_insert(p))
+
+    def keep_before_pain(self, kept: KeptBeforePain) -> None:
+        """Keep a "before" score for the person's next start on that treadmill; it replaces the one kept
+        before it there (the latest says best how the knee is as the session starts)."""
+        _check_pain(kept.pain)
         self._write(
-            "INSERT INTO pain_reports (user_id, session_id, at, moment, pain, swelling, giving_way)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (p.user_id, p.session_id, _iso(p.at), p.moment, p.pain, int(p.swelling), int(p.giving_way)),
-        )
+            "INSERT OR REPLACE INTO kept_before_pain (treadmill_id, user_id, given_at, pain, swelling,"
+            " giving_way) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                kept.treadmill_id, kept.user_id, _iso(kept.given_at), kept.pain, int(kept.swelling),
+                int(kept.giving_way),
+            ),
+        )  # fmt: skip
+
+    def take_before_pain(
+        self, treadmill_id: str, user_id: str, *, session_id: str | None, given_since: datetime
+    ) -> tuple[KeptBeforePain, bool] | None:
+        """Take the person's kept "before" score on this treadmill, if any, and record it for `session_id`
+        when it was given at `given_since` or later; the score taken and whether it was recorded.
+
+        One transaction: another process on the same file (a `retrowalk session start` after `serve`
+        stopped) either takes the score first or finds none, so it is recorded once, and a crash between
+        taking and recording cannot lose it."""
+        now = datetime.now(UTC)
+        try:
+            with self._transaction() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                row = conn.execute(
+                    "DELETE FROM kept_before_pain WHERE treadmill_id = ? AND user_id = ?"
+                    " RETURNING given_at, pain, swelling, giving_way",
+                    (treadmill_id, user_id),
+                ).fetchone()
+                if row is None:
+                    return None
+                kept = KeptBeforePain(treadmill_id, user_id, _dt(row[0]), row[1], bool(row[2]), bool(row[3]))
+                recorded = kept.given_at >= given_since
+                if recorded:
+                    report = StoredPainReport(
+                        user_id, session_id, now, "before", kept.pain, kept.swelling, kept.giving_way
+                    )
+                    conn.execute(*_pain_report_insert(report))
+                return kept, recorded
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: write failed: {exc}") from exc
 
     def pain_reports_for_user(self, user_id: str, limit: int = 100) -> list[StoredPainReport]:
         rows = self._read(

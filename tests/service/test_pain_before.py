@@ -4,15 +4,18 @@ the progression rule compares the next morning with."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from retrowalk.service import commands
 from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
-from tests.service.harness import healthy_screening, running_rig
+from tests.service.harness import Rig, healthy_screening, running_rig
+from treadsim.server import Simulator
 
 
 def pain_rows(tmp_path: Path) -> list[tuple[str, str | None, str, int]]:
@@ -63,3 +66,70 @@ async def test_a_before_score_older_than_the_window_is_not_tied_to_a_later_sessi
         assert rig.service.runners["tm0"].engine.user_id == "ann"  # type: ignore[union-attr]
         assert pain_rows(tmp_path) == []
         await rig.command("tm0", {"type": "stop"})
+
+
+def the_same_treadmills(sim: Simulator) -> SimulatorFactory:
+    """A simulator factory that hands out the running simulator: the service restarts, the treadmill
+    (and its belt) does not."""
+
+    async def same(**_options: Any) -> Simulator:
+        return sim
+
+    return same
+
+
+async def started_session(rig: Rig, user: str) -> str:
+    """Start a session for the person on tm0; its id."""
+    await rig.command("tm0", {"type": "start", "user_id": user})
+    engine = rig.service.runners["tm0"].engine
+    assert engine is not None
+    return engine.session_id
+
+
+async def before_score_then_service_stopped(simulator_factory: SimulatorFactory, tmp_path: Path) -> Simulator:
+    """ann's before score of 3 given to a service that then stops before any start; the treadmill."""
+    async with running_rig(simulator_factory, tmp_path) as rig:
+        await rig.wait_connected("tm0")
+        await rig.command("tm0", healthy_screening("ann"))
+        await rig.command("tm0", {"type": "pain_report", "user_id": "ann", "when": "before", "pain": 3})
+    assert pain_rows(tmp_path) == []  # no session yet: nothing recorded
+    return rig.sim
+
+
+async def test_a_before_score_kept_across_a_service_restart_is_the_baseline_of_the_session_it_starts(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    sim = await before_score_then_service_stopped(simulator_factory, tmp_path)
+    # A new service over the same history file and the same treadmill.
+    async with running_rig(the_same_treadmills(sim), tmp_path) as restarted:
+        await restarted.wait_connected("tm0")
+        session_id = await started_session(restarted, "ann")
+        assert pain_rows(tmp_path) == [("ann", session_id, "before", 3)]
+        await restarted.command("tm0", {"type": "stop"})
+        await restarted.wait_ended("tm0", within=30)
+        # Taken once: the next start has no baseline from it.
+        await restarted.command("tm0", {"type": "start", "user_id": "ann"})
+        assert pain_rows(tmp_path) == [("ann", session_id, "before", 3)]
+        await restarted.command("tm0", {"type": "stop"})
+
+
+async def test_a_before_score_over_an_hour_old_is_not_recorded_after_a_restart_either(
+    simulator_factory: SimulatorFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await before_score_then_service_stopped(simulator_factory, tmp_path)
+    # The service was down for longer than the score is good for: it was given 61 minutes before the start.
+    given_at = datetime.now(UTC) - timedelta(minutes=61)
+    with sqlite3.connect(tmp_path / "history.sqlite3") as db:
+        assert db.execute("UPDATE kept_before_pain SET given_at = ?", (given_at.isoformat(),)).rowcount == 1
+    caplog.set_level(logging.INFO, logger=commands.__name__)
+    async with running_rig(the_same_treadmills(sim), tmp_path) as restarted:
+        await restarted.wait_connected("tm0")
+        await restarted.command("tm0", {"type": "start", "user_id": "ann"})
+        assert restarted.service.runners["tm0"].engine.user_id == "ann"  # type: ignore[union-attr]
+        too_old = [r.getMessage() for r in caplog.records if "too old for this session" in r.getMessage()]
+        given = given_at.isoformat(timespec="seconds")
+        assert too_old == [
+            f"[tm0] before-session pain 3/10 for ann from {given} is too old for this session; not recorded"
+        ]
+        assert pain_rows(tmp_path) == []
+        await restarted.command("tm0", {"type": "stop"})

@@ -8,12 +8,13 @@ import logging
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from retrowalk.cli import main
-from retrowalk.storage import Store
+from retrowalk.storage import KeptBeforePain, Store
 from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 
 from .harness import running_rig
@@ -60,6 +61,11 @@ def test_the_session_prompt_takes_pain_before_and_during_and_pain_above_5_stops_
         main(["user", "screening", "--config", str(config), "--user", "ana", "--answers", "50,yes,no,no"])
         == 0
     )
+    # A before score given to a `serve` that then stopped: the one asked at this start is newer and replaces
+    # it, so the session has one baseline, not two.
+    kept = Store(storage)
+    kept.keep_before_pain(KeptBeforePain("home", "ana", datetime.now(UTC), 5))
+    kept.close()
     args = ["session", "start", "--config", str(config), "--user", "ana", "--screening", "50,no,no,no"]
     proc = subprocess.Popen(
         [str(BIN / "retrowalk"), *args, "--pain-before", "1"],

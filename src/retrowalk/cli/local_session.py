@@ -323,6 +323,11 @@ async def _drive(
             duration_cap_s=round(args.minutes * 60) if args.minutes is not None else None,
             max_speed_kmh=args.max_speed,
         )
+    if before is not None:
+        # Given ahead of the start, as a kiosk gives it: kept for this person on this treadmill, replacing
+        # an older score kept there (one given to a `serve` that has since stopped), and the start takes
+        # it for its session, so the session has this one baseline.
+        await service.router.handle_command(treadmill_id, before)
     try:
         await service.router.handle_command(
             treadmill_id,
@@ -330,8 +335,5 @@ async def _drive(
         )
     except RetrowalkError as err:
         raise RefusedError(f"session not started: {err}") from None
-    if before is not None:
-        # The start was accepted, so the session exists, and the router ties the baseline to it.
-        await service.router.handle_command(treadmill_id, before)
     async with pain_prompt.during_session(service.router, treadmill_id, args.user):
         await progress.done.wait()

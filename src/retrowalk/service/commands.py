@@ -27,6 +27,7 @@ from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps,
 from retrowalk.session.progression import Progression, next_plan
 from retrowalk.session.screening import require_screening_passed, user_profile
 from retrowalk.storage import (
+    KeptBeforePain,
     OpenSession,
     Store,
     StoredCaps,
@@ -127,9 +128,6 @@ class CommandRouter:
         # restarted service still starts the person chosen before it).
         self.walkers = tuple(walkers)
         self._chosen = store.chosen_walkers() if walkers else {}
-        # A "before" pain score given while the person is not walking, per (treadmill, person), with when
-        # it came: it belongs to the session their next Start there makes (see BEFORE_PAIN_KEPT_FOR).
-        self._pain_before: dict[tuple[str, str], tuple[mc.PainReportCommand, datetime]] = {}
 
     def _runner(self, treadmill_id: str) -> TreadmillRunner:
         runner = self.runners.get(treadmill_id)
@@ -287,8 +285,18 @@ class CommandRouter:
         walking = engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == user
         if report.when == "before" and report.session_id is None and not walking:
             # Kept until Start: a report tied to no session would count for nothing. A newer score
-            # replaces an older one: the latest says best how the knee is as the session starts.
-            self._pain_before[(runner.treadmill_id, report.user_id)] = (report, datetime.now(UTC))
+            # replaces an older one: the latest says best how the knee is as the session starts. In the
+            # history file, so that a restart before the Start does not lose the baseline.
+            self.store.keep_before_pain(
+                KeptBeforePain(
+                    runner.treadmill_id,
+                    user,
+                    datetime.now(UTC),
+                    report.pain,
+                    report.swelling,
+                    report.giving_way,
+                )
+            )
             log.info(
                 "[%s] before-session pain %d/10 for %s kept for their start within %d min",
                 runner.treadmill_id,
@@ -310,21 +318,35 @@ class CommandRouter:
 
     def _record_kept_before_pain(self, runner: TreadmillRunner, user_id: str) -> None:
         """Tie the person's kept "before" score to the session that just started on this treadmill."""
-        kept = self._pain_before.pop((runner.treadmill_id, user_id), None)
-        if kept is None:
+        engine = runner.engine
+        current = engine.session_id if engine is not None and engine.user_id == user_id else ""
+        session_id = current or None  # as `record` ties a "before" score: to the person's session here
+        # The baseline the next morning is compared with: taken once, and recorded only when it is recent.
+        taken = self.store.take_before_pain(
+            runner.treadmill_id,
+            user_id,
+            session_id=session_id,
+            given_since=datetime.now(UTC) - BEFORE_PAIN_KEPT_FOR,
+        )
+        if taken is None:
             return
-        report, at = kept
-        if datetime.now(UTC) - at > BEFORE_PAIN_KEPT_FOR:
+        kept, recorded = taken
+        if recorded:
             log.info(
-                "[%s] before-session pain %d/10 for %s from %s is too old for this session; not recorded",
+                "[%s] before-session pain %d/10 for %s recorded for session %s",
                 runner.treadmill_id,
-                report.pain,
+                kept.pain,
                 user_id,
-                at.isoformat(timespec="seconds"),
+                session_id or "(none)",
             )
             return
-        # The baseline the next morning is compared with.
-        self.record(report, runner.engine)
+        log.info(
+            "[%s] before-session pain %d/10 for %s from %s is too old for this session; not recorded",
+            runner.treadmill_id,
+            kept.pain,
+            user_id,
+            kept.given_at.isoformat(timespec="seconds"),
+        )
 
     def record(self, command: RecordCommand, engine: SessionEngine | None = None) -> str | None:
         """Keep a screening, a clearance or a pain report in the history the next plan is made from;
