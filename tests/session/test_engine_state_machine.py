@@ -136,7 +136,9 @@ class EngineMachine(RuleBasedStateMachine):
         assert not problems, problems
         self._check_commanded_speeds(out)
         self.pending.extend(c.kind for c in issued)
-        self._track_overspeed(event, out, phase_before, envelope_before, limit_before)
+        self._track_overspeed(
+            event, out, phase_before, envelope_before, limit_before, link_was_up=link_was_up
+        )
         return out
 
     def _model_limit(self) -> float:
@@ -161,7 +163,14 @@ class EngineMachine(RuleBasedStateMachine):
             assert issued[-1] <= self.engine.allowed_speed(self.now), f"{issued[-1]} above allowed"
 
     def _track_overspeed(
-        self, event: Event, out: list[Action], phase_before: Phase, envelope: float, limit: float
+        self,
+        event: Event,
+        out: list[Action],
+        phase_before: Phase,
+        envelope: float,
+        limit: float,
+        *,
+        link_was_up: bool,
     ) -> None:
         """Model of the overspeed rule, from the samples this test sent and the plan envelope's numbers.
 
@@ -173,15 +182,20 @@ class EngineMachine(RuleBasedStateMachine):
         the stretch was answered (the allowed speed commanded again, or in a pause a stop), and from that
         sample the session ends within the grace period unless a sample back within the limit ends the
         episode. A stop does not end it: a belt that ignores the stop in a pause must end the session. A
-        pause or a new start/resume begins a fresh stretch.
+        pause or a new start/resume begins a fresh stretch, except the pause a link reported up while it
+        was up makes: no data was lost, so the engine keeps the belt's grace clock through it (a fresh one
+        for every such report would let a fast belt run on), and the stop that turn sends answers it.
         """
         engine = self.engine
         plan = engine.plan
+        repaused = isinstance(event, LinkUp) and link_was_up
         fresh_start = isinstance(event, Start | Resume) or (
-            engine.phase is Phase.PAUSED and phase_before is not Phase.PAUSED
+            engine.phase is Phase.PAUSED and phase_before is not Phase.PAUSED and not repaused
         )
         if engine.phase not in CONTROLLED or not engine.link_up or fresh_start:
             self.over_since, self.answered = None, False
+        elif repaused:
+            self.answered = self.answered or bool(commands(out))
         elif isinstance(event, Telemetry) and event.at == self.now and plan is not None:
             tolerance = plan.overspeed_tolerance_kmh + 1e-9
             if event.speed_kmh <= envelope + tolerance:
