@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from retrowalk.cli import main
 from retrowalk.cli.failures import failure_sentence
 from retrowalk.errors import RefusedError
 from retrowalk.mqtt.commands import PlanRequest, ScreeningCommand
+from tests.kiosk.browser.rig import kiosk_config
 
 BIN = Path(sys.executable).parent
 
@@ -339,12 +341,14 @@ def test_other_failures_are_one_sentence_too() -> None:
     assert failure_sentence(denied) == (
         "/srv/retrowalk.sqlite3: permission denied; check the path, its permissions and free disk space"
     )
-    assert failure_sentence(ConnectionRefusedError(111, "Connection refused")) == (
-        "the system said: connection refused; run the command again with --log-level DEBUG to see where"
+    # The option goes before the command: 'retrowalk kiosk ... --log-level DEBUG' is refused by argparse.
+    assert failure_sentence(ConnectionRefusedError(111, "Connection refused"), "kiosk") == (
+        "the system said: connection refused; run it again as 'retrowalk --log-level DEBUG kiosk ...' to "
+        "see where"
     )
-    assert failure_sentence(KeyError("tm9")) == (
-        "unexpected KeyError: 'tm9'; run the command again with --log-level DEBUG to see where it happened, "
-        "and report it"
+    assert failure_sentence(KeyError("tm9"), "serve") == (
+        "unexpected KeyError: 'tm9'; run it again as 'retrowalk --log-level DEBUG serve ...' to see where it "
+        "happened, and report it"
     )
 
 
@@ -360,3 +364,18 @@ def test_the_terminal_asks_within_the_start_commands_bounds() -> None:
     assert bounds("duration_cap_s") == (60, cli.MAX_SESSION_MIN * 60)
     age = ScreeningCommand.model_json_schema()["properties"]["age"]
     assert (age["minimum"], age["maximum"]) == (cli_args.MIN_AGE, cli_args.MAX_AGE)
+
+
+def test_a_second_kiosk_on_a_busy_port_says_how_to_rerun_it_for_the_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hint is followed literally: the option it names goes before the command, where argparse takes
+    it."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        config = kiosk_config(tmp_path / "kiosk.toml", broker_port=1, http_port=busy.getsockname()[1])
+        assert main(["kiosk", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("retrowalk: the system said: ")
+    assert err.endswith("; run it again as 'retrowalk --log-level DEBUG kiosk ...' to see where\n")

@@ -198,7 +198,9 @@ def test_a_clearance_lets_a_screened_yes_start(
             "--until: input should be a valid date in the format yyyy-mm-dd, month value is outside "
             "expected range of 1-12",
         ),
-        (("--by", ""), "--by: string should have at least 1 character"),
+        (("--by", ""), "--by: must name someone (it is blank)"),
+        (("--by", "   "), "--by: must name someone (it is blank)"),
+        (("--by", "x" * 101), "--by: string should have at most 100 characters"),
         (("--by", "Dr. Lind", "--note", "x" * 501), "--note: string should have at most 500 characters"),
     ],
 )

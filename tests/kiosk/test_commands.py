@@ -212,6 +212,12 @@ async def test_staff_log_in_see_every_treadmill_and_record_a_clearance(mosquitto
         cookie = login.cookies["rw_staff"]
         assert cookie["httponly"]
         assert cookie["samesite"] == "Strict"
+        assert (await login.json())["signed_in_before"] is False
+        # Signing in again (a form that signs in for one action): the session is kept, not replaced, so
+        # the form's sign-out after its action ends nothing it did not start.
+        again = await staff.post("/staff/login", json={"password": STAFF_PASSWORD})
+        assert (again.status, await again.json()) == (200, {"staff": True, "signed_in_before": True})
+        assert "rw_staff" not in again.cookies
         async with sse(staff, "/staff/events") as overview:
             await overview.until(lambda: overview.of("snapshot"), "the staff snapshot")
             ids = [t["treadmill_id"] for t in overview.of("snapshot")[0]["treadmills"]]

@@ -245,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError as err:
         if stdout_reader_gone():
             raise  # quiet_when_reader_leaves ends the command quietly: the reader (`| head`) has left
-        return report_failure(err)
+        return report_failure(err, args.command)
     except Exception as err:  # noqa: BLE001 - every failure ends as one sentence, the traceback at DEBUG
-        return report_failure(err)
+        return report_failure(err, args.command)
 
 
 def _dispatch(args: Any) -> int:

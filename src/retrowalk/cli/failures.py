@@ -47,8 +47,11 @@ def root_cause(err: BaseException) -> BaseException:
     return next((leaf for leaf in leaves if isinstance(leaf, RetrowalkError)), leaves[0])
 
 
-def failure_sentence(err: BaseException) -> str:
-    """One sentence (no traceback) for an error that ended a command."""
+def failure_sentence(err: BaseException, command: str = "COMMAND") -> str:
+    """One sentence (no traceback) for an error that ended a command (``command``: its name, for the
+    hint that reruns it with the traceback)."""
+    # --log-level is an option of `retrowalk` itself: after the command's name argparse refuses it.
+    rerun = f"run it again as 'retrowalk --log-level DEBUG {command} ...'"
     cause = root_cause(err)
     if isinstance(cause, RetrowalkError):
         return str(cause) or type(cause).__name__
@@ -62,15 +65,13 @@ def failure_sentence(err: BaseException) -> str:
         what = (cause.strerror or str(cause) or type(cause).__name__).lower()
         if cause.filename:
             return f"{cause.filename}: {what}; check the path, its permissions and free disk space"
-        return f"the system said: {what}; run the command again with --log-level DEBUG to see where"
-    return (
-        f"unexpected {type(cause).__name__}: {cause}; run the command again with --log-level DEBUG "
-        "to see where it happened, and report it"
-    )
+        return f"the system said: {what}; {rerun} to see where"
+    return f"unexpected {type(cause).__name__}: {cause}; {rerun} to see where it happened, and report it"
 
 
-def report_failure(err: BaseException) -> int:
-    """Print the sentence (and, at DEBUG, the traceback); return the exit status."""
+def report_failure(err: BaseException, command: str) -> int:
+    """Print the sentence (and, at DEBUG, the traceback) for the failed ``command``; return the exit
+    status."""
     log.debug("the command failed", exc_info=err)
-    print(f"retrowalk: {failure_sentence(err)}", file=sys.stderr)
+    print(f"retrowalk: {failure_sentence(err, command)}", file=sys.stderr)
     return EXIT_FAILED

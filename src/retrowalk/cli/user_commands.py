@@ -338,24 +338,9 @@ def record_clearance(router: CommandRouter, args: argparse.Namespace) -> None:
     )
     router.record(command)
     print(f"recorded: {clearance_line(router.store, args.user)}")
-    if not _clearance_counts(router, args.user):
-        # Kept all the same (a clinician may clear ahead of time), but it must not look like it did
-        # anything: the plan stays the one the sessions earned.
-        print(
-            f"nothing to clear for {args.user}: no screening answer is 'yes' and the pain rule has not "
-            "sent them to a clinician, so this clearance changes nothing (a later 'yes' or referral needs "
-            "a new one)"
-        )
-
-
-def _clearance_counts(router: CommandRouter, user: str) -> bool:
-    """Whether the progression rule counts the newest clearance: it cleared a "yes" or a referral."""
-    latest = router.store.latest_clearance(user)
-    try:
-        progression, _ = router.progression_for(user)
-    except PlanError:
-        return False  # no screening answers yet: nothing a clearance could clear
-    return latest is not None and progression.cleared_at == latest.at
+    note = router.clearance_note(args.user)
+    if note is not None:
+        print(note)
 
 
 def screening_status(store: Store, user: str) -> ScreeningDecision:

@@ -31,6 +31,7 @@ from retrowalk.kiosk.mirror import Listener, Mirror, PageMessage
 from retrowalk.kiosk.settings import KioskSettings
 from retrowalk.mqtt.commands import COMMAND_ADAPTER
 from retrowalk.mqtt.payloads import UserId
+from retrowalk.validation_text import problem_message
 
 __all__ = ["HEARTBEAT_S", "HTTP_STATUS_OF_REPLY", "MEMBER_COMMANDS", "RETRY_MS", "STATIC_DIR", "KioskWeb"]
 
@@ -205,7 +206,7 @@ class KioskWeb:
             command = COMMAND_ADAPTER.validate_json(json.dumps(body))
         except ValidationError as err:
             errors = [
-                {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
+                {"loc": ".".join(str(p) for p in e["loc"]), "msg": problem_message(e), "type": e["type"]}
                 for e in err.errors(include_url=False, include_input=False)
             ]
             refuse(
@@ -232,7 +233,7 @@ class KioskWeb:
             command.type,
             command.command_id,
             reply.status,
-            f" ({reply.reason})" if reply.reason else "",
+            f" ({reply.reason or reply.note})" if reply.reason or reply.note else "",
             extra={"treadmill": treadmill_id},
         )
         return web.json_response(
@@ -296,7 +297,12 @@ class KioskWeb:
         if session_id is None:
             log.warning("kiosk: a staff login with a wrong password from %s", request.remote)
             refuse(401, "unauthorized", "wrong password")
-        response = web.json_response({"staff": True})
+        if self.access.is_staff(request):
+            # Already signed in (the overview open in another tab, say): that session is kept, so that a
+            # form that signs in for one action and out after it does not end it.
+            self.access.end_session(session_id)
+            return web.json_response({"staff": True, "signed_in_before": True})
+        response = web.json_response({"staff": True, "signed_in_before": False})
         response.set_cookie(
             STAFF_COOKIE,
             session_id,

@@ -34,6 +34,7 @@ from retrowalk.mqtt.aiomqtt_private import AckCheckingClient, PublishRefusedErro
 from retrowalk.mqtt.commands import (
     Answer,
     ClearanceCommand,
+    ClearanceRecorded,
     CommandHandler,
     CommandReply,
     InvalidCommandError,
@@ -551,6 +552,8 @@ def _answered(answer: Answer | None) -> dict[str, Any]:
             return {"member": answer}
         case PainRecorded():
             return {"session_id": answer.session_id}
+        case ClearanceRecorded():
+            return {"note": answer.note}
     return {}
 
 

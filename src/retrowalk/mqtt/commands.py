@@ -11,15 +11,26 @@ import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 from retrowalk.errors import RefusalCode, RefusedError
 from retrowalk.mqtt.payloads import PlanInfo, UserId, utc_now
+from retrowalk.validation_text import problem_message
 
 __all__ = [
+    "CLEARED_BY_MAX_LENGTH",
     "COMMAND_ADAPTER",
     "Answer",
     "ClearanceCommand",
+    "ClearanceRecorded",
     "Command",
     "CommandHandler",
     "CommandId",
@@ -129,12 +140,28 @@ class ScreeningCommand(_Command):
     recent_knee_surgery: bool
 
 
+def _not_blank(text: str) -> str:
+    if not text:
+        raise ValueError("must name someone (it is blank)")
+    return text
+
+
+# The longest "who cleared the person" a clearance carries; the kiosk page's input allows as much.
+CLEARED_BY_MAX_LENGTH = 100
+
+
 class ClearanceCommand(_Command):
     type: Literal["clearance"]
     user_id: UserId
-    cleared_by: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    # Stripped, and refused when nothing is left: a clearance must say who gave it ("by    " names no one).
+    cleared_by: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=CLEARED_BY_MAX_LENGTH),
+        AfterValidator(_not_blank),
+        Field(json_schema_extra={"minLength": 1}),
+    ]
     valid_until: date | None = None
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
 
 
 class MemberCommand(_Command):
@@ -209,8 +236,16 @@ class PainRecorded(BaseModel):
     session_id: str | None
 
 
+class ClearanceRecorded(BaseModel):
+    """The answer to an accepted `clearance`: what a person should know about it (null: nothing)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    note: str | None
+
+
 # What a handler may answer an accepted command with, beside nothing.
-Answer = MemberInfo | PainRecorded
+Answer = MemberInfo | PainRecorded | ClearanceRecorded
 
 
 class CommandReply(BaseModel):
@@ -237,6 +272,11 @@ class CommandReply(BaseModel):
         description="the session an accepted `pain_report` or `walker_pain_report` was recorded for; null "
         "for other commands and for a `before` score kept until the person's start",
     )
+    note: str | None = Field(
+        default=None,
+        description="for an accepted `clearance`, what it does not do (it clears nothing: no screening "
+        "answer is 'yes' and no referral); null otherwise",
+    )
 
 
 class CommandHandler(Protocol):
@@ -262,7 +302,7 @@ class InvalidCommandError(RefusedError):
 
 def _issues(exc: ValidationError) -> list[ValidationIssue]:
     return [
-        ValidationIssue(loc=".".join(str(p) for p in err["loc"]), msg=err["msg"], type=err["type"])
+        ValidationIssue(loc=".".join(str(p) for p in err["loc"]), msg=problem_message(err), type=err["type"])
         for err in exc.errors(include_url=False, include_input=False)
     ]
 

@@ -48,6 +48,7 @@ __all__ = [
     "clearance_expired",
     "counted_clearances",
     "in_api_names",
+    "nothing_to_clear",
     "running_refusal",
     "utc_minute",
 ]
@@ -91,6 +92,14 @@ def running_refusal(running: OpenSession, when: str, session_option: str = "sess
         f"prompt, and {when.replace('_', '-')} pain once it has ended. For an earlier session, name it with "
         f"{session_option}. (If no retrowalk is running now, it stopped during that session and closes it "
         "when it starts again.)"
+    )
+
+
+def nothing_to_clear(user_id: str) -> str:
+    """What a clearance that clears nothing is told, at the terminal and in the MQTT reply alike."""
+    return (
+        f"nothing to clear for {user_id}: no screening answer is 'yes' and the pain rule has not sent them "
+        "to a clinician, so this clearance changes nothing (a later 'yes' or referral needs a new one)"
     )
 
 
@@ -155,8 +164,10 @@ class CommandRouter:
                     # The engine decides whether it ends the session (its session, its user, the threshold).
                     await runner.submit(ev.PainReported(command.user_id, command.pain))
                 return recorded
-            case mc.ScreeningCommand() | mc.ClearanceCommand():
+            case mc.ScreeningCommand():
                 self.record(command)
+            case mc.ClearanceCommand():
+                return self._clearance(treadmill_id, command)
             case mc.MemberCommand():
                 return self.member_info(command.user_id, runner)
             case mc.SelectWalkerCommand():
@@ -167,6 +178,29 @@ class CommandRouter:
                 return self._walker_pain(runner, command)
 
         return None
+
+    def _clearance(self, treadmill_id: str, command: mc.ClearanceCommand) -> mc.ClearanceRecorded:
+        self.record(command)
+        note = self.clearance_note(command.user_id)
+        log.info(
+            "[%s] clearance for %s by %s recorded%s",
+            treadmill_id,
+            command.user_id,
+            command.cleared_by,
+            f"; {note}" if note else "",
+        )
+        return mc.ClearanceRecorded(note=note)
+
+    def clearance_note(self, user_id: str) -> str | None:
+        """Why the person's newest clearance changes nothing (None when it counts): kept all the same (a
+        clinician may clear ahead of time), but it must not look as if it did something."""
+        latest = self.store.latest_clearance(user_id)
+        try:
+            progression, _ = self.progression_for(user_id)
+        except PlanError:
+            return nothing_to_clear(user_id)  # no screening answers yet: nothing a clearance could clear
+        counts = latest is not None and progression.cleared_at == latest.at
+        return None if counts else nothing_to_clear(user_id)
 
     def member_info(self, user_id: str, runner: TreadmillRunner) -> mc.MemberInfo:
         """What a kiosk shows a signed-in person: whether screening lets them walk, the plan a start

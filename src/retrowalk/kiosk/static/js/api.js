@@ -110,9 +110,27 @@ export class LiveStream {
   }
 }
 
-// The kiosk's own words when it refuses a request: {"error": ..., "message": ...}.
+// The kiosk's own words when it refuses a request: {"error": ..., "message": ...}, with the fields it
+// found wrong ("errors") when it checked a command against the API.
 function refusalText(body, status) {
-  return (body && (body.reason || body.message || body.error)) || `the kiosk answered ${status}`;
+  const words = (body && (body.reason || body.message || body.error)) || `the kiosk answered ${status}`;
+  return withFieldErrors(words, body?.errors);
+}
+
+// "cleared_by: String should have at most 100 characters (why)": which field and what is wrong with
+// it come first, since that is what the person can fix. A location's first part is the command's type.
+function withFieldErrors(words, errors) {
+  if (!Array.isArray(errors) || errors.length === 0) return words;
+  const problems = errors.map((error) => {
+    const field = String(error.loc ?? "").split(".").slice(1).join(".") || String(error.loc ?? "");
+    return field ? `${field}: ${error.msg}` : String(error.msg);
+  });
+  return `${problems.join("; ")} (${words})`;
+}
+
+// Why the service or the kiosk did not do a command, in words for the person.
+export function replyReason(reply) {
+  return withFieldErrors(reply.reason ?? reply.status, reply.errors);
 }
 
 // Whether the stream's URL is refused (401, 403, 404) and why; null when it is not (or unreachable).

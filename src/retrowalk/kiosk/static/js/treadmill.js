@@ -2,7 +2,7 @@
 // streams (the service's retained state, availability, telemetry, events) and from what the person
 // has done on this page (signed in, answered, reported pain). The service decides everything that
 // matters for safety; this page only asks and shows.
-import { CommandSender, LiveStream, getJson, postJson, treadmillIdFromPath } from "./api.js";
+import { CommandSender, LiveStream, getJson, postJson, replyReason, treadmillIdFromPath } from "./api.js";
 import { SpeedChart, drawHistoryChart } from "./charts.js";
 import { ALARMS, cueAt, endReasonWords, kmh, minutesSeconds, planKmh, phaseWords } from "./words.js";
 import { announce, beep } from "./sound.js";
@@ -226,6 +226,8 @@ function showCommandMessage(text) {
   const box = $("command-message");
   box.textContent = text;
   box.hidden = !text;
+  // It sits above the screen: a form low on a long screen would otherwise hide the answer to its button.
+  if (text) box.scrollIntoView({ block: "nearest" });
 }
 
 // ---- what the kiosk streams -----------------------------------------------------------------------
@@ -341,7 +343,7 @@ async function send(type, fields = {}) {
 // Why a command is not done, for the person; with no answer in time it may still happen, so say what
 // asking again does.
 function notDone(type, reply) {
-  if (!reply.unsettled) return `Not done: ${reply.reason ?? reply.status}`;
+  if (!reply.unsettled) return `Not done: ${replyReason(reply)}`;
   if (type === "stop") return "No answer from the treadmill service in time: press Stop again, or use the treadmill's own STOP key.";
   return "No answer from the treadmill service in time: it may still do it. Tap again to ask again (it will not be done twice).";
 }
@@ -423,6 +425,13 @@ async function start() {
 async function sendScreening(event) {
   event.preventDefault();
   const form = event.target;
+  const age = $("age");
+  // An age out of range (200, -3) is answered: say what the service takes (the input's bounds are the
+  // API's), not that a question is missing.
+  if (age.validity.rangeUnderflow || age.validity.rangeOverflow || age.validity.stepMismatch) {
+    showCommandMessage(`Please give an age from ${age.min} to ${age.max}.`);
+    return;
+  }
   if (!form.checkValidity()) {
     showCommandMessage("Please answer every question.");
     return;
@@ -444,30 +453,32 @@ async function sendScreening(event) {
 }
 
 // Staff record a clinician's clearance on this screen: their password opens a staff session, and the
-// clearance goes to the staff command topic through it.
+// clearance goes to the staff command topic through it. A staff session this browser had already (the
+// overview open in another tab) is kept: only one the form opened is closed after it.
 async function sendClearance(event) {
   event.preventDefault();
   const form = event.target;
-  if (!form.checkValidity()) {
+  const data = new FormData(form);
+  const clearedBy = String(data.get("cleared_by") ?? "").trim();
+  if (!form.checkValidity() || !clearedBy) {
     showCommandMessage("Please fill in who cleared this person, until when, and the staff password.");
     return;
   }
-  const data = new FormData(form);
   const login = await postJson("/staff/login", { password: data.get("staff_password") });
   if (login.status !== "accepted") {
-    showCommandMessage(`Not recorded: ${login.reason ?? login.status}`);
+    showCommandMessage(`Not recorded: ${replyReason(login)}`);
     return;
   }
   const clearance = {
     type: "clearance",
     user_id: page.member.user_id,
-    cleared_by: data.get("cleared_by"),
+    cleared_by: clearedBy,
     valid_until: data.get("valid_until"),
   };
   const reply = await commands.send(`/staff${base}/command`, clearance, { prefix: "staff" });
-  await postJson("/staff/logout", {});
+  if (!login.signed_in_before) await postJson("/staff/logout", {});
   if (reply.status !== "accepted") {
-    showCommandMessage(reply.unsettled ? notDone("clearance", reply) : `Not recorded: ${reply.reason ?? reply.status}`);
+    showCommandMessage(reply.unsettled ? notDone("clearance", reply) : `Not recorded: ${replyReason(reply)}`);
     return;
   }
   form.reset();
