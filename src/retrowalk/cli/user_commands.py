@@ -24,16 +24,10 @@ from retrowalk.config import Settings, load_config
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt.payloads import UserId, kmh_text
-from retrowalk.service.commands import (
-    CommandRouter,
-    RecordCommand,
-    clearance_expired,
-    counted_clearances,
-    running_refusal,
-    utc_minute,
-)
+from retrowalk.service.commands import CommandRouter, RecordCommand
+from retrowalk.service.member_messages import running_refusal, utc_minute
 from retrowalk.service.publish import plan_info
-from retrowalk.service.records import screening_record
+from retrowalk.service.records import clearance_expired, counted_clearances, screening_record
 from retrowalk.session.grid import FittedPlan
 from retrowalk.session.history import PainReport, PainTiming
 from retrowalk.session.plan import SessionPlan, TreadmillCaps

@@ -18,11 +18,17 @@ from pydantic import ValidationError
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
+from retrowalk.service.member_messages import nothing_to_clear, running_refusal
 from retrowalk.service.publish import plan_info
-from retrowalk.service.records import clearance_record, pain_report, screening_record, session_record
+from retrowalk.service.records import (
+    counted_clearances,
+    pain_report,
+    screening_record,
+    session_record,
+)
 from retrowalk.session import events as ev
 from retrowalk.session.grid import FittedPlan, asked_plan, fit_plan_to_grid
-from retrowalk.session.history import Clearance, PainReport
+from retrowalk.session.history import PainReport
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, UserProfile, validate_plan
 from retrowalk.session.progression import Progression, next_plan
 from retrowalk.session.screening import require_screening_passed, user_profile
@@ -42,16 +48,7 @@ if TYPE_CHECKING:
     from retrowalk.service.runner import TreadmillRunner
     from retrowalk.session.engine import SessionEngine
 
-__all__ = [
-    "CommandRouter",
-    "RecordCommand",
-    "clearance_expired",
-    "counted_clearances",
-    "in_api_names",
-    "nothing_to_clear",
-    "running_refusal",
-    "utc_minute",
-]
+__all__ = ["CommandRouter", "RecordCommand", "in_api_names"]
 
 log = logging.getLogger(__name__)
 
@@ -76,45 +73,6 @@ def in_api_names(reason: str) -> str:
     for internal, api in _API_NAMES.items():
         reason = re.sub(rf"\b{internal}\b", api, reason)
     return reason
-
-
-def utc_minute(moment: datetime) -> str:
-    """A moment as `retrowalk user show` and `user history` write it: 2026-12-01 17:46 UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def running_refusal(running: OpenSession, when: str, session_option: str = "session_id") -> str:
-    """Why an `after` or `next_morning` report naming no session is refused while the person walks;
-    ``session_option`` is how the asker names a session (the API's field, the terminal's option)."""
-    return (
-        f"nothing recorded: {running.user_id}'s session {running.session_id} on {running.treadmill_id}, "
-        f"started {utc_minute(running.started_at)}, is still running; pain during it belongs at its own "
-        f"prompt, and {when.replace('_', '-')} pain once it has ended. For an earlier session, name it with "
-        f"{session_option}. (If no retrowalk is running now, it stopped during that session and closes it "
-        "when it starts again.)"
-    )
-
-
-def nothing_to_clear(user_id: str) -> str:
-    """What a clearance that clears nothing is told, at the terminal and in the MQTT reply alike."""
-    return (
-        f"nothing to clear for {user_id}: no screening answer is 'yes' and the pain rule has not sent them "
-        "to a clinician, so this clearance changes nothing (a later 'yes' or referral needs a new one)"
-    )
-
-
-def clearance_expired(clearance: StoredClearance) -> bool:
-    """Past its last valid day (`valid_until`, a UTC date), a clearance no longer lets anyone start."""
-    return clearance.valid_until is not None and clearance.valid_until < datetime.now(UTC).date()
-
-
-def counted_clearances(store: Store, user_id: str) -> list[Clearance]:
-    """The person's clearances the screening and pain rules may count, oldest first: an expired one clears
-    nobody, and neither do those before it (the clinician's latest word was time-limited)."""
-    counted: list[Clearance] = []
-    for clearance in store.clearances_for_user(user_id):
-        counted = [] if clearance_expired(clearance) else [*counted, clearance_record(clearance)]
-    return counted
 
 
 class CommandRouter:

@@ -7,14 +7,23 @@ be wrong.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pydantic import ValidationError
 
 from retrowalk.session.events import EndReason
 from retrowalk.session.history import Clearance, PainReport, PainTiming, ScreeningAnswers, SessionRecord
 from retrowalk.session.plan import SessionPlan
-from retrowalk.storage import StoredClearance, StoredPainReport, StoredScreening, StoredSession
+from retrowalk.storage import Store, StoredClearance, StoredPainReport, StoredScreening, StoredSession
 
-__all__ = ["clearance_record", "pain_report", "screening_record", "session_record"]
+__all__ = [
+    "clearance_expired",
+    "clearance_record",
+    "counted_clearances",
+    "pain_report",
+    "screening_record",
+    "session_record",
+]
 
 
 def session_record(row: StoredSession) -> SessionRecord | None:
@@ -68,3 +77,17 @@ def screening_record(row: StoredScreening) -> ScreeningAnswers:
 
 def clearance_record(row: StoredClearance) -> Clearance:
     return Clearance(user_id=row.user_id, cleared_at=row.at, cleared_by=row.cleared_by, note=row.note or "")
+
+
+def clearance_expired(clearance: StoredClearance) -> bool:
+    """Past its last valid day (`valid_until`, a UTC date), a clearance no longer lets anyone start."""
+    return clearance.valid_until is not None and clearance.valid_until < datetime.now(UTC).date()
+
+
+def counted_clearances(store: Store, user_id: str) -> list[Clearance]:
+    """The person's clearances the screening and pain rules may count, oldest first: an expired one clears
+    nobody, and neither do those before it (the clinician's latest word was time-limited)."""
+    counted: list[Clearance] = []
+    for clearance in store.clearances_for_user(user_id):
+        counted = [] if clearance_expired(clearance) else [*counted, clearance_record(clearance)]
+    return counted

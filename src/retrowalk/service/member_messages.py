@@ -1,0 +1,35 @@
+"""Sentences about a member's records that the service's router and the terminal commands both say, so
+that a kiosk, Home Assistant and `retrowalk user` read the same words for the same case."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from retrowalk.storage import OpenSession
+
+__all__ = ["nothing_to_clear", "running_refusal", "utc_minute"]
+
+
+def utc_minute(moment: datetime) -> str:
+    """A moment as `retrowalk user show` and `user history` write it: 2026-12-01 17:46 UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def running_refusal(running: OpenSession, when: str, session_option: str = "session_id") -> str:
+    """Why an `after` or `next_morning` report naming no session is refused while the person walks;
+    ``session_option`` is how the asker names a session (the API's field, the terminal's option)."""
+    return (
+        f"nothing recorded: {running.user_id}'s session {running.session_id} on {running.treadmill_id}, "
+        f"started {utc_minute(running.started_at)}, is still running; pain during it belongs at its own "
+        f"prompt, and {when.replace('_', '-')} pain once it has ended. For an earlier session, name it with "
+        f"{session_option}. (If no retrowalk is running now, it stopped during that session and closes it "
+        "when it starts again.)"
+    )
+
+
+def nothing_to_clear(user_id: str) -> str:
+    """What a clearance that clears nothing is told, at the terminal and in the MQTT reply alike."""
+    return (
+        f"nothing to clear for {user_id}: no screening answer is 'yes' and the pain rule has not sent them "
+        "to a clinician, so this clearance changes nothing (a later 'yes' or referral needs a new one)"
+    )
