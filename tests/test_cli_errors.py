@@ -107,12 +107,17 @@ def argparse_refusal(args: list[str], capsys: pytest.CaptureFixture[str]) -> str
         (
             ["session", "start", "-c", "x.toml", "--user", ""],
             "retrowalk session start: error: argument --user: '' is not a user name: use 1 to 64 printable "
-            "characters",
+            "characters, not blank and not beginning or ending with a space",
+        ),
+        (
+            ["session", "start", "-c", "x.toml", "--user", " ann"],
+            "retrowalk session start: error: argument --user: ' ann' is not a user name: use 1 to 64 "
+            "printable characters, not blank and not beginning or ending with a space",
         ),
         (
             ["session", "start", "-c", "x.toml", "--user", "a\tb"],
             "retrowalk session start: error: argument --user: 'a\\tb' is not a user name: use 1 to 64 "
-            "printable characters",
+            "printable characters, not blank and not beginning or ending with a space",
         ),
         (
             ["session", "start", "-c", "x.toml", "--user", "ann", "--screening", "70,yes,no"],

@@ -431,7 +431,7 @@ def test_a_pain_score_before_the_session_out_of_range_refuses_the_start_before_a
 
 
 @pytest.mark.parametrize("action", ["show", "history", "screening"])
-@pytest.mark.parametrize("name", ["tab\there", "", "x" * 65])
+@pytest.mark.parametrize("name", ["tab\there", "", "x" * 65, "   ", " ann", "ann "])
 def test_a_name_no_record_could_carry_is_refused(
     config: Path, capsys: pytest.CaptureFixture[str], action: str, name: str
 ) -> None:
@@ -439,7 +439,8 @@ def test_a_name_no_record_could_carry_is_refused(
     out, err = capsys.readouterr()
     assert (code, out) == (2, "")
     assert err == (
-        "retrowalk: --user takes a name of 1 to 64 characters without control characters (tabs, newlines)\n"
+        "retrowalk: --user takes a name of 1 to 64 characters without control characters (tabs, newlines), "
+        "not blank and not beginning or ending with a space\n"
     )
 
 

@@ -129,6 +129,7 @@ REFUSED_REQUESTS: dict[str, tuple[str, dict[str, Any], int, str]] = {
     "start before sign-in": (COMMAND, {"json": {**STOP, "type": "start"}}, 409, "not_signed_in"),
     "sign-in with a control character": ("/t/tm0/sign-in", {"json": {"user_id": "ann\n"}}, 400, "malformed"),
     "sign-in with a number": ("/t/tm0/sign-in", {"json": {"user_id": 7}}, 400, "malformed"),
+    "sign-in with a blank name": ("/t/tm0/sign-in", {"json": {"user_id": "  "}}, 400, "malformed"),
     "staff command without login": ("/staff/t/tm0/command", {"json": STOP}, 401, "unauthorized"),
     "wrong staff password": ("/staff/login", {"json": {"password": "not it at all"}}, 401, "unauthorized"),
 }

@@ -190,6 +190,8 @@ BAD_PAYLOADS: list[tuple[str, bytes, str | None, str]] = [
         "b5",
         "plan.max_speed_kmh",
     ),
+    ("blank user id", json.dumps({**START, "user_id": "   "}).encode(), "b5", "must not be blank"),
+    ("padded user id", json.dumps({**START, "user_id": "ann "}).encode(), "b5", "begin or end with a space"),
     ("bad command id", b'{"command_id": "a/b#", "type": "stop"}', None, "command_id"),
     ("oversized", b'{"command_id": "b7", "type": "stop", "pad": "' + b"x" * 17000 + b'"}', None, "limit"),
 ]

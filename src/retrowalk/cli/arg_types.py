@@ -45,9 +45,10 @@ def number_between(low: float, high: float, unit: str) -> Callable[[str], float]
 
 def user_id(text: str) -> str:
     """An argparse type for ``--user``: the name history and progression are kept under."""
-    if not 1 <= len(text) <= MAX_USER_CHARS or not text.isprintable():
+    if not 1 <= len(text) <= MAX_USER_CHARS or not text.isprintable() or text != text.strip():
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a user name: use 1 to {MAX_USER_CHARS} printable characters"
+            f"{text!r} is not a user name: use 1 to {MAX_USER_CHARS} printable characters, not blank and "
+            "not beginning or ending with a space"
         )
     return text
 

@@ -186,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
         _USER_ID.validate_python(args.user)
     except ValidationError:
         raise RefusedError(
-            "--user takes a name of 1 to 64 characters without control characters (tabs, newlines)"
+            "--user takes a name of 1 to 64 characters without control characters (tabs, newlines), not "
+            "blank and not beginning or ending with a space"
         ) from None
     settings = load_config(args.config)
     writes = args.user_command in ("pain", "screening", "clear")

@@ -252,7 +252,7 @@ class KioskWeb:
         try:
             user_id = _USER_ID_ADAPTER.validate_python(body["user_id"], strict=True)
         except ValidationError as err:
-            refuse(400, "malformed", f"user_id: {err.errors()[0]['msg']}")
+            refuse(400, "malformed", f"user_id: {problem_message(err.errors()[0])}")
         self.access.end_session(request.cookies.get(member_cookie(treadmill_id)))
         session_id = self.access.sign_in(treadmill_id, user_id)
         response = web.json_response({"user_id": user_id})

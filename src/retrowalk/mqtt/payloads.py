@@ -52,7 +52,18 @@ __all__ = [
 # A treadmill id becomes a topic level: no '/', '+', '#', and short enough for client ids and ACLs.
 TREADMILL_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 TreadmillId = Annotated[str, StringConstraints(pattern=f"^{TREADMILL_ID_PATTERN}$")]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+
+
+def _unpadded(name: str) -> str:
+    if name != name.strip():
+        raise ValueError("must not be blank or begin or end with a space (' ann' and 'ann' are two people)")
+    return name
+
+
+# A person's name as the history keeps it: 1-64 characters, no control characters, not blank or padded.
+UserId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$"), AfterValidator(_unpadded)
+]
 PHASE_PATTERN = r"[a-z_]{1,32}"
 PhaseName = Annotated[str, StringConstraints(pattern=f"^{PHASE_PATTERN}$")]
 
