@@ -143,6 +143,15 @@ async def test_home_assistant_device_discovery(
         f"{PREFIX}treadmill/tm1/availability",
     ]
     assert config["availability_mode"] == "all"
+    # What the service alone knows stays readable while the treadmill is gone (the belt alert above all);
+    # what the treadmill reports or does keeps the device's availability.
+    service_only = {k for k, c in components.items() if "availability" in c}
+    readable = {"check_belt", "phase", "walking", "event", "last_end_reason", "walker", "pain_after"}
+    assert readable <= service_only
+    assert not service_only & {"speed", "elapsed", "remaining", "start", "pause", "resume", "stop"}
+    assert {str(components[k]["availability"]) for k in service_only} == {
+        str([{"topic": f"{PREFIX}service/svc1/availability"}])
+    }
     # Each telemetry field a sensor reads exists in the telemetry model.
     for key in by_platform["sensor"]:
         if components[key]["state_topic"].endswith("/telemetry"):

@@ -2,7 +2,9 @@
 
 Format: `<discovery_prefix>/device/<object_id>/config` with `dev` (device), `o` (origin) and `cmps`
 (components, each with its platform in `p`). Both the service's and the treadmill's availability topics
-are listed with mode `all`, so entities go unavailable when either the service or the treadmill does.
+are listed at the device level with mode `all`, so entities go unavailable when either the service or the
+treadmill does; the entities the service alone knows (see `_READABLE_WITHOUT_TREADMILL`) name only the
+service's availability, which Home Assistant then uses instead of the device's.
 
 Home Assistant's conventions this follows (checked against its own discovery schemas by a test):
 - Only availability, state and command topics are inherited from the device level; `qos` is not, so
@@ -83,6 +85,10 @@ class HaOrigin(_Ha):
     sw: str = __version__
 
 
+class HaAvailability(_Ha):
+    topic: str
+
+
 class _Component(_Ha):
     name: str
     unique_id: str
@@ -90,6 +96,9 @@ class _Component(_Ha):
     icon: str | None = None
     entity_category: EntityCategory | None = None
     qos: Literal[1] = 1
+    availability: list[HaAvailability] | None = Field(
+        default=None, description="replaces the device's availability for this entity alone"
+    )
 
 
 class HaSensor(_Component):
@@ -150,10 +159,6 @@ class HaNumber(_Component):
 HaComponent = Annotated[
     HaSensor | HaBinarySensor | HaEvent | HaButton | HaSelect | HaNumber, Field(discriminator="p")
 ]
-
-
-class HaAvailability(_Ha):
-    topic: str
 
 
 class HaDeviceDiscovery(_Ha):
@@ -240,6 +245,23 @@ _PAIN: tuple[tuple[str, str], ...] = (
     ("before", "Pain before"),
     ("after", "Pain after"),
     ("next_morning", "Pain next morning"),
+)
+# What "unavailable" means: Home Assistant cannot know the value now. Figures the treadmill reports
+# (speed, incline, distance, times, heart rate) and the buttons that drive its belt need the treadmill, so
+# they follow the device's availability (the service's and the treadmill's). What the service alone knows
+# stays readable while the treadmill is gone, or the alert that the link was lost mid-session would be
+# hidden exactly while it matters: the belt check, the phase, who is walking, the session events, the last
+# session's summary and id, the walker choice and the pain inputs (the service records those itself).
+_READABLE_WITHOUT_TREADMILL: frozenset[str] = frozenset(
+    {
+        "check_belt",
+        "phase",
+        "walking",
+        "event",
+        *(row.key for row in _SUMMARY_SENSORS),
+        "walker",
+        *(f"pain_{when}" for when, _ in _PAIN),
+    }
 )
 
 
@@ -333,6 +355,9 @@ def discovery_payload(
                 step=1,
                 icon="mdi:emoticon-sad-outline",
             )
+    service_only = [HaAvailability(topic=topics.service_availability)]
+    for key in _READABLE_WITHOUT_TREADMILL & components.keys():
+        components[key] = components[key].model_copy(update={"availability": service_only})
     return HaDeviceDiscovery(
         dev=HaDevice(
             ids=[object_id],
