@@ -57,6 +57,14 @@ def test_check_the_belt_stays_on_while_the_link_is_down(mosquitto: Mosquitto, tm
                 screening = {"command_id": "ha-screening-1", **healthy_screening("me")}
                 ha.call("mqtt", "publish", topic=COMMANDS, payload=json.dumps(screening), qos=1)
                 wait_for("the only walker chosen", lambda: value(ha, "select.retrowalk_home_walker") == "me")
+                # A refused input is shown: no session to report pain after yet.
+                ha.call("number", "set_value", entity_id="number.retrowalk_home_pain_after", value=3)
+                wait_for(
+                    "the refusal shown",
+                    lambda: (value(ha, "sensor.retrowalk_home_last_refusal") or "").startswith(
+                        "walker_pain_report: "
+                    ),
+                )
                 ha.call("button", "press", entity_id="button.retrowalk_home_start")
                 wait_for("the belt moving", lambda: float(value(ha, SPEED) or 0) > 0)
                 assert value(ha, CHECK_BELT) == "off"

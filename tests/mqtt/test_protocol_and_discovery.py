@@ -134,6 +134,7 @@ async def test_home_assistant_device_discovery(
     assert components["phase"]["device_class"] == "enum"
     assert "cool_down" in components["phase"]["options"]
     assert components["check_belt"]["device_class"] == "problem"
+    assert components["last_refusal"]["state_topic"] == f"{PREFIX}treadmill/tm1/last_refusal"
     # Statistics only of what is measured over time, never of countdowns and session figures.
     assert {k for k, c in components.items() if "state_class" in c} == {"speed", "incline", "heart_rate"}
     assert {c["object_id"] for c in components.values()} == {f"retrowalk_tm1_{k}" for k in components}
@@ -146,7 +147,16 @@ async def test_home_assistant_device_discovery(
     # What the service alone knows stays readable while the treadmill is gone (the belt alert above all);
     # what the treadmill reports or does keeps the device's availability.
     service_only = {k for k, c in components.items() if "availability" in c}
-    readable = {"check_belt", "phase", "walking", "event", "last_end_reason", "walker", "pain_after"}
+    readable = {
+        "check_belt",
+        "phase",
+        "walking",
+        "event",
+        "last_end_reason",
+        "last_refusal",
+        "walker",
+        "pain_after",
+    }
     assert readable <= service_only
     assert not service_only & {"speed", "elapsed", "remaining", "start", "pause", "resume", "stop"}
     assert {str(components[k]["availability"]) for k in service_only} == {

@@ -216,8 +216,8 @@ _LIVE_SENSORS: tuple[_SensorRow, ...] = (
     _SensorRow("walking", "Walking", "state", "{{ value_json.user_id if value_json.user_id else None }}",
                icon="mdi:account-arrow-left"),
 )  # fmt: skip
-# The latest session's summary (retained, so they have values after Home Assistant restarts) and the
-# session id, after the problem sensor and the event entity.
+# The latest session's summary (retained, so they have values after Home Assistant restarts), the session
+# id and the latest refused command, after the problem sensor and the event entity.
 _SUMMARY_SENSORS: tuple[_SensorRow, ...] = (
     _SensorRow("last_end_reason", "Last session end", "last_session", _always("end_reason"), "enum",
                icon="mdi:flag-checkered", options=tuple(reason.value for reason in EndReason)),
@@ -233,6 +233,9 @@ _SUMMARY_SENSORS: tuple[_SensorRow, ...] = (
     _SensorRow("session_id", "Session id", "state",
                "{{ value_json.session_id if value_json.session_id else None }}", icon="mdi:identifier",
                category="diagnostic"),
+    # A sensor's state holds at most 255 characters; the full reason is on the topic.
+    _SensorRow("last_refusal", "Last refusal", "last_refusal",
+               "{{ (value_json.command_type ~ ': ' ~ value_json.reason)[:255] }}", icon="mdi:cancel"),
 )  # fmt: skip
 # (key, name, payload, icon); never a speed: Home Assistant does not set speeds.
 _BUTTONS: tuple[tuple[str, str, str, str], ...] = (

@@ -7,7 +7,9 @@
 - `<prefix>treadmill/<id>/attention`: whether a person must check the belt (see
   :mod:`retrowalk.mqtt.attention`);
 - `<prefix>treadmill/<id>/last_session`: the latest session's summary, so the last-session sensors have
-  values after Home Assistant restarts.
+  values after Home Assistant restarts;
+- `<prefix>treadmill/<id>/last_refusal`: the latest refused command and why, since a refused button press
+  or pain input shows nothing else in Home Assistant.
 
 Everything goes through the bridge's retained store: re-published on every connection, an unchanged
 message is not sent again.
@@ -22,7 +24,7 @@ from typing import Protocol
 from retrowalk.errors import StorageError
 from retrowalk.mqtt import attention
 from retrowalk.mqtt.discovery import DeviceFacts, discovery_payload
-from retrowalk.mqtt.payloads import Attention, EventPayload, SessionSummary
+from retrowalk.mqtt.payloads import Attention, EventPayload, Refusal, SessionSummary
 from retrowalk.mqtt.telemetry_wire import TelemetryFields
 from retrowalk.mqtt.topics import Topics
 
@@ -85,6 +87,20 @@ class HomeAssistantView:
 
     def last_session(self, treadmill_id: str, summary_json: bytes) -> None:
         self._set_retained(self._topics.treadmill(treadmill_id, "last_session"), summary_json)
+
+    def refused(self, refusal: Refusal) -> None:
+        """A command was refused: say so in the log (the treadmill, the command's type and the reason; never
+        its payload) and on the retained topic Home Assistant's *Last refusal* sensor reads."""
+        log.info(
+            "%s command %s refused: %s",
+            refusal.command_type,
+            refusal.command_id,
+            refusal.reason,
+            extra={"treadmill": refusal.treadmill_id},
+        )
+        self._set_retained(
+            self._topics.treadmill(refusal.treadmill_id, "last_refusal"), refusal.model_dump_json().encode()
+        )
 
     def _announce(self, treadmill_id: str) -> None:
         if not self._discovery:
