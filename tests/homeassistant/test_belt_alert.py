@@ -1,6 +1,7 @@
-"""The belt alert in a real Home Assistant core (2025.4.4) while the treadmill's Bluetooth link is down
-during a session: *Check the belt* must be on for the whole outage, not unavailable with the treadmill,
-and the guide's notification automation (triggered by its going on) must fire once per loss."""
+"""What a home user sees in a real Home Assistant core (2025.4.4) when things go wrong or wait: *Check the
+belt* stays on (not unavailable with the treadmill) while the treadmill's Bluetooth link is down during a
+session, and the guide's notification automation fires once per loss; a refused pain input shows in
+*Last refusal*; *Pain before* shows the score kept for the next Start, and unknown once Start took it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ from tests.service.harness import healthy_screening
 from tests.service.served import reaped, retrowalk, treadsim, treadsim_serving
 
 from .home_assistant import HomeAssistant, ha_python
-from .test_real_home_assistant import COMMANDS, IN_SESSION, _watched, value, wait_for, write_home_config
+from .test_real_home_assistant import (
+    COMMANDS,
+    IN_SESSION,
+    _watched,
+    is_number,
+    value,
+    wait_for,
+    write_home_config,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.homeassistant, pytest.mark.dbus, pytest.mark.timeout(600)]
 
@@ -65,7 +74,14 @@ def test_check_the_belt_stays_on_while_the_link_is_down(mosquitto: Mosquitto, tm
                         "walker_pain_report: "
                     ),
                 )
+                # *Pain before* shows the score kept for the next Start, and nothing once Start took it.
+                pain_before = "number.retrowalk_home_pain_before"
+                assert value(ha, pain_before) == "unknown"
+                ha.call("number", "set_value", entity_id=pain_before, value=2)
+                wait_for("the before score kept", lambda: is_number(value(ha, pain_before)))
+                assert float(value(ha, pain_before) or 0) == 2
                 ha.call("button", "press", entity_id="button.retrowalk_home_start")
+                wait_for("the before score taken", lambda: value(ha, pain_before) == "unknown")
                 wait_for("the belt moving", lambda: float(value(ha, SPEED) or 0) > 0)
                 assert value(ha, CHECK_BELT) == "off"
                 assert value(ha, COUNTER) == "0"

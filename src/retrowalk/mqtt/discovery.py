@@ -154,6 +154,9 @@ class HaNumber(_Component):
     step: float
     mode: Literal["auto", "box", "slider"] = "box"
     retain: Literal[False] = False
+    state_topic: str | None = Field(
+        default=None, description="what the service holds; without it the number shows the value last sent"
+    )
 
 
 HaComponent = Annotated[
@@ -357,6 +360,9 @@ def discovery_payload(
                 max=10,
                 step=1,
                 icon="mdi:emoticon-sad-outline",
+                # Only a "before" score waits in the service (for the next Start): the number shows it, and
+                # unknown once a Start took it or it expired. The other two show the value last sent.
+                state_topic=topics.treadmill(treadmill_id, "pain_before") if when == "before" else None,
             )
     service_only = [HaAvailability(topic=topics.service_availability)]
     for key in _READABLE_WITHOUT_TREADMILL & components.keys():

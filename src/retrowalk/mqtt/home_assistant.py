@@ -4,6 +4,8 @@
   announced again whenever who may be started changes;
 - `<prefix>treadmill/<id>/walker`: the walker chosen for Home Assistant's Start (plain text, `None` when
   nobody is chosen);
+- `<prefix>treadmill/<id>/pain_before`: the "before" score kept for that walker's next Start (plain text,
+  `None` when there is none: taken by a Start, expired, or never given), the state of *Pain before*;
 - `<prefix>treadmill/<id>/attention`: whether a person must check the belt (see
   :mod:`retrowalk.mqtt.attention`);
 - `<prefix>treadmill/<id>/last_session`: the latest session's summary, so the last-session sensors have
@@ -39,6 +41,8 @@ class WalkerDirectory(Protocol):
     def startable_walkers(self) -> Sequence[str]: ...
 
     def chosen_walker(self, treadmill_id: str) -> str | None: ...
+
+    def kept_before_pain(self, treadmill_id: str) -> int | None: ...
 
 
 class HomeAssistantView:
@@ -109,6 +113,7 @@ class HomeAssistantView:
         try:
             walkers = tuple(directory.startable_walkers()) if directory is not None else ()
             chosen = directory.chosen_walker(treadmill_id) if directory is not None else None
+            kept = directory.kept_before_pain(treadmill_id) if directory is not None else None
         except StorageError as exc:
             # The bridge's callers must never see an exception; the last announcement stays up.
             log.error(
@@ -124,6 +129,8 @@ class HomeAssistantView:
         )
         if directory is not None:
             self._set_retained(self._topics.treadmill(treadmill_id, "walker"), str(chosen).encode())
+            # "None" is Home Assistant's default reset payload for a number: it shows unknown.
+            self._set_retained(self._topics.treadmill(treadmill_id, "pain_before"), str(kept).encode())
 
     def _update_attention(self, current: Attention, updated: Attention) -> None:
         if updated is current:
