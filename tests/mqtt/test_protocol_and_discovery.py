@@ -85,8 +85,8 @@ class _Walkers:
     def chosen_walker(self, treadmill_id: str) -> str | None:
         return "bo"
 
-    def kept_before_pain(self, treadmill_id: str) -> int | None:
-        return 4
+    def kept_before_pain(self, treadmill_id: str, user_id: str) -> int | None:
+        return 4 if user_id == "bo" else None
 
 
 async def test_home_assistant_device_discovery(

@@ -42,7 +42,7 @@ class WalkerDirectory(Protocol):
 
     def chosen_walker(self, treadmill_id: str) -> str | None: ...
 
-    def kept_before_pain(self, treadmill_id: str) -> int | None: ...
+    def kept_before_pain(self, treadmill_id: str, user_id: str) -> int | None: ...
 
 
 class HomeAssistantView:
@@ -113,7 +113,7 @@ class HomeAssistantView:
         try:
             walkers = tuple(directory.startable_walkers()) if directory is not None else ()
             chosen = directory.chosen_walker(treadmill_id) if directory is not None else None
-            kept = directory.kept_before_pain(treadmill_id) if directory is not None else None
+            kept = directory.kept_before_pain(treadmill_id, chosen) if directory and chosen else None
         except StorageError as exc:
             # The bridge's callers must never see an exception; the last announcement stays up.
             log.error(
