@@ -99,6 +99,13 @@ def test_check_the_belt_stays_on_while_the_link_is_down(mosquitto: Mosquitto, tm
                 assert value(ha, SPEED) == "unavailable"
                 assert value(ha, CHECK_BELT) == "on"
                 assert value(ha, PHASE) not in ("unavailable", "unknown", None)
+                # Stop still works from Home Assistant: it ends the session, and the belt check stays on.
+                ha.call("button", "press", entity_id="button.retrowalk_home_stop")
+                wait_for(
+                    "the session stopped",
+                    lambda: value(ha, "sensor.retrowalk_home_last_end_reason") == "kiosk_stop",
+                )
+                assert value(ha, CHECK_BELT) == "on"
 
                 # Back in range; the belt is stopped at the console (whoever checks it) or by retrowalk.
                 assert treadsim("console", "link", "accept", bus=bus)["ok"]

@@ -165,9 +165,10 @@ async def test_home_assistant_device_discovery(
         "last_refusal",
         "walker",
         "pain_after",
+        "stop",
     }
     assert readable <= service_only
-    assert not service_only & {"speed", "elapsed", "remaining", "start", "pause", "resume", "stop"}
+    assert not service_only & {"speed", "elapsed", "remaining", "start", "pause", "resume"}
     assert {str(components[k]["availability"]) for k in service_only} == {
         str([{"topic": f"{PREFIX}service/svc1/availability"}])
     }

@@ -252,12 +252,14 @@ _PAIN: tuple[tuple[str, str], ...] = (
     ("after", "Pain after"),
     ("next_morning", "Pain next morning"),
 )
-# What "unavailable" means: Home Assistant cannot know the value now. Figures the treadmill reports
-# (speed, incline, distance, times, heart rate) and the buttons that drive its belt need the treadmill, so
-# they follow the device's availability (the service's and the treadmill's). What the service alone knows
-# stays readable while the treadmill is gone, or the alert that the link was lost mid-session would be
-# hidden exactly while it matters: the belt check, the phase, who is walking, the session events, the last
-# session's summary and id, the walker choice and the pain inputs (the service records those itself).
+# What "unavailable" means: Home Assistant cannot know the value, or the command cannot act, now. Figures
+# the treadmill reports (speed, incline, distance, times, heart rate) and the buttons that need its belt
+# (Start, Pause, Resume) follow the device's availability (the service's and the treadmill's). What the
+# service alone knows or does stays usable while the treadmill is gone, or the alert that the link was lost
+# mid-session would be hidden exactly while it matters: the belt check, the phase, who is walking, the
+# session events, the last session's summary and id, the latest refusal, the walker choice, the pain inputs
+# (the service records those itself) and Stop (it ends the session even with the link down, and says to
+# check the belt).
 _READABLE_WITHOUT_TREADMILL: frozenset[str] = frozenset(
     {
         "check_belt",
@@ -267,6 +269,7 @@ _READABLE_WITHOUT_TREADMILL: frozenset[str] = frozenset(
         *(row.key for row in _SUMMARY_SENSORS),
         "walker",
         *(f"pain_{when}" for when, _ in _PAIN),
+        "stop",
     }
 )
 
