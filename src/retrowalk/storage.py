@@ -499,6 +499,18 @@ class Store:
             ),
         )  # fmt: skip
 
+    def kept_before_pain(self, treadmill_id: str, user_id: str) -> KeptBeforePain | None:
+        """The person's kept "before" score on this treadmill, if any, left where it is."""
+        rows = self._read(
+            "SELECT given_at, pain, swelling, giving_way FROM kept_before_pain"
+            " WHERE treadmill_id = ? AND user_id = ?",
+            (treadmill_id, user_id),
+        )
+        if not rows:
+            return None
+        given_at, pain, swelling, giving_way = rows[0]
+        return KeptBeforePain(treadmill_id, user_id, _dt(given_at), pain, bool(swelling), bool(giving_way))
+
     def take_before_pain(
         self, treadmill_id: str, user_id: str, *, session_id: str | None, given_since: datetime
     ) -> tuple[KeptBeforePain, bool] | None:

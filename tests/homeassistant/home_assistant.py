@@ -73,7 +73,7 @@ def _request(
     return status, json.loads(raw) if raw.strip().startswith((b"{", b"[")) else None
 
 
-def _write_config(config_dir: Path, port: int) -> None:
+def _write_config(config_dir: Path, port: int, extra: str) -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "configuration.yaml").write_text(
         "homeassistant:\n"
@@ -91,6 +91,7 @@ def _write_config(config_dir: Path, port: int) -> None:
         "api:\n"
         "logger:\n"
         "  default: warning\n"
+        f"{extra}"
     )
     storage = config_dir / ".storage"
     storage.mkdir(exist_ok=True)
@@ -131,6 +132,8 @@ class HomeAssistant:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     token: str | None = None
+    # More of configuration.yaml (integrations a test sets up, such as automations), at the first start.
+    extra_config: str = ""
 
     @property
     def url(self) -> str:
@@ -138,7 +141,7 @@ class HomeAssistant:
 
     def start(self) -> None:
         if not (self.config_dir / "configuration.yaml").exists():
-            _write_config(self.config_dir, self.port)
+            _write_config(self.config_dir, self.port, self.extra_config)
             auth_store = self.config_dir / ".storage" / _AUTH_STORE
             auth_store.write_bytes(_test_user_store(self.python))
             auth_store.chmod(0o600)

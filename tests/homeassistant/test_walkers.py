@@ -10,6 +10,7 @@ import pytest
 
 from retrowalk.errors import RefusedError
 from retrowalk.service.app import Service
+from retrowalk.service.commands import CommandRouter
 from tests.plugins.virtual_adapter import SimulatorFactory
 from tests.service.harness import healthy_screening, running_rig
 
@@ -58,16 +59,48 @@ async def test_start_for_the_chosen_walker_ties_the_earlier_before_pain_to_that_
         await rig.command("tm0", healthy_screening("ann"))
         # The only walker who may start is the one Start is for, without a choice.
         assert rig.service.router.chosen_walker("tm0") == "ann"
+        router = rig.service.router
+        assert shown_before_pain(router, "tm0") is None  # Home Assistant's *Pain before* shows unknown
         await rig.command("tm0", {"type": "walker_pain_report", "when": "before", "pain": 3})
         assert pain_rows(tmp_path) == []  # kept until the session exists
+        assert shown_before_pain(router, "tm0") == 3  # and shown as kept
         await rig.command("tm0", {"type": "start_walker"})
         engine = rig.service.runners["tm0"].engine
         assert engine is not None
         assert engine.user_id == "ann"
         assert pain_rows(tmp_path) == [("ann", engine.session_id, "before", 3)]
+        # Taken by the session: nothing waits for the next Start, so nothing is shown.
+        assert shown_before_pain(router, "tm0") is None
         await rig.command("tm0", {"type": "stop"})
 
 
 def pain_rows(tmp_path: Path) -> list[tuple[str, str | None, str, int]]:
     with sqlite3.connect(tmp_path / "history.sqlite3") as db:
         return list(db.execute("SELECT user_id, session_id, moment, pain FROM pain_reports ORDER BY rowid"))
+
+
+async def test_a_kept_before_score_is_shown_only_while_the_next_start_would_take_it(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    async with running_rig(simulator_factory, tmp_path, settings=WALKERS) as rig:
+        await rig.wait_connected("tm0")
+        await rig.command("tm0", healthy_screening("ann"))
+        await rig.command("tm0", healthy_screening("bo"))
+        router = rig.service.router
+        await rig.command("tm0", {"type": "select_walker", "user_id": "ann"})
+        await rig.command("tm0", {"type": "walker_pain_report", "when": "before", "pain": 2})
+        assert shown_before_pain(router, "tm0") == 2
+        # Kept for ann: with bo chosen, Start would take none.
+        await rig.command("tm0", {"type": "select_walker", "user_id": "bo"})
+        assert shown_before_pain(router, "tm0") is None
+        await rig.command("tm0", {"type": "select_walker", "user_id": "ann"})
+        # Given more than an hour ago: a Start would not record it, so it is not shown.
+        with sqlite3.connect(tmp_path / "history.sqlite3") as db:
+            db.execute("UPDATE kept_before_pain SET given_at = ?", ("2026-01-01T08:00:00+00:00",))
+        assert shown_before_pain(router, "tm0") is None
+
+
+def shown_before_pain(router: CommandRouter, treadmill_id: str) -> int | None:
+    """What Home Assistant's *Pain before* shows: the score kept for the chosen walker's next Start."""
+    user_id = router.chosen_walker(treadmill_id)
+    return None if user_id is None else router.kept_before_pain(treadmill_id, user_id)

@@ -85,6 +85,9 @@ class _Walkers:
     def chosen_walker(self, treadmill_id: str) -> str | None:
         return "bo"
 
+    def kept_before_pain(self, treadmill_id: str, user_id: str) -> int | None:
+        return 4 if user_id == "bo" else None
+
 
 async def test_home_assistant_device_discovery(
     mosquitto: Mosquitto, store: Store, handler: RecordingHandler
@@ -102,9 +105,11 @@ async def test_home_assistant_device_discovery(
         await wait_until(lambda: bridge.status.retained_pending == 0, "retained sent")
         await wait_until(lambda: bool(ha.on("device/retrowalk_tm1/config")), "discovery")
         await wait_until(lambda: bool(ha.on("tm1/walker")), "the chosen walker")
+        await wait_until(lambda: bool(ha.on("tm1/pain_before")), "the kept before score")
         configs = ha.json_on("device/retrowalk_tm1/config")
         message = ha.on("device/retrowalk_tm1/config")[-1]
         walker = ha.on("tm1/walker")[-1]
+        kept_before = ha.on("tm1/pain_before")[-1]
     assert message.topic.value == "ha-test/device/retrowalk_tm1/config"
     # Named from the label once, never renamed after the Bluetooth name became known: entity names and
     # ids must not depend on whether Home Assistant saw the device before the link came up.
@@ -116,6 +121,7 @@ async def test_home_assistant_device_discovery(
     assert config["dev"]["sw"] == config["o"]["sw"]
     assert config["o"]["name"] == "retrowalk"
     assert walker.payload == b"bo"
+    assert kept_before.payload == b"4"
     components = config["cmps"]
     by_platform: dict[str, set[str]] = {}
     for key, component in components.items():
@@ -134,6 +140,10 @@ async def test_home_assistant_device_discovery(
     assert components["phase"]["device_class"] == "enum"
     assert "cool_down" in components["phase"]["options"]
     assert components["check_belt"]["device_class"] == "problem"
+    assert components["last_refusal"]["state_topic"] == f"{PREFIX}treadmill/tm1/last_refusal"
+    # *Pain before* shows the score the service keeps for the next Start; the others what was sent.
+    assert components["pain_before"]["state_topic"] == f"{PREFIX}treadmill/tm1/pain_before"
+    assert "state_topic" not in components["pain_after"]
     # Statistics only of what is measured over time, never of countdowns and session figures.
     assert {k for k, c in components.items() if "state_class" in c} == {"speed", "incline", "heart_rate"}
     assert {c["object_id"] for c in components.values()} == {f"retrowalk_tm1_{k}" for k in components}
@@ -143,6 +153,25 @@ async def test_home_assistant_device_discovery(
         f"{PREFIX}treadmill/tm1/availability",
     ]
     assert config["availability_mode"] == "all"
+    # What the service alone knows stays readable while the treadmill is gone (the belt alert above all);
+    # what the treadmill reports or does keeps the device's availability.
+    service_only = {k for k, c in components.items() if "availability" in c}
+    readable = {
+        "check_belt",
+        "phase",
+        "walking",
+        "event",
+        "last_end_reason",
+        "last_refusal",
+        "walker",
+        "pain_after",
+        "stop",
+    }
+    assert readable <= service_only
+    assert not service_only & {"speed", "elapsed", "remaining", "start", "pause", "resume"}
+    assert {str(components[k]["availability"]) for k in service_only} == {
+        str([{"topic": f"{PREFIX}service/svc1/availability"}])
+    }
     # Each telemetry field a sensor reads exists in the telemetry model.
     for key in by_platform["sensor"]:
         if components[key]["state_topic"].endswith("/telemetry"):

@@ -73,12 +73,12 @@ def stopped_with_the_link_down(rig: Rig) -> None:
 
 CHECK = "check the belt"
 CASES: list[tuple[Callable[[Rig], object], Callable[[Rig], object], EndReason, str]] = [
-    (walking, lambda rig: rig.send(Stop()), EndReason.KIOSK_STOP, "stopped from the kiosk"),
+    (walking, lambda rig: rig.send(Stop()), EndReason.KIOSK_STOP, "stopped from a kiosk or Home Assistant"),
     (
         walking,
         stopped_with_the_link_down,
         EndReason.KIOSK_STOP,
-        "stopped from the kiosk (the link is down, so no stop could be sent: check the belt)",
+        "stopped from a kiosk or Home Assistant (the link is down, so no stop could be sent: check the belt)",
     ),
     (
         walking,
@@ -320,7 +320,7 @@ def test_the_snapshot_mqtt_publishes_holds_every_field() -> None:
         EndReason.KIOSK_STOP,
         0.0,
     )
-    assert snapshot.end_detail.startswith("stopped from the kiosk (the link is down")
+    assert snapshot.end_detail.startswith("stopped from a kiosk or Home Assistant (the link is down")
 
 
 def test_the_session_summary_holds_every_field() -> None:
@@ -337,7 +337,7 @@ def test_the_session_summary_holds_every_field() -> None:
             treadmill_id="tm-1",
             phase=Phase.FINISHED,
             reason=EndReason.KIOSK_STOP,
-            detail="stopped from the kiosk",
+            detail="stopped from a kiosk or Home Assistant",
             backward_s=72.0,
             max_speed_kmh=1.45,
             max_allowed_kmh=1.1,

@@ -506,7 +506,7 @@ def test_pain_with_no_session_changes_nothing() -> None:
         (EndReason.SERVICE_STOPPED, "", "the service was stopped; the belt was stopped first"),
         (EndReason.TERMINAL_STOP, "", "stopped at the terminal; the belt was stopped first"),
         # Not a reason anyone stops with: still a stop, said to come from the kiosk.
-        (EndReason.COMPLETED, "", "stopped from the kiosk"),
+        (EndReason.COMPLETED, "", "stopped from a kiosk or Home Assistant"),
     ],
 )
 def test_a_stop_by_the_service_or_at_the_terminal_says_so_and_finishes(

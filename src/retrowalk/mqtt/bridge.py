@@ -45,7 +45,7 @@ from retrowalk.mqtt.commands import (
 )
 from retrowalk.mqtt.connection import ProtocolChoice, describe_connect_failure, open_client
 from retrowalk.mqtt.home_assistant import HomeAssistantView
-from retrowalk.mqtt.payloads import EventPayload, SessionSummary, TreadmillState
+from retrowalk.mqtt.payloads import EventPayload, Refusal, SessionSummary, TreadmillState
 from retrowalk.mqtt.settings import BrokerSettings
 from retrowalk.mqtt.telemetry_out import TelemetryOut
 from retrowalk.mqtt.telemetry_wire import TelemetryFields, telemetry_json
@@ -463,11 +463,21 @@ class MqttBridge:
             return CommandReply.model_validate_json(stored).model_copy(update={"replayed": True})
         if treadmill_id not in self._known:
             reason = f"unknown treadmill {treadmill_id!r}"
+            log.info("mqtt: %s command %s refused: %s", command.type, command_id, reason)
             return _reply(command_id, treadmill_id, "refused", reason, code="unknown_treadmill")
         try:
             answer = await self._commands.handle_command(treadmill_id, command)
         except RefusedError as exc:
             reply = _reply(command_id, treadmill_id, "refused", str(exc) or type(exc).__name__, code=exc.code)
+            self.home_assistant.refused(
+                Refusal(
+                    treadmill_id=treadmill_id,
+                    command_id=command_id,
+                    command_type=command.type,
+                    code=exc.code,
+                    reason=reply.reason or "",
+                )
+            )
         except Exception:
             log.exception("mqtt: command %s for %s failed in the handler", command_id, treadmill_id)
             reply = _reply(command_id, treadmill_id, "error", "the service failed to handle the command")

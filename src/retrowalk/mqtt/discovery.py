@@ -2,7 +2,9 @@
 
 Format: `<discovery_prefix>/device/<object_id>/config` with `dev` (device), `o` (origin) and `cmps`
 (components, each with its platform in `p`). Both the service's and the treadmill's availability topics
-are listed with mode `all`, so entities go unavailable when either the service or the treadmill does.
+are listed at the device level with mode `all`, so entities go unavailable when either the service or the
+treadmill does; the entities the service alone knows (see `_READABLE_WITHOUT_TREADMILL`) name only the
+service's availability, which Home Assistant then uses instead of the device's.
 
 Home Assistant's conventions this follows (checked against its own discovery schemas by a test):
 - Only availability, state and command topics are inherited from the device level; `qos` is not, so
@@ -83,6 +85,10 @@ class HaOrigin(_Ha):
     sw: str = __version__
 
 
+class HaAvailability(_Ha):
+    topic: str
+
+
 class _Component(_Ha):
     name: str
     unique_id: str
@@ -90,6 +96,9 @@ class _Component(_Ha):
     icon: str | None = None
     entity_category: EntityCategory | None = None
     qos: Literal[1] = 1
+    availability: list[HaAvailability] | None = Field(
+        default=None, description="replaces the device's availability for this entity alone"
+    )
 
 
 class HaSensor(_Component):
@@ -145,15 +154,14 @@ class HaNumber(_Component):
     step: float
     mode: Literal["auto", "box", "slider"] = "box"
     retain: Literal[False] = False
+    state_topic: str | None = Field(
+        default=None, description="what the service holds; without it the number shows the value last sent"
+    )
 
 
 HaComponent = Annotated[
     HaSensor | HaBinarySensor | HaEvent | HaButton | HaSelect | HaNumber, Field(discriminator="p")
 ]
-
-
-class HaAvailability(_Ha):
-    topic: str
 
 
 class HaDeviceDiscovery(_Ha):
@@ -211,8 +219,8 @@ _LIVE_SENSORS: tuple[_SensorRow, ...] = (
     _SensorRow("walking", "Walking", "state", "{{ value_json.user_id if value_json.user_id else None }}",
                icon="mdi:account-arrow-left"),
 )  # fmt: skip
-# The latest session's summary (retained, so they have values after Home Assistant restarts) and the
-# session id, after the problem sensor and the event entity.
+# The latest session's summary (retained, so they have values after Home Assistant restarts), the session
+# id and the latest refused command, after the problem sensor and the event entity.
 _SUMMARY_SENSORS: tuple[_SensorRow, ...] = (
     _SensorRow("last_end_reason", "Last session end", "last_session", _always("end_reason"), "enum",
                icon="mdi:flag-checkered", options=tuple(reason.value for reason in EndReason)),
@@ -228,6 +236,9 @@ _SUMMARY_SENSORS: tuple[_SensorRow, ...] = (
     _SensorRow("session_id", "Session id", "state",
                "{{ value_json.session_id if value_json.session_id else None }}", icon="mdi:identifier",
                category="diagnostic"),
+    # A sensor's state holds at most 255 characters; the full reason is on the topic.
+    _SensorRow("last_refusal", "Last refusal", "last_refusal",
+               "{{ (value_json.command_type ~ ': ' ~ value_json.reason)[:255] }}", icon="mdi:cancel"),
 )  # fmt: skip
 # (key, name, payload, icon); never a speed: Home Assistant does not set speeds.
 _BUTTONS: tuple[tuple[str, str, str, str], ...] = (
@@ -240,6 +251,26 @@ _PAIN: tuple[tuple[str, str], ...] = (
     ("before", "Pain before"),
     ("after", "Pain after"),
     ("next_morning", "Pain next morning"),
+)
+# What "unavailable" means: Home Assistant cannot know the value, or the command cannot act, now. Figures
+# the treadmill reports (speed, incline, distance, times, heart rate) and the buttons that need its belt
+# (Start, Pause, Resume) follow the device's availability (the service's and the treadmill's). What the
+# service alone knows or does stays usable while the treadmill is gone, or the alert that the link was lost
+# mid-session would be hidden exactly while it matters: the belt check, the phase, who is walking, the
+# session events, the last session's summary and id, the latest refusal, the walker choice, the pain inputs
+# (the service records those itself) and Stop (it ends the session even with the link down, and says to
+# check the belt).
+_READABLE_WITHOUT_TREADMILL: frozenset[str] = frozenset(
+    {
+        "check_belt",
+        "phase",
+        "walking",
+        "event",
+        *(row.key for row in _SUMMARY_SENSORS),
+        "walker",
+        *(f"pain_{when}" for when, _ in _PAIN),
+        "stop",
+    }
 )
 
 
@@ -332,7 +363,13 @@ def discovery_payload(
                 max=10,
                 step=1,
                 icon="mdi:emoticon-sad-outline",
+                # Only a "before" score waits in the service (for the next Start): the number shows it, and
+                # unknown once a Start took it or it expired. The other two show the value last sent.
+                state_topic=topics.treadmill(treadmill_id, "pain_before") if when == "before" else None,
             )
+    service_only = [HaAvailability(topic=topics.service_availability)]
+    for key in _READABLE_WITHOUT_TREADMILL & components.keys():
+        components[key] = components[key].model_copy(update={"availability": service_only})
     return HaDeviceDiscovery(
         dev=HaDevice(
             ids=[object_id],

@@ -4,10 +4,14 @@
   announced again whenever who may be started changes;
 - `<prefix>treadmill/<id>/walker`: the walker chosen for Home Assistant's Start (plain text, `None` when
   nobody is chosen);
+- `<prefix>treadmill/<id>/pain_before`: the "before" score kept for that walker's next Start (plain text,
+  `None` when there is none: taken by a Start, expired, or never given), the state of *Pain before*;
 - `<prefix>treadmill/<id>/attention`: whether a person must check the belt (see
   :mod:`retrowalk.mqtt.attention`);
 - `<prefix>treadmill/<id>/last_session`: the latest session's summary, so the last-session sensors have
-  values after Home Assistant restarts.
+  values after Home Assistant restarts;
+- `<prefix>treadmill/<id>/last_refusal`: the latest refused command and why, since a refused button press
+  or pain input shows nothing else in Home Assistant.
 
 Everything goes through the bridge's retained store: re-published on every connection, an unchanged
 message is not sent again.
@@ -22,7 +26,7 @@ from typing import Protocol
 from retrowalk.errors import StorageError
 from retrowalk.mqtt import attention
 from retrowalk.mqtt.discovery import DeviceFacts, discovery_payload
-from retrowalk.mqtt.payloads import Attention, EventPayload, SessionSummary
+from retrowalk.mqtt.payloads import Attention, EventPayload, Refusal, SessionSummary
 from retrowalk.mqtt.telemetry_wire import TelemetryFields
 from retrowalk.mqtt.topics import Topics
 
@@ -37,6 +41,8 @@ class WalkerDirectory(Protocol):
     def startable_walkers(self) -> Sequence[str]: ...
 
     def chosen_walker(self, treadmill_id: str) -> str | None: ...
+
+    def kept_before_pain(self, treadmill_id: str, user_id: str) -> int | None: ...
 
 
 class HomeAssistantView:
@@ -86,6 +92,20 @@ class HomeAssistantView:
     def last_session(self, treadmill_id: str, summary_json: bytes) -> None:
         self._set_retained(self._topics.treadmill(treadmill_id, "last_session"), summary_json)
 
+    def refused(self, refusal: Refusal) -> None:
+        """A command was refused: say so in the log (the treadmill, the command's type and the reason; never
+        its payload) and on the retained topic Home Assistant's *Last refusal* sensor reads."""
+        log.info(
+            "%s command %s refused: %s",
+            refusal.command_type,
+            refusal.command_id,
+            refusal.reason,
+            extra={"treadmill": refusal.treadmill_id},
+        )
+        self._set_retained(
+            self._topics.treadmill(refusal.treadmill_id, "last_refusal"), refusal.model_dump_json().encode()
+        )
+
     def _announce(self, treadmill_id: str) -> None:
         if not self._discovery:
             return
@@ -93,6 +113,7 @@ class HomeAssistantView:
         try:
             walkers = tuple(directory.startable_walkers()) if directory is not None else ()
             chosen = directory.chosen_walker(treadmill_id) if directory is not None else None
+            kept = directory.kept_before_pain(treadmill_id, chosen) if directory and chosen else None
         except StorageError as exc:
             # The bridge's callers must never see an exception; the last announcement stays up.
             log.error(
@@ -108,6 +129,8 @@ class HomeAssistantView:
         )
         if directory is not None:
             self._set_retained(self._topics.treadmill(treadmill_id, "walker"), str(chosen).encode())
+            # "None" is Home Assistant's default reset payload for a number: it shows unknown.
+            self._set_retained(self._topics.treadmill(treadmill_id, "pain_before"), str(kept).encode())
 
     def _update_attention(self, current: Attention, updated: Attention) -> None:
         if updated is current:

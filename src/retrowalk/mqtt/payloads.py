@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
+from retrowalk.errors import RefusalCode
 from retrowalk.session.events import EndReason
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "PhaseChanged",
     "PhaseName",
     "PlanInfo",
+    "Refusal",
     "SafetyKeyPulled",
     "Seconds",
     "SessionEnded",
@@ -304,3 +306,15 @@ class Attention(_Payload):
     check_belt: bool
     detail: str | None = None
     since: datetime | None = None
+
+
+class Refusal(_Payload):
+    """Retained per treadmill: the latest command the service refused there, from any sender (Home
+    Assistant's *Last refusal* sensor; a button press or pain input shows nothing else when refused)."""
+
+    treadmill_id: TreadmillId
+    command_id: str
+    command_type: str
+    code: RefusalCode | None = None
+    reason: str
+    at: datetime = Field(default_factory=utc_now)

@@ -219,6 +219,15 @@ class CommandRouter:
             return chosen
         return startable[0] if len(startable) == 1 else None
 
+    def kept_before_pain(self, treadmill_id: str, user_id: str) -> int | None:
+        """The "before" score the person's next Start on this treadmill would record: one kept for them
+        there and given within `BEFORE_PAIN_KEPT_FOR`; None when there is none, so Home Assistant's *Pain
+        before* shows nothing rather than a score no session will get."""
+        kept = self.store.kept_before_pain(treadmill_id, user_id)
+        if kept is None or kept.given_at < datetime.now(UTC) - BEFORE_PAIN_KEPT_FOR:
+            return None
+        return kept.pain
+
     def _why_not_startable(self, user_id: str) -> PlanError | None:
         try:
             progression, _ = self.progression_for(user_id)

@@ -98,7 +98,7 @@ class EndReason(StrEnum):
 
 # Who asked for a stop, and what the session's end says by default. A stop by anyone else is not a stop.
 STOP_DETAILS: dict[EndReason, str] = {
-    EndReason.KIOSK_STOP: "stopped from the kiosk",
+    EndReason.KIOSK_STOP: "stopped from a kiosk or Home Assistant",
     EndReason.SERVICE_STOPPED: "the service was stopped; the belt was stopped first",
     EndReason.TERMINAL_STOP: "stopped at the terminal; the belt was stopped first",
 }
