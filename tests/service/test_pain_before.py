@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from retrowalk.errors import PlanError
 from retrowalk.service import commands
 from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from tests.service.harness import Rig, healthy_screening, running_rig
@@ -133,3 +134,42 @@ async def test_a_before_score_over_an_hour_old_is_not_recorded_after_a_restart_e
         ]
         assert pain_rows(tmp_path) == []
         await restarted.command("tm0", {"type": "stop"})
+
+
+async def test_a_red_flag_in_the_kept_before_score_stops_the_start_and_is_recorded_at_once(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    """Swelling, a knee giving way or pain >= 7 before a session is about that session: its Start is
+    refused (see a clinician) on a first session as on a later one, and a person with a session behind them
+    has the report recorded at once, so that the pain rule refers them whether or not they start."""
+    async with running_rig(simulator_factory, tmp_path) as rig:
+        await rig.wait_connected("tm0")
+        await rig.command("tm0", healthy_screening("ann"))
+        await rig.command("tm0", {"type": "pain_report", "user_id": "ann", "when": "before", "pain": 3,
+                                  "swelling": True})  # fmt: skip
+        assert pain_rows(tmp_path) == []  # no session yet to tie it to: kept, and the Start refused
+        with pytest.raises(PlanError) as refused:
+            await rig.command("tm0", {"type": "start", "user_id": "ann"})
+        assert refused.value.code == "see_clinician"
+        assert "swelling reported before it at " in str(refused.value)
+        assert rig.recorder.ended("tm0") == []
+        idle = rig.service.runners["tm0"].engine
+        assert idle is not None
+        assert idle.phase.value == "idle"  # the belt was never started
+
+        # A milder score replaces it (the person scored again); a session, then a red flag again.
+        await rig.command("tm0", {"type": "pain_report", "user_id": "ann", "when": "before", "pain": 1})
+        await rig.command("tm0", {"type": "start", "user_id": "ann"})
+        engine = rig.service.runners["tm0"].engine
+        assert engine is not None
+        first = engine.session_id
+        await rig.command("tm0", {"type": "stop"})
+        await rig.wait_ended("tm0", within=30)
+        await rig.command("tm0", {"type": "pain_report", "user_id": "ann", "when": "before", "pain": 8})
+        assert pain_rows(tmp_path) == [("ann", first, "before", 1), ("ann", first, "before", 8)]
+        with pytest.raises(PlanError) as refused:
+            await rig.command("tm0", {"type": "start", "user_id": "ann"})
+        assert refused.value.code == "see_clinician"
+        progression, _ = rig.service.router.progression_for("ann")
+        assert progression.plan is None  # referred by the pain rule itself, not only by the kept score
+        assert progression.reasons == (f"pain 8/10 reported ({first})",)

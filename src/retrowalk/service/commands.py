@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
-from retrowalk.service.member_messages import nothing_to_clear, running_refusal
+from retrowalk.service.member_messages import nothing_to_clear, running_refusal, utc_minute
 from retrowalk.service.publish import plan_info
 from retrowalk.service.records import (
     counted_clearances,
@@ -30,7 +30,7 @@ from retrowalk.session import events as ev
 from retrowalk.session.grid import FittedPlan, asked_plan, fit_plan_to_grid
 from retrowalk.session.history import PainReport
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, TreadmillCaps, UserProfile, validate_plan
-from retrowalk.session.progression import Progression, next_plan
+from retrowalk.session.progression import Progression, next_plan, red_flag_words
 from retrowalk.session.screening import require_screening_passed, user_profile
 from retrowalk.storage import (
     KeptBeforePain,
@@ -305,7 +305,7 @@ class CommandRouter:
                 report.user_id,
                 BEFORE_PAIN_KEPT_FOR // timedelta(minutes=1),
             )
-            return mc.PainRecorded(session_id=None)
+            return mc.PainRecorded(session_id=self._record_red_flag_now(report))
         session_id = self.record(report, engine)
         log.info(
             "[%s] %s pain %d/10 for %s recorded for session %s",
@@ -316,6 +316,26 @@ class CommandRouter:
             session_id or "(none)",
         )
         return mc.PainRecorded(session_id=session_id)
+
+    def _record_red_flag_now(self, report: mc.PainReportCommand) -> str | None:
+        """A kept "before" score with a red flag is also recorded at once for the person's latest session,
+        if they have one: kept only for a Start, it would be forgotten after the hour, and the pain rule
+        must refer on it whether or not they start. The session it was recorded for, if any."""
+        if not red_flag_words(report.pain, swelling=report.swelling, giving_way=report.giving_way):
+            return None
+        latest = self.store.sessions_for_user(report.user_id, limit=1)
+        if not latest:
+            return None  # a first session: the Start is refused while the score is kept
+        session_id = latest[-1].session_id
+        self.record(report.model_copy(update={"session_id": session_id}))
+        log.warning(
+            "pain %d/10%s before a session for %s: recorded for their latest session %s, which refers them",
+            report.pain,
+            " with swelling" if report.swelling else "",
+            report.user_id,
+            session_id,
+        )
+        return session_id
 
     def _record_kept_before_pain(self, runner: TreadmillRunner, user_id: str) -> None:
         """Tie the person's kept "before" score to the session that just started on this treadmill."""
@@ -400,6 +420,7 @@ class CommandRouter:
                 "one person walks on one treadmill at a time: stop that session first",
                 code="already_walking",
             )
+        self._refuse_after_red_flag_before(runner.treadmill_id, user_id)
         self._starting[user_id] = runner.treadmill_id
         try:
             plan = self.plan_for(user_id, command.plan, runner)
@@ -407,6 +428,21 @@ class CommandRouter:
         finally:
             del self._starting[user_id]
         self._record_kept_before_pain(runner, user_id)
+
+    def _refuse_after_red_flag_before(self, treadmill_id: str, user_id: str) -> None:
+        """A "before" score kept for this Start that carries a red flag (swelling, a knee giving way, pain
+        >= REFER_PAIN) is about the very session the Start would make: the pain rule refers on it, so
+        the belt does not start. It is kept (within the hour) until a newer score replaces it."""
+        kept = self.store.kept_before_pain(treadmill_id, user_id)
+        if kept is None or kept.given_at < datetime.now(UTC) - BEFORE_PAIN_KEPT_FOR:
+            return
+        flags = red_flag_words(kept.pain, swelling=kept.swelling, giving_way=kept.giving_way)
+        if flags:
+            raise PlanError(
+                f"user {user_id!r} should see a clinician before the next session: {flags} reported before "
+                f"it at {utc_minute(kept.given_at)}",
+                code="see_clinician",
+            )
 
     def _walking_on(self, user_id: str) -> str | None:
         """The treadmill on which this person has a session (or a start in progress), if any."""

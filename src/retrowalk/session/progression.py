@@ -51,7 +51,7 @@ from retrowalk.session.safety_constants import (
     STOP_PAIN,
 )
 
-__all__ = ["Decision", "Progression", "next_plan"]
+__all__ = ["Decision", "Progression", "next_plan", "red_flag_words"]
 
 
 class Decision(StrEnum):
@@ -97,6 +97,13 @@ def _verdict(
     if record.end_reason is not EndReason.COMPLETED:
         return Decision.HOLD, f"session {record.session_id} ended early ({record.end_reason.value})"
     return Decision.PROGRESS, f"pain {worst}/10 and the next morning not worse ({record.session_id})"
+
+
+def red_flag_words(score: int, *, swelling: bool, giving_way: bool) -> str:
+    """The red flags of one pain report in words ("pain 8/10, swelling"); empty when it has none."""
+    flags = [f"pain {score}/10"] if score >= REFER_PAIN else []
+    flags += ["swelling"] * swelling + ["knee giving way"] * giving_way
+    return ", ".join(flags)
 
 
 def _red_flags(reports: Sequence[PainReport]) -> list[str]:
