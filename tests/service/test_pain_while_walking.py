@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from retrowalk.errors import RefusedError
+from retrowalk.errors import RefusedError, StorageError
 from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from tests.service.harness import healthy_screening, running_rig
 from treadsim.server import treadmill_address
@@ -73,6 +73,12 @@ async def test_a_report_without_a_session_waits_for_the_walk_to_end_and_then_bel
             await rig.command("tm1", {"type": "walker_pain_report", "when": "after", "pain": 2})
         assert str(refused.value).startswith(f"nothing recorded: ann's session {second} on tm0, started ")
         assert pain_rows(tmp_path) == []
+        # A "before" score during the walk would move the session's baseline after the fact: refused.
+        with pytest.raises(RefusedError) as refused:
+            await rig.command("tm0", {"type": "pain_report", "user_id": "ann", "when": "before", "pain": 5})
+        assert refused.value.code == "already_walking"
+        assert str(refused.value).startswith(f"nothing recorded: ann's session {second} is running; ")
+        assert pain_rows(tmp_path) == []
         # Pain *during* a walk, sent to a treadmill the person is not walking on, would stop no belt: refused,
         # naming where they walk, and not recorded.
         with pytest.raises(RefusedError) as refused:
@@ -93,3 +99,23 @@ async def test_a_report_without_a_session_waits_for_the_walk_to_end_and_then_bel
         await wait_until(lambda: len(rig.recorder.ended("tm0")) == 2, 30, "ann's second session ended")
         await rig.command("tm1", {"type": "walker_pain_report", "when": "after", "pain": 1})
     assert pain_rows(tmp_path) == [(first, "after", 3), (second, "after", 1)]
+
+
+async def test_pain_during_a_walk_reaches_the_engine_even_when_the_storage_fails(
+    simulator_factory: SimulatorFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine hears pain during a walk before the history is written: a storage that fails (a full
+    disk, a lock held too long) must not keep a belt running under a person in pain."""
+    async with running_rig(simulator_factory, tmp_path) as rig:
+        await rig.wait_connected("tm0")
+        await rig.command("tm0", healthy_screening("ann"))
+        await rig.command("tm0", {"type": "start", "user_id": "ann"})
+
+        def failing(_report: object) -> None:
+            raise StorageError("the disk is full")
+
+        monkeypatch.setattr(rig.service.router.store, "add_pain_report", failing)
+        with pytest.raises(StorageError):
+            await rig.command("tm0", {"type": "pain_report", "user_id": "ann", "when": "during", "pain": 8})
+        ended = await rig.wait_ended("tm0", within=30)
+        assert ended.reason == "pain_reported"

@@ -2,11 +2,11 @@
 
 Telemetry is the one message the bridge sends for every sample of every treadmill, and the only one
 nobody waits on: a sample lost in an outage is replaced by the next a second later. So it skips the
-bridge's queues and sender tasks: each sample is handed to the connection as it is published, and the
-event loop writes whatever was handed over since its last turn in one go. What bounds it instead of a
-queue is the number of samples handed over but not yet written: a broker that stops reading (a stalled
-link, a full socket) costs at most :data:`UNWRITTEN_LIMIT` samples of memory, and samples beyond that
-are dropped and counted, as they are while no connection is up.
+bridge's queues and sender tasks: each sample is written to the socket as it is published, and only when
+the socket is full does it wait for the event loop to write it with the others waiting. What bounds it
+instead of a queue is the number of samples handed over but not yet written: a broker that stops
+reading (a stalled link, a full socket) costs at most :data:`UNWRITTEN_LIMIT` samples of memory, and
+samples beyond that are dropped and counted, as they are while no connection is up.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["UNWRITTEN_LIMIT", "TelemetryOut"]
 
 log = logging.getLogger(__name__)
 
-# ~10 s of 100 treadmills at 1 Hz; a broker that far behind is too slow anyway.
+# 1 s of 1000 treadmills at 1 Hz (10 s of 100): a broker that far behind is too slow anyway.
 UNWRITTEN_LIMIT = 1000
 
 

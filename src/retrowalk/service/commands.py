@@ -117,11 +117,12 @@ class CommandRouter:
             case mc.ResumeCommand():
                 await runner.submit(ev.Resume())
             case mc.PainReportCommand():
-                recorded = self._pain_report(runner, command)
                 if command.when == "during" and runner.engine is not None:
-                    # The engine decides whether it ends the session (its session, its user, the threshold).
+                    # The engine decides whether it ends the session (its session, its user, the threshold),
+                    # and hears it before the storage is written: a storage that fails must not keep a
+                    # belt running under a person in pain.
                     await runner.submit(ev.PainReported(command.user_id, command.pain))
-                return recorded
+                return self._pain_report(runner, command)
             case mc.ScreeningCommand():
                 self.record(command)
             case mc.ClearanceCommand():
@@ -284,7 +285,16 @@ class CommandRouter:
         engine = runner.engine
         user = report.user_id
         walking = engine is not None and engine.phase in ev.SESSION_PHASES and engine.user_id == user
-        if report.when == "before" and report.session_id is None and not walking:
+        if report.when == "before" and report.session_id is None and walking:
+            # The baseline the next morning is compared with is the knee as the session started: a score
+            # given during the walk would move it after the fact.
+            assert engine is not None
+            raise RefusedError(
+                f"nothing recorded: {user}'s session {engine.session_id} is running; pain before a session "
+                "is given before its start (pain now is 'during')",
+                code="already_walking",
+            )
+        if report.when == "before" and report.session_id is None:
             # Kept until Start: a report tied to no session would count for nothing. A newer score
             # replaces an older one: the latest says best how the knee is as the session starts. In the
             # history file, so that a restart before the Start does not lose the baseline.
