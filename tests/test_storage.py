@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -278,6 +279,44 @@ def test_a_version_4_file_gains_kept_before_scores_and_keeps_its_history(tmp_pat
     assert taken == (KeptBeforePain("tm1", "ann", T0 + timedelta(days=1), 3), True)
     assert [(s.session_id, s.fitted_plan_json) for s in sessions] == [("s1", '{"f": 1}')]
     assert [(r.session_id, r.moment, r.pain) for r in reports] == [("s1", "before", 2), ("s2", "before", 3)]
+
+
+def test_an_old_file_upgraded_by_another_process_meanwhile_is_used_not_refused(tmp_path: Path) -> None:
+    """`serve` and `retrowalk user` opening an old file at once: the second to get the write lock finds what
+    the first created. It must go on with the file the first upgraded, not call it unusable (whose advice,
+    a new file, would throw the history away)."""
+    path = tmp_path / "db.sqlite"
+    Store(path).close()
+    with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 4 left
+        conn.executescript("DROP TABLE kept_before_pain; PRAGMA user_version=4;")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the other process holds the write lock, mid-upgrade
+    opened: list[int | BaseException] = []
+
+    def open_store() -> None:  # in its own thread, where its connection must also be closed
+        try:
+            second = Store(path)
+        except BaseException as exc:  # noqa: BLE001 handed to the test's thread to assert on
+            opened.append(exc)
+            return
+        opened.append(second.schema_version())
+        second.close()
+
+    thread = threading.Thread(target=open_store, name="second-opener")
+    thread.start()
+    # The second opener reads version 4 (the other's change is not committed) and then waits for the lock;
+    # it cannot be observed waiting, so give it a moment to get there. Were it late, it would read version
+    # 5 and skip the upgrade: the test would pass without testing the race, never fail wrongly.
+    thread.join(0.5)
+    other.execute(
+        "CREATE TABLE kept_before_pain (treadmill_id TEXT, user_id TEXT, given_at TEXT, pain INTEGER, "
+        "swelling INTEGER, giving_way INTEGER, PRIMARY KEY (treadmill_id, user_id))"
+    )
+    other.execute("PRAGMA user_version=5")
+    other.execute("COMMIT")
+    other.close()
+    thread.join(10)
+    assert opened == [SCHEMA_VERSION]
 
 
 def test_a_kept_before_score_is_per_treadmill_and_person_and_the_newest_replaces_the_older(

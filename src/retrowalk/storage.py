@@ -315,12 +315,24 @@ class Store:
                     f"{self.path}: has tables but no retrowalk schema version, so it belongs to another "
                     "program; set [service] storage in the configuration to a new file"
                 )
-            with self._transaction():
-                self._conn.executescript("BEGIN;" + _SCHEMA_V1 + "PRAGMA user_version=1;")
+            self._apply(_SCHEMA_V1, 1)
             version = 1
         for upgrade in range(version + 1, SCHEMA_VERSION + 1):
+            self._apply(_UPGRADES[upgrade], upgrade)
+
+    def _apply(self, script: str, version: int) -> None:
+        """Bring the file to schema ``version`` with ``script``, unless another process did it meanwhile.
+
+        Two processes may open an old file at once (`serve` and `retrowalk user`): each script takes the
+        write lock first (BEGIN IMMEDIATE), so the second waits, then fails on what the first created; it
+        then finds the version already reached and goes on, rather than calling a good file unusable."""
+        try:
             with self._transaction():
-                self._conn.executescript("BEGIN;" + _UPGRADES[upgrade] + f"PRAGMA user_version={upgrade};")
+                self._conn.executescript(f"BEGIN IMMEDIATE;{script}PRAGMA user_version={version};")
+        except sqlite3.OperationalError:
+            if int(self._conn.execute("PRAGMA user_version").fetchone()[0]) >= version:
+                return
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
