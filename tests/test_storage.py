@@ -279,6 +279,7 @@ def test_a_version_4_file_gains_kept_before_scores_and_keeps_its_history(tmp_pat
     assert taken == (KeptBeforePain("tm1", "ann", T0 + timedelta(days=1), 3), True)
     assert [(s.session_id, s.fitted_plan_json) for s in sessions] == [("s1", '{"f": 1}')]
     assert [(r.session_id, r.moment, r.pain) for r in reports] == [("s1", "before", 2), ("s2", "before", 3)]
+    assert reports[-1].at == T0 + timedelta(days=1)  # when the score was given, not when it was taken
 
 
 def test_an_old_file_upgraded_by_another_process_meanwhile_is_used_not_refused(tmp_path: Path) -> None:

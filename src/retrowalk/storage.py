@@ -531,8 +531,8 @@ class Store:
 
         One transaction: another process on the same file (a `retrowalk session start` after `serve`
         stopped) either takes the score first or finds none, so it is recorded once, and a crash between
-        taking and recording cannot lose it."""
-        now = datetime.now(UTC)
+        taking and recording cannot lose it. The report keeps the moment the score was given: what the
+        pain rule knew when (a clearance in between, say) reads it at that moment."""
         try:
             with self._transaction() as conn:
                 conn.execute("BEGIN IMMEDIATE")
@@ -547,8 +547,9 @@ class Store:
                 recorded = kept.given_at >= given_since
                 if recorded:
                     report = StoredPainReport(
-                        user_id, session_id, now, "before", kept.pain, kept.swelling, kept.giving_way
-                    )
+                        user_id, session_id, kept.given_at, "before", kept.pain, kept.swelling,
+                        kept.giving_way,
+                    )  # fmt: skip
                     conn.execute(*_pain_report_insert(report))
                 return kept, recorded
         except sqlite3.Error as exc:
