@@ -21,6 +21,7 @@ from retrowalk.link.ftms import FtmsLink, LinkSettings
 from retrowalk.mqtt import payloads as p
 from retrowalk.session import events as ev
 from retrowalk.session.events import MachineStatusKind, PauseBelt, SetTargetSpeed, StartBelt, StopBelt
+from retrowalk.session.safety_constants import ORPHAN_WINDOW_S
 from tests.plugins.in_process_treadmill import HANG_S, TreadmillRig, in_process_rig, start_session
 from treadsim.ftms import MACHINE_STATUS, TREADMILL_DATA, ControlOp, MachineStatusCode
 from treadsim.model import BeltState, ChangeSource, TreadmillSpec
@@ -91,6 +92,12 @@ async def test_target_speed_reports_of_a_belt_winding_down_by_itself_are_not_a_p
     None
 ):
     async with in_process_rig(quirks=("wind-down-status",), spec=SLOW_DOWN) as rig:
+        # A belt set moving within the orphan window after connecting, with no session, is stopped as an
+        # orphan (belt_watch) before it reaches 3 km/h: start it at the console once the window is over.
+        connected = time.monotonic()
+        await tick_until(
+            rig, lambda: time.monotonic() > connected + ORPHAN_WINDOW_S, "the orphan window to pass"
+        )
         now = time.monotonic()
         rig.peripheral.press_start(now)
         rig.peripheral.console_set_speed(now, 3.0)

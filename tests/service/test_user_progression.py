@@ -129,12 +129,13 @@ async def test_the_second_session_is_held_until_pain_is_reported_at_the_terminal
         simulator_factory, tmp_path, speedup=FAST, settings={"default_plan": {"cool_down_s": 10}}
     ) as rig:
         await rig.wait_connected("tm0")
+        # What `session start` does with the score asked before walking: sent ahead of the start, which
+        # takes it for its session (sent during the walk, it would be refused).
+        await rig.command("tm0", {"type": "pain_report", "user_id": "ana", "when": "before", "pain": 2})
         await rig.screen_and_start("tm0", plan={"duration_cap_s": 120})
         runner = rig.service.runners["tm0"]
         first = runner.engine.plan  # type: ignore[union-attr]
         assert first is not None
-        # What `session start` does with the score asked before walking.
-        await rig.command("tm0", {"type": "pain_report", "user_id": "ana", "when": "before", "pain": 2})
         # Typed while the walk runs, a report without --session means that walk: refused, not recorded
         # for an earlier one, whatever process drives the belt (the storage says a session is open).
         await wait_until(
