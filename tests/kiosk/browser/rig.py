@@ -107,6 +107,7 @@ class Rig:
     service: ScriptedService
     config: Path
     kiosk_task: asyncio.Task[None] | None = None
+    kiosk: Kiosk | None = None
 
     @property
     def screen_url(self) -> str:
@@ -117,7 +118,8 @@ class Rig:
         ready = asyncio.Event()
 
         async def serve() -> None:
-            async with Kiosk(load_kiosk_config(self.config)).serving():
+            async with Kiosk(load_kiosk_config(self.config)).serving() as kiosk:
+                self.kiosk = kiosk
                 ready.set()
                 await asyncio.Event().wait()
 
@@ -131,6 +133,12 @@ class Rig:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.kiosk_task
             self.kiosk_task = None
+            self.kiosk = None
+
+    def open_streams(self) -> int:
+        """How many page streams the running kiosk is serving."""
+        assert self.kiosk is not None, "the kiosk is not running"
+        return self.kiosk.mirror.listener_count
 
 
 @contextlib.asynccontextmanager
