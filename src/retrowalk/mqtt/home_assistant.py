@@ -93,15 +93,8 @@ class HomeAssistantView:
         self._set_retained(self._topics.treadmill(treadmill_id, "last_session"), summary_json)
 
     def refused(self, refusal: Refusal) -> None:
-        """A command was refused: say so in the log (the treadmill, the command's type and the reason; never
-        its payload) and on the retained topic Home Assistant's *Last refusal* sensor reads."""
-        log.info(
-            "%s command %s refused: %s",
-            refusal.command_type,
-            refusal.command_id,
-            refusal.reason,
-            extra={"treadmill": refusal.treadmill_id},
-        )
+        """A command was refused (the bridge has logged it): keep it on the retained topic Home Assistant's
+        *Last refusal* sensor reads."""
         self._set_retained(
             self._topics.treadmill(refusal.treadmill_id, "last_refusal"), refusal.model_dump_json().encode()
         )
