@@ -71,13 +71,15 @@ async def test_refusal_carries_the_engines_reason_and_is_kept_for_home_assistant
     assert replies[0]["status"] == "refused"
     assert replies[0]["reason"] == "max_speed_kmh 3.0 is above the operator ceiling 2.0"
     assert replies[0]["code"] == "plan_refused"
-    # Retained for Home Assistant's *Last refusal* sensor (a refused button press shows nothing else).
+    # Retained for Home Assistant's *Last refusal* sensor (a refused button press shows nothing else),
+    # with the code's plain sentence: the reply's own words may name the person and their scores.
     assert {k: kept[-1][k] for k in ("treadmill_id", "command_id", "command_type", "code", "reason")} == {
         "treadmill_id": "tm1",
         "command_id": "c-2",
         "command_type": "start",
         "code": "plan_refused",
-        "reason": "max_speed_kmh 3.0 is above the operator ceiling 2.0",
+        "reason": "the plan cannot be honoured (a ceiling, or the treadmill's ranges); "
+        "the service log says why",
     }
 
 

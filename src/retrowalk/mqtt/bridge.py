@@ -476,7 +476,6 @@ class MqttBridge:
                     command_id=command_id,
                     command_type=command.type,
                     code=exc.code,
-                    reason=reply.reason or "",
                 )
             )
         except Exception:

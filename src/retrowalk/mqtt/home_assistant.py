@@ -10,7 +10,8 @@
   :mod:`retrowalk.mqtt.attention`);
 - `<prefix>treadmill/<id>/last_session`: the latest session's summary, so the last-session sensors have
   values after Home Assistant restarts;
-- `<prefix>treadmill/<id>/last_refusal`: the latest refused command and why, since a refused button press
+- `<prefix>treadmill/<id>/last_refusal`: the latest refused command, its code and the code's plain
+  sentence (naming nobody: see :class:`~retrowalk.mqtt.payloads.Refusal`), since a refused button press
   or pain input shows nothing else in Home Assistant.
 
 Everything goes through the bridge's retained store: re-published on every connection, an unchanged
