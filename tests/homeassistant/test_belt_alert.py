@@ -74,6 +74,10 @@ def test_check_the_belt_stays_on_while_the_link_is_down(mosquitto: Mosquitto, tm
                         "walker_pain_report: "
                     ),
                 )
+                # In the code's plain words: the retained topic names neither the walker nor the score.
+                assert value(ha, "sensor.retrowalk_home_last_refusal") == (
+                    "walker_pain_report: no session to record this for: nothing recorded"
+                )
                 # *Pain before* shows the score kept for the next Start, and nothing once Start took it.
                 pain_before = "number.retrowalk_home_pain_before"
                 assert value(ha, pain_before) == "unknown"

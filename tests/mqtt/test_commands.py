@@ -54,42 +54,76 @@ async def test_start_is_handed_to_the_engine_and_accepted(
     assert received.plan.max_speed_kmh == 2.0
 
 
-async def test_refusal_carries_the_engines_reason_and_is_logged_and_kept_for_home_assistant(
-    mosquitto: Mosquitto, store: Store, handler: RecordingHandler, caplog: pytest.LogCaptureFixture
+async def test_refusal_carries_the_engines_reason_and_is_kept_for_home_assistant(
+    mosquitto: Mosquitto, store: Store, handler: RecordingHandler
 ) -> None:
     handler.refuse_with = "max_speed_kmh 3.0 is above the operator ceiling 2.0"
     handler.refuse_code = "plan_refused"
-    settings = settings_for(mosquitto)
-    caplog.set_level(logging.INFO, logger="retrowalk.mqtt")
-    async with collecting(mosquitto) as seen, running_bridge(settings, store, handler) as bridge:
+    async with (
+        collecting(mosquitto) as seen,
+        running_bridge(settings_for(mosquitto), store, handler) as bridge,
+    ):
         bridge.treadmill_online("tm1", True)
         await started(bridge)
         await send(mosquitto, COMMAND, command(command_id="c-2", type="start", user_id="ann"))
         replies = await seen.wait_json("tm1/reply")
-        # Unknown treadmills are refused before any handler: logged too.
-        await send(mosquitto, f"{PREFIX}treadmill/tm9/command", command(command_id="c-3", type="stop"))
-        await seen.wait_json("tm9/reply")
         kept = await seen.wait_json("tm1/last_refusal")
     assert replies[0]["status"] == "refused"
     assert replies[0]["reason"] == "max_speed_kmh 3.0 is above the operator ceiling 2.0"
     assert replies[0]["code"] == "plan_refused"
-    # One INFO line per refusal, with its treadmill, the command's type and the reason.
-    refusals = [
-        (getattr(r, "treadmill", "-"), r.getMessage()) for r in caplog.records if "refused" in r.getMessage()
-    ]
-    assert refusals == [
-        ("tm1", "start command c-2 refused: max_speed_kmh 3.0 is above the operator ceiling 2.0"),
-        ("-", "mqtt: stop command c-3 refused: unknown treadmill 'tm9'"),
-    ]
-    assert all(r.levelname == "INFO" for r in caplog.records if "refused" in r.getMessage())
-    # Retained for Home Assistant's *Last refusal* sensor (a refused button press shows nothing else).
+    # Retained for Home Assistant's *Last refusal* sensor (a refused button press shows nothing else),
+    # with the code's plain sentence: the reply's own words may name the person and their scores.
     assert {k: kept[-1][k] for k in ("treadmill_id", "command_id", "command_type", "code", "reason")} == {
         "treadmill_id": "tm1",
         "command_id": "c-2",
         "command_type": "start",
         "code": "plan_refused",
-        "reason": "max_speed_kmh 3.0 is above the operator ceiling 2.0",
+        "reason": "the plan cannot be honoured (a ceiling, or the treadmill's ranges); "
+        "the service log says why",
     }
+
+
+@pytest.mark.parametrize("discovery", [True, False], ids=["discovery", "no-discovery"])
+async def test_every_refusal_is_logged_once_by_the_bridge_with_its_treadmill(
+    mosquitto: Mosquitto,
+    store: Store,
+    handler: RecordingHandler,
+    caplog: pytest.LogCaptureFixture,
+    discovery: bool,
+) -> None:
+    handler.refuse_with = "no session to report after pain for"
+    handler.refuse_code = "no_session"
+    caplog.set_level(logging.INFO, logger="retrowalk")
+    refused = command(command_id="c-2", type="pain_report", user_id="ann", when="after", pain=7)
+    settings = settings_for(mosquitto, discovery=discovery)
+    async with collecting(mosquitto) as seen, running_bridge(settings, store, handler) as bridge:
+        bridge.treadmill_online("tm1", True)
+        await started(bridge)
+        await send(mosquitto, COMMAND, refused)
+        await seen.wait_json("tm1/reply")
+        # Unknown treadmills are refused before any handler: logged the same way.
+        await send(mosquitto, f"{PREFIX}treadmill/tm9/command", command(command_id="c-3", type="stop"))
+        await seen.wait_json("tm9/reply")
+        # A repeat is answered from the stored reply: the same refusal, not logged again.
+        await send(mosquitto, COMMAND, refused)
+        replies = await seen.wait_json("tm1/reply", 2)
+    assert [r["replayed"] for r in replies] == [False, True]
+    # One INFO line per refusal, from one place: the treadmill, the command's type and id and the reason,
+    # never the payload (the person and their score).
+    refusals = [
+        (r.name, r.levelname, getattr(r, "treadmill", "-"), r.getMessage())
+        for r in caplog.records
+        if "refused" in r.getMessage()
+    ]
+    assert refusals == [
+        (
+            "retrowalk.mqtt.bridge",
+            "INFO",
+            "tm1",
+            "pain_report command c-2 refused: no session to report after pain for",
+        ),
+        ("retrowalk.mqtt.bridge", "INFO", "tm9", "stop command c-3 refused: unknown treadmill 'tm9'"),
+    ]
 
 
 async def test_a_repeated_command_id_is_answered_again_never_applied_twice_even_after_a_restart(

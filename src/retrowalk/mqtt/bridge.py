@@ -35,6 +35,7 @@ from retrowalk.mqtt.commands import (
     Answer,
     ClearanceCommand,
     ClearanceRecorded,
+    Command,
     CommandHandler,
     CommandReply,
     InvalidCommandError,
@@ -462,20 +463,19 @@ class MqttBridge:
         if stored is not None:
             return CommandReply.model_validate_json(stored).model_copy(update={"replayed": True})
         if treadmill_id not in self._known:
-            reason = f"unknown treadmill {treadmill_id!r}"
-            log.info("mqtt: %s command %s refused: %s", command.type, command_id, reason)
-            return _reply(command_id, treadmill_id, "refused", reason, code="unknown_treadmill")
+            # Not stored, and not kept for Home Assistant: a treadmill id anyone may send must not grow
+            # the history or the broker's retained topics.
+            return _refused(treadmill_id, command, f"unknown treadmill {treadmill_id!r}", "unknown_treadmill")
         try:
             answer = await self._commands.handle_command(treadmill_id, command)
         except RefusedError as exc:
-            reply = _reply(command_id, treadmill_id, "refused", str(exc) or type(exc).__name__, code=exc.code)
+            reply = _refused(treadmill_id, command, str(exc) or type(exc).__name__, exc.code)
             self.home_assistant.refused(
                 Refusal(
                     treadmill_id=treadmill_id,
                     command_id=command_id,
                     command_type=command.type,
                     code=exc.code,
-                    reason=reply.reason or "",
                 )
             )
         except Exception:
@@ -553,6 +553,20 @@ def _reply(
     return CommandReply(
         command_id=command_id, treadmill_id=treadmill_id, status=status, reason=reason, code=code
     )
+
+
+def _refused(treadmill_id: str, command: Command, reason: str, code: RefusalCode) -> CommandReply:
+    """The reply to a refused command, and the one log line every refusal gets, whoever refused it and
+    whether or not Home Assistant is in use: the treadmill, the command's type and id and the reason, never
+    its payload. A repeat answered from the stored reply is not a new refusal and is not logged again."""
+    log.info(
+        "%s command %s refused: %s",
+        command.type,
+        command.command_id,
+        reason,
+        extra={"treadmill": treadmill_id},
+    )
+    return _reply(command.command_id, treadmill_id, "refused", reason, code=code)
 
 
 def _answered(answer: Answer | None) -> dict[str, Any]:

@@ -236,7 +236,7 @@ _SUMMARY_SENSORS: tuple[_SensorRow, ...] = (
     _SensorRow("session_id", "Session id", "state",
                "{{ value_json.session_id if value_json.session_id else None }}", icon="mdi:identifier",
                category="diagnostic"),
-    # A sensor's state holds at most 255 characters; the full reason is on the topic.
+    # A sensor's state holds at most 255 characters; every plain reason fits, the cut is a safety net.
     _SensorRow("last_refusal", "Last refusal", "last_refusal",
                "{{ (value_json.command_type ~ ': ' ~ value_json.reason)[:255] }}", icon="mdi:cancel"),
 )  # fmt: skip

@@ -10,7 +10,8 @@
   :mod:`retrowalk.mqtt.attention`);
 - `<prefix>treadmill/<id>/last_session`: the latest session's summary, so the last-session sensors have
   values after Home Assistant restarts;
-- `<prefix>treadmill/<id>/last_refusal`: the latest refused command and why, since a refused button press
+- `<prefix>treadmill/<id>/last_refusal`: the latest refused command, its code and the code's plain
+  sentence (naming nobody: see :class:`~retrowalk.mqtt.payloads.Refusal`), since a refused button press
   or pain input shows nothing else in Home Assistant.
 
 Everything goes through the bridge's retained store: re-published on every connection, an unchanged
@@ -93,15 +94,8 @@ class HomeAssistantView:
         self._set_retained(self._topics.treadmill(treadmill_id, "last_session"), summary_json)
 
     def refused(self, refusal: Refusal) -> None:
-        """A command was refused: say so in the log (the treadmill, the command's type and the reason; never
-        its payload) and on the retained topic Home Assistant's *Last refusal* sensor reads."""
-        log.info(
-            "%s command %s refused: %s",
-            refusal.command_type,
-            refusal.command_id,
-            refusal.reason,
-            extra={"treadmill": refusal.treadmill_id},
-        )
+        """A command was refused (the bridge has logged it): keep it on the retained topic Home Assistant's
+        *Last refusal* sensor reads."""
         self._set_retained(
             self._topics.treadmill(refusal.treadmill_id, "last_refusal"), refusal.model_dump_json().encode()
         )

@@ -7,10 +7,18 @@ consumers; the engine's enums (`retrowalk.session.events`) serialise to the same
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, assert_never
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    computed_field,
+)
 
 from retrowalk.errors import RefusalCode
 from retrowalk.session.events import EndReason
@@ -48,6 +56,7 @@ __all__ = [
     "TreadmillState",
     "UserId",
     "kmh_text",
+    "plain_refusal",
     "utc_now",
 ]
 
@@ -310,11 +319,53 @@ class Attention(_Payload):
 
 class Refusal(_Payload):
     """Retained per treadmill: the latest command the service refused there, from any sender (Home
-    Assistant's *Last refusal* sensor; a button press or pain input shows nothing else when refused)."""
+    Assistant's *Last refusal* sensor; a button press or pain input shows nothing else when refused).
+
+    The reason is the code's plain sentence, never the reply's own words: a retained topic is read by
+    every client the broker lets in and outlives restarts, and the reply's words name the person and
+    their pain scores or screening answers. The sender gets those words in its reply; the log has them."""
 
     treadmill_id: TreadmillId
     command_id: str
     command_type: str
-    code: RefusalCode | None = None
-    reason: str
+    code: RefusalCode
     at: datetime = Field(default_factory=utc_now)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reason(self) -> str:
+        return plain_refusal(self.code)
+
+
+def plain_refusal(code: RefusalCode) -> str:
+    """What a refusal with ``code`` means, and what to do, naming nobody and no score."""
+    match code:
+        case "screening_needed":
+            return "the walker has not answered the screening questions yet: answer them, then try again"
+        case "see_clinician":
+            return (
+                "the walker should see a clinician first (a screening answer or the pain rule); "
+                "'retrowalk user show' says why"
+            )
+        case "plan_refused":
+            return (
+                "the plan cannot be honoured (a ceiling, or the treadmill's ranges); the service log says why"
+            )
+        case "not_connected":
+            return "the treadmill is not connected: wait until it is online"
+        case "wrong_phase":
+            return "not possible in the session's current phase"
+        case "already_walking":
+            return (
+                "the walker's session is still running, here or on another treadmill: nothing recorded; "
+                "stop it first, or report pain after it has ended"
+            )
+        case "no_session":
+            return "no session to record this for: nothing recorded"
+        case "no_walker":
+            return "no walker chosen, or not one of the service's walkers: choose one in Walker"
+        case "unknown_treadmill":
+            return "this service does not drive that treadmill"
+        case "other":
+            return "refused; the service log says why"
+    assert_never(code)
