@@ -665,10 +665,9 @@ def test_pain_without_a_session_while_one_runs_is_refused_and_nothing_is_recorde
     code, out, err = run(capsys, *user_args(config, "pain", "--when", when, "2"))
     assert (code, out) == (2, "")
     assert err == (
-        "retrowalk: nothing recorded: me's session home-7 on home, started 2026-12-01 17:46 UTC, is still "
-        f"running; pain during it belongs at its own prompt, and {when} pain once it has ended. For an "
-        "earlier session, name it with --session ID (see 'user history'). (If no retrowalk is running "
-        "now, it stopped during that session and closes it when it starts again.)\n"
+        "retrowalk: nothing recorded: me's session home-7 on home, started 2026-12-01 17:46 UTC, has not "
+        f"ended yet, so report the {when} pain once it has, or name an earlier session with --session ID "
+        "(see 'user history')\n"
     )
     assert store.pain_reports_for_user("me") == []
 

@@ -60,9 +60,10 @@ async def test_a_report_without_a_session_waits_for_the_walk_to_end_and_then_bel
                 await rig.command(treadmill_id, payload)
             assert refused.value.code == "already_walking"
             assert str(refused.value).startswith(f"nothing recorded: ann's session {second} on tm0, started ")
+            when = str(payload["when"]).replace("_", "-")
             assert str(refused.value).endswith(
-                "For an earlier session, name it with session_id. (If no retrowalk is running now"
-                ", it stopped during that session and closes it when it starts again.)"
+                f", has not ended yet, so report the {when} pain once it has, or name an earlier session "
+                "with session_id"
             )
         assert pain_rows(tmp_path) == []
         # Just after a start, before its first turn has reached the treadmill, the session is not noted in

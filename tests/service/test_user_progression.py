@@ -149,7 +149,8 @@ async def test_the_second_session_is_held_until_pain_is_reported_at_the_terminal
         assert out == ""
         assert err.startswith(
             f"retrowalk: nothing recorded: ana's session {running.session_id} on tm0, started "
-            f"{running.started_at:%Y-%m-%d %H:%M} UTC, is still running; "
+            f"{running.started_at:%Y-%m-%d %H:%M} UTC, has not ended yet, so report the after pain once it "
+            "has, "
         )
         assert [moment for _, moment, _ in pain_rows(tmp_path / "history.sqlite3", "ana")] == ["before"]
         ended = await rig.wait_ended("tm0", within=(120 + 10 + 30) / FAST + 15)

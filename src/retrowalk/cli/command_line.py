@@ -133,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Connect to every configured treadmill, run sessions that kiosks start over MQTT, "
         "and publish telemetry, events and summaries. SIGINT/SIGTERM stop moving belts, end running "
         "sessions as 'service_stopped' and publish that (5 s at most), then exit. Refuses to start while "
-        "another retrowalk uses the same storage file or treadmills.",
+        "another retrowalk uses the same storage file ([service] storage, or RETROWALK_SERVICE__STORAGE) "
+        "or treadmills (one lock file each in /run/lock, or in the existing directory RETROWALK_LOCK_DIR "
+        "names).",
     )
     serve.add_argument("--config", "-c", type=Path, required=True, help="TOML configuration file")
 

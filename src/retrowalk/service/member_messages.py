@@ -17,13 +17,12 @@ def utc_minute(moment: datetime) -> str:
 
 def running_refusal(running: OpenSession, when: str, session_option: str = "session_id") -> str:
     """Why an `after` or `next_morning` report naming no session is refused while the person walks;
-    ``session_option`` is how the asker names a session (the API's field, the terminal's option)."""
+    ``session_option`` is how the asker names a session (the API's field, the terminal's option). One
+    sentence: it is read on a kiosk's line and a terminal's, by someone who has just walked."""
     return (
         f"nothing recorded: {running.user_id}'s session {running.session_id} on {running.treadmill_id}, "
-        f"started {utc_minute(running.started_at)}, is still running; pain during it belongs at its own "
-        f"prompt, and {when.replace('_', '-')} pain once it has ended. For an earlier session, name it with "
-        f"{session_option}. (If no retrowalk is running now, it stopped during that session and closes it "
-        "when it starts again.)"
+        f"started {utc_minute(running.started_at)}, has not ended yet, so report the "
+        f"{when.replace('_', '-')} pain once it has, or name an earlier session with {session_option}"
     )
 
 

@@ -1,6 +1,7 @@
 """The forms a treadmill page asks staff and new members to fill in, in a real chromium through the real
 kiosk and a real mosquitto (scripted service): the clearance (a blank name, a staff session kept, the
-field the API refuses), the screening's age and its Sign out, and refusals that never hide a heading."""
+field the API refuses, the note of one with nothing to clear), the screening's age and its Sign out, and
+refusals that never hide a heading."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from playwright.async_api import Browser, Locator, Page, expect
 
 from retrowalk.mqtt.commands import MemberInfo
 from retrowalk.mqtt.payloads import TreadmillState
+from retrowalk.service.member_messages import nothing_to_clear
 from tests.mqtt.mqtt_broker import Mosquitto
 
 from .conftest import BROWSER_LOOP, LANDSCAPE, PORTRAIT, new_page
@@ -138,6 +140,20 @@ async def test_a_clearance_the_form_signed_in_for_signs_out_after_it(browser: Br
     page = await new_page(browser, errors, PORTRAIT)
     await clear_cy(page, rig)
     assert await staff_stream_status(page) == 401
+    assert errors == []
+
+
+async def test_a_clearance_with_nothing_to_clear_shows_the_services_note(browser: Browser, rig: Rig) -> None:
+    # Another desk cleared cy while this page still showed the form: the service keeps this one too, but
+    # its accepted reply says it changed nothing, and staff must read that on the page.
+    note = nothing_to_clear("cy")
+    rig.service.replies["clearance"] = {"status": "accepted", "note": note}
+    errors: list[str] = []
+    page = await new_page(browser, errors, PORTRAIT)
+    await signed_in(page, rig, "cy")
+    await clearance_form(page, "Dr. Lind, physiotherapist")
+    await record_clearance(page, rig)
+    await expect(page.get_by_role("alert")).to_have_text(f"Clearance recorded, but {note}")
     assert errors == []
 
 

@@ -482,7 +482,9 @@ async function sendClearance(event) {
     return;
   }
   form.reset();
-  showCommandMessage("");
+  // A clearance with nothing to clear is kept but changes nothing: the service's note says so, and staff
+  // must read it rather than believe they cleared someone (it stays until the next command).
+  showCommandMessage(reply.note ? `Clearance recorded, but ${reply.note}` : "");
   page.member.screening = { status: "cleared" };
   await loadMember(page.member.user_id);
 }
