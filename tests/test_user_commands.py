@@ -721,3 +721,26 @@ def test_show_and_history_say_a_top_speed_on_a_coarse_grid_as_it_was_and_the_pla
         "as asked; ran as 0.96 -> 1.28 km/h, 5 min, fitted to the treadmill's 0.32 km/h speed steps); pain "
         "before -, during -, after -, next-morning -"
     ]
+
+
+def test_a_clearance_for_a_yes_answered_no_since_still_counts(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Yes, cleared, then no: the clearance cleared the "yes" when it was recorded, so the regression
+    before it is behind it, and one regression since is a regression, not a referral."""
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-1", started=datetime.now(UTC) - timedelta(hours=20))
+    store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "before", 2))
+    store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "after", 6))
+    screened(store, capsys, config, "52,no,no,yes")
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)"
+    add_session(store, "home-2", started=datetime.now(UTC))
+    store.add_pain_report(StoredPainReport("me", "home-2", datetime.now(UTC), "after", 6))
+    screened(store, capsys, config, "52,no,no,no")
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[4] == (
+        "next session: 1.0 -> 1.3 km/h, 4 min (regressed: pain 6/10 during or after session home-2)"
+    )

@@ -577,6 +577,14 @@ class Store:
         )
         return StoredScreening(rows[0][0], _dt(rows[0][1]), json.loads(rows[0][2])) if rows else None
 
+    def screenings_for_user(self, user_id: str) -> list[StoredScreening]:
+        """Every set of the person's screening answers, oldest first: whether a clearance cleared a "yes"
+        depends on the answers given by then, not only on the newest ones."""
+        rows = self._read(
+            "SELECT user_id, at, answers FROM screening_answers WHERE user_id = ? ORDER BY at, id", (user_id,)
+        )
+        return [StoredScreening(r[0], _dt(r[1]), json.loads(r[2])) for r in rows]
+
     def add_clearance(self, c: StoredClearance) -> None:
         self._write(
             "INSERT INTO clearances (user_id, at, cleared_by, valid_until, note) VALUES (?, ?, ?, ?, ?)",

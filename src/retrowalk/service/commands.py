@@ -513,7 +513,9 @@ class CommandRouter:
         start plans from, and what `retrowalk user show` tells the person (with `assumed` reports added:
         "what if the missing reports came in low"). PlanError when screening does not let them start."""
         stored = self.store.latest_screening(user_id)
-        answers = [screening_record(stored)] if stored else []
+        # Every set of answers, not only the newest: a clearance given for a "yes" answered "no" since
+        # still cleared it, and the rule must see that "yes" to count it.
+        answers = [screening_record(row) for row in self.store.screenings_for_user(user_id)]
         clearances = counted_clearances(self.store, user_id)
         require_screening_passed(user_id, answers, clearances)
         age = stored.answers.get("age") if stored else None
