@@ -590,14 +590,19 @@ def test_a_second_clearance_with_nothing_to_clear_keeps_counting_from_the_first(
     run(capsys, *user_args(config, "pain", "--when", "after", "2", "--swelling"))
     code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
     assert (code, err) == (0, "")
-    assert NOTHING_TO_CLEAR not in out
+    assert "nothing to clear" not in out
     assert out.splitlines()[1] == "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)"
+    first = store.latest_clearance("me")
+    assert first is not None
     add_session(store, "home-2", started=datetime.now(UTC))
     earned_a_progression(store, capsys, config, "home-2")
     code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
     assert (code, err) == (0, "")
     assert out.splitlines()[1:3] == [
-        NOTHING_TO_CLEAR,
+        nothing_to_clear_because(
+            f"the clearance of {first.at.strftime('%Y-%m-%d %H:%M UTC')} already cleared what there was, "
+            "and no screening 'yes' or referral by the pain rule has come since"
+        ),
         PROGRESSED.format("home-2"),
     ]
 
@@ -744,3 +749,77 @@ def test_a_clearance_for_a_yes_answered_no_since_still_counts(
     assert out.splitlines()[4] == (
         "next session: 1.0 -> 1.3 km/h, 4 min (regressed: pain 6/10 during or after session home-2)"
     )
+
+
+def nothing_to_clear_because(reason: str) -> str:
+    return (
+        f"nothing to clear for me: {reason}, so this clearance changes nothing (a later 'yes' or referral "
+        "needs a new one)"
+    )
+
+
+def test_a_clearance_before_any_screening_answers_says_they_are_not_answered_yet(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == nothing_to_clear_because(
+        "the screening questions are not answered yet and the pain rule has not sent them to a clinician"
+    )
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[2].endswith(", recorded with nothing to clear: it changed nothing")
+
+
+def test_a_second_clearance_for_a_cleared_yes_says_the_first_one_cleared_it(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,yes")
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert "nothing to clear" not in out
+    first = store.latest_clearance("me")
+    assert first is not None
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Berg"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == nothing_to_clear_because(
+        f"the clearance of {first.at.strftime('%Y-%m-%d %H:%M UTC')} already cleared what there was, and "
+        "no screening 'yes' or referral by the pain rule has come since"
+    )
+    code, out, err = run(capsys, *user_args(config, "show"))
+    second = store.latest_clearance("me")
+    assert second is not None
+    assert out.splitlines()[2] == (
+        f"clearance: by Dr. Berg on {second.at.strftime('%Y-%m-%d %H:%M UTC')}, recorded with nothing to "
+        "clear: it changed nothing"
+    )
+
+
+def test_a_clearance_that_counts_is_listed_without_a_remark(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,yes")
+    run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    clearance = store.latest_clearance("me")
+    assert clearance is not None
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[2] == f"clearance: by Dr. Lind on {clearance.at.strftime('%Y-%m-%d %H:%M UTC')}"
+
+
+def test_a_clearance_during_a_running_session_plans_as_show_does(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The next plan depends on the running session: `user clear` must not state one for the session
+    before it while `user show` says it is planned when the running one has ended."""
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-1")
+    store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "after", 2, swelling=True))
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    store.open_session(OpenSession("home-2", "me", "home", started, FIRST_PLAN.model_dump_json()))
+    planned_later = "next session: planned when home-2 has ended, from how it went and the pain after it"
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:] == [planned_later]
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert out.splitlines()[-1] == planned_later

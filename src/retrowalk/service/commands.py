@@ -154,12 +154,18 @@ class CommandRouter:
         """Why the person's newest clearance changes nothing (None when it counts): kept all the same (a
         clinician may clear ahead of time), but it must not look as if it did something."""
         latest = self.store.latest_clearance(user_id)
+        if latest is None:
+            return None
+        if self.store.latest_screening(user_id) is None:
+            return nothing_to_clear(user_id, answered=False)
         try:
             progression, _ = self.progression_for(user_id)
         except PlanError:
-            return nothing_to_clear(user_id)  # no screening answers yet: nothing a clearance could clear
-        counts = latest is not None and progression.cleared_at == latest.at
-        return None if counts else nothing_to_clear(user_id)
+            # The screening blocks: the clearance predates a "yes", which the screening's words say.
+            return None
+        if progression.cleared_at == latest.at:
+            return None
+        return nothing_to_clear(user_id, cleared_before=progression.cleared_at)
 
     def member_info(self, user_id: str, runner: TreadmillRunner) -> mc.MemberInfo:
         """What a kiosk shows a signed-in person: whether screening lets them walk, the plan a start
