@@ -18,6 +18,7 @@ from retrowalk.cli import main
 from retrowalk.session.grid import fit_plan_to_grid
 from retrowalk.session.plan import SessionPlan, TreadmillCaps
 from retrowalk.storage import (
+    KeptBeforePain,
     OpenSession,
     Store,
     StoredCaps,
@@ -823,3 +824,37 @@ def test_a_clearance_during_a_running_session_plans_as_show_does(
     assert out.splitlines()[1:] == [planned_later]
     code, out, err = run(capsys, *user_args(config, "show"))
     assert out.splitlines()[-1] == planned_later
+
+
+def test_a_red_flag_in_a_kept_before_score_sends_the_person_to_a_clinician_in_show(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A before score a kiosk or Home Assistant keeps for the person's next start is a pain report about
+    that session: swelling in it refers them, as a start on any treadmill would be refused, until a
+    clearance; a score older than the hour a start would take it for says nothing any more."""
+    screened(store, capsys, config, "52,no,no,no")
+    given = datetime.now(UTC) - timedelta(minutes=5)
+    store.keep_before_pain(KeptBeforePain("gym-2", "me", given, 3, swelling=True))
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[4] == (
+        f"next session: none until a clinician clears me: swelling reported before it at "
+        f"{given.strftime('%Y-%m-%d %H:%M UTC')}; then retrowalk user clear --config {config} --user me "
+        "--by NAME"
+    )
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:] == [
+        "next session: 1.0 -> 1.5 km/h, 5 min (the first session)",
+        BEFORE_FITTING,
+    ]
+
+
+def test_a_kept_before_score_older_than_the_hour_refers_nobody(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    store.keep_before_pain(KeptBeforePain("home", "me", datetime.now(UTC) - timedelta(minutes=61), 8))
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[4] == "next session: 1.0 -> 1.5 km/h, 5 min (the first session)"

@@ -511,17 +511,14 @@ class Store:
             ),
         )  # fmt: skip
 
-    def kept_before_pain(self, treadmill_id: str, user_id: str) -> KeptBeforePain | None:
-        """The person's kept "before" score on this treadmill, if any, left where it is."""
+    def kept_before_pains(self, user_id: str) -> list[KeptBeforePain]:
+        """The person's kept "before" scores, one per treadmill they were given at, left where they are."""
         rows = self._read(
-            "SELECT given_at, pain, swelling, giving_way FROM kept_before_pain"
-            " WHERE treadmill_id = ? AND user_id = ?",
-            (treadmill_id, user_id),
+            "SELECT treadmill_id, given_at, pain, swelling, giving_way FROM kept_before_pain"
+            " WHERE user_id = ? ORDER BY given_at",
+            (user_id,),
         )
-        if not rows:
-            return None
-        given_at, pain, swelling, giving_way = rows[0]
-        return KeptBeforePain(treadmill_id, user_id, _dt(given_at), pain, bool(swelling), bool(giving_way))
+        return [KeptBeforePain(r[0], user_id, _dt(r[1]), r[2], bool(r[3]), bool(r[4])) for r in rows]
 
     def take_before_pain(
         self, treadmill_id: str, user_id: str, *, session_id: str | None, given_since: datetime

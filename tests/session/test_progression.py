@@ -313,3 +313,37 @@ def test_a_clearance_after_a_new_screening_yes_holds_at_the_last_plan() -> None:
         ANN, CEILINGS, [session(1)], reports(1, 2, 2, 2), [cleared_on(21), cleared_on(30)], answers=[yes]
     )
     assert twice.cleared_at == cleared_on(21).cleared_at
+
+
+def before_the_next_session(day: int, score: int, **flags: bool) -> PainReport:
+    """A "before" score given for the next session, which has not started yet (no session id)."""
+    return PainReport(
+        user_id="ann",
+        session_id=None,
+        when=PainTiming.BEFORE,
+        score=score,
+        at=T0 + timedelta(days=day),
+        **flags,
+    )
+
+
+def test_a_red_flag_before_the_next_session_refers_a_first_and_a_later_session_alike() -> None:
+    first = next_plan(ANN, CEILINGS, [], [before_the_next_session(1, 3, swelling=True)])
+    assert (first.decision, first.plan) == (Decision.REFER, None)
+    assert first.reasons == ("swelling reported before it at 2026-03-03 09:00 UTC",)
+    later = next_plan(ANN, CEILINGS, [session(1)], [*reports(1, 2, 2, 2), before_the_next_session(5, 8)])
+    assert (later.decision, later.reasons) == (
+        Decision.REFER,
+        ("pain 8/10 reported before it at 2026-03-07 09:00 UTC",),
+    )
+    # A clearance after it counts (it cleared a referral), and the score is then behind it.
+    cleared = next_plan(ANN, CEILINGS, [], [before_the_next_session(1, 3, swelling=True)], [cleared_on(2)])
+    assert (cleared.decision, cleared.cleared_at) == (Decision.FIRST, cleared_on(2).cleared_at)
+    # Without a red flag it is no reason for anything yet: the sessions decide.
+    calm = next_plan(ANN, CEILINGS, [session(1)], [*reports(1, 2, 2, 2), before_the_next_session(5, 4)])
+    assert calm.decision is Decision.PROGRESS
+
+
+def test_only_a_before_score_may_come_before_its_session() -> None:
+    with pytest.raises(ValueError, match="a during pain report must name its session"):
+        PainReport(user_id="ann", session_id=None, when=PainTiming.DURING, score=2, at=T0)

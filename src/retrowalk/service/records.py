@@ -14,12 +14,20 @@ from pydantic import ValidationError
 from retrowalk.session.events import EndReason
 from retrowalk.session.history import Clearance, PainReport, PainTiming, ScreeningAnswers, SessionRecord
 from retrowalk.session.plan import SessionPlan
-from retrowalk.storage import Store, StoredClearance, StoredPainReport, StoredScreening, StoredSession
+from retrowalk.storage import (
+    KeptBeforePain,
+    Store,
+    StoredClearance,
+    StoredPainReport,
+    StoredScreening,
+    StoredSession,
+)
 
 __all__ = [
     "clearance_expired",
     "clearance_record",
     "counted_clearances",
+    "kept_before_report",
     "pain_report",
     "screening_record",
     "session_record",
@@ -60,6 +68,19 @@ def pain_report(row: StoredPainReport) -> PainReport | None:
         at=row.at,
         swelling=row.swelling,
         giving_way=row.giving_way,
+    )
+
+
+def kept_before_report(kept: KeptBeforePain) -> PainReport:
+    """A kept "before" score as the report it is about the person's next session (no id yet)."""
+    return PainReport(
+        user_id=kept.user_id,
+        session_id=None,
+        when=PainTiming.BEFORE,
+        score=kept.pain,
+        at=kept.given_at,
+        swelling=kept.swelling,
+        giving_way=kept.giving_way,
     )
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from retrowalk.session.events import EndReason
 from retrowalk.session.plan import SessionPlan
@@ -41,17 +42,26 @@ class SessionRecord(BaseModel):
 
 
 class PainReport(BaseModel):
-    """A 0-10 knee pain score for one session, with the red flags the pain rule refers on."""
+    """A 0-10 knee pain score for one session, with the red flags the pain rule refers on.
+
+    A "before" score given for the person's next session, which has not started yet, has no session id:
+    it cannot be a baseline yet, but its red flags are news about the very session it comes before."""
 
     model_config = _RECORD
 
     user_id: str = Field(min_length=1)
-    session_id: str = Field(min_length=1)
+    session_id: Annotated[str, Field(min_length=1)] | None
     when: PainTiming
     score: int = Field(ge=0, le=10)
     at: datetime
     swelling: bool = False
     giving_way: bool = False
+
+    @model_validator(mode="after")
+    def _only_before_scores_precede_their_session(self) -> PainReport:
+        if self.session_id is None and self.when is not PainTiming.BEFORE:
+            raise ValueError(f"a {self.when.value} pain report must name its session")
+        return self
 
 
 class ScreeningAnswers(BaseModel):

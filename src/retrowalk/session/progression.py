@@ -5,7 +5,8 @@ Per session, with in-session pain = the highest DURING or AFTER score and the ba
 BEFORE score (else the previous session's NEXT_MORNING score):
 
 - refer to a clinician: swelling, giving way or pain >= 7 reported since the last clearance (about any
-  session), or 2 regressions since it; no plan is offered until a clearance is recorded;
+  session, the next one included: a "before" score given for it), or 2 regressions since it; no plan is
+  offered until a clearance is recorded;
 - a clearance counts only when it cleared something at the moment it was recorded: a referral by these
   rules, or a screening "yes" no earlier clearance had cleared. One recorded with nothing to clear changes
   nothing (the earned plan stands, regressions still add up); after one that counts, the next session
@@ -23,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from retrowalk.session.events import EndReason
@@ -109,12 +110,16 @@ def red_flag_words(score: int, *, swelling: bool, giving_way: bool) -> str:
 def _red_flags(reports: Sequence[PainReport]) -> list[str]:
     flags = []
     for r in reports:
+        # "before it": a score for the next session, which the reasons are given for.
+        about = (
+            f"({r.session_id})" if r.session_id else f"before it at {r.at.astimezone(UTC):%Y-%m-%d %H:%M UTC}"
+        )
         if r.swelling:
-            flags.append(f"swelling reported ({r.session_id})")
+            flags.append(f"swelling reported {about}")
         if r.giving_way:
-            flags.append(f"knee giving way reported ({r.session_id})")
+            flags.append(f"knee giving way reported {about}")
         if r.score >= REFER_PAIN:
-            flags.append(f"pain {r.score}/10 reported ({r.session_id})")
+            flags.append(f"pain {r.score}/10 reported {about}")
     return flags
 
 
@@ -140,11 +145,11 @@ def next_plan(
         sorted(c.cleared_at for c in clearances if c.user_id == user_id),
         [a for a in answers if a.user_id == user_id],
     )
-    if not sessions:
-        return Progression(Decision.FIRST, default_plan(profile, ceilings), ("first session",), cleared_at)
     verdicts, flags = _judged(sessions, mine, cleared_at)
     if flags:
         return Progression(Decision.REFER, None, tuple(flags), cleared_at)
+    if not sessions:
+        return Progression(Decision.FIRST, default_plan(profile, ceilings), ("first session",), cleared_at)
 
     last_plan = sessions[-1].plan
     if not verdicts:  # every session predates the counted clearance: carry on from the last plan
@@ -185,19 +190,26 @@ def _judged(
         before = [p.score for p in mine if p.when is PainTiming.BEFORE]
         baseline = max(before) if before else previous_morning
         verdict = _verdict(record, mine, baseline)
-        if cleared_at is None or record.started_at >= cleared_at:
+        if _since(record.started_at, cleared_at):
             verdicts.append(verdict)
             flags.extend(_red_flags(mine))
         else:
             # A red flag reported after the clearance is news the clinician did not have, even about a
             # session before it (swelling noticed late): it refers again.
-            flags.extend(_red_flags([p for p in mine if p.at >= cleared_at]))
+            flags.extend(_red_flags([p for p in mine if _since(p.at, cleared_at)]))
         mornings = [p.score for p in mine if p.when is PainTiming.NEXT_MORNING]
         previous_morning = max(mornings) if mornings else None
+    # Scores for the next session, not started yet: no verdict, but their red flags refer.
+    flags.extend(_red_flags([p for p in reports if p.session_id is None and _since(p.at, cleared_at)]))
     regressions = sum(1 for d, _ in verdicts if d is Decision.REGRESS)
     if regressions >= REFER_AFTER_REGRESSIONS:
         flags.append(f"{regressions} regressions since the last clearance")
     return verdicts, flags
+
+
+def _since(moment: datetime, cleared_at: datetime | None) -> bool:
+    """Whether what happened at ``moment`` is news to the clearance at ``cleared_at`` (None: no clearance)."""
+    return cleared_at is None or moment >= cleared_at
 
 
 def _counted_clearance(
