@@ -858,3 +858,26 @@ def test_a_kept_before_score_older_than_the_hour_refers_nobody(
     code, out, err = run(capsys, *user_args(config, "show"))
     assert (code, err) == (0, "")
     assert out.splitlines()[4] == "next session: 1.0 -> 1.5 km/h, 5 min (the first session)"
+
+
+def test_a_red_flag_after_a_clearance_refers_though_the_clock_was_set_back_between(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-1")
+    run(capsys, *user_args(config, "pain", "--when", "after", "2", "--swelling"))
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert out.splitlines()[1] == "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)"
+    # The machine's clock set back two hours, then the knee gives way: the report's time is before the
+    # clearance's, but it was recorded after it.
+    store.add_pain_report(
+        StoredPainReport(
+            "me", "home-1", datetime.now(UTC) - timedelta(hours=2), "next_morning", 2, giving_way=True
+        )
+    )
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[4] == (
+        "next session: none until a clinician clears me: knee giving way reported (home-1); then retrowalk "
+        f"user clear --config {config} --user me --by NAME"
+    )

@@ -20,7 +20,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ __all__ = [
     "StoredSession",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA_V1 = """
 CREATE TABLE sessions (
@@ -149,7 +149,42 @@ CREATE TABLE kept_before_pain (
     PRIMARY KEY (treadmill_id, user_id)
 );
 """,
+    # The order in which pain reports, clearances, screening answers and kept "before" scores were
+    # recorded, one sequence over all four: what the rules compare (was a red flag reported after a
+    # clearance?) must not turn on a wall clock that can be set back. Rows from before it are numbered in
+    # the order of their timestamps, which is all that was known of them.
+    6: """
+ALTER TABLE pain_reports ADD COLUMN seq INTEGER;
+ALTER TABLE clearances ADD COLUMN seq INTEGER;
+ALTER TABLE screening_answers ADD COLUMN seq INTEGER;
+ALTER TABLE kept_before_pain ADD COLUMN seq INTEGER;
+CREATE TEMP TABLE numbered AS
+    SELECT kind, row, row_number() OVER (ORDER BY at, kind, row) AS seq FROM (
+        SELECT 'pain' AS kind, id AS row, at FROM pain_reports
+        UNION ALL SELECT 'clearance', id, at FROM clearances
+        UNION ALL SELECT 'screening', id, at FROM screening_answers
+        UNION ALL SELECT 'kept', rowid, given_at FROM kept_before_pain
+    );
+UPDATE pain_reports SET seq = (SELECT seq FROM numbered WHERE kind = 'pain' AND row = pain_reports.id);
+UPDATE clearances SET seq = (SELECT seq FROM numbered WHERE kind = 'clearance' AND row = clearances.id);
+UPDATE screening_answers
+    SET seq = (SELECT seq FROM numbered WHERE kind = 'screening' AND row = screening_answers.id);
+UPDATE kept_before_pain
+    SET seq = (SELECT seq FROM numbered WHERE kind = 'kept' AND row = kept_before_pain.rowid);
+DROP TABLE numbered;
+CREATE INDEX pain_reports_in_order ON pain_reports (seq);
+CREATE INDEX clearances_in_order ON clearances (seq);
+CREATE INDEX screening_in_order ON screening_answers (seq);
+CREATE INDEX kept_before_pain_in_order ON kept_before_pain (seq);
+""",
 }
+
+# The next number of that sequence, in the statement that inserts the row (one transaction with it).
+_NEXT_SEQ = (
+    "(SELECT coalesce(max(last), 0) + 1 FROM ("
+    "SELECT max(seq) AS last FROM pain_reports UNION ALL SELECT max(seq) FROM clearances"
+    " UNION ALL SELECT max(seq) FROM screening_answers UNION ALL SELECT max(seq) FROM kept_before_pain))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +247,9 @@ class StoredPainReport:
     pain: int
     swelling: bool = False
     giving_way: bool = False
+    # Where in the order of records it was recorded (None: not recorded yet; one taken from a kept
+    # "before" score keeps the number the score got when it was given).
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +262,7 @@ class KeptBeforePain:
     pain: int
     swelling: bool = False
     giving_way: bool = False
+    seq: int | None = None  # where in the order of records it was given (None: not kept yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +270,7 @@ class StoredScreening:
     user_id: str
     at: datetime
     answers: dict[str, bool | int]
+    seq: int | None = None  # where in the order of records (None: not recorded yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +280,7 @@ class StoredClearance:
     cleared_by: str
     valid_until: date | None = None
     note: str | None = None
+    seq: int | None = None  # where in the order of records (None: not recorded yet)
 
 
 def _iso(moment: datetime) -> str:
@@ -262,10 +303,19 @@ def _pain_report_insert(p: StoredPainReport) -> tuple[str, tuple[Any, ...]]:
     """The statement that records a pain report (its score checked)."""
     _check_pain(p.pain)
     return (
-        "INSERT INTO pain_reports (user_id, session_id, at, moment, pain, swelling, giving_way)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (p.user_id, p.session_id, _iso(p.at), p.moment, p.pain, int(p.swelling), int(p.giving_way)),
+        "INSERT INTO pain_reports (user_id, session_id, at, moment, pain, swelling, giving_way, seq)"
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, coalesce(?, {_NEXT_SEQ}))",
+        (p.user_id, p.session_id, _iso(p.at), p.moment, p.pain, int(p.swelling), int(p.giving_way), p.seq),
     )
+
+
+def _screening(row: tuple[Any, ...]) -> StoredScreening:
+    return StoredScreening(row[0], _dt(row[1]), json.loads(row[2]), row[3])
+
+
+def _clearance(row: tuple[Any, ...]) -> StoredClearance:
+    valid_until = date.fromisoformat(row[3]) if row[3] else None
+    return StoredClearance(row[0], _dt(row[1]), row[2], valid_until, row[4], row[5])
 
 
 class Store:
@@ -498,27 +548,35 @@ class Store:
             raise ValueError(f"unknown pain report moment {p.moment!r}")
         self._write(*_pain_report_insert(p))
 
-    def keep_before_pain(self, kept: KeptBeforePain) -> None:
+    def keep_before_pain(self, kept: KeptBeforePain) -> KeptBeforePain:
         """Keep a "before" score for the person's next start on that treadmill; it replaces the one kept
-        before it there (the latest says best how the knee is as the session starts)."""
+        before it there (the latest says best how the knee is as the session starts). The score as kept,
+        with its place in the order of records."""
         _check_pain(kept.pain)
-        self._write(
-            "INSERT OR REPLACE INTO kept_before_pain (treadmill_id, user_id, given_at, pain, swelling,"
-            " giving_way) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                kept.treadmill_id, kept.user_id, _iso(kept.given_at), kept.pain, int(kept.swelling),
-                int(kept.giving_way),
-            ),
-        )  # fmt: skip
+        try:
+            with self._transaction() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                # Fetched inside the transaction: a RETURNING row is read before the commit.
+                (seq,) = conn.execute(
+                    "INSERT OR REPLACE INTO kept_before_pain (treadmill_id, user_id, given_at, pain,"
+                    f" swelling, giving_way, seq) VALUES (?, ?, ?, ?, ?, ?, {_NEXT_SEQ}) RETURNING seq",
+                    (
+                        kept.treadmill_id, kept.user_id, _iso(kept.given_at), kept.pain, int(kept.swelling),
+                        int(kept.giving_way),
+                    ),
+                ).fetchone()  # fmt: skip
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: write failed: {exc}") from exc
+        return replace(kept, seq=int(seq))
 
     def kept_before_pains(self, user_id: str) -> list[KeptBeforePain]:
         """The person's kept "before" scores, one per treadmill they were given at, left where they are."""
         rows = self._read(
-            "SELECT treadmill_id, given_at, pain, swelling, giving_way FROM kept_before_pain"
-            " WHERE user_id = ? ORDER BY given_at",
+            "SELECT treadmill_id, given_at, pain, swelling, giving_way, seq FROM kept_before_pain"
+            " WHERE user_id = ? ORDER BY seq",
             (user_id,),
         )
-        return [KeptBeforePain(r[0], user_id, _dt(r[1]), r[2], bool(r[3]), bool(r[4])) for r in rows]
+        return [KeptBeforePain(r[0], user_id, _dt(r[1]), r[2], bool(r[3]), bool(r[4]), r[5]) for r in rows]
 
     def take_before_pain(
         self, treadmill_id: str, user_id: str, *, session_id: str | None, given_since: datetime
@@ -535,17 +593,19 @@ class Store:
                 conn.execute("BEGIN IMMEDIATE")
                 row = conn.execute(
                     "DELETE FROM kept_before_pain WHERE treadmill_id = ? AND user_id = ?"
-                    " RETURNING given_at, pain, swelling, giving_way",
+                    " RETURNING given_at, pain, swelling, giving_way, seq",
                     (treadmill_id, user_id),
                 ).fetchone()
                 if row is None:
                     return None
-                kept = KeptBeforePain(treadmill_id, user_id, _dt(row[0]), row[1], bool(row[2]), bool(row[3]))
+                kept = KeptBeforePain(
+                    treadmill_id, user_id, _dt(row[0]), row[1], bool(row[2]), bool(row[3]), row[4]
+                )
                 recorded = kept.given_at >= given_since
                 if recorded:
                     report = StoredPainReport(
                         user_id, session_id, kept.given_at, "before", kept.pain, kept.swelling,
-                        kept.giving_way,
+                        kept.giving_way, kept.seq,
                     )  # fmt: skip
                     conn.execute(*_pain_report_insert(report))
                 return kept, recorded
@@ -554,37 +614,41 @@ class Store:
 
     def pain_reports_for_user(self, user_id: str, limit: int = 100) -> list[StoredPainReport]:
         rows = self._read(
-            "SELECT * FROM (SELECT user_id, session_id, at, moment, pain, swelling, giving_way, id"
-            " FROM pain_reports WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?) ORDER BY at, id",
+            "SELECT * FROM (SELECT user_id, session_id, at, moment, pain, swelling, giving_way, seq, id"
+            " FROM pain_reports WHERE user_id = ? ORDER BY seq DESC, id DESC LIMIT ?) ORDER BY seq, id",
             (user_id, limit),
         )
-        return [StoredPainReport(r[0], r[1], _dt(r[2]), r[3], r[4], bool(r[5]), bool(r[6])) for r in rows]
+        return [
+            StoredPainReport(r[0], r[1], _dt(r[2]), r[3], r[4], bool(r[5]), bool(r[6]), r[7]) for r in rows
+        ]
 
     def add_screening(self, s: StoredScreening) -> None:
         self._write(
-            "INSERT INTO screening_answers (user_id, at, answers) VALUES (?, ?, ?)",
+            f"INSERT INTO screening_answers (user_id, at, answers, seq) VALUES (?, ?, ?, {_NEXT_SEQ})",
             (s.user_id, _iso(s.at), json.dumps(s.answers, sort_keys=True)),
         )
 
     def latest_screening(self, user_id: str) -> StoredScreening | None:
         rows = self._read(
-            "SELECT user_id, at, answers FROM screening_answers WHERE user_id = ? ORDER BY at DESC, id DESC"
+            "SELECT user_id, at, answers, seq FROM screening_answers WHERE user_id = ? ORDER BY seq DESC"
             " LIMIT 1",
             (user_id,),
         )
-        return StoredScreening(rows[0][0], _dt(rows[0][1]), json.loads(rows[0][2])) if rows else None
+        return _screening(rows[0]) if rows else None
 
     def screenings_for_user(self, user_id: str) -> list[StoredScreening]:
         """Every set of the person's screening answers, oldest first: whether a clearance cleared a "yes"
         depends on the answers given by then, not only on the newest ones."""
         rows = self._read(
-            "SELECT user_id, at, answers FROM screening_answers WHERE user_id = ? ORDER BY at, id", (user_id,)
+            "SELECT user_id, at, answers, seq FROM screening_answers WHERE user_id = ? ORDER BY seq",
+            (user_id,),
         )
-        return [StoredScreening(r[0], _dt(r[1]), json.loads(r[2])) for r in rows]
+        return [_screening(r) for r in rows]
 
     def add_clearance(self, c: StoredClearance) -> None:
         self._write(
-            "INSERT INTO clearances (user_id, at, cleared_by, valid_until, note) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO clearances (user_id, at, cleared_by, valid_until, note, seq)"
+            f" VALUES (?, ?, ?, ?, ?, {_NEXT_SEQ})",
             (
                 c.user_id,
                 _iso(c.at),
@@ -597,22 +661,16 @@ class Store:
     def clearances_for_user(self, user_id: str) -> list[StoredClearance]:
         """Every clearance of the person, oldest first (whether one counts depends on what it cleared)."""
         rows = self._read(
-            "SELECT user_id, at, cleared_by, valid_until, note FROM clearances WHERE user_id = ?"
-            " ORDER BY at, id",
+            "SELECT user_id, at, cleared_by, valid_until, note, seq FROM clearances WHERE user_id = ?"
+            " ORDER BY seq",
             (user_id,),
         )
-        return [
-            StoredClearance(r[0], _dt(r[1]), r[2], date.fromisoformat(r[3]) if r[3] else None, r[4])
-            for r in rows
-        ]
+        return [_clearance(r) for r in rows]
 
     def latest_clearance(self, user_id: str) -> StoredClearance | None:
         rows = self._read(
-            "SELECT user_id, at, cleared_by, valid_until, note FROM clearances WHERE user_id = ?"
-            " ORDER BY at DESC, id DESC LIMIT 1",
+            "SELECT user_id, at, cleared_by, valid_until, note, seq FROM clearances WHERE user_id = ?"
+            " ORDER BY seq DESC LIMIT 1",
             (user_id,),
         )
-        if not rows:
-            return None
-        r = rows[0]
-        return StoredClearance(r[0], _dt(r[1]), r[2], date.fromisoformat(r[3]) if r[3] else None, r[4])
+        return _clearance(rows[0]) if rows else None

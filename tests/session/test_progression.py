@@ -10,6 +10,7 @@ from retrowalk.session.events import EndReason
 from retrowalk.session.history import Clearance, PainReport, PainTiming, ScreeningAnswers, SessionRecord
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, UserProfile
 from retrowalk.session.progression import Decision, next_plan
+from retrowalk.session.screening import screening_decision
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ANN = UserProfile(user_id="ann", age_years=50)
@@ -347,3 +348,40 @@ def test_a_red_flag_before_the_next_session_refers_a_first_and_a_later_session_a
 def test_only_a_before_score_may_come_before_its_session() -> None:
     with pytest.raises(ValueError, match="a during pain report must name its session"):
         PainReport(user_id="ann", session_id=None, when=PainTiming.DURING, score=2, at=T0)
+
+
+def test_a_red_flag_recorded_after_a_clearance_refers_even_when_the_clock_went_back() -> None:
+    """Swelling cleared (records 1 and 2), the clock set back a week, then pain 8 reported (record 3): its
+    timestamp is older than the clearance, but the clearance cannot have known of it."""
+    swelling = pain(1, PainTiming.AFTER, 2, swelling=True).model_copy(update={"seq": 1})
+    clearance = cleared_on(10).model_copy(update={"seq": 2})
+    late_flag = pain(1, PainTiming.NEXT_MORNING, 8).model_copy(
+        update={"at": T0 + timedelta(days=3), "seq": 3}
+    )
+    result = next_plan(ANN, CEILINGS, [session(1)], [swelling, late_flag], [clearance])
+    assert (result.decision, result.reasons) == (Decision.REFER, ("pain 8/10 reported (s1)",))
+    assert result.cleared == clearance  # the clearance still counted for the swelling
+    # And a clearance recorded after the red flag clears it, whatever its timestamp says.
+    cleared_again = cleared_on(10).model_copy(
+        update={"cleared_at": T0 + timedelta(days=2, hours=12), "seq": 4}
+    )
+    result = next_plan(ANN, CEILINGS, [session(1)], [swelling, late_flag], [clearance, cleared_again])
+    assert (result.decision, result.reasons, result.cleared) == (Decision.HOLD, ("cleared",), cleared_again)
+
+
+def test_the_newest_screening_answers_are_the_last_recorded_even_when_the_clock_went_back() -> None:
+    def answers(day: int, seq: int, *, surgery: bool) -> ScreeningAnswers:
+        return ScreeningAnswers(
+            user_id="ann",
+            answered_at=T0 + timedelta(days=day),
+            severe_knee_oa_or_ligament_injury=False,
+            balance_disorder_or_dizziness=False,
+            recent_knee_surgery=surgery,
+            seq=seq,
+        )
+
+    # "No" (record 1), a clearance ahead of time (record 2), then "yes" with the clock set back (record 3).
+    given = [answers(5, 1, surgery=False), answers(1, 3, surgery=True)]
+    ahead = cleared_on(6).model_copy(update={"seq": 2})
+    decision = screening_decision("ann", given, [ahead])
+    assert (decision.allowed, decision.clearance_predates) == (False, T0 + timedelta(days=1))

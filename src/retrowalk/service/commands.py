@@ -164,7 +164,8 @@ class CommandRouter:
         except PlanError:
             # The screening blocks: the clearance predates a "yes", which the screening's words say.
             return None
-        if progression.cleared_at == latest.at:
+        counted = progression.cleared
+        if counted is not None and (counted.seq, counted.cleared_at) == (latest.seq, latest.at):
             return None
         return nothing_to_clear(user_id, cleared_before=progression.cleared_at)
 
@@ -311,7 +312,7 @@ class CommandRouter:
             kept = KeptBeforePain(
                 runner.treadmill_id, user, datetime.now(UTC), report.pain, report.swelling, report.giving_way
             )
-            self.store.keep_before_pain(kept)
+            kept = self.store.keep_before_pain(kept)
             log.info(
                 "[%s] before-session pain %d/10 for %s kept for their start within %d min",
                 runner.treadmill_id,
@@ -345,7 +346,14 @@ class CommandRouter:
         session_id = latest[-1].session_id
         self.store.add_pain_report(
             StoredPainReport(
-                kept.user_id, session_id, kept.given_at, "before", kept.pain, kept.swelling, kept.giving_way
+                kept.user_id,
+                session_id,
+                kept.given_at,
+                "before",
+                kept.pain,
+                kept.swelling,
+                kept.giving_way,
+                kept.seq,
             )
         )
         log.warning(
@@ -521,12 +529,11 @@ class CommandRouter:
         pain = [r for r in map(pain_report, stored_pain) if r is not None]
         # A kept "before" score is a report about the next session: a red flag in it refers the person
         # (a Start is refused, `user show` says why) by the pain rule itself. One recorded at once for
-        # their latest session (a red flag, see `_record_red_flag_now`) is among the reports already.
-        recorded = {r.at for r in stored_pain if r.moment == "before"}
+        # their latest session (a red flag, see `_record_red_flag_now`) is among the reports already, in
+        # the same place in the order of records.
+        recorded = {r.seq for r in stored_pain if r.moment == "before"}
         pain.extend(
-            kept_before_report(kept)
-            for kept in self.recent_kept_before(user_id)
-            if kept.given_at not in recorded
+            kept_before_report(kept) for kept in self.recent_kept_before(user_id) if kept.seq not in recorded
         )
         pain.extend(assumed)
         return next_plan(profile, self.ceilings, history, pain, clearances, answers=answers), profile

@@ -68,6 +68,7 @@ def pain_report(row: StoredPainReport) -> PainReport | None:
         at=row.at,
         swelling=row.swelling,
         giving_way=row.giving_way,
+        seq=row.seq,
     )
 
 
@@ -81,6 +82,7 @@ def kept_before_report(kept: KeptBeforePain) -> PainReport:
         at=kept.given_at,
         swelling=kept.swelling,
         giving_way=kept.giving_way,
+        seq=kept.seq,
     )
 
 
@@ -93,11 +95,14 @@ def screening_record(row: StoredScreening) -> ScreeningAnswers:
         severe_knee_oa_or_ligament_injury=knee,
         balance_disorder_or_dizziness=bool(answers.get("balance_disorder_or_dizziness")),
         recent_knee_surgery=bool(answers.get("recent_knee_surgery")),
+        seq=row.seq,
     )
 
 
 def clearance_record(row: StoredClearance) -> Clearance:
-    return Clearance(user_id=row.user_id, cleared_at=row.at, cleared_by=row.cleared_by, note=row.note or "")
+    return Clearance(
+        user_id=row.user_id, cleared_at=row.at, cleared_by=row.cleared_by, note=row.note or "", seq=row.seq
+    )
 
 
 def clearance_expired(clearance: StoredClearance) -> bool:
