@@ -15,6 +15,7 @@ from retrowalk.errors import StorageError
 from retrowalk.storage import (
     SCHEMA_VERSION,
     KeptBeforePain,
+    OpenSession,
     Store,
     StoredCaps,
     StoredClearance,
@@ -30,8 +31,10 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 # version before 5 did not have at all: with it, a file of this version is one of an older version.
 WITHOUT_RECORD_ORDER = (
     "DROP INDEX pain_reports_in_order; DROP INDEX clearances_in_order; DROP INDEX screening_in_order; "
+    "DROP INDEX sessions_in_order; "
     "ALTER TABLE pain_reports DROP COLUMN seq; ALTER TABLE clearances DROP COLUMN seq; "
-    "ALTER TABLE screening_answers DROP COLUMN seq; "
+    "ALTER TABLE screening_answers DROP COLUMN seq; ALTER TABLE sessions DROP COLUMN seq; "
+    "ALTER TABLE open_sessions DROP COLUMN seq; "
 )
 
 
@@ -199,7 +202,7 @@ def test_sessions_come_back_oldest_first_per_user_and_limited_to_the_latest(stor
     store.record_session(session("other", T0, user="bob"))
     assert [s.session_id for s in store.sessions_for_user("ann")] == ["s0", "s1", "s2", "s3", "s4"]
     assert [s.session_id for s in store.sessions_for_user("ann", limit=2)] == ["s3", "s4"]
-    assert store.sessions_for_user("ann")[0] == session("s0", T0)
+    assert store.sessions_for_user("ann")[0] == replace(session("s0", T0), seq=1)
     assert [s.session_id for s in store.sessions_for_user("bob")] == ["other"]
 
 
@@ -217,7 +220,7 @@ def test_bad_history_records_are_refused_and_change_nothing(store: Store) -> Non
     store.record_session(session("s1", T0))
     with pytest.raises(sqlite3.IntegrityError):
         store.record_session(session("s1", T0 + timedelta(days=1)))
-    assert store.sessions_for_user("ann") == [session("s1", T0)]
+    assert store.sessions_for_user("ann") == [replace(session("s1", T0), seq=1)]
     assert store.pain_reports_for_user("ann") == []
 
 
@@ -273,6 +276,18 @@ def test_records_keep_the_order_they_were_recorded_in_when_the_clock_goes_back(s
     assert [r.seq for r in store.pain_reports_for_user("ann")] == [2, 5, 7]
 
 
+def test_a_session_keeps_the_place_its_start_was_noted_at(store: Store) -> None:
+    """A clearance recorded while a session runs came after its start, whatever the clocks said."""
+    store.open_session(OpenSession("s1", "ann", "tm1", T0 + timedelta(hours=1), "{}"))
+    store.add_clearance(StoredClearance("ann", T0 + timedelta(hours=2), "Dr. Lind"))
+    store.open_session(OpenSession("s1", "ann", "tm1", T0 + timedelta(hours=1), "{}"))  # noted again
+    assert [o.seq for o in store.open_sessions()] == [1]
+    store.record_session(session("s1", T0 + timedelta(hours=1)))
+    store.record_session(session("s0", T0))  # never noted as open: placed where it is recorded
+    assert [(s.session_id, s.seq) for s in store.sessions_for_user("ann")] == [("s1", 1), ("s0", 3)]
+    assert store.open_sessions() == []
+
+
 def test_a_version_5_file_numbers_its_records_in_the_order_of_their_timestamps(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     old = Store(path)
@@ -280,6 +295,8 @@ def test_a_version_5_file_numbers_its_records_in_the_order_of_their_timestamps(t
     old.add_clearance(StoredClearance("ann", T0 + timedelta(hours=1), "Dr. Lind"))
     old.add_screening(StoredScreening("ann", T0, {"recent_knee_surgery": True}))
     old.keep_before_pain(KeptBeforePain("tm1", "ann", T0 + timedelta(hours=3), 2))
+    old.record_session(session("s1", T0 + timedelta(minutes=30)))
+    old.open_session(OpenSession("s2", "ann", "tm1", T0 + timedelta(hours=4), "{}"))
     old.close()
     with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 5 left
         conn.executescript(
@@ -294,12 +311,16 @@ def test_a_version_5_file_numbers_its_records_in_the_order_of_their_timestamps(t
     clearances = upgraded.clearances_for_user("ann")
     reports = upgraded.pain_reports_for_user("ann")
     kept = upgraded.kept_before_pains("ann")
+    sessions = upgraded.sessions_for_user("ann")
+    still_open = upgraded.open_sessions()
     upgraded.close()
     assert screening is not None
     assert screening.seq == 1
-    assert [(c.cleared_by, c.seq) for c in clearances] == [("Dr. Lind", 2), ("Dr. Berg", 5)]
-    assert [r.seq for r in reports] == [3]
-    assert [k.seq for k in kept] == [4]
+    assert [(c.cleared_by, c.seq) for c in clearances] == [("Dr. Lind", 3), ("Dr. Berg", 7)]
+    assert [r.seq for r in reports] == [4]
+    assert [k.seq for k in kept] == [5]
+    assert [s.seq for s in sessions] == [2]
+    assert [o.seq for o in still_open] == [6]
 
 
 def test_a_version_3_file_gains_the_plan_as_run_and_keeps_its_sessions(tmp_path: Path) -> None:
@@ -339,7 +360,7 @@ def test_a_version_4_file_gains_kept_before_scores_and_keeps_its_history(tmp_pat
     sessions = upgraded.sessions_for_user("ann")
     reports = upgraded.pain_reports_for_user("ann")
     upgraded.close()
-    assert taken == (KeptBeforePain("tm1", "ann", T0 + timedelta(days=1), 3, seq=2), True)
+    assert taken == (KeptBeforePain("tm1", "ann", T0 + timedelta(days=1), 3, seq=3), True)
     assert [(s.session_id, s.fitted_plan_json) for s in sessions] == [("s1", '{"f": 1}')]
     assert [(r.session_id, r.moment, r.pain) for r in reports] == [("s1", "before", 2), ("s2", "before", 3)]
     assert reports[-1].at == T0 + timedelta(days=1)  # when the score was given, not when it was taken

@@ -149,22 +149,29 @@ CREATE TABLE kept_before_pain (
     PRIMARY KEY (treadmill_id, user_id)
 );
 """,
-    # The order in which pain reports, clearances, screening answers and kept "before" scores were
-    # recorded, one sequence over all four: what the rules compare (was a red flag reported after a
-    # clearance?) must not turn on a wall clock that can be set back. Rows from before it are numbered in
+    # The order in which pain reports, clearances, screening answers, kept "before" scores and session
+    # starts were recorded, one sequence over them all: what the rules compare (was a red flag reported,
+    # or a session started, after a clearance?) must not turn on a wall clock that can be set back. A
+    # session keeps the number its start got (noted in open_sessions). Rows from before it are numbered in
     # the order of their timestamps, which is all that was known of them.
     6: """
 ALTER TABLE pain_reports ADD COLUMN seq INTEGER;
 ALTER TABLE clearances ADD COLUMN seq INTEGER;
 ALTER TABLE screening_answers ADD COLUMN seq INTEGER;
 ALTER TABLE kept_before_pain ADD COLUMN seq INTEGER;
+ALTER TABLE sessions ADD COLUMN seq INTEGER;
+ALTER TABLE open_sessions ADD COLUMN seq INTEGER;
 CREATE TEMP TABLE numbered AS
     SELECT kind, row, row_number() OVER (ORDER BY at, kind, row) AS seq FROM (
         SELECT 'pain' AS kind, id AS row, at FROM pain_reports
         UNION ALL SELECT 'clearance', id, at FROM clearances
         UNION ALL SELECT 'screening', id, at FROM screening_answers
         UNION ALL SELECT 'kept', rowid, given_at FROM kept_before_pain
+        UNION ALL SELECT 'session', rowid, started_at FROM sessions
+        UNION ALL SELECT 'open', rowid, started_at FROM open_sessions
     );
+UPDATE sessions SET seq = (SELECT seq FROM numbered WHERE kind = 'session' AND row = sessions.rowid);
+UPDATE open_sessions SET seq = (SELECT seq FROM numbered WHERE kind = 'open' AND row = open_sessions.rowid);
 UPDATE pain_reports SET seq = (SELECT seq FROM numbered WHERE kind = 'pain' AND row = pain_reports.id);
 UPDATE clearances SET seq = (SELECT seq FROM numbered WHERE kind = 'clearance' AND row = clearances.id);
 UPDATE screening_answers
@@ -176,6 +183,7 @@ CREATE INDEX pain_reports_in_order ON pain_reports (seq);
 CREATE INDEX clearances_in_order ON clearances (seq);
 CREATE INDEX screening_in_order ON screening_answers (seq);
 CREATE INDEX kept_before_pain_in_order ON kept_before_pain (seq);
+CREATE INDEX sessions_in_order ON sessions (user_id, seq);
 """,
 }
 
@@ -183,7 +191,8 @@ CREATE INDEX kept_before_pain_in_order ON kept_before_pain (seq);
 _NEXT_SEQ = (
     "(SELECT coalesce(max(last), 0) + 1 FROM ("
     "SELECT max(seq) AS last FROM pain_reports UNION ALL SELECT max(seq) FROM clearances"
-    " UNION ALL SELECT max(seq) FROM screening_answers UNION ALL SELECT max(seq) FROM kept_before_pain))"
+    " UNION ALL SELECT max(seq) FROM screening_answers UNION ALL SELECT max(seq) FROM kept_before_pain"
+    " UNION ALL SELECT max(seq) FROM sessions UNION ALL SELECT max(seq) FROM open_sessions))"
 )
 
 
@@ -216,6 +225,8 @@ class StoredSession:
     # The plan as run, fitted to the treadmill's speed steps (JSON); None when it ran as asked, or for
     # sessions recorded before it was kept.
     fitted_plan_json: str | None = None
+    # Where its start is in the order of records (the number noted when it started; None: not recorded).
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +238,7 @@ class OpenSession:
     treadmill_id: str
     started_at: datetime
     plan_json: str
+    seq: int | None = None  # where its start is in the order of records (None: not noted yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,12 +507,14 @@ class Store:
     def record_session(self, s: StoredSession) -> None:
         if s.ended_at < s.started_at:
             raise ValueError("session ended before it started")
+        # In the order of records where its start was noted (a session that was never noted, where it ends).
         self._write(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            f" coalesce((SELECT seq FROM open_sessions WHERE session_id = ?), {_NEXT_SEQ}))",
             (
                 s.session_id, s.user_id, s.treadmill_id, _iso(s.started_at), _iso(s.ended_at),
                 s.end_reason, s.walked_s, s.distance_m, s.max_speed_kmh, s.duration_cap_s, s.pain_during,
-                s.plan_json, s.summary_json, s.fitted_plan_json,
+                s.plan_json, s.summary_json, s.fitted_plan_json, s.session_id,
             ),
         )  # fmt: skip
         # The session is over: it is no longer open (a no-op when it never was).
@@ -508,27 +522,29 @@ class Store:
 
     def open_session(self, o: OpenSession) -> None:
         """Note a session as started, so a restart after a crash can close it honestly."""
+        # Noted again (the same session), it keeps its place in the order of records.
         self._write(
-            "INSERT OR REPLACE INTO open_sessions VALUES (?, ?, ?, ?, ?)",
-            (o.session_id, o.user_id, o.treadmill_id, _iso(o.started_at), o.plan_json),
+            "INSERT OR REPLACE INTO open_sessions VALUES (?, ?, ?, ?, ?,"
+            f" coalesce((SELECT seq FROM open_sessions WHERE session_id = ?), {_NEXT_SEQ}))",
+            (o.session_id, o.user_id, o.treadmill_id, _iso(o.started_at), o.plan_json, o.session_id),
         )
 
     def open_sessions(self) -> list[OpenSession]:
         rows = self._read("SELECT * FROM open_sessions ORDER BY started_at")
-        return [OpenSession(r[0], r[1], r[2], _dt(r[3]), r[4]) for r in rows]
+        return [OpenSession(r[0], r[1], r[2], _dt(r[3]), r[4], r[5]) for r in rows]
 
     def sessions_for_user(self, user_id: str, limit: int = 100) -> list[StoredSession]:
-        """The user's sessions, oldest first (the last `limit` of them)."""
+        """The user's sessions in the order they started in, oldest first (the last `limit` of them); the
+        order of records, not of their clocks."""
         rows = self._read(
-            "SELECT * FROM (SELECT * FROM sessions WHERE user_id = ? ORDER BY started_at DESC LIMIT ?)"
-            " ORDER BY started_at",
+            "SELECT * FROM (SELECT * FROM sessions WHERE user_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
             (user_id, limit),
         )
         return [
             StoredSession(
                 session_id=r[0], user_id=r[1], treadmill_id=r[2], started_at=_dt(r[3]), ended_at=_dt(r[4]),
                 end_reason=r[5], walked_s=r[6], distance_m=r[7], max_speed_kmh=r[8], duration_cap_s=r[9],
-                pain_during=r[10], plan_json=r[11], summary_json=r[12], fitted_plan_json=r[13],
+                pain_during=r[10], plan_json=r[11], summary_json=r[12], fitted_plan_json=r[13], seq=r[14],
             )
             for r in rows
         ]  # fmt: skip

@@ -385,3 +385,18 @@ def test_the_newest_screening_answers_are_the_last_recorded_even_when_the_clock_
     ahead = cleared_on(6).model_copy(update={"seq": 2})
     decision = screening_decision("ann", given, [ahead])
     assert (decision.allowed, decision.clearance_predates) == (False, T0 + timedelta(days=1))
+
+
+def test_sessions_started_after_a_clearance_are_judged_after_it_even_when_the_clock_went_back() -> None:
+    """Two regressions referred (records 1, 2), a clearance (3); the clock set back a week, then two more
+    regressions (records 4, 5): they started after the clearance, and refer again."""
+    history = [session(1).model_copy(update={"seq": 1}), session(2).model_copy(update={"seq": 2})]
+    clearance = cleared_on(10).model_copy(update={"seq": 3})
+    back = [
+        session(n).model_copy(update={"started_at": T0 + timedelta(days=n), "seq": n + 1}) for n in (3, 4)
+    ]
+    # Each session's reports recorded after its start (the same place in the order is enough here).
+    numbered = ((1, 1), (2, 2), (3, 4), (4, 5))
+    pains = [r.model_copy(update={"seq": seq}) for n, seq in numbered for r in reports(n, 2, 6, 2)]
+    result = next_plan(ANN, CEILINGS, [*history, *back], pains, [clearance])
+    assert (result.decision, result.reasons) == (Decision.REFER, ("2 regressions since the last clearance",))

@@ -54,6 +54,7 @@ def session_record(row: StoredSession) -> SessionRecord | None:
         backward_s=max(0.0, float(row.walked_s)),
         max_speed_kmh=max(0.0, float(row.max_speed_kmh)),
         end_reason=reason,
+        seq=row.seq,
     )
 
 

@@ -1,10 +1,10 @@
 """Plain records about people and their sessions, which storage persists and the pure rules read.
 
 Times are wall-clock ``datetime`` values given by the service (the engine itself never reads a clock).
-Pain reports, screening answers and clearances from the storage also carry ``seq``, their place in the
-order they were recorded in: which came first (a red flag or a clearance) is judged by it, so that a
-wall clock set back cannot reorder them; records without one (made up by tests, or by `user show`'s
-"what if") are ordered by their times.
+Pain reports, screening answers, clearances and session starts from the storage also carry ``seq``,
+their place in the order they were recorded in: which came first (a red flag or a clearance) is judged
+by it, so that a wall clock set back cannot reorder them; records without one (made up by tests, or by
+`user show`'s "what if") are ordered by their times.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class SessionRecord(BaseModel):
     backward_s: float = Field(ge=0)
     max_speed_kmh: float = Field(ge=0)
     end_reason: EndReason
+    seq: int | None = None  # where its start is in the storage's order of records
 
 
 class PainReport(BaseModel):
@@ -112,9 +113,10 @@ class Clearance(BaseModel):
     seq: int | None = None
 
 
-def recorded_before(
-    first: PainReport | ScreeningAnswers | Clearance, then: PainReport | ScreeningAnswers | Clearance
-) -> bool:
+type _Recorded = PainReport | ScreeningAnswers | Clearance | SessionRecord
+
+
+def recorded_before(first: _Recorded, then: _Recorded) -> bool:
     """Whether ``first`` was recorded before ``then``: by the storage's order when both have a place in
     it (a clock set back between them cannot swap them), else by their times."""
     if first.seq is not None and then.seq is not None:
@@ -122,8 +124,10 @@ def recorded_before(
     return _moment(first) < _moment(then)
 
 
-def _moment(record: PainReport | ScreeningAnswers | Clearance) -> datetime:
+def _moment(record: _Recorded) -> datetime:
     match record:
+        case SessionRecord():
+            return record.started_at
         case PainReport():
             return record.at
         case ScreeningAnswers():
@@ -132,7 +136,9 @@ def _moment(record: PainReport | ScreeningAnswers | Clearance) -> datetime:
             return record.cleared_at
 
 
-def in_recorded_order[R: (PainReport, ScreeningAnswers, Clearance)](records: Iterable[R]) -> list[R]:
+def in_recorded_order[R: (PainReport, ScreeningAnswers, Clearance, SessionRecord)](
+    records: Iterable[R],
+) -> list[R]:
     """``records`` oldest first, as `recorded_before` orders them."""
 
     def compare(first: R, then: R) -> int:

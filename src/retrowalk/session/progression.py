@@ -149,7 +149,8 @@ def next_plan(
     ``answers`` are the person's screening answers: a clearance given for a "yes" counts even without a
     referral by the pain rule."""
     user_id = profile.user_id
-    sessions = sorted((r for r in history if r.user_id == user_id), key=lambda r: r.started_at)
+    # In the order they started in (the storage's, not the clock's): the last is the plan to build on.
+    sessions = in_recorded_order(r for r in history if r.user_id == user_id)
     mine = [p for p in pain if p.user_id == user_id]
     cleared = _counted_clearance(
         sessions,
@@ -202,7 +203,7 @@ def _judged(
         before = [p.score for p in mine if p.when is PainTiming.BEFORE]
         baseline = max(before) if before else previous_morning
         verdict = _verdict(record, mine, baseline)
-        if cleared is None or record.started_at >= cleared.cleared_at:
+        if cleared is None or not recorded_before(record, cleared):
             verdicts.append(verdict)
             flags.extend(_red_flags(mine))
         else:
@@ -235,11 +236,12 @@ def _counted_clearance(
     not cleared yet (a clearance at the moment of the answers clears them, as screening reads it). One
     with nothing to clear is not counted: it would hold back an earned plan and forget regressions.
 
-    What was known before a clearance is what was recorded before it, in the storage's order: a clock set
-    back cannot make a red flag look older than the clearance it came after."""
+    What was known before a clearance is what was recorded (or started) before it, in the storage's
+    order: a clock set back cannot make a red flag or a session look older than the clearance it came
+    after."""
     counted: Clearance | None = None
     for clearance in clearances:
-        known_sessions = [s for s in sessions if s.started_at < clearance.cleared_at]
+        known_sessions = [s for s in sessions if recorded_before(s, clearance)]
         known_reports = [p for p in reports if recorded_before(p, clearance)]
         _, flags = _judged(known_sessions, known_reports, counted)
         given = in_recorded_order(a for a in answers if not recorded_before(clearance, a))
