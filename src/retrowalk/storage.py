@@ -11,7 +11,8 @@ no `serve` holds the storage's lock): every write begins with `BEGIN IMMEDIATE`,
 write lock, so a write that reads what it changes (taking a kept "before" pain score) is one
 transaction and no other process sees it half done.
 
-The schema version lives in `PRAGMA user_version`; :data:`SCHEMA_VERSION` upgrades are applied in order.
+The schema version lives in `PRAGMA user_version`; the upgrades to :data:`SCHEMA_VERSION`
+(:mod:`retrowalk.storage_schema`) are applied in order.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from retrowalk.errors import StorageError
+from retrowalk.storage_schema import NEXT_SEQ, SCHEMA_V1, SCHEMA_VERSION, UPGRADES
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -39,161 +41,6 @@ __all__ = [
     "StoredScreening",
     "StoredSession",
 ]
-
-SCHEMA_VERSION = 6
-
-_SCHEMA_V1 = """
-CREATE TABLE sessions (
-    session_id      TEXT PRIMARY KEY,
-    user_id         TEXT NOT NULL,
-    treadmill_id    TEXT NOT NULL,
-    started_at      TEXT NOT NULL,
-    ended_at        TEXT NOT NULL,
-    end_reason      TEXT NOT NULL,
-    walked_s        REAL NOT NULL,
-    distance_m      REAL NOT NULL,
-    max_speed_kmh   REAL NOT NULL,
-    duration_cap_s  INTEGER NOT NULL,
-    pain_during     INTEGER,
-    plan            TEXT
-);
-CREATE INDEX sessions_by_user ON sessions (user_id, started_at);
-CREATE TABLE pain_reports (
-    id          INTEGER PRIMARY KEY,
-    user_id     TEXT NOT NULL,
-    session_id  TEXT,
-    at          TEXT NOT NULL,
-    moment      TEXT NOT NULL CHECK (moment IN ('before', 'during', 'after', 'next_morning')),
-    pain        INTEGER NOT NULL CHECK (pain BETWEEN 0 AND 10),
-    swelling    INTEGER NOT NULL,
-    giving_way  INTEGER NOT NULL
-);
-CREATE INDEX pain_by_user ON pain_reports (user_id, at);
-CREATE TABLE screening_answers (
-    id          INTEGER PRIMARY KEY,
-    user_id     TEXT NOT NULL,
-    at          TEXT NOT NULL,
-    answers     TEXT NOT NULL
-);
-CREATE INDEX screening_by_user ON screening_answers (user_id, at);
-CREATE TABLE clearances (
-    id           INTEGER PRIMARY KEY,
-    user_id      TEXT NOT NULL,
-    at           TEXT NOT NULL,
-    cleared_by   TEXT NOT NULL,
-    valid_until  TEXT,
-    note         TEXT
-);
-CREATE INDEX clearances_by_user ON clearances (user_id, at);
-CREATE TABLE open_sessions (
-    session_id    TEXT PRIMARY KEY,
-    user_id       TEXT NOT NULL,
-    treadmill_id  TEXT NOT NULL,
-    started_at    TEXT NOT NULL,
-    plan          TEXT NOT NULL
-);
-CREATE TABLE outbox (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id     TEXT NOT NULL UNIQUE,
-    topic_suffix TEXT NOT NULL,
-    payload      BLOB NOT NULL,
-    created_at   TEXT NOT NULL,
-    attempts     INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE command_replies (
-    treadmill_id  TEXT NOT NULL,
-    command_id    TEXT NOT NULL,
-    reply         TEXT NOT NULL,
-    at            TEXT NOT NULL,
-    PRIMARY KEY (treadmill_id, command_id)
-);
-"""
-
-# Each upgrade takes a database from the version before it to its key, in order.
-_UPGRADES = {
-    # The speed range (as the engine's TreadmillCaps, JSON) each treadmill reported at its latest session
-    # start: `retrowalk user show` fits the next plan to it, as a start on that treadmill will.
-    2: """
-CREATE TABLE treadmill_caps (
-    treadmill_id  TEXT PRIMARY KEY,
-    caps          TEXT NOT NULL,
-    seen_at       TEXT NOT NULL
-);
-""",
-    # Home Assistant's chosen walker per treadmill, kept across service restarts; each session's summary as
-    # published, so the retained last_session can be published again after a restart.
-    3: """
-CREATE TABLE chosen_walkers (
-    treadmill_id  TEXT PRIMARY KEY,
-    user_id       TEXT NOT NULL,
-    chosen_at     TEXT NOT NULL
-);
-ALTER TABLE sessions ADD COLUMN summary TEXT;
-CREATE INDEX sessions_by_treadmill ON sessions (treadmill_id, ended_at);
-""",
-    # The plan as the treadmill ran it when it was fitted to the treadmill's speed steps (the plan column
-    # keeps it as asked, which the next plan builds on): `retrowalk user history` shows both.
-    4: """
-ALTER TABLE sessions ADD COLUMN fitted_plan TEXT;
-""",
-    # A "before" pain score given while the person was not walking, per treadmill and person, until their
-    # next start there takes it: in the file, so a restart in between does not lose the baseline.
-    5: """
-CREATE TABLE kept_before_pain (
-    treadmill_id  TEXT NOT NULL,
-    user_id       TEXT NOT NULL,
-    given_at      TEXT NOT NULL,
-    pain          INTEGER NOT NULL CHECK (pain BETWEEN 0 AND 10),
-    swelling      INTEGER NOT NULL,
-    giving_way    INTEGER NOT NULL,
-    PRIMARY KEY (treadmill_id, user_id)
-);
-""",
-    # The order in which pain reports, clearances, screening answers, kept "before" scores and session
-    # starts were recorded, one sequence over them all: what the rules compare (was a red flag reported,
-    # or a session started, after a clearance?) must not turn on a wall clock that can be set back. A
-    # session keeps the number its start got (noted in open_sessions). Rows from before it are numbered in
-    # the order of their timestamps, which is all that was known of them.
-    6: """
-ALTER TABLE pain_reports ADD COLUMN seq INTEGER;
-ALTER TABLE clearances ADD COLUMN seq INTEGER;
-ALTER TABLE screening_answers ADD COLUMN seq INTEGER;
-ALTER TABLE kept_before_pain ADD COLUMN seq INTEGER;
-ALTER TABLE sessions ADD COLUMN seq INTEGER;
-ALTER TABLE open_sessions ADD COLUMN seq INTEGER;
-CREATE TEMP TABLE numbered AS
-    SELECT kind, row, row_number() OVER (ORDER BY at, kind, row) AS seq FROM (
-        SELECT 'pain' AS kind, id AS row, at FROM pain_reports
-        UNION ALL SELECT 'clearance', id, at FROM clearances
-        UNION ALL SELECT 'screening', id, at FROM screening_answers
-        UNION ALL SELECT 'kept', rowid, given_at FROM kept_before_pain
-        UNION ALL SELECT 'session', rowid, started_at FROM sessions
-        UNION ALL SELECT 'open', rowid, started_at FROM open_sessions
-    );
-UPDATE sessions SET seq = (SELECT seq FROM numbered WHERE kind = 'session' AND row = sessions.rowid);
-UPDATE open_sessions SET seq = (SELECT seq FROM numbered WHERE kind = 'open' AND row = open_sessions.rowid);
-UPDATE pain_reports SET seq = (SELECT seq FROM numbered WHERE kind = 'pain' AND row = pain_reports.id);
-UPDATE clearances SET seq = (SELECT seq FROM numbered WHERE kind = 'clearance' AND row = clearances.id);
-UPDATE screening_answers
-    SET seq = (SELECT seq FROM numbered WHERE kind = 'screening' AND row = screening_answers.id);
-UPDATE kept_before_pain
-    SET seq = (SELECT seq FROM numbered WHERE kind = 'kept' AND row = kept_before_pain.rowid);
-DROP TABLE numbered;
-CREATE INDEX pain_reports_in_order ON pain_reports (seq);
-CREATE INDEX clearances_in_order ON clearances (seq);
-CREATE INDEX screening_in_order ON screening_answers (seq);
-CREATE INDEX kept_before_pain_in_order ON kept_before_pain (seq);
-CREATE INDEX sessions_in_order ON sessions (user_id, seq);
-""",
-}
-
-# The next number of that sequence, in the statement that inserts the row (one transaction with it).
-_NEXT_SEQ = (
-    "(SELECT coalesce(max(last), 0) + 1 FROM ("
-    "SELECT max(seq) AS last FROM pain_reports UNION ALL SELECT max(seq) FROM clearances"
-    " UNION ALL SELECT max(seq) FROM screening_answers UNION ALL SELECT max(seq) FROM kept_before_pain"
-    " UNION ALL SELECT max(seq) FROM sessions UNION ALL SELECT max(seq) FROM open_sessions))"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +163,7 @@ def _pain_report_insert(p: StoredPainReport) -> tuple[str, tuple[Any, ...]]:
     _check_pain(p.pain)
     return (
         "INSERT INTO pain_reports (user_id, session_id, at, moment, pain, swelling, giving_way, seq)"
-        f" VALUES (?, ?, ?, ?, ?, ?, ?, coalesce(?, {_NEXT_SEQ}))",
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, coalesce(?, {NEXT_SEQ}))",
         (p.user_id, p.session_id, _iso(p.at), p.moment, p.pain, int(p.swelling), int(p.giving_way), p.seq),
     )
 
@@ -377,10 +224,10 @@ class Store:
                     f"{self.path}: has tables but no retrowalk schema version, so it belongs to another "
                     "program; set [service] storage in the configuration to a new file"
                 )
-            self._apply(_SCHEMA_V1, 1)
+            self._apply(SCHEMA_V1, 1)
             version = 1
         for upgrade in range(version + 1, SCHEMA_VERSION + 1):
-            self._apply(_UPGRADES[upgrade], upgrade)
+            self._apply(UPGRADES[upgrade], upgrade)
 
     def _apply(self, script: str, version: int) -> None:
         """Bring the file to schema ``version`` with ``script``, unless another process did it meanwhile.
@@ -510,7 +357,7 @@ class Store:
         # In the order of records where its start was noted (a session that was never noted, where it ends).
         self._write(
             "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            f" coalesce((SELECT seq FROM open_sessions WHERE session_id = ?), {_NEXT_SEQ}))",
+            f" coalesce((SELECT seq FROM open_sessions WHERE session_id = ?), {NEXT_SEQ}))",
             (
                 s.session_id, s.user_id, s.treadmill_id, _iso(s.started_at), _iso(s.ended_at),
                 s.end_reason, s.walked_s, s.distance_m, s.max_speed_kmh, s.duration_cap_s, s.pain_during,
@@ -525,7 +372,7 @@ class Store:
         # Noted again (the same session), it keeps its place in the order of records.
         self._write(
             "INSERT OR REPLACE INTO open_sessions VALUES (?, ?, ?, ?, ?,"
-            f" coalesce((SELECT seq FROM open_sessions WHERE session_id = ?), {_NEXT_SEQ}))",
+            f" coalesce((SELECT seq FROM open_sessions WHERE session_id = ?), {NEXT_SEQ}))",
             (o.session_id, o.user_id, o.treadmill_id, _iso(o.started_at), o.plan_json, o.session_id),
         )
 
@@ -575,7 +422,7 @@ class Store:
                 # Fetched inside the transaction: a RETURNING row is read before the commit.
                 (seq,) = conn.execute(
                     "INSERT OR REPLACE INTO kept_before_pain (treadmill_id, user_id, given_at, pain,"
-                    f" swelling, giving_way, seq) VALUES (?, ?, ?, ?, ?, ?, {_NEXT_SEQ}) RETURNING seq",
+                    f" swelling, giving_way, seq) VALUES (?, ?, ?, ?, ?, ?, {NEXT_SEQ}) RETURNING seq",
                     (
                         kept.treadmill_id, kept.user_id, _iso(kept.given_at), kept.pain, int(kept.swelling),
                         int(kept.giving_way),
@@ -640,7 +487,7 @@ class Store:
 
     def add_screening(self, s: StoredScreening) -> None:
         self._write(
-            f"INSERT INTO screening_answers (user_id, at, answers, seq) VALUES (?, ?, ?, {_NEXT_SEQ})",
+            f"INSERT INTO screening_answers (user_id, at, answers, seq) VALUES (?, ?, ?, {NEXT_SEQ})",
             (s.user_id, _iso(s.at), json.dumps(s.answers, sort_keys=True)),
         )
 
@@ -664,7 +511,7 @@ class Store:
     def add_clearance(self, c: StoredClearance) -> None:
         self._write(
             "INSERT INTO clearances (user_id, at, cleared_by, valid_until, note, seq)"
-            f" VALUES (?, ?, ?, ?, ?, {_NEXT_SEQ})",
+            f" VALUES (?, ?, ?, ?, ?, {NEXT_SEQ})",
             (
                 c.user_id,
                 _iso(c.at),
