@@ -15,6 +15,7 @@ from retrowalk.errors import StorageError
 from retrowalk.storage import (
     SCHEMA_VERSION,
     KeptBeforePain,
+    OpenSession,
     Store,
     StoredCaps,
     StoredClearance,
@@ -24,6 +25,17 @@ from retrowalk.storage import (
 )
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+# Undoes upgrade 6 (the order of records) on the tables it changed, but for kept_before_pain, which a
+# version before 5 did not have at all: with it, a file of this version is one of an older version.
+WITHOUT_RECORD_ORDER = (
+    "DROP INDEX pain_reports_in_order; DROP INDEX clearances_in_order; DROP INDEX screening_in_order; "
+    "DROP INDEX sessions_in_order; "
+    "ALTER TABLE pain_reports DROP COLUMN seq; ALTER TABLE clearances DROP COLUMN seq; "
+    "ALTER TABLE screening_answers DROP COLUMN seq; ALTER TABLE sessions DROP COLUMN seq; "
+    "ALTER TABLE open_sessions DROP COLUMN seq; "
+)
 
 
 @pytest.fixture
@@ -60,7 +72,8 @@ def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_history(tmp_pa
     # What a retrowalk of schema version 1 left: no treadmill caps, no chosen walkers, no summaries.
     with sqlite3.connect(path) as conn:
         conn.executescript(
-            "DROP TABLE kept_before_pain; DROP TABLE treadmill_caps; DROP TABLE chosen_walkers; "
+            WITHOUT_RECORD_ORDER
+            + "DROP TABLE kept_before_pain; DROP TABLE treadmill_caps; DROP TABLE chosen_walkers; "
             "DROP INDEX sessions_by_treadmill; "
             "ALTER TABLE sessions DROP COLUMN summary; ALTER TABLE sessions DROP COLUMN fitted_plan; "
             "PRAGMA user_version=1;"
@@ -114,7 +127,8 @@ def test_a_version_2_file_gains_chosen_walkers_and_summaries_and_keeps_its_caps(
     old.close()
     with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 2 left
         conn.executescript(
-            "DROP TABLE kept_before_pain; DROP TABLE chosen_walkers; DROP INDEX sessions_by_treadmill; "
+            WITHOUT_RECORD_ORDER
+            + "DROP TABLE kept_before_pain; DROP TABLE chosen_walkers; DROP INDEX sessions_by_treadmill; "
             "ALTER TABLE sessions DROP COLUMN summary; ALTER TABLE sessions DROP COLUMN fitted_plan; "
             "PRAGMA user_version=2;"
         )
@@ -188,7 +202,7 @@ def test_sessions_come_back_oldest_first_per_user_and_limited_to_the_latest(stor
     store.record_session(session("other", T0, user="bob"))
     assert [s.session_id for s in store.sessions_for_user("ann")] == ["s0", "s1", "s2", "s3", "s4"]
     assert [s.session_id for s in store.sessions_for_user("ann", limit=2)] == ["s3", "s4"]
-    assert store.sessions_for_user("ann")[0] == session("s0", T0)
+    assert store.sessions_for_user("ann")[0] == replace(session("s0", T0), seq=1)
     assert [s.session_id for s in store.sessions_for_user("bob")] == ["other"]
 
 
@@ -206,7 +220,7 @@ def test_bad_history_records_are_refused_and_change_nothing(store: Store) -> Non
     store.record_session(session("s1", T0))
     with pytest.raises(sqlite3.IntegrityError):
         store.record_session(session("s1", T0 + timedelta(days=1)))
-    assert store.sessions_for_user("ann") == [session("s1", T0)]
+    assert store.sessions_for_user("ann") == [replace(session("s1", T0), seq=1)]
     assert store.pain_reports_for_user("ann") == []
 
 
@@ -231,13 +245,82 @@ def test_pain_screening_and_clearance_round_trip(store: Store) -> None:
     assert store.latest_clearance("ann") is None
     store.add_clearance(StoredClearance("ann", T0, "Dr. Rivera", date(2027, 5, 1), "cleared after surgery"))
     clearance = store.latest_clearance("ann")
-    assert clearance == StoredClearance("ann", T0, "Dr. Rivera", date(2027, 5, 1), "cleared after surgery")
-    store.add_clearance(StoredClearance("ann", T0 - timedelta(days=1), "Dr. Lind"))
-    assert store.clearances_for_user("ann") == [
-        StoredClearance("ann", T0 - timedelta(days=1), "Dr. Lind"),
-        StoredClearance("ann", T0, "Dr. Rivera", date(2027, 5, 1), "cleared after surgery"),
-    ]
+    assert clearance == StoredClearance("ann", T0, "Dr. Rivera", date(2027, 5, 1), "cleared after surgery", 5)
     assert store.clearances_for_user("bo") == []
+
+
+def test_records_keep_the_order_they_were_recorded_in_when_the_clock_goes_back(store: Store) -> None:
+    """A wall clock set back between two records must not reorder them: the newest answers, the newest
+    clearance and the order of reports are the order of recording, whatever their timestamps say."""
+    store.add_clearance(StoredClearance("ann", T0, "Dr. Rivera"))
+    store.add_pain_report(StoredPainReport("ann", "s1", T0 - timedelta(hours=1), "after", 8))
+    store.add_screening(StoredScreening("ann", T0 - timedelta(hours=2), {"recent_knee_surgery": True}))
+    store.add_screening(StoredScreening("ann", T0 - timedelta(hours=3), {"recent_knee_surgery": False}))
+    kept = store.keep_before_pain(KeptBeforePain("tm1", "ann", T0 - timedelta(hours=4), 2))
+    store.add_clearance(StoredClearance("ann", T0 - timedelta(days=1), "Dr. Lind"))
+    assert [(c.cleared_by, c.seq) for c in store.clearances_for_user("ann")] == [
+        ("Dr. Rivera", 1),
+        ("Dr. Lind", 6),
+    ]
+    assert store.latest_clearance("ann") == StoredClearance("ann", T0 - timedelta(days=1), "Dr. Lind", seq=6)
+    assert [(r.pain, r.seq) for r in store.pain_reports_for_user("ann")] == [(8, 2)]
+    latest = store.latest_screening("ann")
+    assert latest is not None
+    assert (latest.answers, latest.seq) == ({"recent_knee_surgery": False}, 4)
+    assert [a.seq for a in store.screenings_for_user("ann")] == [3, 4]
+    assert kept.seq == 5
+    # Taken by a start, the score keeps the place it was given at: before the clearance after it.
+    store.take_before_pain("tm1", "ann", session_id="s2", given_since=T0 - timedelta(days=2))
+    assert [(r.pain, r.seq) for r in store.pain_reports_for_user("ann")] == [(8, 2), (2, 5)]
+    store.add_pain_report(StoredPainReport("ann", "s2", T0 - timedelta(days=9), "after", 1))
+    assert [r.seq for r in store.pain_reports_for_user("ann")] == [2, 5, 7]
+
+
+def test_a_session_keeps_the_place_its_start_was_noted_at(store: Store) -> None:
+    """A clearance recorded while a session runs came after its start, whatever the clocks said."""
+    store.open_session(OpenSession("s1", "ann", "tm1", T0 + timedelta(hours=1), "{}"))
+    store.add_clearance(StoredClearance("ann", T0 + timedelta(hours=2), "Dr. Lind"))
+    store.open_session(OpenSession("s1", "ann", "tm1", T0 + timedelta(hours=1), "{}"))  # noted again
+    assert [o.seq for o in store.open_sessions()] == [1]
+    store.record_session(session("s1", T0 + timedelta(hours=1)))
+    store.record_session(session("s0", T0))  # never noted as open: placed where it is recorded
+    assert [(s.session_id, s.seq) for s in store.sessions_for_user("ann")] == [("s1", 1), ("s0", 3)]
+    assert store.open_sessions() == []
+
+
+def test_a_version_5_file_numbers_its_records_in_the_order_of_their_timestamps(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    old = Store(path)
+    old.add_pain_report(StoredPainReport("ann", "s1", T0 + timedelta(hours=2), "after", 3))
+    old.add_clearance(StoredClearance("ann", T0 + timedelta(hours=1), "Dr. Lind"))
+    old.add_screening(StoredScreening("ann", T0, {"recent_knee_surgery": True}))
+    old.keep_before_pain(KeptBeforePain("tm1", "ann", T0 + timedelta(hours=3), 2))
+    old.record_session(session("s1", T0 + timedelta(minutes=30)))
+    old.open_session(OpenSession("s2", "ann", "tm1", T0 + timedelta(hours=4), "{}"))
+    old.close()
+    with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 5 left
+        conn.executescript(
+            WITHOUT_RECORD_ORDER + "DROP INDEX kept_before_pain_in_order; "
+            "ALTER TABLE kept_before_pain DROP COLUMN seq; PRAGMA user_version=5;"
+        )
+    upgraded = Store(path)
+    assert upgraded.schema_version() == SCHEMA_VERSION
+    # All that was known of their order were their timestamps; what comes after is numbered after them.
+    upgraded.add_clearance(StoredClearance("ann", T0 - timedelta(days=1), "Dr. Berg"))
+    screening = upgraded.latest_screening("ann")
+    clearances = upgraded.clearances_for_user("ann")
+    reports = upgraded.pain_reports_for_user("ann")
+    kept = upgraded.kept_before_pains("ann")
+    sessions = upgraded.sessions_for_user("ann")
+    still_open = upgraded.open_sessions()
+    upgraded.close()
+    assert screening is not None
+    assert screening.seq == 1
+    assert [(c.cleared_by, c.seq) for c in clearances] == [("Dr. Lind", 3), ("Dr. Berg", 7)]
+    assert [r.seq for r in reports] == [4]
+    assert [k.seq for k in kept] == [5]
+    assert [s.seq for s in sessions] == [2]
+    assert [o.seq for o in still_open] == [6]
 
 
 def test_a_version_3_file_gains_the_plan_as_run_and_keeps_its_sessions(tmp_path: Path) -> None:
@@ -247,7 +330,8 @@ def test_a_version_3_file_gains_the_plan_as_run_and_keeps_its_sessions(tmp_path:
     old.close()
     with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 3 left
         conn.executescript(
-            "DROP TABLE kept_before_pain; ALTER TABLE sessions DROP COLUMN fitted_plan; "
+            WITHOUT_RECORD_ORDER
+            + "DROP TABLE kept_before_pain; ALTER TABLE sessions DROP COLUMN fitted_plan; "
             "PRAGMA user_version=3;"
         )
     upgraded = Store(path)
@@ -268,7 +352,7 @@ def test_a_version_4_file_gains_kept_before_scores_and_keeps_its_history(tmp_pat
     old.add_pain_report(StoredPainReport("ann", "s1", T0, "before", 2))
     old.close()
     with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 4 left
-        conn.executescript("DROP TABLE kept_before_pain; PRAGMA user_version=4;")
+        conn.executescript(WITHOUT_RECORD_ORDER + "DROP TABLE kept_before_pain; PRAGMA user_version=4;")
     upgraded = Store(path)
     assert upgraded.schema_version() == SCHEMA_VERSION
     upgraded.keep_before_pain(KeptBeforePain("tm1", "ann", T0 + timedelta(days=1), 3))
@@ -276,7 +360,7 @@ def test_a_version_4_file_gains_kept_before_scores_and_keeps_its_history(tmp_pat
     sessions = upgraded.sessions_for_user("ann")
     reports = upgraded.pain_reports_for_user("ann")
     upgraded.close()
-    assert taken == (KeptBeforePain("tm1", "ann", T0 + timedelta(days=1), 3), True)
+    assert taken == (KeptBeforePain("tm1", "ann", T0 + timedelta(days=1), 3, seq=3), True)
     assert [(s.session_id, s.fitted_plan_json) for s in sessions] == [("s1", '{"f": 1}')]
     assert [(r.session_id, r.moment, r.pain) for r in reports] == [("s1", "before", 2), ("s2", "before", 3)]
     assert reports[-1].at == T0 + timedelta(days=1)  # when the score was given, not when it was taken
@@ -289,7 +373,7 @@ def test_an_old_file_upgraded_by_another_process_meanwhile_is_used_not_refused(t
     path = tmp_path / "db.sqlite"
     Store(path).close()
     with sqlite3.connect(path) as conn:  # what a retrowalk of schema version 4 left
-        conn.executescript("DROP TABLE kept_before_pain; PRAGMA user_version=4;")
+        conn.executescript(WITHOUT_RECORD_ORDER + "DROP TABLE kept_before_pain; PRAGMA user_version=4;")
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # the other process holds the write lock, mid-upgrade
     opened: list[int | BaseException] = []
@@ -329,7 +413,7 @@ def test_a_kept_before_score_is_per_treadmill_and_person_and_the_newest_replaces
     store.keep_before_pain(KeptBeforePain("tm1", "bo", T0, 1))
     assert store.take_before_pain("tm1", "cy", session_id="s0", given_since=T0) is None
     taken = store.take_before_pain("tm1", "ann", session_id="s1", given_since=T0)
-    assert taken == (KeptBeforePain("tm1", "ann", T0 + timedelta(minutes=5), 2), True)
+    assert taken == (KeptBeforePain("tm1", "ann", T0 + timedelta(minutes=5), 2, seq=2), True)
     # Taken once: a second start finds nothing.
     assert store.take_before_pain("tm1", "ann", session_id="s2", given_since=T0) is None
     reports = store.pain_reports_for_user("ann")
@@ -342,7 +426,7 @@ def test_a_kept_before_score_is_per_treadmill_and_person_and_the_newest_replaces
 def test_a_kept_before_score_given_before_the_cutoff_is_taken_but_not_recorded(store: Store) -> None:
     store.keep_before_pain(KeptBeforePain("tm1", "ann", T0, 3))
     taken = store.take_before_pain("tm1", "ann", session_id="s1", given_since=T0 + timedelta(seconds=1))
-    assert taken == (KeptBeforePain("tm1", "ann", T0, 3), False)
+    assert taken == (KeptBeforePain("tm1", "ann", T0, 3, seq=1), False)
     assert store.pain_reports_for_user("ann") == []
     assert store.take_before_pain("tm1", "ann", session_id="s1", given_since=T0) is None
 

@@ -18,6 +18,7 @@ from retrowalk.cli import main
 from retrowalk.session.grid import fit_plan_to_grid
 from retrowalk.session.plan import SessionPlan, TreadmillCaps
 from retrowalk.storage import (
+    KeptBeforePain,
     OpenSession,
     Store,
     StoredCaps,
@@ -590,14 +591,19 @@ def test_a_second_clearance_with_nothing_to_clear_keeps_counting_from_the_first(
     run(capsys, *user_args(config, "pain", "--when", "after", "2", "--swelling"))
     code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
     assert (code, err) == (0, "")
-    assert NOTHING_TO_CLEAR not in out
+    assert "nothing to clear" not in out
     assert out.splitlines()[1] == "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)"
+    first = store.latest_clearance("me")
+    assert first is not None
     add_session(store, "home-2", started=datetime.now(UTC))
     earned_a_progression(store, capsys, config, "home-2")
     code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
     assert (code, err) == (0, "")
     assert out.splitlines()[1:3] == [
-        NOTHING_TO_CLEAR,
+        nothing_to_clear_because(
+            f"the clearance of {first.at.strftime('%Y-%m-%d %H:%M UTC')} already cleared what there was, "
+            "and no screening 'yes' or referral by the pain rule has come since"
+        ),
         PROGRESSED.format("home-2"),
     ]
 
@@ -720,3 +726,157 @@ def test_show_and_history_say_a_top_speed_on_a_coarse_grid_as_it_was_and_the_pla
         "as asked; ran as 0.96 -> 1.28 km/h, 5 min, fitted to the treadmill's 0.32 km/h speed steps); pain "
         "before -, during -, after -, next-morning -"
     ]
+
+
+def test_a_clearance_for_a_yes_answered_no_since_still_counts(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Yes, cleared, then no: the clearance cleared the "yes" when it was recorded, so the regression
+    before it is behind it, and one regression since is a regression, not a referral."""
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-1", started=datetime.now(UTC) - timedelta(hours=20))
+    store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "before", 2))
+    store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "after", 6))
+    screened(store, capsys, config, "52,no,no,yes")
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)"
+    add_session(store, "home-2", started=datetime.now(UTC))
+    store.add_pain_report(StoredPainReport("me", "home-2", datetime.now(UTC), "after", 6))
+    screened(store, capsys, config, "52,no,no,no")
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[4] == (
+        "next session: 1.0 -> 1.3 km/h, 4 min (regressed: pain 6/10 during or after session home-2)"
+    )
+
+
+def nothing_to_clear_because(reason: str) -> str:
+    return (
+        f"nothing to clear for me: {reason}, so this clearance changes nothing (a later 'yes' or referral "
+        "needs a new one)"
+    )
+
+
+def test_a_clearance_before_any_screening_answers_says_they_are_not_answered_yet(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == nothing_to_clear_because(
+        "the screening questions are not answered yet and the pain rule has not sent them to a clinician"
+    )
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[2].endswith(", recorded with nothing to clear: it changed nothing")
+
+
+def test_a_second_clearance_for_a_cleared_yes_says_the_first_one_cleared_it(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,yes")
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert "nothing to clear" not in out
+    first = store.latest_clearance("me")
+    assert first is not None
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Berg"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == nothing_to_clear_because(
+        f"the clearance of {first.at.strftime('%Y-%m-%d %H:%M UTC')} already cleared what there was, and "
+        "no screening 'yes' or referral by the pain rule has come since"
+    )
+    code, out, err = run(capsys, *user_args(config, "show"))
+    second = store.latest_clearance("me")
+    assert second is not None
+    assert out.splitlines()[2] == (
+        f"clearance: by Dr. Berg on {second.at.strftime('%Y-%m-%d %H:%M UTC')}, recorded with nothing to "
+        "clear: it changed nothing"
+    )
+
+
+def test_a_clearance_that_counts_is_listed_without_a_remark(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,yes")
+    run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    clearance = store.latest_clearance("me")
+    assert clearance is not None
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[2] == f"clearance: by Dr. Lind on {clearance.at.strftime('%Y-%m-%d %H:%M UTC')}"
+
+
+def test_a_clearance_during_a_running_session_plans_as_show_does(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The next plan depends on the running session: `user clear` must not state one for the session
+    before it while `user show` says it is planned when the running one has ended."""
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-1")
+    store.add_pain_report(StoredPainReport("me", "home-1", datetime.now(UTC), "after", 2, swelling=True))
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    store.open_session(OpenSession("home-2", "me", "home", started, FIRST_PLAN.model_dump_json()))
+    planned_later = "next session: planned when home-2 has ended, from how it went and the pain after it"
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:] == [planned_later]
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert out.splitlines()[-1] == planned_later
+
+
+def test_a_red_flag_in_a_kept_before_score_sends_the_person_to_a_clinician_in_show(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A before score a kiosk or Home Assistant keeps for the person's next start is a pain report about
+    that session: swelling in it refers them, as a start on any treadmill would be refused, until a
+    clearance; a score older than the hour a start would take it for says nothing any more."""
+    screened(store, capsys, config, "52,no,no,no")
+    given = datetime.now(UTC) - timedelta(minutes=5)
+    store.keep_before_pain(KeptBeforePain("gym-2", "me", given, 3, swelling=True))
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[4] == (
+        f"next session: none until a clinician clears me: swelling reported before it at "
+        f"{given.strftime('%Y-%m-%d %H:%M UTC')}; then retrowalk user clear --config {config} --user me "
+        "--by NAME"
+    )
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:] == [
+        "next session: 1.0 -> 1.5 km/h, 5 min (the first session)",
+        BEFORE_FITTING,
+    ]
+
+
+def test_a_kept_before_score_older_than_the_hour_refers_nobody(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    store.keep_before_pain(KeptBeforePain("home", "me", datetime.now(UTC) - timedelta(minutes=61), 8))
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[4] == "next session: 1.0 -> 1.5 km/h, 5 min (the first session)"
+
+
+def test_a_red_flag_after_a_clearance_refers_though_the_clock_was_set_back_between(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-1")
+    run(capsys, *user_args(config, "pain", "--when", "after", "2", "--swelling"))
+    code, out, err = run(capsys, *user_args(config, "clear", "--by", "Dr. Lind"))
+    assert out.splitlines()[1] == "next session: 1.0 -> 1.5 km/h, 5 min (held: cleared)"
+    # The machine's clock set back two hours, then the knee gives way: the report's time is before the
+    # clearance's, but it was recorded after it.
+    store.add_pain_report(
+        StoredPainReport(
+            "me", "home-1", datetime.now(UTC) - timedelta(hours=2), "next_morning", 2, giving_way=True
+        )
+    )
+    code, out, err = run(capsys, *user_args(config, "show"))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[4] == (
+        "next session: none until a clinician clears me: knee giving way reported (home-1); then retrowalk "
+        f"user clear --config {config} --user me --by NAME"
+    )

@@ -11,7 +11,8 @@ no `serve` holds the storage's lock): every write begins with `BEGIN IMMEDIATE`,
 write lock, so a write that reads what it changes (taking a kept "before" pain score) is one
 transaction and no other process sees it half done.
 
-The schema version lives in `PRAGMA user_version`; :data:`SCHEMA_VERSION` upgrades are applied in order.
+The schema version lives in `PRAGMA user_version`; the upgrades to :data:`SCHEMA_VERSION`
+(:mod:`retrowalk.storage_schema`) are applied in order.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from retrowalk.errors import StorageError
+from retrowalk.storage_schema import NEXT_SEQ, SCHEMA_V1, SCHEMA_VERSION, UPGRADES
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -39,117 +41,6 @@ __all__ = [
     "StoredScreening",
     "StoredSession",
 ]
-
-SCHEMA_VERSION = 5
-
-_SCHEMA_V1 = """
-CREATE TABLE sessions (
-    session_id      TEXT PRIMARY KEY,
-    user_id         TEXT NOT NULL,
-    treadmill_id    TEXT NOT NULL,
-    started_at      TEXT NOT NULL,
-    ended_at        TEXT NOT NULL,
-    end_reason      TEXT NOT NULL,
-    walked_s        REAL NOT NULL,
-    distance_m      REAL NOT NULL,
-    max_speed_kmh   REAL NOT NULL,
-    duration_cap_s  INTEGER NOT NULL,
-    pain_during     INTEGER,
-    plan            TEXT
-);
-CREATE INDEX sessions_by_user ON sessions (user_id, started_at);
-CREATE TABLE pain_reports (
-    id          INTEGER PRIMARY KEY,
-    user_id     TEXT NOT NULL,
-    session_id  TEXT,
-    at          TEXT NOT NULL,
-    moment      TEXT NOT NULL CHECK (moment IN ('before', 'during', 'after', 'next_morning')),
-    pain        INTEGER NOT NULL CHECK (pain BETWEEN 0 AND 10),
-    swelling    INTEGER NOT NULL,
-    giving_way  INTEGER NOT NULL
-);
-CREATE INDEX pain_by_user ON pain_reports (user_id, at);
-CREATE TABLE screening_answers (
-    id          INTEGER PRIMARY KEY,
-    user_id     TEXT NOT NULL,
-    at          TEXT NOT NULL,
-    answers     TEXT NOT NULL
-);
-CREATE INDEX screening_by_user ON screening_answers (user_id, at);
-CREATE TABLE clearances (
-    id           INTEGER PRIMARY KEY,
-    user_id      TEXT NOT NULL,
-    at           TEXT NOT NULL,
-    cleared_by   TEXT NOT NULL,
-    valid_until  TEXT,
-    note         TEXT
-);
-CREATE INDEX clearances_by_user ON clearances (user_id, at);
-CREATE TABLE open_sessions (
-    session_id    TEXT PRIMARY KEY,
-    user_id       TEXT NOT NULL,
-    treadmill_id  TEXT NOT NULL,
-    started_at    TEXT NOT NULL,
-    plan          TEXT NOT NULL
-);
-CREATE TABLE outbox (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id     TEXT NOT NULL UNIQUE,
-    topic_suffix TEXT NOT NULL,
-    payload      BLOB NOT NULL,
-    created_at   TEXT NOT NULL,
-    attempts     INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE command_replies (
-    treadmill_id  TEXT NOT NULL,
-    command_id    TEXT NOT NULL,
-    reply         TEXT NOT NULL,
-    at            TEXT NOT NULL,
-    PRIMARY KEY (treadmill_id, command_id)
-);
-"""
-
-# Each upgrade takes a database from the version before it to its key, in order.
-_UPGRADES = {
-    # The speed range (as the engine's TreadmillCaps, JSON) each treadmill reported at its latest session
-    # start: `retrowalk user show` fits the next plan to it, as a start on that treadmill will.
-    2: """
-CREATE TABLE treadmill_caps (
-    treadmill_id  TEXT PRIMARY KEY,
-    caps          TEXT NOT NULL,
-    seen_at       TEXT NOT NULL
-);
-""",
-    # Home Assistant's chosen walker per treadmill, kept across service restarts; each session's summary as
-    # published, so the retained last_session can be published again after a restart.
-    3: """
-CREATE TABLE chosen_walkers (
-    treadmill_id  TEXT PRIMARY KEY,
-    user_id       TEXT NOT NULL,
-    chosen_at     TEXT NOT NULL
-);
-ALTER TABLE sessions ADD COLUMN summary TEXT;
-CREATE INDEX sessions_by_treadmill ON sessions (treadmill_id, ended_at);
-""",
-    # The plan as the treadmill ran it when it was fitted to the treadmill's speed steps (the plan column
-    # keeps it as asked, which the next plan builds on): `retrowalk user history` shows both.
-    4: """
-ALTER TABLE sessions ADD COLUMN fitted_plan TEXT;
-""",
-    # A "before" pain score given while the person was not walking, per treadmill and person, until their
-    # next start there takes it: in the file, so a restart in between does not lose the baseline.
-    5: """
-CREATE TABLE kept_before_pain (
-    treadmill_id  TEXT NOT NULL,
-    user_id       TEXT NOT NULL,
-    given_at      TEXT NOT NULL,
-    pain          INTEGER NOT NULL CHECK (pain BETWEEN 0 AND 10),
-    swelling      INTEGER NOT NULL,
-    giving_way    INTEGER NOT NULL,
-    PRIMARY KEY (treadmill_id, user_id)
-);
-""",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +72,8 @@ class StoredSession:
     # The plan as run, fitted to the treadmill's speed steps (JSON); None when it ran as asked, or for
     # sessions recorded before it was kept.
     fitted_plan_json: str | None = None
+    # Where its start is in the order of records (the number noted when it started; None: not recorded).
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +85,7 @@ class OpenSession:
     treadmill_id: str
     started_at: datetime
     plan_json: str
+    seq: int | None = None  # where its start is in the order of records (None: not noted yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +106,9 @@ class StoredPainReport:
     pain: int
     swelling: bool = False
     giving_way: bool = False
+    # Where in the order of records it was recorded (None: not recorded yet; one taken from a kept
+    # "before" score keeps the number the score got when it was given).
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +121,7 @@ class KeptBeforePain:
     pain: int
     swelling: bool = False
     giving_way: bool = False
+    seq: int | None = None  # where in the order of records it was given (None: not kept yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +129,7 @@ class StoredScreening:
     user_id: str
     at: datetime
     answers: dict[str, bool | int]
+    seq: int | None = None  # where in the order of records (None: not recorded yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +139,7 @@ class StoredClearance:
     cleared_by: str
     valid_until: date | None = None
     note: str | None = None
+    seq: int | None = None  # where in the order of records (None: not recorded yet)
 
 
 def _iso(moment: datetime) -> str:
@@ -262,10 +162,19 @@ def _pain_report_insert(p: StoredPainReport) -> tuple[str, tuple[Any, ...]]:
     """The statement that records a pain report (its score checked)."""
     _check_pain(p.pain)
     return (
-        "INSERT INTO pain_reports (user_id, session_id, at, moment, pain, swelling, giving_way)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (p.user_id, p.session_id, _iso(p.at), p.moment, p.pain, int(p.swelling), int(p.giving_way)),
+        "INSERT INTO pain_reports (user_id, session_id, at, moment, pain, swelling, giving_way, seq)"
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, coalesce(?, {NEXT_SEQ}))",
+        (p.user_id, p.session_id, _iso(p.at), p.moment, p.pain, int(p.swelling), int(p.giving_way), p.seq),
     )
+
+
+def _screening(row: tuple[Any, ...]) -> StoredScreening:
+    return StoredScreening(row[0], _dt(row[1]), json.loads(row[2]), row[3])
+
+
+def _clearance(row: tuple[Any, ...]) -> StoredClearance:
+    valid_until = date.fromisoformat(row[3]) if row[3] else None
+    return StoredClearance(row[0], _dt(row[1]), row[2], valid_until, row[4], row[5])
 
 
 class Store:
@@ -315,10 +224,10 @@ class Store:
                     f"{self.path}: has tables but no retrowalk schema version, so it belongs to another "
                     "program; set [service] storage in the configuration to a new file"
                 )
-            self._apply(_SCHEMA_V1, 1)
+            self._apply(SCHEMA_V1, 1)
             version = 1
         for upgrade in range(version + 1, SCHEMA_VERSION + 1):
-            self._apply(_UPGRADES[upgrade], upgrade)
+            self._apply(UPGRADES[upgrade], upgrade)
 
     def _apply(self, script: str, version: int) -> None:
         """Bring the file to schema ``version`` with ``script``, unless another process did it meanwhile.
@@ -445,12 +354,14 @@ class Store:
     def record_session(self, s: StoredSession) -> None:
         if s.ended_at < s.started_at:
             raise ValueError("session ended before it started")
+        # In the order of records where its start was noted (a session that was never noted, where it ends).
         self._write(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            f" coalesce((SELECT seq FROM open_sessions WHERE session_id = ?), {NEXT_SEQ}))",
             (
                 s.session_id, s.user_id, s.treadmill_id, _iso(s.started_at), _iso(s.ended_at),
                 s.end_reason, s.walked_s, s.distance_m, s.max_speed_kmh, s.duration_cap_s, s.pain_during,
-                s.plan_json, s.summary_json, s.fitted_plan_json,
+                s.plan_json, s.summary_json, s.fitted_plan_json, s.session_id,
             ),
         )  # fmt: skip
         # The session is over: it is no longer open (a no-op when it never was).
@@ -458,27 +369,29 @@ class Store:
 
     def open_session(self, o: OpenSession) -> None:
         """Note a session as started, so a restart after a crash can close it honestly."""
+        # Noted again (the same session), it keeps its place in the order of records.
         self._write(
-            "INSERT OR REPLACE INTO open_sessions VALUES (?, ?, ?, ?, ?)",
-            (o.session_id, o.user_id, o.treadmill_id, _iso(o.started_at), o.plan_json),
+            "INSERT OR REPLACE INTO open_sessions VALUES (?, ?, ?, ?, ?,"
+            f" coalesce((SELECT seq FROM open_sessions WHERE session_id = ?), {NEXT_SEQ}))",
+            (o.session_id, o.user_id, o.treadmill_id, _iso(o.started_at), o.plan_json, o.session_id),
         )
 
     def open_sessions(self) -> list[OpenSession]:
         rows = self._read("SELECT * FROM open_sessions ORDER BY started_at")
-        return [OpenSession(r[0], r[1], r[2], _dt(r[3]), r[4]) for r in rows]
+        return [OpenSession(r[0], r[1], r[2], _dt(r[3]), r[4], r[5]) for r in rows]
 
     def sessions_for_user(self, user_id: str, limit: int = 100) -> list[StoredSession]:
-        """The user's sessions, oldest first (the last `limit` of them)."""
+        """The user's sessions in the order they started in, oldest first (the last `limit` of them); the
+        order of records, not of their clocks."""
         rows = self._read(
-            "SELECT * FROM (SELECT * FROM sessions WHERE user_id = ? ORDER BY started_at DESC LIMIT ?)"
-            " ORDER BY started_at",
+            "SELECT * FROM (SELECT * FROM sessions WHERE user_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
             (user_id, limit),
         )
         return [
             StoredSession(
                 session_id=r[0], user_id=r[1], treadmill_id=r[2], started_at=_dt(r[3]), ended_at=_dt(r[4]),
                 end_reason=r[5], walked_s=r[6], distance_m=r[7], max_speed_kmh=r[8], duration_cap_s=r[9],
-                pain_during=r[10], plan_json=r[11], summary_json=r[12], fitted_plan_json=r[13],
+                pain_during=r[10], plan_json=r[11], summary_json=r[12], fitted_plan_json=r[13], seq=r[14],
             )
             for r in rows
         ]  # fmt: skip
@@ -498,30 +411,35 @@ class Store:
             raise ValueError(f"unknown pain report moment {p.moment!r}")
         self._write(*_pain_report_insert(p))
 
-    def keep_before_pain(self, kept: KeptBeforePain) -> None:
+    def keep_before_pain(self, kept: KeptBeforePain) -> KeptBeforePain:
         """Keep a "before" score for the person's next start on that treadmill; it replaces the one kept
-        before it there (the latest says best how the knee is as the session starts)."""
+        before it there (the latest says best how the knee is as the session starts). The score as kept,
+        with its place in the order of records."""
         _check_pain(kept.pain)
-        self._write(
-            "INSERT OR REPLACE INTO kept_before_pain (treadmill_id, user_id, given_at, pain, swelling,"
-            " giving_way) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                kept.treadmill_id, kept.user_id, _iso(kept.given_at), kept.pain, int(kept.swelling),
-                int(kept.giving_way),
-            ),
-        )  # fmt: skip
+        try:
+            with self._transaction() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                # Fetched inside the transaction: a RETURNING row is read before the commit.
+                (seq,) = conn.execute(
+                    "INSERT OR REPLACE INTO kept_before_pain (treadmill_id, user_id, given_at, pain,"
+                    f" swelling, giving_way, seq) VALUES (?, ?, ?, ?, ?, ?, {NEXT_SEQ}) RETURNING seq",
+                    (
+                        kept.treadmill_id, kept.user_id, _iso(kept.given_at), kept.pain, int(kept.swelling),
+                        int(kept.giving_way),
+                    ),
+                ).fetchone()  # fmt: skip
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: write failed: {exc}") from exc
+        return replace(kept, seq=int(seq))
 
-    def kept_before_pain(self, treadmill_id: str, user_id: str) -> KeptBeforePain | None:
-        """The person's kept "before" score on this treadmill, if any, left where it is."""
+    def kept_before_pains(self, user_id: str) -> list[KeptBeforePain]:
+        """The person's kept "before" scores, one per treadmill they were given at, left where they are."""
         rows = self._read(
-            "SELECT given_at, pain, swelling, giving_way FROM kept_before_pain"
-            " WHERE treadmill_id = ? AND user_id = ?",
-            (treadmill_id, user_id),
+            "SELECT treadmill_id, given_at, pain, swelling, giving_way, seq FROM kept_before_pain"
+            " WHERE user_id = ? ORDER BY seq",
+            (user_id,),
         )
-        if not rows:
-            return None
-        given_at, pain, swelling, giving_way = rows[0]
-        return KeptBeforePain(treadmill_id, user_id, _dt(given_at), pain, bool(swelling), bool(giving_way))
+        return [KeptBeforePain(r[0], user_id, _dt(r[1]), r[2], bool(r[3]), bool(r[4]), r[5]) for r in rows]
 
     def take_before_pain(
         self, treadmill_id: str, user_id: str, *, session_id: str | None, given_since: datetime
@@ -538,17 +456,19 @@ class Store:
                 conn.execute("BEGIN IMMEDIATE")
                 row = conn.execute(
                     "DELETE FROM kept_before_pain WHERE treadmill_id = ? AND user_id = ?"
-                    " RETURNING given_at, pain, swelling, giving_way",
+                    " RETURNING given_at, pain, swelling, giving_way, seq",
                     (treadmill_id, user_id),
                 ).fetchone()
                 if row is None:
                     return None
-                kept = KeptBeforePain(treadmill_id, user_id, _dt(row[0]), row[1], bool(row[2]), bool(row[3]))
+                kept = KeptBeforePain(
+                    treadmill_id, user_id, _dt(row[0]), row[1], bool(row[2]), bool(row[3]), row[4]
+                )
                 recorded = kept.given_at >= given_since
                 if recorded:
                     report = StoredPainReport(
                         user_id, session_id, kept.given_at, "before", kept.pain, kept.swelling,
-                        kept.giving_way,
+                        kept.giving_way, kept.seq,
                     )  # fmt: skip
                     conn.execute(*_pain_report_insert(report))
                 return kept, recorded
@@ -557,29 +477,41 @@ class Store:
 
     def pain_reports_for_user(self, user_id: str, limit: int = 100) -> list[StoredPainReport]:
         rows = self._read(
-            "SELECT * FROM (SELECT user_id, session_id, at, moment, pain, swelling, giving_way, id"
-            " FROM pain_reports WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?) ORDER BY at, id",
+            "SELECT * FROM (SELECT user_id, session_id, at, moment, pain, swelling, giving_way, seq, id"
+            " FROM pain_reports WHERE user_id = ? ORDER BY seq DESC, id DESC LIMIT ?) ORDER BY seq, id",
             (user_id, limit),
         )
-        return [StoredPainReport(r[0], r[1], _dt(r[2]), r[3], r[4], bool(r[5]), bool(r[6])) for r in rows]
+        return [
+            StoredPainReport(r[0], r[1], _dt(r[2]), r[3], r[4], bool(r[5]), bool(r[6]), r[7]) for r in rows
+        ]
 
     def add_screening(self, s: StoredScreening) -> None:
         self._write(
-            "INSERT INTO screening_answers (user_id, at, answers) VALUES (?, ?, ?)",
+            f"INSERT INTO screening_answers (user_id, at, answers, seq) VALUES (?, ?, ?, {NEXT_SEQ})",
             (s.user_id, _iso(s.at), json.dumps(s.answers, sort_keys=True)),
         )
 
     def latest_screening(self, user_id: str) -> StoredScreening | None:
         rows = self._read(
-            "SELECT user_id, at, answers FROM screening_answers WHERE user_id = ? ORDER BY at DESC, id DESC"
+            "SELECT user_id, at, answers, seq FROM screening_answers WHERE user_id = ? ORDER BY seq DESC"
             " LIMIT 1",
             (user_id,),
         )
-        return StoredScreening(rows[0][0], _dt(rows[0][1]), json.loads(rows[0][2])) if rows else None
+        return _screening(rows[0]) if rows else None
+
+    def screenings_for_user(self, user_id: str) -> list[StoredScreening]:
+        """Every set of the person's screening answers, oldest first: whether a clearance cleared a "yes"
+        depends on the answers given by then, not only on the newest ones."""
+        rows = self._read(
+            "SELECT user_id, at, answers, seq FROM screening_answers WHERE user_id = ? ORDER BY seq",
+            (user_id,),
+        )
+        return [_screening(r) for r in rows]
 
     def add_clearance(self, c: StoredClearance) -> None:
         self._write(
-            "INSERT INTO clearances (user_id, at, cleared_by, valid_until, note) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO clearances (user_id, at, cleared_by, valid_until, note, seq)"
+            f" VALUES (?, ?, ?, ?, ?, {NEXT_SEQ})",
             (
                 c.user_id,
                 _iso(c.at),
@@ -592,22 +524,16 @@ class Store:
     def clearances_for_user(self, user_id: str) -> list[StoredClearance]:
         """Every clearance of the person, oldest first (whether one counts depends on what it cleared)."""
         rows = self._read(
-            "SELECT user_id, at, cleared_by, valid_until, note FROM clearances WHERE user_id = ?"
-            " ORDER BY at, id",
+            "SELECT user_id, at, cleared_by, valid_until, note, seq FROM clearances WHERE user_id = ?"
+            " ORDER BY seq",
             (user_id,),
         )
-        return [
-            StoredClearance(r[0], _dt(r[1]), r[2], date.fromisoformat(r[3]) if r[3] else None, r[4])
-            for r in rows
-        ]
+        return [_clearance(r) for r in rows]
 
     def latest_clearance(self, user_id: str) -> StoredClearance | None:
         rows = self._read(
-            "SELECT user_id, at, cleared_by, valid_until, note FROM clearances WHERE user_id = ?"
-            " ORDER BY at DESC, id DESC LIMIT 1",
+            "SELECT user_id, at, cleared_by, valid_until, note, seq FROM clearances WHERE user_id = ?"
+            " ORDER BY seq DESC LIMIT 1",
             (user_id,),
         )
-        if not rows:
-            return None
-        r = rows[0]
-        return StoredClearance(r[0], _dt(r[1]), r[2], date.fromisoformat(r[3]) if r[3] else None, r[4])
+        return _clearance(rows[0]) if rows else None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from retrowalk.errors import RefusedError
+from retrowalk.errors import PlanError, RefusedError
 from retrowalk.service.app import Service
 from retrowalk.service.commands import CommandRouter
 from tests.plugins.virtual_adapter import SimulatorFactory
@@ -104,3 +104,25 @@ def shown_before_pain(router: CommandRouter, treadmill_id: str) -> int | None:
     """What Home Assistant's *Pain before* shows: the score kept for the chosen walker's next Start."""
     user_id = router.chosen_walker(treadmill_id)
     return None if user_id is None else router.kept_before_pain(treadmill_id, user_id)
+
+
+async def test_a_before_score_of_7_takes_the_walker_off_the_list_and_start_is_refused(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    """The kept score is a report about the walker's next session: the pain rule refers them, so Home
+    Assistant no longer offers them and a Start for them (on any treadmill) is refused, as the kiosk's
+    member info says."""
+    async with running_rig(simulator_factory, tmp_path, settings=WALKERS) as rig:
+        await rig.wait_connected("tm0")
+        await rig.command("tm0", healthy_screening("ann"))
+        await rig.command("tm0", healthy_screening("bo"))
+        router = rig.service.router
+        await rig.command("tm0", {"type": "select_walker", "user_id": "ann"})
+        await rig.command("tm0", {"type": "walker_pain_report", "when": "before", "pain": 7})
+        assert router.startable_walkers() == ("bo",)
+        with pytest.raises(PlanError, match="pain 7/10 reported before it at ") as refused:
+            await rig.command("tm0", {"type": "start", "user_id": "ann"})
+        assert refused.value.code == "see_clinician"
+        info = router.member_info("ann", rig.service.runners["tm0"])
+        assert (info.screening, info.next_plan) == ("see_clinician", None)
+        assert rig.service.runners["tm0"].engine.phase.value == "idle"  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ from retrowalk.session.events import EndReason
 from retrowalk.session.history import Clearance, PainReport, PainTiming, ScreeningAnswers, SessionRecord
 from retrowalk.session.plan import OperatorCeilings, SessionPlan, UserProfile
 from retrowalk.session.progression import Decision, next_plan
+from retrowalk.session.screening import screening_decision
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ANN = UserProfile(user_id="ann", age_years=50)
@@ -313,3 +314,89 @@ def test_a_clearance_after_a_new_screening_yes_holds_at_the_last_plan() -> None:
         ANN, CEILINGS, [session(1)], reports(1, 2, 2, 2), [cleared_on(21), cleared_on(30)], answers=[yes]
     )
     assert twice.cleared_at == cleared_on(21).cleared_at
+
+
+def before_the_next_session(day: int, score: int, **flags: bool) -> PainReport:
+    """A "before" score given for the next session, which has not started yet (no session id)."""
+    return PainReport(
+        user_id="ann",
+        session_id=None,
+        when=PainTiming.BEFORE,
+        score=score,
+        at=T0 + timedelta(days=day),
+        **flags,
+    )
+
+
+def test_a_red_flag_before_the_next_session_refers_a_first_and_a_later_session_alike() -> None:
+    first = next_plan(ANN, CEILINGS, [], [before_the_next_session(1, 3, swelling=True)])
+    assert (first.decision, first.plan) == (Decision.REFER, None)
+    assert first.reasons == ("swelling reported before it at 2026-03-03 09:00 UTC",)
+    later = next_plan(ANN, CEILINGS, [session(1)], [*reports(1, 2, 2, 2), before_the_next_session(5, 8)])
+    assert (later.decision, later.reasons) == (
+        Decision.REFER,
+        ("pain 8/10 reported before it at 2026-03-07 09:00 UTC",),
+    )
+    # A clearance after it counts (it cleared a referral), and the score is then behind it.
+    cleared = next_plan(ANN, CEILINGS, [], [before_the_next_session(1, 3, swelling=True)], [cleared_on(2)])
+    assert (cleared.decision, cleared.cleared_at) == (Decision.FIRST, cleared_on(2).cleared_at)
+    # Without a red flag it is no reason for anything yet: the sessions decide.
+    calm = next_plan(ANN, CEILINGS, [session(1)], [*reports(1, 2, 2, 2), before_the_next_session(5, 4)])
+    assert calm.decision is Decision.PROGRESS
+
+
+def test_only_a_before_score_may_come_before_its_session() -> None:
+    with pytest.raises(ValueError, match="a during pain report must name its session"):
+        PainReport(user_id="ann", session_id=None, when=PainTiming.DURING, score=2, at=T0)
+
+
+def test_a_red_flag_recorded_after_a_clearance_refers_even_when_the_clock_went_back() -> None:
+    """Swelling cleared (records 1 and 2), the clock set back a week, then pain 8 reported (record 3): its
+    timestamp is older than the clearance, but the clearance cannot have known of it."""
+    swelling = pain(1, PainTiming.AFTER, 2, swelling=True).model_copy(update={"seq": 1})
+    clearance = cleared_on(10).model_copy(update={"seq": 2})
+    late_flag = pain(1, PainTiming.NEXT_MORNING, 8).model_copy(
+        update={"at": T0 + timedelta(days=3), "seq": 3}
+    )
+    result = next_plan(ANN, CEILINGS, [session(1)], [swelling, late_flag], [clearance])
+    assert (result.decision, result.reasons) == (Decision.REFER, ("pain 8/10 reported (s1)",))
+    assert result.cleared == clearance  # the clearance still counted for the swelling
+    # And a clearance recorded after the red flag clears it, whatever its timestamp says.
+    cleared_again = cleared_on(10).model_copy(
+        update={"cleared_at": T0 + timedelta(days=2, hours=12), "seq": 4}
+    )
+    result = next_plan(ANN, CEILINGS, [session(1)], [swelling, late_flag], [clearance, cleared_again])
+    assert (result.decision, result.reasons, result.cleared) == (Decision.HOLD, ("cleared",), cleared_again)
+
+
+def test_the_newest_screening_answers_are_the_last_recorded_even_when_the_clock_went_back() -> None:
+    def answers(day: int, seq: int, *, surgery: bool) -> ScreeningAnswers:
+        return ScreeningAnswers(
+            user_id="ann",
+            answered_at=T0 + timedelta(days=day),
+            severe_knee_oa_or_ligament_injury=False,
+            balance_disorder_or_dizziness=False,
+            recent_knee_surgery=surgery,
+            seq=seq,
+        )
+
+    # "No" (record 1), a clearance ahead of time (record 2), then "yes" with the clock set back (record 3).
+    given = [answers(5, 1, surgery=False), answers(1, 3, surgery=True)]
+    ahead = cleared_on(6).model_copy(update={"seq": 2})
+    decision = screening_decision("ann", given, [ahead])
+    assert (decision.allowed, decision.clearance_predates) == (False, T0 + timedelta(days=1))
+
+
+def test_sessions_started_after_a_clearance_are_judged_after_it_even_when_the_clock_went_back() -> None:
+    """Two regressions referred (records 1, 2), a clearance (3); the clock set back a week, then two more
+    regressions (records 4, 5): they started after the clearance, and refer again."""
+    history = [session(1).model_copy(update={"seq": 1}), session(2).model_copy(update={"seq": 2})]
+    clearance = cleared_on(10).model_copy(update={"seq": 3})
+    back = [
+        session(n).model_copy(update={"started_at": T0 + timedelta(days=n), "seq": n + 1}) for n in (3, 4)
+    ]
+    # Each session's reports recorded after its start (the same place in the order is enough here).
+    numbered = ((1, 1), (2, 2), (3, 4), (4, 5))
+    pains = [r.model_copy(update={"seq": seq}) for n, seq in numbered for r in reports(n, 2, 6, 2)]
+    result = next_plan(ANN, CEILINGS, [*history, *back], pains, [clearance])
+    assert (result.decision, result.reasons) == (Decision.REFER, ("2 regressions since the last clearance",))

@@ -162,8 +162,9 @@ def add_parser(sub: Any) -> None:
         "record a clinician's clearance",
         "Record that a clinician cleared the person after a 'yes' in the screening or after the pain "
         "rule asked them to see one. Record only what a clinician actually said: the clearance lets "
-        "sessions start again. One recorded with nothing to clear (no 'yes', no referral) is kept but "
-        "changes nothing, and the command says so; a later 'yes' or referral needs a new one. Anyone "
+        "sessions start again. One recorded with nothing to clear (no 'yes' and no referral that an "
+        "earlier clearance has not cleared) is kept but changes nothing, and the command says why; a "
+        "later 'yes' or referral needs a new one. Anyone "
         "who can write the storage file can record one, as anyone the "
         "broker lets publish on a treadmill's command/staff topic can over MQTT.",
     )
@@ -332,7 +333,8 @@ def record_clearance(router: CommandRouter, args: argparse.Namespace) -> None:
         document, {"cleared_by": "--by", "valid_until": "--until", "note": "--note", "user_id": "--user"}
     )
     router.record(command)
-    print(f"recorded: {clearance_line(router.store, args.user)}")
+    # Whether it changed anything is the note's to say, in full.
+    print(f"recorded: {clearance_line(router, args.user, say_idle=False)}")
     note = router.clearance_note(args.user)
     if note is not None:
         print(note)
@@ -356,7 +358,10 @@ def screening_line(stored: StoredScreening | None) -> str:
     return f"screening: answered {utc_minute(stored.at)}: age {stored.answers.get('age')}, {said}"
 
 
-def clearance_line(store: Store, user: str) -> str:
+def clearance_line(router: CommandRouter, user: str, *, say_idle: bool = True) -> str:
+    """The person's newest clearance, and why it does not count when it does not (``say_idle``: also
+    when it was recorded with nothing to clear)."""
+    store = router.store
     clearance = store.latest_clearance(user)
     if clearance is None:
         return "clearance: none recorded"
@@ -370,6 +375,8 @@ def clearance_line(store: Store, user: str) -> str:
             f", before the screening answers of {utc_minute(predates)}: it does not count for their 'yes' "
             "(a new clearance is needed)"
         )
+    elif say_idle and not clearance_expired(clearance) and router.clearance_note(user) is not None:
+        note += ", recorded with nothing to clear: it changed nothing"
     return f"clearance: by {clearance.cleared_by} on {utc_minute(clearance.at)}{until}{note}"
 
 
@@ -386,7 +393,7 @@ def describe_user(
     """Everything `user show` says; the next plan also as a start on each of ``treadmill_ids`` (the
     configuration's) would fit it to that treadmill's speed steps."""
     store = router.store
-    lines = [f"user {user}", screening_line(store.latest_screening(user)), clearance_line(store, user)]
+    lines = [f"user {user}", screening_line(store.latest_screening(user)), clearance_line(router, user)]
     sessions = store.sessions_for_user(user)
     running = [s for s in store.open_sessions() if s.user_id == user]
     if sessions:
@@ -398,16 +405,12 @@ def describe_user(
         )
     else:
         lines.append("sessions: none finished yet" if running else "sessions: none yet")
-    if running:
-        # The history gets a session when it ends; until then the next plan cannot be known.
-        for session in running:
-            lines.append(
-                f"session running: {session.session_id} on {session.treadmill_id} since "
-                f"{utc_minute(session.started_at)} (if no retrowalk is running now, it stopped during this "
-                "session and closes it when it starts again)"
-            )
-        ids = ", ".join(s.session_id for s in running)
-        return [*lines, f"next session: planned when {ids} has ended, from how it went and the pain after it"]
+    for session in running:
+        lines.append(
+            f"session running: {session.session_id} on {session.treadmill_id} since "
+            f"{utc_minute(session.started_at)} (if no retrowalk is running now, it stopped during this "
+            "session and closes it when it starts again)"
+        )
     return lines + next_plan_lines(router, user, config, treadmill_ids)
 
 
@@ -417,6 +420,12 @@ def next_plan_lines(
     """The next session's plan as `next_session_lines` says it, and under its own line how a start on
     each of ``treadmill_ids`` would fit it: what `user show`, `user pain` and `user clear` print, so
     that no command shows a plan faster than the one the treadmill will run."""
+    running = [s.session_id for s in router.store.open_sessions() if s.user_id == user]
+    if running:
+        # The history gets a session when it ends; until then the next plan cannot be known, and one
+        # stated from the session before it would be the wrong one.
+        ids = ", ".join(running)
+        return [f"next session: planned when {ids} has ended, from how it went and the pain after it"]
     upcoming = next_session_lines(router, user, config)
     # Right under the plan's own line, before what it waits for.
     upcoming[1:1] = _fitted_lines(router, user, treadmill_ids)

@@ -18,10 +18,11 @@ from pydantic import ValidationError
 from retrowalk.errors import PlanError, RefusedError
 from retrowalk.mqtt import commands as mc
 from retrowalk.mqtt import payloads as p
-from retrowalk.service.member_messages import nothing_to_clear, running_refusal, utc_minute
+from retrowalk.service.member_messages import nothing_to_clear, running_refusal
 from retrowalk.service.publish import plan_info
 from retrowalk.service.records import (
     counted_clearances,
+    kept_before_report,
     pain_report,
     screening_record,
     session_record,
@@ -154,12 +155,19 @@ class CommandRouter:
         """Why the person's newest clearance changes nothing (None when it counts): kept all the same (a
         clinician may clear ahead of time), but it must not look as if it did something."""
         latest = self.store.latest_clearance(user_id)
+        if latest is None:
+            return None
+        if self.store.latest_screening(user_id) is None:
+            return nothing_to_clear(user_id, answered=False)
         try:
             progression, _ = self.progression_for(user_id)
         except PlanError:
-            return nothing_to_clear(user_id)  # no screening answers yet: nothing a clearance could clear
-        counts = latest is not None and progression.cleared_at == latest.at
-        return None if counts else nothing_to_clear(user_id)
+            # The screening blocks: the clearance predates a "yes", which the screening's words say.
+            return None
+        counted = progression.cleared
+        if counted is not None and (counted.seq, counted.cleared_at) == (latest.seq, latest.at):
+            return None
+        return nothing_to_clear(user_id, cleared_before=progression.cleared_at)
 
     def member_info(self, user_id: str, runner: TreadmillRunner) -> mc.MemberInfo:
         """What a kiosk shows a signed-in person: whether screening lets them walk, the plan a start
@@ -221,13 +229,16 @@ class CommandRouter:
         return startable[0] if len(startable) == 1 else None
 
     def kept_before_pain(self, treadmill_id: str, user_id: str) -> int | None:
-        """The "before" score the person's next Start on this treadmill would record: one kept for them
-        there and given within `BEFORE_PAIN_KEPT_FOR`; None when there is none, so Home Assistant's *Pain
-        before* shows nothing rather than a score no session will get."""
-        kept = self.store.kept_before_pain(treadmill_id, user_id)
-        if kept is None or kept.given_at < datetime.now(UTC) - BEFORE_PAIN_KEPT_FOR:
-            return None
-        return kept.pain
+        """The "before" score the person's next Start on this treadmill would record; None when there is
+        none, so Home Assistant's *Pain before* shows nothing rather than a score no session will get."""
+        here = [kept for kept in self.recent_kept_before(user_id) if kept.treadmill_id == treadmill_id]
+        return here[0].pain if here else None
+
+    def recent_kept_before(self, user_id: str) -> list[KeptBeforePain]:
+        """The person's kept "before" scores a Start would still take (given within
+        `BEFORE_PAIN_KEPT_FOR`), one per treadmill: what their next session is reported to start from."""
+        since = datetime.now(UTC) - BEFORE_PAIN_KEPT_FOR
+        return [kept for kept in self.store.kept_before_pains(user_id) if kept.given_at >= since]
 
     def _why_not_startable(self, user_id: str) -> PlanError | None:
         try:
@@ -298,16 +309,10 @@ class CommandRouter:
             # Kept until Start: a report tied to no session would count for nothing. A newer score
             # replaces an older one: the latest says best how the knee is as the session starts. In the
             # history file, so that a restart before the Start does not lose the baseline.
-            self.store.keep_before_pain(
-                KeptBeforePain(
-                    runner.treadmill_id,
-                    user,
-                    datetime.now(UTC),
-                    report.pain,
-                    report.swelling,
-                    report.giving_way,
-                )
+            kept = KeptBeforePain(
+                runner.treadmill_id, user, datetime.now(UTC), report.pain, report.swelling, report.giving_way
             )
+            kept = self.store.keep_before_pain(kept)
             log.info(
                 "[%s] before-session pain %d/10 for %s kept for their start within %d min",
                 runner.treadmill_id,
@@ -315,7 +320,7 @@ class CommandRouter:
                 report.user_id,
                 BEFORE_PAIN_KEPT_FOR // timedelta(minutes=1),
             )
-            return mc.PainRecorded(session_id=self._record_red_flag_now(report))
+            return mc.PainRecorded(session_id=self._record_red_flag_now(kept))
         session_id = self.record(report, engine)
         log.info(
             "[%s] %s pain %d/10 for %s recorded for session %s",
@@ -327,22 +332,37 @@ class CommandRouter:
         )
         return mc.PainRecorded(session_id=session_id)
 
-    def _record_red_flag_now(self, report: mc.PainReportCommand) -> str | None:
+    def _record_red_flag_now(self, kept: KeptBeforePain) -> str | None:
         """A kept "before" score with a red flag is also recorded at once for the person's latest session,
-        if they have one: kept only for a Start, it would be forgotten after the hour, and the pain rule
-        must refer on it whether or not they start. The session it was recorded for, if any."""
-        if not red_flag_words(report.pain, swelling=report.swelling, giving_way=report.giving_way):
+        if they have one: kept, it refers them only while a Start would take it (the hour), and the pain
+        rule must go on referring on it whether or not they start. Recorded with the moment it was given,
+        which tells the progression it is the kept score, not another report. The session it was recorded
+        for, if any."""
+        if not red_flag_words(kept.pain, swelling=kept.swelling, giving_way=kept.giving_way):
             return None
-        latest = self.store.sessions_for_user(report.user_id, limit=1)
+        latest = self.store.sessions_for_user(kept.user_id, limit=1)
         if not latest:
-            return None  # a first session: the Start is refused while the score is kept
+            return None  # a first session: the kept score refers them while a Start would take it
         session_id = latest[-1].session_id
-        self.record(report.model_copy(update={"session_id": session_id}))
+        self.store.add_pain_report(
+            StoredPainReport(
+                kept.user_id,
+                session_id,
+                kept.given_at,
+                "before",
+                kept.pain,
+                kept.swelling,
+                kept.giving_way,
+                kept.seq,
+            )
+        )
         log.warning(
-            "pain %d/10%s before a session for %s: recorded for their latest session %s, which refers them",
-            report.pain,
-            " with swelling" if report.swelling else "",
-            report.user_id,
+            "[%s] pain %d/10%s before a session for %s: recorded for their latest session %s, which refers "
+            "them",
+            kept.treadmill_id,
+            kept.pain,
+            " with swelling" if kept.swelling else "",
+            kept.user_id,
             session_id,
         )
         return session_id
@@ -430,7 +450,6 @@ class CommandRouter:
                 "one person walks on one treadmill at a time: stop that session first",
                 code="already_walking",
             )
-        self._refuse_after_red_flag_before(runner.treadmill_id, user_id)
         self._starting[user_id] = runner.treadmill_id
         try:
             plan = self.plan_for(user_id, command.plan, runner)
@@ -438,21 +457,6 @@ class CommandRouter:
         finally:
             del self._starting[user_id]
         self._record_kept_before_pain(runner, user_id)
-
-    def _refuse_after_red_flag_before(self, treadmill_id: str, user_id: str) -> None:
-        """A "before" score kept for this Start that carries a red flag (swelling, a knee giving way, pain
-        >= REFER_PAIN) is about the very session the Start would make: the pain rule refers on it, so
-        the belt does not start. It is kept (within the hour) until a newer score replaces it."""
-        kept = self.store.kept_before_pain(treadmill_id, user_id)
-        if kept is None or kept.given_at < datetime.now(UTC) - BEFORE_PAIN_KEPT_FOR:
-            return
-        flags = red_flag_words(kept.pain, swelling=kept.swelling, giving_way=kept.giving_way)
-        if flags:
-            raise PlanError(
-                f"user {user_id!r} should see a clinician before the next session: {flags} reported before "
-                f"it at {utc_minute(kept.given_at)}",
-                code="see_clinician",
-            )
 
     def _walking_on(self, user_id: str) -> str | None:
         """The treadmill on which this person has a session (or a start in progress), if any."""
@@ -513,13 +517,24 @@ class CommandRouter:
         start plans from, and what `retrowalk user show` tells the person (with `assumed` reports added:
         "what if the missing reports came in low"). PlanError when screening does not let them start."""
         stored = self.store.latest_screening(user_id)
-        answers = [screening_record(stored)] if stored else []
+        # Every set of answers, not only the newest: a clearance given for a "yes" answered "no" since
+        # still cleared it, and the rule must see that "yes" to count it.
+        answers = [screening_record(row) for row in self.store.screenings_for_user(user_id)]
         clearances = counted_clearances(self.store, user_id)
         require_screening_passed(user_id, answers, clearances)
         age = stored.answers.get("age") if stored else None
         profile = user_profile(user_id, age if isinstance(age, int) else None, answers)
         history = [r for r in map(session_record, self.store.sessions_for_user(user_id)) if r is not None]
-        pain = [r for r in map(pain_report, self.store.pain_reports_for_user(user_id)) if r is not None]
+        stored_pain = self.store.pain_reports_for_user(user_id)
+        pain = [r for r in map(pain_report, stored_pain) if r is not None]
+        # A kept "before" score is a report about the next session: a red flag in it refers the person
+        # (a Start is refused, `user show` says why) by the pain rule itself. One recorded at once for
+        # their latest session (a red flag, see `_record_red_flag_now`) is among the reports already, in
+        # the same place in the order of records.
+        recorded = {r.seq for r in stored_pain if r.moment == "before"}
+        pain.extend(
+            kept_before_report(kept) for kept in self.recent_kept_before(user_id) if kept.seq not in recorded
+        )
         pain.extend(assumed)
         return next_plan(profile, self.ceilings, history, pain, clearances, answers=answers), profile
 

@@ -26,9 +26,22 @@ def running_refusal(running: OpenSession, when: str, session_option: str = "sess
     )
 
 
-def nothing_to_clear(user_id: str) -> str:
-    """What a clearance that clears nothing is told, at the terminal and in the MQTT reply alike."""
+def nothing_to_clear(user_id: str, *, answered: bool = True, cleared_before: datetime | None = None) -> str:
+    """What a clearance that clears nothing is told, at the terminal and in the MQTT reply alike: why, as
+    it is for this person (no answers yet; an earlier clearance, at ``cleared_before``, that cleared it
+    all; or nothing ever to clear)."""
+    if not answered:
+        why = (
+            "the screening questions are not answered yet and the pain rule has not sent them to a clinician"
+        )
+    elif cleared_before is not None:
+        why = (
+            f"the clearance of {utc_minute(cleared_before)} already cleared what there was, and no screening "
+            "'yes' or referral by the pain rule has come since"
+        )
+    else:
+        why = "no screening answer is 'yes' and the pain rule has not sent them to a clinician"
     return (
-        f"nothing to clear for {user_id}: no screening answer is 'yes' and the pain rule has not sent them "
-        "to a clinician, so this clearance changes nothing (a later 'yes' or referral needs a new one)"
+        f"nothing to clear for {user_id}: {why}, so this clearance changes nothing (a later 'yes' or "
+        "referral needs a new one)"
     )

@@ -14,12 +14,20 @@ from pydantic import ValidationError
 from retrowalk.session.events import EndReason
 from retrowalk.session.history import Clearance, PainReport, PainTiming, ScreeningAnswers, SessionRecord
 from retrowalk.session.plan import SessionPlan
-from retrowalk.storage import Store, StoredClearance, StoredPainReport, StoredScreening, StoredSession
+from retrowalk.storage import (
+    KeptBeforePain,
+    Store,
+    StoredClearance,
+    StoredPainReport,
+    StoredScreening,
+    StoredSession,
+)
 
 __all__ = [
     "clearance_expired",
     "clearance_record",
     "counted_clearances",
+    "kept_before_report",
     "pain_report",
     "screening_record",
     "session_record",
@@ -46,6 +54,7 @@ def session_record(row: StoredSession) -> SessionRecord | None:
         backward_s=max(0.0, float(row.walked_s)),
         max_speed_kmh=max(0.0, float(row.max_speed_kmh)),
         end_reason=reason,
+        seq=row.seq,
     )
 
 
@@ -60,6 +69,21 @@ def pain_report(row: StoredPainReport) -> PainReport | None:
         at=row.at,
         swelling=row.swelling,
         giving_way=row.giving_way,
+        seq=row.seq,
+    )
+
+
+def kept_before_report(kept: KeptBeforePain) -> PainReport:
+    """A kept "before" score as the report it is about the person's next session (no id yet)."""
+    return PainReport(
+        user_id=kept.user_id,
+        session_id=None,
+        when=PainTiming.BEFORE,
+        score=kept.pain,
+        at=kept.given_at,
+        swelling=kept.swelling,
+        giving_way=kept.giving_way,
+        seq=kept.seq,
     )
 
 
@@ -72,11 +96,14 @@ def screening_record(row: StoredScreening) -> ScreeningAnswers:
         severe_knee_oa_or_ligament_injury=knee,
         balance_disorder_or_dizziness=bool(answers.get("balance_disorder_or_dizziness")),
         recent_knee_surgery=bool(answers.get("recent_knee_surgery")),
+        seq=row.seq,
     )
 
 
 def clearance_record(row: StoredClearance) -> Clearance:
-    return Clearance(user_id=row.user_id, cleared_at=row.at, cleared_by=row.cleared_by, note=row.note or "")
+    return Clearance(
+        user_id=row.user_id, cleared_at=row.at, cleared_by=row.cleared_by, note=row.note or "", seq=row.seq
+    )
 
 
 def clearance_expired(clearance: StoredClearance) -> bool:

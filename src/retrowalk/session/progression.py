@@ -5,7 +5,8 @@ Per session, with in-session pain = the highest DURING or AFTER score and the ba
 BEFORE score (else the previous session's NEXT_MORNING score):
 
 - refer to a clinician: swelling, giving way or pain >= 7 reported since the last clearance (about any
-  session), or 2 regressions since it; no plan is offered until a clearance is recorded;
+  session, the next one included: a "before" score given for it), or 2 regressions since it; no plan is
+  offered until a clearance is recorded;
 - a clearance counts only when it cleared something at the moment it was recorded: a referral by these
   rules, or a screening "yes" no earlier clearance had cleared. One recorded with nothing to clear changes
   nothing (the earned plan stands, regressions still add up); after one that counts, the next session
@@ -23,11 +24,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from retrowalk.session.events import EndReason
-from retrowalk.session.history import Clearance, PainReport, PainTiming, ScreeningAnswers, SessionRecord
+from retrowalk.session.history import (
+    Clearance,
+    PainReport,
+    PainTiming,
+    ScreeningAnswers,
+    SessionRecord,
+    in_recorded_order,
+    recorded_before,
+)
 from retrowalk.session.plan import (
     OperatorCeilings,
     SessionPlan,
@@ -69,7 +78,11 @@ class Progression:
     reasons: tuple[str, ...]
     # The clearance the rules counted from (None: none did), so that whoever records one can say when it
     # had nothing to clear.
-    cleared_at: datetime | None = None
+    cleared: Clearance | None = None
+
+    @property
+    def cleared_at(self) -> datetime | None:
+        return self.cleared.cleared_at if self.cleared is not None else None
 
 
 def _verdict(
@@ -109,12 +122,16 @@ def red_flag_words(score: int, *, swelling: bool, giving_way: bool) -> str:
 def _red_flags(reports: Sequence[PainReport]) -> list[str]:
     flags = []
     for r in reports:
+        # "before it": a score for the next session, which the reasons are given for.
+        about = (
+            f"({r.session_id})" if r.session_id else f"before it at {r.at.astimezone(UTC):%Y-%m-%d %H:%M UTC}"
+        )
         if r.swelling:
-            flags.append(f"swelling reported ({r.session_id})")
+            flags.append(f"swelling reported {about}")
         if r.giving_way:
-            flags.append(f"knee giving way reported ({r.session_id})")
+            flags.append(f"knee giving way reported {about}")
         if r.score >= REFER_PAIN:
-            flags.append(f"pain {r.score}/10 reported ({r.session_id})")
+            flags.append(f"pain {r.score}/10 reported {about}")
     return flags
 
 
@@ -132,23 +149,24 @@ def next_plan(
     ``answers`` are the person's screening answers: a clearance given for a "yes" counts even without a
     referral by the pain rule."""
     user_id = profile.user_id
-    sessions = sorted((r for r in history if r.user_id == user_id), key=lambda r: r.started_at)
+    # In the order they started in (the storage's, not the clock's): the last is the plan to build on.
+    sessions = in_recorded_order(r for r in history if r.user_id == user_id)
     mine = [p for p in pain if p.user_id == user_id]
-    cleared_at = _counted_clearance(
+    cleared = _counted_clearance(
         sessions,
         mine,
-        sorted(c.cleared_at for c in clearances if c.user_id == user_id),
+        in_recorded_order(c for c in clearances if c.user_id == user_id),
         [a for a in answers if a.user_id == user_id],
     )
-    if not sessions:
-        return Progression(Decision.FIRST, default_plan(profile, ceilings), ("first session",), cleared_at)
-    verdicts, flags = _judged(sessions, mine, cleared_at)
+    verdicts, flags = _judged(sessions, mine, cleared)
     if flags:
-        return Progression(Decision.REFER, None, tuple(flags), cleared_at)
+        return Progression(Decision.REFER, None, tuple(flags), cleared)
+    if not sessions:
+        return Progression(Decision.FIRST, default_plan(profile, ceilings), ("first session",), cleared)
 
     last_plan = sessions[-1].plan
     if not verdicts:  # every session predates the counted clearance: carry on from the last plan
-        return Progression(Decision.HOLD, _clamped(last_plan, profile, ceilings), ("cleared",), cleared_at)
+        return Progression(Decision.HOLD, _clamped(last_plan, profile, ceilings), ("cleared",), cleared)
     decision, reason = verdicts[-1]
     last_target = to_centi(last_plan.target_speed_kmh)
     if decision is Decision.PROGRESS:
@@ -170,13 +188,13 @@ def next_plan(
         )
     else:
         plan = last_plan
-    return Progression(decision, _clamped(plan, profile, ceilings), (reason,), cleared_at)
+    return Progression(decision, _clamped(plan, profile, ceilings), (reason,), cleared)
 
 
 def _judged(
-    sessions: Sequence[SessionRecord], reports: Sequence[PainReport], cleared_at: datetime | None
+    sessions: Sequence[SessionRecord], reports: Sequence[PainReport], cleared: Clearance | None
 ) -> tuple[list[tuple[Decision, str]], list[str]]:
-    """The verdicts on the sessions since ``cleared_at`` (oldest first), and the reasons to refer."""
+    """The verdicts on the sessions since ``cleared`` (oldest first), and the reasons to refer."""
     verdicts: list[tuple[Decision, str]] = []
     flags: list[str] = []
     previous_morning: int | None = None
@@ -185,42 +203,54 @@ def _judged(
         before = [p.score for p in mine if p.when is PainTiming.BEFORE]
         baseline = max(before) if before else previous_morning
         verdict = _verdict(record, mine, baseline)
-        if cleared_at is None or record.started_at >= cleared_at:
+        if cleared is None or not recorded_before(record, cleared):
             verdicts.append(verdict)
             flags.extend(_red_flags(mine))
         else:
             # A red flag reported after the clearance is news the clinician did not have, even about a
             # session before it (swelling noticed late): it refers again.
-            flags.extend(_red_flags([p for p in mine if p.at >= cleared_at]))
+            flags.extend(_red_flags([p for p in mine if _news_to(cleared, p)]))
         mornings = [p.score for p in mine if p.when is PainTiming.NEXT_MORNING]
         previous_morning = max(mornings) if mornings else None
+    # Scores for the next session, not started yet: no verdict, but their red flags refer.
+    flags.extend(_red_flags([p for p in reports if p.session_id is None and _news_to(cleared, p)]))
     regressions = sum(1 for d, _ in verdicts if d is Decision.REGRESS)
     if regressions >= REFER_AFTER_REGRESSIONS:
         flags.append(f"{regressions} regressions since the last clearance")
     return verdicts, flags
 
 
+def _news_to(cleared: Clearance | None, report: PainReport) -> bool:
+    """Whether ``report`` was not known to the clearance (recorded after it; any report when none)."""
+    return cleared is None or not recorded_before(report, cleared)
+
+
 def _counted_clearance(
     sessions: Sequence[SessionRecord],
     reports: Sequence[PainReport],
-    clearances: Sequence[datetime],
+    clearances: Sequence[Clearance],
     answers: Sequence[ScreeningAnswers],
-) -> datetime | None:
+) -> Clearance | None:
     """The latest of ``clearances`` (oldest first) that cleared something when it was recorded: the rules
     referred the person then (on what was known before it), or a "yes" in the answers given by then was
     not cleared yet (a clearance at the moment of the answers clears them, as screening reads it). One
-    with nothing to clear is not counted: it would hold back an earned plan and forget regressions."""
-    counted: datetime | None = None
-    for moment in clearances:
-        known_sessions = [s for s in sessions if s.started_at < moment]
-        _, flags = _judged(known_sessions, [p for p in reports if p.at < moment], counted)
-        given = [a for a in answers if a.answered_at <= moment]
-        newest = max(given, key=lambda a: a.answered_at) if given else None
+    with nothing to clear is not counted: it would hold back an earned plan and forget regressions.
+
+    What was known before a clearance is what was recorded (or started) before it, in the storage's
+    order: a clock set back cannot make a red flag or a session look older than the clearance it came
+    after."""
+    counted: Clearance | None = None
+    for clearance in clearances:
+        known_sessions = [s for s in sessions if recorded_before(s, clearance)]
+        known_reports = [p for p in reports if recorded_before(p, clearance)]
+        _, flags = _judged(known_sessions, known_reports, counted)
+        given = in_recorded_order(a for a in answers if not recorded_before(clearance, a))
+        newest = given[-1] if given else None
         uncleared_yes = (
-            newest is not None and newest.any_yes and (counted is None or counted < newest.answered_at)
+            newest is not None and newest.any_yes and (counted is None or recorded_before(counted, newest))
         )
         if flags or uncleared_yes:
-            counted = moment
+            counted = clearance
     return counted
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from retrowalk.errors import PlanError, RefusalCode
-from retrowalk.session.history import Clearance, ScreeningAnswers
+from retrowalk.session.history import Clearance, ScreeningAnswers, in_recorded_order, recorded_before
 from retrowalk.session.plan import UserProfile
 
 __all__ = [
@@ -37,8 +37,8 @@ class ScreeningDecision:
 
 
 def latest_answers(user_id: str, answers: Sequence[ScreeningAnswers]) -> ScreeningAnswers | None:
-    mine = [a for a in answers if a.user_id == user_id]
-    return max(mine, key=lambda a: a.answered_at) if mine else None
+    mine = in_recorded_order(a for a in answers if a.user_id == user_id)
+    return mine[-1] if mine else None
 
 
 def screening_decision(
@@ -50,8 +50,9 @@ def screening_decision(
         return ScreeningDecision(False, "the screening questions must be answered before the first session")
     if not current.any_yes:
         return ScreeningDecision(True, "")
-    mine = [c.cleared_at for c in clearances if c.user_id == user_id]
-    if mine and max(mine) >= current.answered_at:
+    mine = [c for c in clearances if c.user_id == user_id]
+    # Recorded after the answers (or at their moment), in the storage's order when it is known.
+    if any(not recorded_before(c, current) for c in mine):
         return ScreeningDecision(True, "")
     flagged = [
         label
