@@ -14,6 +14,10 @@ planned. So the plan itself is fitted to the grid before the session starts, nev
 - the familiarisation hold is lengthened until every fitted step comes no earlier than the moment the
   plan as written would have reached that speed: a grid step is bigger than a plan step, so without this
   the first one would come at the end of the hold, faster than the plan allows there;
+- the top speed is the fastest the fitted ramp reaches before the session's cap: a short session on a
+  coarse grid may end before its first step up (2 minutes of the default plan on 0.32 km/h steps hold
+  0.96 km/h throughout, as the plan as written reaches 1.3 km/h only at 120 s), and the start line, the
+  state payload and the history then announce the speed the belt will really run, not one it never does;
 - the overspeed tolerance stays below one grid step, so that a belt one increment faster than allowed is
   always caught.
 
@@ -154,6 +158,17 @@ def _fitted_hold_s(plan: SessionPlan, start: int, target: int, step: int, interv
     return hold
 
 
+def _reached_before_cap(
+    start: int, target: int, step: int, *, hold_s: int, interval_s: int, cap_s: int
+) -> int:
+    """The fastest a ramp gets while the session runs: its k-th step comes at ``hold_s + (k - 1) x
+    interval_s`` and counts only before ``cap_s`` (at the cap the belt slows for the cool-down)."""
+    if hold_s >= cap_s:
+        return start
+    steps = (cap_s - 1 - hold_s) // interval_s + 1
+    return min(target, start + steps * step)
+
+
 def fit_plan_to_grid(plan: SessionPlan, caps: TreadmillCaps) -> SessionPlan:
     """``plan`` fitted to the treadmill's speed grid, never faster (see the module docstring); ``plan``
     itself when it already fits, or when it cannot be fitted (validate_plan then says why)."""
@@ -173,31 +188,50 @@ def fit_plan_to_grid(plan: SessionPlan, caps: TreadmillCaps) -> SessionPlan:
     # shortest a plan may have.
     interval_s = max(MIN_RAMP_INTERVAL_S, -(-fitted_step * plan.ramp_interval_s // ramp_step))
     hold_s = _fitted_hold_s(plan, fitted_start, fitted_target, fitted_step, interval_s)
+    # The hold was fitted for every step up to the rounded-down top: keeping it for fewer steps is slower
+    # still, and the steps that remain come when the stretched ramp says.
+    reached = _reached_before_cap(
+        fitted_start,
+        fitted_target,
+        fitted_step,
+        hold_s=hold_s,
+        interval_s=interval_s,
+        cap_s=plan.duration_cap_s,
+    )
     tolerance = to_centi(plan.overspeed_tolerance_kmh)
     if grid > to_centi(PLAN_SPEED_GRID_KMH):  # finer grids: the plan's own tolerance already spans steps
         tolerance = min(tolerance, grid - 1)
     values = plan.model_dump() | {
         "start_speed_kmh": from_centi(fitted_start),
-        "target_speed_kmh": from_centi(fitted_target),
+        "target_speed_kmh": from_centi(reached),
         "ramp_step_kmh": from_centi(fitted_step),
         "ramp_interval_s": interval_s,
         "familiarisation_s": hold_s,
         "overspeed_tolerance_kmh": from_centi(tolerance),
     }
+    top_reason = ""
+    if reached < fitted_target:
+        next_step_s = hold_s + (reached - fitted_start) // fitted_step * interval_s
+        top_reason = (
+            f"the ramp would reach {from_centi(reached + fitted_step)} km/h only at {next_step_s} s, not "
+            f"before the session's {plan.duration_cap_s} s cap"
+        )
     fit = GridFit(
         grid_from_kmh=from_centi(origin),
         speed_step_kmh=from_centi(grid),
         asked=plan,
-        changes=_change_sentences(plan, values, caps),
+        changes=_change_sentences(plan, values, caps, top_reason),
     )
     return FittedPlan(**values, fit=fit)
 
 
-def _change_sentences(plan: SessionPlan, fitted: dict[str, object], caps: TreadmillCaps) -> tuple[str, ...]:
+def _change_sentences(
+    plan: SessionPlan, fitted: dict[str, object], caps: TreadmillCaps, top_reason: str
+) -> tuple[str, ...]:
     grid = f"the treadmill offers {caps.min_speed_kmh} km/h + n x {caps.speed_step_kmh} km/h"
     words = {
         "start_speed_kmh": f"start speed {{}} -> {{}} km/h: {grid}, rounded down",
-        "target_speed_kmh": f"top speed {{}} -> {{}} km/h: {grid}, rounded down",
+        "target_speed_kmh": f"top speed {{}} -> {{}} km/h: {top_reason or grid + ', rounded down'}",
         "ramp_step_kmh": "ramp step {} -> {} km/h: one treadmill increment per step",
         "ramp_interval_s": "ramp interval {} -> {} s: the ramp's average pace stays the plan's",
         "familiarisation_s": (
