@@ -183,6 +183,15 @@ def test_a_fitted_plan_cannot_be_built_faster_than_the_plan_it_fits(
         FittedPlan(**values, fit=fit)
 
 
+def test_a_fitted_plan_cannot_announce_a_top_it_does_not_reach_before_the_cap() -> None:
+    asked = SessionPlan(duration_cap_s=120)
+    fitted = fit_plan_to_grid(asked, UREVO)
+    assert isinstance(fitted, FittedPlan)
+    values = fitted.model_dump(exclude={"fit"}) | {"target_speed_kmh": 1.28}  # as fitted before
+    with pytest.raises(ValidationError, match=r"target_speed_kmh=1\.28 is not reached before the 120 s cap"):
+        FittedPlan(**values, fit=fitted.fit)
+
+
 # --- any plan on any grid ---------------------------------------------------------------------------------
 @st.composite
 def plans(draw: st.DrawFn) -> SessionPlan:

@@ -69,8 +69,10 @@ class FittedPlan(SessionPlan):
     """A plan fitted to a treadmill's coarse speed grid (see the module docstring).
 
     Its speeds are on the treadmill's grid instead of the 0.1 km/h one, and its ramp interval and hold may
-    be longer than a plan asked for directly may be: the validator checks that it is on the grid and never
-    faster than the plan it was fitted from, so a fitted plan cannot be built any other way.
+    be longer than a plan asked for directly may be: the validator checks that it is on the grid, never
+    faster than the plan it was fitted from, and that its ramp reaches its top before the cap (the top is
+    announced), so a fitted plan cannot be built any other way. A stored one kept by a version that
+    announced a top past the cap fails it, and the history then shows the plan as asked.
     """
 
     start_speed_kmh: float = Field(gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
@@ -116,6 +118,21 @@ def _fitted_inconsistencies(plan: FittedPlan) -> list[str]:
         problems.append("the fitted ramp is faster on average than the plan's")
     if plan.familiarisation_s < asked.familiarisation_s:
         problems.append("the fitted familiarisation hold is shorter than the plan's")
+    target = to_centi(plan.target_speed_kmh)
+    reached = _reached_before_cap(
+        to_centi(plan.start_speed_kmh),
+        target,
+        to_centi(plan.ramp_step_kmh),
+        hold_s=plan.familiarisation_s,
+        interval_s=plan.ramp_interval_s,
+        cap_s=plan.duration_cap_s,
+    )
+    if reached < target:
+        # The top is announced (start line, state payload, history): it must be one the belt will run.
+        problems.append(
+            f"target_speed_kmh={plan.target_speed_kmh} is not reached before the {plan.duration_cap_s} s "
+            f"cap (the fitted ramp reaches {from_centi(reached)} km/h)"
+        )
     kept = set(SessionPlan.model_fields) - _FITTED_FIELDS
     changed = sorted(name for name in kept if getattr(plan, name) != getattr(asked, name))
     if changed:
