@@ -738,7 +738,10 @@ def test_history_does_not_repeat_a_top_an_earlier_version_announced_past_the_cap
     screened(store, capsys, config, "52,no,no,no")
     caps = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.32)
     asked = SessionPlan(duration_cap_s=120)
-    as_kept = fit_plan_to_grid(asked, caps).model_dump(mode="json") | {"target_speed_kmh": 1.28}
+    as_kept = fit_plan_to_grid(asked, caps).model_dump(mode="json") | {
+        "target_speed_kmh": 1.28,
+        "familiarisation_s": 120,
+    }
     add_fitted_session(store, asked, json.dumps(as_kept), 0.96)
     code, out, err = run(capsys, *user_args(config, "history"))
     assert (code, err) == (0, "")

@@ -65,10 +65,11 @@ def fastest_before_the_cap(plan: SessionPlan) -> int:
 
 def test_a_two_minute_session_on_the_urevo_announces_the_start_speed_as_its_top() -> None:
     # The plan as asked reaches 1.2 km/h at 90 s and 1.3 only at 120 s, its cap: 1.28 km/h at any moment
-    # of it would be faster than the plan. The hold fills the session, and the top it announces is 0.96.
+    # of it would be faster than the plan. The session runs 0.96 throughout, and announces it as its top;
+    # with no step to wait for, the hold is the plan's.
     fitted = fit_plan_to_grid(SessionPlan(duration_cap_s=120), UREVO)
     assert isinstance(fitted, FittedPlan)
-    assert (fitted.start_speed_kmh, fitted.target_speed_kmh, fitted.familiarisation_s) == (0.96, 0.96, 120)
+    assert (fitted.start_speed_kmh, fitted.target_speed_kmh, fitted.familiarisation_s) == (0.96, 0.96, 60)
     assert fastest_before_the_cap(fitted) == centi(fitted.target_speed_kmh)
     assert (
         "top speed 1.5 -> 0.96 km/h: the ramp would reach 1.28 km/h only at 120 s, not before the "
@@ -85,6 +86,9 @@ def test_a_two_minute_session_on_the_urevo_announces_the_start_speed_as_its_top(
         (1.7, 216, 1.28, "1.6 km/h only at 216 s, not before the session's 216 s cap"),  # a step at the cap
         (1.7, 217, 1.6, None),  # a second before it
         (1.5, 60, 0.96, "1.28 km/h only at 120 s, not before the session's 60 s cap"),  # the shortest session
+        # Fitted for 3.0 km/h, the hold would be 138 s (for the step to 2.24) and 1.6 would come at 234 s;
+        # fitted for the 1.6 it reaches, it holds 120 s and 1.6 comes at 216 s, after the plan's 1.6 (210 s).
+        (3.0, 220, 1.6, "1.92 km/h only at 330 s, not before the session's 220 s cap"),
     ],
 )
 def test_the_fitted_top_speed_is_the_fastest_the_fitted_ramp_reaches_before_the_cap(
@@ -104,7 +108,7 @@ def test_the_fitted_top_speed_is_the_fastest_the_fitted_ramp_reaches_before_the_
 def test_a_session_too_short_for_a_step_on_a_half_kmh_grid_stays_at_the_start_speed() -> None:
     # The CitySports' first step (1.5 km/h) waits for the plan as written, which reaches 1.5 at 180 s.
     fitted = fit_plan_to_grid(SessionPlan(duration_cap_s=180), CITYSPORTS)
-    assert (fitted.start_speed_kmh, fitted.target_speed_kmh, fitted.familiarisation_s) == (1.0, 1.0, 180)
+    assert (fitted.start_speed_kmh, fitted.target_speed_kmh, fitted.familiarisation_s) == (1.0, 1.0, 60)
     assert fastest_before_the_cap(fitted) == centi(1.0)
     assert fit_plan_to_grid(SessionPlan(duration_cap_s=181), CITYSPORTS).target_speed_kmh == 1.5
 
@@ -187,8 +191,11 @@ def test_a_fitted_plan_cannot_announce_a_top_it_does_not_reach_before_the_cap() 
     asked = SessionPlan(duration_cap_s=120)
     fitted = fit_plan_to_grid(asked, UREVO)
     assert isinstance(fitted, FittedPlan)
-    values = fitted.model_dump(exclude={"fit"}) | {"target_speed_kmh": 1.28}  # as fitted before
-    with pytest.raises(ValidationError, match=r"target_speed_kmh=1\.28 is not reached before the 120 s cap"):
+    # As fitted before: the 120 s hold fills the session, and 1.28 would come at its end.
+    values = fitted.model_dump(exclude={"fit"}) | {"target_speed_kmh": 1.28, "familiarisation_s": 120}
+    with pytest.raises(
+        ValidationError, match=r"target_speed_kmh=1\.28 is reached only at 120 s, not before the 120 s cap"
+    ):
         FittedPlan(**values, fit=fitted.fit)
 
 

@@ -14,10 +14,11 @@ planned. So the plan itself is fitted to the grid before the session starts, nev
 - the familiarisation hold is lengthened until every fitted step comes no earlier than the moment the
   plan as written would have reached that speed: a grid step is bigger than a plan step, so without this
   the first one would come at the end of the hold, faster than the plan allows there;
-- the top speed is the fastest the fitted ramp reaches before the session's cap: a short session on a
-  coarse grid may end before its first step up (2 minutes of the default plan on 0.32 km/h steps hold
-  0.96 km/h throughout, as the plan as written reaches 1.3 km/h only at 120 s), and the start line, the
-  state payload and the history then announce the speed the belt will really run, not one it never does;
+- the top speed is the fastest the fitted ramp reaches before the session's cap, each lower top tried
+  with the hold its own steps need: a short session on a coarse grid may end before its first step up
+  (2 minutes of the default plan on 0.32 km/h steps run 0.96 km/h throughout, as the plan as written
+  reaches 1.3 km/h only at 120 s), and the start line, the state payload and the history then announce
+  the speed the belt will really run, not one it never does;
 - the overspeed tolerance stays below one grid step, so that a belt one increment faster than allowed is
   always caught.
 
@@ -118,20 +119,19 @@ def _fitted_inconsistencies(plan: FittedPlan) -> list[str]:
         problems.append("the fitted ramp is faster on average than the plan's")
     if plan.familiarisation_s < asked.familiarisation_s:
         problems.append("the fitted familiarisation hold is shorter than the plan's")
-    target = to_centi(plan.target_speed_kmh)
-    reached = _reached_before_cap(
+    start, target, step = (
         to_centi(plan.start_speed_kmh),
-        target,
+        to_centi(plan.target_speed_kmh),
         to_centi(plan.ramp_step_kmh),
-        hold_s=plan.familiarisation_s,
-        interval_s=plan.ramp_interval_s,
-        cap_s=plan.duration_cap_s,
     )
-    if reached < target:
+    reached_s = _top_step_s(
+        start, target, step, hold_s=plan.familiarisation_s, interval_s=plan.ramp_interval_s
+    )
+    if reached_s >= plan.duration_cap_s:
         # The top is announced (start line, state payload, history): it must be one the belt will run.
         problems.append(
-            f"target_speed_kmh={plan.target_speed_kmh} is not reached before the {plan.duration_cap_s} s "
-            f"cap (the fitted ramp reaches {from_centi(reached)} km/h)"
+            f"target_speed_kmh={plan.target_speed_kmh} is reached only at {reached_s} s, not before the "
+            f"{plan.duration_cap_s} s cap"
         )
     kept = set(SessionPlan.model_fields) - _FITTED_FIELDS
     changed = sorted(name for name in kept if getattr(plan, name) != getattr(asked, name))
@@ -175,15 +175,38 @@ def _fitted_hold_s(plan: SessionPlan, start: int, target: int, step: int, interv
     return hold
 
 
-def _reached_before_cap(
-    start: int, target: int, step: int, *, hold_s: int, interval_s: int, cap_s: int
-) -> int:
-    """The fastest a ramp gets while the session runs: its k-th step comes at ``hold_s + (k - 1) x
-    interval_s`` and counts only before ``cap_s`` (at the cap the belt slows for the cool-down)."""
-    if hold_s >= cap_s:
-        return start
-    steps = (cap_s - 1 - hold_s) // interval_s + 1
-    return min(target, start + steps * step)
+def _steps_to(start: int, target: int, step: int) -> int:
+    """How many ramp steps take ``start`` to ``target`` (the last one shorter when it is not a whole step)."""
+    return -(-(target - start) // step)
+
+
+def _top_step_s(start: int, target: int, step: int, *, hold_s: int, interval_s: int) -> int:
+    """When a fresh ramp reaches ``target``: its k-th step comes at ``hold_s + (k - 1) x interval_s``
+    (0 when it starts there)."""
+    steps = _steps_to(start, target, step)
+    return hold_s + (steps - 1) * interval_s if steps else 0
+
+
+def _fitted_top_and_hold(
+    plan: SessionPlan, start: int, top: int, step: int, interval_s: int
+) -> tuple[int, int, str]:
+    """The fastest ramp speed up to ``top`` that the fitted ramp reaches before the session's cap, the
+    hold fitted for the steps up to it, and why the speed above it is not reached ("" for ``top``).
+
+    Each lower top is tried with its own hold: a step that never comes need not hold the others back, so
+    the ramp keeps every step it can fit before the cap (and at the cap the belt slows for the cool-down,
+    so a step there would never be walked)."""
+    target, why = top, ""
+    while True:
+        hold_s = _fitted_hold_s(plan, start, target, step, interval_s)
+        reached_s = _top_step_s(start, target, step, hold_s=hold_s, interval_s=interval_s)
+        if reached_s < plan.duration_cap_s:  # always so for the start itself (0 s)
+            return target, hold_s, why
+        why = (
+            f"the ramp would reach {from_centi(target)} km/h only at {reached_s} s, not before the "
+            f"session's {plan.duration_cap_s} s cap"
+        )
+        target = start + (_steps_to(start, target, step) - 1) * step
 
 
 def fit_plan_to_grid(plan: SessionPlan, caps: TreadmillCaps) -> SessionPlan:
@@ -204,16 +227,8 @@ def fit_plan_to_grid(plan: SessionPlan, caps: TreadmillCaps) -> SessionPlan:
     # Rounded up, never a faster pace; a grid finer than the step leaves a shorter interval, kept at the
     # shortest a plan may have.
     interval_s = max(MIN_RAMP_INTERVAL_S, -(-fitted_step * plan.ramp_interval_s // ramp_step))
-    hold_s = _fitted_hold_s(plan, fitted_start, fitted_target, fitted_step, interval_s)
-    # The hold was fitted for every step up to the rounded-down top: keeping it for fewer steps is slower
-    # still, and the steps that remain come when the stretched ramp says.
-    reached = _reached_before_cap(
-        fitted_start,
-        fitted_target,
-        fitted_step,
-        hold_s=hold_s,
-        interval_s=interval_s,
-        cap_s=plan.duration_cap_s,
+    reached, hold_s, top_reason = _fitted_top_and_hold(
+        plan, fitted_start, fitted_target, fitted_step, interval_s
     )
     tolerance = to_centi(plan.overspeed_tolerance_kmh)
     if grid > to_centi(PLAN_SPEED_GRID_KMH):  # finer grids: the plan's own tolerance already spans steps
@@ -226,13 +241,6 @@ def fit_plan_to_grid(plan: SessionPlan, caps: TreadmillCaps) -> SessionPlan:
         "familiarisation_s": hold_s,
         "overspeed_tolerance_kmh": from_centi(tolerance),
     }
-    top_reason = ""
-    if reached < fitted_target:
-        next_step_s = hold_s + (reached - fitted_start) // fitted_step * interval_s
-        top_reason = (
-            f"the ramp would reach {from_centi(reached + fitted_step)} km/h only at {next_step_s} s, not "
-            f"before the session's {plan.duration_cap_s} s cap"
-        )
     fit = GridFit(
         grid_from_kmh=from_centi(origin),
         speed_step_kmh=from_centi(grid),
