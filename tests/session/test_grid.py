@@ -199,6 +199,19 @@ def test_a_fitted_plan_cannot_announce_a_top_it_does_not_reach_before_the_cap() 
         FittedPlan(**values, fit=fitted.fit)
 
 
+def test_a_fitted_plan_cannot_take_a_step_before_the_plan_as_asked_reaches_its_speed() -> None:
+    # The default plan's pace (0.32 km/h per 96 s) with the plan's own 60 s hold: 1.28 km/h at 60 s, where
+    # the plan allows 1.1 (it reaches 1.28 only at 120 s).
+    fitted = fit_plan_to_grid(SessionPlan(), UREVO)
+    assert isinstance(fitted, FittedPlan)
+    values = fitted.model_dump(exclude={"fit"}) | {"familiarisation_s": 60}
+    with pytest.raises(
+        ValidationError,
+        match=r"\(60 s\) lets a step come before the plan reaches its speed \(it needs 120 s\)",
+    ):
+        FittedPlan(**values, fit=fitted.fit)
+
+
 # --- any plan on any grid ---------------------------------------------------------------------------------
 @st.composite
 def plans(draw: st.DrawFn) -> SessionPlan:

@@ -124,6 +124,13 @@ def _fitted_inconsistencies(plan: FittedPlan) -> list[str]:
         to_centi(plan.target_speed_kmh),
         to_centi(plan.ramp_step_kmh),
     )
+    # The average pace alone would let the first steps come too early: each must wait for the plan.
+    needed_hold_s = _fitted_hold_s(asked, start, target, step, plan.ramp_interval_s)
+    if asked.familiarisation_s <= plan.familiarisation_s < needed_hold_s:
+        problems.append(
+            f"the fitted hold at the start speed ({plan.familiarisation_s} s) lets a step come before the "
+            f"plan reaches its speed (it needs {needed_hold_s} s)"
+        )
     reached_s = _top_step_s(
         start, target, step, hold_s=plan.familiarisation_s, interval_s=plan.ramp_interval_s
     )
