@@ -8,6 +8,7 @@ records them at a session's end.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +75,21 @@ def add_session(
     )  # fmt: skip
     store.record_session(session)
     return session
+
+
+def add_fitted_session(store: Store, asked: SessionPlan, fitted_json: str, top_kmh: float) -> None:
+    """A completed session on a coarse-grid pad, started 2026-12-01 17:46 UTC, walked to its cap and
+    stored with its plan as asked and as fitted (``fitted_json``, as a version of retrowalk kept it)."""
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    store.record_session(
+        StoredSession(
+            session_id="home-1", user_id="me", treadmill_id="home", started_at=started,
+            ended_at=started + timedelta(seconds=asked.duration_cap_s + asked.cool_down_s),
+            end_reason="completed", walked_s=float(asked.duration_cap_s), distance_m=100.0,
+            max_speed_kmh=top_kmh, duration_cap_s=asked.duration_cap_s,
+            plan_json=asked.model_dump_json(), fitted_plan_json=fitted_json,
+        )
+    )  # fmt: skip
 
 
 def started_words(session: StoredSession) -> str:
@@ -703,16 +719,7 @@ def test_show_and_history_say_a_top_speed_on_a_coarse_grid_as_it_was_and_the_pla
     speed 1.28 is not shown as 1.3, faster than the plan allowed."""
     screened(store, capsys, config, "52,no,no,no")
     caps = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.32)
-    fitted = fit_plan_to_grid(FIRST_PLAN, caps)
-    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
-    store.record_session(
-        StoredSession(
-            session_id="home-1", user_id="me", treadmill_id="home", started_at=started,
-            ended_at=started + timedelta(minutes=6), end_reason="completed", walked_s=300.0,
-            distance_m=100.0, max_speed_kmh=1.28, duration_cap_s=300,
-            plan_json=FIRST_PLAN.model_dump_json(), fitted_plan_json=fitted.model_dump_json(),
-        )
-    )  # fmt: skip
+    add_fitted_session(store, FIRST_PLAN, fit_plan_to_grid(FIRST_PLAN, caps).model_dump_json(), 1.28)
     code, out, err = run(capsys, *user_args(config, "show"))
     assert (code, err) == (0, "")
     assert out.splitlines()[3] == (
@@ -880,3 +887,24 @@ def test_a_red_flag_after_a_clearance_refers_though_the_clock_was_set_back_betwe
         "next session: none until a clinician clears me: knee giving way reported (home-1); then retrowalk "
         f"user clear --config {config} --user me --by NAME"
     )
+
+
+def test_history_does_not_repeat_a_top_an_earlier_version_announced_past_the_cap(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 2-minute session on the same pad never left 0.96 km/h (the first step comes at 120 s, its cap);
+    an earlier version kept its fitted plan as 0.96 -> 1.28. History then says only the plan as asked."""
+    screened(store, capsys, config, "52,no,no,no")
+    caps = TreadmillCaps(min_speed_kmh=0.96, max_speed_kmh=6.43, speed_step_kmh=0.32)
+    asked = SessionPlan(duration_cap_s=120)
+    as_kept = fit_plan_to_grid(asked, caps).model_dump(mode="json") | {
+        "target_speed_kmh": 1.28,
+        "familiarisation_s": 120,
+    }
+    add_fitted_session(store, asked, json.dumps(as_kept), 0.96)
+    code, out, err = run(capsys, *user_args(config, "history"))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "2026-12-01 17:46 UTC  home-1  completed, walked 120 s, top 0.96 km/h (plan 1.0 -> 1.5 km/h, 2 min "
+        "as asked); pain before -, during -, after -, next-morning -"
+    ]

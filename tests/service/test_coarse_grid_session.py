@@ -2,7 +2,9 @@
 real service, pyftms and treadsim: the plan is fitted to the grid, the session runs to its cap, and
 treadsim's belt record shows the belt never faster than the plan as asked, at any moment.
 
-Before plans were fitted, the service refused every default plan on this treadmill.
+Before plans were fitted, the service refused every default plan on this treadmill. A second session of 2
+minutes then ends before the fitted ramp's first step (the plan as written reaches 1.3 km/h only at its
+cap): it is announced and recorded as the 0.96 km/h it runs, not as the 1.28 km/h the belt never reaches.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from retrowalk.mqtt import payloads as p
 from retrowalk.session.plan import SessionPlan
 from tests.faults.envelope import Envelope, asked_plan
 from tests.faults.judge import Belt, longest_stretch
-from tests.plugins.virtual_adapter import SimulatorFactory
+from tests.plugins.virtual_adapter import SimulatorFactory, wait_until
 from treadsim.model import BeltState, ChangeSource
 
 from .harness import running_rig
@@ -30,6 +32,8 @@ SETTINGS = {"default_plan": {"cool_down_s": 10}}
 ASKED = asked_plan(PLAN, configured=SETTINGS["default_plan"], age=50)
 GRID_KMH = (0.96, 1.28, 1.60)
 SPEED_NOISE_KMH = 0.005  # the record's floats
+# Shorter than the fitted hold (120 s): the whole session at the fitted start speed.
+SHORT_PLAN = {"duration_cap_s": 120}
 
 
 @pytest.mark.slow
@@ -49,6 +53,13 @@ async def test_a_default_session_on_the_urevo_grid_runs_fitted_and_never_faster_
         # The start recorded the treadmill's speed steps: `retrowalk user show` fits the next plan to
         # them as a start there will (1.0 and 1.5 rounded down onto 0.96 + n x 0.32 km/h).
         show = describe_user(rig.service.router, "ana", tmp_path / "home.toml", ["tm0"])
+
+        short_from = rig.sim.now()
+        await rig.screen_and_start("tm0", plan=SHORT_PLAN)
+        await wait_until(lambda: len(rig.recorder.ended("tm0")) == 2, (120 + 10) / FAST + 20, "short end")
+        await wait_until(lambda: len(rig.service.store.sessions_for_user("ana")) == 2, 10, "short stored")
+        short_ended, short_until = rig.recorder.ended("tm0")[1], rig.sim.now()
+        short_started = rig.recorder.of(p.SessionStarted, "tm0")[1:]
         history = describe_history(rig.service.store, "ana")
     upcoming = next(i for i, line in enumerate(show) if line.startswith("next session: "))
     assert show[upcoming].startswith("next session: 1.0 -> 1.5 km/h, 3 min ("), show
@@ -56,7 +67,7 @@ async def test_a_default_session_on_the_urevo_grid_runs_fitted_and_never_faster_
     # The top speed reads as the grid speed it was (1.28, not 1.3: faster than the plan allowed), and the
     # history shows the plan as the treadmill ran it beside the plan as asked.
     assert ", top 1.28 km/h, pain " in show[3], show
-    assert len(history) == 1
+    assert len(history) == 2
     ran = (
         ", top 1.28 km/h (plan 1.0 -> 1.5 km/h, 3 min as asked; ran as 0.96 -> 1.28 km/h, 3 min, fitted "
         "to the treadmill's 0.32 km/h speed steps); pain "
@@ -95,3 +106,14 @@ async def test_a_default_session_on_the_urevo_grid_runs_fitted_and_never_faster_
     assert treadmill.record.max_speed_between(t0, end_time) == pytest.approx(1.28, abs=0.01)
     sped_up = min(e.time for e in treadmill.record if e.time >= t0 and e.target_kmh > 0.96 + SPEED_NOISE_KMH)
     assert sped_up - t0 >= 120 - 1.0, f"the first step came {sped_up - t0:.1f} s after the start"
+
+    # The 2-minute session: announced with the top it runs, which is the fitted start speed, the whole time.
+    assert short_ended.reason == "completed", short_ended
+    assert len(short_started) == 1
+    assert (short_started[0].plan.start_speed_kmh, short_started[0].plan.max_speed_kmh) == (0.96, 0.96)
+    assert treadmill.record.max_speed_between(short_from, short_until) == pytest.approx(0.96, abs=0.01)
+    short_ran = (
+        ", top 0.96 km/h (plan 1.0 -> 1.5 km/h, 2 min as asked; ran as 0.96 -> 0.96 km/h, 2 min, fitted "
+        "to the treadmill's 0.32 km/h speed steps); pain "
+    )
+    assert short_ran in history[1], history

@@ -57,6 +57,62 @@ def test_the_default_plan_on_the_urevo_starts_lower_and_climbs_one_increment_per
     assert validate_plan(fitted, OperatorCeilings(), UREVO) is fitted
 
 
+def fastest_before_the_cap(plan: SessionPlan) -> int:
+    """The highest speed the independent envelope model allows while the session runs (before its cap)."""
+    model = walking(plan)
+    return max(model.envelope(tenth / 10) for tenth in range(0, 10 * plan.duration_cap_s, 5))
+
+
+def test_a_two_minute_session_on_the_urevo_announces_the_start_speed_as_its_top() -> None:
+    # The plan as asked reaches 1.2 km/h at 90 s and 1.3 only at 120 s, its cap: 1.28 km/h at any moment
+    # of it would be faster than the plan. The session runs 0.96 throughout, and announces it as its top;
+    # with no step to wait for, the hold is the plan's.
+    fitted = fit_plan_to_grid(SessionPlan(duration_cap_s=120), UREVO)
+    assert isinstance(fitted, FittedPlan)
+    assert (fitted.start_speed_kmh, fitted.target_speed_kmh, fitted.familiarisation_s) == (0.96, 0.96, 60)
+    assert fastest_before_the_cap(fitted) == centi(fitted.target_speed_kmh)
+    assert (
+        "top speed 1.5 -> 0.96 km/h: the ramp would reach 1.28 km/h only at 120 s, not before the "
+        "session's 120 s cap"
+    ) in fitted.fit.changes, fitted.fit.changes
+    assert validate_plan(fitted, OperatorCeilings(), UREVO) is fitted
+
+
+@pytest.mark.parametrize(
+    ("target_kmh", "cap_s", "top_kmh", "next_step"),
+    [
+        (1.5, 180, 1.28, None),  # one step (at 120 s), then the grid's top under 1.5: as rounded down
+        (1.7, 300, 1.6, None),  # 1.7 lies between 1.60 and 1.92: rounded down, reached at 216 s
+        (1.7, 216, 1.28, "1.6 km/h only at 216 s, not before the session's 216 s cap"),  # a step at the cap
+        (1.7, 217, 1.6, None),  # a second before it
+        (1.5, 60, 0.96, "1.28 km/h only at 120 s, not before the session's 60 s cap"),  # the shortest session
+        # Fitted for 3.0 km/h, the hold would be 138 s (for the step to 2.24) and 1.6 would come at 234 s;
+        # fitted for the 1.6 it reaches, it holds 120 s and 1.6 comes at 216 s, after the plan's 1.6 (210 s).
+        (3.0, 220, 1.6, "1.92 km/h only at 330 s, not before the session's 220 s cap"),
+    ],
+)
+def test_the_fitted_top_speed_is_the_fastest_the_fitted_ramp_reaches_before_the_cap(
+    target_kmh: float, cap_s: int, top_kmh: float, next_step: str | None
+) -> None:
+    fitted = fit_plan_to_grid(SessionPlan(target_speed_kmh=target_kmh, duration_cap_s=cap_s), UREVO)
+    assert isinstance(fitted, FittedPlan)
+    assert fitted.target_speed_kmh == top_kmh
+    assert fastest_before_the_cap(fitted) == centi(top_kmh)
+    top_change = next(change for change in fitted.fit.changes if change.startswith("top speed"))
+    if next_step is None:
+        assert top_change.endswith("rounded down"), top_change
+    else:
+        assert top_change.endswith(f": the ramp would reach {next_step}"), top_change
+
+
+def test_a_session_too_short_for_a_step_on_a_half_kmh_grid_stays_at_the_start_speed() -> None:
+    # The CitySports' first step (1.5 km/h) waits for the plan as written, which reaches 1.5 at 180 s.
+    fitted = fit_plan_to_grid(SessionPlan(duration_cap_s=180), CITYSPORTS)
+    assert (fitted.start_speed_kmh, fitted.target_speed_kmh, fitted.familiarisation_s) == (1.0, 1.0, 60)
+    assert fastest_before_the_cap(fitted) == centi(1.0)
+    assert fit_plan_to_grid(SessionPlan(duration_cap_s=181), CITYSPORTS).target_speed_kmh == 1.5
+
+
 def test_a_faster_ramp_on_the_urevo_waits_for_the_plan_at_every_step() -> None:
     fitted = fit_plan_to_grid(SessionPlan(target_speed_kmh=3.0, duration_cap_s=1200), UREVO)
     # Steps at 138 + 96 k; the plan reaches 0.96 + 0.32 (k + 1) at 60 + 30 (ceil(3.2 k + 2.8) - 1): the
@@ -131,6 +187,31 @@ def test_a_fitted_plan_cannot_be_built_faster_than_the_plan_it_fits(
         FittedPlan(**values, fit=fit)
 
 
+def test_a_fitted_plan_cannot_announce_a_top_it_does_not_reach_before_the_cap() -> None:
+    asked = SessionPlan(duration_cap_s=120)
+    fitted = fit_plan_to_grid(asked, UREVO)
+    assert isinstance(fitted, FittedPlan)
+    # As fitted before: the 120 s hold fills the session, and 1.28 would come at its end.
+    values = fitted.model_dump(exclude={"fit"}) | {"target_speed_kmh": 1.28, "familiarisation_s": 120}
+    with pytest.raises(
+        ValidationError, match=r"target_speed_kmh=1\.28 is reached only at 120 s, not before the 120 s cap"
+    ):
+        FittedPlan(**values, fit=fitted.fit)
+
+
+def test_a_fitted_plan_cannot_take_a_step_before_the_plan_as_asked_reaches_its_speed() -> None:
+    # The default plan's pace (0.32 km/h per 96 s) with the plan's own 60 s hold: 1.28 km/h at 60 s, where
+    # the plan allows 1.1 (it reaches 1.28 only at 120 s).
+    fitted = fit_plan_to_grid(SessionPlan(), UREVO)
+    assert isinstance(fitted, FittedPlan)
+    values = fitted.model_dump(exclude={"fit"}) | {"familiarisation_s": 60}
+    with pytest.raises(
+        ValidationError,
+        match=r"\(60 s\) lets a step come before the plan reaches its speed \(it needs 120 s\)",
+    ):
+        FittedPlan(**values, fit=fitted.fit)
+
+
 # --- any plan on any grid ---------------------------------------------------------------------------------
 @st.composite
 def plans(draw: st.DrawFn) -> SessionPlan:
@@ -178,6 +259,9 @@ def test_a_fitted_plan_is_on_the_grid_and_never_faster_than_the_plan(
         if allowed:
             assert (allowed - low) % step == 0, f"{allowed} is off the grid at {now} s"
             assert low <= allowed <= centi(caps.max_speed_kmh), f"{allowed} is out of range at {now} s"
+    # A fitted plan announces no top it cannot reach: its target is reached before the cap.
+    if isinstance(fitted, FittedPlan):
+        assert fastest_before_the_cap(fitted) == centi(fitted.target_speed_kmh)
     # The average pace of the ramp is the plan's or slower.
     fitted_pace = centi(fitted.ramp_step_kmh) * plan.ramp_interval_s
     assert fitted_pace <= centi(plan.ramp_step_kmh) * fitted.ramp_interval_s

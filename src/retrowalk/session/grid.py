@@ -14,6 +14,11 @@ planned. So the plan itself is fitted to the grid before the session starts, nev
 - the familiarisation hold is lengthened until every fitted step comes no earlier than the moment the
   plan as written would have reached that speed: a grid step is bigger than a plan step, so without this
   the first one would come at the end of the hold, faster than the plan allows there;
+- the top speed is the fastest the fitted ramp reaches before the session's cap, each lower top tried
+  with the hold its own steps need: a short session on a coarse grid may end before its first step up
+  (2 minutes of the default plan on 0.32 km/h steps run 0.96 km/h throughout, as the plan as written
+  reaches 1.3 km/h only at 120 s), and the start line, the state payload and the history then announce
+  the speed the belt will really run, not one it never does;
 - the overspeed tolerance stays below one grid step, so that a belt one increment faster than allowed is
   always caught.
 
@@ -65,8 +70,10 @@ class FittedPlan(SessionPlan):
     """A plan fitted to a treadmill's coarse speed grid (see the module docstring).
 
     Its speeds are on the treadmill's grid instead of the 0.1 km/h one, and its ramp interval and hold may
-    be longer than a plan asked for directly may be: the validator checks that it is on the grid and never
-    faster than the plan it was fitted from, so a fitted plan cannot be built any other way.
+    be longer than a plan asked for directly may be: the validator checks that it is on the grid, never
+    faster than the plan it was fitted from, and that its ramp reaches its top before the cap (the top is
+    announced), so a fitted plan cannot be built any other way. A stored one kept by a version that
+    announced a top past the cap fails it, and the history then shows the plan as asked.
     """
 
     start_speed_kmh: float = Field(gt=0, le=ABSOLUTE_MAX_SPEED_KMH)
@@ -112,6 +119,27 @@ def _fitted_inconsistencies(plan: FittedPlan) -> list[str]:
         problems.append("the fitted ramp is faster on average than the plan's")
     if plan.familiarisation_s < asked.familiarisation_s:
         problems.append("the fitted familiarisation hold is shorter than the plan's")
+    start, target, step = (
+        to_centi(plan.start_speed_kmh),
+        to_centi(plan.target_speed_kmh),
+        to_centi(plan.ramp_step_kmh),
+    )
+    # The average pace alone would let the first steps come too early: each must wait for the plan.
+    needed_hold_s = _fitted_hold_s(asked, start, target, step, plan.ramp_interval_s)
+    if asked.familiarisation_s <= plan.familiarisation_s < needed_hold_s:
+        problems.append(
+            f"the fitted hold at the start speed ({plan.familiarisation_s} s) lets a step come before the "
+            f"plan reaches its speed (it needs {needed_hold_s} s)"
+        )
+    reached_s = _top_step_s(
+        start, target, step, hold_s=plan.familiarisation_s, interval_s=plan.ramp_interval_s
+    )
+    if reached_s >= plan.duration_cap_s:
+        # The top is announced (start line, state payload, history): it must be one the belt will run.
+        problems.append(
+            f"target_speed_kmh={plan.target_speed_kmh} is reached only at {reached_s} s, not before the "
+            f"{plan.duration_cap_s} s cap"
+        )
     kept = set(SessionPlan.model_fields) - _FITTED_FIELDS
     changed = sorted(name for name in kept if getattr(plan, name) != getattr(asked, name))
     if changed:
@@ -154,6 +182,40 @@ def _fitted_hold_s(plan: SessionPlan, start: int, target: int, step: int, interv
     return hold
 
 
+def _steps_to(start: int, target: int, step: int) -> int:
+    """How many ramp steps take ``start`` to ``target`` (the last one shorter when it is not a whole step)."""
+    return -(-(target - start) // step)
+
+
+def _top_step_s(start: int, target: int, step: int, *, hold_s: int, interval_s: int) -> int:
+    """When a fresh ramp reaches ``target``: its k-th step comes at ``hold_s + (k - 1) x interval_s``
+    (0 when it starts there)."""
+    steps = _steps_to(start, target, step)
+    return hold_s + (steps - 1) * interval_s if steps else 0
+
+
+def _fitted_top_and_hold(
+    plan: SessionPlan, start: int, top: int, step: int, interval_s: int
+) -> tuple[int, int, str]:
+    """The fastest ramp speed up to ``top`` that the fitted ramp reaches before the session's cap, the
+    hold fitted for the steps up to it, and why the speed above it is not reached ("" for ``top``).
+
+    Each lower top is tried with its own hold: a step that never comes need not hold the others back, so
+    the ramp keeps every step it can fit before the cap (and at the cap the belt slows for the cool-down,
+    so a step there would never be walked)."""
+    target, why = top, ""
+    while True:
+        hold_s = _fitted_hold_s(plan, start, target, step, interval_s)
+        reached_s = _top_step_s(start, target, step, hold_s=hold_s, interval_s=interval_s)
+        if reached_s < plan.duration_cap_s:  # always so for the start itself (0 s)
+            return target, hold_s, why
+        why = (
+            f"the ramp would reach {from_centi(target)} km/h only at {reached_s} s, not before the "
+            f"session's {plan.duration_cap_s} s cap"
+        )
+        target = start + (_steps_to(start, target, step) - 1) * step
+
+
 def fit_plan_to_grid(plan: SessionPlan, caps: TreadmillCaps) -> SessionPlan:
     """``plan`` fitted to the treadmill's speed grid, never faster (see the module docstring); ``plan``
     itself when it already fits, or when it cannot be fitted (validate_plan then says why)."""
@@ -172,13 +234,15 @@ def fit_plan_to_grid(plan: SessionPlan, caps: TreadmillCaps) -> SessionPlan:
     # Rounded up, never a faster pace; a grid finer than the step leaves a shorter interval, kept at the
     # shortest a plan may have.
     interval_s = max(MIN_RAMP_INTERVAL_S, -(-fitted_step * plan.ramp_interval_s // ramp_step))
-    hold_s = _fitted_hold_s(plan, fitted_start, fitted_target, fitted_step, interval_s)
+    reached, hold_s, top_reason = _fitted_top_and_hold(
+        plan, fitted_start, fitted_target, fitted_step, interval_s
+    )
     tolerance = to_centi(plan.overspeed_tolerance_kmh)
     if grid > to_centi(PLAN_SPEED_GRID_KMH):  # finer grids: the plan's own tolerance already spans steps
         tolerance = min(tolerance, grid - 1)
     values = plan.model_dump() | {
         "start_speed_kmh": from_centi(fitted_start),
-        "target_speed_kmh": from_centi(fitted_target),
+        "target_speed_kmh": from_centi(reached),
         "ramp_step_kmh": from_centi(fitted_step),
         "ramp_interval_s": interval_s,
         "familiarisation_s": hold_s,
@@ -188,16 +252,18 @@ def fit_plan_to_grid(plan: SessionPlan, caps: TreadmillCaps) -> SessionPlan:
         grid_from_kmh=from_centi(origin),
         speed_step_kmh=from_centi(grid),
         asked=plan,
-        changes=_change_sentences(plan, values, caps),
+        changes=_change_sentences(plan, values, caps, top_reason),
     )
     return FittedPlan(**values, fit=fit)
 
 
-def _change_sentences(plan: SessionPlan, fitted: dict[str, object], caps: TreadmillCaps) -> tuple[str, ...]:
+def _change_sentences(
+    plan: SessionPlan, fitted: dict[str, object], caps: TreadmillCaps, top_reason: str
+) -> tuple[str, ...]:
     grid = f"the treadmill offers {caps.min_speed_kmh} km/h + n x {caps.speed_step_kmh} km/h"
     words = {
         "start_speed_kmh": f"start speed {{}} -> {{}} km/h: {grid}, rounded down",
-        "target_speed_kmh": f"top speed {{}} -> {{}} km/h: {grid}, rounded down",
+        "target_speed_kmh": f"top speed {{}} -> {{}} km/h: {top_reason or grid + ', rounded down'}",
         "ramp_step_kmh": "ramp step {} -> {} km/h: one treadmill increment per step",
         "ramp_interval_s": "ramp interval {} -> {} s: the ramp's average pace stays the plan's",
         "familiarisation_s": (
