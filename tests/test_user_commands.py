@@ -905,6 +905,34 @@ def test_history_does_not_repeat_a_top_an_earlier_version_announced_past_the_cap
     code, out, err = run(capsys, *user_args(config, "history"))
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        "2026-12-01 17:46 UTC  home-1  completed, walked 120 s, top 0.96 km/h (plan 1.0 -> 1.5 km/h, 2 min "
+        "2026-12-01 17:46 UTC  home-1  completed, walked 120 s, top 0.96 km/h (plan 1.0 -> 1.2 km/h, 2 min "
         "as asked); pain before -, during -, after -, next-morning -"
+    ]
+
+
+def test_show_and_history_say_the_top_a_short_plan_reaches_not_its_target(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two minutes of the default ramp (60 s hold, +0.1 km/h every 30 s) reach 1.2 km/h: 1.3 would come at
+    120 s, the cap. The plan's target, 1.5 km/h, is never walked, so neither command says it."""
+    short = config.with_name("short.toml")
+    short.write_text(config.read_text(encoding="utf-8") + "\n[default_plan]\nduration_cap_s = 120\n")
+    screened(store, capsys, short, "52,no,no,no")
+    code, out, err = run(capsys, *user_args(short, "show"))
+    assert (code, err) == (0, "")
+    assert "next session: 1.0 -> 1.2 km/h, 2 min (the first session)" in out.splitlines()
+    started = datetime(2026, 12, 1, 17, 46, tzinfo=UTC)
+    store.record_session(
+        StoredSession(
+            session_id="home-1", user_id="me", treadmill_id="home", started_at=started,
+            ended_at=started + timedelta(minutes=3), end_reason="completed", walked_s=120.0,
+            distance_m=38.0, max_speed_kmh=1.2, duration_cap_s=120,
+            plan_json=SessionPlan(duration_cap_s=120).model_dump_json(),
+        )
+    )  # fmt: skip
+    code, out, err = run(capsys, *user_args(short, "history"))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "2026-12-01 17:46 UTC  home-1  completed, walked 120 s, top 1.2 km/h (plan 1.0 -> 1.2 km/h, 2 min); "
+        "pain before -, during -, after -, next-morning -"
     ]

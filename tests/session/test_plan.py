@@ -13,6 +13,9 @@ from retrowalk.session.plan import (
     UserProfile,
     default_plan,
     plan_problems,
+    ramp_reaches_s,
+    ramp_top_centi,
+    reachable_top_kmh,
     speed_ceiling_for,
     validate_plan,
 )
@@ -489,3 +492,51 @@ def test_impossible_treadmill_limits_are_named(fields: dict[str, object], messag
 )
 def test_treadmill_limits_at_their_edges_are_accepted(fields: dict[str, object]) -> None:
     TreadmillCaps.model_validate(fields)
+
+
+# The reachable top, worked out by hand: start 1.0 km/h, a 60 s hold, +0.1 km/h every 30 s, target 1.5
+# km/h. Steps come at 60, 90, 120, 150 and 180 s, so the target is reached at 180 s.
+@pytest.mark.parametrize(
+    ("cap_s", "top"),
+    [
+        (300, 1.5),  # the default 5 minutes: the target comes at 180 s, long before the cap
+        (181, 1.5),  # a second after the target's step
+        (180, 1.4),  # the target's step due at the cap itself is never walked
+        (120, 1.2),  # 2 minutes: 1.3 would come at the cap, so 1.2 (from 90 s) is the top
+        (61, 1.1),  # only the first step, at the hold's end, comes before the cap
+    ],
+)
+def test_the_reachable_top_is_the_last_step_before_the_cap(cap_s: int, top: float) -> None:
+    plan = SessionPlan(start_speed_kmh=1.0, target_speed_kmh=1.5, duration_cap_s=cap_s)
+    assert reachable_top_kmh(plan) == top
+
+
+def test_a_hold_as_long_as_the_session_reaches_only_the_start_speed() -> None:
+    plan = SessionPlan(start_speed_kmh=1.2, target_speed_kmh=2.0, familiarisation_s=120, duration_cap_s=120)
+    assert reachable_top_kmh(plan) == 1.2
+    longer = plan.model_copy(update={"familiarisation_s": 180, "duration_cap_s": 90})
+    assert reachable_top_kmh(longer) == 1.2
+
+
+def test_a_plan_that_starts_at_its_target_reaches_it_at_once() -> None:
+    assert reachable_top_kmh(SessionPlan(start_speed_kmh=1.3, target_speed_kmh=1.3, duration_cap_s=60)) == 1.3
+
+
+def test_a_slower_ramp_reaches_less_in_the_same_time() -> None:
+    # 45 s per step after the 60 s hold: 1.1 at 60 s, 1.2 at 105 s, 1.3 at 150 s, 1.4 at 195 s.
+    plan = SessionPlan(start_speed_kmh=1.0, target_speed_kmh=2.0, ramp_interval_s=45, duration_cap_s=195)
+    assert reachable_top_kmh(plan) == 1.3
+
+
+@pytest.mark.parametrize(
+    ("speed_centi", "seconds"),
+    # On a coarse grid the last step to a target between grid points is shorter: 96 -> 128 -> 150.
+    [(96, 0), (128, 120), (150, 216), (160, 216)],
+)
+def test_a_ramp_reaches_each_speed_at_its_step(speed_centi: int, seconds: int) -> None:
+    assert ramp_reaches_s(96, speed_centi, 32, hold_s=120, interval_s=96) == seconds
+
+
+def test_the_top_of_a_ramp_whose_last_step_is_shorter() -> None:
+    assert ramp_top_centi(96, 150, 32, hold_s=120, interval_s=96, cap_s=217) == 150
+    assert ramp_top_centi(96, 150, 32, hold_s=120, interval_s=96, cap_s=216) == 128

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from retrowalk.session.grid import fit_plan_to_grid
-from retrowalk.session.plan import SessionPlan, TreadmillCaps
+from retrowalk.session.plan import SessionPlan, TreadmillCaps, reachable_top_kmh
 from retrowalk.session.ramp import RampState, allowed_centi, floor_to_ramp_grid, next_ramp_change_s
 
 PLAN = SessionPlan(start_speed_kmh=1.0, target_speed_kmh=1.5, familiarisation_s=60, ramp_interval_s=30)
@@ -132,3 +132,25 @@ def test_a_fitted_ramp_lowered_at_the_console_may_change_at_either_plans_step() 
         720.0,
         750.0,
     ]
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        SessionPlan(duration_cap_s=120),
+        SessionPlan(duration_cap_s=180),
+        SessionPlan(duration_cap_s=300),
+        SessionPlan(start_speed_kmh=1.2, target_speed_kmh=2.0, familiarisation_s=120, duration_cap_s=120),
+        SessionPlan(target_speed_kmh=2.0, ramp_interval_s=45, duration_cap_s=195),
+        fit_plan_to_grid(SessionPlan(target_speed_kmh=2.0, duration_cap_s=600), UREVO),
+    ],
+)
+def test_the_announced_top_is_what_the_engines_ramp_allows_just_before_the_cap(plan: SessionPlan) -> None:
+    # The announcement and the enforcement must be one ramp: at the cap's last moment the fresh ramp
+    # allows exactly the reachable top, and never more at any moment before.
+    fresh = RampState.fresh(plan, 0.0)
+    just_before_cap = plan.duration_cap_s - 0.001
+    assert allowed_centi(fresh, plan, just_before_cap) == round(reachable_top_kmh(plan) * 100)
+    assert max(allowed_centi(fresh, plan, t / 2) for t in range(2 * plan.duration_cap_s)) == round(
+        reachable_top_kmh(plan) * 100
+    )

@@ -30,7 +30,7 @@ from retrowalk.service.publish import plan_info
 from retrowalk.service.records import clearance_expired, counted_clearances, screening_record
 from retrowalk.session.grid import FittedPlan
 from retrowalk.session.history import PainReport, PainTiming
-from retrowalk.session.plan import SessionPlan, TreadmillCaps
+from retrowalk.session.plan import SessionPlan, TreadmillCaps, reachable_top_kmh
 from retrowalk.session.progression import Decision
 from retrowalk.session.screening import ScreeningDecision, screening_decision
 from retrowalk.storage import Store, StoredPainReport, StoredScreening, StoredSession
@@ -381,10 +381,13 @@ def clearance_line(router: CommandRouter, user: str, *, say_idle: bool = True) -
 
 
 def plan_words(plan: SessionPlan) -> str:
+    """A plan in a few words, "1.0 -> 1.5 km/h, 5 min": the start speed, the top its ramp reaches before
+    the cap (2 minutes of the same ramp say 1.2, where the session ends, not a target it never gets to)
+    and the cap."""
     minutes, seconds = divmod(plan.duration_cap_s, 60)
     duration = f"{minutes} min" + (f" {seconds} s" if seconds else "")
     # A fitted plan's speeds are off the 0.1 km/h grid (0.96): shown as they are, never rounded up.
-    return f"{kmh_text(plan.start_speed_kmh)} -> {kmh_text(plan.target_speed_kmh)} km/h, {duration}"
+    return f"{kmh_text(plan.start_speed_kmh)} -> {kmh_text(reachable_top_kmh(plan))} km/h, {duration}"
 
 
 def describe_user(

@@ -148,7 +148,13 @@ class PlanInfo(_Payload):
     the treadmill's speed grid)."""
 
     start_speed_kmh: Kmh
-    max_speed_kmh: Kmh
+    max_speed_kmh: Annotated[
+        Kmh,
+        Field(
+            description="the fastest the plan's ramp allows before duration_cap_s: its target speed, or "
+            "the last step before the cap when the session ends before the ramp gets there"
+        ),
+    ]
     # A fitted ramp steps by the treadmill's increment, at a stretched interval (docs/safety.md).
     ramp_step_kmh: Annotated[float, Field(ge=0, le=30), _to(2)]
     ramp_interval_s: Annotated[int, Field(ge=0, le=24 * 3600)]

@@ -19,7 +19,7 @@ from retrowalk.mqtt import payloads as p
 from retrowalk.mqtt.telemetry_wire import TelemetryFields, as_telemetry
 from retrowalk.session import events as ev
 from retrowalk.session.grid import FittedPlan
-from retrowalk.session.plan import SessionPlan
+from retrowalk.session.plan import SessionPlan, reachable_top_kmh
 
 __all__ = [
     "CallbackPublisher",
@@ -146,7 +146,8 @@ def plan_info(plan: SessionPlan) -> p.PlanInfo:
         )
     return p.PlanInfo(
         start_speed_kmh=plan.start_speed_kmh,
-        max_speed_kmh=plan.target_speed_kmh,
+        # What the ramp reaches before the cap: a short session ends below its target (safety.md).
+        max_speed_kmh=reachable_top_kmh(plan),
         ramp_step_kmh=plan.ramp_step_kmh,
         ramp_interval_s=plan.ramp_interval_s,
         duration_cap_s=plan.duration_cap_s,

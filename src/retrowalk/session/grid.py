@@ -29,12 +29,19 @@ terminal say what was fitted and why. A plan that already fits is returned uncha
 
 from __future__ import annotations
 
-import math
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from retrowalk.session.plan import SessionPlan, TreadmillCaps, from_centi, to_centi
+from retrowalk.session.plan import (
+    SessionPlan,
+    TreadmillCaps,
+    from_centi,
+    ramp_reaches_s,
+    ramp_steps_to,
+    ramp_top_centi,
+    to_centi,
+)
 from retrowalk.session.safety_constants import (
     ABSOLUTE_MAX_SPEED_KMH,
     MAX_FAMILIARISATION_S,
@@ -131,7 +138,7 @@ def _fitted_inconsistencies(plan: FittedPlan) -> list[str]:
             f"the fitted hold at the start speed ({plan.familiarisation_s} s) lets a step come before the "
             f"plan reaches its speed (it needs {needed_hold_s} s)"
         )
-    reached_s = _top_step_s(
+    reached_s = ramp_reaches_s(
         start, target, step, hold_s=plan.familiarisation_s, interval_s=plan.ramp_interval_s
     )
     if reached_s >= plan.duration_cap_s:
@@ -163,13 +170,6 @@ def _floor_to_grid(centi: int, origin: int, step: int) -> int:
     return origin + (centi - origin) // step * step
 
 
-def _plan_reaches_s(plan: SessionPlan, centi: int) -> int:
-    """Backward-walking seconds from which the plan as written allows ``centi`` (hold, then one step at the
-    hold's end and one per interval)."""
-    steps_needed = math.ceil((centi - to_centi(plan.start_speed_kmh)) / to_centi(plan.ramp_step_kmh))
-    return plan.familiarisation_s + max(0, steps_needed - 1) * plan.ramp_interval_s
-
-
 def _fitted_hold_s(plan: SessionPlan, start: int, target: int, step: int, interval_s: int) -> int:
     """The shortest hold (at least the plan's) after which every fitted step, one per ``interval_s``, comes
     no earlier than the plan would have reached its speed."""
@@ -177,21 +177,16 @@ def _fitted_hold_s(plan: SessionPlan, start: int, target: int, step: int, interv
     value, k = start, 0
     while value < target:
         value = min(target, value + step)
-        hold = max(hold, _plan_reaches_s(plan, value) - k * interval_s)
+        written_s = ramp_reaches_s(
+            to_centi(plan.start_speed_kmh),
+            value,
+            to_centi(plan.ramp_step_kmh),
+            hold_s=plan.familiarisation_s,
+            interval_s=plan.ramp_interval_s,
+        )
+        hold = max(hold, written_s - k * interval_s)
         k += 1
     return hold
-
-
-def _steps_to(start: int, target: int, step: int) -> int:
-    """How many ramp steps take ``start`` to ``target`` (the last one shorter when it is not a whole step)."""
-    return -(-(target - start) // step)
-
-
-def _top_step_s(start: int, target: int, step: int, *, hold_s: int, interval_s: int) -> int:
-    """When a fresh ramp reaches ``target``: its k-th step comes at ``hold_s + (k - 1) x interval_s``
-    (0 when it starts there)."""
-    steps = _steps_to(start, target, step)
-    return hold_s + (steps - 1) * interval_s if steps else 0
 
 
 def _fitted_top_and_hold(
@@ -206,14 +201,17 @@ def _fitted_top_and_hold(
     target, why = top, ""
     while True:
         hold_s = _fitted_hold_s(plan, start, target, step, interval_s)
-        reached_s = _top_step_s(start, target, step, hold_s=hold_s, interval_s=interval_s)
-        if reached_s < plan.duration_cap_s:  # always so for the start itself (0 s)
+        reached = ramp_top_centi(
+            start, target, step, hold_s=hold_s, interval_s=interval_s, cap_s=plan.duration_cap_s
+        )
+        if reached == target:  # always so for the start itself
             return target, hold_s, why
+        reached_s = ramp_reaches_s(start, target, step, hold_s=hold_s, interval_s=interval_s)
         why = (
             f"the ramp would reach {from_centi(target)} km/h only at {reached_s} s, not before the "
             f"session's {plan.duration_cap_s} s cap"
         )
-        target = start + (_steps_to(start, target, step) - 1) * step
+        target = start + (ramp_steps_to(start, target, step) - 1) * step
 
 
 def fit_plan_to_grid(plan: SessionPlan, caps: TreadmillCaps) -> SessionPlan:

@@ -55,6 +55,10 @@ __all__ = [
     "default_plan",
     "from_centi",
     "plan_problems",
+    "ramp_reaches_s",
+    "ramp_steps_to",
+    "ramp_top_centi",
+    "reachable_top_kmh",
     "speed_ceiling_for",
     "to_centi",
     "validate_plan",
@@ -207,6 +211,53 @@ def default_plan(profile: UserProfile, ceilings: OperatorCeilings) -> SessionPla
         start_speed_kmh=start,
         target_speed_kmh=target,
         duration_cap_s=min(FIRST_SESSION_CAP_S, ceilings.max_duration_s),
+    )
+
+
+def ramp_steps_to(start_centi: int, speed_centi: int, step_centi: int) -> int:
+    """How many ramp steps take ``start_centi`` to ``speed_centi`` (the last one shorter when the gap is
+    not a whole number of steps, as the ramp's last step to its target is)."""
+    return max(0, -(-(speed_centi - start_centi) // step_centi))
+
+
+def ramp_reaches_s(
+    start_centi: int, speed_centi: int, step_centi: int, *, hold_s: int, interval_s: int
+) -> int:
+    """The backward-walking second from which a fresh ramp allows ``speed_centi``: its k-th step comes at
+    ``hold_s + (k - 1) x interval_s`` (:mod:`retrowalk.session.ramp`: the first at the hold's end), and
+    the start speed at 0."""
+    steps = ramp_steps_to(start_centi, speed_centi, step_centi)
+    return hold_s + (steps - 1) * interval_s if steps else 0
+
+
+def ramp_top_centi(
+    start_centi: int, target_centi: int, step_centi: int, *, hold_s: int, interval_s: int, cap_s: int
+) -> int:
+    """The fastest speed a fresh ramp allows before the cap: ``target_centi`` when its step comes before
+    ``cap_s``, else the last step that does (the start speed when none does). A step due at the cap itself
+    never comes: the cap is acted on first and the belt slows for the cool-down."""
+    top = target_centi
+    while (
+        top > start_centi
+        and ramp_reaches_s(start_centi, top, step_centi, hold_s=hold_s, interval_s=interval_s) >= cap_s
+    ):
+        top = start_centi + (ramp_steps_to(start_centi, top, step_centi) - 1) * step_centi
+    return top
+
+
+def reachable_top_kmh(plan: SessionPlan) -> float:
+    """The top speed ``plan`` really reaches: what is announced as its top (start line, state payload, next
+    plan, history). A session shorter than its ramp ends below its target (2 minutes of the default plan
+    reach 1.2 km/h, not 1.5); pauses and slower speeds at the console only ever make it slower."""
+    return from_centi(
+        ramp_top_centi(
+            to_centi(plan.start_speed_kmh),
+            to_centi(plan.target_speed_kmh),
+            to_centi(plan.ramp_step_kmh),
+            hold_s=plan.familiarisation_s,
+            interval_s=plan.ramp_interval_s,
+            cap_s=plan.duration_cap_s,
+        )
     )
 
 
