@@ -23,7 +23,7 @@ async def test_only_screened_walkers_may_be_chosen_start_needs_a_choice_and_a_re
     async with running_rig(simulator_factory, tmp_path, settings=WALKERS) as rig:
         await rig.wait_connected("tm0")
         router = rig.service.router
-        assert router.startable_walkers() == ()  # nobody screened yet
+        assert router.walkers.startable_walkers() == ()  # nobody screened yet
         with pytest.raises(RefusedError, match="not one of this service's walkers"):
             await rig.command("tm0", {"type": "select_walker", "user_id": "stranger"})
         with pytest.raises(RefusedError, match="screening"):
@@ -32,21 +32,21 @@ async def test_only_screened_walkers_may_be_chosen_start_needs_a_choice_and_a_re
         await rig.command("tm0", healthy_screening("bo"))
         # A "yes" that needs a clinician first keeps cy out of Home Assistant's list.
         await rig.command("tm0", {**healthy_screening("cy"), "ligament_injury": True})
-        assert router.startable_walkers() == ("ann", "bo")
+        assert router.walkers.startable_walkers() == ("ann", "bo")
         # Two may start: Home Assistant must say which.
-        assert router.chosen_walker("tm0") is None
+        assert router.walkers.chosen_walker("tm0") is None
         with pytest.raises(RefusedError, match="no walker chosen"):
             await rig.command("tm0", {"type": "start_walker"})
         with pytest.raises(RefusedError, match="no walker chosen"):
             await rig.command("tm0", {"type": "walker_pain_report", "when": "after", "pain": 2})
         assert rig.service.runners["tm0"].engine.phase.value == "idle"  # type: ignore[union-attr]
         await rig.command("tm0", {"type": "select_walker", "user_id": "bo"})
-        assert router.chosen_walker("tm0") == "bo"
+        assert router.walkers.chosen_walker("tm0") == "bo"
         settings = rig.service.settings
     # A restarted service over the same history still starts the walker chosen before.
     restarted = Service(settings)
     try:
-        assert restarted.router.chosen_walker("tm0") == "bo"
+        assert restarted.router.walkers.chosen_walker("tm0") == "bo"
     finally:
         restarted.store.close()
 
@@ -58,7 +58,7 @@ async def test_start_for_the_chosen_walker_ties_the_earlier_before_pain_to_that_
         await rig.wait_connected("tm0")
         await rig.command("tm0", healthy_screening("ann"))
         # The only walker who may start is the one Start is for, without a choice.
-        assert rig.service.router.chosen_walker("tm0") == "ann"
+        assert rig.service.router.walkers.chosen_walker("tm0") == "ann"
         router = rig.service.router
         assert shown_before_pain(router, "tm0") is None  # Home Assistant's *Pain before* shows unknown
         await rig.command("tm0", {"type": "walker_pain_report", "when": "before", "pain": 3})
@@ -102,8 +102,8 @@ async def test_a_kept_before_score_is_shown_only_while_the_next_start_would_take
 
 def shown_before_pain(router: CommandRouter, treadmill_id: str) -> int | None:
     """What Home Assistant's *Pain before* shows: the score kept for the chosen walker's next Start."""
-    user_id = router.chosen_walker(treadmill_id)
-    return None if user_id is None else router.kept_before_pain(treadmill_id, user_id)
+    user_id = router.walkers.chosen_walker(treadmill_id)
+    return None if user_id is None else router.walkers.kept_before_pain(treadmill_id, user_id)
 
 
 async def test_a_before_score_of_7_takes_the_walker_off_the_list_and_start_is_refused(
@@ -119,7 +119,7 @@ async def test_a_before_score_of_7_takes_the_walker_off_the_list_and_start_is_re
         router = rig.service.router
         await rig.command("tm0", {"type": "select_walker", "user_id": "ann"})
         await rig.command("tm0", {"type": "walker_pain_report", "when": "before", "pain": 7})
-        assert router.startable_walkers() == ("bo",)
+        assert router.walkers.startable_walkers() == ("bo",)
         with pytest.raises(PlanError, match="pain 7/10 reported before it at ") as refused:
             await rig.command("tm0", {"type": "start", "user_id": "ann"})
         assert refused.value.code == "see_clinician"

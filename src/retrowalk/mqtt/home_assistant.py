@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 class WalkerDirectory(Protocol):
-    """Who Home Assistant may start sessions for (the service's command router answers)."""
+    """Who Home Assistant may start sessions for (`retrowalk.service.walkers` answers)."""
 
     def startable_walkers(self) -> Sequence[str]: ...
 

@@ -98,7 +98,7 @@ class Service:
             self.bridge = MqttBridge(settings.broker, self.store, self.router, service_id=settings.service.id)
             home = self.bridge.home_assistant
             if settings.home_assistant.walkers:
-                home.walkers = self.router
+                home.walkers = self.router.walkers
             for spec in settings.treadmills:
                 home.describe(
                     spec.id, DeviceFacts(label=spec.label, area=spec.area, kiosk_url=spec.kiosk_url)

@@ -27,6 +27,7 @@ from retrowalk.service.records import (
     screening_record,
     session_record,
 )
+from retrowalk.service.walkers import HomeAssistantWalkers
 from retrowalk.session import events as ev
 from retrowalk.session.grid import FittedPlan, asked_plan, fit_plan_to_grid
 from retrowalk.session.history import PainReport
@@ -92,10 +93,7 @@ class CommandRouter:
         self.plan_overrides = dict(plan_overrides or {})
         self.runners: Mapping[str, TreadmillRunner] = {}
         self._starting: dict[str, str] = {}  # user id -> treadmill id, while a start is being decided
-        # Home Assistant's walkers: the configured names and the one chosen per treadmill (stored, so a
-        # restarted service still starts the person chosen before it).
-        self.walkers = tuple(walkers)
-        self._chosen = store.chosen_walkers() if walkers else {}
+        self.walkers = HomeAssistantWalkers(self, walkers)
 
     def _runner(self, treadmill_id: str) -> TreadmillRunner:
         runner = self.runners.get(treadmill_id)
@@ -110,7 +108,7 @@ class CommandRouter:
         runner = self._runner(treadmill_id)
         match command:
             case mc.StartCommand():
-                await self._start(runner, command)
+                await self.start(runner, command)
             case mc.StopCommand():
                 await runner.submit(ev.Stop())
             case mc.PauseCommand():
@@ -123,7 +121,7 @@ class CommandRouter:
                     # and hears it before the storage is written: a storage that fails must not keep a
                     # belt running under a person in pain.
                     await runner.submit(ev.PainReported(command.user_id, command.pain))
-                return self._pain_report(runner, command)
+                return self.pain_report(runner, command)
             case mc.ScreeningCommand():
                 self.record(command)
             case mc.ClearanceCommand():
@@ -131,11 +129,11 @@ class CommandRouter:
             case mc.MemberCommand():
                 return self.member_info(command.user_id, runner)
             case mc.SelectWalkerCommand():
-                self._choose_walker(treadmill_id, command.user_id)
+                self.walkers.choose(treadmill_id, command.user_id)
             case mc.StartWalkerCommand():
-                await self._start_walker(runner, command.command_id)
+                await self.walkers.start(runner, command.command_id)
             case mc.WalkerPainCommand():
-                return self._walker_pain(runner, command)
+                return self.walkers.pain_report(runner, command)
 
         return None
 
@@ -213,84 +211,13 @@ class CommandRouter:
             return info("passed", None, [str(err)])
         return info("passed", plan, progression.reasons)
 
-    # -- Home Assistant's walkers -------------------------------------------------------------------------
-
-    def startable_walkers(self) -> tuple[str, ...]:
-        """The configured walkers whose screening (and clearance, where it is needed) lets them start now,
-        and whose pain reports do not send them to a clinician first: what Home Assistant offers."""
-        return tuple(user for user in self.walkers if self._why_not_startable(user) is None)
-
-    def chosen_walker(self, treadmill_id: str) -> str | None:
-        """Who Home Assistant's Start is for on this treadmill: the walker chosen there, or the only one."""
-        startable = self.startable_walkers()
-        chosen = self._chosen.get(treadmill_id)
-        if chosen in startable:
-            return chosen
-        return startable[0] if len(startable) == 1 else None
-
-    def kept_before_pain(self, treadmill_id: str, user_id: str) -> int | None:
-        """The "before" score the person's next Start on this treadmill would record; None when there is
-        none, so Home Assistant's *Pain before* shows nothing rather than a score no session will get."""
-        here = [kept for kept in self.recent_kept_before(user_id) if kept.treadmill_id == treadmill_id]
-        return here[0].pain if here else None
-
     def recent_kept_before(self, user_id: str) -> list[KeptBeforePain]:
         """The person's kept "before" scores a Start would still take (given within
         `BEFORE_PAIN_KEPT_FOR`), one per treadmill: what their next session is reported to start from."""
         since = datetime.now(UTC) - BEFORE_PAIN_KEPT_FOR
         return [kept for kept in self.store.kept_before_pains(user_id) if kept.given_at >= since]
 
-    def _why_not_startable(self, user_id: str) -> PlanError | None:
-        try:
-            progression, _ = self.progression_for(user_id)
-        except PlanError as err:
-            return err
-        if progression.plan is None:
-            return PlanError(
-                f"{user_id!r} should see a clinician before the next session: "
-                + "; ".join(progression.reasons),
-                code="see_clinician",
-            )
-        return None
-
-    def _choose_walker(self, treadmill_id: str, user_id: str) -> None:
-        if user_id not in self.walkers:
-            named = ", ".join(self.walkers) or "nobody ([home_assistant] walkers is empty)"
-            raise RefusedError(
-                f"{user_id!r} is not one of this service's walkers ({named})", code="no_walker"
-            )
-        why_not = self._why_not_startable(user_id)
-        if why_not is not None:
-            raise why_not
-        self.store.choose_walker(treadmill_id, user_id)
-        self._chosen[treadmill_id] = user_id
-        log.info("[%s] walker %s chosen", treadmill_id, user_id)
-
-    def _walker_or_refuse(self, treadmill_id: str) -> str:
-        walker = self.chosen_walker(treadmill_id)
-        if walker is None:
-            raise RefusedError(
-                f"no walker chosen on treadmill {treadmill_id}: choose one first (Home Assistant's Walker)",
-                code="no_walker",
-            )
-        return walker
-
-    async def _start_walker(self, runner: TreadmillRunner, command_id: str) -> None:
-        walker = self._walker_or_refuse(runner.treadmill_id)
-        await self._start(runner, mc.StartCommand(command_id=command_id, type="start", user_id=walker))
-
-    def _walker_pain(self, runner: TreadmillRunner, command: mc.WalkerPainCommand) -> mc.PainRecorded:
-        walker = self._walker_or_refuse(runner.treadmill_id)
-        report = mc.PainReportCommand(
-            command_id=command.command_id,
-            type="pain_report",
-            user_id=walker,
-            when=command.when,
-            pain=command.pain,
-        )
-        return self._pain_report(runner, report)
-
-    def _pain_report(self, runner: TreadmillRunner, report: mc.PainReportCommand) -> mc.PainRecorded:
+    def pain_report(self, runner: TreadmillRunner, report: mc.PainReportCommand) -> mc.PainRecorded:
         """Record a pain report, or keep a "before" score until the person's Start on this treadmill;
         the session it was recorded for (none while a "before" score is kept)."""
         engine = runner.engine
@@ -436,7 +363,7 @@ class CommandRouter:
                 self.store.add_clearance(clearance)
         return None
 
-    async def _start(self, runner: TreadmillRunner, command: mc.StartCommand) -> None:
+    async def start(self, runner: TreadmillRunner, command: mc.StartCommand) -> None:
         """Start a session, unless this person is already walking (or being started) on another belt.
 
         The person is marked as starting for as long as the engine is deciding, so two starts for one
