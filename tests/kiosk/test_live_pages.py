@@ -8,8 +8,13 @@ import asyncio
 import contextlib
 import time
 
+import pytest
+
+from retrowalk.kiosk import web as kiosk_web
+from retrowalk.kiosk.app import Kiosk
 from retrowalk.subprocesses import free_port, stop_process
 from tests.mqtt.mqtt_broker import Mosquitto
+from tests.plugins.virtual_adapter import wait_until
 
 from .kiosk_rig import (
     kiosk_settings,
@@ -169,3 +174,38 @@ async def test_after_a_kiosk_restart_a_page_gets_the_true_state_within_3_s(mosqu
             await page.until(lambda: (page.last_state() or {}).get("phase") == "idle", "the true state", 3)
             await page.until(lambda: page.last_availability().get("usable"), "usable", 3)
             assert time.monotonic() - restarted < 3
+
+
+async def test_a_stopping_kiosk_ends_its_pages_streams_at_once(
+    mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stream waits for a message or its next heartbeat; with the heartbeat far away, only the kiosk's
+    # shutdown can end it. Ended by the kiosk, the stream is finished properly and the page reads its
+    # end; left to the web server's shutdown timeout, it is cut off mid-response (a payload error).
+    monkeypatch.setattr(kiosk_web, "HEARTBEAT_S", 600.0)
+    kiosk = Kiosk(kiosk_settings(mosquitto.port))
+    served = asyncio.Event()
+
+    async def serve() -> None:
+        async with kiosk.serving():
+            served.set()
+            await asyncio.Event().wait()
+
+    serving = asyncio.create_task(serve(), name="kiosk-to-stop")
+    try:
+        await asyncio.wait_for(served.wait(), 10)
+        # Connected first: aiomqtt 2.5 leaves its socket and a task behind when it is cancelled while
+        # still connecting, and this test is about the pages' streams.
+        await asyncio.wait_for(kiosk.broker.connected.wait(), 10)
+        async with screen(kiosk) as client:
+            response = await client.get("/t/tm0/events")
+            assert response.status == 200
+            await wait_until(lambda: kiosk.mirror.listener_count == 1, 5, "the stream to be served")
+            serving.cancel()
+            stream = await asyncio.wait_for(response.content.read(), 30)
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    assert b"event: snapshot" in stream
+    assert kiosk.mirror.listener_count == 0

@@ -247,9 +247,12 @@ async def test_fast_notify(simulator_factory: SimulatorFactory) -> None:
     sim = await simulator_factory(treadmills=2, quirks=["1:fast-notify"])
     async with connected(sim, 0), connected(sim, 1):
         counts = [slot.device.counters.notifications_by_uuid[TREADMILL_DATA] for slot in sim.treadmills]
+        began = sim.now()
         await asyncio.sleep(3.0)
+        # Divided by the time that passed, not the time asked for: a loaded machine oversleeps.
+        elapsed = sim.now() - began
         rates = [
-            (slot.device.counters.notifications_by_uuid[TREADMILL_DATA] - before) / 3.0
+            (slot.device.counters.notifications_by_uuid[TREADMILL_DATA] - before) / elapsed
             for slot, before in zip(sim.treadmills, counts, strict=True)
         ]
     assert 0.6 <= rates[0] <= 1.4
@@ -330,7 +333,10 @@ async def test_needs_unlock(simulator_factory: SimulatorFactory) -> None:
         with pytest.raises(TimeoutError):
             await client.set_target_speed(1.0)  # pyftms's Request Control gets no answer
         seen = slot.device.counters.notifications_by_uuid[TREADMILL_DATA]
-        await asyncio.sleep(1.0)  # four records' worth of time; the counter says nothing was sent
+        # Four records' worth of the treadmill's own time (its clock moves only as it ticks, and every
+        # tick sends what is due); the counter says nothing was sent.
+        simulated = slot.treadmill.now
+        await wait_until(lambda: slot.treadmill.now >= simulated + 1.0, 10, "a simulated second")
         assert slot.device.counters.notifications_by_uuid[TREADMILL_DATA] == seen == 0
         assert watcher.speeds() == []
 

@@ -25,6 +25,7 @@ __all__ = [
     "EVENTS_KEPT",
     "EVENT_IDS_REMEMBERED",
     "LISTENER_QUEUE",
+    "STREAM_END",
     "AvailabilityText",
     "Listener",
     "Mirror",
@@ -58,6 +59,11 @@ class PageMessage:
 
     event: str
     data: str
+
+
+# Put on every listener when the kiosk stops: the stream waiting on it ends now, not at its next
+# heartbeat, and finishes its response so that the page reads a proper end and reconnects.
+STREAM_END = PageMessage("end", "")
 
 
 class Listener:
@@ -118,6 +124,11 @@ class Mirror:
         self._staff_listeners.discard(listener)
         for view in self._views.values():
             view.listeners.discard(listener)
+
+    def end_streams(self) -> None:
+        """The kiosk is stopping: every stream ends at once (a full queue has already ended its own)."""
+        for listener in self._staff_listeners.union(*(view.listeners for view in self._views.values())):
+            listener.put(STREAM_END)
 
     @property
     def listener_count(self) -> int:

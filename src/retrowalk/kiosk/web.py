@@ -27,7 +27,7 @@ from retrowalk.kiosk.access import (
     refuse,
 )
 from retrowalk.kiosk.broker_link import BrokerUnavailableError, KioskBroker, NoReplyError
-from retrowalk.kiosk.mirror import Listener, Mirror, PageMessage
+from retrowalk.kiosk.mirror import STREAM_END, Listener, Mirror, PageMessage
 from retrowalk.kiosk.settings import KioskSettings
 from retrowalk.mqtt.commands import COMMAND_ADAPTER
 from retrowalk.mqtt.payloads import UserId
@@ -87,6 +87,7 @@ class KioskWeb:
 
     async def _close_streams(self, _app: web.Application) -> None:
         self._closing.set()
+        self._mirror.end_streams()
 
     # -- pages -------------------------------------------------------------------------------------------
 
@@ -173,6 +174,8 @@ class KioskWeb:
                 now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 message = PageMessage("heartbeat", json.dumps({"at": now}))
                 next_heartbeat = loop.time() + HEARTBEAT_S
+            if message is STREAM_END:
+                return
             await response.write(_sse(message))
 
     # -- commands ----------------------------------------------------------------------------------------

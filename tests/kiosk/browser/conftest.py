@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright
+from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright, expect
 
 # chromium is launched as the browser bench launches it (the screens, the flags, a page with its errors).
 from kiosk_screen import CHROMIUM_ARGS, CHROMIUM_MISSING, LANDSCAPE, PORTRAIT, new_page, system_chromium
@@ -39,6 +39,11 @@ __all__ = [
 ]
 
 VENDOR = Path(__file__).parent / "vendor"
+# How long an `expect` without a timeout of its own waits for the page (Playwright's default is 5 s). Such
+# a wait is never what a test is about (a promised time is passed as `timeout=`), and what it waits for
+# often crosses the broker, the kiosk and chromium on a loaded 2-core CI machine.
+EXPECT_TIMEOUT_MS = 15_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 SCREENSHOTS = Path(__file__).parents[3] / "docs" / "images" / "kiosk"
 
 
