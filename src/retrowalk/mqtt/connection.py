@@ -3,6 +3,7 @@ MQTT 5 -> 3.1.1 fallback."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -78,6 +79,11 @@ async def open_client(
         client = _make_client(settings, client_id=client_id, will=will, protocol=protocol)
         try:
             await client.__aenter__()
+        except asyncio.CancelledError:
+            # Stopped while waiting for the CONNACK (a shutdown while the broker is slow): aiomqtt leaves
+            # the socket open and its reading task running then; closing the socket ends both.
+            client.close_socket()
+            raise
         except aiomqtt.MqttError as exc:
             client.close_socket()
             last = index == len(candidates) - 1
