@@ -62,14 +62,14 @@ async def test_a_default_session_on_the_urevo_grid_runs_fitted_and_never_faster_
         short_started = rig.recorder.of(p.SessionStarted, "tm0")[1:]
         history = describe_history(rig.service.store, "ana")
     upcoming = next(i for i, line in enumerate(show) if line.startswith("next session: "))
-    assert show[upcoming].startswith("next session: 1.0 -> 1.5 km/h, 3 min ("), show
+    assert show[upcoming].startswith("next session: 1.0 -> 1.4 km/h, 3 min ("), show
     assert show[upcoming + 1] == "on tm0 it runs as 'session start' will show it: 0.96 -> 1.28 km/h, 3 min"
     # The top speed reads as the grid speed it was (1.28, not 1.3: faster than the plan allowed), and the
     # history shows the plan as the treadmill ran it beside the plan as asked.
     assert ", top 1.28 km/h, pain " in show[3], show
     assert len(history) == 2
     ran = (
-        ", top 1.28 km/h (plan 1.0 -> 1.5 km/h, 3 min as asked; ran as 0.96 -> 1.28 km/h, 3 min, fitted "
+        ", top 1.28 km/h (plan 1.0 -> 1.4 km/h, 3 min as asked; ran as 0.96 -> 1.28 km/h, 3 min, fitted "
         "to the treadmill's 0.32 km/h speed steps); pain "
     )
     assert ran in history[0], history
@@ -113,7 +113,7 @@ async def test_a_default_session_on_the_urevo_grid_runs_fitted_and_never_faster_
     assert (short_started[0].plan.start_speed_kmh, short_started[0].plan.max_speed_kmh) == (0.96, 0.96)
     assert treadmill.record.max_speed_between(short_from, short_until) == pytest.approx(0.96, abs=0.01)
     short_ran = (
-        ", top 0.96 km/h (plan 1.0 -> 1.5 km/h, 2 min as asked; ran as 0.96 -> 0.96 km/h, 2 min, fitted "
+        ", top 0.96 km/h (plan 1.0 -> 1.2 km/h, 2 min as asked; ran as 0.96 -> 0.96 km/h, 2 min, fitted "
         "to the treadmill's 0.32 km/h speed steps); pain "
     )
     assert short_ran in history[1], history
