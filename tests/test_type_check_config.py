@@ -1,4 +1,5 @@
-"""The project's mypy configuration checks the tests and the benches as strictly as the code they drive.
+"""The project's mypy configuration checks the tests, the benches and the developer scripts as strictly as
+the code they drive.
 
 `scripts/dev test` runs `mypy` with no arguments, so what it checks is what pyproject.toml names: a
 folder left out of `files` would pass unseen, whatever its types.
@@ -15,7 +16,7 @@ from mypy.find_sources import create_source_list
 from mypy.options import Options
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED_FOLDERS = ("src", "simulators", "tests", "bench")
+CHECKED_FOLDERS = ("src", "simulators", "tests", "bench", "scripts")
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def options(monkeypatch: pytest.MonkeyPatch) -> tuple[Options, list[str]]:
     return options, strict
 
 
-def test_mypy_is_strict_over_every_module_of_the_code_the_tests_and_the_benches(
+def test_mypy_is_strict_over_every_module_of_the_code_the_tests_the_benches_and_the_scripts(
     options: tuple[Options, list[str]],
 ) -> None:
     mypy_options, strict = options

@@ -4,7 +4,8 @@ directory, started headless with the MQTT integration pointed at the test's mosq
 The environment is built by ``scripts/dev test`` (and so by CI) under ``~/.cache/retrowalk/`` and named by
 ``RETROWALK_HA_PYTHON``; without it (no Python 3.13 on the machine) the tests skip and say so.
 Onboarding is marked done in the config directory; the tests log in with Home Assistant's own login flow
-(a user made by its ``auth`` script) and use its REST API.
+(a user made by its ``auth`` script) and use its REST API. scripts/home_assistant_screenshot.py starts the
+same parts with these helpers to take the device page's picture for the docs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,26 +28,86 @@ from typing import Any
 import pytest
 
 from retrowalk.subprocesses import free_port, stop_process
+from treadsim.server import treadmill_address
 
 HA_VERSION = "2025.4.4"
 HA_PYTHON_VARIABLE = "RETROWALK_HA_PYTHON"
+# Where Home Assistant sends retrowalk's commands (mqtt.publish), for the service "home"'s treadmill "home".
+COMMANDS = "retrowalk/v1/treadmill/home/command"
 _USER, _PASSWORD = "retrowalk-test", "not-a-secret-test-password"
 # Generous: Home Assistant imports a lot, and these machines are shared.
 _START_S = 240.0
 
 
-def ha_python() -> Path:
-    """The Python of Home Assistant's own environment, or skip the test saying why there is none."""
+class NoHomeAssistantError(Exception):
+    """There is no Home Assistant environment to run; the message says why and how to get one."""
+
+
+def configured_ha_python() -> Path:
+    """The Python of Home Assistant's own environment; :class:`NoHomeAssistantError` when there is none."""
     configured = os.environ.get(HA_PYTHON_VARIABLE)
     if not configured:
-        pytest.skip(
+        raise NoHomeAssistantError(
             f"no Home Assistant environment: {HA_PYTHON_VARIABLE} is not set; `scripts/dev test` builds one "
             "(Home Assistant core 2025.4.4) where Python 3.13 is installed (pyenv install 3.13)"
         )
     python = Path(configured)
     if not python.exists():
-        pytest.skip(f"{HA_PYTHON_VARIABLE}={python} does not exist; run `scripts/dev test` to build it")
+        raise NoHomeAssistantError(
+            f"{HA_PYTHON_VARIABLE}={python} does not exist; run `scripts/dev test` to build it"
+        )
     return python
+
+
+def ha_python() -> Path:
+    """The Python of Home Assistant's own environment, or skip the test saying why there is none."""
+    try:
+        return configured_ha_python()
+    except NoHomeAssistantError as missing:
+        pytest.skip(str(missing))
+
+
+def wait_until(what: str, check: Callable[[], Any], within_s: float, explain: Callable[[], str]) -> Any:
+    """Poll ``check`` until it returns something true, and return that; after ``within_s`` seconds raise
+    :class:`TimeoutError` with ``explain()`` (what the caller saw, to tell why)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {within_s} s waiting for {what}\n{explain()}")
+        time.sleep(0.3)
+
+
+def write_home_config(directory: Path, broker_port: int, walkers: tuple[str, ...] = ("me",)) -> Path:
+    """A home user's configuration (docs/getting-started-home.md) for the service "home" with one
+    treadmill "home" on treadsim's first address, the broker on ``broker_port``, and ``walkers`` whom
+    Home Assistant may start."""
+    config = directory / "home.toml"
+    config.write_text(
+        f'[service]\nid = "home"\nstorage = "{directory / "home.sqlite3"}"\n\n'
+        "[link]\nscan_timeout_s = 5.0\nbackoff_initial_s = 0.2\nbackoff_max_s = 1.0\n\n"
+        f'[broker]\nhost = "127.0.0.1"\nport = {broker_port}\n\n'
+        f"[home_assistant]\nwalkers = {json.dumps(list(walkers))}\n\n"
+        f'[[treadmills]]\nid = "home"\naddress = "{treadmill_address(0)}"\n'
+        'label = "Walking pad"\narea = "Spare room"\nkiosk_url = "http://127.0.0.1:8080/home"\n'
+    )
+    return config
+
+
+def value(ha: HomeAssistant, entity_id: str) -> str | None:
+    """An entity's state as Home Assistant shows it; None while it has no such entity."""
+    state = ha.state(entity_id)
+    return None if state is None else str(state["state"])
+
+
+def is_number(text: str | None) -> bool:
+    try:
+        float(text or "")
+    except ValueError:
+        return False
+    return True
 
 
 def _request(
@@ -192,7 +254,7 @@ class HomeAssistant:
             if self.token is None:
                 with contextlib.suppress(OSError, KeyError, AssertionError):
                     # The login flow answers once the HTTP server is up.
-                    self.token = self._log_in()
+                    self.token = str(self.log_in()["access_token"])
             time.sleep(0.5)
 
     def _running(self) -> bool:
@@ -203,7 +265,9 @@ class HomeAssistant:
         )
         return bool(config.get("state") == "RUNNING")
 
-    def _log_in(self) -> str:
+    def log_in(self) -> dict[str, Any]:
+        """Log the test user in through Home Assistant's login flow, as its frontend does; the tokens it
+        gives (``access_token``, ``refresh_token``, ``expires_in``...)."""
         client_id = f"{self.url}/"
         _, flow = _request(
             "POST",
@@ -221,7 +285,8 @@ class HomeAssistant:
             f"{self.url}/auth/token",
             form={"grant_type": "authorization_code", "code": done["result"], "client_id": client_id},
         )
-        return str(tokens["access_token"])
+        result: dict[str, Any] = tokens
+        return result
 
     # -- the REST API -----------------------------------------------------------------------------------
 

@@ -16,16 +16,8 @@ from tests.mqtt.mqtt_broker import Mosquitto
 from tests.service.harness import healthy_screening
 from tests.service.served import reaped, retrowalk, treadsim, treadsim_serving
 
-from .home_assistant import HomeAssistant, ha_python
-from .test_real_home_assistant import (
-    COMMANDS,
-    IN_SESSION,
-    _watched,
-    is_number,
-    value,
-    wait_for,
-    write_home_config,
-)
+from .home_assistant import COMMANDS, HomeAssistant, ha_python, is_number, value, write_home_config
+from .test_real_home_assistant import IN_SESSION, _watched, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.homeassistant, pytest.mark.dbus, pytest.mark.timeout(600)]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,14 +25,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.mqtt.mqtt_broker import Mosquitto
 from tests.service.harness import healthy_screening
 from tests.service.served import BIN, reaped, retrowalk, treadsim_serving
-from treadsim.server import treadmill_address
 
-from .home_assistant import HomeAssistant, ha_python
+from .home_assistant import (
+    COMMANDS,
+    HomeAssistant,
+    ha_python,
+    is_number,
+    value,
+    wait_until,
+    write_home_config,
+)
 
 # Three Home Assistant starts (about 15 s each here) and a session: minutes on a shared machine.
 pytestmark = [pytest.mark.slow, pytest.mark.homeassistant, pytest.mark.dbus, pytest.mark.timeout(900)]
 
-COMMANDS = "retrowalk/v1/treadmill/home/command"
 REPLIES = "retrowalk/v1/treadmill/home/reply"
 IN_SESSION = {"armed", "familiarise", "ramp", "steady", "cool_down"}
 
@@ -88,42 +93,12 @@ _witnessed = BrokerWitness()
 
 
 def wait_for(what: str, check: Callable[[], Any], within_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            seen = "\n".join(ha.diagnosis() for ha in _watched)
-            seen += f"\ncommands: {_witnessed.commands}\nreplies: {_witnessed.replies}"
-            pytest.fail(f"timed out after {within_s} s waiting for {what}\n{seen}")
-        time.sleep(0.3)
+    return wait_until(what, check, within_s, explain=everything_seen)
 
 
-def write_home_config(directory: Path, broker_port: int) -> Path:
-    config = directory / "home.toml"
-    config.write_text(
-        f'[service]\nid = "home"\nstorage = "{directory / "home.sqlite3"}"\n\n'
-        "[link]\nscan_timeout_s = 5.0\nbackoff_initial_s = 0.2\nbackoff_max_s = 1.0\n\n"
-        f'[broker]\nhost = "127.0.0.1"\nport = {broker_port}\n\n'
-        '[home_assistant]\nwalkers = ["me"]\n\n'
-        f'[[treadmills]]\nid = "home"\naddress = "{treadmill_address(0)}"\n'
-        'label = "Walking pad"\narea = "Spare room"\nkiosk_url = "http://127.0.0.1:8080/home"\n'
-    )
-    return config
-
-
-def value(ha: HomeAssistant, entity_id: str) -> str | None:
-    state = ha.state(entity_id)
-    return None if state is None else str(state["state"])
-
-
-def is_number(text: str | None) -> bool:
-    try:
-        float(text or "")
-    except ValueError:
-        return False
-    return True
+def everything_seen() -> str:
+    seen = "\n".join(ha.diagnosis() for ha in _watched)
+    return seen + f"\ncommands: {_witnessed.commands}\nreplies: {_witnessed.replies}"
 
 
 def test_a_home_user_runs_a_session_from_home_assistant(mosquitto: Mosquitto, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiomqtt
 import pytest
@@ -73,10 +73,20 @@ def write_config(
     return path
 
 
-def retrowalk(args: list[str], bus: str) -> subprocess.Popen[str]:
+def retrowalk(args: list[str], bus: str, output: IO[str] | None = None) -> subprocess.Popen[str]:
+    """`retrowalk ARGS` on treadsim's bus; its stdout and stderr are pipes, or both go to ``output`` (a
+    long run that nobody reads would fill a pipe and block)."""
     env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus}
+    if output is None:
+        return subprocess.Popen(
+            [str(BIN / "retrowalk"), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     return subprocess.Popen(
-        [str(BIN / "retrowalk"), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(BIN / "retrowalk"), *args], env=env, stdout=output, stderr=subprocess.STDOUT, text=True
     )
 
 
