@@ -437,6 +437,47 @@ def test_after_a_session_the_terminal_asks_for_pain_and_says_what_the_next_sessi
     assert reports == [("home-1", "before", 2), ("home-1", "after", 3)]
 
 
+def ctrl_c(_prompt: object = "") -> str:
+    """The person presses Ctrl-C at a question instead of answering."""
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_at_the_after_pain_question_says_how_to_give_it_later(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrowalk.cli.pain_prompt import after_session
+    from retrowalk.config import load_config
+
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-1")
+    monkeypatch.setattr("sys.stdin", Terminal(""))
+    monkeypatch.setattr("builtins.input", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        after_session(load_config(config), config, "me", "home-1")
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == (
+        f"after pain not recorded: give it later with retrowalk user pain --config {config} --user me "
+        "--when after SCORE"
+    )
+    assert store.pain_reports_for_user("me") == []
+
+
+def test_ctrl_d_at_the_after_pain_question_skips_it(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrowalk.cli.pain_prompt import after_session
+    from retrowalk.config import load_config
+
+    screened(store, capsys, config, "52,no,no,no")
+    add_session(store, "home-1")
+    monkeypatch.setattr("sys.stdin", Terminal(""))  # nothing typed, then the end of input (Ctrl-D)
+    after_session(load_config(config), config, "me", "home-1")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Knee pain now, after the session, 0-10 (Enter to skip): "
+    assert out[1].startswith("next session: "), out
+    assert store.pain_reports_for_user("me") == []
+
+
 def test_a_pain_score_before_the_session_out_of_range_refuses_the_start_before_anything_connects(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

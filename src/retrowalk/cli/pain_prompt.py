@@ -46,11 +46,16 @@ def pain_command(user: str, when: str, score: int, option: str) -> mc.PainReport
 
 
 def ask_score(question: str) -> int | None:
-    """A 0-10 score typed at a terminal; None when the person skips (Enter) or there is no terminal."""
+    """A 0-10 score typed at a terminal; None when the person skips (Enter or Ctrl-D) or there is no
+    terminal."""
     if not sys.stdin.isatty():
         return None
     while True:
-        answer = input(question).strip()
+        try:
+            answer = input(question).strip()
+        except EOFError:
+            print()  # the prompt's line ends here, not in the next output
+            return None
         if not answer:
             return None
         if answer.isdigit() and 0 <= int(answer) <= 10:
@@ -144,7 +149,15 @@ def after_session(settings: Settings, config: Path, user: str, session_id: str |
     store = Store(settings.service.storage)
     try:
         router = CommandRouter(store, settings.ceilings, settings.default_plan)
-        score = ask_score("Knee pain now, after the session, 0-10 (Enter to skip): ")
+        try:
+            score = ask_score("Knee pain now, after the session, 0-10 (Enter to skip): ")
+        except KeyboardInterrupt:
+            # Ctrl-C ends the command (exit 130); the session is recorded, only this score is not.
+            print(
+                "\nafter pain not recorded: give it later with "
+                f"retrowalk user pain --config {config} --user {user} --when after SCORE"
+            )
+            raise
         if score is not None and session_id:
             command = pain_command(user, "after", score, "pain")
             router.record(command.model_copy(update={"session_id": session_id}))
