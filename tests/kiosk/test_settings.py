@@ -13,7 +13,13 @@ from pydantic import BaseModel
 
 from retrowalk import cli
 from retrowalk.kiosk.passwords import hash_password, verify_password
-from retrowalk.kiosk.settings import HttpSection, KioskSettings, KioskTreadmill, StaffSection
+from retrowalk.kiosk.settings import (
+    EXAMPLE_PASSWORD_HASH,
+    HttpSection,
+    KioskSettings,
+    KioskTreadmill,
+    StaffSection,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "kiosk.toml"
@@ -28,8 +34,42 @@ def check(capsys: pytest.CaptureFixture[str], text: str) -> tuple[int, str]:
     return code, out + err
 
 
-def test_the_example_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
-    assert check(capsys, EXAMPLE.read_text()) == (0, "kiosk.toml: valid (2 treadmill page(s))\n")
+def test_the_example_is_valid_on_this_machine_and_warns_of_its_published_secrets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, said = check(capsys, EXAMPLE.read_text())
+    lines = said.splitlines()
+    assert code == 0
+    assert "kiosk.toml: valid (2 treadmill page(s))" in lines
+    warned = sorted(line.split(": ")[3].split(" ")[0] for line in lines if "warning" in line)
+    assert warned == ["staff.password_hash", "treadmills.0.token", "treadmills.1.token"]
+
+
+def test_the_examples_published_hash_is_the_one_for_its_printed_password() -> None:
+    # What the warning and the refusal below recognise is what the example file holds, and it opens the
+    # staff pages with the password printed in the file's comment.
+    text = EXAMPLE.read_text()
+    [stored] = re.findall(r'^password_hash = "([^"]+)"', text, re.MULTILINE)
+    assert stored == EXAMPLE_PASSWORD_HASH
+    assert '"correct horse battery"' in text
+    assert verify_password("correct horse battery", stored)
+
+
+def test_the_examples_secrets_are_refused_when_the_pages_are_served_beyond_this_machine(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    beyond = EXAMPLE.read_text().replace('host = "127.0.0.1"', 'host = "0.0.0.0"', 1)
+    code, said = check(capsys, beyond)
+    assert code == 2
+    assert "valid (2 treadmill" not in said
+    for field in ("treadmills.0.token", "treadmills.1.token", "staff.password_hash"):
+        assert field in said
+    assert "serves the pages beyond this machine" in said
+    # With tokens and a password of its own, the same kiosk is valid and warns of nothing.
+    own = beyond.replace("change-me-", "own-screen-").replace(
+        EXAMPLE_PASSWORD_HASH, hash_password("a staff password of our own")
+    )
+    assert check(capsys, own) == (0, "kiosk.toml: valid (2 treadmill page(s))\n")
 
 
 TREADMILL = '[[treadmills]]\nid = "tm1"\nservice = "gym-a"\ntoken = "{token}"\n'

@@ -56,9 +56,12 @@ def run(args: Any) -> int:
         return _hash_password()
     if args.config is None:
         raise RefusedError("retrowalk kiosk needs --config FILE (docs/getting-started-kiosk.md shows one)")
-    from retrowalk.kiosk.settings import load_kiosk_config
+    from retrowalk.kiosk.settings import load_kiosk_config, published_secrets
 
     settings = load_kiosk_config(args.config)
+    for field, words in published_secrets(settings):
+        # Fine for trying the example on this machine (beyond it the configuration is refused).
+        print(f"retrowalk kiosk: warning: {args.config}: {field} {words}", file=sys.stderr)
     if args.check:
         print(f"{args.config}: valid ({len(settings.treadmills)} treadmill page(s))")
         return 0

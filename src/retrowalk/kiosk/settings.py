@@ -7,6 +7,7 @@ TLS and credentials are written the same way; they stay in the kiosk process and
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Self
 
@@ -20,12 +21,15 @@ from retrowalk.mqtt.settings import BrokerSettings
 
 __all__ = [
     "ENV_PREFIX",
+    "EXAMPLE_PASSWORD_HASH",
+    "EXAMPLE_TOKEN_PREFIX",
     "MIN_TOKEN_CHARS",
     "HttpSection",
     "KioskSettings",
     "KioskTreadmill",
     "StaffSection",
     "load_kiosk_config",
+    "published_secrets",
 ]
 
 ENV_PREFIX = "RETROWALK_KIOSK_"
@@ -33,6 +37,12 @@ _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 # A token is typed once into a kiosk's address; shorter ones could be guessed over the network.
 MIN_TOKEN_CHARS = 16
+# docs/examples/kiosk.toml is public: its placeholder tokens and the hash of the staff password printed
+# beside it open every screen and the staff pages of a kiosk that keeps them.
+EXAMPLE_TOKEN_PREFIX = "change-me"
+EXAMPLE_PASSWORD_HASH = (
+    "scrypt$16384$8$1$uFmnACtZ6G0LMvYmpWjANw==$Xa/RPLdiZa19Dtuqe3uqxicN7EIqvIGP2G9yt8Urly8="
+)
 
 
 class KioskTreadmill(BaseModel):
@@ -152,8 +162,49 @@ class KioskSettings(FileSettings):
             raise config_mistakes(problems)
         return self
 
+    @model_validator(mode="after")
+    def _no_published_secrets_beyond_this_machine(self) -> Self:
+        if not _loopback(self.http.host):
+            found = published_secrets(self)
+            if found:
+                beyond = f" (http.host {self.http.host!r} serves the pages beyond this machine)"
+                raise config_mistakes([(field, words + beyond) for field, words in found])
+        return self
+
     def treadmill(self, treadmill_id: str) -> KioskTreadmill | None:
         return next((t for t in self.treadmills if t.id == treadmill_id), None)
+
+
+def published_secrets(settings: KioskSettings) -> list[tuple[str, str]]:
+    """The example's secrets still in ``settings`` (field, what to do): refused when the pages are served
+    beyond this machine, warned about on localhost (trying the example there is fine)."""
+    found = [
+        (
+            f"treadmills.{index}.token",
+            "is the example's placeholder, which anyone can read: make one with "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'",
+        )
+        for index, treadmill in enumerate(settings.treadmills)
+        if treadmill.token.get_secret_value().startswith(EXAMPLE_TOKEN_PREFIX)
+    ]
+    if settings.staff.password_hash == EXAMPLE_PASSWORD_HASH:
+        found.append(
+            (
+                "staff.password_hash",
+                "is the example's, for the password printed beside it: make one with "
+                "retrowalk kiosk --hash-password",
+            )
+        )
+    return found
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 def load_kiosk_config(path: Path, **overrides: Any) -> KioskSettings:
